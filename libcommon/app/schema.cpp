@@ -1,0 +1,180 @@
+#include "libcommon/app/schema.h"
+
+#include <cstdlib>
+#include <iostream>
+
+#include "libcommon/decision/engine.h"
+#include "libcommon/policy/default_policy.h"
+#include "libcommon/policy/policy_parser.h"
+#include "libcommon/policy/schema_generator.h"
+#include "libcommon/util/exit_code.h"
+#include "libcommon/util/json_writer.h"
+
+namespace lens::app::schema {
+
+namespace {
+
+std::string defaultPolicyPath() {
+  const char* state = std::getenv("LENS_STATE_DIR");
+  return std::string(state && *state ? state : "/run/lens") + "/policy.json";
+}
+
+void printDiagnostics(const std::vector<policy::Diagnostic>& list) {
+  for (const auto& d : list) std::cerr << d.format() << '\n';
+}
+
+int runPrint(const Options& o) {
+  std::cout << (o.printDefaultPolicy ? std::string(policy::embeddedDefaultPolicy()) : policy::generatePolicySchema());
+  return toInt(ExitCode::kOk);
+}
+
+int runCheck(const Options& o) {
+  bool allValid = true;
+  for (const std::string& file : o.files) {
+    policy::ParseOptions parse;
+    parse.allowTransportFields = o.frames;
+    const policy::ParseOutcome out = policy::loadPolicyFile(file, parse);
+    printDiagnostics(out.errors);
+    printDiagnostics(out.warnings);
+    if (!out.ok()) {
+      allValid = false;
+      continue;
+    }
+    if (!o.quiet) {
+      const auto& net = out.policy->network;
+      std::cout << file << ": ok";
+      if (net) {
+        std::cout << " (" << net->http.size() << " http, " << net->tcp.size() << " tcp, " << net->udp.size()
+                  << " udp rules; default " << policy::toString(net->defaultVerdict) << ")";
+      } else {
+        std::cout << " (no network section: everything allowed)";
+      }
+      std::cout << '\n';
+    }
+  }
+  return toInt(allValid ? ExitCode::kOk : ExitCode::kInvalidConfig);
+}
+
+std::string rulePath(const policy::PolicyDocument& doc, const decision::RuleRef& rule) {
+  std::string table;
+  if (rule.table == decision::Table::kHttp) {
+    table = doc.network && doc.network->fromAllowedRoutes ? "network.allowedRoutes" : "network.egress.http";
+  } else {
+    table = "network.egress." + std::string(decision::toString(rule.table));
+  }
+  return table + "[" + std::to_string(rule.index) + "]";
+}
+
+int runExplain(const Options& o) {
+  const std::string file = o.policyFile.empty() ? defaultPolicyPath() : o.policyFile;
+  const policy::ParseOutcome out = policy::loadPolicyFile(file);
+  printDiagnostics(out.errors);
+  if (!out.ok()) return toInt(ExitCode::kInvalidConfig);
+  printDiagnostics(out.warnings);
+
+  decision::Request request;
+  request.door = *decision::parseDoor(o.door);
+  request.host = o.host;
+  if (!o.addr.empty()) {
+    request.address = net::IpAddress::parse(o.addr);
+    if (!request.address) {
+      std::cerr << "lens-schema: --addr " << o.addr << " is not an IP address\n";
+      return toInt(ExitCode::kUsage);
+    }
+  }
+  request.port = static_cast<std::uint16_t>(o.port);
+  if (!o.scheme.empty()) request.scheme = o.scheme == "http" ? policy::Scheme::kHttp : policy::Scheme::kHttps;
+  request.method = o.method;
+  request.path = o.path;
+  request.callerChain = o.callers;
+
+  const decision::Engine engine(out.policy);
+  const decision::Decision d = engine.decide(request);
+
+  if (o.json) {
+    json::ObjectWriter w;
+    w.field("verdict", policy::toString(d.verdict));
+    w.field("transport", policy::toString(d.transport));
+    if (d.rule) {
+      w.beginObject("rule")
+          .field("table", decision::toString(d.rule->table))
+          .field("index", d.rule->index)
+          .field("match", d.rule->match)
+          .field("path", rulePath(*out.policy, *d.rule))
+          .endObject();
+    } else {
+      w.fieldNull("rule");
+    }
+    w.field("reason", d.reason);
+    w.field("intercept", d.intercept);
+    w.beginArray("credentials");
+    for (const auto& c : d.credentials) {
+      w.beginObject().field("id", c.id).field("injection", policy::toString(c.type)).endObject();
+    }
+    w.endArray();
+    w.field("detail", d.detail);
+    w.field("policy_version", out.policy->version);
+    std::cout << w.finish() << '\n';
+  } else {
+    std::cout << "verdict:     " << policy::toString(d.verdict) << '\n'
+              << "transport:   " << policy::toString(d.transport) << '\n'
+              << "rule:        "
+              << (d.rule ? rulePath(*out.policy, *d.rule) + " \"" + d.rule->match + "\"" : std::string("none (default)"))
+              << '\n'
+              << "reason:      " << d.reason << '\n'
+              << "intercept:   " << (d.intercept ? "yes" : "no") << '\n';
+    if (!d.credentials.empty()) {
+      std::cout << "credentials:";
+      for (const auto& c : d.credentials) std::cout << ' ' << c.id << " (" << policy::toString(c.type) << ")";
+      std::cout << '\n';
+    }
+    std::cout << "detail:      " << d.detail << '\n';
+  }
+  return toInt(d.verdict == policy::Verdict::kDeny ? ExitCode::kDenied : ExitCode::kOk);
+}
+
+}  // namespace
+
+std::unique_ptr<CLI::App> makeCli(Options& o) {
+  auto app = cli::makeApp("lens-schema", "Print the policy JSON Schema, check policies, explain decisions.", o.common);
+  app->require_subcommand(1);
+
+  CLI::App* print = app->add_subcommand("print", "Print the policy JSON Schema (draft 2020-12)");
+  print->add_flag("--default-policy", o.printDefaultPolicy, "Print the embedded deny-by-default policy instead");
+  print->callback([&o] { o.command = "print"; });
+
+  CLI::App* check = app->add_subcommand("check", "Validate policy files; report every error with its location");
+  check->add_option("files", o.files, "Policy files")->required()->check(CLI::ExistingFile);
+  check->add_flag("--frames", o.frames, "Accept control-plane frame fields (type, proxyUpstream, ...)");
+  check->add_flag("-q,--quiet", o.quiet, "Print nothing for valid files");
+  check->callback([&o] { o.command = "check"; });
+
+  CLI::App* explain = app->add_subcommand("explain", "Show which rule decides a request, and how");
+  explain->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)");
+  explain->add_option("--door", o.door, "Where the request enters")
+      ->check(CLI::IsMember({"dns", "connect", "forward", "transparent-tls", "transparent-http", "raw-tcp", "udp"}))
+      ->capture_default_str();
+  auto* host = explain->add_option("--host", o.host, "Host as the client sends it (name or IP literal)");
+  auto* addr = explain->add_option("--addr", o.addr, "Destination IP address (resolved or original)");
+  explain->add_option("--port", o.port, "Destination port (default: 443, or 80 for forward and transparent-http)")
+      ->check(CLI::Range(0, 65535));
+  explain->add_option("--method", o.method, "HTTP method of a request inside the connection");
+  explain->add_option("--path", o.path, "Request path (with --method)")->capture_default_str();
+  explain->add_option("--scheme", o.scheme, "Override the door's scheme")->check(CLI::IsMember({"http", "https"}));
+  explain->add_option("--caller", o.callers, "Caller executable, then its ancestors (repeatable)");
+  explain->add_flag("--json", o.json, "Print one JSON object");
+  explain->callback([&o, host, addr] {
+    o.command = "explain";
+    if (host->count() == 0 && addr->count() == 0) throw CLI::ValidationError("explain", "--host or --addr is required");
+  });
+  return app;
+}
+
+int run(const Options& o) {
+  if (o.command == "print") return runPrint(o);
+  if (o.command == "check") return runCheck(o);
+  if (o.command == "explain") return runExplain(o);
+  return toInt(ExitCode::kUsage);
+}
+
+}  // namespace lens::app::schema

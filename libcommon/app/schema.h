@@ -1,0 +1,43 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libcommon/cli/cli.h"
+
+namespace lens::app::schema {
+
+// lens-schema: print the policy JSON Schema, check policy files, explain decisions.
+struct Options {
+  cli::CommonOptions common;
+  std::string command;  // print, check, explain
+
+  // print
+  bool printDefaultPolicy = false;
+
+  // check
+  std::vector<std::string> files;
+  bool frames = false;  // accept control-plane frame fields
+  bool quiet = false;
+
+  // explain
+  std::string policyFile;
+  std::string door = "connect";
+  std::string host;
+  std::string addr;
+  int port = 0;
+  std::string method;
+  std::string path = "/";
+  std::string scheme;
+  std::vector<std::string> callers;
+  bool json = false;
+};
+
+std::unique_ptr<CLI::App> makeCli(Options& options);
+int run(const Options& options);
+
+}  // namespace lens::app::schema

@@ -1,0 +1,331 @@
+#include "libcommon/decision/engine.h"
+
+#include <algorithm>
+
+#include "libcommon/decision/safety_floor.h"
+#include "libcommon/policy/path_glob.h"
+#include "libcommon/util/strings.h"
+
+namespace lens::decision {
+
+using policy::Scheme;
+using policy::Transport;
+using policy::Verdict;
+
+std::string_view toString(Door door) {
+  switch (door) {
+    case Door::kDns: return "dns";
+    case Door::kConnect: return "connect";
+    case Door::kForward: return "forward";
+    case Door::kTransparentTls: return "transparent-tls";
+    case Door::kTransparentHttp: return "transparent-http";
+    case Door::kRawTcp: return "raw-tcp";
+    case Door::kUdp: return "udp";
+  }
+  return "connect";
+}
+
+std::optional<Door> parseDoor(std::string_view text) {
+  for (Door d : {Door::kDns, Door::kConnect, Door::kForward, Door::kTransparentTls,
+                 Door::kTransparentHttp, Door::kRawTcp, Door::kUdp}) {
+    if (toString(d) == text) return d;
+  }
+  return std::nullopt;
+}
+
+std::string_view toString(Table table) {
+  switch (table) {
+    case Table::kHttp: return "http";
+    case Table::kTcp: return "tcp";
+    case Table::kUdp: return "udp";
+  }
+  return "http";
+}
+
+namespace {
+
+constexpr std::uint32_t kInjectionBits = 16;
+
+std::string_view verdictReason(Verdict v) {
+  switch (v) {
+    case Verdict::kAllow: return reason::kPolicyAllow;
+    case Verdict::kAsk: return reason::kPolicyAsk;
+    case Verdict::kDeny: return reason::kPolicyDeny;
+  }
+  return reason::kPolicyDeny;
+}
+
+Decision deny(std::string_view why, std::string detail) {
+  Decision d;
+  d.verdict = Verdict::kDeny;
+  d.reason = why;
+  d.detail = std::move(detail);
+  return d;
+}
+
+Scheme doorScheme(Door door) {
+  return (door == Door::kForward || door == Door::kTransparentHttp) ? Scheme::kHttp : Scheme::kHttps;
+}
+
+// True when the caller (or an ancestor) is one of the listed executables.
+bool callerAllowed(const std::vector<std::string>& binaries, const std::vector<std::string>& chain) {
+  if (binaries.empty()) return true;
+  return std::any_of(chain.begin(), chain.end(), [&](const std::string& exe) {
+    return std::find(binaries.begin(), binaries.end(), exe) != binaries.end();
+  });
+}
+
+bool methodMatches(const std::string& ruleMethod, std::string_view method) {
+  return ruleMethod.empty() || util::iequals(ruleMethod, method);
+}
+
+// Whether a rules list covers the request; an empty list covers everything.
+bool rulesCover(const std::vector<policy::HttpRule>& rules, std::string_view method,
+                std::string_view normalizedPath) {
+  if (rules.empty()) return true;
+  return std::any_of(rules.begin(), rules.end(), [&](const policy::HttpRule& r) {
+    return methodMatches(r.method, method) && (!r.path || r.path->matches(normalizedPath));
+  });
+}
+
+std::string describe(const Request& r, std::string_view host) {
+  std::string out = host.empty() ? (r.address ? r.address->toString() : std::string("?")) : std::string(host);
+  if (r.port != 0) out += ":" + std::to_string(r.port);
+  return out;
+}
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<const policy::PolicyDocument> policy) : policy_(std::move(policy)) {
+  if (!policy_) return;
+  if (policy_->network) {
+    network_ = &*policy_->network;
+    for (std::uint32_t i = 0; i < network_->http.size(); ++i) http_.add(network_->http[i].match, i);
+    for (std::uint32_t i = 0; i < network_->tcp.size(); ++i) tcp_.add(network_->tcp[i].match, i);
+    for (std::uint32_t i = 0; i < network_->udp.size(); ++i) udp_.add(network_->udp[i].match, i);
+  }
+  for (std::uint32_t c = 0; c < policy_->credentials.size(); ++c) {
+    const auto& injections = policy_->credentials[c].injections;
+    for (std::uint32_t i = 0; i < injections.size() && i < (1u << kInjectionBits); ++i) {
+      injections_.add(injections[i].domain, (c << kInjectionBits) | i);
+    }
+  }
+}
+
+Decision Engine::decide(const Request& request) const {
+  // The safety floor comes before everything, even before "no policy yet".
+  if (!request.host.empty()) {
+    if (auto v = checkHostFloor(request.host)) {
+      Decision d = deny(reason::kBlockedDestination, v->detail);
+      return d;
+    }
+  } else if (!request.address) {
+    return deny(reason::kInvalidRequest, "request names neither a host nor an address");
+  }
+  if (request.address) {
+    if (auto v = checkAddressFloor(*request.address)) return deny(reason::kBlockedDestination, v->detail);
+  }
+  if (!policy_) return deny(reason::kNoPolicy, "no valid policy loaded yet");
+
+  const std::string host = policy::normalizeHost(request.host);
+  // An IP literal sent as the host is also the address to match CIDR rules.
+  std::optional<net::IpAddress> address = request.address;
+  std::string_view hostName = host;
+  std::string unbracketed;
+  if (!host.empty()) {
+    std::string_view literal = host;
+    if (literal.size() > 2 && literal.front() == '[' && literal.back() == ']') {
+      literal = literal.substr(1, literal.size() - 2);
+    }
+    if (auto ip = net::IpAddress::parse(literal)) {
+      if (!address) address = ip;
+      unbracketed = std::string(literal);
+      hostName = unbracketed;
+    }
+  }
+
+  if (request.door == Door::kDns) return decideDns(request, hostName);
+
+  if (!network_) {  // no network section: allow everything through the upstream
+    if (request.door == Door::kUdp) return deny(reason::kPolicyDeny, "udp is denied unless a rule allows it");
+    Decision d;
+    d.verdict = Verdict::kAllow;
+    d.transport = Transport::kUpstream;
+    d.reason = reason::kPolicyAllow;
+    d.detail = "the policy has no network section: everything is allowed";
+    addCredentials(request, hostName, d);
+    return d;
+  }
+
+  if (request.door == Door::kUdp) {
+    if (auto d = decideRaw(request, hostName, address, Table::kUdp)) return *d;
+    return deny(reason::kPolicyDeny, "no udp rule matches " + describe(request, hostName));
+  }
+  if (auto d = decideRaw(request, hostName, address, Table::kTcp)) return *d;
+  if (request.door == Door::kRawTcp) {
+    Decision d;
+    d.verdict = network_->defaultVerdict;
+    d.transport = Transport::kDirect;
+    d.reason = verdictReason(d.verdict);
+    d.detail = "no tcp rule matches " + describe(request, hostName) + "; default verdict";
+    return d;
+  }
+  return decideHttp(request, hostName, address, request.scheme.value_or(doorScheme(request.door)));
+}
+
+std::optional<Decision> Engine::decideRaw(const Request& request, std::string_view host,
+                                          const std::optional<net::IpAddress>& address, Table table) const {
+  const auto& rules = table == Table::kTcp ? network_->tcp : network_->udp;
+  if (rules.empty()) return std::nullopt;
+  const HostIndex& index = table == Table::kTcp ? tcp_ : udp_;
+  const std::uint16_t port = request.port != 0 ? request.port : (doorScheme(request.door) == Scheme::kHttp ? 80 : 443);
+  std::vector<std::uint32_t> ids;
+  index.candidates(host, address, ids);
+  for (std::uint32_t id : ids) {
+    const policy::RawRule& rule = rules[id];
+    const bool destination = (!host.empty() && rule.match.matchesHost(host)) ||
+                             (address && rule.match.matchesAddress(*address));
+    if (!destination || !rule.match.matchesPort(port)) continue;
+    Decision d;
+    d.rule = RuleRef{table, id, rule.match.text()};
+    d.transport = Transport::kDirect;
+    if (!callerAllowed(rule.binaries, request.callerChain)) {
+      d.verdict = Verdict::kDeny;
+      d.reason = reason::kBinaryNotAllowed;
+      d.detail = "the caller is not one of the rule's binaries";
+      return d;
+    }
+    d.verdict = rule.verdict;
+    d.reason = verdictReason(rule.verdict);
+    d.detail = std::string(toString(table)) + " rule " + std::to_string(id) + " matches";
+    return d;
+  }
+  return std::nullopt;
+}
+
+Decision Engine::decideHttp(const Request& request, std::string_view host,
+                            const std::optional<net::IpAddress>& address, Scheme scheme) const {
+  const std::uint16_t port = request.port != 0 ? request.port : (scheme == Scheme::kHttp ? 80 : 443);
+  std::vector<std::uint32_t> ids;
+  http_.candidates(host, address, ids);
+  for (std::uint32_t id : ids) {
+    const policy::RouteRule& rule = network_->http[id];
+    const bool destination = (!host.empty() && rule.match.matchesHost(host)) ||
+                             (address && rule.match.matchesAddress(*address));
+    if (!destination || !rule.match.matchesPort(port) || (rule.scheme && *rule.scheme != scheme)) continue;
+    Decision d;
+    d.rule = RuleRef{Table::kHttp, id, rule.match.text()};
+    d.transport = rule.transport;
+    if (!callerAllowed(rule.binaries, request.callerChain)) {
+      d.verdict = Verdict::kDeny;
+      d.reason = reason::kBinaryNotAllowed;
+      d.detail = "the caller is not one of the rule's binaries";
+      return d;
+    }
+    d.verdict = rule.verdict;
+    d.reason = verdictReason(rule.verdict);
+    d.detail = "http rule " + std::to_string(id) + " matches";
+    if (rule.verdict == Verdict::kDeny) return d;
+    if (!request.method.empty() &&
+        !rulesCover(rule.rules, request.method, policy::normalizePath(request.path))) {
+      d.verdict = Verdict::kDeny;
+      d.reason = reason::kHttpRuleDenied;
+      d.detail = "no entry of the rule's rules list covers " + request.method + " " + policy::normalizePath(request.path);
+      return d;
+    }
+    addCredentials(request, host, d);
+    const bool tls = scheme == Scheme::kHttps;
+    d.intercept = tls && ((rule.tlsTerminate && rule.transport == Transport::kUpstream) ||
+                          !rule.rules.empty() || !d.credentials.empty());
+    return d;
+  }
+  Decision d;
+  d.verdict = network_->defaultVerdict;
+  d.transport = network_->defaultTransport;
+  d.reason = verdictReason(d.verdict);
+  d.detail = "no rule matches " + describe(request, host) + "; default verdict";
+  if (d.verdict != Verdict::kDeny) {
+    addCredentials(request, host, d);
+    d.intercept = scheme == Scheme::kHttps && !d.credentials.empty();
+  }
+  return d;
+}
+
+void Engine::addCredentials(const Request& request, std::string_view host, Decision& d) const {
+  if (policy_->credentials.empty() || host.empty()) return;
+  std::vector<std::uint32_t> ids;
+  injections_.candidates(host, std::nullopt, ids);
+  const std::string path = request.method.empty() ? std::string() : policy::normalizePath(request.path);
+  for (std::uint32_t id : ids) {
+    const std::uint32_t c = id >> kInjectionBits;
+    const std::uint32_t i = id & ((1u << kInjectionBits) - 1);
+    const policy::Credential& cred = policy_->credentials[c];
+    const policy::Injection& inj = cred.injections[i];
+    if (!inj.domain.matchesHost(host)) continue;
+    if (!request.method.empty() && !rulesCover(inj.rules, request.method, path)) continue;
+    d.credentials.push_back(CredentialRef{c, i, cred.id, inj.type});
+  }
+}
+
+Decision Engine::decideDns(const Request& request, std::string_view host) const {
+  if (host.empty()) return deny(reason::kInvalidRequest, "empty query name");
+  if (!network_) {
+    Decision d;
+    d.verdict = Verdict::kAllow;
+    d.transport = Transport::kUpstream;
+    d.reason = reason::kPolicyAllow;
+    d.detail = "the policy has no network section: every name resolves";
+    return d;
+  }
+  // The name resolves when some table allows it; CIDR rules never match a name.
+  auto allows = [&](const policy::MatchPattern& m, Verdict v, const std::vector<std::string>& binaries) {
+    return m.isHostPattern() && m.matchesHost(host) && v != Verdict::kDeny &&
+           (request.callerChain.empty() || callerAllowed(binaries, request.callerChain));
+  };
+  std::vector<std::uint32_t> ids;
+  // egress.http: strict first match by host (ports and schemes ignored).
+  http_.candidates(host, std::nullopt, ids);
+  for (std::uint32_t id : ids) {
+    const policy::RouteRule& rule = network_->http[id];
+    if (!rule.match.isHostPattern() || !rule.match.matchesHost(host)) continue;
+    if (allows(rule.match, rule.verdict, rule.binaries)) {
+      Decision d;
+      d.verdict = Verdict::kAllow;
+      d.transport = rule.transport;
+      d.rule = RuleRef{Table::kHttp, id, rule.match.text()};
+      d.reason = reason::kPolicyAllow;
+      d.detail = "http rule " + std::to_string(id) + " allows the name";
+      return d;
+    }
+    break;
+  }
+  // egress.tcp / egress.udp: an allow counts unless an earlier deny on the same port matches.
+  for (Table table : {Table::kTcp, Table::kUdp}) {
+    const auto& rules = table == Table::kTcp ? network_->tcp : network_->udp;
+    ids.clear();
+    (table == Table::kTcp ? tcp_ : udp_).candidates(host, std::nullopt, ids);
+    std::vector<std::uint16_t> deniedPorts;
+    for (std::uint32_t id : ids) {
+      const policy::RawRule& rule = rules[id];
+      if (!rule.match.isHostPattern() || !rule.match.matchesHost(host)) continue;
+      const std::uint16_t port = rule.match.port().value_or(0);
+      if (rule.verdict == Verdict::kDeny) {
+        deniedPorts.push_back(port);
+        continue;
+      }
+      if (std::find(deniedPorts.begin(), deniedPorts.end(), port) != deniedPorts.end()) continue;
+      if (allows(rule.match, rule.verdict, rule.binaries)) {
+        Decision d;
+        d.verdict = Verdict::kAllow;
+        d.transport = Transport::kDirect;
+        d.rule = RuleRef{table, id, rule.match.text()};
+        d.reason = reason::kPolicyAllow;
+        d.detail = std::string(toString(table)) + " rule " + std::to_string(id) + " allows the name";
+        return d;
+      }
+    }
+  }
+  return deny(reason::kDnsDenied, "no rule allows the name " + std::string(host));
+}
+
+}  // namespace lens::decision

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "libcommon/decision/decision.h"
+#include "libcommon/decision/host_index.h"
+#include "libcommon/decision/request.h"
+#include "libcommon/policy/policy.h"
+
+namespace lens::decision {
+
+// The one decision engine every door uses (DESIGN.md section 5). Built once
+// per policy snapshot (indexes compiled up front) and immutable afterwards,
+// so it can be shared between threads as std::shared_ptr<const Engine>.
+//
+// Order of evaluation:
+//   1. the safety floor on the host as sent and on the address;
+//   2. egress.tcp (every TCP door): the first rule matching host or address
+//      and port decides, never intercepted;
+//   3. egress.http (connect, forward, transparent doors): first match by
+//      destination, port and scheme; a non-empty `rules` list denies what it
+//      does not cover once the request is visible;
+//   4. the default verdict (not for udp, and never for dns, where a name
+//      resolves only if some rule in any table allows it).
+// A matching rule whose `binaries` excludes the caller denies
+// (binary-not-allowed); it does not fall through to later rules.
+class Engine {
+ public:
+  // A null policy is the state before the first good policy: deny everything.
+  explicit Engine(std::shared_ptr<const policy::PolicyDocument> policy);
+
+  [[nodiscard]] Decision decide(const Request& request) const;
+
+  [[nodiscard]] const std::shared_ptr<const policy::PolicyDocument>& policy() const { return policy_; }
+
+ private:
+  Decision decideDns(const Request& request, std::string_view host) const;
+  std::optional<Decision> decideRaw(const Request& request, std::string_view host,
+                                    const std::optional<net::IpAddress>& address,
+                                    decision::Table table) const;
+  Decision decideHttp(const Request& request, std::string_view host,
+                      const std::optional<net::IpAddress>& address, policy::Scheme scheme) const;
+  void addCredentials(const Request& request, std::string_view host, Decision& d) const;
+
+  std::shared_ptr<const policy::PolicyDocument> policy_;
+  const policy::NetworkPolicy* network_ = nullptr;
+  HostIndex http_;
+  HostIndex tcp_;
+  HostIndex udp_;
+  HostIndex injections_;  // ids: credential << 16 | injection
+};
+
+}  // namespace lens::decision

@@ -1,0 +1,161 @@
+#include "libcommon/policy/match_pattern.h"
+
+#include <algorithm>
+
+#include "libcommon/util/strings.h"
+
+namespace lens::policy {
+
+namespace {
+
+Result<std::uint16_t> parsePort(std::string_view text, std::string_view pattern) {
+  if (text == "0") return makeError(ErrorCode::kInvalidPolicy, "port 0 is not a valid port in \"" + std::string(pattern) + "\"");
+  auto value = util::parseDecimal(text, 65535);
+  if (!value) {
+    return makeError(ErrorCode::kInvalidPolicy,
+                     "invalid port \"" + std::string(text) + "\" in \"" + std::string(pattern) +
+                         "\" (expected 1-65535)");
+  }
+  return static_cast<std::uint16_t>(*value);
+}
+
+bool validHostChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+         c == '*';
+}
+
+// Validates a (lower-cased) host pattern: allowed characters, no empty label,
+// at most 253 characters, at most one '*'.
+Status checkHostPattern(std::string_view host, std::string_view pattern) {
+  auto fail = [&](const std::string& why) -> Status {
+    return makeError(ErrorCode::kInvalidPolicy, "invalid match \"" + std::string(pattern) + "\": " + why);
+  };
+  if (host.empty()) return fail("empty host");
+  if (host.size() > 253) return fail("host longer than 253 characters");
+  for (char c : host) {
+    if (!validHostChar(c)) {
+      if (c == '/' || c == ':') return fail("expected a host, address or prefix, not a URL");
+      return fail(std::string("character '") + c + "' is not allowed in a host");
+    }
+  }
+  for (std::string_view label : util::split(host, '.')) {
+    if (label.empty()) return fail("empty label");
+    if (label.size() > 63) return fail("label longer than 63 characters");
+  }
+  if (std::count(host.begin(), host.end(), '*') > 1) return fail("at most one '*' is allowed");
+  return Ok{};
+}
+
+}  // namespace
+
+std::string normalizeHost(std::string_view host) {
+  if (host.ends_with('.')) host.remove_suffix(1);
+  return util::toLower(host);
+}
+
+Result<MatchPattern> MatchPattern::parse(std::string_view text) {
+  MatchPattern p;
+  p.text_ = std::string(text);
+  auto fail = [&](const std::string& why) -> Result<MatchPattern> {
+    return makeError(ErrorCode::kInvalidPolicy, why);
+  };
+  if (text.empty()) return fail("empty match pattern");
+
+  // 1. An address or prefix without a port.
+  if (auto cidr = net::Cidr::parse(text)) {
+    p.kind_ = Kind::kCidr;
+    p.cidr_ = *cidr;
+    return p;
+  }
+
+  std::string_view hostPart = text;
+  // 2. Bracketed IPv6 (address or prefix) with a port.
+  if (text.front() == '[') {
+    const std::size_t close = text.find("]:");
+    if (close == std::string_view::npos) {
+      return fail("invalid match \"" + std::string(text) + "\": expected [address]:port");
+    }
+    auto cidr = net::Cidr::parse(text.substr(1, close - 1));
+    if (!cidr || !cidr->network().isV6()) {
+      return fail("invalid match \"" + std::string(text) + "\": expected an IPv6 address or prefix inside [ ]");
+    }
+    auto port = parsePort(text.substr(close + 2), text);
+    if (!port) return port.error();
+    p.kind_ = Kind::kCidr;
+    p.cidr_ = *cidr;
+    p.port_ = *port;
+    return p;
+  }
+
+  // 3./4. host:port, address:port, prefix:port; more than one ':' is ambiguous.
+  const auto colons = std::count(text.begin(), text.end(), ':');
+  if (colons > 1) {
+    return fail("ambiguous match \"" + std::string(text) +
+                "\": an IPv6 address with a port must be written [address]:port");
+  }
+  if (colons == 1) {
+    const std::size_t colon = text.find(':');
+    hostPart = text.substr(0, colon);
+    auto port = parsePort(text.substr(colon + 1), text);
+    if (!port) return port.error();
+    p.port_ = *port;
+    if (auto cidr = net::Cidr::parse(hostPart)) {
+      p.kind_ = Kind::kCidr;
+      p.cidr_ = *cidr;
+      return p;
+    }
+  }
+
+  // 5. Host patterns.
+  const std::string host = normalizeHost(hostPart);
+  if (host == "*") {
+    p.kind_ = Kind::kAny;
+    return p;
+  }
+  if (auto ok = checkHostPattern(host, text); !ok) return ok.error();
+  const std::size_t star = host.find('*');
+  if (star == std::string::npos) {
+    p.kind_ = Kind::kExact;
+    p.host_ = host;
+  } else if (star == 0 && host.size() > 2 && host[1] == '.') {
+    p.kind_ = Kind::kSuffix;
+    p.host_ = host.substr(2);
+  } else {
+    p.kind_ = Kind::kMidWildcard;
+    p.host_ = host.substr(0, star);
+    p.suffix_ = host.substr(star + 1);
+  }
+  return p;
+}
+
+bool MatchPattern::matchesHost(std::string_view host) const {
+  switch (kind_) {
+    case Kind::kAny:
+      return !host.empty();
+    case Kind::kExact:
+      return host == host_;
+    case Kind::kSuffix:
+      return host == host_ ||
+             (host.size() > host_.size() && host.ends_with(host_) &&
+              host[host.size() - host_.size() - 1] == '.');
+    case Kind::kMidWildcard:
+      return host.size() > host_.size() + suffix_.size() && host.starts_with(host_) &&
+             host.ends_with(suffix_);
+    case Kind::kCidr:
+      return false;
+  }
+  return false;
+}
+
+bool MatchPattern::matchesAddress(const net::IpAddress& address) const {
+  switch (kind_) {
+    case Kind::kAny:
+      return true;
+    case Kind::kCidr:
+      return cidr_.contains(address);
+    default:
+      return false;
+  }
+}
+
+}  // namespace lens::policy

@@ -1,0 +1,96 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libcommon/policy/match_pattern.h"
+#include "libcommon/policy/path_glob.h"
+
+namespace lens::policy {
+
+// The typed PolicyDocument (DESIGN.md section 4). Built only by parsePolicy(),
+// which has validated every field; shared between threads as
+// std::shared_ptr<const PolicyDocument>.
+
+enum class Verdict : std::uint8_t { kAllow, kDeny, kAsk };
+enum class Transport : std::uint8_t { kUpstream, kDirect };
+enum class Scheme : std::uint8_t { kHttp, kHttps };
+
+std::string_view toString(Verdict v);
+std::string_view toString(Transport t);
+std::string_view toString(Scheme s);
+
+// One entry of a rule's `rules` list: method (empty = any) and path glob.
+struct HttpRule {
+  std::string method;  // upper-case; empty or "*" = any
+  std::optional<PathGlob> path;
+};
+
+struct RouteRule {  // network.egress.http[] (and legacy network.allowedRoutes[])
+  MatchPattern match;
+  Verdict verdict = Verdict::kDeny;
+  Transport transport = Transport::kUpstream;
+  std::optional<Scheme> scheme;
+  std::string description;
+  bool tlsTerminate = false;
+  std::vector<HttpRule> rules;
+  std::vector<std::string> binaries;
+};
+
+struct RawRule {  // network.egress.tcp[] and network.egress.udp[]
+  MatchPattern match;  // always carries a port
+  Verdict verdict = Verdict::kDeny;
+  std::string description;
+  std::vector<std::string> binaries;
+};
+
+struct NetworkPolicy {
+  Verdict defaultVerdict = Verdict::kDeny;
+  Transport defaultTransport = Transport::kUpstream;
+  std::vector<RouteRule> http;
+  std::vector<RawRule> tcp;
+  std::vector<RawRule> udp;
+  bool fromAllowedRoutes = false;  // http came from the legacy spelling
+};
+
+enum class InjectionType : std::uint8_t { kHeader, kUriPlaceholder, kAwsSigv4 };
+std::string_view toString(InjectionType t);
+
+struct Injection {
+  InjectionType type = InjectionType::kHeader;
+  MatchPattern domain;
+  std::vector<HttpRule> rules;  // header and uriPlaceholder only
+  std::string header;           // header
+  std::string value;            // header, uriPlaceholder (empty = unarmed)
+  std::string accessKeyId;      // awsSigv4
+  std::string secretAccessKey;  // awsSigv4
+  std::string sessionToken;     // awsSigv4
+};
+
+struct Credential {
+  std::string id;
+  std::string envVar;
+  std::string placeholder;
+  std::vector<Injection> injections;
+};
+
+struct TempFile {
+  std::string path;
+  std::string content;
+  std::uint32_t mode = 0600;
+};
+
+struct PolicyDocument {
+  // Absent network = allow everything through the default transport.
+  std::optional<NetworkPolicy> network;
+  std::vector<Credential> credentials;
+  std::map<std::string, std::string> env;
+  std::vector<TempFile> files;
+  // sha256 of the policy text: the version reported in events and frames.
+  std::string version;
+};
+
+}  // namespace lens::policy

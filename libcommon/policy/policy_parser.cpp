@@ -1,0 +1,612 @@
+#include "libcommon/policy/policy_parser.h"
+
+#include <Poco/Exception.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "libcommon/policy/policy_spec.h"
+#include "libcommon/util/hash.h"
+#include "libcommon/util/strings.h"
+
+namespace lens::policy {
+
+std::string_view toString(Verdict v) {
+  switch (v) {
+    case Verdict::kAllow: return "allow";
+    case Verdict::kDeny: return "deny";
+    case Verdict::kAsk: return "ask";
+  }
+  return "deny";
+}
+
+std::string_view toString(Transport t) { return t == Transport::kDirect ? "direct" : "upstream"; }
+std::string_view toString(Scheme s) { return s == Scheme::kHttp ? "http" : "https"; }
+
+std::string_view toString(InjectionType t) {
+  switch (t) {
+    case InjectionType::kHeader: return "header";
+    case InjectionType::kUriPlaceholder: return "uriPlaceholder";
+    case InjectionType::kAwsSigv4: return "awsSigv4";
+  }
+  return "header";
+}
+
+namespace {
+
+using Poco::Dynamic::Var;
+using ObjectPtr = Poco::JSON::Object::Ptr;
+using ArrayPtr = Poco::JSON::Array::Ptr;
+
+constexpr std::string_view kAwsPlaceholderPrefix = "LENSFAKE";
+
+bool isObject(const Var& v) { return v.type() == typeid(ObjectPtr); }
+bool isArray(const Var& v) { return v.type() == typeid(ArrayPtr); }
+bool isBool(const Var& v) { return v.type() == typeid(bool); }
+
+std::string_view kindName(const Var& v) {
+  if (v.isEmpty()) return "null";
+  if (isObject(v)) return "an object";
+  if (isArray(v)) return "an array";
+  if (isBool(v)) return "a boolean";
+  if (v.isString()) return "a string";
+  if (v.isNumeric()) return "a number";
+  return "a value";
+}
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string joinValues(const std::vector<std::string_view>& values) {
+  std::string out;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += (i + 1 == values.size()) ? " or " : ", ";
+    out += values[i];
+  }
+  return out;
+}
+
+bool isToken(std::string_view s) {  // RFC 9110 token
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool isEnvName(std::string_view s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// The fields of one JSON object that passed the structural check.
+struct ObjectView {
+  ObjectPtr obj;
+  std::string path;
+  std::set<std::string, std::less<>> valid;
+
+  [[nodiscard]] bool has(std::string_view key) const { return valid.contains(key); }
+  [[nodiscard]] Var get(std::string_view key) const { return obj->get(std::string(key)); }
+  [[nodiscard]] std::string str(std::string_view key) const {
+    return has(key) ? get(key).extract<std::string>() : std::string();
+  }
+  [[nodiscard]] std::string at(std::string_view key) const { return childPath(path, key); }
+};
+
+class Parser {
+ public:
+  Parser(const SourceMap& map, const ParseOptions& options, ParseOutcome& out)
+      : map_(map), options_(options), out_(out) {}
+
+  void document(const Var& root, PolicyDocument& doc) {
+    if (!isObject(root)) {
+      error("", "a policy must be a JSON object, not " + std::string(kindName(root)));
+      return;
+    }
+    ObjectPtr obj = root.extract<ObjectPtr>();
+    if (options_.allowTransportFields) {
+      for (std::string_view key : spec::transportFields()) obj->remove(std::string(key));
+    }
+    const ObjectView view = check(obj, spec::policyDocument(), "");
+    if (view.has("network")) doc.network = network(view.get("network").extract<ObjectPtr>(), view.at("network"));
+    if (view.has("credentials")) credentials(view, doc.credentials);
+    if (view.has("env")) environment(view, doc.env);
+    if (view.has("files")) files(view, doc.files);
+  }
+
+  void error(const std::string& path, std::string message, bool atKey = false) {
+    report(out_.errors, Diagnostic::Severity::kError, path, std::move(message), atKey);
+  }
+  void warning(const std::string& path, std::string message, bool atKey = false) {
+    report(out_.warnings, Diagnostic::Severity::kWarning, path, std::move(message), atKey);
+  }
+
+ private:
+  void report(std::vector<Diagnostic>& list, Diagnostic::Severity severity, const std::string& path,
+              std::string message, bool atKey) {
+    list.push_back(Diagnostic{severity, options_.fileName,
+                              atKey ? map_.keyPos(path) : map_.valuePos(path), path,
+                              std::move(message)});
+  }
+
+  // ---- structure -------------------------------------------------------
+
+  // Checks one value against a non-container type; containers only by kind.
+  bool checkShallow(const Var& v, const spec::Type& type, const std::string& path) {
+    switch (type.kind) {
+      case spec::Kind::kString:
+        if (!v.isString()) return wrongKind(path, "a string", v);
+        if (type.minLength && v.extract<std::string>().size() < *type.minLength) {
+          error(path, "must not be empty");
+          return false;
+        }
+        return true;
+      case spec::Kind::kBoolean:
+        return isBool(v) || wrongKind(path, "true or false", v);
+      case spec::Kind::kInteger: {
+        if (!v.isInteger()) return wrongKind(path, "an integer", v);
+        std::int64_t n = 0;
+        try {
+          n = v.convert<std::int64_t>();
+        } catch (const Poco::Exception&) {
+          error(path, "number out of range");
+          return false;
+        }
+        if ((type.minimum && n < *type.minimum) || (type.maximum && n > *type.maximum)) {
+          error(path, "must be between " + std::to_string(type.minimum.value_or(0)) + " and " +
+                          std::to_string(type.maximum.value_or(0)));
+          return false;
+        }
+        return true;
+      }
+      case spec::Kind::kEnum: {
+        if (!v.isString()) return wrongKind(path, "a string", v);
+        const std::string s = v.extract<std::string>();
+        if (std::find(type.values.begin(), type.values.end(), s) != type.values.end()) return true;
+        std::string message = "unknown value " + quoted(s) + " (expected " + joinValues(type.values) + ")";
+        if (auto near = util::closestMatch(s, type.values)) message += "; did you mean " + quoted(*near) + "?";
+        error(path, std::move(message));
+        return false;
+      }
+      case spec::Kind::kObject:
+      case spec::Kind::kTagged:
+        return isObject(v) || wrongKind(path, "an object", v);
+      case spec::Kind::kStringMap: {
+        if (!isObject(v)) return wrongKind(path, "an object", v);
+        bool ok = true;
+        for (const auto& [key, value] : *v.extract<ObjectPtr>()) {
+          if (!value.isString()) ok = wrongKind(childPath(path, key), "a string", value) && ok;
+        }
+        return ok;
+      }
+      case spec::Kind::kArray:
+        return isArray(v) || wrongKind(path, "an array", v);
+    }
+    return false;
+  }
+
+  bool wrongKind(const std::string& path, std::string_view expected, const Var& v) {
+    error(path, "expected " + std::string(expected) + ", found " + std::string(kindName(v)));
+    return false;
+  }
+
+  // Checks an object's keys and its fields' kinds; returns the valid fields.
+  ObjectView check(const ObjectPtr& obj, const spec::Type& type, const std::string& path) {
+    ObjectView view{obj, path, {}};
+    std::vector<std::string_view> names;
+    for (const spec::Field& f : type.fields) names.push_back(f.name);
+    for (const auto& [key, value] : *obj) {
+      const std::string at = childPath(path, key);
+      auto field = std::find_if(type.fields.begin(), type.fields.end(),
+                                [&key = key](const spec::Field& f) { return f.name == key; });
+      if (field == type.fields.end()) {
+        std::string message = "unknown key " + quoted(key);
+        if (auto near = util::closestMatch(key, names)) message += " (did you mean " + quoted(*near) + "?)";
+        error(at, std::move(message), true);
+        continue;
+      }
+      if (value.isEmpty() && !field->required) continue;  // null = absent
+      if (field->type == nullptr || checkShallow(value, *field->type, at)) {
+        view.valid.insert(key);
+        if (field->deprecated && field->type != nullptr) {
+          warning(at, "key " + quoted(key) + " is deprecated: " + std::string(field->description), true);
+        }
+      }
+    }
+    for (const spec::Field& f : type.fields) {
+      if (!f.required) continue;
+      if (!obj->has(std::string(f.name))) {
+        error(path, "missing required key " + quoted(f.name));
+      } else if (obj->get(std::string(f.name)).isEmpty()) {
+        error(childPath(path, f.name), "must not be null");
+      }
+    }
+    return view;
+  }
+
+  template <class Fn>
+  void eachItem(const ObjectView& parent, std::string_view key, Fn&& fn) {
+    if (!parent.has(key)) return;
+    const ArrayPtr array = parent.get(key).extract<ArrayPtr>();
+    const std::string at = parent.at(key);
+    for (std::size_t i = 0; i < array->size(); ++i) fn(array->get(static_cast<unsigned>(i)), indexPath(at, i));
+  }
+
+  // Checks an array item as an object of `type` and returns its view, or
+  // nullopt when the item is not an object.
+  std::optional<ObjectView> item(const Var& v, const spec::Type& type, const std::string& path) {
+    if (!isObject(v)) {
+      wrongKind(path, "an object", v);
+      return std::nullopt;
+    }
+    return check(v.extract<ObjectPtr>(), type, path);
+  }
+
+  const spec::Type& fieldType(const spec::Type& type, std::string_view name) {
+    for (const spec::Field& f : type.fields) {
+      if (f.name == name) return *f.type;
+    }
+    throw std::logic_error("policy spec has no field " + std::string(name));
+  }
+
+  // ---- semantics -------------------------------------------------------
+
+  static Verdict verdict(const std::string& s) {
+    return s == "allow" ? Verdict::kAllow : s == "ask" ? Verdict::kAsk : Verdict::kDeny;
+  }
+  static Transport transport(const std::string& s) {
+    return s == "direct" ? Transport::kDirect : Transport::kUpstream;
+  }
+
+  std::optional<MatchPattern> pattern(const ObjectView& v, std::string_view key) {
+    if (!v.has(key)) return std::nullopt;
+    auto parsed = MatchPattern::parse(v.str(key));
+    if (!parsed) {
+      error(v.at(key), parsed.error().message);
+      return std::nullopt;
+    }
+    return std::move(parsed).value();
+  }
+
+  std::vector<std::string> binaries(const ObjectView& v) {
+    std::vector<std::string> out;
+    eachItem(v, "binaries", [&](const Var& item, const std::string& at) {
+      if (!item.isString()) {
+        wrongKind(at, "a string", item);
+        return;
+      }
+      std::string path = item.extract<std::string>();
+      if (!path.starts_with('/')) {
+        error(at, "binary " + quoted(path) + " must be an absolute path");
+        return;
+      }
+      out.push_back(std::move(path));
+    });
+    return out;
+  }
+
+  std::vector<HttpRule> httpRules(const ObjectView& v, const spec::Type& owner) {
+    std::vector<HttpRule> out;
+    const spec::Type& ruleType = *fieldType(owner, "rules").items;
+    eachItem(v, "rules", [&](const Var& value, const std::string& at) {
+      auto r = item(value, ruleType, at);
+      if (!r) return;
+      if (!r->has("method") && !r->has("path")) {
+        if (!r->obj->has("method") && !r->obj->has("path")) {
+          error(at, "a rule needs a method or a path (an empty rule would match every request)");
+        }
+        return;
+      }
+      HttpRule rule;
+      if (r->has("method")) {
+        const std::string method = r->str("method");
+        if (method != "*" && !isToken(method)) {
+          error(r->at("method"), "invalid HTTP method " + quoted(method));
+          return;
+        }
+        rule.method = method == "*" ? "" : util::toUpper(method);
+      }
+      if (r->has("path")) {
+        const std::string path = r->str("path");
+        if (path != "*" && path != "**" && !path.starts_with('/')) {
+          error(r->at("path"), "path " + quoted(path) + " must start with '/' (or be \"*\" or \"**\")");
+          return;
+        }
+        if (path.find_first_of("?#") != std::string::npos) {
+          error(r->at("path"), "path " + quoted(path) + " must not contain a query or fragment");
+          return;
+        }
+        rule.path = PathGlob(path);
+      }
+      out.push_back(std::move(rule));
+    });
+    return out;
+  }
+
+  NetworkPolicy network(const ObjectPtr& obj, const std::string& path) {
+    NetworkPolicy net;
+    const spec::Type& networkType = fieldType(spec::policyDocument(), "network");
+    const ObjectView v = check(obj, networkType, path);
+    if (v.has("defaultVerdict")) net.defaultVerdict = verdict(v.str("defaultVerdict"));
+    if (v.has("defaultTransport")) net.defaultTransport = transport(v.str("defaultTransport"));
+
+    const spec::Type& egressType = fieldType(networkType, "egress");
+    std::optional<ObjectView> egress;
+    if (v.has("egress")) egress = check(v.get("egress").extract<ObjectPtr>(), egressType, v.at("egress"));
+
+    const bool haveHttp = egress && egress->has("http");
+    if (v.has("allowedRoutes") && haveHttp) {
+      warning(v.at("allowedRoutes"),
+              "both allowedRoutes and egress.http are present; egress.http is used and "
+              "allowedRoutes ignored",
+              true);
+    }
+    if (haveHttp) {
+      routes(*egress, "http", net.http);
+    } else if (v.has("allowedRoutes")) {
+      routes(v, "allowedRoutes", net.http);
+      net.fromAllowedRoutes = true;
+    }
+    if (egress) {
+      rawRules(*egress, "tcp", net.tcp);
+      rawRules(*egress, "udp", net.udp);
+    }
+    return net;
+  }
+
+  void routes(const ObjectView& v, std::string_view key, std::vector<RouteRule>& out) {
+    const spec::Type& ruleType = *fieldType(fieldType(spec::policyDocument(), "network"), "allowedRoutes").items;
+    eachItem(v, key, [&](const Var& value, const std::string& at) {
+      auto r = item(value, ruleType, at);
+      if (!r) return;
+      RouteRule rule;
+      auto match = pattern(*r, "match");
+      rule.rules = httpRules(*r, ruleType);
+      rule.binaries = binaries(*r);
+      if (!match || !r->has("verdict") || !r->has("transport")) return;
+      rule.match = std::move(*match);
+      rule.verdict = verdict(r->str("verdict"));
+      rule.transport = transport(r->str("transport"));
+      if (r->has("scheme")) rule.scheme = r->str("scheme") == "http" ? Scheme::kHttp : Scheme::kHttps;
+      rule.description = r->str("description");
+      rule.tlsTerminate = r->has("tlsTerminate") && r->get("tlsTerminate").extract<bool>();
+      out.push_back(std::move(rule));
+    });
+  }
+
+  void rawRules(const ObjectView& v, std::string_view table, std::vector<RawRule>& out) {
+    const spec::Type& ruleType = *fieldType(fieldType(fieldType(spec::policyDocument(), "network"), "egress"), table).items;
+    eachItem(v, table, [&](const Var& value, const std::string& at) {
+      auto r = item(value, ruleType, at);
+      if (!r) return;
+      RawRule rule;
+      auto match = pattern(*r, "match");
+      rule.binaries = binaries(*r);
+      if (!match || !r->has("verdict")) return;
+      if (!match->port()) {
+        error(r->at("match"), std::string(table) + " rule " + quoted(match->text()) +
+                                  " needs a port (host:port, cidr:port or [ipv6]:port)");
+        return;
+      }
+      if (table == "udp" && *match->port() == 53) {
+        error(r->at("match"), "udp rules may not use port 53: DNS always goes through lens-dns");
+        return;
+      }
+      rule.match = std::move(*match);
+      rule.verdict = verdict(r->str("verdict"));
+      rule.description = r->str("description");
+      out.push_back(std::move(rule));
+    });
+  }
+
+  void credentials(const ObjectView& v, std::vector<Credential>& out) {
+    const spec::Type& credType = *fieldType(spec::policyDocument(), "credentials").items;
+    std::unordered_map<std::string, std::string> firstSeen;
+    eachItem(v, "credentials", [&](const Var& value, const std::string& at) {
+      auto c = item(value, credType, at);
+      if (!c) return;
+      Credential cred;
+      cred.id = c->str("id");
+      cred.envVar = c->str("envVar");
+      cred.placeholder = c->str("placeholder");
+      if (c->has("id")) {
+        auto [it, inserted] = firstSeen.emplace(cred.id, at);
+        if (!inserted) {
+          const SourcePos first = map_.valuePos(childPath(it->second, "id"));
+          error(c->at("id"), "duplicate credential id " + quoted(cred.id) + " (first used at line " +
+                                 std::to_string(first.line) + ")");
+        }
+      }
+      if (!cred.envVar.empty() && !isEnvName(cred.envVar)) {
+        error(c->at("envVar"), "invalid environment variable name " + quoted(cred.envVar));
+      }
+      const spec::Type& injType = *fieldType(credType, "injections").items;
+      eachItem(*c, "injections", [&](const Var& iv, const std::string& iat) {
+        if (auto inj = injection(iv, injType, iat, cred)) cred.injections.push_back(std::move(*inj));
+      });
+      out.push_back(std::move(cred));
+    });
+  }
+
+  std::optional<Injection> injection(const Var& value, const spec::Type& tagged, const std::string& at,
+                                     const Credential& cred) {
+    if (!isObject(value)) {
+      wrongKind(at, "an object", value);
+      return std::nullopt;
+    }
+    const ObjectPtr obj = value.extract<ObjectPtr>();
+    const std::string tagPath = childPath(at, tagged.tag);
+    const Var tag = obj->get(std::string(tagged.tag));
+    std::vector<std::string_view> names;
+    for (const auto& variant : tagged.variants) names.push_back(variant.first);
+    if (tag.isEmpty()) {
+      error(at, "missing required key " + quoted(tagged.tag) + " (" + joinValues(names) + ")");
+      return std::nullopt;
+    }
+    if (!tag.isString()) {
+      wrongKind(tagPath, "a string", tag);
+      return std::nullopt;
+    }
+    const std::string tagValue = tag.extract<std::string>();
+    auto variant = std::find_if(tagged.variants.begin(), tagged.variants.end(),
+                                [&](const auto& vt) { return vt.first == tagValue; });
+    if (variant == tagged.variants.end()) {
+      std::string message = "unknown injection type " + quoted(tagValue) + " (expected " + joinValues(names) + ")";
+      if (auto near = util::closestMatch(tagValue, names)) message += "; did you mean " + quoted(*near) + "?";
+      error(tagPath, std::move(message));
+      return std::nullopt;
+    }
+    const ObjectView v = check(obj, *variant->second, at);
+    Injection inj;
+    auto domain = pattern(v, "domain");
+    if (!domain) return std::nullopt;
+    inj.domain = std::move(*domain);
+    if (tagValue == "header") {
+      inj.type = InjectionType::kHeader;
+      inj.header = v.str("header");
+      inj.value = v.str("value");
+      inj.rules = httpRules(v, *variant->second);
+      if (v.has("header") && !isToken(inj.header)) {
+        error(v.at("header"), "invalid header name " + quoted(inj.header));
+      }
+      if (inj.value.find_first_of("\r\n") != std::string::npos) {
+        error(v.at("value"), "header value must not contain CR or LF");
+      }
+    } else if (tagValue == "uriPlaceholder") {
+      inj.type = InjectionType::kUriPlaceholder;
+      inj.value = v.str("value");
+      inj.rules = httpRules(v, *variant->second);
+      if (cred.placeholder.empty()) {
+        error(at, "a uriPlaceholder injection needs the credential's placeholder");
+      }
+      if (inj.value.find_first_of("\r\n ") != std::string::npos) {
+        error(v.at("value"), "a URI value must not contain spaces, CR or LF");
+      }
+    } else {
+      inj.type = InjectionType::kAwsSigv4;
+      inj.accessKeyId = v.str("accessKeyId");
+      inj.secretAccessKey = v.str("secretAccessKey");
+      inj.sessionToken = v.str("sessionToken");
+      if (!cred.placeholder.starts_with(kAwsPlaceholderPrefix)) {
+        error(at, "an awsSigv4 injection needs a credential placeholder starting with \"" +
+                      std::string(kAwsPlaceholderPrefix) + "\" (the fake access key id the sandbox uses)");
+      }
+    }
+    return inj;
+  }
+
+  void environment(const ObjectView& v, std::map<std::string, std::string>& out) {
+    for (const auto& [key, value] : *v.get("env").extract<ObjectPtr>()) {
+      if (!isEnvName(key)) {
+        error(childPath(v.at("env"), key), "invalid environment variable name " + quoted(key), true);
+        continue;
+      }
+      out.emplace(key, value.extract<std::string>());
+    }
+  }
+
+  void files(const ObjectView& v, std::vector<TempFile>& out) {
+    const spec::Type& fileType = *fieldType(spec::policyDocument(), "files").items;
+    eachItem(v, "files", [&](const Var& value, const std::string& at) {
+      auto f = item(value, fileType, at);
+      if (!f || !f->has("path") || !f->has("content")) return;
+      TempFile file;
+      file.path = f->str("path");
+      file.content = f->str("content");
+      if (f->has("mode")) file.mode = static_cast<std::uint32_t>(f->get("mode").convert<std::int64_t>());
+      const auto segments = util::split(file.path, '/');
+      if (std::find(segments.begin(), segments.end(), "..") != segments.end()) {
+        error(f->at("path"), "file path " + quoted(file.path) + " must not contain \"..\"");
+        return;
+      }
+      if (!file.path.starts_with('/')) file.path = "/tmp/" + file.path;
+      if (!file.path.starts_with("/tmp/") || file.path.size() <= 5 || file.path.ends_with('/')) {
+        error(f->at("path"), "file path " + quoted(f->str("path")) + " must name a file under /tmp");
+        return;
+      }
+      out.push_back(std::move(file));
+    });
+  }
+
+  const SourceMap& map_;
+  const ParseOptions& options_;
+  ParseOutcome& out_;
+};
+
+bool before(const Diagnostic& a, const Diagnostic& b) {
+  return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+}
+
+}  // namespace
+
+ParseOutcome parsePolicy(std::string_view text, const ParseOptions& options) {
+  ParseOutcome out;
+  auto scanned = SourceMap::scan(text, options.limits);
+  if (auto* failure = std::get_if<SourceMap::ScanError>(&scanned)) {
+    out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, failure->pos,
+                                    failure->path, failure->message});
+    return out;
+  }
+  const SourceMap& map = std::get<SourceMap>(scanned);
+
+  Var root;
+  try {
+    Poco::JSON::Parser json;
+    json.setDepth(static_cast<std::size_t>(options.limits.maxDepth) + 1);
+    root = json.parse(std::string(text));
+  } catch (const Poco::Exception& e) {
+    // The scanner accepted the text, so this is a value Poco cannot represent.
+    out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, {}, "",
+                                    "cannot parse JSON: " + e.displayText()});
+    return out;
+  }
+
+  auto doc = std::make_shared<PolicyDocument>();
+  Parser parser(map, options, out);
+  parser.document(root, *doc);
+  std::stable_sort(out.errors.begin(), out.errors.end(), before);
+  std::stable_sort(out.warnings.begin(), out.warnings.end(), before);
+  if (out.errors.empty()) {
+    doc->version = util::sha256Hex(text);
+    out.policy = std::move(doc);
+  }
+  return out;
+}
+
+ParseOutcome loadPolicyFile(const std::string& path, ParseOptions options) {
+  if (options.fileName == ParseOptions{}.fileName) options.fileName = path;
+  ParseOutcome out;
+  auto fail = [&](std::string message) {
+    out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, {}, "", std::move(message)});
+    return out;
+  };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail("cannot open: " + std::string(std::strerror(errno)));
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return fail("is a directory");
+  std::string text;
+  std::vector<char> buffer(64 * 1024);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    text.append(buffer.data(), static_cast<std::size_t>(in.gcount()));
+    if (text.size() > options.limits.maxBytes) {
+      return fail("file is larger than the limit of " + std::to_string(options.limits.maxBytes) + " bytes");
+    }
+  }
+  if (in.bad()) return fail("read error: " + std::string(std::strerror(errno)));
+  return parsePolicy(text, options);
+}
+
+}  // namespace lens::policy

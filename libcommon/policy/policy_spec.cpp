@@ -1,0 +1,219 @@
+#include "libcommon/policy/policy_spec.h"
+
+namespace lens::policy::spec {
+
+namespace {
+
+const Type kString{.kind = Kind::kString};
+const Type kNonEmptyString{.kind = Kind::kString, .minLength = 1};
+const Type kBoolean{.kind = Kind::kBoolean};
+const Type kStringMap{.kind = Kind::kStringMap};
+const Type kStringList{.kind = Kind::kArray, .items = &kString};
+const Type kAbsolutePath{.kind = Kind::kString, .pattern = "^/"};
+const Type kBinaryList{.kind = Kind::kArray, .items = &kAbsolutePath};
+
+// host or address, then a port 1-65535 (IPv6 in brackets).
+#define LENS_PORT_RE "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+const Type kRawMatch{.kind = Kind::kString,
+                     .minLength = 1,
+                     .pattern = "^(\\[[0-9A-Fa-f:.]+(/[0-9]{1,3})?\\]|[^:\\[\\]]+):" LENS_PORT_RE "$"};
+#undef LENS_PORT_RE
+
+const Type kVerdict{
+    .kind = Kind::kEnum,
+    .name = "Verdict",
+    .description = "allow: let it through; deny: refuse it; ask: hold it for a person to decide "
+                   "(refused where no approver is present).",
+    .values = {"allow", "deny", "ask"}};
+
+const Type kTransport{
+    .kind = Kind::kEnum,
+    .name = "Transport",
+    .description = "upstream: through the control plane's upstream proxy; direct: straight out "
+                   "from the sandbox on a trusted socket.",
+    .values = {"upstream", "direct"}};
+
+const Type kScheme{.kind = Kind::kEnum,
+                   .name = "Scheme",
+                   .description = "Restricts a rule to plain HTTP or to HTTPS (CONNECT) traffic.",
+                   .values = {"http", "https"}};
+
+const Type kHttpRule{
+    .kind = Kind::kObject,
+    .name = "HttpRule",
+    .description = "One permitted request shape. At least one of method and path is required.",
+    .fields = {
+        {"method", &kNonEmptyString, false, "HTTP method, case-insensitive; \"*\" or absent = any."},
+        {"path", &kNonEmptyString, false,
+         "Path glob on the normalised path: \"*\" = one segment, \"**\" = any number of "
+         "segments."},
+    },
+    .extraSchema = R"({"anyOf": [{"required": ["method"]}, {"required": ["path"]}]})"};
+const Type kHttpRuleList{.kind = Kind::kArray, .items = &kHttpRule};
+
+const Type kRouteRule{
+    .kind = Kind::kObject,
+    .name = "RouteRule",
+    .description = "An HTTP-aware egress rule. Rules are ordered; the first match wins.",
+    .fields = {
+        {"match", &kNonEmptyString, true,
+         "Destination: \"*\", host, \"*.domain\", mid-label wildcard, IP, CIDR, each optionally "
+         "with \":port\"; IPv6 with a port in brackets."},
+        {"verdict", &kVerdict, true, "What happens to matching traffic."},
+        {"transport", &kTransport, true, "How allowed traffic leaves the sandbox."},
+        {"scheme", &kScheme, false, "Only match this scheme; absent = both."},
+        {"description", &kString, false, "Human-readable note."},
+        {"tlsTerminate", &kBoolean, false,
+         "Terminate the client's TLS and re-encrypt (upstream transport)."},
+        {"rules", &kHttpRuleList, false,
+         "Permitted requests; a non-empty list denies every request it does not cover."},
+        {"binaries", &kBinaryList, false,
+         "Absolute paths of the executables (or their ancestors) this rule applies to."},
+    }};
+const Type kRouteRuleList{.kind = Kind::kArray, .items = &kRouteRule};
+
+const std::vector<Field> kRawRuleFields = {
+    {"match", &kRawMatch, true, "host:port, ip:port, cidr:port, [v6]:port or *.domain:port."},
+    {"verdict", &kVerdict, true, "What happens to matching traffic."},
+    {"binaries", &kBinaryList, false,
+     "Absolute paths of the executables (or their ancestors) this rule applies to."},
+    {"description", &kString, false, "Human-readable note."},
+};
+
+const Type kTcpRule{
+    .kind = Kind::kObject,
+    .name = "TcpEgressRule",
+    .description = "A raw TCP egress rule. Never intercepted. The match must carry a port.",
+    .fields = kRawRuleFields};
+
+const Type kUdpRule{
+    .kind = Kind::kObject,
+    .name = "UdpEgressRule",
+    .description = "A raw UDP egress rule. The match must carry a port other than 53.",
+    .fields = kRawRuleFields,
+    .extraSchema = R"({"not": {"properties": {"match": {"pattern": ":53$"}}, "required": ["match"]}})"};
+const Type kTcpRuleList{.kind = Kind::kArray, .items = &kTcpRule};
+const Type kUdpRuleList{.kind = Kind::kArray, .items = &kUdpRule};
+
+const Type kEgress{
+    .kind = Kind::kObject,
+    .name = "Egress",
+    .description = "Egress rules by layer.",
+    .fields = {
+        {"http", &kRouteRuleList, false, "HTTP-aware rules (CONNECT, forward, transparent)."},
+        {"tcp", &kTcpRuleList, false, "Raw TCP rules; they decide before the http rules."},
+        {"udp", &kUdpRuleList, false, "Raw UDP rules; UDP is denied unless a rule allows it. "
+                                      "Port 53 is refused (DNS goes through lens-dns)."},
+    }};
+
+const Type kNetwork{
+    .kind = Kind::kObject,
+    .name = "NetworkPolicy",
+    .description = "Outbound network policy.",
+    .fields = {
+        {"defaultVerdict", &kVerdict, true, "Verdict for connections no rule matches."},
+        {"defaultTransport", &kTransport, true, "Transport for the default verdict."},
+        {"egress", &kEgress, false, "Rules by layer."},
+        {"allowedRoutes", &kRouteRuleList, false,
+         "Legacy spelling of egress.http; egress.http wins when both are present.", true},
+    }};
+
+const Type kHeaderInjection{
+    .kind = Kind::kObject,
+    .name = "HeaderInjection",
+    .description = "Replace a request header on matching requests to the domain.",
+    .fields = {
+        {"injectionType", nullptr, true, "\"header\""},
+        {"domain", &kNonEmptyString, true, "Host pattern the injection applies to."},
+        {"header", &kNonEmptyString, true, "Name of the header to set."},
+        {"value", &kString, true, "Full header value; empty = unarmed (gate first use)."},
+        {"rules", &kHttpRuleList, false, "Requests the injection applies to; empty = all."},
+    }};
+
+const Type kUriInjection{
+    .kind = Kind::kObject,
+    .name = "UriPlaceholderInjection",
+    .description = "Replace the credential's placeholder in the request line.",
+    .fields = {
+        {"injectionType", nullptr, true, "\"uriPlaceholder\""},
+        {"domain", &kNonEmptyString, true, "Host pattern the injection applies to."},
+        {"value", &kString, true, "Real value; empty = unarmed (gate first use)."},
+        {"rules", &kHttpRuleList, false, "Requests the injection applies to; empty = all."},
+    }};
+
+const Type kAwsInjection{
+    .kind = Kind::kObject,
+    .name = "AwsSigv4Injection",
+    .description = "Re-sign AWS SigV4 requests made with the placeholder key id (LENSFAKE...).",
+    .fields = {
+        {"injectionType", nullptr, true, "\"awsSigv4\""},
+        {"domain", &kNonEmptyString, true, "Host pattern, e.g. *.amazonaws.com."},
+        {"accessKeyId", &kNonEmptyString, true, "Real access key id."},
+        {"secretAccessKey", &kNonEmptyString, true, "Real secret access key."},
+        {"sessionToken", &kNonEmptyString, true, "Real session token."},
+        {"region", &kString, false, "Ignored: the region comes from the client's signature.", true},
+        {"rules", &kHttpRuleList, false, "Ignored.", true},
+    }};
+
+const Type kInjection{.kind = Kind::kTagged,
+                      .name = "CredentialInjection",
+                      .description = "How a credential is exchanged at the boundary.",
+                      .tag = "injectionType",
+                      .variants = {{"header", &kHeaderInjection},
+                                   {"uriPlaceholder", &kUriInjection},
+                                   {"awsSigv4", &kAwsInjection}}};
+const Type kInjectionList{.kind = Kind::kArray, .items = &kInjection};
+
+const Type kCredential{
+    .kind = Kind::kObject,
+    .name = "Credential",
+    .description = "A secret the sandbox only ever sees as a placeholder.",
+    .fields = {
+        {"id", &kNonEmptyString, true, "Unique identifier."},
+        {"envVar", &kString, false, "Environment variable that receives the placeholder."},
+        {"placeholder", &kString, false,
+         "Fake value the sandbox sees (LENSFAKE... for AWS access key ids)."},
+        {"injections", &kInjectionList, false, "Where and how the real value is injected."},
+    },
+    .extraSchema = R"({"if": {"properties": {"injections": {"type": "array", "contains": {"type": "object", "properties": {"injectionType": {"const": "awsSigv4"}}, "required": ["injectionType"]}}}, "required": ["injections"]}, "then": {"properties": {"placeholder": {"type": "string", "pattern": "^LENSFAKE"}}, "required": ["placeholder"]}})"};
+const Type kCredentialList{.kind = Kind::kArray, .items = &kCredential};
+
+const Type kFilePath{.kind = Kind::kString,
+                     .minLength = 1,
+                     .pattern = "^(?!.*(^|/)\\.\\.(/|$))(/tmp/[^/]|[^/])"};
+const Type kFileMode{.kind = Kind::kInteger, .minimum = 0, .maximum = 07777};
+
+const Type kTempFile{
+    .kind = Kind::kObject,
+    .name = "TempFile",
+    .description = "A file written for the workload before it starts.",
+    .fields = {
+        {"path", &kFilePath, true, "Path under /tmp (relative paths are placed there)."},
+        {"content", &kString, true, "File content (text)."},
+        {"mode", &kFileMode, false, "Permission bits as a number (384 = 0600, the default)."},
+    }};
+const Type kTempFileList{.kind = Kind::kArray, .items = &kTempFile};
+
+const Type kPolicyDocument{
+    .kind = Kind::kObject,
+    .name = "PolicyDocument",
+    .description = "Lens sandbox policy: network egress, credentials, environment and files.",
+    .fields = {
+        {"network", &kNetwork, false,
+         "Absent: everything is allowed through the default transport."},
+        {"credentials", &kCredentialList, false, "Credentials exchanged at the boundary."},
+        {"env", &kStringMap, false, "Environment variables for the workload."},
+        {"files", &kTempFileList, false, "Files written for the workload."},
+    }};
+
+}  // namespace
+
+const Type& policyDocument() { return kPolicyDocument; }
+
+const std::vector<std::string_view>& transportFields() {
+  static const std::vector<std::string_view> kFields = {"type", "proxyUpstream", "proxyCaCert",
+                                                        "minProtocolDate"};
+  return kFields;
+}
+
+}  // namespace lens::policy::spec

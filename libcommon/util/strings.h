@@ -1,0 +1,29 @@
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lens::util {
+
+std::string toLower(std::string_view s);
+std::string toUpper(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+bool startsWith(std::string_view s, std::string_view prefix);
+bool endsWith(std::string_view s, std::string_view suffix);
+std::vector<std::string_view> split(std::string_view s, char sep);
+
+// Parses a decimal number without sign or leading zeros ("0" is allowed).
+std::optional<unsigned long> parseDecimal(std::string_view s, unsigned long max);
+
+// Damerau-free Levenshtein distance (insertions, deletions, substitutions).
+std::size_t editDistance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word` when it is close enough to be a likely
+// typo (distance <= max(1, len/3)), compared case-insensitively.
+std::optional<std::string_view> closestMatch(std::string_view word,
+                                             std::span<const std::string_view> candidates);
+
+}  // namespace lens::util
