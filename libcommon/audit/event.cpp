@@ -26,10 +26,11 @@ std::string formatTimestamp(std::chrono::system_clock::time_point tp) {
   const hh_mm_ss<milliseconds> hms{ms - day};
 
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()),
+                static_cast<int>(hms.subseconds().count()));
   return buf;
 }
 
@@ -75,7 +76,9 @@ Event& Event::meta(std::string_view key, const char* value) {
   return meta(key, std::string_view(value));
 }
 
-Event& Event::meta(std::string_view key, bool value) { return setMeta(key, MetaValue(std::in_place_type<bool>, value)); }
+Event& Event::meta(std::string_view key, bool value) {
+  return setMeta(key, MetaValue(std::in_place_type<bool>, value));
+}
 
 Event& Event::metaRaw(std::string_view key, std::string_view json) {
   return setMeta(key, MetaValue(RawJson{std::string(json)}));

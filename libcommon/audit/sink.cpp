@@ -108,8 +108,7 @@ Result<std::unique_ptr<DatagramSink>> DatagramSink::open(std::string_view path) 
   const std::string shown = quoted("unix:" + std::string(path));
   if (path.empty()) {
     return makeError(ErrorCode::kInvalidArgument,
-                     "audit sink " + shown +
-                         ": empty socket path (use unix:/path/to/socket)");
+                     "audit sink " + shown + ": empty socket path (use unix:/path/to/socket)");
   }
   if (path.find('\0') != std::string_view::npos) {
     return makeError(ErrorCode::kInvalidArgument,
@@ -124,9 +123,9 @@ Result<std::unique_ptr<DatagramSink>> DatagramSink::open(std::string_view path) 
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     const int err = errno;
-    return makeError(ErrorCode::kIo,
-                     "audit sink " + shown + ": cannot create a Unix datagram socket: " +
-                         errnoText(err));
+    return makeError(
+        ErrorCode::kIo,
+        "audit sink " + shown + ": cannot create a Unix datagram socket: " + errnoText(err));
   }
   return std::make_unique<DatagramSink>(Token{}, fd, std::string(path));
 }
@@ -156,9 +155,8 @@ Status DatagramSink::write(const Event& event) {
       return Ok{};  // receiver absent or busy: dropped, counted, not an error
     }
     return makeError(ErrorCode::kIo, "audit sink " + quoted("unix:" + path_) +
-                                         ": cannot send event (" +
-                                         std::to_string(line.size()) + " bytes): " +
-                                         errnoText(err));
+                                         ": cannot send event (" + std::to_string(line.size()) +
+                                         " bytes): " + errnoText(err));
   }
 }
 

@@ -114,6 +114,9 @@ std::optional<FloorViolation> checkHostFloor(std::string_view host) {
   for (char c : host) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte <= 0x20 || byte == 0x7f) return invalidHost(host, "space or control character");
+    // Internationalised names travel as punycode (xn--); raw non-ASCII could
+    // be mapped by a later IDNA step (fullwidth "ｌｏｃａｌｈｏｓｔ") after this check.
+    if (byte >= 0x80) return invalidHost(host, "non-ASCII character (use the xn-- form)");
   }
 
   // Bracketed IPv6 literal, as in a URL or a CONNECT authority.

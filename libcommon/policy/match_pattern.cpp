@@ -60,6 +60,10 @@ Result<MatchPattern> MatchPattern::parse(std::string_view text) {
     return makeError(ErrorCode::kInvalidPolicy, why);
   };
   if (text.empty()) return fail("empty match pattern");
+  // Caught before the port split, which would otherwise call "//x.com" a bad port.
+  if (text.find("://") != std::string_view::npos) {
+    return fail("invalid match \"" + std::string(text) + "\": expected a host, address or prefix, not a URL");
+  }
 
   // 1. An address or prefix without a port.
   if (auto cidr = net::Cidr::parse(text)) {
@@ -75,8 +79,11 @@ Result<MatchPattern> MatchPattern::parse(std::string_view text) {
     if (close == std::string_view::npos) {
       return fail("invalid match \"" + std::string(text) + "\": expected [address]:port");
     }
-    auto cidr = net::Cidr::parse(text.substr(1, close - 1));
-    if (!cidr || !cidr->network().isV6()) {
+    // IPv6 text inside the brackets; an IPv4-mapped address is IPv6 text too,
+    // even though Cidr normalises it to the IPv4 prefix it names.
+    const std::string_view inner = text.substr(1, close - 1);
+    auto cidr = net::Cidr::parse(inner);
+    if (!cidr || inner.find(':') == std::string_view::npos) {
       return fail("invalid match \"" + std::string(text) + "\": expected an IPv6 address or prefix inside [ ]");
     }
     auto port = parsePort(text.substr(close + 2), text);

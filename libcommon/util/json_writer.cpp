@@ -12,9 +12,7 @@ constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 constexpr char kHex[] = "0123456789abcdef";
 
 // True for ASCII bytes that are copied as they are.
-bool isPlainAscii(unsigned char c) {
-  return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-}
+bool isPlainAscii(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
 
 void appendAsciiEscape(std::string& out, unsigned char c) {
   switch (c) {

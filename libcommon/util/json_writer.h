@@ -25,9 +25,9 @@ void appendString(std::string& out, std::string_view s);
 namespace detail {
 template <class T>
 inline constexpr bool kIsCharType =
-    std::is_same_v<T, char> || std::is_same_v<T, signed char> ||
-    std::is_same_v<T, unsigned char> || std::is_same_v<T, wchar_t> ||
-    std::is_same_v<T, char8_t> || std::is_same_v<T, char16_t> || std::is_same_v<T, char32_t>;
+    std::is_same_v<T, char> || std::is_same_v<T, signed char> || std::is_same_v<T, unsigned char> ||
+    std::is_same_v<T, wchar_t> || std::is_same_v<T, char8_t> || std::is_same_v<T, char16_t> ||
+    std::is_same_v<T, char32_t>;
 
 // Any arithmetic type except bool: these go to the number overloads so that
 // an `int` is not ambiguous between std::int64_t and bool. Characters and

@@ -197,10 +197,13 @@ TEST_CASE("floor refuses spaces and control bytes as invalid", "[decision][floor
   CHECK(classOf(host) == FloorClass::kInvalidHost);
 }
 
-TEST_CASE("floor lets non-ASCII bytes through (they are not control bytes)", "[decision][floor]") {
-  CHECK_FALSE(checkHostFloor("b\xc3\xbc"
-                             "cher.example")
-                  .has_value());
+TEST_CASE("floor refuses raw non-ASCII names; punycode passes", "[decision][floor]") {
+  // A later IDNA mapping could turn fullwidth "ｌｏｃａｌｈｏｓｔ" into localhost.
+  CHECK(classOf("\xef\xbd\x8c\xef\xbd\x8f\xef\xbd\x83\xef\xbd\x81\xef\xbd\x8c\xef\xbd\x88"
+                "\xef\xbd\x8f\xef\xbd\x93\xef\xbd\x94") == FloorClass::kInvalidHost);
+  CHECK(classOf("b\xc3\xbc"
+                "cher.example") == FloorClass::kInvalidHost);
+  CHECK_FALSE(checkHostFloor("xn--bcher-kva.example").has_value());
 }
 
 TEST_CASE("floor details name the host and the reason", "[decision][floor]") {
