@@ -144,13 +144,13 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   print->callback([&o] { o.command = "print"; });
 
   CLI::App* check = app->add_subcommand("check", "Validate policy files; report every error with its location");
-  check->add_option("files", o.files, "Policy files")->required()->check(CLI::ExistingFile);
+  check->add_option("files", o.files, "Policy files")->required()->type_name("FILE");
   check->add_flag("--frames", o.frames, "Accept control-plane frame fields (type, proxyUpstream, ...)");
   check->add_flag("-q,--quiet", o.quiet, "Print nothing for valid files");
   check->callback([&o] { o.command = "check"; });
 
   CLI::App* explain = app->add_subcommand("explain", "Show which rule decides a request, and how");
-  explain->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)");
+  explain->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
   explain->add_option("--door", o.door, "Where the request enters")
       ->check(CLI::IsMember({"dns", "connect", "forward", "transparent-tls", "transparent-http", "raw-tcp", "udp"}))
       ->capture_default_str();

@@ -1,5 +1,6 @@
 #include "libcommon/cli/cli.h"
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 
@@ -20,14 +21,24 @@ bool isShared(const CLI::Option* opt) {
   return false;
 }
 
-void applyEnvNames(CLI::App& app) {
+// Settings of a subcommand that are the toolkit's shared settings (DESIGN.md
+// section 3) get their variable too; other subcommand options are per-call
+// arguments (a host to explain, a file to check) and get none, so that a
+// stray LENS_HOST does not change every tool.
+bool isSharedSetting(const CLI::Option* opt) {
+  static constexpr std::string_view kShared[] = {"policy", "state-dir", "audit", "listen", "log-level"};
+  const std::string& name = opt->get_lnames().front();
+  return std::find(std::begin(kShared), std::end(kShared), name) != std::end(kShared);
+}
+
+void applyEnvNames(CLI::App& app, bool topLevel) {
   for (CLI::Option* opt : app.get_options()) {
     if (opt->get_positional() || opt->get_lnames().empty() || isShared(opt) || !opt->get_envname().empty()) {
       continue;
     }
-    opt->envname(envNameFor(opt->get_lnames().front()));
+    if (topLevel || isSharedSetting(opt)) opt->envname(envNameFor(opt->get_lnames().front()));
   }
-  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) applyEnvNames(*sub);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) applyEnvNames(*sub, false);
 }
 
 void writeApp(json::ObjectWriter& w, const CLI::App& app) {
@@ -73,8 +84,9 @@ std::string envNameFor(std::string_view longName) {
 
 std::unique_ptr<CLI::App> makeApp(std::string name, std::string description, CommonOptions& common) {
   auto app = std::make_unique<CLI::App>(std::move(description), std::move(name));
+  app->fallthrough();  // shared options are accepted after a subcommand too
   app->set_version_flag("--version", app->get_name() + " " LENS_VERSION);
-  app->add_option("--log-level", common.logLevel, "Diagnostics on stderr: trace, debug, info, warn, error, off")
+  app->add_option("--log-level", common.logLevel, "Diagnostics on stderr: trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
   app->add_flag(std::string(kCliSpecFlag))->description("Print the command-line options as JSON")->group("");
@@ -85,13 +97,13 @@ std::unique_ptr<CLI::App> makeApp(std::string name, std::string description, Com
 }
 
 std::optional<int> parse(CLI::App& app, int argc, const char* const* argv, CommonOptions& common) {
+  applyEnvNames(app, true);
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], kCliSpecFlag.data()) == 0) {
       std::cout << cliSpecJson(app) << '\n';
       return toInt(ExitCode::kOk);
     }
   }
-  applyEnvNames(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -67,6 +67,14 @@ Scheme doorScheme(Door door) {
   return (door == Door::kForward || door == Door::kTransparentHttp) ? Scheme::kHttp : Scheme::kHttps;
 }
 
+Scheme requestScheme(const Request& request) { return request.scheme.value_or(doorScheme(request.door)); }
+
+// The destination port; a request without one uses its scheme's default.
+std::uint16_t destinationPort(const Request& request) {
+  if (request.port != 0) return request.port;
+  return requestScheme(request) == Scheme::kHttp ? 80 : 443;
+}
+
 // True when the caller (or an ancestor) is one of the listed executables.
 bool callerAllowed(const std::vector<std::string>& binaries, const std::vector<std::string>& chain) {
   if (binaries.empty()) return true;
@@ -104,7 +112,9 @@ Engine::Engine(std::shared_ptr<const policy::PolicyDocument> policy) : policy_(s
     for (std::uint32_t i = 0; i < network_->tcp.size(); ++i) tcp_.add(network_->tcp[i].match, i);
     for (std::uint32_t i = 0; i < network_->udp.size(); ++i) udp_.add(network_->udp[i].match, i);
   }
-  for (std::uint32_t c = 0; c < policy_->credentials.size(); ++c) {
+  // Ids pack credential and injection into 16 bits each; anything beyond
+  // would wrap onto another credential's id, so it is left out (never injected).
+  for (std::uint32_t c = 0; c < policy_->credentials.size() && c < (1u << kInjectionBits); ++c) {
     const auto& injections = policy_->credentials[c].injections;
     for (std::uint32_t i = 0; i < injections.size() && i < (1u << kInjectionBits); ++i) {
       injections_.add(injections[i].domain, (c << kInjectionBits) | i);
@@ -170,7 +180,7 @@ Decision Engine::decide(const Request& request) const {
     d.detail = "no tcp rule matches " + describe(request, hostName) + "; default verdict";
     return d;
   }
-  return decideHttp(request, hostName, address, request.scheme.value_or(doorScheme(request.door)));
+  return decideHttp(request, hostName, address, requestScheme(request));
 }
 
 std::optional<Decision> Engine::decideRaw(const Request& request, std::string_view host,
@@ -178,7 +188,7 @@ std::optional<Decision> Engine::decideRaw(const Request& request, std::string_vi
   const auto& rules = table == Table::kTcp ? network_->tcp : network_->udp;
   if (rules.empty()) return std::nullopt;
   const HostIndex& index = table == Table::kTcp ? tcp_ : udp_;
-  const std::uint16_t port = request.port != 0 ? request.port : (doorScheme(request.door) == Scheme::kHttp ? 80 : 443);
+  const std::uint16_t port = destinationPort(request);
   std::vector<std::uint32_t> ids;
   index.candidates(host, address, ids);
   for (std::uint32_t id : ids) {
@@ -205,7 +215,7 @@ std::optional<Decision> Engine::decideRaw(const Request& request, std::string_vi
 
 Decision Engine::decideHttp(const Request& request, std::string_view host,
                             const std::optional<net::IpAddress>& address, Scheme scheme) const {
-  const std::uint16_t port = request.port != 0 ? request.port : (scheme == Scheme::kHttp ? 80 : 443);
+  const std::uint16_t port = destinationPort(request);
   std::vector<std::uint32_t> ids;
   http_.candidates(host, address, ids);
   for (std::uint32_t id : ids) {
@@ -253,15 +263,21 @@ Decision Engine::decideHttp(const Request& request, std::string_view host,
 
 void Engine::addCredentials(const Request& request, std::string_view host, Decision& d) const {
   if (policy_->credentials.empty() || host.empty()) return;
+  // An address or prefix domain applies to a host sent as that IP literal,
+  // never to a name that merely resolves into it.
+  const std::optional<net::IpAddress> literal = net::IpAddress::parse(host);
+  const std::uint16_t port = destinationPort(request);
   std::vector<std::uint32_t> ids;
-  injections_.candidates(host, std::nullopt, ids);
+  injections_.candidates(host, literal, ids);
   const std::string path = request.method.empty() ? std::string() : policy::normalizePath(request.path);
   for (std::uint32_t id : ids) {
     const std::uint32_t c = id >> kInjectionBits;
     const std::uint32_t i = id & ((1u << kInjectionBits) - 1);
     const policy::Credential& cred = policy_->credentials[c];
     const policy::Injection& inj = cred.injections[i];
-    if (!inj.domain.matchesHost(host)) continue;
+    const bool destination = inj.domain.matchesHost(host) || (literal && inj.domain.matchesAddress(*literal));
+    // A domain with an explicit port applies to that port only (host:port).
+    if (!destination || !inj.domain.matchesPort(port)) continue;
     if (!request.method.empty() && !rulesCover(inj.rules, request.method, path)) continue;
     d.credentials.push_back(CredentialRef{c, i, cred.id, inj.type});
   }

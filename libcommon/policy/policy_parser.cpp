@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <span>
 #include <sstream>
 #include <unordered_map>
 
@@ -48,6 +49,7 @@ using ObjectPtr = Poco::JSON::Object::Ptr;
 using ArrayPtr = Poco::JSON::Array::Ptr;
 
 constexpr std::string_view kAwsPlaceholderPrefix = "LENSFAKE";
+constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
 
 bool isObject(const Var& v) { return v.type() == typeid(ObjectPtr); }
 bool isArray(const Var& v) { return v.type() == typeid(ArrayPtr); }
@@ -72,6 +74,41 @@ std::string joinValues(const std::vector<std::string_view>& values) {
     out += values[i];
   }
   return out;
+}
+
+// True when `a` becomes `b` by swapping two adjacent characters (case-insensitive).
+bool isAdjacentSwap(std::string_view a, std::string_view b) {
+  if (a.size() != b.size() || a.size() < 2) return false;
+  std::size_t i = 0;
+  while (i < a.size() && util::iequals(a.substr(i, 1), b.substr(i, 1))) ++i;
+  return i + 1 < a.size() && util::iequals(a.substr(i, 1), b.substr(i + 1, 1)) &&
+         util::iequals(a.substr(i + 1, 1), b.substr(i, 1)) && util::iequals(a.substr(i + 2), b.substr(i + 2));
+}
+
+// The candidate a misspelt `word` most likely meant. util::closestMatch counts
+// a swap of two letters as two edits, which is over its threshold for short
+// words ("hots" for "host", "mathc" for "match"), so swaps are tried too.
+std::optional<std::string_view> suggest(std::string_view word, std::span<const std::string_view> candidates) {
+  if (auto near = util::closestMatch(word, candidates)) return near;
+  for (std::string_view candidate : candidates) {
+    if (isAdjacentSwap(word, candidate)) return candidate;
+  }
+  return std::nullopt;
+}
+
+// Why a files[].path is refused, if it is: it must name a file under /tmp
+// (relative paths are placed there) without "..", "." or empty segments.
+std::optional<std::string> filePathProblem(std::string_view path) {
+  const auto segments = util::split(path, '/');
+  if (std::find(segments.begin(), segments.end(), "..") != segments.end()) return "must not contain \"..\"";
+  const bool absolute = path.starts_with('/');
+  if (path.ends_with('/') || (absolute && (segments.size() < 3 || segments[1] != "tmp"))) {
+    return "must name a file under /tmp";
+  }
+  for (std::size_t i = absolute ? 1 : 0; i < segments.size(); ++i) {
+    if (segments[i].empty() || segments[i] == ".") return "must not contain \".\" or empty segments";
+  }
+  return std::nullopt;
 }
 
 bool isToken(std::string_view s) {  // RFC 9110 token
@@ -176,7 +213,7 @@ class Parser {
         const std::string s = v.extract<std::string>();
         if (std::find(type.values.begin(), type.values.end(), s) != type.values.end()) return true;
         std::string message = "unknown value " + quoted(s) + " (expected " + joinValues(type.values) + ")";
-        if (auto near = util::closestMatch(s, type.values)) message += "; did you mean " + quoted(*near) + "?";
+        if (auto near = suggest(s, type.values)) message += "; did you mean " + quoted(*near) + "?";
         error(path, std::move(message));
         return false;
       }
@@ -185,11 +222,12 @@ class Parser {
         return isObject(v) || wrongKind(path, "an object", v);
       case spec::Kind::kStringMap: {
         if (!isObject(v)) return wrongKind(path, "an object", v);
-        bool ok = true;
+        // Values that are not strings are reported here and skipped by the
+        // reader, so that the map's names are still checked.
         for (const auto& [key, value] : *v.extract<ObjectPtr>()) {
-          if (!value.isString()) ok = wrongKind(childPath(path, key), "a string", value) && ok;
+          if (!value.isString()) wrongKind(childPath(path, key), "a string", value);
         }
-        return ok;
+        return true;
       }
       case spec::Kind::kArray:
         return isArray(v) || wrongKind(path, "an array", v);
@@ -213,11 +251,11 @@ class Parser {
                                 [&key = key](const spec::Field& f) { return f.name == key; });
       if (field == type.fields.end()) {
         std::string message = "unknown key " + quoted(key);
-        if (auto near = util::closestMatch(key, names)) message += " (did you mean " + quoted(*near) + "?)";
+        if (auto near = suggest(key, names)) message += " (did you mean " + quoted(*near) + "?)";
         error(at, std::move(message), true);
         continue;
       }
-      if (value.isEmpty() && !field->required) continue;  // null = absent
+      if (value.isEmpty()) continue;  // null = absent; a required one is reported below
       if (field->type == nullptr || checkShallow(value, *field->type, at)) {
         view.valid.insert(key);
         if (field->deprecated && field->type != nullptr) {
@@ -303,34 +341,37 @@ class Parser {
     eachItem(v, "rules", [&](const Var& value, const std::string& at) {
       auto r = item(value, ruleType, at);
       if (!r) return;
-      if (!r->has("method") && !r->has("path")) {
-        if (!r->obj->has("method") && !r->obj->has("path")) {
-          error(at, "a rule needs a method or a path (an empty rule would match every request)");
-        }
+      // null counts as absent: {"method": null} is as empty as {}. A key whose
+      // value was refused has been reported already.
+      auto given = [&](const char* key) { return r->obj->has(key) && !r->obj->get(key).isEmpty(); };
+      if (!given("method") && !given("path")) {
+        error(at, "a rule needs a method or a path (an empty rule would match every request)");
         return;
       }
       HttpRule rule;
+      bool ok = r->has("method") || !given("method");
       if (r->has("method")) {
         const std::string method = r->str("method");
         if (method != "*" && !isToken(method)) {
           error(r->at("method"), "invalid HTTP method " + quoted(method));
-          return;
+          ok = false;
         }
         rule.method = method == "*" ? "" : util::toUpper(method);
       }
+      ok = ok && (r->has("path") || !given("path"));
       if (r->has("path")) {
         const std::string path = r->str("path");
         if (path != "*" && path != "**" && !path.starts_with('/')) {
           error(r->at("path"), "path " + quoted(path) + " must start with '/' (or be \"*\" or \"**\")");
-          return;
-        }
-        if (path.find_first_of("?#") != std::string::npos) {
+          ok = false;
+        } else if (path.find_first_of("?#") != std::string::npos) {
           error(r->at("path"), "path " + quoted(path) + " must not contain a query or fragment");
-          return;
+          ok = false;
+        } else {
+          rule.path = PathGlob(path);
         }
-        rule.path = PathGlob(path);
       }
-      out.push_back(std::move(rule));
+      if (ok) out.push_back(std::move(rule));
     });
     return out;
   }
@@ -355,6 +396,9 @@ class Parser {
     }
     if (haveHttp) {
       routes(*egress, "http", net.http);
+      // Ignored, but still checked: the schema refuses an invalid one too.
+      std::vector<RouteRule> ignored;
+      routes(v, "allowedRoutes", ignored);
     } else if (v.has("allowedRoutes")) {
       routes(v, "allowedRoutes", net.http);
       net.fromAllowedRoutes = true;
@@ -396,8 +440,10 @@ class Parser {
       rule.binaries = binaries(*r);
       if (!match || !r->has("verdict")) return;
       if (!match->port()) {
-        error(r->at("match"), std::string(table) + " rule " + quoted(match->text()) +
-                                  " needs a port (host:port, cidr:port or [ipv6]:port)");
+        const bool v6 = match->kind() == MatchPattern::Kind::kCidr && match->cidr().network().isV6();
+        error(r->at("match"), std::string(table) + " rule " + quoted(match->text()) + " needs a port" +
+                                  (v6 ? "; an IPv6 address with a port must be written [address]:port"
+                                      : " (host:port, cidr:port or [ipv6]:port)"));
         return;
       }
       if (table == "udp" && *match->port() == 53) {
@@ -453,6 +499,7 @@ class Parser {
     for (const auto& variant : tagged.variants) names.push_back(variant.first);
     if (tag.isEmpty()) {
       error(at, "missing required key " + quoted(tagged.tag) + " (" + joinValues(names) + ")");
+      unknownKeysOfAnyVariant(obj, tagged, at);
       return std::nullopt;
     }
     if (!tag.isString()) {
@@ -464,15 +511,15 @@ class Parser {
                                 [&](const auto& vt) { return vt.first == tagValue; });
     if (variant == tagged.variants.end()) {
       std::string message = "unknown injection type " + quoted(tagValue) + " (expected " + joinValues(names) + ")";
-      if (auto near = util::closestMatch(tagValue, names)) message += "; did you mean " + quoted(*near) + "?";
+      if (auto near = suggest(tagValue, names)) message += "; did you mean " + quoted(*near) + "?";
       error(tagPath, std::move(message));
       return std::nullopt;
     }
     const ObjectView v = check(obj, *variant->second, at);
     Injection inj;
     auto domain = pattern(v, "domain");
-    if (!domain) return std::nullopt;
-    inj.domain = std::move(*domain);
+    if (domain) inj.domain = std::move(*domain);
+    const std::size_t errorsBefore = out_.errors.size();
     if (tagValue == "header") {
       inj.type = InjectionType::kHeader;
       inj.header = v.str("header");
@@ -499,16 +546,39 @@ class Parser {
       inj.accessKeyId = v.str("accessKeyId");
       inj.secretAccessKey = v.str("secretAccessKey");
       inj.sessionToken = v.str("sessionToken");
+      // The legacy rules list is ignored, but an invalid one is still refused
+      // (as the schema does), so that a typo does not pass silently.
+      static_cast<void>(httpRules(v, *variant->second));
       if (!cred.placeholder.starts_with(kAwsPlaceholderPrefix)) {
         error(at, "an awsSigv4 injection needs a credential placeholder starting with \"" +
                       std::string(kAwsPlaceholderPrefix) + "\" (the fake access key id the sandbox uses)");
       }
     }
+    if (!domain || out_.errors.size() != errorsBefore) return std::nullopt;
     return inj;
+  }
+
+  // Without a type tag the variant is unknown; still name the keys that no
+  // variant has (a misspelt tag is the likely cause of the missing one).
+  void unknownKeysOfAnyVariant(const ObjectPtr& obj, const spec::Type& tagged, const std::string& at) {
+    std::vector<std::string_view> known;
+    for (const auto& variant : tagged.variants) {
+      for (const spec::Field& f : variant.second->fields) {
+        if (std::find(known.begin(), known.end(), f.name) == known.end()) known.push_back(f.name);
+      }
+    }
+    for (const auto& entry : *obj) {
+      const std::string& key = entry.first;
+      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+      std::string message = "unknown key " + quoted(key);
+      if (auto near = suggest(key, known)) message += " (did you mean " + quoted(*near) + "?)";
+      error(childPath(at, key), std::move(message), true);
+    }
   }
 
   void environment(const ObjectView& v, std::map<std::string, std::string>& out) {
     for (const auto& [key, value] : *v.get("env").extract<ObjectPtr>()) {
+      if (!value.isString()) continue;  // reported by the structural check
       if (!isEnvName(key)) {
         error(childPath(v.at("env"), key), "invalid environment variable name " + quoted(key), true);
         continue;
@@ -521,22 +591,17 @@ class Parser {
     const spec::Type& fileType = *fieldType(spec::policyDocument(), "files").items;
     eachItem(v, "files", [&](const Var& value, const std::string& at) {
       auto f = item(value, fileType, at);
-      if (!f || !f->has("path") || !f->has("content")) return;
+      if (!f || !f->has("path")) return;
       TempFile file;
       file.path = f->str("path");
       file.content = f->str("content");
       if (f->has("mode")) file.mode = static_cast<std::uint32_t>(f->get("mode").convert<std::int64_t>());
-      const auto segments = util::split(file.path, '/');
-      if (std::find(segments.begin(), segments.end(), "..") != segments.end()) {
-        error(f->at("path"), "file path " + quoted(file.path) + " must not contain \"..\"");
+      if (auto problem = filePathProblem(file.path)) {
+        error(f->at("path"), "file path " + quoted(file.path) + " " + *problem);
         return;
       }
       if (!file.path.starts_with('/')) file.path = "/tmp/" + file.path;
-      if (!file.path.starts_with("/tmp/") || file.path.size() <= 5 || file.path.ends_with('/')) {
-        error(f->at("path"), "file path " + quoted(f->str("path")) + " must name a file under /tmp");
-        return;
-      }
-      out.push_back(std::move(file));
+      if (f->has("content")) out.push_back(std::move(file));
     });
   }
 
@@ -561,11 +626,25 @@ ParseOutcome parsePolicy(std::string_view text, const ParseOptions& options) {
   }
   const SourceMap& map = std::get<SourceMap>(scanned);
 
+  std::string_view body = text;
+  if (body.starts_with(kByteOrderMark)) body.remove_prefix(kByteOrderMark.size());  // Poco refuses it
+  // Poco cannot parse a bare scalar (null, 5, "x") as a document; name it here.
+  const std::size_t first = body.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && body[first] != '{') {
+    const char c = body[first];
+    const std::string_view kind = c == '[' ? "an array" : c == '"' ? "a string" : c == 'n' ? "null"
+                                  : (c == 't' || c == 'f')   ? "a boolean"
+                                                             : "a number";
+    out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, map.valuePos(""), "",
+                                    "a policy must be a JSON object, not " + std::string(kind)});
+    return out;
+  }
+
   Var root;
   try {
     Poco::JSON::Parser json;
     json.setDepth(static_cast<std::size_t>(options.limits.maxDepth) + 1);
-    root = json.parse(std::string(text));
+    root = json.parse(std::string(body));
   } catch (const Poco::Exception& e) {
     // The scanner accepted the text, so this is a value Poco cannot represent.
     out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, {}, "",

@@ -48,7 +48,9 @@ const Type kHttpRule{
          "Path glob on the normalised path: \"*\" = one segment, \"**\" = any number of "
          "segments."},
     },
-    .extraSchema = R"({"anyOf": [{"required": ["method"]}, {"required": ["path"]}]})"};
+    // null counts as absent, so "required" alone would let {"method": null} through.
+    .extraSchema = R"({"anyOf": [{"required": ["method"], "properties": {"method": {"type": "string"}}}, )"
+                   R"({"required": ["path"], "properties": {"path": {"type": "string"}}}]})"};
 const Type kHttpRuleList{.kind = Kind::kArray, .items = &kHttpRule};
 
 const Type kRouteRule{
@@ -180,7 +182,7 @@ const Type kCredentialList{.kind = Kind::kArray, .items = &kCredential};
 
 const Type kFilePath{.kind = Kind::kString,
                      .minLength = 1,
-                     .pattern = "^(?!.*(^|/)\\.\\.(/|$))(/tmp/[^/]|[^/])"};
+                     .pattern = "^(?!.*//)(?!(.*/)?\\.\\.?(/|$))(?!.*/$)(/tmp/[^/]|[^/])"};
 const Type kFileMode{.kind = Kind::kInteger, .minimum = 0, .maximum = 07777};
 
 const Type kTempFile{

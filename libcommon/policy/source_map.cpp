@@ -1,5 +1,8 @@
 #include "libcommon/policy/source_map.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <unordered_set>
@@ -70,7 +73,10 @@ class JsonScanner {
                                                  " bytes, over the limit of " +
                                                  std::to_string(limits_.maxBytes)};
     }
-    if (text_.starts_with("\xEF\xBB\xBF")) advance(3);  // tolerate a UTF-8 byte order mark
+    if (text_.starts_with("\xEF\xBB\xBF")) {  // tolerate a UTF-8 byte order mark
+      advance(3);
+      pos_.column = 1;  // editors do not show it, so it takes no column
+    }
     skipSpace();
     if (atEnd()) return fail("empty document, expected a JSON value");
     const SourcePos start = pos_;
@@ -235,6 +241,8 @@ class JsonScanner {
   }
 
   bool number() {
+    const std::size_t begin = i_;
+    const SourcePos start = pos_;
     if (peek() == '-') advance();
     if (!atEnd() && peek() == '0') {
       advance();
@@ -251,7 +259,33 @@ class JsonScanner {
       if (!atEnd() && (peek() == '+' || peek() == '-')) advance();
       if (!digits()) return false;
     }
+    if (!representable(text_.substr(begin, i_ - begin))) {
+      // Poco would wrap such an integer silently (2^64 reads as 0) or fail
+      // without a position; refuse it here, where its place is known.
+      pos_ = start;
+      std::string shown(text_.substr(begin, std::min<std::size_t>(i_ - begin, 40)));
+      if (i_ - begin > 40) shown += "...";
+      return failed("number " + shown + " is out of range");
+    }
     return true;
+  }
+
+  // Whether a number fits the 64-bit integer (signed, or unsigned when
+  // positive) or the double that Poco::JSON reads it into. A double that
+  // underflows is refused too: no policy field takes a fraction.
+  static bool representable(std::string_view literal) {
+    const bool integer = literal.find_first_of(".eE") == std::string_view::npos;
+    if (integer) {
+      const bool negative = literal.front() == '-';
+      std::string_view digits = negative ? literal.substr(1) : literal;
+      constexpr std::string_view kMaxUnsigned = "18446744073709551615";
+      constexpr std::string_view kMinSigned = "9223372036854775808";  // magnitude of INT64_MIN
+      const std::string_view limit = negative ? kMinSigned : kMaxUnsigned;
+      return digits.size() < limit.size() || (digits.size() == limit.size() && digits <= limit);
+    }
+    double value = 0;
+    const auto [end, error] = std::from_chars(literal.data(), literal.data() + literal.size(), value);
+    return error == std::errc() && end == literal.data() + literal.size() && std::isfinite(value);
   }
 
   static int hexValue(char c) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "libcommon/app/schema.h"
+#include "libcommon/log/logging.h"
 
 namespace {
 
@@ -24,7 +25,7 @@ TEST_CASE("long option names map to LENS_ environment variables", "[cli]") {
   CHECK(lens::cli::envNameFor("log-level") == "LENS_LOG_LEVEL");
 }
 
-TEST_CASE("--cli-spec prints the option tree as JSON and exits 0", "[cli]") {
+TEST_CASE("the cli-spec option prints the option tree as JSON and exits 0", "[cli]") {
   lens::app::schema::Options o;
   auto app = lens::app::schema::makeCli(o);
   const std::string spec = lens::cli::cliSpecJson(*app);
@@ -53,15 +54,26 @@ TEST_CASE("usage errors exit 2, help exits 0", "[cli]") {
   CHECK(lens::cli::parse(*app3, help.argc(), help.argv.data(), o3.common) == 0);
 }
 
-TEST_CASE("environment variables set options and flags win", "[cli]") {
-  ::setenv("LENS_DOOR", "dns", 1);
-  ::setenv("LENS_HOST", "from-env.example", 1);
+TEST_CASE("environment variables set shared settings and flags win", "[cli]") {
+  ::setenv("LENS_LOG_LEVEL", "error", 1);
+  ::setenv("LENS_POLICY", "/from-env.json", 1);
+  ::setenv("LENS_HOST", "from-env.example", 1);  // not a setting: ignored
   lens::app::schema::Options o;
   auto app = lens::app::schema::makeCli(o);
-  Args args{"lens-schema", "explain", "--host", "from-flag.example"};
+  Args args{"lens-schema", "explain", "--addr", "10.0.0.1"};
   CHECK_FALSE(lens::cli::parse(*app, args.argc(), args.argv.data(), o.common).has_value());
-  CHECK(o.door == "dns");
-  CHECK(o.host == "from-flag.example");
-  ::unsetenv("LENS_DOOR");
+  CHECK(o.common.logLevel == "error");
+  CHECK(o.policyFile == "/from-env.json");
+  CHECK(o.host.empty());
+
+  lens::app::schema::Options o2;
+  auto app2 = lens::app::schema::makeCli(o2);
+  Args flags{"lens-schema", "explain", "--policy", "/from-flag.json", "--addr", "10.0.0.1", "--log-level", "warn"};
+  CHECK_FALSE(lens::cli::parse(*app2, flags.argc(), flags.argv.data(), o2.common).has_value());
+  CHECK(o2.policyFile == "/from-flag.json");
+  CHECK(o2.common.logLevel == "warn");
+  ::unsetenv("LENS_LOG_LEVEL");
+  ::unsetenv("LENS_POLICY");
   ::unsetenv("LENS_HOST");
+  lens::log::setup("info");
 }

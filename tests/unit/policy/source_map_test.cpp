@@ -184,7 +184,11 @@ TEST_CASE("SourceMap refuses numbers no 64-bit integer or double can hold", "[po
   CHECK(describe(scanError("{\"mode\": 1e400}")) == "1:10: mode: number 1e400 is out of range");
   CHECK(describe(scanError("{\"a\": [1, 100000000000000000000000000000]}")) ==
         "1:11: a[1]: number 100000000000000000000000000000 is out of range");
-  scanOk("{\"a\": [18446744073709551615, -9223372036854775808, 1e308, 1e-400, -0, 0.5e-3]}");
+  // No policy field takes a fraction, so an underflow is refused rather than read as 0.
+  CHECK(describe(scanError("{\"a\": 1e-400}")) == "1:7: a: number 1e-400 is out of range");
+  CHECK(describe(scanError("{\"a\": " + std::string(400, '9') + "}")) ==
+        "1:7: a: number " + std::string(40, '9') + "... is out of range");
+  scanOk("{\"a\": [18446744073709551615, -9223372036854775808, 1e308, -1.5e-300, -0, 0.5e-3, 1E+2]}");
 }
 
 TEST_CASE("SourceMap enforces the document size limit before reading", "[policy][source_map]") {
