@@ -164,6 +164,8 @@ Decision Engine::decide(const Request& request) const {
     d.reason = reason::kPolicyAllow;
     d.detail = "the policy has no network section: everything is allowed";
     addCredentials(request, hostName, d);
+    d.intercept = requestScheme(request) == Scheme::kHttps &&
+                  request.door != Door::kRawTcp && !d.credentials.empty();
     return d;
   }
 

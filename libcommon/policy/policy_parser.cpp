@@ -76,26 +76,6 @@ std::string joinValues(const std::vector<std::string_view>& values) {
   return out;
 }
 
-// True when `a` becomes `b` by swapping two adjacent characters (case-insensitive).
-bool isAdjacentSwap(std::string_view a, std::string_view b) {
-  if (a.size() != b.size() || a.size() < 2) return false;
-  std::size_t i = 0;
-  while (i < a.size() && util::iequals(a.substr(i, 1), b.substr(i, 1))) ++i;
-  return i + 1 < a.size() && util::iequals(a.substr(i, 1), b.substr(i + 1, 1)) &&
-         util::iequals(a.substr(i + 1, 1), b.substr(i, 1)) && util::iequals(a.substr(i + 2), b.substr(i + 2));
-}
-
-// The candidate a misspelt `word` most likely meant. util::closestMatch counts
-// a swap of two letters as two edits, which is over its threshold for short
-// words ("hots" for "host", "mathc" for "match"), so swaps are tried too.
-std::optional<std::string_view> suggest(std::string_view word, std::span<const std::string_view> candidates) {
-  if (auto near = util::closestMatch(word, candidates)) return near;
-  for (std::string_view candidate : candidates) {
-    if (isAdjacentSwap(word, candidate)) return candidate;
-  }
-  return std::nullopt;
-}
-
 // Why a files[].path is refused, if it is: it must name a file under /tmp
 // (relative paths are placed there) without "..", "." or empty segments.
 std::optional<std::string> filePathProblem(std::string_view path) {
@@ -213,7 +193,7 @@ class Parser {
         const std::string s = v.extract<std::string>();
         if (std::find(type.values.begin(), type.values.end(), s) != type.values.end()) return true;
         std::string message = "unknown value " + quoted(s) + " (expected " + joinValues(type.values) + ")";
-        if (auto near = suggest(s, type.values)) message += "; did you mean " + quoted(*near) + "?";
+        if (auto near = util::closestMatch(s, type.values)) message += "; did you mean " + quoted(*near) + "?";
         error(path, std::move(message));
         return false;
       }
@@ -251,7 +231,7 @@ class Parser {
                                 [&key = key](const spec::Field& f) { return f.name == key; });
       if (field == type.fields.end()) {
         std::string message = "unknown key " + quoted(key);
-        if (auto near = suggest(key, names)) message += " (did you mean " + quoted(*near) + "?)";
+        if (auto near = util::closestMatch(key, names)) message += " (did you mean " + quoted(*near) + "?)";
         error(at, std::move(message), true);
         continue;
       }
@@ -348,8 +328,9 @@ class Parser {
         error(at, "a rule needs a method or a path (an empty rule would match every request)");
         return;
       }
+      // A key given but refused by the structural check spoils the rule.
+      bool ok = (r->has("method") || !given("method")) && (r->has("path") || !given("path"));
       HttpRule rule;
-      bool ok = r->has("method") || !given("method");
       if (r->has("method")) {
         const std::string method = r->str("method");
         if (method != "*" && !isToken(method)) {
@@ -358,7 +339,6 @@ class Parser {
         }
         rule.method = method == "*" ? "" : util::toUpper(method);
       }
-      ok = ok && (r->has("path") || !given("path"));
       if (r->has("path")) {
         const std::string path = r->str("path");
         if (path != "*" && path != "**" && !path.starts_with('/')) {
@@ -511,7 +491,7 @@ class Parser {
                                 [&](const auto& vt) { return vt.first == tagValue; });
     if (variant == tagged.variants.end()) {
       std::string message = "unknown injection type " + quoted(tagValue) + " (expected " + joinValues(names) + ")";
-      if (auto near = suggest(tagValue, names)) message += "; did you mean " + quoted(*near) + "?";
+      if (auto near = util::closestMatch(tagValue, names)) message += "; did you mean " + quoted(*near) + "?";
       error(tagPath, std::move(message));
       return std::nullopt;
     }
@@ -571,7 +551,7 @@ class Parser {
       const std::string& key = entry.first;
       if (std::find(known.begin(), known.end(), key) != known.end()) continue;
       std::string message = "unknown key " + quoted(key);
-      if (auto near = suggest(key, known)) message += " (did you mean " + quoted(*near) + "?)";
+      if (auto near = util::closestMatch(key, known)) message += " (did you mean " + quoted(*near) + "?)";
       error(childPath(at, key), std::move(message), true);
     }
   }
@@ -610,6 +590,19 @@ class Parser {
   ParseOutcome& out_;
 };
 
+// The kind of the JSON value that starts with `c` (the scanner has validated it).
+std::string_view kindOf(char c) {
+  switch (c) {
+    case '{': return "an object";
+    case '[': return "an array";
+    case '"': return "a string";
+    case 'n': return "null";
+    case 't':
+    case 'f': return "a boolean";
+    default: return "a number";
+  }
+}
+
 bool before(const Diagnostic& a, const Diagnostic& b) {
   return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
 }
@@ -631,12 +624,8 @@ ParseOutcome parsePolicy(std::string_view text, const ParseOptions& options) {
   // Poco cannot parse a bare scalar (null, 5, "x") as a document; name it here.
   const std::size_t first = body.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && body[first] != '{') {
-    const char c = body[first];
-    const std::string_view kind = c == '[' ? "an array" : c == '"' ? "a string" : c == 'n' ? "null"
-                                  : (c == 't' || c == 'f')   ? "a boolean"
-                                                             : "a number";
     out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, map.valuePos(""), "",
-                                    "a policy must be a JSON object, not " + std::string(kind)});
+                                    "a policy must be a JSON object, not " + std::string(kindOf(body[first]))});
     return out;
   }
 

@@ -31,19 +31,21 @@ constexpr std::string_view kOwnedQueryKeys[] = {
     "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"};
 // Headers never signed: hop-by-hop or rewritten by proxies, or (as in
 // botocore and aws-c-auth) commonly changed in transit.
-constexpr std::string_view kUnsignedHeaders[] = {"authorization",
-                                                 "connection",
-                                                 "expect",
-                                                 "keep-alive",
-                                                 "proxy-authenticate",
-                                                 "proxy-authorization",
-                                                 "proxy-connection",
-                                                 "te",
-                                                 "trailer",
-                                                 "transfer-encoding",
-                                                 "upgrade",
-                                                 "user-agent",
-                                                 "x-amzn-trace-id"};
+constexpr std::string_view kUnsignedHeaders[] = {
+    "authorization",
+    "connection",
+    "expect",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "x-amzn-trace-id",
+};
 
 constexpr std::string_view kHeaderSecurityToken = "X-Amz-Security-Token";
 constexpr std::string_view kHeaderDate = "X-Amz-Date";

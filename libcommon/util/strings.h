@@ -18,7 +18,8 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 // Parses a decimal number without sign or leading zeros ("0" is allowed).
 std::optional<unsigned long> parseDecimal(std::string_view s, unsigned long max);
 
-// Damerau-free Levenshtein distance (insertions, deletions, substitutions).
+// Edit distance counting insertions, deletions, substitutions and swaps of
+// two adjacent characters (optimal string alignment), case-insensitive.
 std::size_t editDistance(std::string_view a, std::string_view b);
 
 // The candidate closest to `word` when it is close enough to be a likely

@@ -281,6 +281,11 @@ TEST_CASE("errors carry file, line, column and JSON path", "[policy][parser]") {
   SECTION("the document itself is \"$\"") {
     CHECK(errors("[]") == Strings{"p.json:1:1: $: a policy must be a JSON object, not an array"});
     CHECK(errors("null") == Strings{"p.json:1:1: $: a policy must be a JSON object, not null"});
+    CHECK(errors("\n  42") == Strings{"p.json:2:3: $: a policy must be a JSON object, not a number"});
+    CHECK(errors("-1") == Strings{"p.json:1:1: $: a policy must be a JSON object, not a number"});
+    CHECK(errors("\"policy\"") == Strings{"p.json:1:1: $: a policy must be a JSON object, not a string"});
+    CHECK(errors("false") == Strings{"p.json:1:1: $: a policy must be a JSON object, not a boolean"});
+    CHECK(errors("\xef\xbb\xbf[{}]") == Strings{"p.json:1:1: $: a policy must be a JSON object, not an array"});
   }
 }
 

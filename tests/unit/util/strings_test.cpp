@@ -1,0 +1,32 @@
+#include "libcommon/util/strings.h"
+
+#include <catch2/catch.hpp>
+#include <string_view>
+#include <vector>
+
+using lens::util::closestMatch;
+using lens::util::editDistance;
+
+TEST_CASE("edit distance counts a swap of adjacent letters as one edit", "[util]") {
+  CHECK(editDistance("hots", "host") == 1);
+  CHECK(editDistance("verdcit", "verdict") == 1);
+  CHECK(editDistance("kitten", "sitting") == 3);
+  CHECK(editDistance("", "abc") == 3);
+  CHECK(editDistance("MATCH", "match") == 0);
+}
+
+TEST_CASE("closest match suggests likely typos only", "[util]") {
+  const std::vector<std::string_view> keys = {"match", "verdict", "transport", "scheme"};
+  CHECK(closestMatch("mathc", keys) == std::optional<std::string_view>("match"));
+  CHECK(closestMatch("transprot", keys) == std::optional<std::string_view>("transport"));
+  CHECK_FALSE(closestMatch("banana", keys).has_value());
+}
+
+TEST_CASE("decimal parsing refuses signs, leading zeros and overflow", "[util]") {
+  CHECK(lens::util::parseDecimal("443", 65535) == 443ul);
+  CHECK(lens::util::parseDecimal("0", 65535) == 0ul);
+  CHECK_FALSE(lens::util::parseDecimal("0443", 65535));
+  CHECK_FALSE(lens::util::parseDecimal("+1", 65535));
+  CHECK_FALSE(lens::util::parseDecimal("65536", 65535));
+  CHECK_FALSE(lens::util::parseDecimal("", 65535));
+}
