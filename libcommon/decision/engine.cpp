@@ -55,6 +55,18 @@ std::string_view verdictReason(Verdict v) {
   return reason::kPolicyDeny;
 }
 
+// Per-thread candidate lists, reused so a decision does not allocate them.
+std::vector<std::uint32_t>& ruleScratch() {
+  thread_local std::vector<std::uint32_t> ids;
+  ids.clear();
+  return ids;
+}
+std::vector<std::uint32_t>& injectionScratch() {
+  thread_local std::vector<std::uint32_t> ids;
+  ids.clear();
+  return ids;
+}
+
 Decision deny(std::string_view why, std::string detail) {
   Decision d;
   d.verdict = Verdict::kDeny;
@@ -191,7 +203,7 @@ std::optional<Decision> Engine::decideRaw(const Request& request, std::string_vi
   if (rules.empty()) return std::nullopt;
   const HostIndex& index = table == Table::kTcp ? tcp_ : udp_;
   const std::uint16_t port = destinationPort(request);
-  std::vector<std::uint32_t> ids;
+  std::vector<std::uint32_t>& ids = ruleScratch();
   index.candidates(host, address, ids);
   for (std::uint32_t id : ids) {
     const policy::RawRule& rule = rules[id];
@@ -218,7 +230,7 @@ std::optional<Decision> Engine::decideRaw(const Request& request, std::string_vi
 Decision Engine::decideHttp(const Request& request, std::string_view host,
                             const std::optional<net::IpAddress>& address, Scheme scheme) const {
   const std::uint16_t port = destinationPort(request);
-  std::vector<std::uint32_t> ids;
+  std::vector<std::uint32_t>& ids = ruleScratch();
   http_.candidates(host, address, ids);
   for (std::uint32_t id : ids) {
     const policy::RouteRule& rule = network_->http[id];
@@ -269,7 +281,7 @@ void Engine::addCredentials(const Request& request, std::string_view host, Decis
   // never to a name that merely resolves into it.
   const std::optional<net::IpAddress> literal = net::IpAddress::parse(host);
   const std::uint16_t port = destinationPort(request);
-  std::vector<std::uint32_t> ids;
+  std::vector<std::uint32_t>& ids = injectionScratch();
   injections_.candidates(host, literal, ids);
   const std::string path = request.method.empty() ? std::string() : policy::normalizePath(request.path);
   for (std::uint32_t id : ids) {
@@ -300,7 +312,7 @@ Decision Engine::decideDns(const Request& request, std::string_view host) const 
     return m.isHostPattern() && m.matchesHost(host) && v != Verdict::kDeny &&
            (request.callerChain.empty() || callerAllowed(binaries, request.callerChain));
   };
-  std::vector<std::uint32_t> ids;
+  std::vector<std::uint32_t>& ids = ruleScratch();
   // egress.http: strict first match by host (ports and schemes ignored).
   http_.candidates(host, std::nullopt, ids);
   for (std::uint32_t id : ids) {

@@ -12,10 +12,10 @@ void HostIndex::add(const MatchPattern& pattern, std::uint32_t id) {
       anyHost_.push_back(id);
       break;
     case MatchPattern::Kind::kExact:
-      exact_[pattern.host()].push_back(id);
+      names_[pattern.host()].exact.push_back(id);
       break;
     case MatchPattern::Kind::kSuffix:
-      suffix_[pattern.host()].push_back(id);
+      names_[pattern.host()].suffix.push_back(id);
       break;
     case MatchPattern::Kind::kMidWildcard: {
       // "bedrock-runtime.*.amazonaws.com": the host must end with the labels
@@ -25,7 +25,7 @@ void HostIndex::add(const MatchPattern& pattern, std::uint32_t id) {
       if (dot == std::string::npos || dot + 1 >= suffix.size()) {
         anyHost_.push_back(id);
       } else {
-        mid_[suffix.substr(dot + 1)].push_back(id);
+        names_[suffix.substr(dot + 1)].mid.push_back(id);
       }
       break;
     }
@@ -35,31 +35,30 @@ void HostIndex::add(const MatchPattern& pattern, std::uint32_t id) {
   }
 }
 
-void HostIndex::lookup(const Map& map, std::string_view key, std::vector<std::uint32_t>& out) {
-  if (map.empty()) return;
-  if (auto it = map.find(key); it != map.end()) out.insert(out.end(), it->second.begin(), it->second.end());
-}
-
 void HostIndex::candidates(std::string_view host, const std::optional<net::IpAddress>& address,
                            std::vector<std::uint32_t>& out) const {
   const std::size_t start = out.size();
-  if (!host.empty()) {
-    lookup(exact_, host, out);
+  auto append = [&out](const std::vector<std::uint32_t>& ids) { out.insert(out.end(), ids.begin(), ids.end()); };
+  if (!host.empty() && !names_.empty()) {
     // Every label-aligned suffix: "a.b.c" -> "a.b.c", "b.c", "c".
     for (std::string_view rest = host;;) {
-      lookup(suffix_, rest, out);
-      if (rest.size() < host.size()) lookup(mid_, rest, out);  // a tail, not the whole host
+      if (auto it = names_.find(rest); it != names_.end()) {
+        const Bucket& b = it->second;
+        if (rest.size() == host.size()) append(b.exact);
+        append(b.suffix);
+        if (rest.size() < host.size()) append(b.mid);  // a tail, not the whole host
+      }
       const std::size_t dot = rest.find('.');
       if (dot == std::string_view::npos) break;
       rest.remove_prefix(dot + 1);
     }
-    out.insert(out.end(), anyHost_.begin(), anyHost_.end());
-  } else if (address) {
-    out.insert(out.end(), anyHost_.begin(), anyHost_.end());
   }
+  if (!host.empty() || address) append(anyHost_);
   if (address && !cidrs_.empty()) cidrs_.collect(*address, out);
-  std::sort(out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
-  out.erase(std::unique(out.begin() + static_cast<std::ptrdiff_t>(start), out.end()), out.end());
+  if (out.size() - start > 1) {
+    std::sort(out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
+    out.erase(std::unique(out.begin() + static_cast<std::ptrdiff_t>(start), out.end()), out.end());
+  }
 }
 
 }  // namespace lens::decision

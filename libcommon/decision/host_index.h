@@ -14,11 +14,13 @@
 namespace lens::decision {
 
 // Finds the rules whose `match` can cover a destination without scanning
-// every rule: exact hosts by hash, "*.domain" and mid-label wildcards by the
-// label-aligned suffixes of the host (one hash lookup per label), prefixes in
-// a CidrIndex. candidates() returns rule ids in ascending order (rule order),
-// a superset of the matching rules for patterns that need a final check
-// (mid-label wildcards); the caller confirms each with MatchPattern.
+// every rule. Names live in one hash map keyed by domain: the entry for
+// "example.com" holds the exact rules for that host, the "*.example.com"
+// rules, and the mid-label wildcards whose label-aligned tail is
+// "example.com" ("a*b.example.com"). A lookup costs one probe per label of
+// the host. Prefixes live in a CidrIndex. candidates() returns rule ids in
+// ascending order (rule order); mid-label wildcards still need the final
+// check with MatchPattern, which the caller does for every candidate.
 class HostIndex {
  public:
   void add(const policy::MatchPattern& pattern, std::uint32_t id);
@@ -33,13 +35,13 @@ class HostIndex {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using Map = std::unordered_map<std::string, std::vector<std::uint32_t>, Hash, std::equal_to<>>;
+  struct Bucket {
+    std::vector<std::uint32_t> exact;   // "example.com"
+    std::vector<std::uint32_t> suffix;  // "*.example.com"
+    std::vector<std::uint32_t> mid;     // "a*b.example.com"
+  };
 
-  static void lookup(const Map& map, std::string_view key, std::vector<std::uint32_t>& out);
-
-  Map exact_;
-  Map suffix_;  // "*.example.com" under "example.com"
-  Map mid_;     // "a*b.example.com" under "example.com" (label-aligned tail)
+  std::unordered_map<std::string, Bucket, Hash, std::equal_to<>> names_;
   std::vector<std::uint32_t> anyHost_;  // "*" and mid-label wildcards without a tail
   CidrIndex cidrs_;
 };

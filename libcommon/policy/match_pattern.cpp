@@ -43,6 +43,17 @@ Status checkHostPattern(std::string_view host, std::string_view pattern) {
     if (label.size() > 63) return fail("label longer than 63 characters");
   }
   if (std::count(host.begin(), host.end(), '*') > 1) return fail("at most one '*' is allowed");
+  // A host whose last label is numeric is meant as an IPv4 address; if it did
+  // not parse as one it is a spelling the safety floor refuses (127.1,
+  // 0x7f.0.0.1, 2130706433), so a rule naming it could never match.
+  const std::string_view last = host.substr(host.rfind('.') == std::string_view::npos ? 0 : host.rfind('.') + 1);
+  const bool hex = last.size() >= 2 && last[0] == '0' && last[1] == 'x';
+  const std::string_view digits = hex ? last.substr(2) : last;
+  if (!last.empty() && std::all_of(digits.begin(), digits.end(), [hex](char c) {
+        return (c >= '0' && c <= '9') || (hex && c >= 'a' && c <= 'f');
+      })) {
+    return fail("not a valid IP address (write a dotted quad such as 10.0.0.1, or a CIDR)");
+  }
   return Ok{};
 }
 

@@ -389,3 +389,14 @@ TEST_CASE("match a pattern without a port matches every port, with one only that
   CHECK_FALSE(withPort.matchesPort(443));
   CHECK_FALSE(withPort.matchesPort(80));
 }
+
+TEST_CASE("numeric-looking hosts that are not IP addresses are refused", "[match]") {
+  for (const char* text : {"127.1", "0x7f.0.0.1", "2130706433", "508.0.0.1", "433", "10.0.0.1.2:443"}) {
+    CAPTURE(text);
+    auto p = lens::policy::MatchPattern::parse(text);
+    REQUIRE_FALSE(p.ok());
+    CHECK(p.error().message.find("not a valid IP address") != std::string::npos);
+  }
+  CHECK(lens::policy::MatchPattern::parse("v1.example.com").ok());
+  CHECK(lens::policy::MatchPattern::parse("host-1.internal:5432").ok());
+}
