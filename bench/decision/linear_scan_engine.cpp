@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "libcommon/decision/safety_floor.h"
+#include "libcommon/decision/engine.h"
 
 namespace lens::bench {
 
@@ -65,31 +65,12 @@ Decision LinearScanEngine::decide(const Request& request) const {
   if (request.door == Door::kDns || request.door == Door::kUdp || request.door == Door::kRawTcp) {
     throw std::invalid_argument("LinearScanEngine only covers the http doors");
   }
-  if (!request.host.empty()) {
-    if (auto v = decision::checkHostFloor(request.host)) return deny(reason::kBlockedDestination, v->detail);
-  } else if (!request.address) {
-    return deny(reason::kInvalidRequest, "request names neither a host nor an address");
-  }
-  if (request.address) {
-    if (auto v = decision::checkAddressFloor(*request.address)) return deny(reason::kBlockedDestination, v->detail);
-  }
+  if (auto refused = decision::floorDecision(request)) return *refused;
   if (!policy_) return deny(reason::kNoPolicy, "no valid policy loaded yet");
 
-  const std::string host = policy::normalizeHost(request.host);
-  std::optional<net::IpAddress> address = request.address;
-  std::string_view hostName = host;
-  std::string unbracketed;
-  if (!host.empty()) {
-    std::string_view literal = host;
-    if (literal.size() > 2 && literal.front() == '[' && literal.back() == ']') {
-      literal = literal.substr(1, literal.size() - 2);
-    }
-    if (auto ip = net::IpAddress::parse(literal)) {
-      if (!address) address = ip;
-      unbracketed = std::string(literal);
-      hostName = unbracketed;
-    }
-  }
+  const decision::Destination destination = decision::normalizeDestination(request);
+  const std::string_view hostName = destination.host;
+  const std::optional<net::IpAddress>& address = destination.address;
   if (!policy_->network) {
     Decision d;
     d.verdict = Verdict::kAllow;

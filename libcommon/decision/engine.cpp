@@ -134,37 +134,39 @@ Engine::Engine(std::shared_ptr<const policy::PolicyDocument> policy) : policy_(s
   }
 }
 
-Decision Engine::decide(const Request& request) const {
-  // The safety floor comes before everything, even before "no policy yet".
+Destination normalizeDestination(const Request& request) {
+  Destination out{policy::normalizeHost(request.host), request.address};
+  std::string_view literal = out.host;
+  if (literal.size() > 2 && literal.front() == '[' && literal.back() == ']') {
+    literal = literal.substr(1, literal.size() - 2);
+  }
+  if (auto ip = net::IpAddress::parse(literal)) {
+    if (!out.address) out.address = ip;
+    out.host = std::string(literal);
+  }
+  return out;
+}
+
+std::optional<Decision> floorDecision(const Request& request) {
   if (!request.host.empty()) {
-    if (auto v = checkHostFloor(request.host)) {
-      Decision d = deny(reason::kBlockedDestination, v->detail);
-      return d;
-    }
+    if (auto v = checkHostFloor(request.host)) return deny(reason::kBlockedDestination, v->detail);
   } else if (!request.address) {
     return deny(reason::kInvalidRequest, "request names neither a host nor an address");
   }
   if (request.address) {
     if (auto v = checkAddressFloor(*request.address)) return deny(reason::kBlockedDestination, v->detail);
   }
+  return std::nullopt;
+}
+
+Decision Engine::decide(const Request& request) const {
+  // The safety floor comes before everything, even before "no policy yet".
+  if (auto refused = floorDecision(request)) return *refused;
   if (!policy_) return deny(reason::kNoPolicy, "no valid policy loaded yet");
 
-  const std::string host = policy::normalizeHost(request.host);
-  // An IP literal sent as the host is also the address to match CIDR rules.
-  std::optional<net::IpAddress> address = request.address;
-  std::string_view hostName = host;
-  std::string unbracketed;
-  if (!host.empty()) {
-    std::string_view literal = host;
-    if (literal.size() > 2 && literal.front() == '[' && literal.back() == ']') {
-      literal = literal.substr(1, literal.size() - 2);
-    }
-    if (auto ip = net::IpAddress::parse(literal)) {
-      if (!address) address = ip;
-      unbracketed = std::string(literal);
-      hostName = unbracketed;
-    }
-  }
+  const Destination destination = normalizeDestination(request);
+  const std::string_view hostName = destination.host;
+  const std::optional<net::IpAddress>& address = destination.address;
 
   if (request.door == Door::kDns) return decideDns(request, hostName);
 

@@ -10,6 +10,19 @@
 
 namespace lens::decision {
 
+// The destination of a request as the rules see it: the host lower-cased
+// without a trailing dot (an IP literal unbracketed), and the address to
+// match prefixes against (the request's address, else the IP literal host).
+struct Destination {
+  std::string host;
+  std::optional<net::IpAddress> address;
+};
+Destination normalizeDestination(const Request& request);
+
+// The safety floor (and a request that names nothing) as a decision, or
+// nullopt when the request may go on to the rules.
+std::optional<Decision> floorDecision(const Request& request);
+
 // The one decision engine every door uses (DESIGN.md section 5). Built once
 // per policy snapshot (indexes compiled up front) and immutable afterwards,
 // so it can be shared between threads as std::shared_ptr<const Engine>.

@@ -14,22 +14,9 @@
 # reason), 1 fail.
 set -euo pipefail
 
-skip() {
-  echo "SKIP: $*" >&2
-  exit 77
-}
-
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 command -v python3 >/dev/null || skip "python3 is not installed"
-
-source_dir=${LENS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
-bin_dir=""
-if [[ -n ${LENS_BUILD_DIR:-} && -d $LENS_BUILD_DIR/cmd ]]; then
-  bin_dir=$LENS_BUILD_DIR/cmd
-elif [[ -n ${LENS_SCHEMA:-} && -x $LENS_SCHEMA ]]; then
-  bin_dir=$(dirname "$LENS_SCHEMA")
-else
-  skip "no built tools: set LENS_BUILD_DIR or LENS_SCHEMA"
-fi
 compgen -G "$bin_dir/lens-*" >/dev/null || skip "no lens-* executable in $bin_dir"
 
 committed=$source_dir/completions

@@ -10,22 +10,9 @@
 # Exit status: 0 pass, 77 skip (with the reason), 1 fail.
 set -euo pipefail
 
-skip() {
-  echo "SKIP: $*" >&2
-  exit 77
-}
-
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 command -v python3 >/dev/null || skip "python3 is not installed"
-
-source_dir=${LENS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
-bin_dir=""
-if [[ -n ${LENS_BUILD_DIR:-} && -d $LENS_BUILD_DIR/cmd ]]; then
-  bin_dir=$LENS_BUILD_DIR/cmd
-elif [[ -n ${LENS_SCHEMA:-} && -x $LENS_SCHEMA ]]; then
-  bin_dir=$(dirname "$LENS_SCHEMA")
-else
-  skip "no built tools: set LENS_BUILD_DIR or LENS_SCHEMA"
-fi
 
 tools=()
 for f in "$bin_dir"/lens-*; do
