@@ -1,0 +1,30 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include "libcommon/cli/cli.h"
+
+namespace lens::app::lockdown {
+
+// lens-lockdown: render, check, apply, show and remove the nftables cage.
+struct Options {
+  cli::CommonOptions common;
+  std::string command;  // render, check, apply, show, remove
+
+  std::string mode = "redirect";
+  std::string scope = "all";
+  std::string policyFile;  // optional: static raw-allow elements
+  int dnsPort = 5355;
+  int transparentPort = 3129;
+  std::string mark = "0x4e585553";
+  std::string tproxyMark = "0x4e585554";
+  int routeTable = 3129;
+};
+
+std::unique_ptr<CLI::App> makeCli(Options& options);
+int run(const Options& options);
+
+}  // namespace lens::app::lockdown

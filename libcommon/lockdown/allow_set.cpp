@@ -1,0 +1,170 @@
+#include "libcommon/lockdown/allow_set.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <span>
+
+namespace lens::lockdown {
+
+namespace {
+
+__extension__ using Uint128 = unsigned __int128;
+
+// An inclusive range of addresses of one family, as integers.
+struct Range {
+  Uint128 first = 0;
+  Uint128 last = 0;
+};
+using RangeList = std::vector<Range>;  // sorted, non-overlapping, non-adjacent
+
+Uint128 toInteger(const net::IpAddress& address) {
+  Uint128 value = 0;
+  const int bytes = address.isV4() ? 4 : 16;
+  for (int i = 0; i < bytes; ++i) value = (value << 8) | address.bytes()[static_cast<std::size_t>(i)];
+  return value;
+}
+
+net::IpAddress fromInteger(Uint128 value, bool v4) {
+  if (v4) return net::IpAddress::fromV4(static_cast<std::uint32_t>(value));
+  std::array<std::uint8_t, 16> bytes{};
+  for (int i = 15; i >= 0; --i) {
+    bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(value & 0xff);
+    value >>= 8;
+  }
+  return net::IpAddress::fromV6(bytes);
+}
+
+Range toRange(const net::Cidr& cidr) {
+  const int bits = cidr.network().bitLength();
+  const int hostBits = bits - cidr.prefixLength();
+  const Uint128 first = toInteger(cidr.network());
+  const Uint128 span = hostBits >= 128 ? ~Uint128{0} : ((Uint128{1} << hostBits) - 1);
+  return {first, first | span};
+}
+
+Range fullRange(bool v4) { return {0, v4 ? Uint128{0xffffffffU} : ~Uint128{0}}; }
+
+void addRange(RangeList& list, Range r) {
+  list.push_back(r);
+  std::sort(list.begin(), list.end(), [](const Range& a, const Range& b) { return a.first < b.first; });
+  RangeList merged;
+  for (const Range& x : list) {
+    if (!merged.empty() && (merged.back().last == ~Uint128{0} || x.first <= merged.back().last + 1)) {
+      merged.back().last = std::max(merged.back().last, x.last);
+    } else {
+      merged.push_back(x);
+    }
+  }
+  list = std::move(merged);
+}
+
+// The parts of `r` not covered by `covered`.
+RangeList subtract(Range r, const RangeList& covered) {
+  RangeList out;
+  Uint128 next = r.first;
+  bool done = false;
+  for (const Range& c : covered) {
+    if (c.last < next || c.first > r.last) continue;
+    if (c.first > next) out.push_back({next, c.first - 1});
+    if (c.last >= r.last) {
+      done = true;
+      break;
+    }
+    next = c.last + 1;
+  }
+  if (!done) out.push_back({next, r.last});
+  return out;
+}
+
+// The safety floor, as ranges (see decision/safety_floor.h).
+RangeList floorRanges(bool v4) {
+  RangeList list;
+  const char* const v4Blocks[] = {"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16"};
+  const char* const v6Blocks[] = {"::/96", "::ffff:0:0/96", "fe80::/10"};
+  for (const char* text : v4 ? std::span<const char* const>(v4Blocks) : std::span<const char* const>(v6Blocks)) {
+    // Cidr::parse turns ::ffff:0:0/96 into 0.0.0.0/0; build the mapped block by hand.
+    if (std::string_view(text) == "::ffff:0:0/96") {
+      addRange(list, {Uint128{0xffff} << 32, (Uint128{0xffff} << 32) | 0xffffffffU});
+      continue;
+    }
+    addRange(list, toRange(*net::Cidr::parse(text)));
+  }
+  return list;
+}
+
+struct Key {
+  bool v4;
+  Protocol protocol;
+  std::uint16_t port;
+  friend auto operator<=>(const Key&, const Key&) = default;
+};
+
+struct PortState {
+  RangeList decided;  // covered by some earlier rule
+  RangeList allowed;
+};
+
+void collect(const std::vector<policy::RawRule>& rules, Protocol protocol, std::map<Key, PortState>& state) {
+  for (const policy::RawRule& rule : rules) {
+    const policy::MatchPattern& match = rule.match;
+    const auto kind = match.kind();
+    if (kind != policy::MatchPattern::Kind::kCidr && kind != policy::MatchPattern::Kind::kAny) continue;
+    const std::uint16_t port = match.port().value_or(0);
+    for (bool v4 : {true, false}) {
+      if (kind == policy::MatchPattern::Kind::kCidr && match.cidr().network().isV4() != v4) continue;
+      PortState& s = state[Key{v4, protocol, port}];
+      const Range range = kind == policy::MatchPattern::Kind::kAny ? fullRange(v4) : toRange(match.cidr());
+      const bool opens = kind == policy::MatchPattern::Kind::kCidr && rule.verdict == policy::Verdict::kAllow &&
+                         rule.binaries.empty();
+      if (opens) {
+        for (const Range& part : subtract(range, s.decided)) addRange(s.allowed, part);
+      }
+      addRange(s.decided, range);
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view toString(Protocol p) { return p == Protocol::kTcp ? "tcp" : "udp"; }
+
+std::string AllowElement::toNft() const {
+  std::string text = first.toString();
+  if (!(first == last)) {
+    const Uint128 a = toInteger(first);
+    const Uint128 b = toInteger(last);
+    const Uint128 span = b - a;
+    // A whole aligned block prints as a prefix, anything else as a range.
+    const bool block = ((span + 1) & span) == 0 && (a & span) == 0;
+    if (block) {
+      int hostBits = 0;
+      for (Uint128 s = span; s != 0; s >>= 1) ++hostBits;
+      text += "/" + std::to_string(first.bitLength() - hostBits);
+    } else {
+      text += "-" + last.toString();
+    }
+  }
+  return text + " . " + std::string(toString(protocol)) + " . " + std::to_string(port);
+}
+
+std::vector<AllowElement> staticAllowElements(const policy::PolicyDocument& policy) {
+  std::vector<AllowElement> out;
+  if (!policy.network) return out;
+  std::map<Key, PortState> state;
+  collect(policy.network->tcp, Protocol::kTcp, state);
+  collect(policy.network->udp, Protocol::kUdp, state);
+  for (const auto& [key, s] : state) {
+    RangeList allowed;
+    const RangeList floor = floorRanges(key.v4);
+    for (const Range& r : s.allowed) {
+      for (const Range& part : subtract(r, floor)) addRange(allowed, part);
+    }
+    for (const Range& r : allowed) {
+      out.push_back({fromInteger(r.first, key.v4), fromInteger(r.last, key.v4), key.protocol, key.port});
+    }
+  }
+  return out;
+}
+
+}  // namespace lens::lockdown

@@ -1,0 +1,232 @@
+#include "libcommon/lockdown/ruleset.h"
+
+#include <charconv>
+#include <cstdio>
+
+#include "libcommon/util/strings.h"
+
+namespace lens::lockdown {
+
+namespace {
+
+constexpr std::string_view kNatChain = "nat_output";
+constexpr std::string_view kRouteChain = "route_output";
+constexpr std::string_view kFilterChain = "filter_output";
+constexpr std::string_view kTproxyChain = "tproxy_prerouting";
+
+std::string hex(std::uint32_t value) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", value);
+  return buf;
+}
+
+bool validCgroupComponent(std::string_view part) {
+  if (part.empty() || part == "." || part == "..") return false;
+  for (char c : part) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+// The match that selects packets outside the scope (they are not caged), or
+// empty for scope all.
+std::string outOfScope(const Scope& scope) {
+  switch (scope.kind) {
+    case Scope::Kind::kAll:
+      return {};
+    case Scope::Kind::kUid:
+      return "meta skuid != " + std::to_string(scope.uid);
+    case Scope::Kind::kCgroup: {
+      const auto level = util::split(scope.cgroup, '/').size();
+      const std::string path =
+          scope.cgroupMountPrefix.empty() ? scope.cgroup : scope.cgroupMountPrefix + "/" + scope.cgroup;
+      return "socket cgroupv2 level " + std::to_string(level) + " != \"" + path + "\"";
+    }
+  }
+  return {};
+}
+
+struct Writer {
+  std::string out;
+  void line(std::string_view text, int indent) {
+    out.append(static_cast<std::size_t>(indent) * 8, ' ');
+    out += text;
+    out += '\n';
+  }
+};
+
+void setLookups(Writer& w, std::string_view verdict, bool tcpOnly) {
+  const std::string proto = tcpOnly ? "meta l4proto tcp " : "";
+  for (auto [family, dynamicSet, staticSet] :
+       {std::tuple{"ip", kDynamicSet4, kStaticSet4}, std::tuple{"ip6", kDynamicSet6, kStaticSet6}}) {
+    for (std::string_view set : {dynamicSet, staticSet}) {
+      w.line(proto + family + " daddr . meta l4proto . th dport @" + std::string(set) + " " + std::string(verdict), 2);
+    }
+  }
+}
+
+void natChain(Writer& w, const Config& c) {
+  const std::string dns = std::to_string(c.dnsPort);
+  w.line("# DNS of unmarked traffic goes to lens-dns, even to a loopback server;", 1);
+  w.line("# then local destinations and raw-allow destinations are left alone.", 1);
+  w.line("chain " + std::string(kNatChain) + " {", 1);
+  w.line("type nat hook output priority -100; policy accept;", 2);
+  w.line("meta mark " + hex(c.mark) + " return", 2);
+  if (auto skip = outOfScope(c.scope); !skip.empty()) w.line(skip + " return", 2);
+  w.line("udp dport 53 redirect to :" + dns, 2);
+  w.line("tcp dport 53 redirect to :" + dns, 2);
+  if (c.mode == Mode::kRedirect) {
+    w.line("oifname \"lo\" return", 2);
+    setLookups(w, "return", true);
+    w.line("tcp dport 853 return", 2);  // DoT is refused by the filter chain, not proxied
+    w.line("meta l4proto tcp redirect to :" + std::to_string(c.transparentPort), 2);
+  }
+  w.line("}", 1);
+}
+
+void routeChain(Writer& w, const Config& c) {
+  w.line("# TPROXY mode: unmarked TCP leaving the host gets the steering mark; the", 1);
+  w.line("# policy routing rule (fwmark " + hex(c.tproxyMark) + " lookup " + std::to_string(c.routeTable) +
+             ") delivers it locally,", 1);
+  w.line("# where " + std::string(kTproxyChain) + " hands it to the transparent listener.", 1);
+  w.line("chain " + std::string(kRouteChain) + " {", 1);
+  w.line("type route hook output priority mangle; policy accept;", 2);
+  w.line("meta mark " + hex(c.mark) + " return", 2);
+  if (auto skip = outOfScope(c.scope); !skip.empty()) w.line(skip + " return", 2);
+  w.line("meta l4proto != tcp return", 2);
+  w.line("tcp dport 53 return", 2);
+  w.line("oifname \"lo\" return", 2);
+  setLookups(w, "return", true);
+  w.line("tcp dport 853 return", 2);
+  w.line("meta mark set " + hex(c.tproxyMark), 2);
+  w.line("}", 1);
+  w.line("chain " + std::string(kTproxyChain) + " {", 1);
+  w.line("type filter hook prerouting priority mangle; policy accept;", 2);
+  w.line("iifname \"lo\" meta mark " + hex(c.tproxyMark) + " meta l4proto tcp tproxy to :" +
+             std::to_string(c.transparentPort) + " accept",
+         2);
+  w.line("}", 1);
+}
+
+void filterChain(Writer& w, const Config& c) {
+  w.line("# Everything unmarked that no rule accepts is refused at once (ICMP", 1);
+  w.line("# port-unreachable), never silently dropped. Established flows pass, but", 1);
+  w.line("# never UDP: a datagram leaves only while its destination is in a set.", 1);
+  w.line("chain " + std::string(kFilterChain) + " {", 1);
+  w.line("type filter hook output priority 0; policy drop;", 2);
+  w.line("meta mark " + hex(c.mark) + " accept", 2);
+  if (auto skip = outOfScope(c.scope); !skip.empty()) w.line(skip + " accept", 2);
+  // After a redirect the packet goes to loopback, but oifname still names
+  // the device of the first route: accept by destination too.
+  w.line("oifname \"lo\" accept", 2);
+  w.line("ip daddr 127.0.0.0/8 accept", 2);
+  w.line("ip6 daddr ::1 accept", 2);
+  if (c.mode == Mode::kTproxy) w.line("meta mark " + hex(c.tproxyMark) + " accept", 2);
+  w.line("icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld2-listener-report } accept", 2);
+  w.line("meta l4proto != udp ct state established,related accept", 2);
+  setLookups(w, "accept", false);
+  w.line("tcp dport 853 counter reject with icmpx port-unreachable", 2);
+  w.line("udp dport 443 counter reject with icmpx port-unreachable", 2);
+  w.line("limit rate 5/second burst 10 packets log prefix \"lens:deny: \" level info", 2);
+  w.line("counter reject with icmpx port-unreachable", 2);
+  w.line("}", 1);
+}
+
+std::string setDefinition(std::string_view name, bool v6, bool dynamic) {
+  return "set " + std::string(name) + " { type " + (v6 ? "ipv6_addr" : "ipv4_addr") + " . inet_proto . inet_service; " +
+         (dynamic ? "flags timeout; size 65536; }" : "flags interval; }");
+}
+
+}  // namespace
+
+std::string_view toString(Mode mode) { return mode == Mode::kTproxy ? "tproxy" : "redirect"; }
+
+Result<Scope> Scope::parse(std::string_view text) {
+  Scope scope;
+  if (text == "all") return scope;
+  if (text.starts_with("uid:")) {
+    const auto uid = util::parseDecimal(text.substr(4), 0xfffffffeUL);
+    if (!uid) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "invalid scope \"" + std::string(text) + "\": uid:N needs a numeric user id");
+    }
+    scope.kind = Kind::kUid;
+    scope.uid = static_cast<std::uint32_t>(*uid);
+    return scope;
+  }
+  if (text.starts_with("cgroup:")) {
+    std::string_view path = text.substr(7);
+    while (path.starts_with('/')) path.remove_prefix(1);
+    while (path.ends_with('/')) path.remove_suffix(1);
+    const auto parts = util::split(path, '/');
+    bool valid = !path.empty() && parts.size() <= 255;
+    for (const auto& part : parts) valid = valid && validCgroupComponent(part);
+    if (!valid) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "invalid scope \"" + std::string(text) +
+                           "\": cgroup:PATH needs a path below the cgroup v2 root such as cgroup:/sandbox/job1");
+    }
+    scope.kind = Kind::kCgroup;
+    scope.cgroup = std::string(path);
+    return scope;
+  }
+  return makeError(ErrorCode::kInvalidArgument,
+                   "invalid scope \"" + std::string(text) + "\": use all, uid:N or cgroup:PATH");
+}
+
+std::string Scope::toString() const {
+  switch (kind) {
+    case Kind::kAll:
+      return "all";
+    case Kind::kUid:
+      return "uid:" + std::to_string(uid);
+    case Kind::kCgroup:
+      return "cgroup:/" + cgroup;
+  }
+  return "all";
+}
+
+std::vector<std::string_view> chainNames() { return {kNatChain, kRouteChain, kFilterChain, kTproxyChain}; }
+
+std::string renderScript(const Config& c, const std::vector<AllowElement>& staticElements) {
+  const std::string table = std::string(kTableFamily) + " " + std::string(kTableName);
+  Writer w;
+  w.line("# lens-lockdown ruleset: mode " + std::string(toString(c.mode)) + ", scope " + c.scope.toString() +
+             ", trusted mark " + hex(c.mark),
+         0);
+  w.line("# Applied as one transaction. The dynamic sets raw4/raw6 (filled by lens-dns)", 0);
+  w.line("# keep their elements; static sets and chains are replaced.", 0);
+  w.line("add table " + table, 0);
+  for (auto [name, v6, dynamic] : {std::tuple{kDynamicSet4, false, true}, std::tuple{kDynamicSet6, true, true},
+                                   std::tuple{kStaticSet4, false, false}, std::tuple{kStaticSet6, true, false}}) {
+    w.line("add " + setDefinition(name, v6, dynamic).insert(4, table + " "), 0);
+  }
+  for (std::string_view set : {kStaticSet4, kStaticSet6}) w.line("flush set " + table + " " + std::string(set), 0);
+  for (std::string_view chain : chainNames()) {
+    const std::string name = table + " " + std::string(chain);
+    w.line("add chain " + name, 0);
+    w.line("flush chain " + name, 0);
+    w.line("delete chain " + name, 0);
+  }
+  w.line("table " + table + " {", 0);
+  natChain(w, c);
+  if (c.mode == Mode::kTproxy) routeChain(w, c);
+  filterChain(w, c);
+  w.line("}", 0);
+  for (auto [set, v4] : {std::pair{kStaticSet4, true}, std::pair{kStaticSet6, false}}) {
+    std::vector<std::string> elements;
+    for (const AllowElement& e : staticElements) {
+      if (e.first.isV4() == v4) elements.push_back(e.toNft());
+    }
+    if (elements.empty()) continue;
+    w.line("add element " + table + " " + std::string(set) + " {", 0);
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+      w.line(elements[i] + (i + 1 < elements.size() ? "," : ""), 1);
+    }
+    w.line("}", 0);
+  }
+  return w.out;
+}
+
+}  // namespace lens::lockdown

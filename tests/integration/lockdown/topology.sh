@@ -1,0 +1,114 @@
+# Two network namespaces joined by a veth pair, for the lockdown tests
+# (source after ../lib.sh):
+#
+#   sandbox  vs0  10.199.0.1/24  fd99::1/64  <-->  vo0  10.199.0.2/24  fd99::2/64  outside
+#                                                          10.199.0.3/24  fd99::3/64
+#
+# "outside" runs test servers (TCP 8080, 853, 5432; UDP 9000, 9001, 443, 53)
+# on every address. Everything (namespaces, processes, files) is removed on exit.
+
+[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces and nftables)"
+command -v ip >/dev/null || skip "needs iproute2 (ip)"
+command -v nsenter >/dev/null || skip "needs util-linux (nsenter)"
+command -v python3 >/dev/null || skip "needs python3"
+
+lockdown=$bin_dir/lens-lockdown
+probe_py=$source_dir/tests/integration/lockdown/netprobe.py
+[[ -x $lockdown ]] || skip "lens-lockdown is not built"
+
+sbx=lens-sbx-$$
+out=lens-out-$$
+work=$(mktemp -d)
+pids=()
+
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  ip netns del "$sbx" 2>/dev/null || true
+  ip netns del "$out" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ip netns add "$sbx" || skip "cannot create network namespaces"
+ip netns add "$out"
+ip link add vs0 netns "$sbx" type veth peer name vo0 netns "$out" || skip "cannot create a veth pair"
+for ns in "$sbx" "$out"; do ip -n "$ns" link set lo up; done
+ip -n "$sbx" addr add 10.199.0.1/24 dev vs0
+ip -n "$sbx" addr add fd99::1/64 dev vs0 nodad
+ip -n "$out" addr add 10.199.0.2/24 dev vo0
+ip -n "$out" addr add 10.199.0.3/24 dev vo0
+ip -n "$out" addr add fd99::2/64 dev vo0 nodad
+ip -n "$out" addr add fd99::3/64 dev vo0 nodad
+ip -n "$sbx" link set vs0 up
+ip -n "$out" link set vo0 up
+
+# in_sbx CMD...: run in the sandbox's network namespace, keeping the host's
+# mounts (ip netns exec would remount /sys and hide the cgroup tree).
+in_sbx() { nsenter --net="/run/netns/$sbx" "$@"; }
+in_out() { nsenter --net="/run/netns/$out" "$@"; }
+
+# serve NS TAG ARGS...: start a netprobe server in NS and wait until it is bound.
+serve() {
+  local ns=$1 tag=$2
+  shift 2
+  local ready=$work/ready.$tag.$RANDOM
+  nsenter --net="/run/netns/$ns" python3 "$probe_py" serve --tag "$tag" --ready "$ready" "$@" &
+  pids+=($!)
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ -e $ready ]] && return 0
+    sleep 0.05
+  done
+  echo "FAIL: server $tag in $ns did not start" >&2
+  exit 1
+}
+
+# probe [--as UID] tcp|udp HOST PORT [--mark M]: one line of netprobe output.
+probe() {
+  if [[ $1 == --as ]]; then
+    local uid=$2
+    shift 2
+    in_sbx setpriv --reuid "$uid" --regid "$uid" --clear-groups python3 "$probe_py" probe "$@"
+  else
+    in_sbx python3 "$probe_py" probe "$@"
+  fi
+}
+
+shopt -s extglob
+# What an unmarked refusal looks like: a TCP connection is refused; a datagram
+# rejected on the output path fails in send() (EPERM) or is refused by ICMP.
+refused='@(refused|error EPERM)'
+
+failures=0
+# expect PATTERN DESCRIPTION -- PROBE ARGS...: the probe line must match the glob.
+expect() {
+  local pattern=$1 what=$2
+  shift 3
+  local got
+  got=$(probe "$@")
+  if [[ $got == $pattern ]]; then
+    echo "ok   $what: $got"
+  else
+    echo "FAIL $what: expected '$pattern', got '$got'" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+start_outside_servers() {
+  local a tcp=() udp=()
+  for a in 10.199.0.2 10.199.0.3 '[fd99::2]' '[fd99::3]'; do
+    tcp+=(--tcp "$a:8080" --tcp "$a:853" --tcp "$a:5432")
+    udp+=(--udp "$a:9000" --udp "$a:9001" --udp "$a:443" --udp "$a:53")
+  done
+  serve "$out" outside "${tcp[@]}" "${udp[@]}"
+}
+
+finish() {
+  if ((failures > 0)); then
+    echo "$failures check(s) failed" >&2
+    exit 1
+  fi
+  echo "all checks passed"
+}
