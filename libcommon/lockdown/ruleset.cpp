@@ -13,6 +13,9 @@ constexpr std::string_view kNatChain = "nat_output";
 constexpr std::string_view kRouteChain = "route_output";
 constexpr std::string_view kFilterChain = "filter_output";
 constexpr std::string_view kTproxyChain = "tproxy_prerouting";
+constexpr std::string_view kNatCage = "nat_cage";
+constexpr std::string_view kRouteCage = "route_cage";
+constexpr std::string_view kFilterCage = "filter_cage";
 
 std::string hex(std::uint32_t value) {
   char buf[16];
@@ -29,19 +32,20 @@ bool validCgroupComponent(std::string_view part) {
   return true;
 }
 
-// The match that selects packets outside the scope (they are not caged), or
-// empty for scope all.
-std::string outOfScope(const Scope& scope) {
+// The match that selects the caged sockets, or empty for scope all. A
+// positive match: packets it cannot judge (no socket, or a cgroup shallower
+// than the level) are not in the scope.
+std::string inScope(const Scope& scope) {
   switch (scope.kind) {
     case Scope::Kind::kAll:
       return {};
     case Scope::Kind::kUid:
-      return "meta skuid != " + std::to_string(scope.uid);
+      return "meta skuid " + std::to_string(scope.uid);
     case Scope::Kind::kCgroup: {
       const auto level = util::split(scope.cgroup, '/').size();
       const std::string path =
           scope.cgroupMountPrefix.empty() ? scope.cgroup : scope.cgroupMountPrefix + "/" + scope.cgroup;
-      return "socket cgroupv2 level " + std::to_string(level) + " != \"" + path + "\"";
+      return "socket cgroupv2 level " + std::to_string(level) + " \"" + path + "\"";
     }
   }
   return {};
@@ -66,14 +70,25 @@ void setLookups(Writer& w, std::string_view verdict, bool tcpOnly) {
   }
 }
 
+// A hook's base chain: trusted (marked) packets leave it first, packets in
+// the scope go through the cage chain, the rest get `outside`.
+void baseChain(Writer& w, const Config& c, std::string_view name, std::string_view hook,
+               std::string_view trusted, std::string_view cage, std::string_view outside) {
+  w.line("chain " + std::string(name) + " {", 1);
+  w.line(hook, 2);
+  w.line("meta mark " + hex(c.mark) + " " + std::string(trusted), 2);
+  const std::string scope = inScope(c.scope);
+  w.line((scope.empty() ? "" : scope + " ") + "jump " + std::string(cage), 2);
+  if (!scope.empty() && !outside.empty()) w.line(outside, 2);
+  w.line("}", 1);
+}
+
 void natChain(Writer& w, const Config& c) {
   const std::string dns = std::to_string(c.dnsPort);
   w.line("# DNS of unmarked traffic goes to lens-dns, even to a loopback server;", 1);
   w.line("# then local destinations and raw-allow destinations are left alone.", 1);
-  w.line("chain " + std::string(kNatChain) + " {", 1);
-  w.line("type nat hook output priority -100; policy accept;", 2);
-  w.line("meta mark " + hex(c.mark) + " return", 2);
-  if (auto skip = outOfScope(c.scope); !skip.empty()) w.line(skip + " return", 2);
+  baseChain(w, c, kNatChain, "type nat hook output priority -100; policy accept;", "return", kNatCage, "");
+  w.line("chain " + std::string(kNatCage) + " {", 1);
   w.line("udp dport 53 redirect to :" + dns, 2);
   w.line("tcp dport 53 redirect to :" + dns, 2);
   if (c.mode == Mode::kRedirect) {
@@ -90,10 +105,8 @@ void routeChain(Writer& w, const Config& c) {
   w.line("# policy routing rule (fwmark " + hex(c.tproxyMark) + " lookup " + std::to_string(c.routeTable) +
              ") delivers it locally,", 1);
   w.line("# where " + std::string(kTproxyChain) + " hands it to the transparent listener.", 1);
-  w.line("chain " + std::string(kRouteChain) + " {", 1);
-  w.line("type route hook output priority mangle; policy accept;", 2);
-  w.line("meta mark " + hex(c.mark) + " return", 2);
-  if (auto skip = outOfScope(c.scope); !skip.empty()) w.line(skip + " return", 2);
+  baseChain(w, c, kRouteChain, "type route hook output priority mangle; policy accept;", "return", kRouteCage, "");
+  w.line("chain " + std::string(kRouteCage) + " {", 1);
   w.line("meta l4proto != tcp return", 2);
   w.line("tcp dport 53 return", 2);
   w.line("oifname \"lo\" return", 2);
@@ -113,10 +126,9 @@ void filterChain(Writer& w, const Config& c) {
   w.line("# Everything unmarked that no rule accepts is refused at once (ICMP", 1);
   w.line("# port-unreachable), never silently dropped. Established flows pass, but", 1);
   w.line("# never UDP: a datagram leaves only while its destination is in a set.", 1);
-  w.line("chain " + std::string(kFilterChain) + " {", 1);
-  w.line("type filter hook output priority 0; policy drop;", 2);
-  w.line("meta mark " + hex(c.mark) + " accept", 2);
-  if (auto skip = outOfScope(c.scope); !skip.empty()) w.line(skip + " accept", 2);
+  baseChain(w, c, kFilterChain, "type filter hook output priority 0; policy drop;", "accept", kFilterCage,
+            "accept");
+  w.line("chain " + std::string(kFilterCage) + " {", 1);
   // After a redirect the packet goes to loopback, but oifname still names
   // the device of the first route: accept by destination too.
   w.line("oifname \"lo\" accept", 2);
@@ -187,7 +199,10 @@ std::string Scope::toString() const {
   return "all";
 }
 
-std::vector<std::string_view> chainNames() { return {kNatChain, kRouteChain, kFilterChain, kTproxyChain}; }
+// Base chains first: deleting them drops the jumps into the cage chains.
+std::vector<std::string_view> chainNames() {
+  return {kNatChain, kRouteChain, kFilterChain, kTproxyChain, kNatCage, kRouteCage, kFilterCage};
+}
 
 std::string renderScript(const Config& c, const std::vector<AllowElement>& staticElements) {
   const std::string table = std::string(kTableFamily) + " " + std::string(kTableName);

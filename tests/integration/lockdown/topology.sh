@@ -10,7 +10,10 @@
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces and nftables)"
 command -v ip >/dev/null || skip "needs iproute2 (ip)"
 command -v nsenter >/dev/null || skip "needs util-linux (nsenter)"
-command -v python3 >/dev/null || skip "needs python3"
+# The system python: probes also run as an unprivileged user, who cannot
+# reach a per-user interpreter such as a pyenv shim under /root.
+python=/usr/bin/python3
+[[ -x $python ]] || skip "needs python3 (/usr/bin/python3)"
 
 lockdown=$bin_dir/lens-lockdown
 probe_py=$source_dir/tests/integration/lockdown/netprobe.py
@@ -54,7 +57,7 @@ serve() {
   local ns=$1 tag=$2
   shift 2
   local ready=$work/ready.$tag.$RANDOM
-  nsenter --net="/run/netns/$ns" python3 "$probe_py" serve --tag "$tag" --ready "$ready" "$@" &
+  nsenter --net="/run/netns/$ns" "$python" "$probe_py" serve --tag "$tag" --ready "$ready" "$@" &
   pids+=($!)
   local i
   for ((i = 0; i < 100; i++)); do
@@ -70,9 +73,9 @@ probe() {
   if [[ $1 == --as ]]; then
     local uid=$2
     shift 2
-    in_sbx setpriv --reuid "$uid" --regid "$uid" --clear-groups python3 "$probe_py" probe "$@"
+    in_sbx setpriv --reuid "$uid" --regid "$uid" --clear-groups "$python" "$probe_py" probe "$@"
   else
-    in_sbx python3 "$probe_py" probe "$@"
+    in_sbx "$python" "$probe_py" probe "$@"
   fi
 }
 
@@ -87,7 +90,7 @@ expect() {
   local pattern=$1 what=$2
   shift 3
   local got
-  got=$(probe "$@")
+  got=$(probe "$@") || got="probe failed ($?)"
   if [[ $got == $pattern ]]; then
     echo "ok   $what: $got"
   else
