@@ -84,12 +84,8 @@ std::optional<int> resolveCgroup(const Options& o, lens::lockdown::Scope& scope)
   return std::nullopt;
 }
 
-struct Plan {
-  Config config;
-  std::vector<lens::lockdown::AllowElement> elements;
-};
+}  // namespace
 
-// Builds the configuration; on failure prints why and returns the exit code.
 std::variant<Plan, int> makePlan(const Options& o) {
   Plan plan;
   Config& c = plan.config;
@@ -121,6 +117,8 @@ std::variant<Plan, int> makePlan(const Options& o) {
   }
   return plan;
 }
+
+namespace {
 
 net::FwmarkRoute fwmarkRoute(const Config& c) { return {c.tproxyMark, c.routeTable, kRulePriority}; }
 

@@ -4,8 +4,12 @@
 
 #include <memory>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "libcommon/cli/cli.h"
+#include "libcommon/lockdown/allow_set.h"
+#include "libcommon/lockdown/ruleset.h"
 
 namespace lens::app::lockdown {
 
@@ -25,6 +29,16 @@ struct Options {
 };
 
 std::unique_ptr<CLI::App> makeCli(Options& options);
+
+// What a command would install: the configuration and the static elements of
+// --policy. Checks the options (and, for check and apply, that a cgroup scope
+// exists); on failure prints why and holds the exit code.
+struct Plan {
+  lens::lockdown::Config config;
+  std::vector<lens::lockdown::AllowElement> elements;
+};
+std::variant<Plan, int> makePlan(const Options& options);
+
 int run(const Options& options);
 
 }  // namespace lens::app::lockdown

@@ -94,7 +94,7 @@ RangeList floorRanges(bool v4) {
 }
 
 struct Key {
-  bool v4;
+  bool v6;  // IPv4 sorts first
   Protocol protocol;
   std::uint16_t port;
   friend auto operator<=>(const Key&, const Key&) = default;
@@ -113,7 +113,7 @@ void collect(const std::vector<policy::RawRule>& rules, Protocol protocol, std::
     const std::uint16_t port = match.port().value_or(0);
     for (bool v4 : {true, false}) {
       if (kind == policy::MatchPattern::Kind::kCidr && match.cidr().network().isV4() != v4) continue;
-      PortState& s = state[Key{v4, protocol, port}];
+      PortState& s = state[Key{!v4, protocol, port}];
       const Range range = kind == policy::MatchPattern::Kind::kAny ? fullRange(v4) : toRange(match.cidr());
       const bool opens = kind == policy::MatchPattern::Kind::kCidr && rule.verdict == policy::Verdict::kAllow &&
                          rule.binaries.empty();
@@ -156,12 +156,13 @@ std::vector<AllowElement> staticAllowElements(const policy::PolicyDocument& poli
   collect(policy.network->udp, Protocol::kUdp, state);
   for (const auto& [key, s] : state) {
     RangeList allowed;
-    const RangeList floor = floorRanges(key.v4);
+    const bool v4 = !key.v6;
+    const RangeList floor = floorRanges(v4);
     for (const Range& r : s.allowed) {
       for (const Range& part : subtract(r, floor)) addRange(allowed, part);
     }
     for (const Range& r : allowed) {
-      out.push_back({fromInteger(r.first, key.v4), fromInteger(r.last, key.v4), key.protocol, key.port});
+      out.push_back({fromInteger(r.first, v4), fromInteger(r.last, v4), key.protocol, key.port});
     }
   }
   return out;
