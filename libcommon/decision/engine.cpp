@@ -360,4 +360,26 @@ Decision Engine::decideDns(const Request& request, std::string_view host) const 
   return deny(reason::kDnsDenied, "no rule allows the name " + std::string(host));
 }
 
+std::vector<Engine::RawPort> Engine::pinnablePorts(std::string_view host) const {
+  std::vector<RawPort> out;
+  if (!network_ || host.empty()) return out;
+  const std::string name = policy::normalizeHost(host);
+  for (Table table : {Table::kTcp, Table::kUdp}) {
+    const auto& rules = table == Table::kTcp ? network_->tcp : network_->udp;
+    std::vector<std::uint32_t>& ids = ruleScratch();
+    ids.clear();
+    (table == Table::kTcp ? tcp_ : udp_).candidates(name, std::nullopt, ids);
+    std::vector<std::uint16_t> decided;
+    for (std::uint32_t id : ids) {
+      const policy::RawRule& rule = rules[id];
+      if (!rule.match.isHostPattern() || !rule.match.matchesHost(name)) continue;
+      const std::uint16_t port = rule.match.port().value_or(0);
+      if (std::find(decided.begin(), decided.end(), port) != decided.end()) continue;
+      decided.push_back(port);
+      if (rule.verdict == Verdict::kAllow && rule.binaries.empty()) out.push_back({table, port});
+    }
+  }
+  return out;
+}
+
 }  // namespace lens::decision

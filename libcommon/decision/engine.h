@@ -47,6 +47,17 @@ class Engine {
 
   [[nodiscard]] const std::shared_ptr<const policy::PolicyDocument>& policy() const { return policy_; }
 
+  // The raw (egress.tcp / egress.udp) ports a resolved name's addresses may
+  // be pinned for in the kernel's raw-allow sets: for each port, the first
+  // host-name rule matching the name decides, and only an `allow` without
+  // `binaries` pins (the kernel can neither ask nor see the caller).
+  struct RawPort {
+    Table table = Table::kTcp;
+    std::uint16_t port = 0;
+    friend bool operator==(const RawPort&, const RawPort&) = default;
+  };
+  [[nodiscard]] std::vector<RawPort> pinnablePorts(std::string_view host) const;
+
  private:
   Decision decideDns(const Request& request, std::string_view host) const;
   std::optional<Decision> decideRaw(const Request& request, std::string_view host,

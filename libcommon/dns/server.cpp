@@ -1,0 +1,794 @@
+#include "libcommon/dns/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "libcommon/log/logging.h"
+#include "libcommon/util/json_writer.h"
+#include "libcommon/util/strings.h"
+
+namespace lens::dns {
+
+namespace {
+
+constexpr std::size_t kBatch = 32;             // datagrams per recvmmsg/sendmmsg
+constexpr std::size_t kMaxUdpQuery = 4096;     // larger datagrams are dropped
+constexpr std::size_t kMaxTcpOutput = 1 << 20; // a client that does not read is closed
+constexpr auto kAllowWindow = std::chrono::seconds(10);
+constexpr auto kPinRetry = std::chrono::seconds(10);
+
+std::string_view typeName(std::uint16_t type) {
+  switch (type) {
+    case rrtype::kA:
+      return "A";
+    case rrtype::kAaaa:
+      return "AAAA";
+    case rrtype::kCname:
+      return "CNAME";
+    case rrtype::kSoa:
+      return "SOA";
+    case rrtype::kHttps:
+      return "HTTPS";
+    case rrtype::kSvcb:
+      return "SVCB";
+    case rrtype::kAny:
+      return "ANY";
+    case 2:
+      return "NS";
+    case 12:
+      return "PTR";
+    case 15:
+      return "MX";
+    case 16:
+      return "TXT";
+    case 33:
+      return "SRV";
+    default:
+      return {};
+  }
+}
+
+std::string typeText(std::uint16_t type) {
+  const std::string_view name = typeName(type);
+  return name.empty() ? "TYPE" + std::to_string(type) : std::string(name);
+}
+
+// "ADDRESS:PORT" / "[IPV6]:PORT" -> a socket address.
+Result<std::pair<sockaddr_storage, socklen_t>> parseListen(const std::string& text) {
+  auto bad = [&] {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "invalid listen address \"" + text + "\": use ADDRESS:PORT or [IPV6]:PORT");
+  };
+  std::string host;
+  std::string port;
+  if (text.starts_with('[')) {
+    const auto close = text.find("]:");
+    if (close == std::string::npos) return bad();
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) return bad();
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  auto number = util::parseDecimal(port, 65535);
+  if (!number) return bad();
+  sockaddr_storage ss{};
+  socklen_t length = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<std::uint16_t>(*number));
+    length = sizeof(sockaddr_in);
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<std::uint16_t>(*number));
+    length = sizeof(sockaddr_in6);
+  } else {
+    return bad();
+  }
+  return std::pair{ss, length};
+}
+
+audit::Endpoint endpointOf(const sockaddr_storage& ss) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+    return {text, ntohs(a->sin_port)};
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+  ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+  return {text, ntohs(a->sin6_port)};
+}
+
+std::string describe(const sockaddr_storage& ss) {
+  const audit::Endpoint e = endpointOf(ss);
+  return ss.ss_family == AF_INET6 ? "[" + e.ip + "]:" + std::to_string(e.port) : e.ip + ":" + std::to_string(e.port);
+}
+
+void markSocket(int fd, std::uint32_t mark) {
+  if (mark != 0) (void)::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);  // EPERM unprivileged: fine
+}
+
+Status systemError(const std::string& what) {
+  const int e = errno;
+  return makeError(e == EACCES || e == EPERM ? ErrorCode::kPermission : ErrorCode::kIo,
+                   what + ": " + std::strerror(e));
+}
+
+}  // namespace
+
+std::string statsJson(const Stats& s) {
+  json::ObjectWriter w;
+  w.field("queries", s.queries);
+  w.field("allowed", s.allowed);
+  w.field("denied", s.denied);
+  w.field("forwarded", s.forwarded);
+  w.field("cache_hits", s.cacheHits);
+  w.field("upstream_failures", s.upstreamFailures);
+  w.field("dropped_malformed", s.droppedMalformed);
+  w.field("overflow_servfail", s.overflow);
+  w.field("truncated", s.truncated);
+  w.field("answered_locally", s.suppressedRecords);
+  w.field("tcp_connections", s.tcpConnections);
+  w.field("pinned", s.pinned);
+  w.field("pin_failures", s.pinFailures);
+  w.field("audit_suppressed", s.auditSuppressed);
+  w.field("cache_entries", static_cast<std::uint64_t>(s.cacheEntries));
+  w.field("cache_bytes", static_cast<std::uint64_t>(s.cacheBytes));
+  return w.finish();
+}
+
+// What an epoll event belongs to.
+struct Server::Watch {
+  enum class Kind { kUdp, kTcpListener, kTcpConnection, kUpstream, kWake, kSignal };
+  Kind kind;
+  int fd;
+  std::uint64_t connection = 0;
+};
+
+struct Server::TcpConnection {
+  int fd = -1;
+  std::uint64_t id = 0;
+  sockaddr_storage peer{};
+  socklen_t peerLength = 0;
+  std::vector<std::uint8_t> in;
+  std::vector<std::uint8_t> out;
+  std::size_t outSent = 0;
+  std::size_t pending = 0;  // queries waiting for the upstream
+  bool writing = false;     // EPOLLOUT registered
+  bool eof = false;         // the client closed its side; answer what is pending, then close
+  Cache::Clock::time_point lastActive;
+  Watch watch{Watch::Kind::kTcpConnection, -1, 0};
+};
+
+Server::Server(ServerOptions options) : options_(std::move(options)), cache_(options_.cache) {}
+
+Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
+  std::unique_ptr<Server> self(new Server(std::move(options)));
+  self->engine_ = std::make_shared<const decision::Engine>(nullptr);
+  for (const std::string& host : self->options_.bootstrapHosts) self->bootstrap_.insert(host);
+
+  self->epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (self->epoll_ < 0) return systemError("epoll_create1").error();
+  self->wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (self->wake_ < 0) return systemError("eventfd").error();
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  self->signals_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (self->signals_ < 0) return systemError("signalfd").error();
+  for (auto [fd, kind] : {std::pair{self->wake_, Watch::Kind::kWake}, std::pair{self->signals_, Watch::Kind::kSignal}}) {
+    self->listenerWatches_.push_back(std::make_unique<Watch>(Watch{kind, fd}));
+    if (auto ok = self->addWatch(fd, EPOLLIN, self->listenerWatches_.back().get()); !ok) return ok.error();
+  }
+
+  Server* raw = self.get();
+  auto watch = [raw](int fd, bool readable, bool writable) {
+    auto it = raw->upstreamWatches_.find(fd);
+    if (!readable && !writable) {
+      if (it != raw->upstreamWatches_.end()) {
+        ::epoll_ctl(raw->epoll_, EPOLL_CTL_DEL, fd, nullptr);
+        raw->upstreamWatches_.erase(it);
+      }
+      return;
+    }
+    epoll_event ev{};
+    ev.events = (readable ? EPOLLIN : 0u) | (writable ? EPOLLOUT : 0u);
+    if (it == raw->upstreamWatches_.end()) {
+      it = raw->upstreamWatches_.emplace(fd, std::make_unique<Watch>(Watch{Watch::Kind::kUpstream, fd})).first;
+      ev.data.ptr = it->second.get();
+      ::epoll_ctl(raw->epoll_, EPOLL_CTL_ADD, fd, &ev);
+    } else {
+      ev.data.ptr = it->second.get();
+      ::epoll_ctl(raw->epoll_, EPOLL_CTL_MOD, fd, &ev);
+    }
+  };
+  Upstream::Options up = self->options_.upstream;
+  up.mark = self->options_.mark;
+  auto upstream = Upstream::create(up, watch);
+  if (!upstream) return upstream.error();
+  self->upstream_ = std::move(*upstream);
+  if (self->options_.pinning) self->pinner_ = std::make_unique<lockdown::Pinner>();
+  if (auto ok = self->bindAll(); !ok) return ok.error();
+  return self;
+}
+
+Server::~Server() {
+  upstream_.reset();  // pending queries are answered (SERVFAIL) while the sockets are open
+  for (auto& [id, c] : connections_) ::close(c->fd);
+  for (int fd : udpSockets_) ::close(fd);
+  for (int fd : tcpListeners_) ::close(fd);
+  for (int fd : {epoll_, wake_, signals_}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+Status Server::addWatch(int fd, std::uint32_t events, Watch* watch) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = watch;
+  if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) return systemError("epoll_ctl");
+  return Ok{};
+}
+
+Status Server::bindAll() {
+  std::vector<std::pair<std::string, bool>> all;
+  for (const auto& a : options_.listen) all.emplace_back(a, false);
+  for (const auto& a : options_.optionalListen) all.emplace_back(a, true);
+  for (const auto& [text, optional] : all) {
+    auto address = parseListen(text);
+    if (!address) return address.error();
+    auto [ss, length] = *address;
+    const int family = ss.ss_family;
+    const int udp = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (udp < 0) return systemError("socket");
+    const int one = 1;
+    if (family == AF_INET6) ::setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    markSocket(udp, options_.mark);
+    if (::bind(udp, reinterpret_cast<sockaddr*>(&ss), length) != 0) {
+      Status failed = systemError("cannot listen on " + text + " (udp)");
+      ::close(udp);
+      if (optional) {
+        log::get("dns")->warn("{}; going on without it", failed.error().message);
+        continue;
+      }
+      return failed;
+    }
+    // Port 0: the TCP listener takes the port the kernel gave the UDP socket.
+    sockaddr_storage actual{};
+    socklen_t actualLength = sizeof actual;
+    ::getsockname(udp, reinterpret_cast<sockaddr*>(&actual), &actualLength);
+    const int tcp = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (tcp < 0) {
+      ::close(udp);
+      return systemError("socket");
+    }
+    ::setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6) ::setsockopt(tcp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    markSocket(tcp, options_.mark);
+    if (::bind(tcp, reinterpret_cast<sockaddr*>(&actual), actualLength) != 0 || ::listen(tcp, 128) != 0) {
+      Status failed = systemError("cannot listen on " + describe(actual) + " (tcp)");
+      ::close(udp);
+      ::close(tcp);
+      return failed;
+    }
+    udpSockets_.push_back(udp);
+    tcpListeners_.push_back(tcp);
+    bound_.push_back(describe(actual));
+    listenerWatches_.push_back(std::make_unique<Watch>(Watch{Watch::Kind::kUdp, udp}));
+    if (auto ok = addWatch(udp, EPOLLIN, listenerWatches_.back().get()); !ok) return ok;
+    listenerWatches_.push_back(std::make_unique<Watch>(Watch{Watch::Kind::kTcpListener, tcp}));
+    if (auto ok = addWatch(tcp, EPOLLIN, listenerWatches_.back().get()); !ok) return ok;
+  }
+  if (bound_.empty()) return makeError(ErrorCode::kInvalidArgument, "no address to listen on");
+  return Ok{};
+}
+
+void Server::setEngine(std::shared_ptr<const decision::Engine> engine) {
+  {
+    std::lock_guard lock(pendingMutex_);
+    pendingEngine_ = std::move(engine);
+  }
+  const std::uint64_t one = 1;
+  (void)!::write(wake_, &one, sizeof one);
+}
+
+void Server::stop() {
+  stopping_ = true;
+  const std::uint64_t one = 1;
+  (void)!::write(wake_, &one, sizeof one);
+}
+
+Stats Server::stats() const {
+  Stats s = stats_;
+  s.cacheEntries = cache_.entries();
+  s.cacheBytes = cache_.bytes();
+  return s;
+}
+
+void Server::applyPendingEngine() {
+  std::uint64_t drained = 0;
+  (void)!::read(wake_, &drained, sizeof drained);
+  std::lock_guard lock(pendingMutex_);
+  if (pendingEngine_) {
+    engine_ = std::move(pendingEngine_);
+    pendingEngine_.reset();
+    ++generation_;
+  }
+}
+
+Status Server::run() {
+  std::array<epoll_event, 64> events{};
+  auto lastSweep = Cache::Clock::now();
+  applyPendingEngine();
+  while (!stopping_) {
+    int timeout = upstream_->timeoutMs();
+    if (!connections_.empty() && (timeout < 0 || timeout > 1000)) timeout = 1000;
+    const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return systemError("epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) {
+      auto* watch = static_cast<Watch*>(events[static_cast<std::size_t>(i)].data.ptr);
+      const std::uint32_t ev = events[static_cast<std::size_t>(i)].events;
+      switch (watch->kind) {
+        case Watch::Kind::kUdp:
+          readUdp(watch->fd);
+          break;
+        case Watch::Kind::kTcpListener:
+          acceptTcp(watch->fd);
+          break;
+        case Watch::Kind::kTcpConnection: {
+          auto it = connections_.find(watch->connection);
+          if (it == connections_.end()) break;
+          TcpConnection& c = *it->second;
+          if ((ev & (EPOLLERR | EPOLLHUP)) != 0 && (ev & EPOLLIN) == 0) {
+            closeTcp(c.id);
+            break;
+          }
+          const std::uint64_t id = c.id;
+          if ((ev & EPOLLOUT) != 0) flushTcp(c);
+          if ((ev & EPOLLIN) != 0 && connections_.count(id) != 0) readTcp(c);
+          break;
+        }
+        case Watch::Kind::kUpstream:
+          upstream_->process(watch->fd, (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0, (ev & EPOLLOUT) != 0);
+          break;
+        case Watch::Kind::kWake:
+          applyPendingEngine();
+          break;
+        case Watch::Kind::kSignal:
+          onSignal();
+          break;
+      }
+    }
+    upstream_->processTimeouts();
+    const auto now = Cache::Clock::now();
+    if (now - lastSweep >= std::chrono::seconds(1)) {
+      sweepIdle();
+      lastSweep = now;
+    }
+  }
+  return Ok{};
+}
+
+void Server::onSignal() {
+  signalfd_siginfo info{};
+  while (::read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    if (info.ssi_signo == SIGUSR1) {
+      std::cerr << statsJson(stats()) << std::endl;
+    } else {
+      stopping_ = true;
+    }
+  }
+}
+
+void Server::readUdp(int fd) {
+  std::array<std::array<std::uint8_t, kMaxUdpQuery>, kBatch> buffers;
+  std::array<iovec, kBatch> iov{};
+  std::array<mmsghdr, kBatch> messages{};
+  std::array<sockaddr_storage, kBatch> peers{};
+  for (;;) {
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      iov[i] = {buffers[i].data(), buffers[i].size()};
+      messages[i].msg_hdr = {};
+      messages[i].msg_hdr.msg_name = &peers[i];
+      messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      messages[i].msg_hdr.msg_iov = &iov[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::recvmmsg(fd, messages.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+
+    std::array<std::vector<std::uint8_t>, kBatch> replies;
+    std::array<iovec, kBatch> replyIov{};
+    std::array<mmsghdr, kBatch> out{};
+    unsigned count = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto idx = static_cast<std::size_t>(i);
+      if ((messages[idx].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+        ++stats_.queries;
+        ++stats_.droppedMalformed;
+        continue;
+      }
+      Origin origin;
+      origin.udpFd = fd;
+      origin.peer = peers[idx];
+      origin.peerLength = messages[idx].msg_hdr.msg_namelen;
+      std::vector<std::uint8_t>& reply = replies[count];
+      const auto wire = std::span<const std::uint8_t>(buffers[idx].data(), messages[idx].msg_len);
+      if (handle(wire, origin, reply) != Outcome::kRespond) continue;
+      replyIov[count] = {reply.data(), reply.size()};
+      out[count].msg_hdr = {};
+      out[count].msg_hdr.msg_name = &peers[idx];
+      out[count].msg_hdr.msg_namelen = origin.peerLength;
+      out[count].msg_hdr.msg_iov = &replyIov[count];
+      out[count].msg_hdr.msg_iovlen = 1;
+      ++count;
+    }
+    for (unsigned sent = 0; sent < count;) {
+      const int k = ::sendmmsg(fd, out.data() + sent, count - sent, MSG_DONTWAIT);
+      if (k <= 0) break;  // a full socket buffer drops the rest; clients retry
+      sent += static_cast<unsigned>(k);
+    }
+    if (static_cast<std::size_t>(n) < kBatch) return;
+  }
+}
+
+Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin& origin,
+                               std::vector<std::uint8_t>& out) {
+  ++stats_.queries;
+  auto parsed = parseQuery(wire);
+  if (auto* error = std::get_if<QueryError>(&parsed)) {
+    if (error->problem == QueryProblem::kUnsupportedOpcode) {
+      out = notImplemented(error->id, error->flags);
+      return Outcome::kRespond;
+    }
+    ++stats_.droppedMalformed;
+    log::get("dns")->debug("dropped a malformed query from {}: {}", describe(origin.peer), toString(error->problem));
+    return Outcome::kDrop;
+  }
+  const Query& query = std::get<Query>(parsed);
+  if (query.qclass != kClassIn) {
+    out = emptyResponse(wire, query, Rcode::kRefused);
+    finish(query, origin, out);
+    return Outcome::kRespond;
+  }
+  if (!decide(query, origin, true)) {
+    out = emptyResponse(wire, query, Rcode::kNxDomain);
+    finish(query, origin, out);
+    return Outcome::kRespond;
+  }
+  const bool httpsRecord = query.qtype == rrtype::kHttps || query.qtype == rrtype::kSvcb;
+  if ((httpsRecord && !options_.allowHttpsRr) || (query.qtype == rrtype::kAaaa && options_.noAaaa)) {
+    ++stats_.suppressedRecords;
+    out = emptyResponse(wire, query, Rcode::kNoError);
+    finish(query, origin, out);
+    return Outcome::kRespond;
+  }
+  if (query.qtype == rrtype::kAny) {
+    ++stats_.suppressedRecords;
+    out = anyResponse(wire, query);
+    finish(query, origin, out);
+    return Outcome::kRespond;
+  }
+  const auto now = Cache::Clock::now();
+  if (auto hit = cache_.lookup(wire, query, now, out)) {
+    ++stats_.cacheHits;
+    if (pinner_ && !hit->addresses->empty()) pin(query, *hit->addresses, hit->remainingTtl);
+    finish(query, origin, out);
+    return Outcome::kRespond;
+  }
+  if (upstream_->pending() >= options_.maxInflight) {
+    ++stats_.overflow;
+    out = emptyResponse(wire, query, Rcode::kServFail);
+    finish(query, origin, out);
+    return Outcome::kRespond;
+  }
+  forward(wire, query, origin);
+  return Outcome::kPending;
+}
+
+bool Server::decide(const Query& query, const Origin& origin, bool audit) {
+  const bool bootstrap = bootstrap_.count(query.name) != 0;
+  decision::Decision d;
+  if (bootstrap) {
+    d.verdict = policy::Verdict::kAllow;
+    d.reason = "bootstrap-host";
+  } else {
+    decision::Request request;
+    request.door = decision::Door::kDns;
+    request.host = query.name;
+    d = engine_->decide(request);
+  }
+  const bool allowed = d.verdict != policy::Verdict::kDeny;
+  if (!audit) return allowed;
+  (allowed ? stats_.allowed : stats_.denied)++;
+  if (!options_.sink) return allowed;
+
+  sockaddr_storage peer = origin.peer;
+  if (origin.tcpConnection != 0) {
+    auto it = connections_.find(origin.tcpConnection);
+    if (it != connections_.end()) peer = it->second->peer;
+  }
+  const audit::Endpoint src = endpointOf(peer);
+  if (allowed) {
+    const auto now = Cache::Clock::now();
+    if (now - allowWindowStart_ >= kAllowWindow) {
+      allowSeen_.clear();
+      allowWindowStart_ = now;
+    }
+    std::string key = query.name + '\0' + std::to_string(query.qtype) + '\0' + src.ip;
+    if (!allowSeen_.insert(std::move(key)).second) {
+      ++stats_.auditSuppressed;
+      return allowed;
+    }
+  }
+  audit::Event event("lens-dns", "DNS " + query.name);
+  event.host(query.name)
+      .outcome(allowed ? audit::Outcome::kSuccess : audit::Outcome::kFailure)
+      .meta("dns", true)
+      .meta("reason", d.reason)
+      .meta("qname", query.name)
+      .meta("qtype", typeText(query.qtype));
+  if (d.rule) event.meta("rule", d.rule->match);
+  if (const auto& policy = engine_->policy()) event.meta("policy_version", policy->version);
+  event.src(src);
+  (void)options_.sink->write(event);
+  return allowed;
+}
+
+void Server::forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin) {
+  ++stats_.forwarded;
+  if (origin.tcpConnection != 0) {
+    if (auto it = connections_.find(origin.tcpConnection); it != connections_.end()) ++it->second->pending;
+  }
+  std::vector<std::uint8_t> copy(wire.begin(), wire.end());
+  const std::uint64_t generation = generation_;
+  upstream_->send(wire, [this, copy = std::move(copy), query, origin, generation](
+                            const Result<std::span<const std::uint8_t>>& answer) {
+    onAnswer(answer, copy, query, origin, generation);
+  });
+}
+
+void Server::onAnswer(const Result<std::span<const std::uint8_t>>& answer, const std::vector<std::uint8_t>& queryWire,
+                      const Query& query, const Origin& origin, std::uint64_t generation) {
+  if (origin.tcpConnection != 0) {
+    if (auto it = connections_.find(origin.tcpConnection); it != connections_.end()) --it->second->pending;
+  }
+  std::vector<std::uint8_t> out;
+  // The policy changed while the query was out: decide again.
+  if (generation != generation_ && !decide(query, origin, false)) {
+    out = emptyResponse(queryWire, query, Rcode::kNxDomain);
+    finish(query, origin, out);
+    deliver(origin, out);
+    return;
+  }
+  Result<ResponseInfo> info = answer ? scanResponse(*answer) : Result<ResponseInfo>(answer.error());
+  if (!info) {
+    ++stats_.upstreamFailures;
+    log::get("dns")->debug("upstream failed for {} {}: {}", query.name, typeText(query.qtype), info.error().message);
+    out = emptyResponse(queryWire, query, Rcode::kServFail);
+    finish(query, origin, out);
+    deliver(origin, out);
+    return;
+  }
+  out.assign(answer->begin(), answer->end());
+  stripOpt(out, *info);
+  if (info->questionEnd != query.questionEnd) {
+    ++stats_.upstreamFailures;
+    out = emptyResponse(queryWire, query, Rcode::kServFail);
+    finish(query, origin, out);
+    deliver(origin, out);
+    return;
+  }
+  write16(out, 0, 0);
+  cache_.insert(query, out, *info, Cache::Clock::now());
+  write16(out, 0, query.id);
+  std::memcpy(out.data() + kHeaderSize, queryWire.data() + kHeaderSize, query.questionEnd - kHeaderSize);
+  if (pinner_ && !info->addresses.empty()) pin(query, info->addresses, info->minAnswerTtl.value_or(0));
+  finish(query, origin, out);
+  deliver(origin, out);
+}
+
+void Server::pin(const Query& query, const std::vector<net::IpAddress>& addresses, std::uint32_t ttl) {
+  const auto ports = engine_->pinnablePorts(query.name);
+  if (ports.empty()) return;
+  const auto now = Cache::Clock::now();
+  if (now < pinRetryAfter_) return;
+  std::vector<lockdown::Pin> pins;
+  for (const auto& address : addresses) {
+    for (const auto& p : ports) {
+      pins.push_back({address, p.table == decision::Table::kTcp ? lockdown::Protocol::kTcp : lockdown::Protocol::kUdp,
+                      p.port});
+    }
+  }
+  auto written = pinner_->pin(pins, lockdown::pinTimeout(ttl), now);
+  if (written) {
+    stats_.pinned += *written;
+    return;
+  }
+  ++stats_.pinFailures;
+  pinRetryAfter_ = now + kPinRetry;
+  if (!pinWarned_) {
+    pinWarned_ = true;
+    if (written.error().code == ErrorCode::kNotFound) {
+      log::get("dns")->warn("no lockdown table (inet lens_sandbox): answers are not pinned; retrying every {} s",
+                            kPinRetry.count());
+    } else {
+      log::get("dns")->warn("cannot pin answers into the lockdown sets: {}", written.error().message);
+    }
+  }
+}
+
+void Server::finish(const Query& query, const Origin& origin, std::vector<std::uint8_t>& out) {
+  if (query.edns) appendOpt(out, query.dnssecOk);
+  if (origin.tcpConnection == 0 && out.size() > query.udpLimit()) {
+    ++stats_.truncated;
+    out = truncatedResponse(out, query.questionEnd, query);
+  }
+}
+
+void Server::deliver(const Origin& origin, std::span<const std::uint8_t> out) {
+  if (origin.tcpConnection == 0) {
+    (void)::sendto(origin.udpFd, out.data(), out.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&origin.peer),
+                   origin.peerLength);
+    return;
+  }
+  auto it = connections_.find(origin.tcpConnection);
+  if (it == connections_.end()) return;  // the client went away meanwhile
+  TcpConnection& c = *it->second;
+  const std::uint8_t length[2] = {static_cast<std::uint8_t>(out.size() >> 8), static_cast<std::uint8_t>(out.size())};
+  c.out.insert(c.out.end(), std::begin(length), std::end(length));
+  c.out.insert(c.out.end(), out.begin(), out.end());
+  if (c.out.size() - c.outSent > kMaxTcpOutput) {
+    closeTcp(c.id);
+    return;
+  }
+  flushTcp(c);
+}
+
+void Server::acceptTcp(int fd) {
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    const int client = ::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (client < 0) return;
+    if (connections_.size() >= options_.maxTcpConnections) {
+      ::close(client);
+      continue;
+    }
+    ++stats_.tcpConnections;
+    auto c = std::make_unique<TcpConnection>();
+    c->fd = client;
+    c->id = nextConnection_++;
+    c->peer = peer;
+    c->peerLength = length;
+    c->lastActive = Cache::Clock::now();
+    c->watch = Watch{Watch::Kind::kTcpConnection, client, c->id};
+    if (!addWatch(client, EPOLLIN, &c->watch)) {
+      ::close(client);
+      continue;
+    }
+    connections_.emplace(c->id, std::move(c));
+  }
+}
+
+void Server::readTcp(TcpConnection& c) {
+  const std::uint64_t id = c.id;
+  std::array<std::uint8_t, 16384> chunk;
+  for (;;) {
+    const ssize_t n = ::read(c.fd, chunk.data(), chunk.size());
+    if (n == 0) {
+      c.eof = true;
+      if (c.pending == 0 && c.outSent == c.out.size()) {
+        closeTcp(id);
+        return;
+      }
+      epoll_event ev{};
+      ev.events = c.writing ? EPOLLOUT : 0u;
+      ev.data.ptr = &c.watch;
+      ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      closeTcp(id);
+      return;
+    }
+    c.in.insert(c.in.end(), chunk.begin(), chunk.begin() + n);
+    c.lastActive = Cache::Clock::now();
+    std::size_t consumed = 0;
+    while (c.in.size() - consumed >= 2) {
+      const std::size_t length = read16(c.in, consumed);
+      if (length == 0) {
+        ++stats_.droppedMalformed;
+        closeTcp(id);
+        return;
+      }
+      if (c.in.size() - consumed < 2 + length) break;
+      Origin origin;
+      origin.tcpConnection = id;
+      origin.peer = c.peer;
+      origin.peerLength = c.peerLength;
+      std::vector<std::uint8_t> reply;
+      const auto wire = std::span<const std::uint8_t>(c.in.data() + consumed + 2, length);
+      const Outcome outcome = handle(wire, origin, reply);
+      consumed += 2 + length;
+      if (outcome == Outcome::kDrop) {  // malformed over TCP: the stream cannot be trusted
+        closeTcp(id);
+        return;
+      }
+      if (outcome == Outcome::kRespond) deliver(origin, reply);
+      if (connections_.count(id) == 0) return;
+    }
+    c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(consumed));
+  }
+}
+
+void Server::flushTcp(TcpConnection& c) {
+  while (c.outSent < c.out.size()) {
+    const ssize_t n = ::send(c.fd, c.out.data() + c.outSent, c.out.size() - c.outSent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      closeTcp(c.id);
+      return;
+    }
+    c.outSent += static_cast<std::size_t>(n);
+  }
+  if (c.outSent == c.out.size()) {
+    c.out.clear();
+    c.outSent = 0;
+  }
+  if (c.eof && c.pending == 0 && c.out.empty()) {
+    closeTcp(c.id);
+    return;
+  }
+  const bool wantWrite = !c.out.empty();
+  if (wantWrite != c.writing) {
+    epoll_event ev{};
+    ev.events = (c.eof ? 0u : static_cast<std::uint32_t>(EPOLLIN)) | (wantWrite ? EPOLLOUT : 0u);
+    ev.data.ptr = &c.watch;
+    ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
+    c.writing = wantWrite;
+  }
+}
+
+void Server::closeTcp(std::uint64_t id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  ::epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second->fd, nullptr);
+  ::close(it->second->fd);
+  connections_.erase(it);
+}
+
+void Server::sweepIdle() {
+  const auto now = Cache::Clock::now();
+  std::vector<std::uint64_t> idle;
+  for (const auto& [id, c] : connections_) {
+    if (c->pending == 0 && now - c->lastActive >= options_.tcpIdle) idle.push_back(id);
+  }
+  for (std::uint64_t id : idle) closeTcp(id);
+}
+
+}  // namespace lens::dns
