@@ -115,7 +115,7 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
       ->capture_default_str();
   app->add_option("--state-dir", o.stateDir, "State directory (policy.json, audit.sock)")->capture_default_str();
   app->add_option("--policy", o.policyFile, "Policy file (default STATE_DIR/policy.json)")->type_name("FILE");
-  app->add_option("--audit", o.audit, "Audit sink: -, a file, or unix:PATH (default unix:STATE_DIR/audit.sock)")
+  app->add_option("--audit", o.audit, "Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)")
       ->type_name("SINK");
   app->add_option("--ready-file", o.readyFile, "Create this file once listening with a policy loaded")
       ->type_name("FILE");

@@ -235,9 +235,7 @@ std::vector<std::uint8_t> responseHead(Wire queryWire, const Query& query, Rcode
 }
 
 std::vector<std::uint8_t> emptyResponse(Wire queryWire, const Query& query, Rcode rcode) {
-  std::vector<std::uint8_t> out = responseHead(queryWire, query, rcode);
-  if (query.edns) appendOpt(out, query.dnssecOk);
-  return out;
+  return responseHead(queryWire, query, rcode);
 }
 
 std::vector<std::uint8_t> notImplemented(std::uint16_t id, std::uint16_t queryFlags) {
@@ -259,7 +257,6 @@ std::vector<std::uint8_t> anyResponse(Wire queryWire, const Query& query) {
   };
   out.insert(out.end(), std::begin(kHinfo), std::end(kHinfo));
   write16(out, 6, 1);
-  if (query.edns) appendOpt(out, query.dnssecOk);
   return out;
 }
 

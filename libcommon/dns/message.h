@@ -134,7 +134,8 @@ Result<ResponseInfo> scanResponse(std::span<const std::uint8_t> wire);
 std::vector<std::uint8_t> responseHead(std::span<const std::uint8_t> queryWire, const Query& query, Rcode rcode);
 
 // A response with no records: NXDOMAIN, SERVFAIL, NOTIMP, REFUSED, or an
-// empty NOERROR (NODATA). Echoes an OPT when the query had one.
+// empty NOERROR (NODATA). Like anyResponse, without OPT: the caller appends
+// one (appendOpt) when the query had EDNS.
 std::vector<std::uint8_t> emptyResponse(std::span<const std::uint8_t> queryWire, const Query& query, Rcode rcode);
 
 // NOTIMP for a query whose header was readable but whose opcode is not QUERY.

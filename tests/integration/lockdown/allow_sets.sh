@@ -4,7 +4,7 @@
 # with a new policy replaces the static elements and keeps the dynamic ones.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-source "$(dirname "${BASH_SOURCE[0]}")/topology.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 command -v nft >/dev/null || skip "needs the nft program to stand in for lens-dns"
 
 start_outside_servers

@@ -4,7 +4,7 @@
 # apply is idempotent, remove restores everything.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-source "$(dirname "${BASH_SOURCE[0]}")/topology.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 
 start_outside_servers
 mark=0x4e585553

@@ -3,7 +3,7 @@
 # --scope cgroup:PATH cages the processes of that cgroup only.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-source "$(dirname "${BASH_SOURCE[0]}")/topology.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
 
 start_outside_servers

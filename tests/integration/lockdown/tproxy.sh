@@ -4,7 +4,7 @@
 # table come and go with the cage; DNS is still redirected.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-source "$(dirname "${BASH_SOURCE[0]}")/topology.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 
 start_outside_servers
 in_sbx "$lockdown" apply --mode tproxy

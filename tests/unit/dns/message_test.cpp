@@ -258,7 +258,7 @@ TEST_CASE("lens-dns's own answers echo the question and the OPT", "[dns]") {
   CHECK((info->flags & flag::kQr) != 0);
   CHECK((info->flags & flag::kRd) != 0);
   CHECK((info->flags & flag::kRa) != 0);
-  CHECK(info->optOffset.has_value());
+  CHECK_FALSE(info->optOffset.has_value());  // the server appends it
   CHECK(std::equal(nx.begin() + kHeaderSize, nx.begin() + static_cast<long>(q.questionEnd), wire.begin() + kHeaderSize));
 
   const auto any = anyResponse(wire, q);

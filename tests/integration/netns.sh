@@ -1,11 +1,12 @@
-# Two network namespaces joined by a veth pair, for the lockdown tests
-# (source after ../lib.sh):
+# Two network namespaces joined by a veth pair, for the tests of the cage and
+# the daemons (source after lib.sh):
 #
 #   sandbox  vs0  10.199.0.1/24  fd99::1/64  <-->  vo0  10.199.0.2/24  fd99::2/64  outside
 #                                                          10.199.0.3/24  fd99::3/64
 #
-# "outside" runs test servers (TCP 8080, 853, 5432; UDP 9000, 9001, 443, 53)
-# on every address. Everything (namespaces, processes, files) is removed on exit.
+# start_outside_servers runs netprobe servers in "outside" (TCP 8080, 853,
+# 5432; UDP 9000, 9001, 443, 53) on every address. Everything (namespaces,
+# processes, files) is removed on exit.
 
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces and nftables)"
 command -v ip >/dev/null || skip "needs iproute2 (ip)"
@@ -16,7 +17,7 @@ python=/usr/bin/python3
 [[ -x $python ]] || skip "needs python3 (/usr/bin/python3)"
 
 lockdown=$bin_dir/lens-lockdown
-probe_py=$source_dir/tests/integration/lockdown/netprobe.py
+probe_py=$source_dir/tests/integration/netprobe.py
 [[ -x $lockdown ]] || skip "lens-lockdown is not built"
 
 sbx=lens-sbx-$$
