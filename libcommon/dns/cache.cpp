@@ -18,9 +18,9 @@ void Cache::setKey(const Query& query) {
   key_.push_back(static_cast<char>(query.qclass & 0xff));
 }
 
-bool Cache::insert(const Query& query, std::span<const std::uint8_t> response, const ResponseInfo& info,
+Cache::Memo* Cache::insert(const Query& query, std::span<const std::uint8_t> response, const ResponseInfo& info,
                    Clock::time_point now) {
-  if (info.truncated()) return false;
+  if (info.truncated()) return nullptr;
   std::uint32_t lifetime = 0;
   const bool positive = info.rcode() == Rcode::kNoError && info.answerCount > 0;
   if (positive) {
@@ -28,9 +28,9 @@ bool Cache::insert(const Query& query, std::span<const std::uint8_t> response, c
   } else if ((info.rcode() == Rcode::kNxDomain || info.rcode() == Rcode::kNoError) && info.negativeTtl) {
     lifetime = std::clamp(*info.negativeTtl, limits_.minTtl, std::min(limits_.maxTtl, limits_.maxNegativeTtl));
   } else {
-    return false;
+    return nullptr;
   }
-  if (lifetime == 0) return false;
+  if (lifetime == 0) return nullptr;
 
   Entry e;
   e.wire.assign(response.begin(), response.end());
@@ -50,7 +50,7 @@ bool Cache::insert(const Query& query, std::span<const std::uint8_t> response, c
   e.key = key_;
   e.cost = e.wire.size() + e.key.size() + e.ttls.size() * 8 + e.addresses.size() * sizeof(net::IpAddress) +
            kEntryOverhead;
-  if (e.cost > limits_.maxBytes) return false;
+  if (e.cost > limits_.maxBytes) return nullptr;
 
   if (auto found = map_.find(key_); found != map_.end()) erase(found->second);
   while (bytes_ + e.cost > limits_.maxBytes && !lru_.empty()) {
@@ -60,7 +60,7 @@ bool Cache::insert(const Query& query, std::span<const std::uint8_t> response, c
   bytes_ += e.cost;
   lru_.push_front(std::move(e));
   map_.emplace(lru_.front().key, lru_.begin());
-  return true;
+  return &lru_.front().memo;
 }
 
 std::optional<Cache::Hit> Cache::lookup(std::span<const std::uint8_t> queryWire, const Query& query,
@@ -92,6 +92,7 @@ std::optional<Cache::Hit> Cache::lookup(std::span<const std::uint8_t> queryWire,
 
   Hit hit;
   hit.addresses = &it->addresses;
+  hit.memo = &it->memo;
   hit.remainingTtl = it->minAnswerTtl > elapsed ? it->minAnswerTtl - elapsed : 0;
   return hit;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "libcommon/dns/message.h"
+#include "libcommon/lockdown/allow_set.h"
 
 namespace lens::dns {
 
@@ -22,6 +23,15 @@ namespace lens::dns {
 class Cache {
  public:
   using Clock = std::chrono::steady_clock;
+  // The policy's decision for the entry's name, valid while the policy
+  // generation is the same: a policy change invalidates decisions, not data.
+  struct Memo {
+    std::uint64_t generation = 0;  // 0 = not decided yet
+    bool allowed = false;
+    std::string reason;
+    std::string rule;
+    std::vector<std::pair<lockdown::Protocol, std::uint16_t>> pinPorts;
+  };
   struct Limits {
     std::size_t maxBytes = 16u << 20;
     std::uint32_t minTtl = 0;
@@ -32,13 +42,15 @@ class Cache {
     // A/AAAA of the answer's chain; valid until the cache is next changed.
     const std::vector<net::IpAddress>* addresses = nullptr;
     std::uint32_t remainingTtl = 0;         // of the smallest answer record
+    Memo* memo = nullptr;                   // valid until the cache is next changed
   };
 
   explicit Cache(Limits limits) : limits_(limits) {}
 
-  // Stores a response (its OPT already stripped) for the query. Returns false
-  // when it is not cacheable (SERVFAIL, truncated, negative without SOA, ...).
-  bool insert(const Query& query, std::span<const std::uint8_t> response, const ResponseInfo& info,
+  // Stores a response (its OPT already stripped) for the query. Returns the
+  // new entry's memo (valid until the cache is next changed), or null when
+  // the response is not cacheable (SERVFAIL, truncated, negative without SOA...).
+  Memo* insert(const Query& query, std::span<const std::uint8_t> response, const ResponseInfo& info,
               Clock::time_point now);
 
   // Writes the cached answer for the query into `out` (id and question from
@@ -63,6 +75,7 @@ class Cache {
     Clock::time_point stored;
     Clock::time_point expires;
     std::size_t cost = 0;
+    Memo memo;
   };
 
   void setKey(const Query& query);

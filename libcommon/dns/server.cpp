@@ -120,6 +120,16 @@ std::string describe(const sockaddr_storage& ss) {
   return ss.ss_family == AF_INET6 ? "[" + e.ip + "]:" + std::to_string(e.port) : e.ip + ":" + std::to_string(e.port);
 }
 
+// Room for bursts of datagrams (beyond net.core.rmem_max when privileged).
+void growBuffers(int fd) {
+  const int bytes = 4 << 20;
+  for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
+    if (::setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
+      (void)::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
+    }
+  }
+}
+
 void markSocket(int fd, std::uint32_t mark) {
   if (mark != 0) (void)::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);  // EPERM unprivileged: fine
 }
@@ -262,6 +272,7 @@ Status Server::bindAll() {
     const int one = 1;
     if (family == AF_INET6) ::setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     markSocket(udp, options_.mark);
+    growBuffers(udp);
     if (::bind(udp, reinterpret_cast<sockaddr*>(&ss), length) != 0) {
       Status failed = systemError("cannot listen on " + text + " (udp)");
       ::close(udp);
@@ -472,8 +483,29 @@ Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin&
     finish(query, origin, out);
     return Outcome::kRespond;
   }
-  if (!decide(query, origin, true)) {
+  const auto now = Cache::Clock::now();
+  // A cached answer carries the decision for its name while the policy is
+  // the same; the engine is asked only for names it has not decided yet.
+  std::optional<Cache::Hit> hit = cache_.lookup(wire, query, now, out);
+  Cache::Memo decided;
+  const Cache::Memo* verdict = nullptr;
+  if (hit && hit->memo->generation == generation_) {
+    verdict = hit->memo;
+  } else {
+    decided = decide(query);
+    if (hit) *hit->memo = decided;
+    verdict = hit ? hit->memo : &decided;
+  }
+  (verdict->allowed ? stats_.allowed : stats_.denied)++;
+  if (options_.sink) audit(query, origin, *verdict);
+  if (!verdict->allowed) {
     out = emptyResponse(wire, query, Rcode::kNxDomain);
+    finish(query, origin, out);
+    return Outcome::kRespond;
+  }
+  if (hit) {
+    ++stats_.cacheHits;
+    if (pinner_ && !hit->addresses->empty()) pin(*verdict, *hit->addresses, hit->remainingTtl);
     finish(query, origin, out);
     return Outcome::kRespond;
   }
@@ -490,13 +522,6 @@ Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin&
     finish(query, origin, out);
     return Outcome::kRespond;
   }
-  const auto now = Cache::Clock::now();
-  if (auto hit = cache_.lookup(wire, query, now, out)) {
-    ++stats_.cacheHits;
-    if (pinner_ && !hit->addresses->empty()) pin(query, *hit->addresses, hit->remainingTtl);
-    finish(query, origin, out);
-    return Outcome::kRespond;
-  }
   if (upstream_->pending() >= options_.maxInflight) {
     ++stats_.overflow;
     out = emptyResponse(wire, query, Rcode::kServFail);
@@ -507,30 +532,38 @@ Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin&
   return Outcome::kPending;
 }
 
-bool Server::decide(const Query& query, const Origin& origin, bool audit) {
-  const bool bootstrap = bootstrap_.count(query.name) != 0;
-  decision::Decision d;
-  if (bootstrap) {
-    d.verdict = policy::Verdict::kAllow;
-    d.reason = "bootstrap-host";
-  } else {
-    decision::Request request;
-    request.door = decision::Door::kDns;
-    request.host = query.name;
-    d = engine_->decide(request);
+Cache::Memo Server::decide(const Query& query) const {
+  Cache::Memo m;
+  m.generation = generation_;
+  if (bootstrap_.count(query.name) != 0) {
+    m.allowed = true;
+    m.reason = "bootstrap-host";
+    return m;
   }
-  const bool allowed = d.verdict != policy::Verdict::kDeny;
-  if (!audit) return allowed;
-  (allowed ? stats_.allowed : stats_.denied)++;
-  if (!options_.sink) return allowed;
+  decision::Request request;
+  request.door = decision::Door::kDns;
+  request.host = query.name;
+  const decision::Decision d = engine_->decide(request);
+  m.allowed = d.verdict != policy::Verdict::kDeny;
+  m.reason = d.reason;
+  if (d.rule) m.rule = d.rule->match;
+  if (m.allowed && pinner_) {
+    for (const auto& p : engine_->pinnablePorts(query.name)) {
+      m.pinPorts.emplace_back(p.table == decision::Table::kTcp ? lockdown::Protocol::kTcp : lockdown::Protocol::kUdp,
+                              p.port);
+    }
+  }
+  return m;
+}
 
+void Server::audit(const Query& query, const Origin& origin, const Cache::Memo& verdict) {
   sockaddr_storage peer = origin.peer;
   if (origin.tcpConnection != 0) {
     auto it = connections_.find(origin.tcpConnection);
     if (it != connections_.end()) peer = it->second->peer;
   }
   const audit::Endpoint src = endpointOf(peer);
-  if (allowed) {
+  if (verdict.allowed) {
     const auto now = Cache::Clock::now();
     if (now - allowWindowStart_ >= kAllowWindow) {
       allowSeen_.clear();
@@ -539,21 +572,20 @@ bool Server::decide(const Query& query, const Origin& origin, bool audit) {
     std::string key = query.name + '\0' + std::to_string(query.qtype) + '\0' + src.ip;
     if (!allowSeen_.insert(std::move(key)).second) {
       ++stats_.auditSuppressed;
-      return allowed;
+      return;
     }
   }
   audit::Event event("lens-dns", "DNS " + query.name);
   event.host(query.name)
-      .outcome(allowed ? audit::Outcome::kSuccess : audit::Outcome::kFailure)
+      .outcome(verdict.allowed ? audit::Outcome::kSuccess : audit::Outcome::kFailure)
       .meta("dns", true)
-      .meta("reason", d.reason)
+      .meta("reason", verdict.reason)
       .meta("qname", query.name)
       .meta("qtype", typeText(query.qtype));
-  if (d.rule) event.meta("rule", d.rule->match);
+  if (!verdict.rule.empty()) event.meta("rule", verdict.rule);
   if (const auto& policy = engine_->policy()) event.meta("policy_version", policy->version);
   event.src(src);
   (void)options_.sink->write(event);
-  return allowed;
 }
 
 void Server::forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin) {
@@ -576,7 +608,8 @@ void Server::onAnswer(const Result<std::span<const std::uint8_t>>& answer, const
   }
   std::vector<std::uint8_t> out;
   // The policy changed while the query was out: decide again.
-  if (generation != generation_ && !decide(query, origin, false)) {
+  const Cache::Memo verdict = decide(query);
+  if (generation != generation_ && !verdict.allowed) {
     out = emptyResponse(queryWire, query, Rcode::kNxDomain);
     finish(query, origin, out);
     deliver(origin, out);
@@ -601,25 +634,22 @@ void Server::onAnswer(const Result<std::span<const std::uint8_t>>& answer, const
     return;
   }
   write16(out, 0, 0);
-  cache_.insert(query, out, *info, Cache::Clock::now());
+  // Remember the decision with the data: the next hit skips the engine.
+  if (Cache::Memo* memo = cache_.insert(query, out, *info, Cache::Clock::now())) *memo = verdict;
   write16(out, 0, query.id);
   std::memcpy(out.data() + kHeaderSize, queryWire.data() + kHeaderSize, query.questionEnd - kHeaderSize);
-  if (pinner_ && !info->addresses.empty()) pin(query, info->addresses, info->minAnswerTtl.value_or(0));
+  if (pinner_ && !info->addresses.empty()) pin(verdict, info->addresses, info->minAnswerTtl.value_or(0));
   finish(query, origin, out);
   deliver(origin, out);
 }
 
-void Server::pin(const Query& query, const std::vector<net::IpAddress>& addresses, std::uint32_t ttl) {
-  const auto ports = engine_->pinnablePorts(query.name);
-  if (ports.empty()) return;
+void Server::pin(const Cache::Memo& verdict, const std::vector<net::IpAddress>& addresses, std::uint32_t ttl) {
+  if (verdict.pinPorts.empty()) return;
   const auto now = Cache::Clock::now();
   if (now < pinRetryAfter_) return;
   std::vector<lockdown::Pin> pins;
   for (const auto& address : addresses) {
-    for (const auto& p : ports) {
-      pins.push_back({address, p.table == decision::Table::kTcp ? lockdown::Protocol::kTcp : lockdown::Protocol::kUdp,
-                      p.port});
-    }
+    for (const auto& [protocol, port] : verdict.pinPorts) pins.push_back({address, protocol, port});
   }
   auto written = pinner_->pin(pins, lockdown::pinTimeout(ttl), now);
   if (written) {

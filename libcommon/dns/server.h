@@ -101,8 +101,10 @@ class Server {
   void forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin);
   void onAnswer(const Result<std::span<const std::uint8_t>>& answer, const std::vector<std::uint8_t>& queryWire,
                 const Query& query, const Origin& origin, std::uint64_t generation);
-  bool decide(const Query& query, const Origin& origin, bool audit);
-  void pin(const Query& query, const std::vector<net::IpAddress>& addresses, std::uint32_t ttl);
+  // The policy's decision for the query's name under the current generation.
+  Cache::Memo decide(const Query& query) const;
+  void audit(const Query& query, const Origin& origin, const Cache::Memo& verdict);
+  void pin(const Cache::Memo& verdict, const std::vector<net::IpAddress>& addresses, std::uint32_t ttl);
   void finish(const Query& query, const Origin& origin, std::vector<std::uint8_t>& out);
   void deliver(const Origin& origin, std::span<const std::uint8_t> out);
   void readUdp(int fd);
