@@ -528,7 +528,7 @@ Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin&
     finish(query, origin, out);
     return Outcome::kRespond;
   }
-  forward(wire, query, origin);
+  forward(wire, query, origin, *verdict);
   return Outcome::kPending;
 }
 
@@ -588,28 +588,28 @@ void Server::audit(const Query& query, const Origin& origin, const Cache::Memo& 
   (void)options_.sink->write(event);
 }
 
-void Server::forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin) {
+void Server::forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin,
+                     Cache::Memo verdict) {
   ++stats_.forwarded;
   if (origin.tcpConnection != 0) {
     if (auto it = connections_.find(origin.tcpConnection); it != connections_.end()) ++it->second->pending;
   }
   std::vector<std::uint8_t> copy(wire.begin(), wire.end());
-  const std::uint64_t generation = generation_;
-  upstream_->send(wire, [this, copy = std::move(copy), query, origin, generation](
-                            const Result<std::span<const std::uint8_t>>& answer) {
-    onAnswer(answer, copy, query, origin, generation);
+  upstream_->send(wire, [this, copy = std::move(copy), query, origin, verdict = std::move(verdict)](
+                            const Result<std::span<const std::uint8_t>>& answer) mutable {
+    onAnswer(answer, copy, query, origin, std::move(verdict));
   });
 }
 
 void Server::onAnswer(const Result<std::span<const std::uint8_t>>& answer, const std::vector<std::uint8_t>& queryWire,
-                      const Query& query, const Origin& origin, std::uint64_t generation) {
+                      const Query& query, const Origin& origin, Cache::Memo verdict) {
   if (origin.tcpConnection != 0) {
     if (auto it = connections_.find(origin.tcpConnection); it != connections_.end()) --it->second->pending;
   }
   std::vector<std::uint8_t> out;
   // The policy changed while the query was out: decide again.
-  const Cache::Memo verdict = decide(query);
-  if (generation != generation_ && !verdict.allowed) {
+  if (verdict.generation != generation_) verdict = decide(query);
+  if (!verdict.allowed) {
     out = emptyResponse(queryWire, query, Rcode::kNxDomain);
     finish(query, origin, out);
     deliver(origin, out);

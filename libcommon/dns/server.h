@@ -98,9 +98,9 @@ class Server {
   Status bindAll();
   Status addWatch(int fd, std::uint32_t events, Watch* watch);
   Outcome handle(std::span<const std::uint8_t> wire, const Origin& origin, std::vector<std::uint8_t>& out);
-  void forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin);
+  void forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin, Cache::Memo verdict);
   void onAnswer(const Result<std::span<const std::uint8_t>>& answer, const std::vector<std::uint8_t>& queryWire,
-                const Query& query, const Origin& origin, std::uint64_t generation);
+                const Query& query, const Origin& origin, Cache::Memo verdict);
   // The policy's decision for the query's name under the current generation.
   Cache::Memo decide(const Query& query) const;
   void audit(const Query& query, const Origin& origin, const Cache::Memo& verdict);

@@ -133,9 +133,13 @@ int Upstream::onSocketCreated(int fd, int type, void* self) {
   if (type == SOCK_DGRAM) {
     // Every answer of a burst arrives on this one socket: room for thousands
     // (beyond net.core.rmem_max when privileged), not the default ~200.
+    // A send that fails with EAGAIN makes c-ares drop the socket and the
+    // answers on their way to it, so the send side gets the same room.
     const int bytes = 4 << 20;
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0) {
-      (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
+      if (::setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
+        (void)::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
+      }
     }
   }
   if (up->mark_ == 0) return 0;

@@ -19,7 +19,7 @@ start_upstream() {
     --log-facility="$work/upstream.log" --pid-file="$work/dnsmasq.pid" \
     --address=/allowed.test/192.0.2.10 --address=/allowed.test/2001:db8::10 \
     --address=/denied.test/192.0.2.66 --address=/wild.test/192.0.2.30 \
-    --host-record=db.test,10.199.0.3 --host-record=db2.test,10.199.0.3 --host-record=lo.test,127.0.0.5 \
+    --host-record=db.test,10.199.0.3 --host-record=control.test,10.199.0.9 --host-record=db2.test,10.199.0.3 --host-record=lo.test,127.0.0.5 \
     --dns-rr=allowed.test,65,000100 "${big_txt[@]}" &
   upstream_pid=$!
   pids+=("$upstream_pid")
@@ -37,10 +37,16 @@ stop_upstream() {
   wait "$upstream_pid" 2>/dev/null || true
 }
 
-# start_dns ARGS...: lens-dns in the sandbox on 127.0.0.1:5355; waits for its ready file.
+# start_dns [--port P] ARGS...: lens-dns in the sandbox on 127.0.0.1:P (5355);
+# waits for its ready file.
 start_dns() {
+  local port=5355
+  if [[ ${1:-} == --port ]]; then
+    port=$2
+    shift 2
+  fi
   rm -f "$work/ready"
-  nsenter --net="/run/netns/$sbx" "$dns" --listen 127.0.0.1:5355 --upstream 10.199.0.2 --state-dir "$work" --policy "$work/policy.json" \
+  nsenter --net="/run/netns/$sbx" "$dns" --listen "127.0.0.1:$port" --upstream 10.199.0.2 --state-dir "$work" --policy "$work/policy.json" \
     --audit "$work/audit.log" --ready-file "$work/ready" "$@" 2>>"$work/dns.err" &
   dns_pid=$!
   pids+=("$dns_pid")
