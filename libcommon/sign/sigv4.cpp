@@ -5,9 +5,11 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <utility>
@@ -154,6 +156,24 @@ Status checkContext(const SigningContext& ctx, SignatureLocation location) {
   if (year < 0 || year > 9999) {
     return makeError(ErrorCode::kInvalidArgument, "timestamp is outside the years 0000 to 9999");
   }
+  if (ctx.payloadMode == PayloadMode::kGiven) {
+    if (ctx.payloadHash.empty()) {
+      return makeError(ErrorCode::kInvalidArgument, "the given payload hash is empty");
+    }
+    const bool bad = std::any_of(ctx.payloadHash.begin(), ctx.payloadHash.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '-';
+    });
+    if (bad) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "the given payload hash contains a character other than letters, digits "
+                       "and '-'");
+    }
+  }
+  if (ctx.payloadMode == PayloadMode::kStreaming && location == SignatureLocation::kQuery) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "a streaming (aws-chunked) payload is signed in header mode only, not "
+                     "presigned");
+  }
   if (location == SignatureLocation::kQuery &&
       (ctx.expirationSeconds < 1 || ctx.expirationSeconds > kMaxExpirationSeconds)) {
     return makeError(ErrorCode::kInvalidArgument,
@@ -203,6 +223,40 @@ void appendQueryParam(std::string& query, std::string_view key, std::string_view
   query.append(key).append("=").append(uriEncode(value, false));
 }
 
+std::string payloadHash(const http::RawRequest& request, const SigningContext& ctx) {
+  switch (ctx.payloadMode) {
+    case PayloadMode::kSha256: return util::sha256Hex(request.body);
+    case PayloadMode::kUnsigned: return std::string(kUnsignedPayload);
+    case PayloadMode::kStreaming: return std::string(kStreamingPayload);
+    case PayloadMode::kGiven: return ctx.payloadHash;
+  }
+  return util::sha256Hex(request.body);
+}
+
+// With ctx.signedHeaders: the lower-case names to sign (the listed ones,
+// host, and those the signer has added to `request`), after checking that
+// the request carries every listed one. Without: nullopt (sign what is there).
+Result<std::optional<std::set<std::string>>> explicitlySignedHeaders(
+    const http::RawRequest& request, const SigningContext& ctx, SignatureLocation location) {
+  if (!ctx.signedHeaders) return std::optional<std::set<std::string>>();
+  std::set<std::string> wanted{"host"};
+  for (const std::string& listed : *ctx.signedHeaders) {
+    std::string name = util::toLower(listed);
+    if (containsIgnoringCase(kOwnedHeaders, name)) continue;
+    if (request.countHeader(name) == 0) {
+      return makeError(ErrorCode::kInvalidInput,
+                       "signed header \"" + name.substr(0, 64) + "\" is not in the request");
+    }
+    wanted.insert(std::move(name));
+  }
+  if (location == SignatureLocation::kHeader) {
+    for (std::string_view owned : kOwnedHeaders) {
+      if (owned != "authorization" && request.countHeader(owned) != 0) wanted.emplace(owned);
+    }
+  }
+  return std::optional<std::set<std::string>>(std::move(wanted));
+}
+
 // The request with the signer's headers and query parameters in place but
 // without the signature, and its canonical form.
 struct Prepared {
@@ -223,23 +277,30 @@ Result<Prepared> prepare(const http::RawRequest& input, const SigningContext& ct
   std::string rawQuery = inputQuery ? withoutOwnedQueryParams(*inputQuery) : std::string();
 
   CanonicalRequest& canonical = prepared.canonical;
-  canonical.payloadHash = ctx.payloadMode == PayloadMode::kUnsigned ? std::string(kUnsignedPayload)
-                                                                    : util::sha256Hex(request.body);
+  canonical.payloadHash = payloadHash(request, ctx);
   const std::string amzDate = formatAmzDate(ctx.timestamp);
   const bool tokenSigned = ctx.sessionToken && !ctx.omitSessionTokenFromSignature;
 
   if (location == SignatureLocation::kHeader) {
     if (ctx.sessionToken) request.addHeader(std::string(kHeaderSecurityToken), *ctx.sessionToken);
     request.addHeader(std::string(kHeaderDate), amzDate);
-    if (ctx.signBody) request.addHeader(std::string(kHeaderContentSha256), canonical.payloadHash);
+    if (ctx.signBody || ctx.payloadMode == PayloadMode::kStreaming) {
+      request.addHeader(std::string(kHeaderContentSha256), canonical.payloadHash);
+    }
   }
+  auto wanted = explicitlySignedHeaders(request, ctx, location);
+  if (!wanted) return wanted.error();
 
   // Lower-case name -> values joined with ',' in order of appearance; the
   // map keeps the names sorted.
   std::map<std::string, std::string> headers;
   for (const http::HeaderField& field : request.headers) {
     std::string name = util::toLower(field.name);
-    if (containsIgnoringCase(kUnsignedHeaders, name)) continue;
+    if (*wanted) {
+      if ((*wanted)->count(name) == 0) continue;
+    } else if (containsIgnoringCase(kUnsignedHeaders, name)) {
+      continue;
+    }
     if (!tokenSigned && name == "x-amz-security-token") continue;
     auto [it, inserted] = headers.try_emplace(std::move(name));
     if (!inserted) it->second.push_back(',');

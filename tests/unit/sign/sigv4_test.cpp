@@ -504,3 +504,59 @@ TEST_CASE("a request without a query gets one in query mode only", "[sign]") {
   CHECK(signOk(emptyQuery, ctx, SignatureLocation::kQuery)
             .request.target.starts_with("/p?X-Amz-Algorithm="));
 }
+
+TEST_CASE("payload modes: given hash, streaming literal", "[sign]") {
+  SigningContext ctx = exampleS3Context();
+  const RawRequest request =
+      parseRequest("PUT /k HTTP/1.1\nHost: examplebucket.s3.amazonaws.com\nContent-Length: 3\n\nabc");
+
+  ctx.payloadMode = PayloadMode::kGiven;
+  ctx.payloadHash = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+  const SignedRequest given = signOk(request, ctx, SignatureLocation::kHeader);
+  CHECK(given.canonicalRequest.payloadHash == "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+  CHECK(given.request.findHeader("x-amz-content-sha256")->rawValue ==
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+
+  ctx.payloadHash = "";
+  auto empty = lens::sign::sign(request, ctx, SignatureLocation::kHeader);
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.error().message == "the given payload hash is empty");
+  ctx.payloadHash = "abc def";
+  auto spaced = lens::sign::sign(request, ctx, SignatureLocation::kHeader);
+  REQUIRE_FALSE(spaced.ok());
+  CHECK(spaced.error().message ==
+        "the given payload hash contains a character other than letters, digits and '-'");
+
+  ctx.payloadMode = PayloadMode::kStreaming;
+  ctx.signBody = false;  // streaming always carries x-amz-content-sha256
+  const SignedRequest streaming = signOk(request, ctx, SignatureLocation::kHeader);
+  CHECK(streaming.request.findHeader("x-amz-content-sha256")->rawValue ==
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+  auto presigned = lens::sign::sign(request, ctx, SignatureLocation::kQuery);
+  REQUIRE_FALSE(presigned.ok());
+  CHECK(presigned.error().message ==
+        "a streaming (aws-chunked) payload is signed in header mode only, not presigned");
+}
+
+TEST_CASE("an explicit signed-header set signs exactly those headers", "[sign]") {
+  SigningContext ctx = vanillaContext();
+  ctx.sessionToken = "token";
+  const RawRequest request = parseRequest(
+      "POST / HTTP/1.1\nHost:h\nX-Amz-Target: svc.Op\nContent-Type: a/b\nX-Extra: not signed\n"
+      "User-Agent: signed by the client\n");
+  ctx.signedHeaders = std::vector<std::string>{"Content-Type", "host", "user-agent", "x-amz-target",
+                                               "x-amz-date", "authorization", "x-amz-security-token"};
+  const SignedRequest header = signOk(request, ctx, SignatureLocation::kHeader);
+  CHECK(header.canonicalRequest.signedHeaders ==
+        "content-type;host;user-agent;x-amz-date;x-amz-security-token;x-amz-target");
+  CHECK(header.request.countHeader("x-extra") == 1);
+
+  const SignedRequest query = signOk(request, ctx, SignatureLocation::kQuery);
+  CHECK(query.canonicalRequest.signedHeaders == "content-type;host;user-agent;x-amz-target");
+
+  ctx.signedHeaders = std::vector<std::string>{"host", "x-missing"};
+  auto missing = lens::sign::sign(request, ctx, SignatureLocation::kHeader);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == ErrorCode::kInvalidInput);
+  CHECK(missing.error().message == "signed header \"x-missing\" is not in the request");
+}
