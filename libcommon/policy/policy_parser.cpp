@@ -48,7 +48,6 @@ using Poco::Dynamic::Var;
 using ObjectPtr = Poco::JSON::Object::Ptr;
 using ArrayPtr = Poco::JSON::Array::Ptr;
 
-constexpr std::string_view kAwsPlaceholderPrefix = "LENSFAKE";
 constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
 
 bool isObject(const Var& v) { return v.type() == typeid(ObjectPtr); }
