@@ -61,8 +61,10 @@ Status parseCredential(std::string_view text, std::string_view where, ClientSign
 Status parseSignedHeaders(std::string_view text, std::string_view where, ClientSignature& out) {
   bool host = false;
   for (std::string_view name : util::split(text, ';')) {
+    // RFC 9110 token characters, letters in lower case.
     const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+             std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
     });
     if (!token) {
       return invalid(std::string(where) +
