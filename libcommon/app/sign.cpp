@@ -63,8 +63,8 @@ class RequestReader {
     while (buffer_.size() - headEnd_ <= maxBytes && readMore()) {
     }
     if (buffer_.size() - headEnd_ > maxBytes) {
-      return makeError(ErrorCode::kLimit, "the body is larger than the limit of " + std::to_string(maxBytes) +
-                                              " bytes (--max-body)");
+      return makeError(ErrorCode::kLimit, "the body is larger than the limit of " +
+                                              std::to_string(maxBytes) + " bytes (--max-body)");
     }
     return buffer_.substr(headEnd_);
   }
@@ -135,17 +135,21 @@ std::chrono::sys_seconds now() {
 // A secret from a file: the whole file but one trailing line break.
 Result<std::string> readSecretFile(const std::string& option, const std::string& path) {
   auto text = util::readFile(path, kMaxSecretFileBytes);
-  if (!text) return makeError(ErrorCode::kInvalidArgument, option + " " + path + ": " + text.error().message);
+  if (!text)
+    return makeError(ErrorCode::kInvalidArgument,
+                     option + " " + path + ": " + text.error().message);
   std::string secret = std::move(text).value();
   if (secret.ends_with('\n')) secret.pop_back();
   if (secret.ends_with('\r')) secret.pop_back();
-  if (secret.empty()) return makeError(ErrorCode::kInvalidArgument, option + " " + path + ": the file is empty");
+  if (secret.empty())
+    return makeError(ErrorCode::kInvalidArgument, option + " " + path + ": the file is empty");
   return secret;
 }
 
 Status requireSet(const std::string& value, std::string_view what, std::string_view sources) {
   if (!value.empty()) return Ok{};
-  return makeError(ErrorCode::kInvalidArgument, "no " + std::string(what) + ": give " + std::string(sources));
+  return makeError(ErrorCode::kInvalidArgument,
+                   "no " + std::string(what) + ": give " + std::string(sources));
 }
 
 // The context file, then the options over it.
@@ -153,7 +157,9 @@ Result<SigningContext> signingContext(const Options& o) {
   lens::sign::ContextFile file;
   if (!o.contextFile.empty()) {
     auto text = util::readFile(o.contextFile, kMaxContextFileBytes);
-    if (!text) return makeError(ErrorCode::kInvalidArgument, "--context " + o.contextFile + ": " + text.error().message);
+    if (!text)
+      return makeError(ErrorCode::kInvalidArgument,
+                       "--context " + o.contextFile + ": " + text.error().message);
     auto parsed = lens::sign::parseContextFile(*text);
     if (!parsed) return about("--context " + o.contextFile + ": ", parsed.error());
     file = std::move(parsed).value();
@@ -183,7 +189,8 @@ Result<SigningContext> signingContext(const Options& o) {
   } else {
     ctx.timestamp = file.timestamp.value_or(now());
   }
-  ctx.expirationSeconds = o.expires.value_or(file.expirationSeconds.value_or(ctx.expirationSeconds));
+  ctx.expirationSeconds =
+      o.expires.value_or(file.expirationSeconds.value_or(ctx.expirationSeconds));
   ctx.signBody = ctx.signBody || o.signBody;
   if (o.payload == "unsigned") ctx.payloadMode = lens::sign::PayloadMode::kUnsigned;
   if (o.payload == "streaming") ctx.payloadMode = lens::sign::PayloadMode::kStreaming;
@@ -194,13 +201,16 @@ Result<SigningContext> signingContext(const Options& o) {
       !ok) {
     return ok.error();
   }
-  if (auto ok = requireSet(ctx.secretAccessKey, "secret access key",
-                           "--secret-key-file, LENS_AWS_SECRET_ACCESS_KEY, --secret-key" + std::string(inFile));
+  if (auto ok = requireSet(
+          ctx.secretAccessKey, "secret access key",
+          "--secret-key-file, LENS_AWS_SECRET_ACCESS_KEY, --secret-key" + std::string(inFile));
       !ok) {
     return ok.error();
   }
-  if (auto ok = requireSet(ctx.region, "region", "--region" + std::string(inFile)); !ok) return ok.error();
-  if (auto ok = requireSet(ctx.service, "service", "--service" + std::string(inFile)); !ok) return ok.error();
+  if (auto ok = requireSet(ctx.region, "region", "--region" + std::string(inFile)); !ok)
+    return ok.error();
+  if (auto ok = requireSet(ctx.service, "service", "--service" + std::string(inFile)); !ok)
+    return ok.error();
   return ctx;
 }
 
@@ -222,11 +232,14 @@ Status runAwsSigv4(const Options& o, std::istream& in, std::ostream& out) {
   if (streaming) {
     payload = std::move(request.body);
     request.body = payload;  // the signer reads the decoded length from it
-    if (auto ok = lens::sign::prepareStreamingRequest(request, o.chunkSize); !ok) return about(kStdin, ok.error());
+    if (auto ok = lens::sign::prepareStreamingRequest(request, o.chunkSize); !ok)
+      return about(kStdin, ok.error());
   }
-  const SignatureLocation location = o.presign ? SignatureLocation::kQuery : SignatureLocation::kHeader;
+  const SignatureLocation location =
+      o.presign ? SignatureLocation::kQuery : SignatureLocation::kHeader;
   auto result = lens::sign::sign(request, *ctx, location);
-  if (!result) return about(result.error().code == ErrorCode::kInvalidInput ? kStdin : "", result.error());
+  if (!result)
+    return about(result.error().code == ErrorCode::kInvalidInput ? kStdin : "", result.error());
 
   if (o.stage == "canonical-request") return write(out, result->canonicalRequest.text + "\n");
   if (o.stage == "string-to-sign") return write(out, result->stringToSign + "\n");
@@ -248,7 +261,8 @@ Result<std::shared_ptr<const policy::PolicyDocument>> loadPolicy(const Options& 
   if (outcome.ok()) return outcome.policy;
   std::string message = outcome.errors.front().format();
   if (outcome.errors.size() > 1) {
-    message += " (and " + std::to_string(outcome.errors.size() - 1) + " more; see lens-schema check " + file + ")";
+    message += " (and " + std::to_string(outcome.errors.size() - 1) +
+               " more; see lens-schema check " + file + ")";
   }
   return makeError(ErrorCode::kInvalidPolicy, std::move(message));
 }
@@ -272,8 +286,8 @@ decision::Request destination(const net::HostPort& host, const http::RawRequest&
 
 // The body after a re-signed head: passed through or re-signed chunk by
 // chunk, then checked against the Content-Length.
-Status streamBody(RequestReader& reader, const http::RawRequestHead& head, const lens::sign::ResignedRequest& resigned,
-                  std::ostream& out) {
+Status streamBody(RequestReader& reader, const http::RawRequestHead& head,
+                  const lens::sign::ResignedRequest& resigned, std::ostream& out) {
   std::optional<lens::sign::AwsChunkedResigner> chunks;
   if (resigned.chunkSigner) {
     lens::sign::AwsChunkedLimits limits;
@@ -292,9 +306,9 @@ Status streamBody(RequestReader& reader, const http::RawRequestHead& head, const
     if (auto ok = chunks->finish(); !ok) return about(kStdin, ok.error());
   }
   if (head.contentLength && *total != *head.contentLength) {
-    return makeError(ErrorCode::kInvalidInput, std::string(kStdin) + "the body is " + std::to_string(*total) +
-                                                   " bytes but Content-Length is " +
-                                                   std::to_string(*head.contentLength));
+    return makeError(ErrorCode::kInvalidInput,
+                     std::string(kStdin) + "the body is " + std::to_string(*total) +
+                         " bytes but Content-Length is " + std::to_string(*head.contentLength));
   }
   return Ok{};
 }
@@ -322,13 +336,18 @@ Status runResign(const Options& o, std::istream& in, std::ostream& out) {
     host = std::move(parsed).value();
   } else {
     const http::HeaderField* field = head->request.findHeader("host");
-    if (field == nullptr) return makeError(ErrorCode::kInvalidInput, std::string(kStdin) + "the request has no Host header");
+    if (field == nullptr)
+      return makeError(ErrorCode::kInvalidInput,
+                       std::string(kStdin) + "the request has no Host header");
     auto parsed = net::parseHostPort(field->value());
-    if (!parsed) return makeError(ErrorCode::kInvalidInput, std::string(kStdin) + "Host header: " + parsed.error().message);
+    if (!parsed)
+      return makeError(ErrorCode::kInvalidInput,
+                       std::string(kStdin) + "Host header: " + parsed.error().message);
     host = std::move(parsed).value();
   }
   const decision::Engine engine(*policy);
-  auto injection = lens::sign::findAwsInjection(engine, client->accessKeyId, destination(host, head->request));
+  auto injection =
+      lens::sign::findAwsInjection(engine, client->accessKeyId, destination(host, head->request));
   if (!injection) return injection.error();
 
   auto handling = lens::sign::bodyHandling(*client);
@@ -340,16 +359,20 @@ Status runResign(const Options& o, std::istream& in, std::ostream& out) {
     auto whole = http::parseRawRequest(headText + *body, limitsFor(o));
     if (!whole) return about(kStdin, whole.error());
     request = std::move(whole).value();
-  } else if (*handling == lens::sign::BodyHandling::kChunked && request.countHeader("transfer-encoding") != 0) {
+  } else if (*handling == lens::sign::BodyHandling::kChunked &&
+             request.countHeader("transfer-encoding") != 0) {
     return makeError(ErrorCode::kInvalidInput,
-                     std::string(kStdin) + "an aws-chunked body with Transfer-Encoding is not supported (it needs a "
-                                           "Content-Length)");
+                     std::string(kStdin) +
+                         "an aws-chunked body with Transfer-Encoding is not supported (it needs a "
+                         "Content-Length)");
   }
-  auto resigned = lens::sign::resign(request, *client, injection->credentials, time.value_or(now()));
+  auto resigned =
+      lens::sign::resign(request, *client, injection->credentials, time.value_or(now()));
   if (!resigned) return about(kStdin, resigned.error());
-  log::get("sign")->debug("re-signed with credential {} for {} in {}", injection->credentialId, client->service,
-                          client->region);
-  const std::string text = http::serializeRawRequest(resigned->signedRequest.request, http::detectLineEnding(headText));
+  log::get("sign")->debug("re-signed with credential {} for {} in {}", injection->credentialId,
+                          client->service, client->region);
+  const std::string text =
+      http::serializeRawRequest(resigned->signedRequest.request, http::detectLineEnding(headText));
   if (auto ok = write(out, text); !ok) return ok;
   if (*handling == lens::sign::BodyHandling::kHashed) return Ok{};
   return streamBody(reader, *head, *resigned, out);
@@ -365,20 +388,24 @@ Status runInject(const Options& o, std::istream& in, std::ostream& out) {
   if (!input) return input.error();
 
   const decision::Engine engine(*policy);
-  const std::vector<decision::CredentialRef> refs = engine.injectionsFor(destination(*host, input->request));
+  const std::vector<decision::CredentialRef> refs =
+      engine.injectionsFor(destination(*host, input->request));
   auto injected = lens::sign::applyInjections(input->request, **policy, refs);
   if (!injected) return about(kStdin, injected.error());
   const auto logger = log::get("sign");
   for (const auto& unarmed : injected->unarmed) {
-    logger->warn("credential {}: the {} injection for {} is unarmed (empty value); nothing substituted",
-                 unarmed.credentialId, policy::toString(unarmed.type), unarmed.where);
+    logger->warn(
+        "credential {}: the {} injection for {} is unarmed (empty value); nothing substituted",
+        unarmed.credentialId, policy::toString(unarmed.type), unarmed.where);
   }
   if (injected->applied.empty()) {
-    logger->warn("no header or uriPlaceholder injection of the policy applies to this request for {}", host->host);
+    logger->warn(
+        "no header or uriPlaceholder injection of the policy applies to this request for {}",
+        host->host);
   }
   for (const auto& applied : injected->applied) {
-    logger->debug("credential {}: {} injected into {}", applied.credentialId, policy::toString(applied.type),
-                  applied.where);
+    logger->debug("credential {}: {} injected into {}", applied.credentialId,
+                  policy::toString(applied.type), applied.where);
   }
   return write(out, http::serializeRawRequest(injected->request, input->lineEnding));
 }
@@ -393,19 +420,26 @@ void addMaxBody(CLI::App* command, Options& o) {
 }  // namespace
 
 std::unique_ptr<CLI::App> makeCli(Options& o) {
-  auto app = cli::makeApp("lens-sign", "AWS SigV4 signing and re-signing, credential placeholder exchange.", o.common);
+  auto app = cli::makeApp(
+      "lens-sign", "AWS SigV4 signing and re-signing, credential placeholder exchange.", o.common);
   app->require_subcommand(1);
 
-  CLI::App* sig = app->add_subcommand("aws-sigv4", "Sign the request on standard input with AWS Signature Version 4");
-  sig->add_option("--context", o.contextFile, "Signing context as JSON, in the layout of the AWS SigV4 test suite")
+  CLI::App* sig = app->add_subcommand(
+      "aws-sigv4", "Sign the request on standard input with AWS Signature Version 4");
+  sig->add_option("--context", o.contextFile,
+                  "Signing context as JSON, in the layout of the AWS SigV4 test suite")
       ->type_name("FILE");
-  sig->add_option("--access-key", o.accessKey, "Access key id")->envname("LENS_AWS_ACCESS_KEY_ID")->type_name("ID");
+  sig->add_option("--access-key", o.accessKey, "Access key id")
+      ->envname("LENS_AWS_ACCESS_KEY_ID")
+      ->type_name("ID");
   sig->add_option("--secret-key", o.secretKey,
-                  "Secret access key; visible to other users on the command line, prefer --secret-key-file or "
+                  "Secret access key; visible to other users on the command line, prefer "
+                  "--secret-key-file or "
                   "the environment variable")
       ->envname("LENS_AWS_SECRET_ACCESS_KEY")
       ->type_name("KEY");
-  sig->add_option("--secret-key-file", o.secretKeyFile, "Read the secret access key from FILE (wins over --secret-key)")
+  sig->add_option("--secret-key-file", o.secretKeyFile,
+                  "Read the secret access key from FILE (wins over --secret-key)")
       ->type_name("FILE");
   sig->add_option("--session-token", o.sessionToken, "Session token of temporary credentials")
       ->envname("LENS_AWS_SESSION_TOKEN")
@@ -414,15 +448,21 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
                   "Read the session token from FILE (wins over --session-token)")
       ->type_name("FILE");
   sig->add_option("--region", o.region, "Region of the credential scope (us-east-1)");
-  sig->add_option("--service", o.service, "Service of the credential scope (s3, sqs, execute-api, ...)");
-  sig->add_option("--time", o.time, "Signing time, 2015-08-30T12:36:00Z or 20150830T123600Z (default: now)")
+  sig->add_option("--service", o.service,
+                  "Service of the credential scope (s3, sqs, execute-api, ...)");
+  sig->add_option("--time", o.time,
+                  "Signing time, 2015-08-30T12:36:00Z or 20150830T123600Z (default: now)")
       ->type_name("TIME");
-  sig->add_flag("--presign", o.presign, "Sign in the query string (presigned URL) instead of the Authorization header");
-  sig->add_option("--expires", o.expires, "Validity of a presigned request in seconds (default 3600)")
+  sig->add_flag("--presign", o.presign,
+                "Sign in the query string (presigned URL) instead of the Authorization header");
+  sig->add_option("--expires", o.expires,
+                  "Validity of a presigned request in seconds (default 3600)")
       ->type_name("SECONDS")
       ->check(CLI::Range(1U, lens::sign::kMaxExpirationSeconds));
-  sig->add_flag("--sign-body", o.signBody, "Add x-amz-content-sha256 with the payload hash, and sign it");
-  sig->add_option("--payload", o.payload, "Payload hash: sha256 of the body, unsigned, or streaming (aws-chunked)")
+  sig->add_flag("--sign-body", o.signBody,
+                "Add x-amz-content-sha256 with the payload hash, and sign it");
+  sig->add_option("--payload", o.payload,
+                  "Payload hash: sha256 of the body, unsigned, or streaming (aws-chunked)")
       ->check(CLI::IsMember({"sha256", "unsigned", "streaming"}));
   sig->add_option("--chunk-size", o.chunkSize, "Chunk size in bytes of a streaming payload")
       ->type_name("BYTES")
@@ -434,19 +474,28 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   addMaxBody(sig, o);
   sig->callback([&o] { o.command = "aws-sigv4"; });
 
-  CLI::App* resign = app->add_subcommand(
-      "resign", "Sign again with the policy's real credentials a request signed with a LENSFAKE access key id");
-  resign->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
-  resign->add_option("--host", o.host, "Destination HOST[:PORT] matched against injection domains (default: the Host header)")
+  CLI::App* resign = app->add_subcommand("resign",
+                                         "Sign again with the policy's real credentials a request "
+                                         "signed with a LENSFAKE access key id");
+  resign->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")
+      ->type_name("FILE");
+  resign
+      ->add_option(
+          "--host", o.host,
+          "Destination HOST[:PORT] matched against injection domains (default: the Host header)")
       ->type_name("HOST");
-  resign->add_option("--time", o.time, "Signing time, 2015-08-30T12:36:00Z or 20150830T123600Z (default: now)")
+  resign
+      ->add_option("--time", o.time,
+                   "Signing time, 2015-08-30T12:36:00Z or 20150830T123600Z (default: now)")
       ->type_name("TIME");
   addMaxBody(resign, o);
   resign->callback([&o] { o.command = "resign"; });
 
   CLI::App* inject = app->add_subcommand(
-      "inject", "Apply the policy's header and uriPlaceholder injections for a host to the request");
-  inject->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
+      "inject",
+      "Apply the policy's header and uriPlaceholder injections for a host to the request");
+  inject->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")
+      ->type_name("FILE");
   inject->add_option("--host", o.host, "Destination HOST[:PORT] matched against injection domains")
       ->type_name("HOST")
       ->required();
@@ -456,7 +505,8 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
 }
 
 int run(const Options& o, std::istream& in, std::ostream& out, std::ostream& err) {
-  Status status = makeError(ErrorCode::kInvalidArgument, "no command (aws-sigv4, resign or inject)");
+  Status status =
+      makeError(ErrorCode::kInvalidArgument, "no command (aws-sigv4, resign or inject)");
   if (o.command == "aws-sigv4") status = runAwsSigv4(o, in, out);
   if (o.command == "resign") status = runResign(o, in, out);
   if (o.command == "inject") status = runInject(o, in, out);

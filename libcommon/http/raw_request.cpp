@@ -141,11 +141,10 @@ Result<Framing> checkFraming(const RawRequest& request, const std::vector<std::s
                      "Content-Length together with Transfer-Encoding (ambiguous framing)");
   }
   if (*framing.contentLength > limits.maxBodyBytes) {
-    return makeError(ErrorCode::kLimit, "line " + std::to_string(framing.contentLengthLine) +
-                                            ": Content-Length " +
-                                            std::to_string(*framing.contentLength) +
-                                            " exceeds the body limit of " +
-                                            std::to_string(limits.maxBodyBytes) + " bytes");
+    return makeError(ErrorCode::kLimit,
+                     "line " + std::to_string(framing.contentLengthLine) + ": Content-Length " +
+                         std::to_string(*framing.contentLength) + " exceeds the body limit of " +
+                         std::to_string(limits.maxBodyBytes) + " bytes");
   }
   return framing;
 }
@@ -302,7 +301,8 @@ Result<RawRequest> parseRawRequest(std::string_view text, const RawRequestLimits
 }
 
 std::optional<std::size_t> findHeadEnd(std::string_view text) {
-  for (std::size_t lf = text.find('\n'); lf != std::string_view::npos; lf = text.find('\n', lf + 1)) {
+  for (std::size_t lf = text.find('\n'); lf != std::string_view::npos;
+       lf = text.find('\n', lf + 1)) {
     const std::size_t next = lf + 1;
     if (next < text.size() && text[next] == '\n') return next + 1;
     if (next + 1 < text.size() && text[next] == '\r' && text[next + 1] == '\n') return next + 2;
@@ -313,7 +313,7 @@ std::optional<std::size_t> findHeadEnd(std::string_view text) {
 LineEnding detectLineEnding(std::string_view text) {
   const std::size_t lf = text.find('\n');
   return lf != std::string_view::npos && lf > 0 && text[lf - 1] == '\r' ? LineEnding::kCrLf
-                                                                       : LineEnding::kLf;
+                                                                        : LineEnding::kLf;
 }
 
 std::string serializeRawRequest(const RawRequest& request, LineEnding lineEnding) {

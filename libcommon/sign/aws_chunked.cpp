@@ -15,7 +15,8 @@ constexpr std::size_t kSignatureHexDigits = 64;
 constexpr std::size_t kMaxSizeDigits = 16;
 // hex size, extension, signature and the CR: anything longer is not a
 // chunk-size line.
-constexpr std::size_t kMaxSizeLine = kMaxSizeDigits + kSignatureExtension.size() + kSignatureHexDigits + 1;
+constexpr std::size_t kMaxSizeLine =
+    kMaxSizeDigits + kSignatureExtension.size() + kSignatureHexDigits + 1;
 constexpr std::string_view kCrLf = "\r\n";
 
 // SHA-256 of the empty string: the "previous chunk's trailer" every chunk's
@@ -51,7 +52,7 @@ std::uint64_t encodedChunkLength(std::uint64_t dataSize) {
 }
 
 std::string buildChunkStringToSign(std::string_view amzDate, std::string_view scope,
-                                  std::string_view previousSignature, std::string_view chunkData) {
+                                   std::string_view previousSignature, std::string_view chunkData) {
   std::string out(kChunkAlgorithm);
   out.append("\n").append(amzDate);
   out.append("\n").append(scope);
@@ -65,8 +66,8 @@ std::string buildChunkStringToSign(std::string_view amzDate, std::string_view sc
 
 std::string chunkStringToSign(const SigningContext& ctx, std::string_view previousSignature,
                               std::string_view chunkData) {
-  return buildChunkStringToSign(formatAmzDate(ctx.timestamp), credentialScope(ctx), previousSignature,
-                                chunkData);
+  return buildChunkStringToSign(formatAmzDate(ctx.timestamp), credentialScope(ctx),
+                                previousSignature, chunkData);
 }
 
 ChunkSigner::ChunkSigner(const SigningContext& ctx, std::string seedSignature)
@@ -112,7 +113,8 @@ Status prepareStreamingRequest(http::RawRequest& request, std::size_t chunkSize)
   request.removeHeaders("content-length");
   request.addHeader("Content-Encoding", encoding);
   request.addHeader(std::string(kDecodedLengthHeader), std::to_string(request.body.size()));
-  request.addHeader("Content-Length", std::to_string(awsChunkedLength(request.body.size(), chunkSize)));
+  request.addHeader("Content-Length",
+                    std::to_string(awsChunkedLength(request.body.size(), chunkSize)));
   return Ok{};
 }
 
@@ -132,8 +134,8 @@ AwsChunkedDecoder::AwsChunkedDecoder(AwsChunkedLimits limits, ChunkHandler handl
 
 Status AwsChunkedDecoder::fail(ErrorCode code, const std::string& what) {
   state_ = State::kFailed;
-  return makeError(code, "aws-chunked body, chunk " + std::to_string(chunkIndex_ + 1) + " (body byte " +
-                             std::to_string(offset_) + "): " + what);
+  return makeError(code, "aws-chunked body, chunk " + std::to_string(chunkIndex_ + 1) +
+                             " (body byte " + std::to_string(offset_) + "): " + what);
 }
 
 Status AwsChunkedDecoder::endSizeLine() {
@@ -167,13 +169,14 @@ Status AwsChunkedDecoder::endSizeLine() {
   std::uint64_t value = 0;
   for (char c : size) value = value * 16 + static_cast<std::uint64_t>(hexDigit(c));
   if (value > limits_.maxChunkBytes) {
-    return fail(ErrorCode::kLimit, "chunk of " + std::to_string(value) + " bytes exceeds the limit of " +
+    return fail(ErrorCode::kLimit, "chunk of " + std::to_string(value) +
+                                       " bytes exceeds the limit of " +
                                        std::to_string(limits_.maxChunkBytes) + " bytes");
   }
   if (limits_.decodedLength && decodedBytes_ + value > *limits_.decodedLength) {
-    return fail(ErrorCode::kInvalidInput,
-                "the chunks hold more than the " + std::to_string(*limits_.decodedLength) +
-                    " bytes of x-amz-decoded-content-length");
+    return fail(ErrorCode::kInvalidInput, "the chunks hold more than the " +
+                                              std::to_string(*limits_.decodedLength) +
+                                              " bytes of x-amz-decoded-content-length");
   }
   sizeText_ = std::string(size);
   signature_ = std::string(signature);
@@ -222,8 +225,8 @@ Status AwsChunkedDecoder::feed(std::string_view input) {
           break;
         }
         if (line_.size() >= kMaxSizeLine) {
-          return fail(ErrorCode::kInvalidInput, "chunk-size line longer than " +
-                                                    std::to_string(kMaxSizeLine) + " bytes");
+          return fail(ErrorCode::kInvalidInput,
+                      "chunk-size line longer than " + std::to_string(kMaxSizeLine) + " bytes");
         }
         line_.push_back(c);
         ++pos;
@@ -244,9 +247,10 @@ Status AwsChunkedDecoder::feed(std::string_view input) {
         const char expected = kCrLf[line_.size()];
         if (input[pos] != expected) {
           return fail(ErrorCode::kInvalidInput,
-                      chunkSize_ == 0 ? "the final chunk is not followed by CRLF"
-                                      : "chunk data not followed by CRLF (the chunk is longer than its "
-                                        "size says)");
+                      chunkSize_ == 0
+                          ? "the final chunk is not followed by CRLF"
+                          : "chunk data not followed by CRLF (the chunk is longer than its "
+                            "size says)");
         }
         line_.push_back(input[pos]);
         ++pos;
@@ -263,12 +267,15 @@ Status AwsChunkedDecoder::feed(std::string_view input) {
 
 Status AwsChunkedDecoder::finish() const {
   switch (state_) {
-    case State::kDone: return Ok{};
-    case State::kFailed: return makeError(ErrorCode::kInvalidInput, "aws-chunked body: already failed");
+    case State::kDone:
+      return Ok{};
+    case State::kFailed:
+      return makeError(ErrorCode::kInvalidInput, "aws-chunked body: already failed");
     default:
-      return makeError(ErrorCode::kInvalidInput,
-                       "aws-chunked body ends inside chunk " + std::to_string(chunkIndex_ + 1) +
-                           " (after " + std::to_string(offset_) + " bytes), before the final chunk");
+      return makeError(ErrorCode::kInvalidInput, "aws-chunked body ends inside chunk " +
+                                                     std::to_string(chunkIndex_ + 1) + " (after " +
+                                                     std::to_string(offset_) +
+                                                     " bytes), before the final chunk");
   }
 }
 

@@ -124,8 +124,8 @@ class AwsChunkedDecoder {
   AwsChunkedLimits limits_;
   ChunkHandler handler_;
   State state_ = State::kSizeLine;
-  std::string line_;   // the size line read so far
-  std::string data_;   // the chunk's data read so far
+  std::string line_;  // the size line read so far
+  std::string data_;  // the chunk's data read so far
   std::string sizeText_;
   std::string signature_;
   std::uint64_t chunkSize_ = 0;

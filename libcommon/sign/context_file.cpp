@@ -17,7 +17,8 @@ using ObjectPtr = Poco::JSON::Object::Ptr;
 
 Error bad(std::string what) { return makeError(ErrorCode::kInvalidArgument, std::move(what)); }
 
-Status checkKeys(const ObjectPtr& object, const std::set<std::string>& known, std::string_view where) {
+Status checkKeys(const ObjectPtr& object, const std::set<std::string>& known,
+                 std::string_view where) {
   for (const std::string& key : object->getNames()) {
     if (known.count(key) == 0) {
       return bad("unknown key \"" + key.substr(0, 64) + "\"" +
@@ -27,7 +28,8 @@ Status checkKeys(const ObjectPtr& object, const std::set<std::string>& known, st
   return Ok{};
 }
 
-Result<std::string> stringAt(const ObjectPtr& object, const std::string& key, std::string_view name) {
+Result<std::string> stringAt(const ObjectPtr& object, const std::string& key,
+                             std::string_view name) {
   const Var value = object->get(key);
   if (!value.isString()) return bad(std::string(name) + " is not a string");
   return value.extract<std::string>();
@@ -40,16 +42,20 @@ Result<bool> boolAt(const ObjectPtr& object, const std::string& key) {
 }
 
 Status readCredentials(const ObjectPtr& root, SigningContext& ctx) {
-  if (root->get("credentials").type() != typeid(ObjectPtr)) return bad("credentials is not an object");
+  if (root->get("credentials").type() != typeid(ObjectPtr))
+    return bad("credentials is not an object");
   const ObjectPtr credentials = root->getObject("credentials");
-  if (auto ok = checkKeys(credentials, {"access_key_id", "secret_access_key", "token"}, "credentials"); !ok) {
+  if (auto ok =
+          checkKeys(credentials, {"access_key_id", "secret_access_key", "token"}, "credentials");
+      !ok) {
     return ok;
   }
   struct Field {
     const char* key;
     std::string* target;
   };
-  for (const Field& field : {Field{"access_key_id", &ctx.accessKeyId}, Field{"secret_access_key", &ctx.secretAccessKey}}) {
+  for (const Field& field : {Field{"access_key_id", &ctx.accessKeyId},
+                             Field{"secret_access_key", &ctx.secretAccessKey}}) {
     if (!credentials->has(field.key)) continue;
     auto value = stringAt(credentials, field.key, std::string("credentials.") + field.key);
     if (!value) return value.error();
@@ -67,8 +73,8 @@ Result<ContextFile> read(const ObjectPtr& root) {
   ContextFile out;
   SigningContext& ctx = out.context;
   if (auto ok = checkKeys(root,
-                          {"credentials", "region", "service", "timestamp", "normalize", "sign_body",
-                           "expiration_in_seconds", "omit_session_token"},
+                          {"credentials", "region", "service", "timestamp", "normalize",
+                           "sign_body", "expiration_in_seconds", "omit_session_token"},
                           "");
       !ok) {
     return ok.error();
@@ -76,7 +82,8 @@ Result<ContextFile> read(const ObjectPtr& root) {
   if (root->has("credentials")) {
     if (auto ok = readCredentials(root, ctx); !ok) return ok.error();
   }
-  for (const auto& [key, target] : {std::pair{"region", &ctx.region}, std::pair{"service", &ctx.service}}) {
+  for (const auto& [key, target] :
+       {std::pair{"region", &ctx.region}, std::pair{"service", &ctx.service}}) {
     if (!root->has(key)) continue;
     auto value = stringAt(root, key, key);
     if (!value) return value.error();
@@ -89,8 +96,9 @@ Result<ContextFile> read(const ObjectPtr& root) {
     if (!time) return time.error();
     out.timestamp = *time;
   }
-  for (const auto& [key, target] : {std::pair{"normalize", &ctx.normalizePath}, std::pair{"sign_body", &ctx.signBody},
-                                    std::pair{"omit_session_token", &ctx.omitSessionTokenFromSignature}}) {
+  for (const auto& [key, target] :
+       {std::pair{"normalize", &ctx.normalizePath}, std::pair{"sign_body", &ctx.signBody},
+        std::pair{"omit_session_token", &ctx.omitSessionTokenFromSignature}}) {
     if (!root->has(key)) continue;
     auto value = boolAt(root, key);
     if (!value) return value.error();

@@ -14,7 +14,8 @@ constexpr std::string_view kBasicScheme = "Basic";
 // Replaces every occurrence of `from` in `text`; returns how many.
 std::size_t replaceAll(std::string& text, std::string_view from, std::string_view to) {
   std::size_t count = 0;
-  for (std::size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size())) {
+  for (std::size_t pos = text.find(from); pos != std::string::npos;
+       pos = text.find(from, pos + to.size())) {
     text.replace(pos, from.size(), to);
     ++count;
   }
@@ -24,10 +25,12 @@ std::size_t replaceAll(std::string& text, std::string_view from, std::string_vie
 // Substitutes inside the user:password of an "Authorization: Basic" field;
 // true when the placeholder was there. A value that is not Basic with
 // well-formed base64 is left alone.
-bool substituteInBasic(http::HeaderField& field, std::string_view placeholder, std::string_view value) {
+bool substituteInBasic(http::HeaderField& field, std::string_view placeholder,
+                       std::string_view value) {
   const std::string text = field.value();
   const std::size_t space = text.find(' ');
-  if (space == std::string::npos || !util::iequals(std::string_view(text).substr(0, space), kBasicScheme)) {
+  if (space == std::string::npos ||
+      !util::iequals(std::string_view(text).substr(0, space), kBasicScheme)) {
     return false;
   }
   const std::size_t start = text.find_first_not_of(' ', space);
@@ -53,7 +56,8 @@ Status checkTarget(std::string_view target) {
 
 }  // namespace
 
-Result<InjectedRequest> applyInjections(const http::RawRequest& request, const policy::PolicyDocument& policy,
+Result<InjectedRequest> applyInjections(const http::RawRequest& request,
+                                        const policy::PolicyDocument& policy,
                                         std::span<const decision::CredentialRef> refs) {
   InjectedRequest out{request, {}, {}};
   http::RawRequest& target = out.request;

@@ -42,8 +42,8 @@ struct InjectedRequest {
 // value is reported as unarmed and changes nothing.
 // Errors (ErrorCode::kInvalidInput): a substituted target that is no longer
 // a valid request target (control characters or spaces).
-[[nodiscard]] Result<InjectedRequest> applyInjections(const http::RawRequest& request,
-                                                      const policy::PolicyDocument& policy,
-                                                      std::span<const decision::CredentialRef> refs);
+[[nodiscard]] Result<InjectedRequest> applyInjections(
+    const http::RawRequest& request, const policy::PolicyDocument& policy,
+    std::span<const decision::CredentialRef> refs);
 
 }  // namespace lens::sign

@@ -28,9 +28,9 @@ struct ClientSignature {
   std::string date;  // yyyymmdd of the credential scope
   std::string region;
   std::string service;
-  std::vector<std::string> signedHeaders;  // lower-case, as listed
+  std::vector<std::string> signedHeaders;    // lower-case, as listed
   std::optional<std::string> contentSha256;  // the x-amz-content-sha256 header
-  std::uint32_t expirationSeconds = 0;     // presigned: X-Amz-Expires
+  std::uint32_t expirationSeconds = 0;       // presigned: X-Amz-Expires
 };
 
 // Reads the client's signature: the Authorization header

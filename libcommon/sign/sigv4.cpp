@@ -225,10 +225,14 @@ void appendQueryParam(std::string& query, std::string_view key, std::string_view
 
 std::string payloadHash(const http::RawRequest& request, const SigningContext& ctx) {
   switch (ctx.payloadMode) {
-    case PayloadMode::kSha256: return util::sha256Hex(request.body);
-    case PayloadMode::kUnsigned: return std::string(kUnsignedPayload);
-    case PayloadMode::kStreaming: return std::string(kStreamingPayload);
-    case PayloadMode::kGiven: return ctx.payloadHash;
+    case PayloadMode::kSha256:
+      return util::sha256Hex(request.body);
+    case PayloadMode::kUnsigned:
+      return std::string(kUnsignedPayload);
+    case PayloadMode::kStreaming:
+      return std::string(kStreamingPayload);
+    case PayloadMode::kGiven:
+      return ctx.payloadHash;
   }
   return util::sha256Hex(request.body);
 }

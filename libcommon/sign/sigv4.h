@@ -155,9 +155,9 @@ std::string signature(const SigningKey& key, std::string_view stringToSign);
 // -Security-Token and -Signature query parameters: copies already in the
 // request are dropped and replaced. Header mode appends, in this order,
 // X-Amz-Security-Token (with a token), X-Amz-Date, x-amz-content-sha256
-// (ctx.signBody, or a streaming payload) and Authorization. Query mode appends the parameters to the
-// target's query in the order Algorithm, Credential, Date, SignedHeaders,
-// Expires, Security-Token, Signature. Everything else is left as received.
+// (ctx.signBody, or a streaming payload) and Authorization. Query mode appends the parameters to
+// the target's query in the order Algorithm, Credential, Date, SignedHeaders, Expires,
+// Security-Token, Signature. Everything else is left as received.
 //
 // Signed headers: every header present except Authorization, hop-by-hop and
 // proxy-specific ones (Connection, Keep-Alive, Proxy-*, TE, Trailer,

@@ -26,7 +26,8 @@ Result<std::string> readFile(const std::string& path, std::size_t maxBytes) {
                        "file is larger than the limit of " + std::to_string(maxBytes) + " bytes");
     }
   }
-  if (in.bad()) return makeError(ErrorCode::kIo, "read error: " + std::string(std::strerror(errno)));
+  if (in.bad())
+    return makeError(ErrorCode::kIo, "read error: " + std::string(std::strerror(errno)));
   return text;
 }
 

@@ -62,8 +62,10 @@ Outcome decode(std::string_view body, std::size_t piece) {
   out.ok = status.ok();
   if (!out.ok) {
     const lens::Error& e = status.error();
-    if (e.code != lens::ErrorCode::kInvalidInput && e.code != lens::ErrorCode::kLimit) fail("unexpected error code");
-    if (e.message.rfind("aws-chunked body", 0) != 0) fail("an error that does not name the body: " + e.message);
+    if (e.code != lens::ErrorCode::kInvalidInput && e.code != lens::ErrorCode::kLimit)
+      fail("unexpected error code");
+    if (e.message.rfind("aws-chunked body", 0) != 0)
+      fail("an error that does not name the body: " + e.message);
     out.error = e.message;
   }
   return out;
@@ -89,7 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ctx.region = "us-east-1";
   ctx.service = "s3";
   ctx.timestamp = std::chrono::sys_days{std::chrono::year{2013} / 5 / 24};
-  lens::sign::AwsChunkedResigner resigner(lens::sign::ChunkSigner(ctx, std::string(64, '0')), limits());
+  lens::sign::AwsChunkedResigner resigner(lens::sign::ChunkSigner(ctx, std::string(64, '0')),
+                                          limits());
   std::string out;
   Status status = lens::Ok{};
   for (std::size_t pos = 0; pos < body.size() && status.ok(); pos += piece) {

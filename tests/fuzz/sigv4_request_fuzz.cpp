@@ -16,10 +16,10 @@
 //     key id, scope and signed-header set it was signed with;
 //   - re-signing it with other credentials equals signing the original
 //     request with those credentials and that signed-header set.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -66,16 +66,17 @@ void checkRoundTrip(const RawRequest& request) {
   if (text(*again) != once) fail("a serialised request parses to another request");
 }
 
-void checkResign(const RawRequest& original, const lens::sign::SignedRequest& fromClient, const SigningContext& ctx,
-                 SignatureLocation location) {
+void checkResign(const RawRequest& original, const lens::sign::SignedRequest& fromClient,
+                 const SigningContext& ctx, SignatureLocation location) {
   auto client = lens::sign::parseClientSignature(fromClient.request);
   if (!client) fail("a request signed by sign() is not read back: " + client.error().message);
-  if (client->location != location || client->accessKeyId != ctx.accessKeyId || client->region != ctx.region ||
-      client->service != ctx.service) {
+  if (client->location != location || client->accessKeyId != ctx.accessKeyId ||
+      client->region != ctx.region || client->service != ctx.service) {
     fail("the client signature read back differs from the one signed");
   }
   std::string listed;
-  for (const std::string& name : client->signedHeaders) listed += (listed.empty() ? "" : ";") + name;
+  for (const std::string& name : client->signedHeaders)
+    listed += (listed.empty() ? "" : ";") + name;
   if (listed != fromClient.canonicalRequest.signedHeaders) fail("signed headers read back differ");
 
   const lens::sign::AwsCredentials real{"ASIAREAL", "real-secret", "real-token"};
@@ -87,7 +88,8 @@ void checkResign(const RawRequest& original, const lens::sign::SignedRequest& fr
   direct.sessionToken = real.sessionToken;
   direct.signedHeaders = client->signedHeaders;
   if (location == SignatureLocation::kQuery) {
-    direct.payloadMode = lens::sign::usesS3PathRules(ctx.service) ? PayloadMode::kUnsigned : PayloadMode::kSha256;
+    direct.payloadMode =
+        lens::sign::usesS3PathRules(ctx.service) ? PayloadMode::kUnsigned : PayloadMode::kSha256;
   } else if (ctx.payloadMode == PayloadMode::kSha256 && !ctx.signBody) {
     direct.payloadMode = PayloadMode::kSha256;
   } else if (ctx.payloadMode != PayloadMode::kStreaming) {
@@ -102,12 +104,14 @@ void checkResign(const RawRequest& original, const lens::sign::SignedRequest& fr
   }
 }
 
-void checkSigning(const RawRequest& request, const SigningContext& ctx, SignatureLocation location) {
+void checkSigning(const RawRequest& request, const SigningContext& ctx,
+                  SignatureLocation location) {
   auto signedRequest = lens::sign::sign(request, ctx, location);
   if (!signedRequest) {
-    const bool expected = signedRequest.error().code == ErrorCode::kInvalidInput ||
-                          (signedRequest.error().code == ErrorCode::kInvalidArgument &&
-                           ctx.payloadMode == PayloadMode::kStreaming && location == SignatureLocation::kQuery);
+    const bool expected =
+        signedRequest.error().code == ErrorCode::kInvalidInput ||
+        (signedRequest.error().code == ErrorCode::kInvalidArgument &&
+         ctx.payloadMode == PayloadMode::kStreaming && location == SignatureLocation::kQuery);
     if (!expected) fail("sign() failed with an unexpected error: " + signedRequest.error().message);
     return;
   }
@@ -116,7 +120,8 @@ void checkSigning(const RawRequest& request, const SigningContext& ctx, Signatur
     fail("canonicalRequest() differs from the canonical request sign() used");
   }
   auto again = lens::sign::sign(signedRequest->request, ctx, location);
-  if (!again || text(again->request) != text(signedRequest->request)) fail("signing a signed request changed it");
+  if (!again || text(again->request) != text(signedRequest->request))
+    fail("signing a signed request changed it");
   if (ctx.payloadMode == PayloadMode::kStreaming) {
     // The body becomes aws-chunked, as long as the Content-Length announced.
     RawRequest encoded = signedRequest->request;
@@ -142,7 +147,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fail("the head fails to parse but the whole request fails differently");
   }
   if (!request) {
-    if (request.error().code != ErrorCode::kInvalidInput && request.error().code != ErrorCode::kLimit) {
+    if (request.error().code != ErrorCode::kInvalidInput &&
+        request.error().code != ErrorCode::kLimit) {
       fail("the parser failed with an unexpected error code");
     }
     return 0;
@@ -150,8 +156,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   checkRoundTrip(*request);
   for (const SignatureLocation location : {SignatureLocation::kHeader, SignatureLocation::kQuery}) {
     checkSigning(*request, context("service", PayloadMode::kSha256), location);
-    checkSigning(*request, context("s3", location == SignatureLocation::kQuery ? PayloadMode::kUnsigned
-                                                                             : PayloadMode::kSha256),
+    checkSigning(*request,
+                 context("s3", location == SignatureLocation::kQuery ? PayloadMode::kUnsigned
+                                                                     : PayloadMode::kSha256),
                  location);
   }
   checkSigning(*request, context("s3", PayloadMode::kUnsigned), SignatureLocation::kHeader);

@@ -28,10 +28,14 @@ namespace {
 // "Signature Calculations for the Authorization Header: Transferring Payload
 // in Multiple Chunks (Chunked Upload)", Amazon S3 API Reference, section
 // "Example: PUT Object".
-constexpr std::string_view kSeedSignature = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
-constexpr std::string_view kChunk1Signature = "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648";
-constexpr std::string_view kChunk2Signature = "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497";
-constexpr std::string_view kFinalSignature = "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9";
+constexpr std::string_view kSeedSignature =
+    "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
+constexpr std::string_view kChunk1Signature =
+    "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648";
+constexpr std::string_view kChunk2Signature =
+    "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497";
+constexpr std::string_view kFinalSignature =
+    "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9";
 
 SigningContext exampleContext() {
   SigningContext ctx;
@@ -57,7 +61,8 @@ RawRequest exampleRequest() {
   return std::move(request).value();
 }
 
-std::vector<std::string> decodeSignatures(std::string_view body, const AwsChunkedLimits& limits = {}) {
+std::vector<std::string> decodeSignatures(std::string_view body,
+                                          const AwsChunkedLimits& limits = {}) {
   std::vector<std::string> signatures;
   AwsChunkedDecoder decoder(limits, [&](const AwsChunk& chunk) -> Status {
     signatures.emplace_back(chunk.signature);
@@ -95,7 +100,8 @@ const std::string kSig(64, 'a');
 
 }  // namespace
 
-TEST_CASE("the S3 documentation's chunked PUT Object example is reproduced exactly", "[sign][chunked]") {
+TEST_CASE("the S3 documentation's chunked PUT Object example is reproduced exactly",
+          "[sign][chunked]") {
   const SigningContext ctx = exampleContext();
   RawRequest request = exampleRequest();
   const std::string payload = request.body;
@@ -103,18 +109,19 @@ TEST_CASE("the S3 documentation's chunked PUT Object example is reproduced exact
 
   auto seed = lens::sign::sign(request, ctx, SignatureLocation::kHeader);
   REQUIRE(seed.ok());
-  CHECK(seed->canonicalRequest.text ==
-        "PUT\n/examplebucket/chunkObject.txt\n\n"
-        "content-encoding:aws-chunked\n"
-        "content-length:66824\n"
-        "host:s3.amazonaws.com\n"
-        "x-amz-content-sha256:STREAMING-AWS4-HMAC-SHA256-PAYLOAD\n"
-        "x-amz-date:20130524T000000Z\n"
-        "x-amz-decoded-content-length:66560\n"
-        "x-amz-storage-class:REDUCED_REDUNDANCY\n\n"
-        "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-"
-        "length;x-amz-storage-class\n"
-        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+  CHECK(
+      seed->canonicalRequest.text ==
+      "PUT\n/examplebucket/chunkObject.txt\n\n"
+      "content-encoding:aws-chunked\n"
+      "content-length:66824\n"
+      "host:s3.amazonaws.com\n"
+      "x-amz-content-sha256:STREAMING-AWS4-HMAC-SHA256-PAYLOAD\n"
+      "x-amz-date:20130524T000000Z\n"
+      "x-amz-decoded-content-length:66560\n"
+      "x-amz-storage-class:REDUCED_REDUNDANCY\n\n"
+      "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-"
+      "length;x-amz-storage-class\n"
+      "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
   CHECK(seed->signature == kSeedSignature);
 
   // The first chunk's string to sign, as printed in the documentation.
@@ -128,13 +135,14 @@ TEST_CASE("the S3 documentation's chunked PUT Object example is reproduced exact
   const std::string body = lens::sign::encodeAwsChunked(payload, 64 * 1024, signer);
   CHECK(body.size() == 66824);
   const std::string expected = "10000;chunk-signature=" + std::string(kChunk1Signature) + "\r\n" +
-                               std::string(65536, 'a') + "\r\n" + "400;chunk-signature=" +
-                               std::string(kChunk2Signature) + "\r\n" + std::string(1024, 'a') +
-                               "\r\n" + "0;chunk-signature=" + std::string(kFinalSignature) + "\r\n\r\n";
+                               std::string(65536, 'a') + "\r\n" +
+                               "400;chunk-signature=" + std::string(kChunk2Signature) + "\r\n" +
+                               std::string(1024, 'a') + "\r\n" +
+                               "0;chunk-signature=" + std::string(kFinalSignature) + "\r\n\r\n";
   CHECK(body == expected);
-  CHECK(decodeSignatures(body) ==
-        std::vector<std::string>{std::string(kChunk1Signature), std::string(kChunk2Signature),
-                                 std::string(kFinalSignature)});
+  CHECK(decodeSignatures(body) == std::vector<std::string>{std::string(kChunk1Signature),
+                                                           std::string(kChunk2Signature),
+                                                           std::string(kFinalSignature)});
 }
 
 TEST_CASE("awsChunkedLength is the length encodeAwsChunked writes", "[sign][chunked]") {
@@ -149,7 +157,8 @@ TEST_CASE("awsChunkedLength is the length encodeAwsChunked writes", "[sign][chun
 }
 
 TEST_CASE("prepareStreamingRequest sets the aws-chunked framing headers", "[sign][chunked]") {
-  auto request = parseRawRequest("PUT /k HTTP/1.1\nHost: h\nContent-Encoding: gzip\nContent-Length: 3\n\nabc");
+  auto request =
+      parseRawRequest("PUT /k HTTP/1.1\nHost: h\nContent-Encoding: gzip\nContent-Length: 3\n\nabc");
   REQUIRE(request.ok());
   REQUIRE(lens::sign::prepareStreamingRequest(*request, 2).ok());
   CHECK(request->findHeader("content-encoding")->value() == "aws-chunked,gzip");
@@ -167,7 +176,8 @@ TEST_CASE("prepareStreamingRequest sets the aws-chunked framing headers", "[sign
   CHECK_FALSE(lens::sign::prepareStreamingRequest(*request, 0).ok());
 }
 
-TEST_CASE("the decoder gives the same chunks whatever pieces the body arrives in", "[sign][chunked]") {
+TEST_CASE("the decoder gives the same chunks whatever pieces the body arrives in",
+          "[sign][chunked]") {
   const SigningContext ctx = exampleContext();
   ChunkSigner signer(ctx, std::string(kSeedSignature));
   std::string payload;
@@ -201,8 +211,10 @@ TEST_CASE("the decoder refuses malformed chunk framing precisely", "[sign][chunk
   };
   const auto [body, message] = GENERATE_COPY(values<Case>({
       {"3;chunk-signature=" + sig + "\nabc\r\n",
-       "aws-chunked body, chunk 1 (body byte 83): chunk-size line ends with a bare LF (CRLF required)"},
-      {"3\r\nabc\r\n", "aws-chunked body, chunk 1 (body byte 3): chunk size not followed by ;chunk-signature="},
+       "aws-chunked body, chunk 1 (body byte 83): chunk-size line ends with a bare LF (CRLF "
+       "required)"},
+      {"3\r\nabc\r\n",
+       "aws-chunked body, chunk 1 (body byte 3): chunk size not followed by ;chunk-signature="},
       {"x3;chunk-signature=" + sig + "\r\n",
        "aws-chunked body, chunk 1 (body byte 85): chunk size is not 1 to 16 hex digits"},
       {";chunk-signature=" + sig + "\r\n",
@@ -210,7 +222,8 @@ TEST_CASE("the decoder refuses malformed chunk framing precisely", "[sign][chunk
       {"00000000000000003;chunk-signature=\r\n",
        "aws-chunked body, chunk 1 (body byte 36): chunk size is not 1 to 16 hex digits"},
       {"3;name=value\r\n",
-       "aws-chunked body, chunk 1 (body byte 14): the chunk extension is not chunk-signature= (the only "
+       "aws-chunked body, chunk 1 (body byte 14): the chunk extension is not chunk-signature= (the "
+       "only "
        "one aws-chunked has)"},
       {"3;chunk-signature=" + std::string(64, 'A') + "\r\n",
        "aws-chunked body, chunk 1 (body byte 84): chunk-signature is not 64 lower-case hex digits"},
@@ -218,9 +231,11 @@ TEST_CASE("the decoder refuses malformed chunk framing precisely", "[sign][chunk
        "aws-chunked body, chunk 1 (body byte 85): chunk-signature is not 64 lower-case hex digits"},
       {"3;chunk-signature=" + sig + "\r\r\n",
        "aws-chunked body, chunk 1 (body byte 85): carriage return inside the chunk-size line"},
-      {std::string(200, '1'), "aws-chunked body, chunk 1 (body byte 98): chunk-size line longer than 98 bytes"},
+      {std::string(200, '1'),
+       "aws-chunked body, chunk 1 (body byte 98): chunk-size line longer than 98 bytes"},
       {"3;chunk-signature=" + sig + "\r\nabcd\r\n",
-       "aws-chunked body, chunk 1 (body byte 87): chunk data not followed by CRLF (the chunk is longer "
+       "aws-chunked body, chunk 1 (body byte 87): chunk data not followed by CRLF (the chunk is "
+       "longer "
        "than its size says)"},
       {"0;chunk-signature=" + sig + "\r\nx",
        "aws-chunked body, chunk 1 (body byte 84): the final chunk is not followed by CRLF"},
@@ -239,8 +254,9 @@ TEST_CASE("the decoder refuses malformed chunk framing precisely", "[sign][chunk
 TEST_CASE("the decoder enforces its limits", "[sign][chunked]") {
   AwsChunkedLimits limits;
   limits.maxChunkBytes = 16;
-  CHECK(decoderError("11;chunk-signature=" + kSig + "\r\n", limits) ==
-        "aws-chunked body, chunk 1 (body byte 85): chunk of 17 bytes exceeds the limit of 16 bytes");
+  CHECK(
+      decoderError("11;chunk-signature=" + kSig + "\r\n", limits) ==
+      "aws-chunked body, chunk 1 (body byte 85): chunk of 17 bytes exceeds the limit of 16 bytes");
   limits = {};
   limits.decodedLength = 2;
   const std::string three = "3;chunk-signature=" + kSig + "\r\nabc\r\n";
@@ -261,7 +277,8 @@ TEST_CASE("a handler error stops the decoder", "[sign][chunked]") {
     ++calls;
     return lens::makeError(ErrorCode::kDenied, "stop");
   });
-  auto fed = decoder.feed("1;chunk-signature=" + kSig + "\r\na\r\n1;chunk-signature=" + kSig + "\r\nb\r\n");
+  auto fed = decoder.feed("1;chunk-signature=" + kSig + "\r\na\r\n1;chunk-signature=" + kSig +
+                          "\r\nb\r\n");
   REQUIRE_FALSE(fed.ok());
   CHECK(fed.error().message == "stop");
   CHECK(calls == 1);
@@ -269,7 +286,8 @@ TEST_CASE("a handler error stops the decoder", "[sign][chunked]") {
   CHECK_FALSE(decoder.finish().ok());
 }
 
-TEST_CASE("the re-signer chains every chunk to a new seed and keeps the body's length", "[sign][chunked]") {
+TEST_CASE("the re-signer chains every chunk to a new seed and keeps the body's length",
+          "[sign][chunked]") {
   SigningContext fake = exampleContext();
   fake.accessKeyId = "LENSFAKE00AABB0000CC";
   fake.secretAccessKey = "placeholder-secret";
@@ -306,5 +324,6 @@ TEST_CASE("the re-signer chains every chunk to a new seed and keeps the body's l
   std::string ignored;
   auto fed = broken.feed("zz;chunk-signature=" + kSig + "\r\n", ignored);
   REQUIRE_FALSE(fed.ok());
-  CHECK(fed.error().message == "aws-chunked body, chunk 1 (body byte 85): chunk size is not 1 to 16 hex digits");
+  CHECK(fed.error().message ==
+        "aws-chunked body, chunk 1 (body byte 85): chunk size is not 1 to 16 hex digits");
 }

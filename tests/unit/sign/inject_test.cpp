@@ -76,7 +76,8 @@ TEST_CASE("a header injection replaces every field of that name", "[sign][inject
       "Accept: */*\nAUTHORIZATION: Bearer other\n",
       "api.github.com");
   CHECK(serializeRawRequest(out.request) ==
-        "GET /repos/o/r HTTP/1.1\nHost: api.github.com\nAccept: */*\nAuthorization: Bearer ghp_real\n\n");
+        "GET /repos/o/r HTTP/1.1\nHost: api.github.com\nAccept: */*\nAuthorization: Bearer "
+        "ghp_real\n\n");
   REQUIRE(out.applied.size() == 1);
   CHECK(out.applied[0].credentialId == "gh");
   CHECK(out.applied[0].type == InjectionType::kHeader);
@@ -84,12 +85,14 @@ TEST_CASE("a header injection replaces every field of that name", "[sign][inject
 }
 
 TEST_CASE("an injection applies only to requests its rules cover", "[sign][inject]") {
-  const std::string text = "POST /repos/o/r HTTP/1.1\nHost: api.github.com\nAuthorization: token ghp_PLACEHOLDER\n";
+  const std::string text =
+      "POST /repos/o/r HTTP/1.1\nHost: api.github.com\nAuthorization: token ghp_PLACEHOLDER\n";
   const InjectedRequest post = injectOk(text, "api.github.com");
   CHECK(post.applied.empty());
   CHECK(serializeRawRequest(post.request) == text + "\n");
   CHECK(injectOk("GET /user HTTP/1.1\nHost: api.github.com\n", "api.github.com").applied.empty());
-  CHECK(injectOk("GET /repos/o/r HTTP/1.1\nHost: api.github.com\n", "other.example.com").applied.empty());
+  CHECK(injectOk("GET /repos/o/r HTTP/1.1\nHost: api.github.com\n", "other.example.com")
+            .applied.empty());
 }
 
 TEST_CASE("a uriPlaceholder injection rewrites the request target only", "[sign][inject]") {
@@ -104,7 +107,8 @@ TEST_CASE("a uriPlaceholder injection rewrites the request target only", "[sign]
   CHECK(out.applied[0].type == InjectionType::kUriPlaceholder);
 }
 
-TEST_CASE("a placeholder inside Authorization: Basic is substituted in user:password", "[sign][inject]") {
+TEST_CASE("a placeholder inside Authorization: Basic is substituted in user:password",
+          "[sign][inject]") {
   const std::string basic = lens::util::base64Encode("deploy:__lens_cred:reg__");
   const InjectedRequest out = injectOk(
       "GET /v2/ HTTP/1.1\nHost: registry.example.com\nAuthorization: basic  " + basic + "\n",
@@ -120,7 +124,8 @@ TEST_CASE("a placeholder inside Authorization: Basic is substituted in user:pass
   CHECK(out.request.countHeader("x-later") == 0);
 }
 
-TEST_CASE("Authorization values that are not Basic with base64 holding the placeholder stay", "[sign][inject]") {
+TEST_CASE("Authorization values that are not Basic with base64 holding the placeholder stay",
+          "[sign][inject]") {
   const std::string other = lens::util::base64Encode("deploy:other");
   for (const std::string& value : {"Basic " + other, std::string("Basic not*base64"),
                                    std::string("Bearer __lens_cred:reg__"), std::string("Basic")}) {
@@ -143,7 +148,8 @@ TEST_CASE("awsSigv4 injections are left to re-signing", "[sign][inject]") {
 }
 
 TEST_CASE("a substituted target must still be a request target", "[sign][inject]") {
-  auto out = inject(parseRequest("GET /x/__lens_cred:tab__ HTTP/1.1\nHost: tab.example.com\n"), "tab.example.com");
+  auto out = inject(parseRequest("GET /x/__lens_cred:tab__ HTTP/1.1\nHost: tab.example.com\n"),
+                    "tab.example.com");
   REQUIRE_FALSE(out.ok());
   CHECK(out.error().code == lens::ErrorCode::kInvalidInput);
   CHECK(out.error().message ==

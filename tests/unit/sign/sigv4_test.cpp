@@ -507,8 +507,8 @@ TEST_CASE("a request without a query gets one in query mode only", "[sign]") {
 
 TEST_CASE("payload modes: given hash, streaming literal", "[sign]") {
   SigningContext ctx = exampleS3Context();
-  const RawRequest request =
-      parseRequest("PUT /k HTTP/1.1\nHost: examplebucket.s3.amazonaws.com\nContent-Length: 3\n\nabc");
+  const RawRequest request = parseRequest(
+      "PUT /k HTTP/1.1\nHost: examplebucket.s3.amazonaws.com\nContent-Length: 3\n\nabc");
 
   ctx.payloadMode = PayloadMode::kGiven;
   ctx.payloadHash = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
@@ -544,8 +544,9 @@ TEST_CASE("an explicit signed-header set signs exactly those headers", "[sign]")
   const RawRequest request = parseRequest(
       "POST / HTTP/1.1\nHost:h\nX-Amz-Target: svc.Op\nContent-Type: a/b\nX-Extra: not signed\n"
       "User-Agent: signed by the client\n");
-  ctx.signedHeaders = std::vector<std::string>{"Content-Type", "host", "user-agent", "x-amz-target",
-                                               "x-amz-date", "authorization", "x-amz-security-token"};
+  ctx.signedHeaders = std::vector<std::string>{"Content-Type",        "host",       "user-agent",
+                                               "x-amz-target",        "x-amz-date", "authorization",
+                                               "x-amz-security-token"};
   const SignedRequest header = signOk(request, ctx, SignatureLocation::kHeader);
   CHECK(header.canonicalRequest.signedHeaders ==
         "content-type;host;user-agent;x-amz-date;x-amz-security-token;x-amz-target");
