@@ -206,13 +206,17 @@ Status checkRequest(const http::RawRequest& request) {
 std::string withoutOwnedQueryParams(std::string_view rawQuery) {
   std::string kept;
   bool removed = false;
+  bool first = true;
   for (std::string_view part : util::split(rawQuery, '&')) {
     const std::string key = uriDecode(part.substr(0, part.find('=')));
     if (containsIgnoringCase(kOwnedQueryKeys, key)) {
       removed = true;
       continue;
     }
-    if (!kept.empty()) kept.push_back('&');
+    // Empty parts ("a=1&&b=2") are kept too: the target changes only where
+    // the signer's own parameters were.
+    if (!first) kept.push_back('&');
+    first = false;
     kept.append(part);
   }
   return removed ? kept : std::string(rawQuery);

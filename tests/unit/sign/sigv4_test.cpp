@@ -561,3 +561,20 @@ TEST_CASE("an explicit signed-header set signs exactly those headers", "[sign]")
   CHECK(missing.error().code == ErrorCode::kInvalidInput);
   CHECK(missing.error().message == "signed header \"x-missing\" is not in the request");
 }
+
+TEST_CASE("signing again keeps the empty parts of a query", "[sign]") {
+  const SigningContext ctx = vanillaContext();
+  for (const std::string target : {"/?&a=1", "/?a=1&&b=2", "/?a=1&", "/?&X-Amz-Date=1&a=1"}) {
+    CAPTURE(target);
+    const RawRequest request = parseRequest("GET " + target + " HTTP/1.1\nHost:h\n");
+    for (const SignatureLocation location :
+         {SignatureLocation::kHeader, SignatureLocation::kQuery}) {
+      const SignedRequest once = signOk(request, ctx, location);
+      const SignedRequest twice = signOk(once.request, ctx, location);
+      CHECK(twice.request.target == once.request.target);
+    }
+  }
+  const SignedRequest header =
+      signOk(parseRequest("GET /?&a=1 HTTP/1.1\nHost:h\n"), ctx, SignatureLocation::kHeader);
+  CHECK(header.request.target == "/?&a=1");
+}
