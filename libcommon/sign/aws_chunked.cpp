@@ -214,8 +214,9 @@ Status AwsChunkedDecoder::feed(std::string_view input) {
       case State::kFailed:
         return makeError(ErrorCode::kInvalidInput, "aws-chunked body: already failed");
       case State::kDone:
-        return fail(ErrorCode::kInvalidInput,
-                    std::to_string(input.size() - pos) + " bytes after the final chunk");
+        // How much follows is not known yet (the rest may still be on its
+        // way), so the message does not count it.
+        return fail(ErrorCode::kInvalidInput, "data after the final chunk");
       case State::kSizeLine: {
         const char c = input[pos];
         if (c == '\n') {

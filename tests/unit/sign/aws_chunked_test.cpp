@@ -240,7 +240,7 @@ TEST_CASE("the decoder refuses malformed chunk framing precisely", "[sign][chunk
       {"0;chunk-signature=" + sig + "\r\nx",
        "aws-chunked body, chunk 1 (body byte 84): the final chunk is not followed by CRLF"},
       {"0;chunk-signature=" + sig + "\r\n\r\nextra",
-       "aws-chunked body, chunk 1 (body byte 86): 5 bytes after the final chunk"},
+       "aws-chunked body, chunk 1 (body byte 86): data after the final chunk"},
       {"3;chunk-signature=" + sig + "\r\nab",
        "aws-chunked body ends inside chunk 1 (after 86 bytes), before the final chunk"},
       {"3;chunk-signature=" + sig + "\r\nabc\r\n",
