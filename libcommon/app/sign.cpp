@@ -146,6 +146,19 @@ Result<std::string> readSecretFile(const std::string& option, const std::string&
   return secret;
 }
 
+// A secret from its file option, else from its value option (or its
+// environment variable); nullopt when neither is given.
+Result<std::optional<std::string>> secretOption(const std::string& fileOption,
+                                                const std::string& file, const std::string& value) {
+  if (!file.empty()) {
+    auto secret = readSecretFile(fileOption, file);
+    if (!secret) return secret.error();
+    return std::optional<std::string>(std::move(secret).value());
+  }
+  if (!value.empty()) return std::optional<std::string>(value);
+  return std::optional<std::string>();
+}
+
 Status requireSet(const std::string& value, std::string_view what, std::string_view sources) {
   if (!value.empty()) return Ok{};
   return makeError(ErrorCode::kInvalidArgument,
@@ -166,20 +179,12 @@ Result<SigningContext> signingContext(const Options& o) {
   }
   SigningContext ctx = std::move(file.context);
   if (!o.accessKey.empty()) ctx.accessKeyId = o.accessKey;
-  if (!o.secretKeyFile.empty()) {
-    auto secret = readSecretFile("--secret-key-file", o.secretKeyFile);
-    if (!secret) return secret.error();
-    ctx.secretAccessKey = std::move(secret).value();
-  } else if (!o.secretKey.empty()) {
-    ctx.secretAccessKey = o.secretKey;
-  }
-  if (!o.sessionTokenFile.empty()) {
-    auto token = readSecretFile("--session-token-file", o.sessionTokenFile);
-    if (!token) return token.error();
-    ctx.sessionToken = std::move(token).value();
-  } else if (!o.sessionToken.empty()) {
-    ctx.sessionToken = o.sessionToken;
-  }
+  auto secretKey = secretOption("--secret-key-file", o.secretKeyFile, o.secretKey);
+  if (!secretKey) return secretKey.error();
+  if (*secretKey) ctx.secretAccessKey = std::move(**secretKey);
+  auto sessionToken = secretOption("--session-token-file", o.sessionTokenFile, o.sessionToken);
+  if (!sessionToken) return sessionToken.error();
+  if (*sessionToken) ctx.sessionToken = std::move(*sessionToken).value();
   if (!o.region.empty()) ctx.region = o.region;
   if (!o.service.empty()) ctx.service = o.service;
   if (!o.time.empty()) {
