@@ -34,18 +34,6 @@ std::string toHex(std::uint64_t value) {
   return out;
 }
 
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool isLowerHex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 std::uint64_t encodedChunkLength(std::uint64_t dataSize) {
   return toHex(dataSize).size() + kSignatureExtension.size() + kSignatureHexDigits + kCrLf.size() +
          dataSize + kCrLf.size();
@@ -154,7 +142,7 @@ Status AwsChunkedDecoder::endSizeLine() {
   }
   const std::string_view size = line.substr(0, semicolon);
   if (size.empty() || size.size() > kMaxSizeDigits ||
-      !std::all_of(size.begin(), size.end(), [](char c) { return hexDigit(c) >= 0; })) {
+      !std::all_of(size.begin(), size.end(), [](char c) { return util::hexDigitValue(c) >= 0; })) {
     return fail(ErrorCode::kInvalidInput, "chunk size is not 1 to 16 hex digits");
   }
   const std::string_view extension = line.substr(semicolon);
@@ -163,11 +151,11 @@ Status AwsChunkedDecoder::endSizeLine() {
                 "the chunk extension is not chunk-signature= (the only one aws-chunked has)");
   }
   const std::string_view signature = extension.substr(kSignatureExtension.size());
-  if (signature.size() != kSignatureHexDigits || !isLowerHex(signature)) {
+  if (signature.size() != kSignatureHexDigits || !util::isLowerHex(signature)) {
     return fail(ErrorCode::kInvalidInput, "chunk-signature is not 64 lower-case hex digits");
   }
   std::uint64_t value = 0;
-  for (char c : size) value = value * 16 + static_cast<std::uint64_t>(hexDigit(c));
+  for (char c : size) value = value * 16 + static_cast<std::uint64_t>(util::hexDigitValue(c));
   if (value > limits_.maxChunkBytes) {
     return fail(ErrorCode::kLimit, "chunk of " + std::to_string(value) +
                                        " bytes exceeds the limit of " +

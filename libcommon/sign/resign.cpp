@@ -20,11 +20,6 @@ Error invalid(std::string message) {
   return makeError(ErrorCode::kInvalidInput, std::move(message));
 }
 
-bool isLowerHex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 bool isAlnum(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
@@ -81,7 +76,7 @@ Status parseSignedHeaders(std::string_view text, std::string_view where, ClientS
 }
 
 Status checkSignature(std::string_view text, std::string_view where) {
-  if (text.size() != 64 || !isLowerHex(text)) {
+  if (text.size() != 64 || !util::isLowerHex(text)) {
     return invalid(std::string(where) + " is not 64 lower-case hex digits");
   }
   return Ok{};
@@ -237,7 +232,7 @@ Result<BodyHandling> bodyHandling(const ClientSignature& client) {
   const std::string& value = *client.contentSha256;
   if (value == kStreamingPayload) return BodyHandling::kChunked;
   if (value == kUnsignedPayload || value == kUnsignedTrailerPayload) return BodyHandling::kAsIs;
-  if (value.size() == 64 && isLowerHex(value)) return BodyHandling::kAsIs;
+  if (value.size() == 64 && util::isLowerHex(value)) return BodyHandling::kAsIs;
   if (value == kSignedTrailerPayload) {
     return invalid("x-amz-content-sha256 " + value +
                    " is not supported: the signature of its trailing headers is not re-signed");

@@ -65,13 +65,6 @@ bool isUnreserved(char c) {
          c == '.' || c == '_' || c == '~';
 }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 void appendPercentEncoded(std::string& out, char c) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   const auto byte = static_cast<unsigned char>(c);
@@ -439,9 +432,10 @@ std::string uriDecode(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hexValue(text[i + 1]) >= 0 &&
-        hexValue(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2])));
+    if (text[i] == '%' && i + 2 < text.size() && util::hexDigitValue(text[i + 1]) >= 0 &&
+        util::hexDigitValue(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(util::hexDigitValue(text[i + 1]) * 16 +
+                                      util::hexDigitValue(text[i + 2])));
       i += 2;
     } else {
       out.push_back(text[i]);
@@ -478,8 +472,8 @@ std::string canonicalUri(std::string_view rawPath, const SigningContext& ctx) {
   out.reserve(rawPath.size());
   for (std::size_t i = 0; i < rawPath.size(); ++i) {
     const char c = rawPath[i];
-    if (c == '%' && i + 2 < rawPath.size() && hexValue(rawPath[i + 1]) >= 0 &&
-        hexValue(rawPath[i + 2]) >= 0) {
+    if (c == '%' && i + 2 < rawPath.size() && util::hexDigitValue(rawPath[i + 1]) >= 0 &&
+        util::hexDigitValue(rawPath[i + 2]) >= 0) {
       out.append(rawPath.substr(i, 3));
       i += 2;
     } else if (isUnreserved(c) || c == '/') {

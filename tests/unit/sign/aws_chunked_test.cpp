@@ -8,7 +8,7 @@
 
 #include "libcommon/http/raw_request.h"
 #include "libcommon/sign/sigv4.h"
-#include "libcommon/util/hash.h"
+#include "tests/unit/sign/sign_support.h"
 
 using lens::ErrorCode;
 using lens::Status;
@@ -38,27 +38,18 @@ constexpr std::string_view kFinalSignature =
     "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9";
 
 SigningContext exampleContext() {
-  SigningContext ctx;
-  ctx.accessKeyId = "AKIAIOSFODNN7EXAMPLE";
-  ctx.secretAccessKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-  ctx.region = "us-east-1";
-  ctx.service = "s3";
-  auto time = lens::sign::parseTimestamp("20130524T000000Z");
-  REQUIRE(time.ok());
-  ctx.timestamp = *time;
+  SigningContext ctx = lens::test::s3DocumentationContext();
   ctx.payloadMode = PayloadMode::kStreaming;
   return ctx;
 }
 
 RawRequest exampleRequest() {
-  auto request = parseRawRequest(
+  return lens::test::parseRequest(
       "PUT /examplebucket/chunkObject.txt HTTP/1.1\n"
       "Host: s3.amazonaws.com\n"
       "x-amz-storage-class: REDUCED_REDUNDANCY\n"
       "\n" +
       std::string(66560, 'a'));
-  REQUIRE(request.ok());
-  return std::move(request).value();
 }
 
 std::vector<std::string> decodeSignatures(std::string_view body,

@@ -10,6 +10,7 @@
 #include "libcommon/http/raw_request.h"
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/util/base64.h"
+#include "tests/unit/sign/sign_support.h"
 
 using lens::decision::Door;
 using lens::decision::Engine;
@@ -17,6 +18,7 @@ using lens::http::RawRequest;
 using lens::http::serializeRawRequest;
 using lens::policy::InjectionType;
 using lens::sign::InjectedRequest;
+using lens::test::parseRequest;
 
 namespace {
 
@@ -41,12 +43,6 @@ std::shared_ptr<const lens::policy::PolicyDocument> policy() {
   static const auto parsed = lens::policy::parsePolicy(kPolicy);
   REQUIRE(parsed.ok());
   return parsed.policy;
-}
-
-RawRequest parseRequest(std::string_view text) {
-  auto parsed = lens::http::parseRawRequest(text);
-  REQUIRE(parsed.ok());
-  return std::move(parsed).value();
 }
 
 // Applies what the engine finds for `host` and the request's method and path.

@@ -12,6 +12,7 @@
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/sign/aws_chunked.h"
 #include "libcommon/sign/sigv4.h"
+#include "tests/unit/sign/sign_support.h"
 
 using lens::ErrorCode;
 using lens::Status;
@@ -25,6 +26,9 @@ using lens::sign::ResignedRequest;
 using lens::sign::SignatureLocation;
 using lens::sign::SignedRequest;
 using lens::sign::SigningContext;
+using lens::test::parseRequest;
+using lens::test::signOk;
+using lens::test::timestampOf;
 
 namespace {
 
@@ -41,12 +45,6 @@ constexpr std::string_view kPolicy = R"({
                      "accessKeyId": "AKIADEV", "secretAccessKey": "dev", "sessionToken": "t"}]}
   ]})";
 
-std::chrono::sys_seconds at(std::string_view text) {
-  auto parsed = lens::sign::parseTimestamp(text);
-  REQUIRE(parsed.ok());
-  return *parsed;
-}
-
 // What the sandbox signs with: the placeholder key id, any secret, a fake
 // session token.
 SigningContext clientContext(std::string service = "sqs") {
@@ -56,7 +54,7 @@ SigningContext clientContext(std::string service = "sqs") {
   ctx.sessionToken = "fake-token";
   ctx.region = "eu-west-1";
   ctx.service = std::move(service);
-  ctx.timestamp = at("2024-01-02T03:04:05Z");
+  ctx.timestamp = timestampOf("2024-01-02T03:04:05Z");
   return ctx;
 }
 
@@ -71,21 +69,6 @@ SigningContext realContext(const SigningContext& client, std::chrono::sys_second
   ctx.sessionToken = kReal.sessionToken;
   ctx.timestamp = time;
   return ctx;
-}
-
-RawRequest parseRequest(std::string_view text) {
-  auto parsed = lens::http::parseRawRequest(text);
-  INFO((parsed ? std::string() : parsed.error().message));
-  REQUIRE(parsed.ok());
-  return std::move(parsed).value();
-}
-
-SignedRequest signOk(const RawRequest& request, const SigningContext& ctx,
-                     SignatureLocation location) {
-  auto out = lens::sign::sign(request, ctx, location);
-  INFO((out ? std::string() : out.error().message));
-  REQUIRE(out.ok());
-  return std::move(out).value();
 }
 
 ClientSignature clientSignatureOk(const RawRequest& request) {
@@ -107,7 +90,7 @@ std::string resignError(std::string_view text) {
   const RawRequest request = parseRequest(text);
   auto client = lens::sign::parseClientSignature(request);
   if (!client) return client.error().message;
-  auto out = lens::sign::resign(request, *client, kReal, at("2024-01-02T03:04:05Z"));
+  auto out = lens::sign::resign(request, *client, kReal, timestampOf("2024-01-02T03:04:05Z"));
   return out ? std::string("no error") : out.error().message;
 }
 
@@ -133,7 +116,7 @@ TEST_CASE("a header-signed request re-signs as if the client had the real key", 
       "X-Amz-Target: AmazonSQS.ListQueues\nUser-Agent: sdk\nContent-Length: 2\n\n{}");
   const SigningContext client = clientContext();
   const SignedRequest fromClient = signOk(unsigned_, client, SignatureLocation::kHeader);
-  const auto later = at("2024-01-02T03:09:00Z");
+  const auto later = timestampOf("2024-01-02T03:09:00Z");
 
   const ResignedRequest resigned = resignOk(fromClient.request, later);
   const SignedRequest direct =

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "libcommon/http/raw_request.h"
+#include "tests/unit/sign/sign_support.h"
 
 #ifndef LENS_SIGV4_VECTORS
 #error "LENS_SIGV4_VECTORS must name the AWS SigV4 test-vector directory"
@@ -29,6 +30,9 @@ using lens::sign::PayloadMode;
 using lens::sign::SignatureLocation;
 using lens::sign::SignedRequest;
 using lens::sign::SigningContext;
+using lens::test::parseRequest;
+using lens::test::signOk;
+using lens::test::timestampOf;
 
 namespace {
 
@@ -39,13 +43,6 @@ std::string readFile(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-std::chrono::sys_seconds timestamp(std::string_view text) {
-  auto parsed = lens::sign::parseTimestamp(text);
-  INFO("timestamp " << std::string(text));
-  REQUIRE(parsed.ok());
-  return *parsed;
 }
 
 // context.json of the vectors (the aws-c-auth layout). Unknown keys fail the
@@ -68,7 +65,7 @@ SigningContext loadContext(const std::filesystem::path& file) {
   if (credentials->has("token")) ctx.sessionToken = credentials->getValue<std::string>("token");
   ctx.region = root->getValue<std::string>("region");
   ctx.service = root->getValue<std::string>("service");
-  ctx.timestamp = timestamp(root->getValue<std::string>("timestamp"));
+  ctx.timestamp = timestampOf(root->getValue<std::string>("timestamp"));
   ctx.normalizePath = root->optValue("normalize", true);
   ctx.signBody = root->optValue("sign_body", false);
   ctx.expirationSeconds = root->optValue<std::uint32_t>("expiration_in_seconds", 3600);
@@ -76,29 +73,9 @@ SigningContext loadContext(const std::filesystem::path& file) {
   return ctx;
 }
 
-RawRequest parseRequest(std::string_view text) {
-  auto parsed = parseRawRequest(text);
-  INFO("parse error: " << (parsed ? std::string() : parsed.error().message));
-  REQUIRE(parsed.ok());
-  return std::move(parsed).value();
-}
-
-SignedRequest signOk(const RawRequest& request, const SigningContext& ctx,
-                     SignatureLocation location) {
-  auto signedRequest = lens::sign::sign(request, ctx, location);
-  INFO("sign error: " << (signedRequest ? std::string() : signedRequest.error().message));
-  REQUIRE(signedRequest.ok());
-  return std::move(signedRequest).value();
-}
-
 // The worked examples of the AWS documentation use this key pair.
 SigningContext exampleS3Context() {
-  SigningContext ctx;
-  ctx.accessKeyId = "AKIAIOSFODNN7EXAMPLE";
-  ctx.secretAccessKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-  ctx.region = "us-east-1";
-  ctx.service = "s3";
-  ctx.timestamp = timestamp("20130524T000000Z");
+  SigningContext ctx = lens::test::s3DocumentationContext();
   ctx.signBody = true;
   return ctx;
 }
@@ -109,7 +86,7 @@ SigningContext vanillaContext() {
   ctx.secretAccessKey = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
   ctx.region = "us-east-1";
   ctx.service = "service";
-  ctx.timestamp = timestamp("2015-08-30T12:36:00Z");
+  ctx.timestamp = timestampOf("2015-08-30T12:36:00Z");
   return ctx;
 }
 
@@ -317,13 +294,13 @@ TEST_CASE("uriEncode and uriDecode", "[sign]") {
 TEST_CASE("parseTimestamp accepts ISO 8601 UTC and the compact AWS form", "[sign]") {
   using lens::sign::formatAmzDate;
   using lens::sign::formatDateStamp;
-  const auto t = timestamp("2015-08-30T12:36:00Z");
+  const auto t = timestampOf("2015-08-30T12:36:00Z");
   CHECK(formatAmzDate(t) == "20150830T123600Z");
   CHECK(formatDateStamp(t) == "20150830");
-  CHECK(timestamp("20150830T123600Z") == t);
-  CHECK(timestamp("2015-08-30T12:36:00.999Z") == t);
-  CHECK(formatAmzDate(timestamp("2000-02-29T23:59:59Z")) == "20000229T235959Z");
-  CHECK(formatAmzDate(timestamp("1970-01-01T00:00:00Z")) == "19700101T000000Z");
+  CHECK(timestampOf("20150830T123600Z") == t);
+  CHECK(timestampOf("2015-08-30T12:36:00.999Z") == t);
+  CHECK(formatAmzDate(timestampOf("2000-02-29T23:59:59Z")) == "20000229T235959Z");
+  CHECK(formatAmzDate(timestampOf("1970-01-01T00:00:00Z")) == "19700101T000000Z");
 
   const std::string bad =
       GENERATE(as<std::string>{}, "", "2015-08-30", "2015-08-30T12:36:00",
