@@ -269,6 +269,13 @@ Result<Prepared> prepare(const http::RawRequest& input, const SigningContext& ct
                          SignatureLocation location) {
   if (auto ok = checkContext(ctx, location); !ok) return ok.error();
   if (auto ok = checkRequest(input); !ok) return ok.error();
+  if (ctx.payloadMode == PayloadMode::kSha256 && input.countHeader("transfer-encoding") != 0) {
+    // The hash covers the payload, not its transfer coding, which a proxy
+    // may change: refuse rather than sign the chunk framing.
+    return makeError(ErrorCode::kInvalidInput,
+                     "the body's SHA-256 is not signed for a request with Transfer-Encoding (send "
+                     "it with a Content-Length, or sign UNSIGNED-PAYLOAD)");
+  }
 
   Prepared prepared{input, {}};
   http::RawRequest& request = prepared.request;

@@ -168,7 +168,8 @@ std::string signature(const SigningKey& key, std::string_view stringToSign);
 // of ctx.signedHeaders missing, empty or malformed key id, region or
 // service, a session token with control characters, an expiry out of range,
 // a timestamp outside years 0-9999, an empty or malformed given payload
-// hash, a streaming payload in query mode.
+// hash, a streaming payload in query mode, the body's SHA-256 for a request
+// with Transfer-Encoding.
 [[nodiscard]] Result<SignedRequest> sign(const http::RawRequest& request, const SigningContext& ctx,
                                          SignatureLocation location);
 

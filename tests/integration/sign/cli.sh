@@ -173,6 +173,9 @@ expect_error "body over --max-body" 1 \
 expect_error "Content-Length over --max-body" 1 \
   "request on standard input: line 3: Content-Length 5 exceeds the body limit of 4 bytes" "${sigv4[@]}" --max-body 4 \
   < <(printf 'PUT / HTTP/1.1\nHost: h\nContent-Length: 5\n\n')
+expect_error "body hash over a transfer coding" 1 \
+  "request on standard input: the body's SHA-256 is not signed for a request with Transfer-Encoding (send it with a Content-Length, or sign UNSIGNED-PAYLOAD)" \
+  "${sigv4[@]}" < <(printf 'PUT / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\r\nabc\r\n0\r\n\r\n')
 expect_error "bad --time" 2 \
   '--time: timestamp "yesterday" is not a UTC time such as 2015-08-30T12:36:00Z or 20150830T123600Z' \
   "$tool" aws-sigv4 --access-key AKID --region r --service s --time yesterday < <(printf 'GET / HTTP/1.1\nHost: h\n')

@@ -555,3 +555,17 @@ TEST_CASE("signing again keeps the empty parts of a query", "[sign]") {
       signOk(parseRequest("GET /?&a=1 HTTP/1.1\nHost:h\n"), ctx, SignatureLocation::kHeader);
   CHECK(header.request.target == "/?&a=1");
 }
+
+TEST_CASE("the body's hash is not signed over a transfer coding", "[sign]") {
+  const RawRequest chunked =
+      parseRequest("PUT /k HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\r\nabc\r\n0\r\n\r\n");
+  SigningContext ctx = vanillaContext();
+  auto refused = lens::sign::sign(chunked, ctx, SignatureLocation::kHeader);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::kInvalidInput);
+  CHECK(refused.error().message ==
+        "the body's SHA-256 is not signed for a request with Transfer-Encoding (send it with a "
+        "Content-Length, or sign UNSIGNED-PAYLOAD)");
+  ctx.payloadMode = PayloadMode::kUnsigned;
+  CHECK(lens::sign::sign(chunked, ctx, SignatureLocation::kHeader).ok());
+}
