@@ -36,8 +36,8 @@ complete -c lens-sign -f
 
 # lens-sign
 complete -c lens-sign -n '__fish_lens_sign_at ""' -a 'aws-sigv4' -d 'Sign the request on standard input with AWS Signature Version 4'
-complete -c lens-sign -n '__fish_lens_sign_at ""' -a 'resign' -d 'Sign again with the policy\'s real credentials a request signed with a LENSFAKE access key id'
-complete -c lens-sign -n '__fish_lens_sign_at ""' -a 'inject' -d 'Apply the policy\'s header and uriPlaceholder injections for a host to the request'
+complete -c lens-sign -n '__fish_lens_sign_at ""' -a 'resign' -d 'Sign the request on standard input, made with a LENSFAKE access key id, again with the policy\'s real credentials'
+complete -c lens-sign -n '__fish_lens_sign_at ""' -a 'inject' -d 'Apply the policy\'s header and uriPlaceholder injections for a host to the request on standard input'
 complete -c lens-sign -n '__fish_lens_sign_at ""' -s h -l help -d 'Print this help message and exit'
 complete -c lens-sign -n '__fish_lens_sign_at ""' -l version -d 'Display program version information and exit'
 complete -c lens-sign -n '__fish_lens_sign_at ""' -l log-level -x -a 'trace debug info warn error critical off' -d 'Diagnostics on stderr: trace, debug, info, warn, error, critical or off'

@@ -480,8 +480,8 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   sig->callback([&o] { o.command = "aws-sigv4"; });
 
   CLI::App* resign = app->add_subcommand("resign",
-                                         "Sign again with the policy's real credentials a request "
-                                         "signed with a LENSFAKE access key id");
+                                         "Sign the request on standard input, made with a LENSFAKE "
+                                         "access key id, again with the policy's real credentials");
   resign->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")
       ->type_name("FILE");
   resign
@@ -498,7 +498,8 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
 
   CLI::App* inject = app->add_subcommand(
       "inject",
-      "Apply the policy's header and uriPlaceholder injections for a host to the request");
+      "Apply the policy's header and uriPlaceholder injections for a host to the request on "
+      "standard input");
   inject->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")
       ->type_name("FILE");
   inject->add_option("--host", o.host, "Destination HOST[:PORT] matched against injection domains")
