@@ -38,7 +38,7 @@ complete -c lens-dns -n '__fish_lens_dns_at ""' -l upstream-timeout -x -d 'Milli
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l upstream-tries -x -d 'Tries per upstream server before SERVFAIL'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l state-dir -x -a '(__fish_complete_directories)' -d 'State directory (policy.json, audit.sock)'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l policy -r -F -d 'Policy file (default STATE_DIR/policy.json)'
-complete -c lens-dns -n '__fish_lens_dns_at ""' -l audit -x -d 'Audit sink: -, a file, or unix:PATH (default unix:STATE_DIR/audit.sock)'
+complete -c lens-dns -n '__fish_lens_dns_at ""' -l audit -x -d 'Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l ready-file -r -F -d 'Create this file once listening with a policy loaded'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l check -d 'Check the options and the policy, print what would run, and exit'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l bootstrap-host -x -d 'A name that always resolves, e.g. the control plane (repeatable)'

@@ -277,6 +277,13 @@ Decision Engine::decideHttp(const Request& request, std::string_view host,
   return d;
 }
 
+std::vector<CredentialRef> Engine::injectionsFor(const Request& request) const {
+  if (!policy_) return {};
+  Decision d;
+  addCredentials(request, normalizeDestination(request).host, d);
+  return std::move(d.credentials);
+}
+
 void Engine::addCredentials(const Request& request, std::string_view host, Decision& d) const {
   if (policy_->credentials.empty() || host.empty()) return;
   // An address or prefix domain applies to a host sent as that IP literal,

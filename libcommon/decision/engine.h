@@ -45,6 +45,14 @@ class Engine {
 
   [[nodiscard]] Decision decide(const Request& request) const;
 
+  // The credential injections for a request: those whose domain matches its
+  // host (and port, for a domain with one) and, when the request is visible
+  // (method set), whose rules cover its method and path. Neither the rules
+  // of the network section nor the safety floor are consulted, so the
+  // caller applies these only to a request decide() lets through (lens-sign
+  // applies them to whatever it is given). Empty without a policy.
+  [[nodiscard]] std::vector<CredentialRef> injectionsFor(const Request& request) const;
+
   [[nodiscard]] const std::shared_ptr<const policy::PolicyDocument>& policy() const { return policy_; }
 
   // The raw (egress.tcp / egress.udp) ports a resolved name's addresses may

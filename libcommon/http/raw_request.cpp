@@ -113,39 +113,109 @@ Result<RawRequest> parseRequestLine(std::string_view text) {
   return request;
 }
 
-// Checks Content-Length against Transfer-Encoding, itself and the body.
-Status checkFraming(const RawRequest& request, const std::vector<std::size_t>& fieldLines,
-                    const RawRequestLimits& limits) {
-  std::optional<unsigned long> contentLength;
+// The framing a head announces, checked on its own: every Content-Length a
+// decimal number with the same value, not combined with Transfer-Encoding,
+// within the body limit.
+struct Framing {
+  std::optional<std::size_t> contentLength;
   std::size_t contentLengthLine = 0;
+};
+
+Result<Framing> checkFraming(const RawRequest& request, const std::vector<std::size_t>& fieldLines,
+                             const RawRequestLimits& limits) {
+  Framing framing;
   for (std::size_t i = 0; i < request.headers.size(); ++i) {
     if (!util::iequals(request.headers[i].name, "content-length")) continue;
     const auto parsed = util::parseDecimal(request.headers[i].value(), kMaxContentLengthValue);
     if (!parsed) return invalidAt(fieldLines[i], "Content-Length is not a decimal number");
-    if (contentLength && *contentLength != *parsed) {
+    if (framing.contentLength && *framing.contentLength != *parsed) {
       return invalidAt(fieldLines[i], "Content-Length differs from the one on line " +
-                                          std::to_string(contentLengthLine));
+                                          std::to_string(framing.contentLengthLine));
     }
-    contentLength = parsed;
-    contentLengthLine = fieldLines[i];
+    framing.contentLength = static_cast<std::size_t>(*parsed);
+    framing.contentLengthLine = fieldLines[i];
   }
-  if (!contentLength) return Ok{};
+  if (!framing.contentLength) return framing;
   if (request.countHeader("transfer-encoding") != 0) {
-    return invalidAt(contentLengthLine,
+    return invalidAt(framing.contentLengthLine,
                      "Content-Length together with Transfer-Encoding (ambiguous framing)");
   }
-  if (*contentLength > limits.maxBodyBytes) {
-    return makeError(ErrorCode::kLimit, "line " + std::to_string(contentLengthLine) +
-                                            ": Content-Length " + std::to_string(*contentLength) +
-                                            " exceeds the body limit of " +
-                                            std::to_string(limits.maxBodyBytes) + " bytes");
+  if (*framing.contentLength > limits.maxBodyBytes) {
+    return makeError(ErrorCode::kLimit,
+                     "line " + std::to_string(framing.contentLengthLine) + ": Content-Length " +
+                         std::to_string(*framing.contentLength) + " exceeds the body limit of " +
+                         std::to_string(limits.maxBodyBytes) + " bytes");
   }
-  if (request.body.size() != *contentLength) {
-    return invalidAt(contentLengthLine, "body is " + std::to_string(request.body.size()) +
-                                            " bytes but Content-Length is " +
-                                            std::to_string(*contentLength));
+  return framing;
+}
+
+struct ParsedHead {
+  RawRequestHead head;
+  bool headerSectionEnded = false;
+  Framing framing;
+};
+
+Result<ParsedHead> parseHead(std::string_view text, const RawRequestLimits& limits) {
+  if (text.empty()) {
+    return makeError(ErrorCode::kInvalidInput, "empty request: missing request line");
   }
-  return Ok{};
+  auto requestLine = readHeadLine(text, 0, 1, limits.maxHeadBytes);
+  if (!requestLine) return requestLine.error();
+  auto parsedLine = parseRequestLine(requestLine->text);
+  if (!parsedLine) return parsedLine.error();
+  ParsedHead parsed;
+  RawRequest& request = parsed.head.request;
+  request = std::move(parsedLine).value();
+
+  std::vector<std::size_t> fieldLines;  // line number of each field, for later messages
+  std::size_t pos = requestLine->next;
+  std::size_t lineNumber = 2;
+  while (pos < text.size()) {
+    auto line = readHeadLine(text, pos, lineNumber, limits.maxHeadBytes);
+    if (!line) return line.error();
+    pos = line->next;
+    const std::string_view lineText = line->text;
+    if (lineText.empty()) {
+      parsed.headerSectionEnded = true;
+      break;
+    }
+    if (isSpaceOrTab(lineText.front())) {
+      if (request.headers.empty()) {
+        return invalidAt(lineNumber, 1, "continuation line before the first header field");
+      }
+      if (auto ok = checkFieldValue(lineText, 0, lineNumber); !ok) return ok.error();
+      request.headers.back().rawValue.push_back('\n');
+      request.headers.back().rawValue.append(lineText);
+    } else {
+      const std::size_t colon = lineText.find(':');
+      if (colon == std::string_view::npos) return invalidAt(lineNumber, "header line has no ':'");
+      if (colon == 0) return invalidAt(lineNumber, 1, "empty header name");
+      for (std::size_t i = 0; i < colon; ++i) {
+        if (isSpaceOrTab(lineText[i])) {
+          return invalidAt(lineNumber, i + 1, "whitespace in header name or before ':'");
+        }
+        if (!isTokenChar(lineText[i])) {
+          return invalidAt(lineNumber, i + 1, "invalid character in header name");
+        }
+      }
+      if (auto ok = checkFieldValue(lineText, colon + 1, lineNumber); !ok) return ok.error();
+      if (request.headers.size() >= limits.maxHeaderCount) {
+        return makeError(ErrorCode::kLimit, "line " + std::to_string(lineNumber) + ": more than " +
+                                                std::to_string(limits.maxHeaderCount) +
+                                                " header fields");
+      }
+      request.addHeader(std::string(lineText.substr(0, colon)),
+                        std::string(lineText.substr(colon + 1)));
+      fieldLines.push_back(lineNumber);
+    }
+    ++lineNumber;
+  }
+  parsed.head.bodyOffset = pos;
+  auto framing = checkFraming(request, fieldLines, limits);
+  if (!framing) return framing.error();
+  parsed.framing = *framing;
+  parsed.head.contentLength = framing->contentLength;
+  return parsed;
 }
 
 }  // namespace
@@ -202,63 +272,18 @@ void RawRequest::addHeader(std::string name, std::string value) {
   headers.push_back(HeaderField{std::move(name), std::move(value)});
 }
 
-Result<RawRequest> parseRawRequest(std::string_view text, const RawRequestLimits& limits) {
-  if (text.empty()) {
-    return makeError(ErrorCode::kInvalidInput, "empty request: missing request line");
-  }
-  auto requestLine = readHeadLine(text, 0, 1, limits.maxHeadBytes);
-  if (!requestLine) return requestLine.error();
-  auto parsed = parseRequestLine(requestLine->text);
+Result<RawRequestHead> parseRawRequestHead(std::string_view text, const RawRequestLimits& limits) {
+  auto parsed = parseHead(text, limits);
   if (!parsed) return parsed.error();
-  RawRequest request = std::move(parsed).value();
+  return std::move(parsed->head);
+}
 
-  std::vector<std::size_t> fieldLines;  // line number of each field, for later messages
-  std::size_t pos = requestLine->next;
-  std::size_t lineNumber = 2;
-  bool headerSectionEnded = false;
-  while (pos < text.size()) {
-    auto line = readHeadLine(text, pos, lineNumber, limits.maxHeadBytes);
-    if (!line) return line.error();
-    pos = line->next;
-    const std::string_view lineText = line->text;
-    if (lineText.empty()) {
-      headerSectionEnded = true;
-      break;
-    }
-    if (isSpaceOrTab(lineText.front())) {
-      if (request.headers.empty()) {
-        return invalidAt(lineNumber, 1, "continuation line before the first header field");
-      }
-      if (auto ok = checkFieldValue(lineText, 0, lineNumber); !ok) return ok.error();
-      request.headers.back().rawValue.push_back('\n');
-      request.headers.back().rawValue.append(lineText);
-    } else {
-      const std::size_t colon = lineText.find(':');
-      if (colon == std::string_view::npos) return invalidAt(lineNumber, "header line has no ':'");
-      if (colon == 0) return invalidAt(lineNumber, 1, "empty header name");
-      for (std::size_t i = 0; i < colon; ++i) {
-        if (isSpaceOrTab(lineText[i])) {
-          return invalidAt(lineNumber, i + 1, "whitespace in header name or before ':'");
-        }
-        if (!isTokenChar(lineText[i])) {
-          return invalidAt(lineNumber, i + 1, "invalid character in header name");
-        }
-      }
-      if (auto ok = checkFieldValue(lineText, colon + 1, lineNumber); !ok) return ok.error();
-      if (request.headers.size() >= limits.maxHeaderCount) {
-        return makeError(ErrorCode::kLimit, "line " + std::to_string(lineNumber) + ": more than " +
-                                                std::to_string(limits.maxHeaderCount) +
-                                                " header fields");
-      }
-      request.addHeader(std::string(lineText.substr(0, colon)),
-                        std::string(lineText.substr(colon + 1)));
-      fieldLines.push_back(lineNumber);
-    }
-    ++lineNumber;
-  }
-
-  if (headerSectionEnded) {
-    const std::string_view body = text.substr(pos);
+Result<RawRequest> parseRawRequest(std::string_view text, const RawRequestLimits& limits) {
+  auto parsed = parseHead(text, limits);
+  if (!parsed) return parsed.error();
+  RawRequest& request = parsed->head.request;
+  if (parsed->headerSectionEnded) {
+    const std::string_view body = text.substr(parsed->head.bodyOffset);
     if (body.size() > limits.maxBodyBytes) {
       return makeError(ErrorCode::kLimit, "body of " + std::to_string(body.size()) +
                                               " bytes exceeds the limit of " +
@@ -266,8 +291,29 @@ Result<RawRequest> parseRawRequest(std::string_view text, const RawRequestLimits
     }
     request.body = std::string(body);
   }
-  if (auto ok = checkFraming(request, fieldLines, limits); !ok) return ok.error();
-  return request;
+  const Framing& framing = parsed->framing;
+  if (framing.contentLength && request.body.size() != *framing.contentLength) {
+    return invalidAt(framing.contentLengthLine, "body is " + std::to_string(request.body.size()) +
+                                                    " bytes but Content-Length is " +
+                                                    std::to_string(*framing.contentLength));
+  }
+  return std::move(request);
+}
+
+std::optional<std::size_t> findHeadEnd(std::string_view text) {
+  for (std::size_t lf = text.find('\n'); lf != std::string_view::npos;
+       lf = text.find('\n', lf + 1)) {
+    const std::size_t next = lf + 1;
+    if (next < text.size() && text[next] == '\n') return next + 1;
+    if (next + 1 < text.size() && text[next] == '\r' && text[next + 1] == '\n') return next + 2;
+  }
+  return std::nullopt;
+}
+
+LineEnding detectLineEnding(std::string_view text) {
+  const std::size_t lf = text.find('\n');
+  return lf != std::string_view::npos && lf > 0 && text[lf - 1] == '\r' ? LineEnding::kCrLf
+                                                                        : LineEnding::kLf;
 }
 
 std::string serializeRawRequest(const RawRequest& request, LineEnding lineEnding) {

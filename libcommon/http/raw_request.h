@@ -75,7 +75,31 @@ struct RawRequest {
 [[nodiscard]] Result<RawRequest> parseRawRequest(std::string_view text,
                                                  const RawRequestLimits& limits = {});
 
+// The head of a request whose body has not been read (or is read later, as
+// a stream): the request with an empty body, where the body starts in the
+// text given, and the body's announced length.
+struct RawRequestHead {
+  RawRequest request;      // body empty
+  std::size_t bodyOffset;  // offset of the first body byte in the text parsed
+  // The Content-Length, when the request has one (checked as parseRawRequest
+  // does, except against a body).
+  std::optional<std::size_t> contentLength;
+};
+
+// Parses the request line and header section of `text` as parseRawRequest
+// does; whatever follows the empty line is the body and is not looked at.
+// When `text` has no empty line, the head ends at the end of `text`.
+[[nodiscard]] Result<RawRequestHead> parseRawRequestHead(std::string_view text,
+                                                         const RawRequestLimits& limits = {});
+
+// Where the header section of `text` ends: the offset just past the empty
+// line (LF or CRLF), or nullopt when `text` does not contain one yet.
+[[nodiscard]] std::optional<std::size_t> findHeadEnd(std::string_view text);
+
 enum class LineEnding { kLf, kCrLf };
+
+// The line ending of the request line of `text` (kLf when it has none).
+[[nodiscard]] LineEnding detectLineEnding(std::string_view text);
 
 // The request as text: request line, each field as "name:rawValue" (folds
 // written as line breaks), an empty line, the body. With kLf this is the form

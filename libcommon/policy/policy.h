@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "libcommon/policy/match_pattern.h"
@@ -57,6 +58,10 @@ struct NetworkPolicy {
 };
 
 enum class InjectionType : std::uint8_t { kHeader, kUriPlaceholder, kAwsSigv4 };
+
+// The placeholder of a credential with an awsSigv4 injection is the fake
+// access key id the sandbox signs with; it starts with this prefix.
+inline constexpr std::string_view kAwsPlaceholderPrefix = "LENSFAKE";
 std::string_view toString(InjectionType t);
 
 struct Injection {

@@ -4,18 +4,15 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <set>
 #include <span>
 #include <sstream>
 #include <unordered_map>
 
 #include "libcommon/policy/policy_spec.h"
+#include "libcommon/util/file.h"
 #include "libcommon/util/hash.h"
 #include "libcommon/util/strings.h"
 
@@ -48,7 +45,6 @@ using Poco::Dynamic::Var;
 using ObjectPtr = Poco::JSON::Object::Ptr;
 using ArrayPtr = Poco::JSON::Array::Ptr;
 
-constexpr std::string_view kAwsPlaceholderPrefix = "LENSFAKE";
 constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
 
 bool isObject(const Var& v) { return v.type() == typeid(ObjectPtr); }
@@ -660,21 +656,9 @@ ParseOutcome loadPolicyFile(const std::string& path, ParseOptions options) {
     out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, {}, "", std::move(message)});
     return out;
   };
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail("cannot open: " + std::string(std::strerror(errno)));
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return fail("is a directory");
-  std::string text;
-  std::vector<char> buffer(64 * 1024);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    text.append(buffer.data(), static_cast<std::size_t>(in.gcount()));
-    if (text.size() > options.limits.maxBytes) {
-      return fail("file is larger than the limit of " + std::to_string(options.limits.maxBytes) + " bytes");
-    }
-  }
-  if (in.bad()) return fail("read error: " + std::string(std::strerror(errno)));
-  return parsePolicy(text, options);
+  auto text = util::readFile(path, options.limits.maxBytes);
+  if (!text) return fail(text.error().message);
+  return parsePolicy(*text, options);
 }
 
 }  // namespace lens::policy

@@ -5,9 +5,11 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <utility>
@@ -61,13 +63,6 @@ bool containsIgnoringCase(const std::string_view (&list)[N], std::string_view na
 bool isUnreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 void appendPercentEncoded(std::string& out, char c) {
@@ -154,6 +149,24 @@ Status checkContext(const SigningContext& ctx, SignatureLocation location) {
   if (year < 0 || year > 9999) {
     return makeError(ErrorCode::kInvalidArgument, "timestamp is outside the years 0000 to 9999");
   }
+  if (ctx.payloadMode == PayloadMode::kGiven) {
+    if (ctx.payloadHash.empty()) {
+      return makeError(ErrorCode::kInvalidArgument, "the given payload hash is empty");
+    }
+    const bool bad = std::any_of(ctx.payloadHash.begin(), ctx.payloadHash.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '-';
+    });
+    if (bad) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "the given payload hash contains a character other than letters, digits "
+                       "and '-'");
+    }
+  }
+  if (ctx.payloadMode == PayloadMode::kStreaming && location == SignatureLocation::kQuery) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "a streaming (aws-chunked) payload is signed in header mode only, not "
+                     "presigned");
+  }
   if (location == SignatureLocation::kQuery &&
       (ctx.expirationSeconds < 1 || ctx.expirationSeconds > kMaxExpirationSeconds)) {
     return makeError(ErrorCode::kInvalidArgument,
@@ -186,13 +199,17 @@ Status checkRequest(const http::RawRequest& request) {
 std::string withoutOwnedQueryParams(std::string_view rawQuery) {
   std::string kept;
   bool removed = false;
+  bool first = true;
   for (std::string_view part : util::split(rawQuery, '&')) {
     const std::string key = uriDecode(part.substr(0, part.find('=')));
     if (containsIgnoringCase(kOwnedQueryKeys, key)) {
       removed = true;
       continue;
     }
-    if (!kept.empty()) kept.push_back('&');
+    // Empty parts ("a=1&&b=2") are kept too: the target changes only where
+    // the signer's own parameters were.
+    if (!first) kept.push_back('&');
+    first = false;
     kept.append(part);
   }
   return removed ? kept : std::string(rawQuery);
@@ -201,6 +218,44 @@ std::string withoutOwnedQueryParams(std::string_view rawQuery) {
 void appendQueryParam(std::string& query, std::string_view key, std::string_view value) {
   if (!query.empty()) query.push_back('&');
   query.append(key).append("=").append(uriEncode(value, false));
+}
+
+std::string payloadHash(const http::RawRequest& request, const SigningContext& ctx) {
+  switch (ctx.payloadMode) {
+    case PayloadMode::kSha256:
+      return util::sha256Hex(request.body);
+    case PayloadMode::kUnsigned:
+      return std::string(kUnsignedPayload);
+    case PayloadMode::kStreaming:
+      return std::string(kStreamingPayload);
+    case PayloadMode::kGiven:
+      return ctx.payloadHash;
+  }
+  return util::sha256Hex(request.body);
+}
+
+// With ctx.signedHeaders: the lower-case names to sign (the listed ones,
+// host, and those the signer has added to `request`), after checking that
+// the request carries every listed one. Without: nullopt (sign what is there).
+Result<std::optional<std::set<std::string>>> explicitlySignedHeaders(
+    const http::RawRequest& request, const SigningContext& ctx, SignatureLocation location) {
+  if (!ctx.signedHeaders) return std::optional<std::set<std::string>>();
+  std::set<std::string> wanted{"host"};
+  for (const std::string& listed : *ctx.signedHeaders) {
+    std::string name = util::toLower(listed);
+    if (containsIgnoringCase(kOwnedHeaders, name)) continue;
+    if (request.countHeader(name) == 0) {
+      return makeError(ErrorCode::kInvalidInput,
+                       "signed header \"" + name.substr(0, 64) + "\" is not in the request");
+    }
+    wanted.insert(std::move(name));
+  }
+  if (location == SignatureLocation::kHeader) {
+    for (std::string_view owned : kOwnedHeaders) {
+      if (owned != "authorization" && request.countHeader(owned) != 0) wanted.emplace(owned);
+    }
+  }
+  return std::optional<std::set<std::string>>(std::move(wanted));
 }
 
 // The request with the signer's headers and query parameters in place but
@@ -214,6 +269,13 @@ Result<Prepared> prepare(const http::RawRequest& input, const SigningContext& ct
                          SignatureLocation location) {
   if (auto ok = checkContext(ctx, location); !ok) return ok.error();
   if (auto ok = checkRequest(input); !ok) return ok.error();
+  if (ctx.payloadMode == PayloadMode::kSha256 && input.countHeader("transfer-encoding") != 0) {
+    // The hash covers the payload, not its transfer coding, which a proxy
+    // may change: refuse rather than sign the chunk framing.
+    return makeError(ErrorCode::kInvalidInput,
+                     "the body's SHA-256 is not signed for a request with Transfer-Encoding (send "
+                     "it with a Content-Length, or sign UNSIGNED-PAYLOAD)");
+  }
 
   Prepared prepared{input, {}};
   http::RawRequest& request = prepared.request;
@@ -223,23 +285,30 @@ Result<Prepared> prepare(const http::RawRequest& input, const SigningContext& ct
   std::string rawQuery = inputQuery ? withoutOwnedQueryParams(*inputQuery) : std::string();
 
   CanonicalRequest& canonical = prepared.canonical;
-  canonical.payloadHash = ctx.payloadMode == PayloadMode::kUnsigned ? std::string(kUnsignedPayload)
-                                                                    : util::sha256Hex(request.body);
+  canonical.payloadHash = payloadHash(request, ctx);
   const std::string amzDate = formatAmzDate(ctx.timestamp);
   const bool tokenSigned = ctx.sessionToken && !ctx.omitSessionTokenFromSignature;
 
   if (location == SignatureLocation::kHeader) {
     if (ctx.sessionToken) request.addHeader(std::string(kHeaderSecurityToken), *ctx.sessionToken);
     request.addHeader(std::string(kHeaderDate), amzDate);
-    if (ctx.signBody) request.addHeader(std::string(kHeaderContentSha256), canonical.payloadHash);
+    if (ctx.signBody || ctx.payloadMode == PayloadMode::kStreaming) {
+      request.addHeader(std::string(kHeaderContentSha256), canonical.payloadHash);
+    }
   }
+  auto wanted = explicitlySignedHeaders(request, ctx, location);
+  if (!wanted) return wanted.error();
 
   // Lower-case name -> values joined with ',' in order of appearance; the
   // map keeps the names sorted.
   std::map<std::string, std::string> headers;
   for (const http::HeaderField& field : request.headers) {
     std::string name = util::toLower(field.name);
-    if (containsIgnoringCase(kUnsignedHeaders, name)) continue;
+    if (*wanted) {
+      if ((*wanted)->count(name) == 0) continue;
+    } else if (containsIgnoringCase(kUnsignedHeaders, name)) {
+      continue;
+    }
     if (!tokenSigned && name == "x-amz-security-token") continue;
     auto [it, inserted] = headers.try_emplace(std::move(name));
     if (!inserted) it->second.push_back(',');
@@ -370,9 +439,10 @@ std::string uriDecode(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hexValue(text[i + 1]) >= 0 &&
-        hexValue(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2])));
+    if (text[i] == '%' && i + 2 < text.size() && util::hexDigitValue(text[i + 1]) >= 0 &&
+        util::hexDigitValue(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(util::hexDigitValue(text[i + 1]) * 16 +
+                                      util::hexDigitValue(text[i + 2])));
       i += 2;
     } else {
       out.push_back(text[i]);
@@ -409,8 +479,8 @@ std::string canonicalUri(std::string_view rawPath, const SigningContext& ctx) {
   out.reserve(rawPath.size());
   for (std::size_t i = 0; i < rawPath.size(); ++i) {
     const char c = rawPath[i];
-    if (c == '%' && i + 2 < rawPath.size() && hexValue(rawPath[i + 1]) >= 0 &&
-        hexValue(rawPath[i + 2]) >= 0) {
+    if (c == '%' && i + 2 < rawPath.size() && util::hexDigitValue(rawPath[i + 1]) >= 0 &&
+        util::hexDigitValue(rawPath[i + 2]) >= 0) {
       out.append(rawPath.substr(i, 3));
       i += 2;
     } else if (isUnreserved(c) || c == '/') {

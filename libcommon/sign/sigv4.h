@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "libcommon/http/raw_request.h"
 #include "libcommon/util/result.h"
@@ -19,6 +20,9 @@ namespace lens::sign {
 
 inline constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
+// The payload hash of an aws-chunked body whose chunks are signed one by one
+// (aws_chunked.h).
+inline constexpr std::string_view kStreamingPayload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 // The longest validity AWS accepts for a presigned request (7 days).
 inline constexpr std::uint32_t kMaxExpirationSeconds = 604800;
 
@@ -30,8 +34,12 @@ enum class SignatureLocation {
 
 // The payload hash of the canonical request.
 enum class PayloadMode {
-  kSha256,    // lower-case hex SHA-256 of the body
-  kUnsigned,  // the literal UNSIGNED-PAYLOAD (S3: body not covered)
+  kSha256,     // lower-case hex SHA-256 of the body
+  kUnsigned,   // the literal UNSIGNED-PAYLOAD (S3: body not covered)
+  kStreaming,  // the literal STREAMING-AWS4-HMAC-SHA256-PAYLOAD: the body is
+               // sent aws-chunked, each chunk signed (header mode only)
+  kGiven,      // SigningContext::payloadHash as it is: a hash computed
+               // elsewhere, or another literal the service knows
 };
 
 // Everything a signature depends on besides the request. The secret access
@@ -54,6 +62,13 @@ struct SigningContext {
   // Query mode: X-Amz-Expires, 1 to kMaxExpirationSeconds.
   std::uint32_t expirationSeconds = 3600;
   PayloadMode payloadMode = PayloadMode::kSha256;
+  std::string payloadHash;  // with PayloadMode::kGiven
+  // The headers to sign (lower-case names). Unset: every header present
+  // except the unsigned ones listed at sign(). Set (as when re-signing a
+  // client's request): exactly these, each of which the request must carry,
+  // plus host and the headers the signer adds; the names of headers the
+  // signer owns are ignored here.
+  std::optional<std::vector<std::string>> signedHeaders;
 };
 
 // The stages of one signature.
@@ -140,18 +155,21 @@ std::string signature(const SigningKey& key, std::string_view stringToSign);
 // -Security-Token and -Signature query parameters: copies already in the
 // request are dropped and replaced. Header mode appends, in this order,
 // X-Amz-Security-Token (with a token), X-Amz-Date, x-amz-content-sha256
-// (ctx.signBody) and Authorization. Query mode appends the parameters to the
-// target's query in the order Algorithm, Credential, Date, SignedHeaders,
-// Expires, Security-Token, Signature. Everything else is left as received.
+// (ctx.signBody, or a streaming payload) and Authorization. Query mode appends the parameters to
+// the target's query in the order Algorithm, Credential, Date, SignedHeaders, Expires,
+// Security-Token, Signature. Everything else is left as received.
 //
 // Signed headers: every header present except Authorization, hop-by-hop and
 // proxy-specific ones (Connection, Keep-Alive, Proxy-*, TE, Trailer,
 // Transfer-Encoding, Upgrade), Expect, User-Agent and X-Amzn-Trace-Id.
 //
 // Errors (ErrorCode::kInvalidArgument for the context, kInvalidInput for the
-// request): missing or repeated Host, a target not in origin form, empty or
-// malformed key id, region or service, a session token with control
-// characters, an expiry out of range, a timestamp outside years 0-9999.
+// request): missing or repeated Host, a target not in origin form, a header
+// of ctx.signedHeaders missing, empty or malformed key id, region or
+// service, a session token with control characters, an expiry out of range,
+// a timestamp outside years 0-9999, an empty or malformed given payload
+// hash, a streaming payload in query mode, the body's SHA-256 for a request
+// with Transfer-Encoding.
 [[nodiscard]] Result<SignedRequest> sign(const http::RawRequest& request, const SigningContext& ctx,
                                          SignatureLocation location);
 

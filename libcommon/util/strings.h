@@ -15,6 +15,12 @@ bool startsWith(std::string_view s, std::string_view prefix);
 bool endsWith(std::string_view s, std::string_view suffix);
 std::vector<std::string_view> split(std::string_view s, char sep);
 
+// The value of a hex digit of either case, or -1 for another character.
+int hexDigitValue(char c);
+// True when every character is 0-9 or a-f (lower-case hex, as SigV4 writes
+// hashes and signatures); true for "".
+bool isLowerHex(std::string_view s);
+
 // Parses a decimal number without sign or leading zeros ("0" is allowed).
 std::optional<unsigned long> parseDecimal(std::string_view s, unsigned long max);
 

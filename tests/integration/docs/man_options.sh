@@ -2,8 +2,9 @@
 # Every tool's man page documents its whole command line: each long option and
 # each subcommand that `TOOL --cli-spec` reports (at every level) must appear in
 # man/TOOL.1.scd in bold (*--name*, *name*), as in the OPTIONS and COMMANDS
-# sections, and each option's environment variable (LENS_<NAME>) must appear
-# too. A tool without a man page, or whose page is not built, fails.
+# sections, and each option's environment variable (the one --cli-spec
+# reports, such as LENS_<NAME>; per-call arguments of a subcommand have none)
+# must appear too. A tool without a man page, or whose page is not built, fails.
 #
 # Environment: LENS_BUILD_DIR (tools in $LENS_BUILD_DIR/cmd) or LENS_SCHEMA
 # (tools beside it), LENS_SOURCE_DIR, LENS_MAN_DIR (built pages, optional).
@@ -53,10 +54,6 @@ with open(page_path, encoding="utf-8") as f:
 SHARED = {"help", "version", "cli-spec"}  # no environment variable
 
 
-def env_name(long_name):
-    return "LENS_" + long_name.upper().replace("-", "_")
-
-
 def bold(text):
     # *text* in scdoc, not part of a longer bold run such as *--policy-file*.
     return re.search(r"\*" + re.escape(text) + r"\*", page) is not None
@@ -82,8 +79,10 @@ def walk(cmd, path):
             long_name = n[2:]
             if long_name in SHARED:
                 continue
-            env = opt.get("env") or env_name(long_name)
-            if not mentioned(env):
+            # The variable the tool reads for this option, as --cli-spec
+            # reports it; per-call arguments of a subcommand have none.
+            env = opt.get("env")
+            if env and not mentioned(env):
                 missing.append((f"environment variable {env} (for {n})", where))
     for sub in cmd.get("subcommands", []):
         if not bold(sub["name"]):

@@ -738,6 +738,26 @@ TEST_CASE("engine credentials: an unarmed injection (empty value) still applies 
   CHECK(d.intercept);
 }
 
+TEST_CASE("engine injectionsFor: by domain and rules, whatever the verdict", "[engine]") {
+  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
+    "egress": {"http": [{"match": "api.github.com", "verdict": "deny", "transport": "direct"}]}},
+    "credentials": [{"id": "gh", "injections": [
+      {"injectionType": "header", "domain": "API.github.com.", "header": "Authorization", "value": "Bearer x",
+       "rules": [{"method": "GET"}]}]}]})");
+  auto ids = [](const std::vector<CredentialRef>& refs) {
+    Ids out;
+    for (const CredentialRef& c : refs) out.push_back(c.id);
+    return out;
+  };
+  CHECK(engine.decide(http("api.github.com", "GET", "/", Door::kConnect)).credentials.empty());
+  CHECK(ids(engine.injectionsFor(http("api.github.com", "GET", "/", Door::kConnect))) == Ids{"gh"});
+  CHECK(ids(engine.injectionsFor(http("Api.GitHub.com.", "GET", "/", Door::kConnect))) == Ids{"gh"});
+  CHECK(ids(engine.injectionsFor(http("api.github.com", "POST", "/", Door::kConnect))) == Ids{});
+  CHECK(ids(engine.injectionsFor(connect("api.github.com"))) == Ids{"gh"});
+  CHECK(ids(engine.injectionsFor(connect("localhost"))) == Ids{});
+  CHECK(Engine(nullptr).injectionsFor(connect("api.github.com")).empty());
+}
+
 // ---- legacy spelling, missing network, null policy ---------------------------
 
 TEST_CASE("engine legacy allowedRoutes decide like egress.http", "[engine]") {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -286,4 +287,58 @@ TEST_CASE("HeaderField::value trims and unfolds but keeps inner spacing", "[http
   CHECK(field.value() == "a b");
   field.rawValue = "   ";
   CHECK(field.value().empty());
+}
+
+TEST_CASE("parseRawRequestHead stops at the empty line and leaves the body unread", "[http]") {
+  using lens::http::parseRawRequestHead;
+  const std::string text = "PUT /k HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc";
+  auto head = parseRawRequestHead(text);
+  REQUIRE(head.ok());
+  CHECK(head->request.method == "PUT");
+  CHECK(head->request.headers.size() == 2);
+  CHECK(head->request.body.empty());
+  CHECK(head->bodyOffset == text.size() - 3);
+  REQUIRE(head->contentLength.has_value());
+  CHECK(*head->contentLength == 10);
+
+  // parseRawRequest refuses the same text: its body is short.
+  auto whole = parseRawRequest(text);
+  REQUIRE_FALSE(whole.ok());
+  CHECK(whole.error().message == "line 3: body is 3 bytes but Content-Length is 10");
+
+  auto noLength = parseRawRequestHead("GET / HTTP/1.1\nHost: h\n");
+  REQUIRE(noLength.ok());
+  CHECK_FALSE(noLength->contentLength.has_value());
+  CHECK(noLength->bodyOffset == 23);
+}
+
+TEST_CASE("parseRawRequestHead checks the framing headers it can see", "[http]") {
+  using lens::http::parseRawRequestHead;
+  RawRequestLimits limits;
+  limits.maxBodyBytes = 100;
+  auto over = parseRawRequestHead("PUT / HTTP/1.1\nHost: h\nContent-Length: 101\n\n", limits);
+  REQUIRE_FALSE(over.ok());
+  CHECK(over.error().code == ErrorCode::kLimit);
+  CHECK(over.error().message == "line 3: Content-Length 101 exceeds the body limit of 100 bytes");
+  auto both = parseRawRequestHead(
+      "PUT / HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\nContent-Length: 1\n\n");
+  REQUIRE_FALSE(both.ok());
+  CHECK(both.error().message ==
+        "line 4: Content-Length together with Transfer-Encoding (ambiguous framing)");
+}
+
+TEST_CASE("findHeadEnd finds the empty line after the header section", "[http]") {
+  using lens::http::findHeadEnd;
+  CHECK(findHeadEnd("GET / HTTP/1.1\nHost: h\n\nbody") == std::optional<std::size_t>(24));
+  CHECK(findHeadEnd("GET / HTTP/1.1\r\nHost: h\r\n\r\nbody") == std::optional<std::size_t>(27));
+  CHECK(findHeadEnd("GET / HTTP/1.1\r\nHost: h\r\n\r") == std::nullopt);
+  CHECK(findHeadEnd("GET / HTTP/1.1\nHost: h\n") == std::nullopt);
+  CHECK(findHeadEnd("") == std::nullopt);
+}
+
+TEST_CASE("detectLineEnding looks at the request line", "[http]") {
+  using lens::http::detectLineEnding;
+  CHECK(detectLineEnding("GET / HTTP/1.1\r\nHost: h\n") == LineEnding::kCrLf);
+  CHECK(detectLineEnding("GET / HTTP/1.1\nHost: h\r\n") == LineEnding::kLf);
+  CHECK(detectLineEnding("GET / HTTP/1.1") == LineEnding::kLf);
 }

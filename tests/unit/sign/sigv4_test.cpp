@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "libcommon/http/raw_request.h"
+#include "tests/unit/sign/sign_support.h"
 
 #ifndef LENS_SIGV4_VECTORS
 #error "LENS_SIGV4_VECTORS must name the AWS SigV4 test-vector directory"
@@ -29,6 +30,9 @@ using lens::sign::PayloadMode;
 using lens::sign::SignatureLocation;
 using lens::sign::SignedRequest;
 using lens::sign::SigningContext;
+using lens::test::parseRequest;
+using lens::test::signOk;
+using lens::test::timestampOf;
 
 namespace {
 
@@ -39,13 +43,6 @@ std::string readFile(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-std::chrono::sys_seconds timestamp(std::string_view text) {
-  auto parsed = lens::sign::parseTimestamp(text);
-  INFO("timestamp " << std::string(text));
-  REQUIRE(parsed.ok());
-  return *parsed;
 }
 
 // context.json of the vectors (the aws-c-auth layout). Unknown keys fail the
@@ -68,7 +65,7 @@ SigningContext loadContext(const std::filesystem::path& file) {
   if (credentials->has("token")) ctx.sessionToken = credentials->getValue<std::string>("token");
   ctx.region = root->getValue<std::string>("region");
   ctx.service = root->getValue<std::string>("service");
-  ctx.timestamp = timestamp(root->getValue<std::string>("timestamp"));
+  ctx.timestamp = timestampOf(root->getValue<std::string>("timestamp"));
   ctx.normalizePath = root->optValue("normalize", true);
   ctx.signBody = root->optValue("sign_body", false);
   ctx.expirationSeconds = root->optValue<std::uint32_t>("expiration_in_seconds", 3600);
@@ -76,29 +73,9 @@ SigningContext loadContext(const std::filesystem::path& file) {
   return ctx;
 }
 
-RawRequest parseRequest(std::string_view text) {
-  auto parsed = parseRawRequest(text);
-  INFO("parse error: " << (parsed ? std::string() : parsed.error().message));
-  REQUIRE(parsed.ok());
-  return std::move(parsed).value();
-}
-
-SignedRequest signOk(const RawRequest& request, const SigningContext& ctx,
-                     SignatureLocation location) {
-  auto signedRequest = lens::sign::sign(request, ctx, location);
-  INFO("sign error: " << (signedRequest ? std::string() : signedRequest.error().message));
-  REQUIRE(signedRequest.ok());
-  return std::move(signedRequest).value();
-}
-
 // The worked examples of the AWS documentation use this key pair.
 SigningContext exampleS3Context() {
-  SigningContext ctx;
-  ctx.accessKeyId = "AKIAIOSFODNN7EXAMPLE";
-  ctx.secretAccessKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-  ctx.region = "us-east-1";
-  ctx.service = "s3";
-  ctx.timestamp = timestamp("20130524T000000Z");
+  SigningContext ctx = lens::test::s3DocumentationContext();
   ctx.signBody = true;
   return ctx;
 }
@@ -109,7 +86,7 @@ SigningContext vanillaContext() {
   ctx.secretAccessKey = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
   ctx.region = "us-east-1";
   ctx.service = "service";
-  ctx.timestamp = timestamp("2015-08-30T12:36:00Z");
+  ctx.timestamp = timestampOf("2015-08-30T12:36:00Z");
   return ctx;
 }
 
@@ -317,13 +294,13 @@ TEST_CASE("uriEncode and uriDecode", "[sign]") {
 TEST_CASE("parseTimestamp accepts ISO 8601 UTC and the compact AWS form", "[sign]") {
   using lens::sign::formatAmzDate;
   using lens::sign::formatDateStamp;
-  const auto t = timestamp("2015-08-30T12:36:00Z");
+  const auto t = timestampOf("2015-08-30T12:36:00Z");
   CHECK(formatAmzDate(t) == "20150830T123600Z");
   CHECK(formatDateStamp(t) == "20150830");
-  CHECK(timestamp("20150830T123600Z") == t);
-  CHECK(timestamp("2015-08-30T12:36:00.999Z") == t);
-  CHECK(formatAmzDate(timestamp("2000-02-29T23:59:59Z")) == "20000229T235959Z");
-  CHECK(formatAmzDate(timestamp("1970-01-01T00:00:00Z")) == "19700101T000000Z");
+  CHECK(timestampOf("20150830T123600Z") == t);
+  CHECK(timestampOf("2015-08-30T12:36:00.999Z") == t);
+  CHECK(formatAmzDate(timestampOf("2000-02-29T23:59:59Z")) == "20000229T235959Z");
+  CHECK(formatAmzDate(timestampOf("1970-01-01T00:00:00Z")) == "19700101T000000Z");
 
   const std::string bad =
       GENERATE(as<std::string>{}, "", "2015-08-30", "2015-08-30T12:36:00",
@@ -503,4 +480,92 @@ TEST_CASE("a request without a query gets one in query mode only", "[sign]") {
   CHECK(signOk(emptyQuery, ctx, SignatureLocation::kHeader).request.target == "/p?");
   CHECK(signOk(emptyQuery, ctx, SignatureLocation::kQuery)
             .request.target.starts_with("/p?X-Amz-Algorithm="));
+}
+
+TEST_CASE("payload modes: given hash, streaming literal", "[sign]") {
+  SigningContext ctx = exampleS3Context();
+  const RawRequest request = parseRequest(
+      "PUT /k HTTP/1.1\nHost: examplebucket.s3.amazonaws.com\nContent-Length: 3\n\nabc");
+
+  ctx.payloadMode = PayloadMode::kGiven;
+  ctx.payloadHash = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+  const SignedRequest given = signOk(request, ctx, SignatureLocation::kHeader);
+  CHECK(given.canonicalRequest.payloadHash == "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+  CHECK(given.request.findHeader("x-amz-content-sha256")->rawValue ==
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+
+  ctx.payloadHash = "";
+  auto empty = lens::sign::sign(request, ctx, SignatureLocation::kHeader);
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.error().message == "the given payload hash is empty");
+  ctx.payloadHash = "abc def";
+  auto spaced = lens::sign::sign(request, ctx, SignatureLocation::kHeader);
+  REQUIRE_FALSE(spaced.ok());
+  CHECK(spaced.error().message ==
+        "the given payload hash contains a character other than letters, digits and '-'");
+
+  ctx.payloadMode = PayloadMode::kStreaming;
+  ctx.signBody = false;  // streaming always carries x-amz-content-sha256
+  const SignedRequest streaming = signOk(request, ctx, SignatureLocation::kHeader);
+  CHECK(streaming.request.findHeader("x-amz-content-sha256")->rawValue ==
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+  auto presigned = lens::sign::sign(request, ctx, SignatureLocation::kQuery);
+  REQUIRE_FALSE(presigned.ok());
+  CHECK(presigned.error().message ==
+        "a streaming (aws-chunked) payload is signed in header mode only, not presigned");
+}
+
+TEST_CASE("an explicit signed-header set signs exactly those headers", "[sign]") {
+  SigningContext ctx = vanillaContext();
+  ctx.sessionToken = "token";
+  const RawRequest request = parseRequest(
+      "POST / HTTP/1.1\nHost:h\nX-Amz-Target: svc.Op\nContent-Type: a/b\nX-Extra: not signed\n"
+      "User-Agent: signed by the client\n");
+  ctx.signedHeaders = std::vector<std::string>{"Content-Type",        "host",       "user-agent",
+                                               "x-amz-target",        "x-amz-date", "authorization",
+                                               "x-amz-security-token"};
+  const SignedRequest header = signOk(request, ctx, SignatureLocation::kHeader);
+  CHECK(header.canonicalRequest.signedHeaders ==
+        "content-type;host;user-agent;x-amz-date;x-amz-security-token;x-amz-target");
+  CHECK(header.request.countHeader("x-extra") == 1);
+
+  const SignedRequest query = signOk(request, ctx, SignatureLocation::kQuery);
+  CHECK(query.canonicalRequest.signedHeaders == "content-type;host;user-agent;x-amz-target");
+
+  ctx.signedHeaders = std::vector<std::string>{"host", "x-missing"};
+  auto missing = lens::sign::sign(request, ctx, SignatureLocation::kHeader);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == ErrorCode::kInvalidInput);
+  CHECK(missing.error().message == "signed header \"x-missing\" is not in the request");
+}
+
+TEST_CASE("signing again keeps the empty parts of a query", "[sign]") {
+  const SigningContext ctx = vanillaContext();
+  for (const std::string target : {"/?&a=1", "/?a=1&&b=2", "/?a=1&", "/?&X-Amz-Date=1&a=1"}) {
+    CAPTURE(target);
+    const RawRequest request = parseRequest("GET " + target + " HTTP/1.1\nHost:h\n");
+    for (const SignatureLocation location :
+         {SignatureLocation::kHeader, SignatureLocation::kQuery}) {
+      const SignedRequest once = signOk(request, ctx, location);
+      const SignedRequest twice = signOk(once.request, ctx, location);
+      CHECK(twice.request.target == once.request.target);
+    }
+  }
+  const SignedRequest header =
+      signOk(parseRequest("GET /?&a=1 HTTP/1.1\nHost:h\n"), ctx, SignatureLocation::kHeader);
+  CHECK(header.request.target == "/?&a=1");
+}
+
+TEST_CASE("the body's hash is not signed over a transfer coding", "[sign]") {
+  const RawRequest chunked =
+      parseRequest("PUT /k HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n3\r\nabc\r\n0\r\n\r\n");
+  SigningContext ctx = vanillaContext();
+  auto refused = lens::sign::sign(chunked, ctx, SignatureLocation::kHeader);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::kInvalidInput);
+  CHECK(refused.error().message ==
+        "the body's SHA-256 is not signed for a request with Transfer-Encoding (send it with a "
+        "Content-Length, or sign UNSIGNED-PAYLOAD)");
+  ctx.payloadMode = PayloadMode::kUnsigned;
+  CHECK(lens::sign::sign(chunked, ctx, SignatureLocation::kHeader).ok());
 }

@@ -30,3 +30,18 @@ TEST_CASE("decimal parsing refuses signs, leading zeros and overflow", "[util]")
   CHECK_FALSE(lens::util::parseDecimal("65536", 65535));
   CHECK_FALSE(lens::util::parseDecimal("", 65535));
 }
+
+TEST_CASE("hexDigitValue and isLowerHex", "[util]") {
+  using lens::util::hexDigitValue;
+  using lens::util::isLowerHex;
+  CHECK(hexDigitValue('0') == 0);
+  CHECK(hexDigitValue('9') == 9);
+  CHECK(hexDigitValue('a') == 10);
+  CHECK(hexDigitValue('F') == 15);
+  CHECK(hexDigitValue('g') == -1);
+  CHECK(hexDigitValue(' ') == -1);
+  CHECK(isLowerHex("0123456789abcdef"));
+  CHECK(isLowerHex(""));
+  CHECK_FALSE(isLowerHex("ABCDEF"));
+  CHECK_FALSE(isLowerHex("12g"));
+}
