@@ -16,7 +16,7 @@ struct Range {
   Uint128 first = 0;
   Uint128 last = 0;
 };
-using RangeList = std::vector<Range>;  // sorted, non-overlapping, non-adjacent
+using RangeList = std::vector<Range>;  // sorted, non-overlapping
 
 Uint128 toInteger(const net::IpAddress& address) {
   Uint128 value = 0;
@@ -45,50 +45,63 @@ Range toRange(const net::Cidr& cidr) {
 
 Range fullRange(bool v4) { return {0, v4 ? Uint128{0xffffffffU} : ~Uint128{0}}; }
 
-void addRange(RangeList& list, Range r) {
-  list.push_back(r);
-  std::sort(list.begin(), list.end(), [](const Range& a, const Range& b) { return a.first < b.first; });
-  RangeList merged;
-  for (const Range& x : list) {
-    if (!merged.empty() && (merged.back().last == ~Uint128{0} || x.first <= merged.back().last + 1)) {
-      merged.back().last = std::max(merged.back().last, x.last);
-    } else {
-      merged.push_back(x);
-    }
-  }
-  list = std::move(merged);
-}
 
-// The parts of `r` not covered by `covered`.
-RangeList subtract(Range r, const RangeList& covered) {
-  RangeList out;
-  Uint128 next = r.first;
-  bool done = false;
-  for (const Range& c : covered) {
-    if (c.last < next || c.first > r.last) continue;
-    if (c.first > next) out.push_back({next, c.first - 1});
-    if (c.last >= r.last) {
-      done = true;
-      break;
+// A set of addresses as disjoint, non-adjacent ranges keyed by their first
+// address: insert and subtract in O(log n + k).
+class IntervalSet {
+ public:
+  void insert(Range r) {
+    auto it = ranges_.upper_bound(r.first);
+    if (it != ranges_.begin()) {
+      auto prev = std::prev(it);
+      if (prev->second == ~Uint128{0} || prev->second + 1 >= r.first) it = prev;
     }
-    next = c.last + 1;
+    while (it != ranges_.end() && (r.last == ~Uint128{0} || it->first <= r.last + 1)) {
+      r.first = std::min(r.first, it->first);
+      r.last = std::max(r.last, it->second);
+      it = ranges_.erase(it);
+    }
+    ranges_.emplace(r.first, r.last);
   }
-  if (!done) out.push_back({next, r.last});
-  return out;
-}
+
+  // The parts of `r` this set does not cover.
+  [[nodiscard]] RangeList uncovered(Range r) const {
+    RangeList out;
+    Uint128 next = r.first;
+    auto it = ranges_.upper_bound(r.first);
+    if (it != ranges_.begin()) --it;
+    for (; it != ranges_.end() && it->first <= r.last; ++it) {
+      if (it->second < next) continue;
+      if (it->first > next) out.push_back({next, it->first - 1});
+      if (it->second >= r.last) return out;
+      next = it->second + 1;
+    }
+    out.push_back({next, r.last});
+    return out;
+  }
+
+  [[nodiscard]] RangeList ranges() const {
+    RangeList out;
+    for (const auto& [first, last] : ranges_) out.push_back({first, last});
+    return out;
+  }
+
+ private:
+  std::map<Uint128, Uint128> ranges_;
+};
 
 // The safety floor, as ranges (see decision/safety_floor.h).
-RangeList floorRanges(bool v4) {
-  RangeList list;
+IntervalSet floorRanges(bool v4) {
+  IntervalSet list;
   const char* const v4Blocks[] = {"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16"};
   const char* const v6Blocks[] = {"::/96", "::ffff:0:0/96", "fe80::/10"};
   for (const char* text : v4 ? std::span<const char* const>(v4Blocks) : std::span<const char* const>(v6Blocks)) {
     // Cidr::parse turns ::ffff:0:0/96 into 0.0.0.0/0; build the mapped block by hand.
     if (std::string_view(text) == "::ffff:0:0/96") {
-      addRange(list, {Uint128{0xffff} << 32, (Uint128{0xffff} << 32) | 0xffffffffU});
+      list.insert({Uint128{0xffff} << 32, (Uint128{0xffff} << 32) | 0xffffffffU});
       continue;
     }
-    addRange(list, toRange(*net::Cidr::parse(text)));
+    list.insert(toRange(*net::Cidr::parse(text)));
   }
   return list;
 }
@@ -101,8 +114,8 @@ struct Key {
 };
 
 struct PortState {
-  RangeList decided;  // covered by some earlier rule
-  RangeList allowed;
+  IntervalSet decided;  // covered by some earlier rule
+  IntervalSet allowed;
 };
 
 void collect(const std::vector<policy::RawRule>& rules, Protocol protocol, std::map<Key, PortState>& state) {
@@ -118,9 +131,9 @@ void collect(const std::vector<policy::RawRule>& rules, Protocol protocol, std::
       const bool opens = kind == policy::MatchPattern::Kind::kCidr && rule.verdict == policy::Verdict::kAllow &&
                          rule.binaries.empty();
       if (opens) {
-        for (const Range& part : subtract(range, s.decided)) addRange(s.allowed, part);
+        for (const Range& part : s.decided.uncovered(range)) s.allowed.insert(part);
       }
-      addRange(s.decided, range);
+      s.decided.insert(range);
     }
   }
 }
@@ -155,13 +168,13 @@ std::vector<AllowElement> staticAllowElements(const policy::PolicyDocument& poli
   collect(policy.network->tcp, Protocol::kTcp, state);
   collect(policy.network->udp, Protocol::kUdp, state);
   for (const auto& [key, s] : state) {
-    RangeList allowed;
     const bool v4 = !key.v6;
-    const RangeList floor = floorRanges(v4);
-    for (const Range& r : s.allowed) {
-      for (const Range& part : subtract(r, floor)) addRange(allowed, part);
+    const IntervalSet floor = floorRanges(v4);
+    IntervalSet allowed;
+    for (const Range& r : s.allowed.ranges()) {
+      for (const Range& part : floor.uncovered(r)) allowed.insert(part);
     }
-    for (const Range& r : allowed) {
+    for (const Range& r : allowed.ranges()) {
       out.push_back({fromInteger(r.first, v4), fromInteger(r.last, v4), key.protocol, key.port});
     }
   }
