@@ -14,7 +14,7 @@ function __fish_lens_schema_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' 'explain:--policy' 'explain:--door' 'explain:--host' 'explain:--addr' 'explain:--port' 'explain:--method' 'explain:--path' 'explain:--scheme' 'explain:--caller'
+            case ':--log-level' 'explain:--policy' 'explain:--door' 'explain:--host' 'explain:--addr' 'explain:--port' 'explain:--method' 'explain:--path' 'explain:--scheme' 'explain:--caller' 'env:--policy' 'files:--policy' 'files:--owner' 'files:--root'
                 set skip 1
             case ':print'
                 set path 'print'
@@ -22,6 +22,10 @@ function __fish_lens_schema_path
                 set path 'check'
             case ':explain'
                 set path 'explain'
+            case ':env'
+                set path 'env'
+            case ':files'
+                set path 'files'
         end
     end
     echo $path
@@ -38,6 +42,8 @@ complete -c lens-schema -f
 complete -c lens-schema -n '__fish_lens_schema_at ""' -a 'print' -d 'Print the policy JSON Schema (draft 2020-12)'
 complete -c lens-schema -n '__fish_lens_schema_at ""' -a 'check' -d 'Validate policy files; report every error with its location'
 complete -c lens-schema -n '__fish_lens_schema_at ""' -a 'explain' -d 'Show which rule decides a request, and how'
+complete -c lens-schema -n '__fish_lens_schema_at ""' -a 'env' -d 'Print the workload\'s environment from a policy as shell exports'
+complete -c lens-schema -n '__fish_lens_schema_at ""' -a 'files' -d 'Write the policy\'s files for the workload, owned by it'
 complete -c lens-schema -n '__fish_lens_schema_at ""' -s h -l help -d 'Print this help message and exit'
 complete -c lens-schema -n '__fish_lens_schema_at ""' -l version -d 'Display program version information and exit'
 complete -c lens-schema -n '__fish_lens_schema_at ""' -l log-level -x -a 'trace debug info warn error critical off' -d 'Diagnostics on stderr: trace, debug, info, warn, error, critical or off'
@@ -64,3 +70,13 @@ complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l path -x -d 'Requ
 complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l scheme -x -a 'http https' -d 'Override the door\'s scheme'
 complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l caller -x -d 'Caller executable, then its ancestors (repeatable)'
 complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l json -d 'Print one JSON object'
+
+# lens-schema env
+complete -c lens-schema -n '__fish_lens_schema_at "env"' -s h -l help -d 'Print this help message and exit'
+complete -c lens-schema -n '__fish_lens_schema_at "env"' -l policy -r -F -d 'Policy file (default $LENS_STATE_DIR/policy.json)'
+
+# lens-schema files
+complete -c lens-schema -n '__fish_lens_schema_at "files"' -s h -l help -d 'Print this help message and exit'
+complete -c lens-schema -n '__fish_lens_schema_at "files"' -l policy -r -F -d 'Policy file (default $LENS_STATE_DIR/policy.json)'
+complete -c lens-schema -n '__fish_lens_schema_at "files"' -l owner -x -d 'Owner of the files: UID:GID'
+complete -c lens-schema -n '__fish_lens_schema_at "files"' -l root -x -a '(__fish_complete_directories)' -d 'Directory that stands for /tmp'

@@ -2,13 +2,16 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <variant>
 
 #include "libcommon/decision/engine.h"
 #include "libcommon/policy/default_policy.h"
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/policy/schema_generator.h"
+#include "libcommon/policy/workload.h"
 #include "libcommon/util/exit_code.h"
 #include "libcommon/util/json_writer.h"
+#include "libcommon/util/strings.h"
 
 namespace lens::app::schema {
 
@@ -133,6 +136,47 @@ int runExplain(const Options& o) {
   return toInt(d.verdict == policy::Verdict::kDeny ? ExitCode::kDenied : ExitCode::kOk);
 }
 
+// The policy of env and files, or the exit code after reporting why not.
+std::variant<std::shared_ptr<const policy::PolicyDocument>, int> loadForWorkload(const Options& o) {
+  const std::string file = o.policyFile.empty() ? defaultPolicyPath() : o.policyFile;
+  const policy::ParseOutcome out = policy::loadPolicyFile(file);
+  printDiagnostics(out.errors);
+  if (!out.ok()) return toInt(ExitCode::kInvalidConfig);
+  return out.policy;
+}
+
+int runEnv(const Options& o) {
+  auto loaded = loadForWorkload(o);
+  if (const int* code = std::get_if<int>(&loaded)) return *code;
+  for (const auto& [name, value] : policy::workloadEnvironment(*std::get<0>(loaded))) {
+    std::cout << "export " << name << '=' << policy::shellQuote(value) << '\n';
+  }
+  return toInt(ExitCode::kOk);
+}
+
+int runFiles(const Options& o) {
+  unsigned long uid = 0;
+  unsigned long gid = 0;
+  const auto colon = o.owner.find(':');
+  const auto u = colon == std::string::npos ? std::nullopt : util::parseDecimal(o.owner.substr(0, colon), 0xfffffffeUL);
+  const auto g = colon == std::string::npos ? std::nullopt : util::parseDecimal(o.owner.substr(colon + 1), 0xfffffffeUL);
+  if (!u || !g) {
+    std::cerr << "lens-schema: files: --owner must be UID:GID (numbers), not \"" << o.owner << "\"\n";
+    return toInt(ExitCode::kUsage);
+  }
+  uid = *u;
+  gid = *g;
+  auto loaded = loadForWorkload(o);
+  if (const int* code = std::get_if<int>(&loaded)) return *code;
+  auto written = policy::writeWorkloadFiles(*std::get<0>(loaded), static_cast<uid_t>(uid), static_cast<gid_t>(gid),
+                                            o.filesRoot);
+  if (!written) {
+    std::cerr << "lens-schema: files: " << written.error().message << '\n';
+    return toInt(exitCodeFor(written.error().code));
+  }
+  return toInt(ExitCode::kOk);
+}
+
 }  // namespace
 
 std::unique_ptr<CLI::App> makeCli(Options& o) {
@@ -167,6 +211,15 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
     o.command = "explain";
     if (host->count() == 0 && addr->count() == 0) throw CLI::ValidationError("explain", "--host or --addr is required");
   });
+  CLI::App* env = app->add_subcommand("env", "Print the workload's environment from a policy as shell exports");
+  env->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
+  env->callback([&o] { o.command = "env"; });
+
+  CLI::App* files = app->add_subcommand("files", "Write the policy's files for the workload, owned by it");
+  files->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
+  files->add_option("--owner", o.owner, "Owner of the files: UID:GID")->required()->type_name("UID:GID");
+  files->add_option("--root", o.filesRoot, "Directory that stands for /tmp")->capture_default_str()->type_name("DIR");
+  files->callback([&o] { o.command = "files"; });
   return app;
 }
 
@@ -174,6 +227,8 @@ int run(const Options& o) {
   if (o.command == "print") return runPrint(o);
   if (o.command == "check") return runCheck(o);
   if (o.command == "explain") return runExplain(o);
+  if (o.command == "env") return runEnv(o);
+  if (o.command == "files") return runFiles(o);
   return toInt(ExitCode::kUsage);
 }
 

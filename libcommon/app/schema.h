@@ -14,7 +14,7 @@ namespace lens::app::schema {
 // lens-schema: print the policy JSON Schema, check policy files, explain decisions.
 struct Options {
   cli::CommonOptions common;
-  std::string command;  // print, check, explain
+  std::string command;  // print, check, explain, env, files
 
   // print
   bool printDefaultPolicy = false;
@@ -35,6 +35,10 @@ struct Options {
   std::string scheme;
   std::vector<std::string> callers;
   bool json = false;
+
+  // env, files (policyFile as for explain)
+  std::string owner;             // files: UID:GID
+  std::string filesRoot = "/tmp";
 };
 
 std::unique_ptr<CLI::App> makeCli(Options& options);
