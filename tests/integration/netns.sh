@@ -2,6 +2,7 @@
 # the daemons (source after lib.sh):
 #
 #   sandbox  vs0  10.199.0.1/24  fd99::1/64  <-->  vo0  10.199.0.2/24  fd99::2/64  outside
+#            (default routes via 10.199.0.2 and fd99::2)
 #                                                          10.199.0.3/24  fd99::3/64
 #
 # start_outside_servers runs netprobe servers in "outside" (TCP 8080, 853,
@@ -47,6 +48,10 @@ ip -n "$out" addr add fd99::2/64 dev vo0 nodad
 ip -n "$out" addr add fd99::3/64 dev vo0 nodad
 ip -n "$sbx" link set vs0 up
 ip -n "$out" link set vo0 up
+# A default route, as a container has: queries to any resolver (say the
+# host's 10.255.255.53) are routable, so the cage's redirect sees them.
+ip -n "$sbx" route add default via 10.199.0.2
+ip -n "$sbx" -6 route add default via fd99::2
 
 # in_sbx CMD...: run in the sandbox's network namespace, keeping the host's
 # mounts (ip netns exec would remount /sys and hide the cgroup tree).
@@ -96,6 +101,18 @@ expect() {
     echo "ok   $what: $got"
   else
     echo "FAIL $what: expected '$pattern', got '$got'" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+# check DESCRIPTION -- COMMAND...: COMMAND must succeed.
+check() {
+  local what=$1
+  shift 2
+  if "$@"; then
+    echo "ok   $what"
+  else
+    echo "FAIL $what" >&2
     failures=$((failures + 1))
   fi
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# lens-entrypoint runs a workload that tries to escape the sandbox: direct
+# TCP, IPv6, UDP, DoT, setting the trusted socket mark, reading the policy
+# (it holds secrets), listing the state directory, deleting the cage, and
+# resolving a denied name. Every attempt fails; the refusals that reach a
+# daemon are audited and the kernel's are counted. The workload's exit status
+# comes back exactly (0, 3, 77, 143 after SIGTERM), and nothing is left.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
+command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
+command -v nft >/dev/null || skip "needs the nft program (the workload tries to use it)"
+entrypoint=$source_dir/scripts/lens-entrypoint
+user=nobody
+id "$user" >/dev/null 2>&1 || skip "needs the user $user"
+state=$work/state
+
+cat >"$work/policy.json" <<'JSON'
+{"network": {"defaultVerdict": "deny", "defaultTransport": "upstream",
+  "egress": {"http": [{"match": "allowed.test", "verdict": "allow", "transport": "upstream"}]}},
+ "env": {"GREETING": "it's a \"test\""},
+ "files": [{"path": "/tmp/lens-entrypoint-test/config", "content": "from the policy\n", "mode": 384}]}
+JSON
+cp "$probe_py" "$(dirname "${BASH_SOURCE[0]}")/escape.py" "$work/"
+chmod 0755 "$work"
+chmod 0644 "$work"/*.py
+start_outside_servers
+rm -rf /tmp/lens-entrypoint-test
+
+# ep ARGS...: lens-entrypoint in the sandbox namespace, as the test's caller sees it.
+ep() {
+  rm -rf /tmp/lens-entrypoint-test
+  in_sbx "$entrypoint" --bin-dir "$bin_dir" --user "$user" --policy "$work/policy.json" --state-dir "$state" "$@"
+}
+
+echo "== escape attempts"
+out=$(ep -- "$python" "$work/escape.py" "$state")
+echo "$out" | sed 's/^/     /'
+for name in tcp-direct tcp-ipv6 udp-direct dot set-mark read-policy list-state nft dns-denied; do
+  line=$(grep "^$name " <<<"$out" || true)
+  check "$name fails ($line)" -- bash -c "[[ '$line' == '$name blocked '* ]]"
+done
+check "the denied lookup was audited (dns-denied)" -- \
+  grep -q '"action":"DNS denied.test".*"reason":"dns-denied"' "$state/audit.log"
+
+echo "== the workload's environment and files"
+out=$(ep -- sh -c 'echo "user=$(id -un) greeting=$GREETING proxy=$HTTPS_PROXY"; cat /tmp/lens-entrypoint-test/config;
+  grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status | tr -s "\t" " "
+  echo "mode=$(stat -c %a /tmp/lens-entrypoint-test/config) owner=$(stat -c %U /tmp/lens-entrypoint-test/config)"')
+has() { grep -q -- "$1" <<<"$out"; }
+check "runs as $user" -- has "^user=$user "
+check "the policy's env, quotes intact" -- has 'greeting=it'"'"'s a "test" '
+check "the proxy variables" -- has "proxy=http://127.0.0.1:3128"
+check "the policy's file" -- has "^from the policy$"
+check "the file belonged to $user with mode 0600" -- has "^mode=600 owner=$user$"
+check "no effective capabilities" -- has "CapEff: 0000000000000000"
+check "an empty bounding set" -- has "CapBnd: 0000000000000000"
+check "no_new_privs" -- has "NoNewPrivs: 1"
+
+echo "== exit statuses"
+for code in 0 3 77; do
+  rc=0
+  ep -- sh -c "exit $code" 2>/dev/null || rc=$?
+  check "exit $code comes back" -- test "$rc" -eq "$code"
+done
+# Directly (nsenter execs it), so the signal goes to lens-entrypoint itself.
+rm -rf /tmp/lens-entrypoint-test
+nsenter --net="/run/netns/$sbx" "$entrypoint" --bin-dir "$bin_dir" --user "$user" --policy "$work/policy.json" \
+  --state-dir "$state" -- sleep 30 2>"$work/term.err" &
+ep_pid=$!
+for _ in $(seq 1 100); do
+  pgrep -u "$user" -x sleep >/dev/null && break
+  sleep 0.1
+done
+kill -TERM "$ep_pid"
+rc=0
+wait "$ep_pid" || rc=$?
+check "SIGTERM reaches the workload: exit 143" -- test "$rc" -eq 143
+rm -rf /tmp/lens-entrypoint-test
+
+echo "== nothing left behind"
+none() { ! "$@"; }
+check "no cage" -- none grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
+check "no daemon" -- none pgrep -f "$state"
+check "no workload process" -- none pgrep -u "$user" -x sleep
+finish
