@@ -27,9 +27,9 @@ void appendLabel(std::string& out, Wire label) {
 
 // Reads the name at `at`; appends its presentation form to `out` when given.
 // Returns the offset just past the name where it starts (a pointer ends it),
-// or nullopt when it is malformed. A compression pointer must point before
-// the start of the segment that contains it, so positions strictly decrease
-// from jump to jump and no name can loop.
+// or nullopt when it is malformed. A compression pointer must point after
+// the header and before the start of the segment that contains it, so
+// positions strictly decrease from jump to jump and no name can loop.
 std::optional<std::size_t> readName(Wire w, std::size_t at, std::string* out) {
   std::size_t pos = at;
   std::size_t segmentStart = at;
@@ -41,7 +41,9 @@ std::optional<std::size_t> readName(Wire w, std::size_t at, std::string* out) {
     if ((length & 0xC0) == 0xC0) {
       if (pos + 1 >= w.size()) return std::nullopt;
       const std::size_t target = (std::size_t{length & 0x3Fu} << 8) | w[pos + 1];
-      if (target >= segmentStart) return std::nullopt;
+      // Into the records before this segment, never into the header (whose
+      // bytes lens-dns rewrites when it answers).
+      if (target >= segmentStart || target < kHeaderSize) return std::nullopt;
       if (!end) end = pos + 2;
       pos = segmentStart = target;
       continue;

@@ -278,3 +278,10 @@ TEST_CASE("lens-dns's own answers echo the question and the OPT", "[dns]") {
   CHECK(tcInfo->truncated());
   CHECK(tcInfo->answerCount == 0);
 }
+
+TEST_CASE("a compression pointer into the header is malformed", "[dns]") {
+  // Found by the fuzzer: a question name pointing at offset 2 (the flags)
+  // would point at whatever lens-dns writes there in its answer.
+  const Bytes wire{0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x02, 0x00, 0x01, 0x00, 0x01};
+  CHECK(problemOf(wire) == QueryProblem::kBadName);
+}
