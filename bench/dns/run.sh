@@ -43,6 +43,7 @@ if [[ -z ${LENS_DNS:-} ]]; then
   LENS_DNS=$build/cmd/lens-dns
 fi
 
+declare -A pids_by_name=()  # background process by name
 work=$(mktemp -d)
 chmod 755 "$work"  # dnsmasq reads its hosts file after dropping to an unprivileged user
 pids=()
@@ -82,7 +83,7 @@ start() {  # start NAME COMMAND...: background process, remembered for cleanup
   shift
   "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
-  eval "pid_$name=$!"
+  pids_by_name[$name]=$!
 }
 
 wait_answer() {  # wait_answer PORT: until the server answers a query
@@ -127,7 +128,10 @@ LUA
 
 stop_fronts() {
   local p
-  for p in "$pid_lens" "$pid_dnsmasq" "$pid_dnsdist"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in "${pids_by_name[lens]}" "${pids_by_name[dnsmasq]}" "${pids_by_name[dnsdist]}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
 }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -163,7 +167,7 @@ for scenario in hit miss; do
   for port in 5410 5411 5412; do  # warm-up: every name once (fills the caches in "hit")
     dnsperf -s 127.0.0.1 -p $port -d "$work/queries.txt" -n 1 -c 8 -q 500 >/dev/null 2>&1
   done
-  fronts=(lens:5410:$pid_lens dnsmasq:5411:$pid_dnsmasq dnsdist:5412:$pid_dnsdist)
+  fronts=("lens:5410:${pids_by_name[lens]}" "dnsmasq:5411:${pids_by_name[dnsmasq]}" "dnsdist:5412:${pids_by_name[dnsdist]}")
   [[ $scenario == miss ]] && fronts+=("upstream:5401:")
   for ((r = 0; r < rounds; r++)); do
     echo "round $((r + 1))/$rounds" >&2
