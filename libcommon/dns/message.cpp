@@ -33,18 +33,23 @@ void appendLabel(std::string& out, Wire label) {
 std::optional<std::size_t> readName(Wire w, std::size_t at, std::string* out) {
   std::size_t pos = at;
   std::size_t segmentStart = at;
+  // Bytes a segment may use: after a jump, only those before the pointer
+  // that jumped, so a name never depends on anything after its own place
+  // (stripping a trailing OPT can never change an earlier name).
+  std::size_t limit = w.size();
   std::optional<std::size_t> end;
   std::size_t wireLength = 0;
   for (;;) {
-    if (pos >= w.size()) return std::nullopt;
+    if (pos >= limit) return std::nullopt;
     const std::uint8_t length = w[pos];
     if ((length & 0xC0) == 0xC0) {
-      if (pos + 1 >= w.size()) return std::nullopt;
+      if (pos + 2 > limit) return std::nullopt;
       const std::size_t target = (std::size_t{length & 0x3Fu} << 8) | w[pos + 1];
       // Into the records before this segment, never into the header (whose
       // bytes lens-dns rewrites when it answers).
       if (target >= segmentStart || target < kHeaderSize) return std::nullopt;
       if (!end) end = pos + 2;
+      limit = pos;
       pos = segmentStart = target;
       continue;
     }
@@ -52,7 +57,7 @@ std::optional<std::size_t> readName(Wire w, std::size_t at, std::string* out) {
     wireLength += std::size_t{length} + 1;
     if (wireLength > kMaxNameWire) return std::nullopt;
     if (length == 0) return end ? *end : pos + 1;
-    if (pos + 1 + length > w.size()) return std::nullopt;
+    if (pos + 1 + length > limit) return std::nullopt;
     if (out) appendLabel(*out, w.subspan(pos + 1, length));
     pos += 1 + std::size_t{length};
   }
@@ -192,7 +197,8 @@ Result<ResponseInfo> scanResponse(Wire w) {
     auto r = readRecord(w, pos, section == 1 ? &owner : nullptr);
     if (!r) return bad("record runs past the end or has a malformed name");
     if (r->type == rrtype::kOpt) {
-      if (section != 3 || info.optOffset) return bad("misplaced or repeated OPT record");
+      // Last, so lens-dns can replace it without moving any other record.
+      if (section != 3 || info.optOffset || i + 1 != total) return bad("misplaced or repeated OPT record");
       info.optOffset = r->start;
       info.optLength = r->end - r->start;
       pos = r->end;

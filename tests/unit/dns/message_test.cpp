@@ -285,3 +285,30 @@ TEST_CASE("a compression pointer into the header is malformed", "[dns]") {
   const Bytes wire{0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x02, 0x00, 0x01, 0x00, 0x01};
   CHECK(problemOf(wire) == QueryProblem::kBadName);
 }
+
+TEST_CASE("an OPT record must come last in a response", "[dns]") {
+  Bytes r = header(1, flag::kQr, 1, 0, 0, 2);
+  putName(r, "a");
+  put16(r, rrtype::kA);
+  put16(r, kClassIn);
+  r.push_back(0);  // OPT first
+  put16(r, rrtype::kOpt);
+  put16(r, 1232);
+  put32(r, 0);
+  put16(r, 0);
+  putA(r, 0x0C, 60, 0x01020304);  // then an address record
+  CHECK_FALSE(scanResponse(r).ok());
+}
+
+TEST_CASE("a name reached through a pointer may not run past that pointer", "[dns]") {
+  // Found by the fuzzer: an owner pointing into the middle of the question's
+  // label, whose "length" then reaches over the pointer into later records.
+  Bytes r = header(1, flag::kQr, 1, 1, 0, 0);
+  r.push_back(7);
+  for (std::uint8_t b : {'!', 0, 0, 0, 0, 0, 't'}) r.push_back(b);
+  r.push_back(0);
+  put16(r, rrtype::kA);
+  put16(r, kClassIn);
+  putA(r, 0x0D, 60, 0x01020304);  // owner at offset 13: "!" read as a 33-byte label
+  CHECK_FALSE(scanResponse(r).ok());
+}
