@@ -1,5 +1,8 @@
 #include "libcommon/app/policy_sync.h"
 
+#include <Poco/Exception.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <Poco/Net/NetSSL.h>
 #include <poll.h>
 #include <signal.h>
@@ -295,6 +298,19 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
     event.outcome(audit::Outcome::kError).meta("reason", "spool_overflow").meta("dropped", dropped);
     auto record = sync::acceptAuditLine(event.toJson(), ids.next());
     return record ? *record : std::string();
+  };
+  spoolOptions.overflowCount = [](std::string_view record) -> std::optional<std::uint64_t> {
+    if (record.find("\"spool_overflow\"") == std::string_view::npos) return std::nullopt;
+    try {
+      Poco::JSON::Parser parser;
+      const auto obj = parser.parse(std::string(record)).extract<Poco::JSON::Object::Ptr>();
+      if (obj->optValue<std::string>("source", "") != kTool) return std::nullopt;
+      const auto meta = obj->getObject("metadata");
+      if (!meta || meta->optValue<std::string>("reason", "") != "spool_overflow") return std::nullopt;
+      return meta->getValue<std::uint64_t>("dropped");
+    } catch (const Poco::Exception&) {
+      return std::nullopt;
+    }
   };
   auto spool = sync::Spool::open(spoolOptions);
   if (!spool) return fail(ExitCode::kFailure, "spool " + p.spoolDir + ": " + spool.error().message);

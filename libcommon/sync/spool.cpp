@@ -223,22 +223,30 @@ Status Spool::rotateLocked() {
   return Ok{};
 }
 
-void Spool::dropOldestLocked() {
+std::uint64_t Spool::dropOldestLocked() {
   const Segment head = segments_.front();
   const std::uint64_t from = commit_.segment == head.number ? commit_.offset : 0;
   std::uint64_t lost = 0;
+  std::uint64_t report = 0;
   const int fd = ::open(segmentPath(head.number).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
-    std::vector<char> buf(64 * 1024);
-    std::uint64_t at = from;
-    while (at < head.size) {
-      const ssize_t n = ::pread(fd, buf.data(), std::min<std::uint64_t>(buf.size(), head.size - at),
-                                static_cast<off_t>(at));
-      if (n <= 0) break;
-      lost += static_cast<std::uint64_t>(std::count(buf.data(), buf.data() + n, '\n'));
-      at += static_cast<std::uint64_t>(n);
-    }
+    std::string data(head.size - std::min(head.size, from), '\0');
+    const ssize_t n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(from));
     ::close(fd);
+    data.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    std::string_view rest(data);
+    while (!rest.empty()) {
+      const std::size_t nl = rest.find('\n');
+      const std::string_view line = rest.substr(0, nl);
+      const auto carried = options_.overflowCount ? options_.overflowCount(line) : std::nullopt;
+      if (carried) {
+        report += *carried;  // an overflow record: its events were counted when they were dropped
+      } else {
+        ++lost;
+      }
+      if (nl == std::string_view::npos) break;
+      rest.remove_prefix(nl + 1);
+    }
   }
   if (readFd_ >= 0 && readSegment_ == head.number) {
     ::close(readFd_);
@@ -250,19 +258,19 @@ void Spool::dropOldestLocked() {
   scanned_ = std::max(scanned_, commit_);
   cursorDirty_ = true;
   stats_.dropped += lost;
+  return report + lost;
 }
 
 Status Spool::appendLocked(const std::string& data, std::size_t count) {
   if (segments_.back().size > 0 && segments_.back().size + data.size() > options_.segmentBytes) {
     if (Status s = rotateLocked(); !s) return s;
   }
-  const std::uint64_t droppedBefore = stats_.dropped;
-  while (segments_.size() > 1 && pendingBytesLocked() + data.size() > options_.maxBytes) dropOldestLocked();
+  std::uint64_t lost = 0;
+  while (segments_.size() > 1 && pendingBytesLocked() + data.size() > options_.maxBytes) lost += dropOldestLocked();
   if (Status s = writeAll(tailFd_, data, segmentPath(segments_.back().number)); !s) return s;
   segments_.back().size += data.size();
   stats_.appended += count;
   dataDirty_ = true;
-  const std::uint64_t lost = stats_.dropped - droppedBefore;
   if (lost > 0) {
     log::get("sync")->warn("spool full ({} bytes): dropped the {} oldest unsent events", options_.maxBytes, lost);
     if (options_.overflowRecord) {

@@ -40,8 +40,10 @@ struct SpoolPosition {
 //
 // Records live in segment files DIR/seg-<16 digits>.jsonl. The unsent bytes
 // are bounded by maxBytes: when an append would exceed it, the oldest
-// segments are deleted, their unsent records counted, and a record made by
-// overflowRecord(count) is appended after the new one.
+// segments are deleted, their unsent events counted, and a record made by
+// overflowRecord(count) is appended after the new one. An overflow record
+// that is itself deleted passes its count on (overflowCount() recognises
+// it), so the counts that arrive always add up to the events lost.
 //
 // Thread-safe: one intake thread appends while one sender peeks and commits.
 class Spool {
@@ -52,11 +54,13 @@ class Spool {
     std::uint64_t segmentBytes = 0;  // 0: maxBytes / 16, between 4 KiB and 4 MiB
     // The spool_overflow record for `dropped` lost records (one line).
     std::function<std::string(std::uint64_t dropped)> overflowRecord;
+    // The count of an overflow record, or nullopt for any other record.
+    std::function<std::optional<std::uint64_t>(std::string_view record)> overflowCount;
   };
 
   struct Stats {
     std::uint64_t appended = 0;   // records accepted since open
-    std::uint64_t dropped = 0;    // records deleted unsent by overflow since open
+    std::uint64_t dropped = 0;    // events deleted unsent by overflow since open
     std::uint64_t corrupt = 0;    // lines that were not records, skipped
     std::uint64_t pendingBytes = 0;
     std::size_t segments = 0;
@@ -102,7 +106,8 @@ class Spool {
   Status load();
   Status rotateLocked();
   Status appendLocked(const std::string& data, std::size_t count);
-  void dropOldestLocked();
+  // Deletes the oldest segment; returns the events to report as lost.
+  std::uint64_t dropOldestLocked();
   void settleCommitLocked();
   Status persistCursorLocked();
   [[nodiscard]] std::string segmentPath(std::uint64_t number) const;
