@@ -90,7 +90,7 @@ Client::Outcome Client::run() {
 
 bool Client::sendBatch(ControlSocket& socket, bool& more) {
   Spool::Batch batch = spool_.peek(kBatch);
-  more = batch.records.size() >= kBatch;
+  more = !batch.records.empty();  // look again at once; only an empty peek waits
   for (const std::string& record : batch.records) {
     if (Status s = socket.sendText(record); !s) {
       log::get("sync")->warn("sending to the control plane failed: {}", s.error().message);

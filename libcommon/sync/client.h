@@ -40,7 +40,7 @@ class Client {
   enum class SessionEnd { kStopped, kLost, kRecycle };
   SessionEnd session(ControlSocket& socket);
   // Sends one batch from the spool; false on a send error. `more` is set when
-  // the batch was full (more may be waiting).
+  // the batch held records (more may be waiting).
   bool sendBatch(ControlSocket& socket, bool& more);
   void flush(ControlSocket& socket);
   [[nodiscard]] bool stopRequested() const;

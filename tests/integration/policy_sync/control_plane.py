@@ -24,9 +24,11 @@ Commands ({"cmd": NAME, ...}):
   drop                  abort every connection (no close frame)
   close {code}          close every connection with a close frame
   freeze                stop reading from every connection (no pongs)
+  thaw                  read again
   stop                  abort every connection and stop listening
   start                 listen again on the same port
-  status                counts: clients, connections, received, refused
+  status                counts: clients, connections, received, refused,
+                        close codes of ended connections
   wait_clients {count, timeout}
   wait_received {count, timeout, type?}
 """
@@ -57,6 +59,7 @@ class ControlPlane:
         self.refuse_status = 0
         self.received = 0
         self.received_by_type = {}
+        self.close_codes = []
         self.changed = asyncio.Condition()
         self.record = open(os.path.join(self.dir, "received.jsonl"), "a", buffering=1)
         self.conn_log = open(os.path.join(self.dir, "connections.jsonl"), "a", buffering=1)
@@ -97,6 +100,7 @@ class ControlPlane:
         except Exception:  # a dropped connection ends the handler like a close
             pass
         finally:
+            self.close_codes.append(ws.close_code)
             self.clients.discard(ws)
             await self.notify()
 
@@ -140,6 +144,7 @@ class ControlPlane:
         return {"ok": True, "port": self.port, "clients": len(self.clients),
                 "connections": self.connections, "received": self.received,
                 "by_type": self.received_by_type, "refused": self.refused,
+                "close_codes": self.close_codes,
                 "listening": self.server is not None}
 
     async def command(self, req):
@@ -164,6 +169,10 @@ class ControlPlane:
         if cmd == "freeze":
             for ws in list(self.clients):
                 ws.transport.pause_reading()
+            return {"ok": True}
+        if cmd == "thaw":
+            for ws in list(self.clients):
+                ws.transport.resume_reading()
             return {"ok": True}
         if cmd == "stop":
             await self.stop()
