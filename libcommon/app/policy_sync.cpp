@@ -109,7 +109,7 @@ std::variant<Plan, int> makePlan(const Options& o) {
       return fail(ExitCode::kInvalidConfig, "cannot read --ca-file " + o.caFile + ": " + std::strerror(errno));
     }
     if (p.url.secure) {
-      auto tls = sync::makeTlsContext(o.caFile);
+      auto tls = sync::makeTlsContext(o.caFile, p.url.host);
       if (!tls) return fail(ExitCode::kInvalidConfig, tls.error().message);
       p.tls = *tls;
     }

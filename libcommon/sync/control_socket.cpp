@@ -6,7 +6,6 @@
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
-#include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/HostEntry.h>
 #include <Poco/Net/IPAddress.h>
 #include <Poco/Net/NetException.h>
@@ -14,6 +13,9 @@
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <climits>
@@ -114,7 +116,7 @@ Result<ControlUrl> parseControlUrl(std::string_view url) {
   return out;
 }
 
-Result<Poco::Net::Context::Ptr> makeTlsContext(const std::string& caFile) {
+Result<Poco::Net::Context::Ptr> makeTlsContext(const std::string& caFile, const std::string& host) {
   try {
     Poco::Net::Context::Params params;
     params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;  // the client verifies the server's chain
@@ -124,7 +126,17 @@ Result<Poco::Net::Context::Ptr> makeTlsContext(const std::string& caFile) {
     params.cipherList = "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES";
     Poco::Net::Context::Ptr ctx = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
     ctx->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
-    ctx->enableExtendedCertificateVerification(true);  // the certificate must name the host
+    // The certificate must name the host (RFC 6125, checked by OpenSSL while
+    // it verifies the chain). Poco's own check is off: when names differ it
+    // falls back to resolving the names in the certificate and comparing
+    // addresses, which a DNS answer can satisfy.
+    ctx->enableExtendedCertificateVerification(false);
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx->sslContext());
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    Poco::Net::IPAddress ip;
+    const int set = Poco::Net::IPAddress::tryParse(host, ip) ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                                                             : X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+    if (set != 1) return makeError(ErrorCode::kInvalidArgument, "cannot check TLS certificates for host " + host);
     return ctx;
   } catch (const Poco::Exception& e) {
     return makeError(ErrorCode::kInvalidArgument,
@@ -173,18 +185,19 @@ std::variant<std::unique_ptr<ControlSocket>, ConnectError> ControlSocket::connec
     request.set("Host", hostHeader(url));
     request.set("Authorization", "Bearer " + o.token);
     request.set("User-Agent", "lens-policy-sync/" LENS_VERSION);
+    // HTTPSClientSession insists on connecting itself (it sets the port),
+    // so the TLS socket goes into a plain session: the session only frames
+    // HTTP, the socket does TLS.
+    Poco::Net::StreamSocket transport = sock;
     if (url.secure) {
       Poco::Net::SecureStreamSocket tls = Poco::Net::SecureStreamSocket::attach(sock, url.host, o.tls);
       tls.setReceiveTimeout(span(o.timeout));
       tls.setSendTimeout(span(o.timeout));
-      Poco::Net::HTTPSClientSession session(tls);
-      session.setTimeout(span(o.timeout));
-      self->ws_ = std::make_unique<WebSocket>(session, request, response);
-    } else {
-      Poco::Net::HTTPClientSession session(sock);
-      session.setTimeout(span(o.timeout));
-      self->ws_ = std::make_unique<WebSocket>(session, request, response);
+      transport = tls;
     }
+    Poco::Net::HTTPClientSession session(transport);
+    session.setTimeout(span(o.timeout));
+    self->ws_ = std::make_unique<WebSocket>(session, request, response);
   } catch (const Poco::Net::WebSocketException& e) {
     const int status = static_cast<int>(response.getStatus());
     if (status == 401 || status == 403) {

@@ -28,8 +28,9 @@ struct ControlUrl {
 [[nodiscard]] Result<ControlUrl> parseControlUrl(std::string_view url);
 
 // The TLS client context for wss: the peer is verified against the system
-// roots plus `caFile` (when not empty), with host name checking.
-[[nodiscard]] Result<Poco::Net::Context::Ptr> makeTlsContext(const std::string& caFile);
+// roots plus `caFile` (when not empty), and its certificate must name `host`
+// (a DNS name, or an IP address in an IP SAN).
+[[nodiscard]] Result<Poco::Net::Context::Ptr> makeTlsContext(const std::string& caFile, const std::string& host);
 
 struct ConnectOptions {
   ControlUrl url;

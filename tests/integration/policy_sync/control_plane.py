@@ -19,6 +19,7 @@ control socket.
 Commands ({"cmd": NAME, ...}):
   push {frame}          send a JSON object as a text frame to every client
   push_text {text}      send raw text (not necessarily JSON)
+  push_big {size}       send a text frame of that many bytes (not JSON)
   push_binary {size}    send a binary frame of that many bytes
   refuse {status}       answer later upgrades with this HTTP status (0: accept)
   drop                  abort every connection (no close frame)
@@ -153,6 +154,8 @@ class ControlPlane:
             return {"ok": True, "sent": await self.send_all(json.dumps(req["frame"]))}
         if cmd == "push_text":
             return {"ok": True, "sent": await self.send_all(req["text"])}
+        if cmd == "push_big":
+            return {"ok": True, "sent": await self.send_all("x" * int(req["size"]))}
         if cmd == "push_binary":
             return {"ok": True, "sent": await self.send_all(b"\x00" * int(req["size"]))}
         if cmd == "refuse":
