@@ -67,7 +67,10 @@ std::string rulePath(const policy::PolicyDocument& doc, const decision::RuleRef&
 
 int runExplain(const Options& o) {
   const std::string file = o.policyFile.empty() ? defaultPolicyPath() : o.policyFile;
-  const policy::ParseOutcome out = policy::loadPolicyFile(file);
+  // The installed policy.json keeps a policy frame's transport fields (lens-policy-sync).
+  policy::ParseOptions parse;
+  parse.allowTransportFields = true;
+  const policy::ParseOutcome out = policy::loadPolicyFile(file, parse);
   printDiagnostics(out.errors);
   if (!out.ok()) return toInt(ExitCode::kInvalidConfig);
   printDiagnostics(out.warnings);
