@@ -217,7 +217,7 @@ class ControlPlane:
         path = os.path.join(self.dir, "control.sock")
         if os.path.exists(path):
             os.unlink(path)
-        await asyncio.start_unix_server(self.control_client, path=path)
+        await asyncio.start_unix_server(self.control_client, path=path, limit=64 << 20)
         tmp = os.path.join(self.dir, "port.tmp")
         with open(tmp, "w") as f:
             f.write("%d\n" % self.port)
