@@ -27,13 +27,7 @@ done
 sync_bin=$bin/lens-policy-sync
 [[ -x $sync_bin ]] || { echo "run.sh: $sync_bin is not built" >&2; exit 1; }
 fixture=$root/tests/integration/policy_sync/control_plane.py
-py=""
-for candidate in python3 /usr/bin/python3; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c 'import websockets' 2>/dev/null; then
-    py=$(command -v "$candidate")
-    break
-  fi
-done
+source "$(dirname "$fixture")/find_python.sh"
 [[ -n $py ]] || { echo "run.sh: needs python3 with websockets (python3-websockets)" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -80,23 +74,15 @@ print(json.dumps({'type': 'policy', 'network': {'defaultVerdict': 'deny', 'defau
 # push_and_wait PUSH_FILE COUNT: pushes, waits for COUNT policy_applied in
 # all, prints the milliseconds in between (timed inside one python process).
 push_and_wait() {
-  "$py" - "$work/cp/control.sock" "$1" "$2" <<'PY'
-import json, socket, sys, time
-def call(text):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sys.argv[1])
-    s.sendall(text.encode() + b"\n")
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return json.loads(data)
-push = open(sys.argv[2]).read().strip()
+  "$py" - "$(dirname "$fixture")" "$work/cp" "$1" "$2" <<'PY'
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from control_plane import call
+push = open(sys.argv[3]).read().strip()
 t0 = time.monotonic()
-call(push)
-reply = call(json.dumps({"cmd": "wait_received", "type": "policy_applied", "count": int(sys.argv[3]), "timeout": 120}))
+call(sys.argv[2], push)
+reply = call(sys.argv[2], json.dumps({"cmd": "wait_received", "type": "policy_applied",
+                                      "count": int(sys.argv[4]), "timeout": 120}))
 t1 = time.monotonic()
 if not reply["ok"]:
     sys.exit("not every client applied the policy: %s" % reply)

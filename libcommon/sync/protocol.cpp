@@ -126,21 +126,15 @@ Result<InboundFrame> parseFrame(std::string_view text, const policy::JsonLimits&
       if (ms < 0) return invalid("watch frame with a negative \"waitMs\"");
       frame.waitMs = std::min(std::chrono::milliseconds(ms), kMaxWatchWait);
     }
-  } else if (type == "request_decision") {
-    static constexpr std::string_view kAllowed[] = {"allow_always", "allow_once", "deny_always", "deny_once"};
-    frame.type = FrameType::kRequestDecision;
+  } else if (type == "request_decision" || type == "credential_decision") {
+    static constexpr std::string_view kRequest[] = {"allow_always", "allow_once", "deny_always", "deny_once"};
+    static constexpr std::string_view kCredential[] = {"allow", "deny"};
+    const bool request = type == "request_decision";
+    frame.type = request ? FrameType::kRequestDecision : FrameType::kCredentialDecision;
     auto id = requireId(obj, type);
     if (!id) return id.error();
-    auto decision = requireDecision(obj, type, kAllowed);
-    if (!decision) return decision.error();
-    frame.id = std::move(*id);
-    frame.decision = std::move(*decision);
-  } else if (type == "credential_decision") {
-    static constexpr std::string_view kAllowed[] = {"allow", "deny"};
-    frame.type = FrameType::kCredentialDecision;
-    auto id = requireId(obj, type);
-    if (!id) return id.error();
-    auto decision = requireDecision(obj, type, kAllowed);
+    auto decision = requireDecision(obj, type, request ? std::span<const std::string_view>(kRequest)
+                                                       : std::span<const std::string_view>(kCredential));
     if (!decision) return decision.error();
     frame.id = std::move(*id);
     frame.decision = std::move(*decision);

@@ -225,7 +225,8 @@ class ControlPlane:
         await asyncio.Event().wait()
 
 
-def ctl(directory, text):
+def call(directory, text):
+    """One command to the fixture in DIRECTORY; returns the reply as a dict."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(os.path.join(directory, "control.sock"))
     s.sendall(text.encode() + b"\n")
@@ -236,8 +237,13 @@ def ctl(directory, text):
             break
         data += chunk
     s.close()
-    sys.stdout.write(data.decode())
-    return 0 if json.loads(data).get("ok") else 1
+    return json.loads(data)
+
+
+def ctl(directory, text):
+    reply = call(directory, text)
+    sys.stdout.write(json.dumps(reply) + "\n")
+    return 0 if reply.get("ok") else 1
 
 
 def main():

@@ -9,15 +9,7 @@ sync_bin=$bin_dir/lens-policy-sync
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 fixture=$here/control_plane.py
 
-# Debian's python3-websockets is for Debian's python3, which may not be the
-# first python3 on PATH.
-py=""
-for candidate in python3 /usr/bin/python3; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c 'import websockets' 2>/dev/null; then
-    py=$(command -v "$candidate")
-    break
-  fi
-done
+source "$here/find_python.sh"
 [[ -n $py ]] || skip "needs python3 with the websockets module (Debian: python3-websockets)"
 
 work=$(mktemp -d)

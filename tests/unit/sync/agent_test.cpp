@@ -14,25 +14,15 @@
 #include "libcommon/sync/protocol.h"
 #include "libcommon/util/hash.h"
 
+#include "tests/unit/temp_dir.h"
+
 namespace {
 
 using lens::sync::Agent;
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "lens-agent-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using lens::test::TempDir;
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using lens::test::slurp;
 
 const std::string kGood =
     R"({"type":"policy","proxyUpstream":"http://up:3128","network":{"defaultVerdict":"deny","defaultTransport":"upstream"}})";

@@ -14,16 +14,11 @@
 
 #include "libcommon/audit/event.h"
 
+#include "tests/unit/temp_dir.h"
+
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "lens-intake-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using lens::test::TempDir;
 
 }  // namespace
 

@@ -12,23 +12,13 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/unit/temp_dir.h"
+
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "lens-install-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using lens::test::TempDir;
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using lens::test::slurp;
 
 }  // namespace
 

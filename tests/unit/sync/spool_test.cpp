@@ -7,18 +7,13 @@
 #include <fstream>
 #include <string>
 
+#include "tests/unit/temp_dir.h"
+
 namespace {
 
 using lens::sync::Spool;
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "lens-spool-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using lens::test::TempDir;
 
 std::string record(int n) {
   return R"({"id":"i-)" + std::to_string(n) + R"(","type":"audit_event","source":"t","action":"A )" +
