@@ -70,7 +70,10 @@ std::string rulePath(const policy::PolicyDocument& doc, const decision::RuleRef&
 
 int runExplain(const Options& o) {
   const std::string file = o.policyFile.empty() ? defaultPolicyPath() : o.policyFile;
-  const policy::ParseOutcome out = policy::loadPolicyFile(file);
+  // The installed policy.json keeps a policy frame's transport fields (lens-policy-sync).
+  policy::ParseOptions parse;
+  parse.allowTransportFields = true;
+  const policy::ParseOutcome out = policy::loadPolicyFile(file, parse);
   printDiagnostics(out.errors);
   if (!out.ok()) return toInt(ExitCode::kInvalidConfig);
   printDiagnostics(out.warnings);
@@ -138,7 +141,7 @@ int runExplain(const Options& o) {
 
 // The policy of env and files, or the exit code after reporting why not.
 std::variant<std::shared_ptr<const policy::PolicyDocument>, int> loadForWorkload(const Options& o) {
-  const std::string file = o.policyFile.empty() ? defaultPolicyPath() : o.policyFile;
+  const std::string file = o.workloadPolicyFile.empty() ? defaultPolicyPath() : o.workloadPolicyFile;
   const policy::ParseOutcome out = policy::loadPolicyFile(file);
   printDiagnostics(out.errors);
   if (!out.ok()) return toInt(ExitCode::kInvalidConfig);
@@ -212,11 +215,11 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
     if (host->count() == 0 && addr->count() == 0) throw CLI::ValidationError("explain", "--host or --addr is required");
   });
   CLI::App* env = app->add_subcommand("env", "Print the workload's environment from a policy as shell exports");
-  env->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
+  env->add_option("--policy", o.workloadPolicyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
   env->callback([&o] { o.command = "env"; });
 
   CLI::App* files = app->add_subcommand("files", "Write the policy's files for the workload, owned by it");
-  files->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
+  files->add_option("--policy", o.workloadPolicyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
   files->add_option("--owner", o.owner, "Owner of the files: UID:GID")->required()->type_name("UID:GID");
   files->add_option("--root", o.filesRoot, "Directory that stands for /tmp")->capture_default_str()->type_name("DIR");
   files->callback([&o] { o.command = "files"; });

@@ -36,8 +36,9 @@ struct Options {
   std::vector<std::string> callers;
   bool json = false;
 
-  // env, files (policyFile as for explain)
-  std::string owner;             // files: UID:GID
+  // env, files
+  std::string workloadPolicyFile;
+  std::string owner;  // files: UID:GID
   std::string filesRoot = "/tmp";
 };
 

@@ -209,7 +209,9 @@ Result<ResponseInfo> scanResponse(Wire w) {
       info.minAnswerTtl = std::min(info.minAnswerTtl.value_or(r->ttl), r->ttl);
       if (r->type == rrtype::kCname) {
         std::string target;
-        if (!readName(w, r->rdata, &target)) return bad("malformed CNAME target");
+        // The target fills the record's data exactly, never beyond it.
+        const auto after = readName(w.first(r->end), r->rdata, &target);
+        if (!after || *after != r->end) return bad("malformed CNAME target");
         if (std::find(chain.begin(), chain.end(), owner) != chain.end()) chain.push_back(std::move(target));
       } else if (r->type == rrtype::kA && r->rdlength == 4) {
         std::uint32_t v4 = read32(w, r->rdata);
@@ -220,8 +222,9 @@ Result<ResponseInfo> scanResponse(Wire w) {
         candidates.push_back({std::move(owner), net::IpAddress::fromV6(bytes)});
       }
     } else if (section == 2 && r->type == rrtype::kSoa) {
-      auto afterMname = readName(w, r->rdata, nullptr);
-      auto afterRname = afterMname ? readName(w, *afterMname, nullptr) : std::nullopt;
+      const Wire record = w.first(r->end);
+      auto afterMname = readName(record, r->rdata, nullptr);
+      auto afterRname = afterMname ? readName(record, *afterMname, nullptr) : std::nullopt;
       if (!afterRname || *afterRname + 20 != r->end) return bad("malformed SOA record");
       const std::uint32_t minimum = read32(w, *afterRname + 16);
       info.negativeTtl = std::min(r->ttl, minimum);

@@ -305,7 +305,7 @@ TEST_CASE("a name reached through a pointer may not run past that pointer", "[dn
   // label, whose "length" then reaches over the pointer into later records.
   Bytes r = header(1, flag::kQr, 1, 1, 0, 0);
   r.push_back(7);
-  for (int b : {'!', 0, 0, 0, 0, 0, 't'}) r.push_back(static_cast<std::uint8_t>(b));
+  for (std::uint8_t b : Bytes{'!', 0, 0, 0, 0, 0, 't'}) r.push_back(b);
   r.push_back(0);
   put16(r, rrtype::kA);
   put16(r, kClassIn);

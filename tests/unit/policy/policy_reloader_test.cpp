@@ -78,6 +78,20 @@ TEST_CASE("before the first good policy everything is denied with no-policy", "[
   CHECK(contains(sink.lines()[0], "\"reason\":\"policy-rejected\""));
 }
 
+TEST_CASE("reloader accepts the transport fields lens-policy-sync keeps with the policy", "[policy][reload]") {
+  TempDir dir;
+  const auto file = dir.path / "policy.json";
+  atomicWrite(file, R"({"type": "policy", "proxyUpstream": "http://proxy.example:3128",
+                        "proxyCaCert": "-----BEGIN CERTIFICATE-----", "minProtocolDate": "2026-01-01",
+                        "network": {"defaultVerdict": "deny", "defaultTransport": "direct"}})");
+  lens::audit::RecordingSink sink;
+  PolicyReloader reloader({file.string(), "test", &sink, false, {}});
+  REQUIRE(reloader.reload("startup"));
+  CHECK(reloader.ready());
+  REQUIRE(sink.size() == 1);
+  CHECK(contains(sink.lines()[0], "\"reason\":\"policy-applied\""));
+}
+
 TEST_CASE("reloader applies, rejects and keeps the last good policy", "[policy][reload]") {
   TempDir dir;
   const auto file = dir.path / "policy.json";

@@ -1,0 +1,173 @@
+#include "libcommon/sync/spool.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "tests/unit/temp_dir.h"
+
+namespace {
+
+using lens::sync::Spool;
+
+using lens::test::TempDir;
+
+std::string record(int n) {
+  return R"({"id":"i-)" + std::to_string(n) + R"(","type":"audit_event","source":"t","action":"A )" +
+         std::to_string(n) + R"("})";
+}
+
+std::unique_ptr<Spool> openSpool(const std::filesystem::path& dir, std::uint64_t maxBytes = 64u << 20,
+                                 std::uint64_t segmentBytes = 0) {
+  Spool::Options o;
+  o.dir = dir.string();
+  o.maxBytes = maxBytes;
+  o.segmentBytes = segmentBytes;
+  o.overflowRecord = [](std::uint64_t dropped) {
+    return R"({"id":"overflow","type":"audit_event","source":"lens-policy-sync","action":"SPOOL overflow","metadata":{"dropped":)" +
+           std::to_string(dropped) + "}}";
+  };
+  o.overflowCount = [](std::string_view line) -> std::optional<std::uint64_t> {
+    if (line.find("\"id\":\"overflow\"") == std::string_view::npos) return std::nullopt;
+    return std::stoull(std::string(line.substr(line.find("\"dropped\":") + 10)));
+  };
+  auto spool = Spool::open(o);
+  REQUIRE(spool.ok());
+  return std::move(*spool);
+}
+
+// Everything pending, sent and committed batch by batch.
+std::vector<std::string> drain(Spool& spool) {
+  std::vector<std::string> out;
+  while (true) {
+    auto batch = spool.peek(7);
+    if (batch.records.empty()) {
+      spool.commit(batch.end);
+      return out;
+    }
+    out.insert(out.end(), batch.records.begin(), batch.records.end());
+    spool.commit(batch.end);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("spool records: JSON objects with a string type and id", "[sync][spool]") {
+  CHECK(lens::sync::isSpoolRecord(record(1)));
+  CHECK_FALSE(lens::sync::isSpoolRecord(R"({"type":"audit_event"})"));
+  CHECK_FALSE(lens::sync::isSpoolRecord(R"({"id":1,"type":"audit_event"})"));
+  CHECK_FALSE(lens::sync::isSpoolRecord(R"({"id":"x","type":"audit_event")"));
+  CHECK_FALSE(lens::sync::isSpoolRecord(""));
+  CHECK_FALSE(lens::sync::isSpoolRecord("[]"));
+}
+
+TEST_CASE("spool cursor text", "[sync][spool]") {
+  const auto pos = lens::sync::parseCursor("12 3456\n");
+  REQUIRE(pos);
+  CHECK(pos->segment == 12);
+  CHECK(pos->offset == 3456);
+  CHECK(lens::sync::formatCursor(*pos) == "12 3456\n");
+  CHECK_FALSE(lens::sync::parseCursor("12"));
+  CHECK_FALSE(lens::sync::parseCursor("-1 2"));
+  CHECK_FALSE(lens::sync::parseCursor("1 2 3"));
+  CHECK_FALSE(lens::sync::parseCursor("01 2"));
+}
+
+TEST_CASE("spool hands out records in order and forgets them once committed", "[sync][spool]") {
+  TempDir dir;
+  auto spool = openSpool(dir.path, 1u << 20, 4096);
+  for (int i = 0; i < 500; ++i) REQUIRE(spool->append(record(i)).ok());
+  CHECK_FALSE(spool->empty());
+  const auto out = drain(*spool);
+  REQUIRE(out.size() == 500);
+  for (int i = 0; i < 500; ++i) CHECK(out[static_cast<std::size_t>(i)] == record(i));
+  CHECK(spool->empty());
+  CHECK(spool->stats().segments == 1);  // sent segments are deleted
+}
+
+TEST_CASE("spool survives a restart: uncommitted records come back, committed ones do not", "[sync][spool]") {
+  TempDir dir;
+  {
+    auto spool = openSpool(dir.path, 1u << 20, 4096);
+    for (int i = 0; i < 100; ++i) REQUIRE(spool->append(record(i)).ok());
+    auto batch = spool->peek(40);
+    REQUIRE(batch.records.size() == 40);
+    spool->commit(batch.end);
+    auto unsent = spool->peek(10);  // peeked but never committed: sent again after a crash
+    REQUIRE(unsent.records.size() == 10);
+    REQUIRE(spool->sync().ok());
+  }
+  auto spool = openSpool(dir.path, 1u << 20, 4096);
+  const auto out = drain(*spool);
+  REQUIRE(out.size() == 60);
+  CHECK(out.front() == record(40));
+  CHECK(out.back() == record(99));
+}
+
+TEST_CASE("spool cuts a torn last line and skips corrupt lines", "[sync][spool]") {
+  TempDir dir;
+  {
+    auto spool = openSpool(dir.path);
+    REQUIRE(spool->append(record(1)).ok());
+    REQUIRE(spool->append("not a record").ok());
+    REQUIRE(spool->append(record(2)).ok());
+    REQUIRE(spool->sync().ok());
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path)) {
+    if (entry.path().extension() == ".jsonl") std::ofstream(entry.path(), std::ios::app) << R"({"id":"torn","ty)";
+  }
+  auto spool = openSpool(dir.path);
+  const auto out = drain(*spool);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0] == record(1));
+  CHECK(out[1] == record(2));
+  CHECK(spool->stats().corrupt == 1);
+  REQUIRE(spool->append(record(3)).ok());  // appending after the cut stays line-aligned
+  const auto more = drain(*spool);
+  REQUIRE(more.size() == 1);
+  CHECK(more[0] == record(3));
+}
+
+TEST_CASE("a full spool drops the oldest records and counts them", "[sync][spool]") {
+  TempDir dir;
+  const std::uint64_t maxBytes = 64 * 1024;
+  auto spool = openSpool(dir.path, maxBytes, 4096);
+  const int total = 3000;
+  for (int i = 0; i < total; ++i) REQUIRE(spool->append(record(i)).ok());
+  CHECK(spool->stats().pendingBytes <= maxBytes);
+  const auto stats = spool->stats();
+  CHECK(stats.dropped > 0);
+  const auto out = drain(*spool);
+  // Every record is either delivered or counted as dropped, never both, never invented.
+  std::uint64_t overflowReported = 0;
+  std::vector<int> delivered;
+  for (const std::string& r : out) {
+    if (r.find("\"id\":\"overflow\"") != std::string::npos) {
+      const auto at = r.find("\"dropped\":") + 10;
+      overflowReported += std::stoull(r.substr(at));
+    } else {
+      const auto at = r.find("\"A ") + 3;
+      delivered.push_back(std::stoi(r.substr(at)));
+    }
+  }
+  CHECK(overflowReported == stats.dropped);
+  CHECK(delivered.size() + stats.dropped == total);
+  CHECK(std::is_sorted(delivered.begin(), delivered.end()));
+  CHECK(delivered.back() == total - 1);
+}
+
+TEST_CASE("an unreadable cursor sends the whole spool again", "[sync][spool]") {
+  TempDir dir;
+  {
+    auto spool = openSpool(dir.path);
+    for (int i = 0; i < 5; ++i) REQUIRE(spool->append(record(i)).ok());
+    spool->commit(spool->peek(3).end);
+    REQUIRE(spool->sync().ok());
+  }
+  std::ofstream(dir.path / "cursor") << "garbage";
+  auto spool = openSpool(dir.path);
+  CHECK(drain(*spool).size() == 5);
+}
