@@ -83,7 +83,7 @@ Result<lens::dns::ServerOptions> serverOptions(const Options& o) {
 }
 
 int runCheck(const Options& o, lens::dns::ServerOptions& s) {
-  const policy::ParseOutcome out = policy::loadPolicyFile(policyPath(o));
+  const policy::ParseOutcome out = policy::loadInstalledPolicy(policyPath(o));
   for (const auto& d : out.errors) std::cerr << d.format() << '\n';
   for (const auto& d : out.warnings) std::cerr << d.format() << '\n';
   auto upstream = lens::dns::Upstream::create(s.upstream, {});

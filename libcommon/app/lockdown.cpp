@@ -109,10 +109,7 @@ std::variant<Plan, int> makePlan(const Options& o) {
   c.routeTable = static_cast<std::uint32_t>(o.routeTable);
   const bool buildsRuleset = o.command == "render" || o.command == "check" || o.command == "apply";
   if (buildsRuleset && !o.policyFile.empty()) {
-    // The installed policy.json keeps a policy frame's transport fields (lens-policy-sync).
-    policy::ParseOptions parse;
-    parse.allowTransportFields = true;
-    const policy::ParseOutcome out = policy::loadPolicyFile(o.policyFile, parse);
+    const policy::ParseOutcome out = policy::loadInstalledPolicy(o.policyFile);
     for (const auto& d : out.errors) std::cerr << d.format() << '\n';
     if (!out.ok()) return fail(o, ExitCode::kInvalidConfig, "invalid policy " + o.policyFile + ": nothing changed");
     for (const auto& d : out.warnings) std::cerr << d.format() << '\n';

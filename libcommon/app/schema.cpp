@@ -70,10 +70,7 @@ std::string rulePath(const policy::PolicyDocument& doc, const decision::RuleRef&
 
 int runExplain(const Options& o) {
   const std::string file = o.policyFile.empty() ? defaultPolicyPath() : o.policyFile;
-  // The installed policy.json keeps a policy frame's transport fields (lens-policy-sync).
-  policy::ParseOptions parse;
-  parse.allowTransportFields = true;
-  const policy::ParseOutcome out = policy::loadPolicyFile(file, parse);
+  const policy::ParseOutcome out = policy::loadInstalledPolicy(file);
   printDiagnostics(out.errors);
   if (!out.ok()) return toInt(ExitCode::kInvalidConfig);
   printDiagnostics(out.warnings);
@@ -142,7 +139,7 @@ int runExplain(const Options& o) {
 // The policy of env and files, or the exit code after reporting why not.
 std::variant<std::shared_ptr<const policy::PolicyDocument>, int> loadForWorkload(const Options& o) {
   const std::string file = o.workloadPolicyFile.empty() ? defaultPolicyPath() : o.workloadPolicyFile;
-  const policy::ParseOutcome out = policy::loadPolicyFile(file);
+  const policy::ParseOutcome out = policy::loadInstalledPolicy(file);
   printDiagnostics(out.errors);
   if (!out.ok()) return toInt(ExitCode::kInvalidConfig);
   return out.policy;

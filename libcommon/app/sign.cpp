@@ -262,7 +262,7 @@ Result<std::shared_ptr<const policy::PolicyDocument>> loadPolicy(const Options& 
     const char* state = std::getenv("LENS_STATE_DIR");
     file = std::string(state != nullptr && *state != '\0' ? state : "/run/lens") + "/policy.json";
   }
-  const policy::ParseOutcome outcome = policy::loadPolicyFile(file);
+  const policy::ParseOutcome outcome = policy::loadInstalledPolicy(file);
   if (outcome.ok()) return outcome.policy;
   std::string message = outcome.errors.front().format();
   if (outcome.errors.size() > 1) {

@@ -661,4 +661,10 @@ ParseOutcome loadPolicyFile(const std::string& path, ParseOptions options) {
   return parsePolicy(*text, options);
 }
 
+ParseOutcome loadInstalledPolicy(const std::string& path) {
+  ParseOptions options;
+  options.allowTransportFields = true;
+  return loadPolicyFile(path, options);
+}
+
 }  // namespace lens::policy

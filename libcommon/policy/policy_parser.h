@@ -33,4 +33,9 @@ ParseOutcome parsePolicy(std::string_view text, const ParseOptions& options = {}
 // whole) and parses it; options.fileName defaults to the path.
 ParseOutcome loadPolicyFile(const std::string& path, ParseOptions options = {});
 
+// A policy file as the daemons and tools read it: the installed policy.json
+// keeps a control-plane frame's transport fields (type, proxyUpstream,
+// proxyCaCert, minProtocolDate) next to the policy, so they are accepted.
+ParseOutcome loadInstalledPolicy(const std::string& path);
+
 }  // namespace lens::policy

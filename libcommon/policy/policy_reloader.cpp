@@ -68,9 +68,7 @@ bool PolicyReloader::reload(std::string_view trigger) {
   auto logger = log::get("policy");
   // The file is written by lens-policy-sync, which keeps a policy frame's
   // transport fields (proxyUpstream, proxyCaCert) with the policy.
-  ParseOptions parse;
-  parse.allowTransportFields = true;
-  ParseOutcome out = loadPolicyFile(options_.path, parse);
+  ParseOutcome out = loadInstalledPolicy(options_.path);
   for (const Diagnostic& w : out.warnings) logger->warn("{}", w.format());
   if (!out.ok()) {
     // Hash what was rejected so a repeated event for the same bad file is not re-emitted.
