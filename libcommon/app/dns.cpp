@@ -1,11 +1,9 @@
 #include "libcommon/app/dns.h"
 
-#include <signal.h>
-
-#include <charconv>
 #include <fstream>
 #include <iostream>
 
+#include "libcommon/app/daemon.h"
 #include "libcommon/audit/sink.h"
 #include "libcommon/dns/server.h"
 #include "libcommon/policy/match_pattern.h"
@@ -22,31 +20,7 @@ int fail(ExitCode code, const std::string& message) {
   return toInt(code);
 }
 
-Result<std::uint32_t> parseMark(const std::string& text) {
-  std::string_view digits = text;
-  int base = 10;
-  if (digits.starts_with("0x") || digits.starts_with("0X")) {
-    digits.remove_prefix(2);
-    base = 16;
-  }
-  std::uint32_t value = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
-    return makeError(ErrorCode::kInvalidArgument, "invalid --mark \"" + text + "\": give a 32-bit number");
-  }
-  return value;
-}
-
 std::string policyPath(const Options& o) { return o.policyFile.empty() ? o.stateDir + "/policy.json" : o.policyFile; }
-
-// Blocks the signals the server and the reloader take through signalfds, in
-// this thread before any other starts, so every thread inherits the mask.
-void blockSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGHUP}) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
 
 Result<lens::dns::ServerOptions> serverOptions(const Options& o) {
   lens::dns::ServerOptions s;
@@ -153,7 +127,7 @@ int run(const Options& o) {
   }
   if (o.check) return runCheck(o, *s);
 
-  blockSignals();
+  blockDaemonSignals();
   std::unique_ptr<audit::Sink> sink;
   const std::string auditSpec = o.audit.empty() ? "unix:" + o.stateDir + "/audit.sock" : o.audit;
   if (auditSpec != "off") {

@@ -66,7 +66,11 @@ void PolicyReloader::emit(bool applied, const std::string& version, const std::s
 
 bool PolicyReloader::reload(std::string_view trigger) {
   auto logger = log::get("policy");
-  ParseOutcome out = loadPolicyFile(options_.path);
+  // The file is written by lens-policy-sync, which keeps a policy frame's
+  // transport fields (proxyUpstream, proxyCaCert) with the policy.
+  ParseOptions parse;
+  parse.allowTransportFields = true;
+  ParseOutcome out = loadPolicyFile(options_.path, parse);
   for (const Diagnostic& w : out.warnings) logger->warn("{}", w.format());
   if (!out.ok()) {
     // Hash what was rejected so a repeated event for the same bad file is not re-emitted.

@@ -18,7 +18,8 @@ namespace lens::policy {
 // the immutable decision engine. A policy that fails keeps the last good one
 // in force and emits a `policy-rejected` audit event with the located errors;
 // a good one emits `policy-applied` with its version (content hash). Before
-// the first good policy, engine() denies everything.
+// the first good policy, engine() denies everything. The file may carry the
+// transport fields of a control-plane policy frame (DESIGN.md section 4).
 class PolicyReloader {
  public:
   struct Options {

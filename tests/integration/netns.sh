@@ -100,6 +100,24 @@ expect() {
   fi
 }
 
+# check DESCRIPTION -- COMMAND...: COMMAND must succeed.
+check() {
+  local what=$1
+  shift 2
+  if "$@"; then
+    echo "ok   $what"
+  else
+    echo "FAIL $what" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+# write_policy JSON: replaces $work/policy.json atomically, as the daemons expect.
+write_policy() {
+  printf '%s\n' "$1" >"$work/policy.json.tmp"
+  mv "$work/policy.json.tmp" "$work/policy.json"
+}
+
 start_outside_servers() {
   local a tcp=() udp=()
   for a in 10.199.0.2 10.199.0.3 '[fd99::2]' '[fd99::3]'; do
