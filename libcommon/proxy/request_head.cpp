@@ -23,7 +23,8 @@ std::string_view trim(std::string_view s) {
 bool listHas(const http::RawRequest& head, std::string_view field, std::string_view token) {
   for (const http::HeaderField& f : head.headers) {
     if (!util::iequals(f.name, field)) continue;
-    for (std::string_view item : util::split(f.value(), ',')) {
+    const std::string value = f.value();
+    for (std::string_view item : util::split(value, ',')) {
       if (util::iequals(trim(item), token)) return true;
     }
   }
