@@ -101,6 +101,9 @@ pc() { in_sbx curl -sS --max-time 10 --proxy http://127.0.0.1:3128 "$@" 2>&1 || 
 # refusals, the proxy's answer to CONNECT).
 status() { in_sbx curl -s -o /dev/null --max-time 10 --proxy http://127.0.0.1:3128 -w '%{http_code}' "$@" 2>/dev/null || true; }
 
+# connect_status ARGS...: the proxy's status for curl's CONNECT (https URLs).
+connect_status() { in_sbx curl -s -o /dev/null --max-time 10 --proxy http://127.0.0.1:3128 -w '%{http_connect}' "$@" 2>/dev/null || true; }
+
 # raw HOST PORT TEXT: send TEXT (printf escapes) on a plain TCP connection
 # from the sandbox and print what comes back until the peer closes.
 raw() {

@@ -11,6 +11,15 @@ origin --listen ADDR:PORT [--tls CERT KEY] --ready FILE
         body-bytes=<bytes of request body>
     GET /big/N answers N bytes of "x". GET /chunked answers a chunked body.
 
+echo --listen ADDR:PORT --ready FILE
+    Echoes every byte back, per connection.
+
+hold --proxy ADDR:PORT --target HOST:PORT --status FILE [--seconds S]
+    Opens a CONNECT tunnel to an echo server through the proxy and keeps it:
+    appends "established" to FILE, then every 0.2 s sends "ping" and expects
+    it back; appends "closed after N.N s" when the tunnel ends (or "open"
+    after S seconds, default 20).
+
 upstream --listen ADDR:PORT [--tls CERT KEY] --log FILE --ready FILE [--auth VALUE]
     A CONNECT-only proxy. Logs "CONNECT <target> auth=<Proxy-Authorization or ->"
     per request to FILE; with --auth, a different Proxy-Authorization gets
@@ -136,6 +145,53 @@ class Upstream(socketserver.StreamRequestHandler):
                 (out if s is self.connection else self.connection).sendall(data)
 
 
+class Echo(socketserver.StreamRequestHandler):
+    def handle(self):
+        while True:
+            data = self.connection.recv(65536)
+            if not data:
+                return
+            self.connection.sendall(data)
+
+
+def hold(args):
+    import time
+    start = time.monotonic()
+    def status(line):
+        with open(args.status, "a") as f:
+            f.write(line + "\n")
+    host, _, port = args.proxy.rpartition(":")
+    s = socket.create_connection((host, int(port)), timeout=5)
+    s.sendall(f"CONNECT {args.target} HTTP/1.1\r\nHost: {args.target}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = s.recv(4096)
+        if not data:
+            status("refused")
+            return 0
+        head += data
+    if not head.startswith(b"HTTP/1.1 200"):
+        status("refused " + head.split(b"\r\n")[0].decode())
+        return 0
+    status("established")
+    s.settimeout(2)
+    while time.monotonic() - start < args.seconds:
+        try:
+            s.sendall(b"ping")
+            got = b""
+            while len(got) < 4:
+                data = s.recv(4 - len(got))
+                if not data:
+                    raise ConnectionError
+                got += data
+        except (OSError, ConnectionError):
+            status(f"closed after {time.monotonic() - start:.1f} s")
+            return 0
+        time.sleep(0.2)
+    status("open")
+    return 0
+
+
 class Threaded(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -163,6 +219,15 @@ def main():
     o.add_argument("--listen", required=True)
     o.add_argument("--tls", nargs=2)
     o.add_argument("--ready", required=True)
+    e = sub.add_parser("echo")
+    e.add_argument("--listen", required=True)
+    e.add_argument("--tls", nargs=2)
+    e.add_argument("--ready", required=True)
+    h = sub.add_parser("hold")
+    h.add_argument("--proxy", required=True)
+    h.add_argument("--target", required=True)
+    h.add_argument("--status", required=True)
+    h.add_argument("--seconds", type=float, default=20)
     u = sub.add_parser("upstream")
     u.add_argument("--listen", required=True)
     u.add_argument("--tls", nargs=2)
@@ -170,7 +235,9 @@ def main():
     u.add_argument("--auth")
     u.add_argument("--ready", required=True)
     args = parser.parse_args()
-    serve(args, Origin if args.command == "origin" else Upstream)
+    if args.command == "hold":
+        return hold(args)
+    serve(args, {"origin": Origin, "echo": Echo, "upstream": Upstream}[args.command])
 
 
 if __name__ == "__main__":
