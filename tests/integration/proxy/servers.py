@@ -20,8 +20,8 @@ hold --proxy ADDR:PORT --target HOST:PORT --status FILE [--seconds S]
     it back; appends "closed after N.N s" when the tunnel ends (or "open"
     after S seconds, default 20).
 
-upstream --listen ADDR:PORT [--tls CERT KEY] --log FILE --ready FILE [--auth VALUE]
-    A CONNECT-only proxy. Logs "CONNECT <target> auth=<Proxy-Authorization or ->"
+upstream --listen ADDR:PORT [--tls CERT KEY] --log FILE --ready FILE [--auth VALUE] [--map NAME=IP]...
+    A CONNECT-only proxy (names in --map resolve to their IP, others by the system). Logs "CONNECT <target> auth=<Proxy-Authorization or ->"
     per request to FILE; with --auth, a different Proxy-Authorization gets
     407. Tunnels the bytes both ways.
 """
@@ -122,6 +122,7 @@ class Upstream(socketserver.StreamRequestHandler):
             self.connection.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
             return
         family, host, port = split_endpoint(target)
+        host = self.server.names.get(host, host)
         try:
             out = socket.create_connection((host, port), timeout=5)
         except OSError:
@@ -203,6 +204,7 @@ def serve(args, handler):
     server = Threaded((host, port), handler)
     server.log = getattr(args, "log", None)
     server.auth = getattr(args, "auth", None)
+    server.names = dict(item.split("=", 1) for item in getattr(args, "map", None) or [])
     if args.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls[0], args.tls[1])
@@ -233,6 +235,7 @@ def main():
     u.add_argument("--tls", nargs=2)
     u.add_argument("--log", required=True)
     u.add_argument("--auth")
+    u.add_argument("--map", action="append")
     u.add_argument("--ready", required=True)
     args = parser.parse_args()
     if args.command == "hold":
