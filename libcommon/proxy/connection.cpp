@@ -185,44 +185,46 @@ void Connection::onTick() {
   if (state_ == State::kClosed) return;
   const auto now = ctx_.now;
   const bool idle = now - lastActive_ >= ctx_.options.idleTimeout;
+  const bool due = now >= deadline_;
+  const State before = state_;
+  const Clock::time_point deadlineBefore = deadline_;
   switch (state_) {
     case State::kHead:
       if (requests_ > 0 && in_.empty()) {
         if (idle) close("idle-timeout");
-      } else if (now >= deadline_) {
+      } else if (due) {
         refuse(408, reason::kHeaderTimeout, "the request head did not arrive in time");
       }
       break;
     case State::kResolving:
-      if (now >= deadline_) refuse(502, reason::kDnsFailure, "name resolution timed out");
+      if (due) refuse(502, reason::kDnsFailure, "name resolution timed out");
       break;
     case State::kConnecting:
-      if (now >= deadline_) dialFailed(true, "connect timed out");
+      if (due) dialFailed(true, "connect timed out");
       break;
     case State::kTlsHandshake:
     case State::kProxyReply:
-      if (now >= deadline_) {
-        refuse(504, reason::kUpstreamProxyTimeout, "the upstream proxy did not answer in time");
-      }
+      if (due) refuse(504, reason::kUpstreamProxyTimeout, "the upstream proxy did not answer in time");
       break;
     case State::kTunnel:
       if (idle) close(reason::kIdleTimeout);
       break;
     case State::kForward:
-      if (idle) {
-        if (!responseHead_ && !sentThisRequest_) {
-          refuse(504, "response-timeout", "the server did not answer in time");
-        } else {
-          close(reason::kIdleTimeout);
-        }
+      if (idle && !responseHead_ && !sentThisRequest_) {
+        refuse(504, "response-timeout", "the server did not answer in time");
+      } else if (idle) {
+        close(reason::kIdleTimeout);
       }
       break;
     case State::kClosing:
-      if (now >= deadline_) close("refused");
+      if (due) close("refused");
       break;
     case State::kClosed:
       break;
   }
+  // A timeout that produced an answer (or a connect to the next address)
+  // needs the loop to write it (or to watch the new socket).
+  if (state_ != State::kClosed && (state_ != before || deadline_ != deadlineBefore)) drive();
 }
 
 // ---- the request head and its decision ----------------------------------------
