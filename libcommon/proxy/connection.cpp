@@ -88,7 +88,10 @@ void Connection::onIo(int fd, std::uint32_t events) {
   } else if (fd == serverWatch_.fd) {
     down_.readable = down_.readable || readable;
     if ((events & EPOLLOUT) != 0) up_.writeBlocked = false;
-    if (state_ == State::kConnecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) connectEvent_ = true;
+    if (state_ == State::kConnecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
+      connectEvent_ = true;
+      connectError_ = (events & (EPOLLERR | EPOLLHUP)) != 0;
+    }
   }
   drive();
 }
@@ -481,8 +484,11 @@ void Connection::dialNext() {
 void Connection::finishConnect() {
   connectEvent_ = false;
   int error = 0;
-  socklen_t length = sizeof error;
-  if (::getsockopt(server_->fd(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+  if (connectError_) {  // writable without an error is connected: no getsockopt needed
+    socklen_t length = sizeof error;
+    if (::getsockopt(server_->fd(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+    if (error == 0) error = ECONNREFUSED;
+  }
   if (error == 0) {
     connected();
     return;
@@ -680,6 +686,7 @@ bool Connection::pumpFlow(Flow& f, Stream& src, Stream& dst, std::uint64_t& coun
     if (f.buffer->empty() && f.pipe.fill > 0 && !f.writeBlocked) {
       const ssize_t n = ::splice(f.pipe.read, nullptr, dst.fd(), nullptr, f.pipe.fill, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
+        if (static_cast<std::size_t>(n) < f.pipe.fill) f.writeBlocked = true;  // the socket buffer is full
         f.pipe.fill -= static_cast<std::size_t>(n);
         counter += static_cast<std::uint64_t>(n);
         moved = true;
@@ -698,6 +705,9 @@ bool Connection::pumpFlow(Flow& f, Stream& src, Stream& dst, std::uint64_t& coun
           const ssize_t n = ::splice(src.fd(), nullptr, f.pipe.write, nullptr, f.pipe.capacity - f.pipe.fill,
                                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
           if (n > 0) {
+            // Less than asked for: the socket is drained for now (epoll
+            // says when more comes), no need to ask it again for EAGAIN.
+            if (static_cast<std::size_t>(n) < f.pipe.capacity - f.pipe.fill) f.readable = false;
             f.pipe.fill += static_cast<std::size_t>(n);
             moved = true;
           } else if (n == 0) {
@@ -727,7 +737,9 @@ bool Connection::pumpFlow(Flow& f, Stream& src, Stream& dst, std::uint64_t& coun
     }
     // 4. The end of the source, once everything is through.
     if (f.srcEof && f.buffer->empty() && f.pipe.fill == 0 && !f.dstShut) {
-      dst.shutdownWrite();
+      // The last direction to end needs no shutdown: the close that follows sends the FIN.
+      const Flow& other = &f == &up_ ? down_ : up_;
+      if (!other.dstShut || !dst.plain()) dst.shutdownWrite();
       f.dstShut = true;
       moved = true;
     }
@@ -937,7 +949,7 @@ void Connection::finishExchange() {
 }
 
 void Connection::dropServerSocket() {
-  ctx_.reactor.remove(serverWatch_);
+  Reactor::forget(serverWatch_);  // closing the socket takes it out of epoll
   server_.reset();
   serverWatch_.fd = -1;
 }
@@ -1036,8 +1048,8 @@ void Connection::close(std::string_view why, bool failure) {
     event.src(peer_);
     (void)ctx_.options.sink->write(event);
   }
-  ctx_.reactor.remove(clientWatch_);
-  ctx_.reactor.remove(serverWatch_);
+  Reactor::forget(clientWatch_);  // the sockets are closed just below
+  Reactor::forget(serverWatch_);
   ctx_.pipes.release(up_.pipe);
   ctx_.pipes.release(down_.pipe);
   server_.reset();

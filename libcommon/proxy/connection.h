@@ -180,6 +180,7 @@ class Connection final : public IoHandler {
   std::uint64_t bytesDown_ = 0;
   std::uint32_t requests_ = 0;
   bool connectEvent_ = false;  // the server socket reported writable/error while connecting
+  bool connectError_ = false;  // ... with EPOLLERR or EPOLLHUP
 };
 
 }  // namespace lens::proxy

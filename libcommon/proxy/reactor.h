@@ -41,6 +41,12 @@ class Reactor {
   [[nodiscard]] Status set(Watch& watch, std::uint32_t events);
   // Unregisters (before the descriptor is closed).
   void remove(Watch& watch);
+  // Marks the watch unregistered without a system call: only right before
+  // its descriptor is closed (closing removes it from epoll).
+  static void forget(Watch& watch) {
+    watch.registered = false;
+    watch.events = 0;
+  }
   // Waits up to timeoutMs (-1: no limit), calls `afterWait` (when set), then
   // dispatches what is ready.
   [[nodiscard]] Status poll(int timeoutMs, const std::function<void()>& afterWait = {});

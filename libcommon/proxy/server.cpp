@@ -182,6 +182,7 @@ Status Server::bindAll() {
     if (fd < 0) return systemError("socket");
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
     if (address->family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (ctx_.options.mark != 0) (void)::setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx_.options.mark, sizeof ctx_.options.mark);
     if (::bind(fd, address->get(), address->length) != 0 || ::listen(fd, 4096) != 0) {
@@ -225,9 +226,7 @@ void Server::accept(int listenFd) {
       }
       continue;
     }
-    const int one = 1;
-    (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const std::uint64_t id = nextId_++;
+    const std::uint64_t id = nextId_++;  // TCP_NODELAY comes from the listener
     auto connection = std::make_unique<Connection>(ctx_, id, fd, peer);
     Connection& c = *connection;
     connections_.emplace(id, std::move(connection));
