@@ -2,24 +2,14 @@
 
 #include <signal.h>
 
-#include <charconv>
-#include <string_view>
+#include "libcommon/util/strings.h"
 
 namespace lens::app {
 
 Result<std::uint32_t> parseMark(const std::string& text) {
-  std::string_view digits = text;
-  int base = 10;
-  if (digits.starts_with("0x") || digits.starts_with("0X")) {
-    digits.remove_prefix(2);
-    base = 16;
-  }
-  std::uint32_t value = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
-    return makeError(ErrorCode::kInvalidArgument, "invalid --mark \"" + text + "\": give a 32-bit number");
-  }
-  return value;
+  const auto value = util::parseUint32(text);
+  if (!value) return makeError(ErrorCode::kInvalidArgument, "invalid --mark \"" + text + "\": give a 32-bit number");
+  return *value;
 }
 
 void blockDaemonSignals() {
@@ -27,6 +17,24 @@ void blockDaemonSignals() {
   sigemptyset(&set);
   for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGHUP}) sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+Result<std::unique_ptr<audit::Sink>> openAuditSink(const std::string& spec, const std::string& stateDir) {
+  const std::string effective = spec.empty() ? "unix:" + stateDir + "/audit.sock" : spec;
+  if (effective == "off") return std::unique_ptr<audit::Sink>();
+  auto opened = audit::openSink(effective);
+  if (!opened) return makeError(opened.error().code, "--audit: " + opened.error().message);
+  return std::unique_ptr<audit::Sink>(std::make_unique<audit::RateLimitedSink>(std::move(*opened)));
+}
+
+ExitCode startupExitCode(const Error& error) {
+  return error.code == ErrorCode::kInvalidArgument ? ExitCode::kUsage : exitCodeFor(error.code);
+}
+
+std::string joinAddresses(const std::vector<std::string>& addresses) {
+  std::string out;
+  for (const auto& a : addresses) out += (out.empty() ? "" : ", ") + a;
+  return out;
 }
 
 }  // namespace lens::app

@@ -1,8 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "libcommon/audit/sink.h"
+#include "libcommon/util/exit_code.h"
 #include "libcommon/util/result.h"
 
 namespace lens::app {
@@ -16,5 +20,17 @@ namespace lens::app {
 // any other starts, so every thread inherits the mask and the signals are
 // taken only through the daemon's signalfds.
 void blockDaemonSignals();
+
+// The --audit sink: `spec` empty means unix:STATE_DIR/audit.sock, "off"
+// means none (a null sink). Repeated identical failures are counted rather
+// than repeated (RateLimitedSink). The error message names --audit.
+[[nodiscard]] Result<std::unique_ptr<audit::Sink>> openAuditSink(const std::string& spec, const std::string& stateDir);
+
+// The exit status for a server that could not start: a bad address is a
+// usage error, the rest by their error code.
+[[nodiscard]] ExitCode startupExitCode(const Error& error);
+
+// "a, b, c".
+[[nodiscard]] std::string joinAddresses(const std::vector<std::string>& addresses);
 
 }  // namespace lens::app

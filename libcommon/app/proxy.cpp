@@ -134,25 +134,16 @@ int run(const Options& o) {
   if (o.check) return runCheck(o, *s);
 
   blockDaemonSignals();
-  std::unique_ptr<audit::Sink> sink;
-  const std::string auditSpec = o.audit.empty() ? "unix:" + o.stateDir + "/audit.sock" : o.audit;
-  if (auditSpec != "off") {
-    auto opened = audit::openSink(auditSpec);
-    if (!opened) return fail(exitCodeFor(opened.error().code), "--audit: " + opened.error().message);
-    sink = std::make_unique<audit::RateLimitedSink>(std::move(*opened));
-    s->sink = sink.get();
-  }
+  auto opened = openAuditSink(o.audit, o.stateDir);
+  if (!opened) return fail(exitCodeFor(opened.error().code), opened.error().message);
+  std::unique_ptr<audit::Sink> sink = std::move(*opened);
+  s->sink = sink.get();
 
   auto server = lens::proxy::Server::create(std::move(*s));
-  if (!server) {
-    const auto code = server.error().code == ErrorCode::kInvalidArgument ? ExitCode::kUsage
-                                                                          : exitCodeFor(server.error().code);
-    return fail(code, server.error().message);
-  }
+  if (!server) return fail(startupExitCode(server.error()), server.error().message);
   lens::proxy::Server& srv = **server;
 
-  std::string listening;
-  for (const auto& a : srv.boundAddresses()) listening += (listening.empty() ? "" : ", ") + a;
+  const std::string listening = joinAddresses(srv.boundAddresses());
   bool announced = false;
   std::mutex announceMutex;
   policy::PolicyReloader::Options reload;

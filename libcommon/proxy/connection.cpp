@@ -25,6 +25,7 @@ constexpr std::size_t kChunk = 64 * 1024;          // one read from a socket
 constexpr std::size_t kBufferLimit = 256 * 1024;   // bytes buffered per direction before reading stops
 constexpr std::size_t kMaxResponseHead = 64 * 1024;
 constexpr std::size_t kMaxProxyReply = 16 * 1024;
+constexpr std::size_t kSmallRead = 16 * 1024;     // a splice below this drained the socket
 constexpr auto kLinger = std::chrono::seconds(2);   // reading (and dropping) after a final answer
 
 std::string lowerHost(std::string_view host) {
@@ -99,6 +100,7 @@ void Connection::onIo(int fd, std::uint32_t events) {
 void Connection::drive() {
   for (int round = 0; round < 16 && state_ != State::kClosed; ++round) {
     const State before = state_;
+    if (waitingForServer() && up_.readable) readEarly();
     switch (state_) {
       case State::kHead:
         readHead();
@@ -131,6 +133,30 @@ void Connection::drive() {
   if (state_ != State::kClosed) updateInterest();
 }
 
+bool Connection::waitingForServer() const {
+  return state_ == State::kResolving || state_ == State::kConnecting || state_ == State::kTlsHandshake ||
+         state_ == State::kProxyReply;
+}
+
+// What a client sends while its destination is being reached (the start of
+// a TLS handshake after CONNECT, a request body) is kept for later; the
+// client stays registered, and a client that leaves is noticed.
+void Connection::readEarly() {
+  while (in_.size() < kBufferLimit) {
+    char chunk[16 * 1024];
+    const IoResult r = client_->read(chunk, std::min(sizeof chunk, kBufferLimit - in_.size()));
+    if (r.status == IoStatus::kWouldBlock) {
+      up_.readable = false;
+      return;
+    }
+    if (r.status != IoStatus::kOk) {
+      close("client-closed", true);
+      return;
+    }
+    in_.append(chunk, r.bytes);
+  }
+}
+
 void Connection::updateInterest() {
   std::uint32_t clientEvents = 0;
   std::uint32_t serverEvents = 0;
@@ -140,14 +166,18 @@ void Connection::updateInterest() {
       if (server_) serverEvents = EPOLLIN;  // a kept origin connection: notice when it closes
       break;
     case State::kResolving:
+      clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
       break;
     case State::kConnecting:
+      clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
       serverEvents = EPOLLOUT;
       break;
     case State::kTlsHandshake:
+      clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
       serverEvents = server_->blockedOnWrite() ? EPOLLOUT : EPOLLIN;
       break;
     case State::kProxyReply:
+      clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
       serverEvents = toServer_.empty() ? EPOLLIN : EPOLLOUT;
       break;
     case State::kTunnel: {
@@ -279,6 +309,7 @@ decision::Request Connection::engineRequest() const {
 
 void Connection::judge() {
   const std::size_t end = *http::findHeadEnd(in_);
+  up_.readable = false;  // readHead read until the head was complete; epoll says if more came
   ++ctx_.stats.requests;
   ++requests_;
   auto parsed = parseProxyRequest(std::string_view(in_).substr(0, end));
@@ -544,13 +575,7 @@ void Connection::connected() {
     continueHandshake();
     return;
   }
-  state_ = State::kProxyReply;
-  deadline_ = ctx_.now + ctx_.options.upstreamTimeout;
-  std::string head = "CONNECT " + request_->authority() + " HTTP/1.1\r\nHost: " + request_->authority() + "\r\n";
-  if (!route_->proxy.authorization.empty()) head += "Proxy-Authorization: " + route_->proxy.authorization + "\r\n";
-  head += "\r\n";
-  toServer_.append(head);
-  fromServer_.clear();
+  askUpstreamProxy();
 }
 
 void Connection::continueHandshake() {
@@ -562,6 +587,10 @@ void Connection::continueHandshake() {
            route_->proxy.redacted() + ": " + tls->error());
     return;
   }
+  askUpstreamProxy();
+}
+
+void Connection::askUpstreamProxy() {
   state_ = State::kProxyReply;
   deadline_ = ctx_.now + ctx_.options.upstreamTimeout;
   std::string head = "CONNECT " + request_->authority() + " HTTP/1.1\r\nHost: " + request_->authority() + "\r\n";
@@ -661,8 +690,10 @@ void Connection::startTunnel() {
     toClient_.append(fromServer_);
     fromServer_.clear();
   }
-  up_.readable = true;
-  down_.readable = true;
+  // Level-triggered epoll reports what is already waiting in the sockets;
+  // a TLS stream may hold decrypted bytes epoll cannot see.
+  up_.readable = false;
+  down_.readable = !server_->plain();
 }
 
 bool Connection::pumpFlow(Flow& f, Stream& src, Stream& dst, std::uint64_t& counter) {
@@ -705,9 +736,10 @@ bool Connection::pumpFlow(Flow& f, Stream& src, Stream& dst, std::uint64_t& coun
           const ssize_t n = ::splice(src.fd(), nullptr, f.pipe.write, nullptr, f.pipe.capacity - f.pipe.fill,
                                      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
           if (n > 0) {
-            // Less than asked for: the socket is drained for now (epoll
-            // says when more comes), no need to ask it again for EAGAIN.
-            if (static_cast<std::size_t>(n) < f.pipe.capacity - f.pipe.fill) f.readable = false;
+            // A small read is all there was (a request, an answer): epoll
+            // says when more comes, no need to ask again for EAGAIN. A
+            // large one may have stopped at the pipe's page slots: go on.
+            if (static_cast<std::size_t>(n) < kSmallRead) f.readable = false;
             f.pipe.fill += static_cast<std::size_t>(n);
             moved = true;
           } else if (n == 0) {

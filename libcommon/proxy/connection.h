@@ -91,6 +91,8 @@ class Connection final : public IoHandler {
   };
 
   void drive();
+  [[nodiscard]] bool waitingForServer() const;
+  void readEarly();
   void updateInterest();
 
   // Request head and decision.
@@ -108,6 +110,7 @@ class Connection final : public IoHandler {
   void dialFailed(bool timedOut, const std::string& why);
   void connected();
   void continueHandshake();
+  void askUpstreamProxy();
   void readProxyReply();
   void established();
 

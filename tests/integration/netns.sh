@@ -60,12 +60,17 @@ serve() {
   local ready=$work/ready.$tag.$RANDOM
   nsenter --net="/run/netns/$ns" "$python" "$probe_py" serve --tag "$tag" --ready "$ready" "$@" &
   pids+=($!)
+  wait_ready "$ready" "server $tag in $ns"
+}
+
+# wait_ready FILE WHAT: until FILE exists (5 s), else fail naming WHAT.
+wait_ready() {
   local i
   for ((i = 0; i < 100; i++)); do
-    [[ -e $ready ]] && return 0
+    [[ -e $1 ]] && return 0
     sleep 0.05
   done
-  echo "FAIL: server $tag in $ns did not start" >&2
+  echo "FAIL: $2 did not start" >&2
   exit 1
 }
 

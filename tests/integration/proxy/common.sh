@@ -55,13 +55,7 @@ serve_py() {
   local ready=$work/ready.$tag
   nsenter --net="/run/netns/$ns" "$python" "$servers_py" "$@" --ready "$ready" 2>>"$work/$tag.err" &
   pids+=($!)
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ -e $ready ]] && return 0
-    sleep 0.05
-  done
-  echo "FAIL: $tag did not start: $(cat "$work/$tag.err")" >&2
-  exit 1
+  wait_ready "$ready" "$tag (see $work/$tag.err)"
 }
 
 start_origins() {
