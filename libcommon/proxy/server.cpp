@@ -164,7 +164,9 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
 }
 
 Server::~Server() {
-  for (auto& [id, c] : connections_) c->forceClose("shutdown");
+  std::vector<Connection*> open;
+  for (auto& [id, c] : connections_) open.push_back(c.get());
+  for (Connection* c : open) c->forceClose("shutdown");  // moves it to the graveyard
   graveyard_.clear();
   connections_.clear();
   ctx_.resolver.reset();  // pending lookups are answered with an error, and find nothing

@@ -35,6 +35,7 @@ write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct
   {"match": "other.test", "verdict": "allow", "transport": "direct"},
   {"match": "v6.test", "verdict": "allow", "transport": "direct"},
   {"match": "ask.test", "verdict": "ask", "transport": "direct"},
+  {"match": "inspect.test", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/only"}]},
   {"match": "10.199.0.2", "verdict": "deny", "transport": "direct"}]}}}'
 for ((i = 0; i < 100; i++)); do
   grep -q 'ready: listening on 127.0.0.1:3128' "$work/proxy.err" && break
@@ -106,6 +107,11 @@ check "the client connection was kept for all of them (one close event)" -- \
 echo "== ask: no approver yet"
 out=$(pc -i http://ask.test:8080/)
 check "an ask verdict is refused 403 no-approver" -- grep -q '^X-Lens-Reason: no-approver' <<<"$out"
+
+echo "== a tunnel the policy needs to look into"
+out=$(in_sbx curl -s --max-time 10 --proxy http://127.0.0.1:3128 -v https://inspect.test/only 2>&1 || true)
+check "CONNECT to a host with HTTP rules is refused: no interception stage (403 interception-unavailable)" -- \
+  bash -c "grep -q '< HTTP/1.1 403' <<<'$out' && grep -q '< X-Lens-Reason: interception-unavailable' <<<'$out'"
 
 echo "== the 400 cases (the connection is closed after the answer)"
 for case in \
