@@ -1,11 +1,9 @@
 #include "libcommon/app/dns.h"
 
-#include <signal.h>
-
-#include <charconv>
 #include <fstream>
 #include <iostream>
 
+#include "libcommon/app/daemon.h"
 #include "libcommon/audit/sink.h"
 #include "libcommon/dns/server.h"
 #include "libcommon/policy/match_pattern.h"
@@ -22,31 +20,7 @@ int fail(ExitCode code, const std::string& message) {
   return toInt(code);
 }
 
-Result<std::uint32_t> parseMark(const std::string& text) {
-  std::string_view digits = text;
-  int base = 10;
-  if (digits.starts_with("0x") || digits.starts_with("0X")) {
-    digits.remove_prefix(2);
-    base = 16;
-  }
-  std::uint32_t value = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
-    return makeError(ErrorCode::kInvalidArgument, "invalid --mark \"" + text + "\": give a 32-bit number");
-  }
-  return value;
-}
-
 std::string policyPath(const Options& o) { return o.policyFile.empty() ? o.stateDir + "/policy.json" : o.policyFile; }
-
-// Blocks the signals the server and the reloader take through signalfds, in
-// this thread before any other starts, so every thread inherits the mask.
-void blockSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGHUP}) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
 
 Result<lens::dns::ServerOptions> serverOptions(const Options& o) {
   lens::dns::ServerOptions s;
@@ -153,26 +127,17 @@ int run(const Options& o) {
   }
   if (o.check) return runCheck(o, *s);
 
-  blockSignals();
-  std::unique_ptr<audit::Sink> sink;
-  const std::string auditSpec = o.audit.empty() ? "unix:" + o.stateDir + "/audit.sock" : o.audit;
-  if (auditSpec != "off") {
-    auto opened = audit::openSink(auditSpec);
-    if (!opened) return fail(exitCodeFor(opened.error().code), "--audit: " + opened.error().message);
-    sink = std::make_unique<audit::RateLimitedSink>(std::move(*opened));
-    s->sink = sink.get();
-  }
+  blockDaemonSignals();
+  auto opened = openAuditSink(o.audit, o.stateDir);
+  if (!opened) return fail(exitCodeFor(opened.error().code), opened.error().message);
+  std::unique_ptr<audit::Sink> sink = std::move(*opened);
+  s->sink = sink.get();
 
   auto server = lens::dns::Server::create(std::move(*s));
-  if (!server) {
-    const auto code = server.error().code == ErrorCode::kInvalidArgument ? ExitCode::kUsage
-                                                                          : exitCodeFor(server.error().code);
-    return fail(code, server.error().message);
-  }
+  if (!server) return fail(startupExitCode(server.error()), server.error().message);
   lens::dns::Server& srv = **server;
 
-  std::string listening;
-  for (const auto& a : srv.boundAddresses()) listening += (listening.empty() ? "" : ", ") + a;
+  const std::string listening = joinAddresses(srv.boundAddresses());
   auto announceReady = [&o, listening, upstream = srv.upstreamServers()](const std::string& version) {
     std::cerr << "lens-dns: ready: listening on " << listening << " (udp, tcp); upstream " << upstream
               << "; policy " << version.substr(0, 12) << std::endl;

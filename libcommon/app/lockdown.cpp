@@ -34,19 +34,12 @@ int fail(const Options& o, ExitCode code, const std::string& message) {
 }
 
 Result<std::uint32_t> parseMark(const std::string& name, const std::string& text) {
-  std::string_view digits = text;
-  int base = 10;
-  if (digits.starts_with("0x") || digits.starts_with("0X")) {
-    digits.remove_prefix(2);
-    base = 16;
-  }
-  std::uint32_t value = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || value == 0) {
+  const auto value = util::parseUint32(text);
+  if (!value || *value == 0) {
     return makeError(ErrorCode::kInvalidArgument,
                      "invalid " + name + " \"" + text + "\": give a non-zero 32-bit number (0x4e585553 or 1314411859)");
   }
-  return value;
+  return *value;
 }
 
 // Where cgroup v2 is mounted, from /proc/self/mounts; empty when it is not.

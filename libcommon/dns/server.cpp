@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "libcommon/log/logging.h"
+#include "libcommon/net/socket_address.h"
 #include "libcommon/util/json_writer.h"
 #include "libcommon/util/strings.h"
 
@@ -64,61 +65,12 @@ std::string typeText(std::uint16_t type) {
   return name.empty() ? "TYPE" + std::to_string(type) : std::string(name);
 }
 
-// "ADDRESS:PORT" / "[IPV6]:PORT" -> a socket address.
-Result<std::pair<sockaddr_storage, socklen_t>> parseListen(const std::string& text) {
-  auto bad = [&] {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "invalid listen address \"" + text + "\": use ADDRESS:PORT or [IPV6]:PORT");
-  };
-  std::string host;
-  std::string port;
-  if (text.starts_with('[')) {
-    const auto close = text.find("]:");
-    if (close == std::string::npos) return bad();
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos || text.find(':') != colon) return bad();
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  auto number = util::parseDecimal(port, 65535);
-  if (!number) return bad();
-  sockaddr_storage ss{};
-  socklen_t length = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<std::uint16_t>(*number));
-    length = sizeof(sockaddr_in);
-  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<std::uint16_t>(*number));
-    length = sizeof(sockaddr_in6);
-  } else {
-    return bad();
-  }
-  return std::pair{ss, length};
-}
-
 audit::Endpoint endpointOf(const sockaddr_storage& ss) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
-    return {text, ntohs(a->sin_port)};
-  }
-  const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-  ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-  return {text, ntohs(a->sin6_port)};
+  const net::SocketAddress address = net::SocketAddress::fromStorage(ss);
+  return {address.address().toString(), address.port()};
 }
 
-std::string describe(const sockaddr_storage& ss) {
-  const audit::Endpoint e = endpointOf(ss);
-  return ss.ss_family == AF_INET6 ? "[" + e.ip + "]:" + std::to_string(e.port) : e.ip + ":" + std::to_string(e.port);
-}
+std::string describe(const sockaddr_storage& ss) { return net::SocketAddress::fromStorage(ss).toString(); }
 
 // Room for bursts of datagrams (beyond net.core.rmem_max when privileged).
 void growBuffers(int fd) {
@@ -263,9 +215,10 @@ Status Server::bindAll() {
   for (const auto& a : options_.listen) all.emplace_back(a, false);
   for (const auto& a : options_.optionalListen) all.emplace_back(a, true);
   for (const auto& [text, optional] : all) {
-    auto address = parseListen(text);
+    auto address = net::SocketAddress::parse(text);
     if (!address) return address.error();
-    auto [ss, length] = *address;
+    sockaddr_storage ss = address->storage;
+    const socklen_t length = address->length;
     const int family = ss.ss_family;
     const int udp = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (udp < 0) return systemError("socket");

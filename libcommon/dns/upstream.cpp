@@ -1,8 +1,12 @@
 #include "libcommon/dns/upstream.h"
 
+#include <arpa/inet.h>
 #include <ares.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -20,6 +24,11 @@ std::once_flag gLibraryInit;
 struct Pending {
   Upstream* owner;
   Upstream::Callback callback;
+};
+
+struct PendingLookup {
+  Upstream* owner;
+  Upstream::AddressCallback callback;
 };
 
 std::string_view aresErrorName(int status) {
@@ -171,6 +180,46 @@ void Upstream::onAnswer(void* arg, int status, int /*timeouts*/, unsigned char* 
   } catch (const std::exception& e) {
     // Never let an exception cross c-ares's C frames.
     log::get("dns")->error("upstream answer handler failed: {}", e.what());
+  }
+}
+
+void Upstream::resolve(const std::string& name, AddressCallback callback) {
+  ++pending_;
+  auto* pending = new PendingLookup{this, std::move(callback)};
+  ares_addrinfo_hints hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  ares_getaddrinfo(channel_, name.c_str(), nullptr, &hints, &Upstream::onAddresses, pending);
+}
+
+void Upstream::onAddresses(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
+  std::unique_ptr<PendingLookup> pending(static_cast<PendingLookup*>(arg));
+  std::unique_ptr<ares_addrinfo, void (*)(ares_addrinfo*)> owned(result, ares_freeaddrinfo);
+  --pending->owner->pending_;
+  std::vector<net::IpAddress> addresses;
+  for (const ares_addrinfo_node* node = result ? result->nodes : nullptr; node; node = node->ai_next) {
+    std::optional<net::IpAddress> ip;
+    if (node->ai_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(node->ai_addr);
+      ip = net::IpAddress::fromV4(ntohl(sin->sin_addr.s_addr));
+    } else if (node->ai_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(node->ai_addr);
+      std::array<std::uint8_t, 16> bytes{};
+      std::memcpy(bytes.data(), &sin6->sin6_addr, bytes.size());
+      ip = net::IpAddress::fromV6(bytes);
+    }
+    if (ip && std::find(addresses.begin(), addresses.end(), *ip) == addresses.end()) addresses.push_back(*ip);
+  }
+  try {
+    if (status == ARES_SUCCESS && !addresses.empty()) {
+      pending->callback(std::move(addresses));
+    } else {
+      const std::string why = status == ARES_ENOTFOUND || status == ARES_SUCCESS ? "no such name or no address"
+                                                                                : std::string(aresErrorName(status));
+      pending->callback(makeError(status == ARES_ETIMEOUT ? ErrorCode::kTimeout : ErrorCode::kNotFound, why));
+    }
+  } catch (const std::exception& e) {
+    log::get("dns")->error("address lookup handler failed: {}", e.what());
   }
 }
 

@@ -8,16 +8,19 @@
 #include <string>
 #include <vector>
 
+#include "libcommon/net/ip_address.h"
 #include "libcommon/util/result.h"
 
 struct ares_channeldata;
+struct ares_addrinfo;
 
 namespace lens::dns {
 
 // Forwards raw DNS queries to the upstream resolvers through c-ares, on
 // sockets carrying the trusted mark: retries, server rotation on failure,
-// and TCP when an answer comes back truncated are c-ares's. Single-threaded:
-// every call comes from the event loop that owns it.
+// and TCP when an answer comes back truncated are c-ares's. Also resolves
+// names to addresses for a daemon's own connections (lens-proxy). Single-
+// threaded: every call comes from the event loop that owns it.
 class Upstream {
  public:
   struct Options {
@@ -40,6 +43,12 @@ class Upstream {
   Upstream& operator=(const Upstream&) = delete;
 
   void send(std::span<const std::uint8_t> query, Callback callback);
+  // The addresses of a name (A and AAAA, and the hosts file as the system's
+  // resolver reads it), or an error when the name does not exist, has no
+  // address or the servers failed. A name from the hosts file is answered
+  // before resolve() returns.
+  using AddressCallback = std::function<void(Result<std::vector<net::IpAddress>>)>;
+  void resolve(const std::string& name, AddressCallback callback);
   // Call with the descriptor c-ares asked to watch when it is ready.
   void process(int fd, bool readable, bool writable);
   // Call when nothing happened for timeoutMs(): handles retries and timeouts.
@@ -57,6 +66,7 @@ class Upstream {
   static void onSocketState(void* self, int fd, int readable, int writable);
   static int onSocketCreated(int fd, int type, void* self);
   static void onAnswer(void* arg, int status, int timeouts, unsigned char* answer, int length);
+  static void onAddresses(void* arg, int status, int timeouts, ares_addrinfo* result);
 
   ares_channeldata* channel_ = nullptr;
   WatchFn watch_;

@@ -96,6 +96,11 @@ struct PolicyDocument {
   std::vector<TempFile> files;
   // sha256 of the policy text: the version reported in events and frames.
   std::string version;
+  // Transport fields of a control-plane policy frame (read only when the
+  // parser is told to accept them): the upstream proxy URL and extra PEM
+  // roots to verify an https:// one. Empty when absent.
+  std::string proxyUpstream;
+  std::string proxyCaCert;
 };
 
 }  // namespace lens::policy

@@ -130,6 +130,8 @@ class Parser {
     }
     ObjectPtr obj = root.extract<ObjectPtr>();
     if (options_.allowTransportFields) {
+      transportField(obj, "proxyUpstream", doc.proxyUpstream);
+      transportField(obj, "proxyCaCert", doc.proxyCaCert);
       for (std::string_view key : spec::transportFields()) obj->remove(std::string(key));
     }
     const ObjectView view = check(obj, spec::policyDocument(), "");
@@ -137,6 +139,19 @@ class Parser {
     if (view.has("credentials")) credentials(view, doc.credentials);
     if (view.has("env")) environment(view, doc.env);
     if (view.has("files")) files(view, doc.files);
+  }
+
+  // A string transport field of a frame, kept for the daemon that uses it
+  // (lens-proxy: proxyUpstream, proxyCaCert); null or absent leaves it empty.
+  void transportField(const ObjectPtr& obj, const std::string& key, std::string& out) {
+    if (!obj->has(key)) return;
+    const Var v = obj->get(key);
+    if (v.isEmpty()) return;
+    if (!v.isString()) {
+      error(key, "must be a string, not " + std::string(kindName(v)));
+      return;
+    }
+    out = v.extract<std::string>();
   }
 
   void error(const std::string& path, std::string message, bool atKey = false) {

@@ -155,18 +155,14 @@ PolicyFrameCheck checkPolicyFrame(std::string_view text, const policy::JsonLimit
   for (const auto& d : outcome.errors) check.errors.push_back(d.format());
   for (const auto& d : outcome.warnings) check.warnings.push_back(d.format());
 
-  // The transport fields: the policy parser drops them unread.
+  // The frame fields the policy parser does not check (it types proxyUpstream
+  // and proxyCaCert itself): type and minProtocolDate.
   auto scanned = policy::SourceMap::scan(text, limits);
   const policy::SourceMap* map = std::get_if<policy::SourceMap>(&scanned);
   auto parsed = map ? parseObject(text, limits) : Result<Poco::JSON::Object::Ptr>(invalid("not JSON"));
   std::vector<std::string> transportErrors;
   if (parsed) {
     const Poco::JSON::Object::Ptr& obj = *parsed;
-    for (const char* key : {"proxyUpstream", "proxyCaCert"}) {
-      if (obj->has(key) && !obj->get(key).isEmpty() && !obj->get(key).isString()) {
-        transportErrors.push_back(locate(fileName, map, key, "must be a string"));
-      }
-    }
     if (obj->has("type") && !(obj->get("type").isString() && obj->getValue<std::string>("type") == "policy")) {
       transportErrors.push_back(locate(fileName, map, "type", "must be \"policy\""));
     }

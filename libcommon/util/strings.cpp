@@ -1,5 +1,7 @@
 #include "libcommon/util/strings.h"
 
+#include <charconv>
+
 #include <algorithm>
 #include <numeric>
 
@@ -101,6 +103,18 @@ std::optional<std::string_view> closestMatch(std::string_view word,
     }
   }
   return best;
+}
+
+std::optional<std::uint32_t> parseUint32(std::string_view s) {
+  int base = 10;
+  if (s.starts_with("0x") || s.starts_with("0X")) {
+    s.remove_prefix(2);
+    base = 16;
+  }
+  std::uint32_t value = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value, base);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return value;
 }
 
 }  // namespace lens::util

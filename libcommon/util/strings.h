@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,6 +21,9 @@ int hexDigitValue(char c);
 // True when every character is 0-9 or a-f (lower-case hex, as SigV4 writes
 // hashes and signatures); true for "".
 bool isLowerHex(std::string_view s);
+
+// Parses a 32-bit number written in decimal or as 0x-hex ("0x4e585553").
+std::optional<std::uint32_t> parseUint32(std::string_view s);
 
 // Parses a decimal number without sign or leading zeros ("0" is allowed).
 std::optional<unsigned long> parseDecimal(std::string_view s, unsigned long max);

@@ -65,12 +65,17 @@ serve() {
   local ready=$work/ready.$tag.$RANDOM
   nsenter --net="/run/netns/$ns" "$python" "$probe_py" serve --tag "$tag" --ready "$ready" "$@" &
   pids+=($!)
+  wait_ready "$ready" "server $tag in $ns"
+}
+
+# wait_ready FILE WHAT: until FILE exists (5 s), else fail naming WHAT.
+wait_ready() {
   local i
   for ((i = 0; i < 100; i++)); do
-    [[ -e $ready ]] && return 0
+    [[ -e $1 ]] && return 0
     sleep 0.05
   done
-  echo "FAIL: server $tag in $ns did not start" >&2
+  echo "FAIL: $2 did not start" >&2
   exit 1
 }
 
@@ -115,6 +120,12 @@ check() {
     echo "FAIL $what" >&2
     failures=$((failures + 1))
   fi
+}
+
+# write_policy JSON: replaces $work/policy.json atomically, as the daemons expect.
+write_policy() {
+  printf '%s\n' "$1" >"$work/policy.json.tmp"
+  mv "$work/policy.json.tmp" "$work/policy.json"
 }
 
 start_outside_servers() {

@@ -63,10 +63,4 @@ start_dns() {
 # q ARGS...: dig against lens-dns from the sandbox.
 q() { in_sbx dig @127.0.0.1 -p 5355 +time=5 +tries=1 "$@"; }
 
-# write_policy JSON: replaces $work/policy.json atomically, as the daemons expect.
-write_policy() {
-  printf '%s\n' "$1" >"$work/policy.json.tmp"
-  mv "$work/policy.json.tmp" "$work/policy.json"
-}
-
 upstream_saw() { grep -q "query\[$2\] $1 from" "$work/upstream.log"; }

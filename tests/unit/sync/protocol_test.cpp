@@ -83,7 +83,7 @@ TEST_CASE("checkPolicyFrame validates the policy and the transport fields", "[sy
     const auto check = lens::sync::checkPolicyFrame(
         R"({"type":"policy","proxyUpstream":3,"minProtocolDate":"2026-02-30"})", limits());
     REQUIRE(check.errors.size() == 2);
-    CHECK(check.errors[0] == "policy frame:1:34: proxyUpstream: must be a string");
+    CHECK(check.errors[0] == "policy frame:1:34: proxyUpstream: must be a string, not a number");
     CHECK(check.errors[1] == "policy frame:1:54: minProtocolDate: must be a date written YYYY-MM-DD");
     CHECK_FALSE(check.protocolTooOld);
   }

@@ -1,0 +1,242 @@
+#include "libcommon/http/framing.h"
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+
+#include "libcommon/util/strings.h"
+
+namespace lens::http {
+
+namespace {
+
+constexpr std::size_t kMaxSizeLine = 4096;
+constexpr std::size_t kMaxTrailers = 64 * 1024;
+constexpr std::size_t kMaxSizeDigits = 15;
+
+Error malformed(std::string_view what) {
+  return makeError(ErrorCode::kInvalidInput, "malformed chunked body: " + std::string(what));
+}
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+Result<std::size_t> ChunkedScanner::feed(std::string_view data) {
+  std::size_t i = 0;
+  auto fail = [this](std::string_view what) {
+    state_ = State::kError;
+    return malformed(what);
+  };
+  while (i < data.size() && state_ != State::kDone) {
+    if (state_ == State::kError) return malformed("after an earlier error");
+    if (state_ == State::kData) {
+      const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, data.size() - i));
+      i += take;
+      remaining_ -= take;
+      if (remaining_ == 0) state_ = State::kDataCr;
+      continue;
+    }
+    const char c = data[i++];
+    switch (state_) {
+      case State::kSize: {
+        const int v = util::hexDigitValue(c);
+        if (v >= 0) {
+          if (++digits_ > kMaxSizeDigits) return fail("chunk size too large");
+          size_ = size_ * 16 + static_cast<std::uint64_t>(v);
+          break;
+        }
+        if (digits_ == 0) return fail("chunk size is not a hex number");
+        if (c == ' ' || c == '\t') {
+          state_ = State::kSizeSpace;
+        } else if (c == ';') {
+          state_ = State::kExtension;
+        } else if (c == '\r') {
+          state_ = State::kSizeLf;
+        } else {
+          return fail("invalid character after the chunk size");
+        }
+        break;
+      }
+      case State::kSizeSpace:
+        if (c == ';') {
+          state_ = State::kExtension;
+        } else if (c == '\r') {
+          state_ = State::kSizeLf;
+        } else if (c != ' ' && c != '\t') {
+          return fail("invalid character after the chunk size");
+        }
+        break;
+      case State::kExtension:
+        if (c == '\r') {
+          state_ = State::kSizeLf;
+        } else if (c == '\n' || (static_cast<unsigned char>(c) < 0x20 && c != '\t')) {
+          return fail("control character in a chunk extension");
+        }
+        break;
+      case State::kSizeLf:
+        if (c != '\n') return fail("chunk size line does not end with CRLF");
+        if (size_ == 0) {
+          state_ = State::kTrailerStart;
+        } else {
+          remaining_ = size_;
+          state_ = State::kData;
+        }
+        size_ = 0;
+        digits_ = 0;
+        lineBytes_ = 0;
+        continue;  // lineBytes_ was reset
+      case State::kDataCr:
+        if (c != '\r') return fail("chunk data is not followed by CRLF");
+        state_ = State::kDataLf;
+        break;
+      case State::kDataLf:
+        if (c != '\n') return fail("chunk data is not followed by CRLF");
+        state_ = State::kSize;
+        break;
+      case State::kTrailerStart:
+        if (c == '\r') {
+          state_ = State::kFinalLf;
+        } else if (c == '\n' || c == ' ' || c == '\t') {
+          return fail("malformed trailer line");
+        } else {
+          state_ = State::kTrailerLine;
+        }
+        break;
+      case State::kTrailerLine:
+        if (c == '\r') state_ = State::kTrailerLf;
+        else if (c == '\n') return fail("trailer line does not end with CRLF");
+        break;
+      case State::kTrailerLf:
+        if (c != '\n') return fail("trailer line does not end with CRLF");
+        state_ = State::kTrailerStart;
+        break;
+      case State::kFinalLf:
+        if (c != '\n') return fail("the last chunk is not followed by CRLF");
+        state_ = State::kDone;
+        break;
+      case State::kData:
+      case State::kDone:
+      case State::kError:
+        break;
+    }
+    if (state_ == State::kSize || state_ == State::kSizeSpace || state_ == State::kExtension ||
+        state_ == State::kSizeLf) {
+      if (++lineBytes_ > kMaxSizeLine) return fail("chunk size line too long");
+    } else if (state_ == State::kTrailerLine || state_ == State::kTrailerLf || state_ == State::kTrailerStart ||
+               state_ == State::kFinalLf) {
+      if (++trailerBytes_ > kMaxTrailers) return fail("trailer section too long");
+    }
+  }
+  return i;
+}
+
+Result<std::size_t> BodyTracker::feed(std::string_view data) {
+  switch (framing_) {
+    case Framing::kNone:
+      return std::size_t{0};
+    case Framing::kUntilClose:
+      return data.size();
+    case Framing::kLength: {
+      const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, data.size()));
+      remaining_ -= take;
+      return take;
+    }
+    case Framing::kChunked:
+      return chunked_.feed(data);
+  }
+  return std::size_t{0};
+}
+
+bool BodyTracker::done() const {
+  switch (framing_) {
+    case Framing::kNone: return true;
+    case Framing::kUntilClose: return false;
+    case Framing::kLength: return remaining_ == 0;
+    case Framing::kChunked: return chunked_.done();
+  }
+  return true;
+}
+
+std::optional<std::size_t> findResponseHeadEnd(std::string_view text) {
+  for (std::size_t lf = text.find('\n'); lf != std::string_view::npos; lf = text.find('\n', lf + 1)) {
+    const std::size_t next = lf + 1;
+    if (next < text.size() && text[next] == '\n') return next + 1;
+    if (next + 1 < text.size() && text[next] == '\r' && text[next + 1] == '\n') return next + 2;
+  }
+  return std::nullopt;
+}
+
+Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view requestMethod) {
+  auto bad = [](std::string what) { return makeError(ErrorCode::kInvalidInput, "malformed response: " + what); };
+  ResponseHead out;
+  std::size_t eol = head.find('\n');
+  std::string_view line = trimmed(head.substr(0, eol));
+  // HTTP/1.x SP 3DIGIT [SP reason]
+  if (line.size() < 12 || !line.starts_with("HTTP/1.") || (line[7] != '0' && line[7] != '1') || line[8] != ' ') {
+    return bad("status line");
+  }
+  out.version = std::string(line.substr(0, 8));
+  const auto code = util::parseDecimal(line.substr(9, 3), 999);
+  if (!code || *code < 100 || (line.size() > 12 && line[12] != ' ')) return bad("status code");
+  out.status = static_cast<int>(*code);
+
+  std::optional<std::uint64_t> length;
+  std::string codings;
+  bool keepAlive = false;
+  bool lengthError = false;
+  std::size_t pos = eol == std::string_view::npos ? head.size() : eol + 1;
+  while (pos < head.size()) {
+    eol = head.find('\n', pos);
+    std::string_view field = head.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+    pos = eol == std::string_view::npos ? head.size() : eol + 1;
+    if (!field.empty() && field.back() == '\r') field.remove_suffix(1);
+    if (field.empty()) break;
+    if (field.front() == ' ' || field.front() == '\t') return bad("obsolete line folding");
+    const std::size_t colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0) return bad("header line");
+    const std::string_view name = field.substr(0, colon);
+    if (name.find_first_of(" \t") != std::string_view::npos) return bad("whitespace in a header name");
+    const std::string_view value = trimmed(field.substr(colon + 1));
+    if (util::iequals(name, "content-length")) {
+      const auto n = util::parseDecimal(value, std::numeric_limits<long>::max());
+      if (!n || (length && *length != *n)) lengthError = true;
+      if (n) length = *n;
+    } else if (util::iequals(name, "transfer-encoding")) {
+      if (!codings.empty()) codings += ',';
+      codings += value;
+    } else if (util::iequals(name, "connection")) {
+      for (std::string_view item : util::split(value, ',')) {
+        if (util::iequals(trimmed(item), "close")) out.close = true;
+        if (util::iequals(trimmed(item), "keep-alive")) keepAlive = true;
+      }
+    }
+  }
+  if (out.version == "HTTP/1.0" && !keepAlive) out.close = true;
+
+  if (requestMethod == "HEAD" || out.status < 200 || out.status == 204 || out.status == 304) {
+    out.framing = Framing::kNone;
+    return out;
+  }
+  if (!codings.empty()) {
+    const auto items = util::split(codings, ',');
+    out.framing = util::iequals(trimmed(items.back()), "chunked") ? Framing::kChunked : Framing::kUntilClose;
+    if (out.framing == Framing::kUntilClose) out.close = true;
+    return out;
+  }
+  if (lengthError) return bad("invalid or conflicting Content-Length");
+  if (length) {
+    out.framing = *length == 0 ? Framing::kNone : Framing::kLength;
+    out.contentLength = *length;
+    return out;
+  }
+  out.framing = Framing::kUntilClose;
+  out.close = true;
+  return out;
+}
+
+}  // namespace lens::http

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "libcommon/audit/sink.h"
+#include "libcommon/decision/engine.h"
+#include "libcommon/dns/upstream.h"
+#include "libcommon/proxy/pipe_pool.h"
+#include "libcommon/proxy/reactor.h"
+#include "libcommon/proxy/stream.h"
+#include "libcommon/proxy/upstream_url.h"
+
+namespace lens::proxy {
+
+class Connection;
+class InterceptionStage;
+
+using Clock = std::chrono::steady_clock;
+
+struct ServerOptions {
+  std::vector<std::string> listen;  // "ADDRESS:PORT" / "[IPV6]:PORT"
+  std::size_t maxConnections = 1024;
+  std::size_t maxHeaderBytes = 32 * 1024;  // request head; more: 431
+  std::chrono::milliseconds headerTimeout{30000};   // a request head must arrive within (408)
+  std::chrono::milliseconds connectTimeout{10000};  // TCP (and TLS) connect to an origin or the upstream proxy (504)
+  std::chrono::milliseconds upstreamTimeout{30000};  // the upstream proxy's answer to CONNECT (504)
+  std::chrono::milliseconds idleTimeout{300000};     // tunnels, responses and kept-alive clients without traffic
+  std::chrono::milliseconds drainTimeout{10000};     // after SIGTERM
+  dns::Upstream::Options resolver;  // servers, timeout, tries (mark set from `mark`)
+  std::uint32_t mark = 0x4E585553;
+  audit::Sink* sink = nullptr;                    // may be null
+  InterceptionStage* interception = nullptr;      // null: no TLS interception stage
+};
+
+struct Stats {
+  std::uint64_t accepted = 0;
+  std::uint64_t refusedOverLimit = 0;
+  std::uint64_t requests = 0;        // request heads judged (CONNECT and forward)
+  std::uint64_t allowed = 0;
+  std::uint64_t denied = 0;          // 403
+  std::uint64_t badRequests = 0;     // 400, 408, 431
+  std::uint64_t upstreamErrors = 0;  // 502, 503, 504
+  std::uint64_t tunnels = 0;         // CONNECT tunnels established
+  std::uint64_t bytesUp = 0;         // client to destination
+  std::uint64_t bytesDown = 0;       // destination to client
+  std::uint64_t closedByPolicy = 0;  // tunnels a reload no longer allowed
+  std::uint64_t closedByDrain = 0;
+  std::uint64_t open = 0;
+};
+std::string statsJson(const Stats& stats);
+
+// The route to the upstream proxy named by the policy in force.
+struct UpstreamRoute {
+  UpstreamProxy proxy;
+  std::shared_ptr<TlsClientConfig> tls;  // for https://
+};
+
+// What every connection shares; owned by the Server, used from its thread.
+struct ProxyContext {
+  ServerOptions options;
+  Reactor reactor;
+  std::unique_ptr<dns::Upstream> resolver;
+  std::shared_ptr<const decision::Engine> engine;
+  std::shared_ptr<const UpstreamRoute> upstream;  // null: none (or an invalid one)
+  std::string upstreamProblem;                    // why there is none, for logs
+  Stats stats;
+  PipePool pipes;
+  bool draining = false;
+  bool markWarned = false;
+  Clock::time_point now = Clock::now();
+  // A connection has closed: destroy it once the current events are handled.
+  std::function<void(std::uint64_t id)> release;
+  // The open connection with this id, or nullptr (for late callbacks).
+  std::function<Connection*(std::uint64_t id)> find;
+};
+
+}  // namespace lens::proxy

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "libcommon/util/result.h"
+
+namespace lens::proxy {
+
+// Something that owns descriptors registered with a Reactor.
+class IoHandler {
+ public:
+  virtual ~IoHandler() = default;
+  // `events` are epoll bits (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...).
+  virtual void onIo(int fd, std::uint32_t events) = 0;
+};
+
+// One registered descriptor: owned by its handler, which keeps it alive
+// while registered.
+struct Watch {
+  IoHandler* handler = nullptr;
+  int fd = -1;
+  std::uint32_t events = 0;  // what the reactor waits for
+  bool registered = false;
+};
+
+// A level-triggered epoll loop shared by everything lens-proxy runs: the
+// listeners, the connections, the resolver and whatever a later stage (TLS
+// interception) registers. A handler closed during poll() must stay alive
+// until poll() returns (the server defers destruction), so that later events
+// of the same batch still find it.
+class Reactor {
+ public:
+  Reactor();
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  // Registers the watch, or changes its events; events 0 unregisters it.
+  // Does nothing when the events are unchanged.
+  [[nodiscard]] Status set(Watch& watch, std::uint32_t events);
+  // Unregisters (before the descriptor is closed).
+  void remove(Watch& watch);
+  // Marks the watch unregistered without a system call: only right before
+  // its descriptor is closed (closing removes it from epoll).
+  static void forget(Watch& watch) {
+    watch.registered = false;
+    watch.events = 0;
+  }
+  // Waits up to timeoutMs (-1: no limit), calls `afterWait` (when set), then
+  // dispatches what is ready.
+  [[nodiscard]] Status poll(int timeoutMs, const std::function<void()>& afterWait = {});
+
+ private:
+  int epoll_ = -1;
+};
+
+}  // namespace lens::proxy

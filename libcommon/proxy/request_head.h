@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "libcommon/http/framing.h"
+#include "libcommon/http/raw_request.h"
+#include "libcommon/util/result.h"
+
+namespace lens::proxy {
+
+// What a client asks the explicit proxy for.
+enum class RequestKind : std::uint8_t {
+  kConnect,  // CONNECT host:port: a tunnel
+  kForward,  // METHOD http://host[:port]/path: one request to relay
+};
+
+// A request head the proxy accepted: the target split into host, port and
+// origin-form target, the framing of the body that follows.
+struct ProxyRequest {
+  RequestKind kind = RequestKind::kConnect;
+  http::RawRequest head;     // as received; body empty
+  std::string host;          // as sent (case kept), an IPv6 literal without brackets
+  std::uint16_t port = 0;    // CONNECT: as sent; forward: as sent or 80
+  std::string originTarget;  // forward only: path and query, "/" when the URL has none
+  http::Framing body = http::Framing::kNone;  // never kUntilClose
+  std::uint64_t contentLength = 0;            // with Framing::kLength
+  bool keepAlive = false;           // the client may send another request afterwards
+
+  // "host:port" with an IPv6 literal in brackets.
+  [[nodiscard]] std::string authority() const;
+};
+
+struct RequestLimits {
+  std::size_t maxHeaderCount = 100;
+};
+
+// Parses one request head (request line, header fields, the empty line)
+// that a client sent the explicit proxy, and checks it strictly. Refused
+// (ErrorCode::kInvalidInput, answered 400): a request line other than
+// "METHOD SP TARGET SP HTTP/1.x"; CR, LF or other control bytes in the
+// target; a relative target or an absolute one other than http:// (an
+// https:// URL must come through CONNECT); user information in the URL;
+// a CONNECT target without a port; invalid header names; obsolete line
+// folding; more than one Content-Length; Content-Length together with
+// Transfer-Encoding; a Transfer-Encoding whose last coding is not chunked.
+// More than limits.maxHeaderCount fields is ErrorCode::kLimit (431). The
+// size of the head is bounded by the caller, which reads it.
+//
+// Error messages never quote the target or header values (they may carry
+// credentials).
+[[nodiscard]] Result<ProxyRequest> parseProxyRequest(std::string_view head, const RequestLimits& limits = {});
+
+// The head of a forward request as the origin gets it: the request line in
+// origin form, Host first and set to the URL's authority (port omitted when
+// 80), every Proxy-* field (Proxy-Authorization, Proxy-Connection, ...)
+// removed, the other fields in order, CRLF line ends.
+[[nodiscard]] std::string originFormHead(const ProxyRequest& request);
+
+}  // namespace lens::proxy

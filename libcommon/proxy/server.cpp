@@ -1,0 +1,371 @@
+#include "libcommon/proxy/server.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "libcommon/log/logging.h"
+#include "libcommon/net/socket_address.h"
+#include "libcommon/proxy/reply.h"
+#include "libcommon/util/json_writer.h"
+
+namespace lens::proxy {
+
+namespace {
+
+constexpr auto kTick = std::chrono::milliseconds(100);
+
+Status systemError(const std::string& what) {
+  const int e = errno;
+  return makeError(e == EACCES || e == EPERM ? ErrorCode::kPermission : ErrorCode::kIo,
+                   what + ": " + std::strerror(e));
+}
+
+// Room for a descriptor per client, per destination and per pipe end.
+void raiseDescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+std::string statsJson(const Stats& s) {
+  json::ObjectWriter w;
+  w.field("accepted", s.accepted);
+  w.field("refused_over_limit", s.refusedOverLimit);
+  w.field("open", s.open);
+  w.field("requests", s.requests);
+  w.field("allowed", s.allowed);
+  w.field("denied", s.denied);
+  w.field("bad_requests", s.badRequests);
+  w.field("upstream_errors", s.upstreamErrors);
+  w.field("tunnels", s.tunnels);
+  w.field("bytes_up", s.bytesUp);
+  w.field("bytes_down", s.bytesDown);
+  w.field("closed_by_policy", s.closedByPolicy);
+  w.field("closed_by_drain", s.closedByDrain);
+  return w.finish();
+}
+
+// A listening socket.
+class Server::Listener final : public IoHandler {
+ public:
+  Listener(Server& server, int fd) : server_(server), watch_{this, fd} {}
+  ~Listener() override { closeSocket(); }
+  void onIo(int fd, std::uint32_t /*events*/) override { server_.accept(fd); }
+  Watch& watch() { return watch_; }
+  void closeSocket() {
+    if (watch_.fd < 0) return;
+    server_.ctx_.reactor.remove(watch_);
+    ::close(watch_.fd);
+    watch_.fd = -1;
+  }
+
+ private:
+  Server& server_;
+  Watch watch_;
+};
+
+// The wake eventfd (a new policy, stop()) and the signalfd.
+class Server::Control final : public IoHandler {
+ public:
+  explicit Control(Server& server) : wake_{this, server.wake_}, signals_{this, server.signals_}, server_(server) {}
+  void onIo(int fd, std::uint32_t /*events*/) override {
+    if (fd == wake_.fd) {
+      server_.applyPendingEngine();
+    } else {
+      server_.onSignal();
+    }
+  }
+  Watch wake_;
+  Watch signals_;
+
+ private:
+  Server& server_;
+};
+
+// c-ares's sockets.
+class ResolverHandler final : public IoHandler {
+ public:
+  explicit ResolverHandler(ProxyContext& ctx) : ctx_(ctx) {}
+  void onIo(int fd, std::uint32_t events) override {
+    ctx_.resolver->process(fd, (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0, (events & EPOLLOUT) != 0);
+  }
+
+ private:
+  ProxyContext& ctx_;
+};
+
+Server::Server(ServerOptions options) { ctx_.options = std::move(options); }
+
+Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
+  raiseDescriptorLimit();
+  std::unique_ptr<Server> self(new Server(std::move(options)));
+  Server* raw = self.get();
+  ProxyContext& ctx = self->ctx_;
+  ctx.engine = std::make_shared<const decision::Engine>(nullptr);
+  ctx.upstreamProblem = "no policy is loaded";
+  ctx.release = [raw](std::uint64_t id) {
+    auto it = raw->connections_.find(id);
+    if (it == raw->connections_.end()) return;
+    raw->graveyard_.push_back(std::move(it->second));
+    raw->connections_.erase(it);
+  };
+  ctx.find = [raw](std::uint64_t id) -> Connection* {
+    auto it = raw->connections_.find(id);
+    return it == raw->connections_.end() ? nullptr : it->second.get();
+  };
+
+  self->wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (self->wake_ < 0) return systemError("eventfd").error();
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+  self->signals_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (self->signals_ < 0) return systemError("signalfd").error();
+  self->control_ = std::make_unique<Control>(*self);
+  if (auto ok = ctx.reactor.set(self->control_->wake_, EPOLLIN); !ok) return ok.error();
+  if (auto ok = ctx.reactor.set(self->control_->signals_, EPOLLIN); !ok) return ok.error();
+
+  self->resolverHandler_ = std::make_unique<ResolverHandler>(ctx);
+  auto watch = [raw](int fd, bool readable, bool writable) {
+    auto it = raw->resolverWatches_.find(fd);
+    if (it == raw->resolverWatches_.end()) {
+      if (!readable && !writable) return;
+      it = raw->resolverWatches_.emplace(fd, std::make_unique<Watch>(Watch{raw->resolverHandler_.get(), fd})).first;
+    }
+    const std::uint32_t events = (readable ? EPOLLIN : 0u) | (writable ? EPOLLOUT : 0u);
+    if (events == 0) {
+      raw->ctx_.reactor.remove(*it->second);
+      raw->resolverWatches_.erase(it);
+      return;
+    }
+    (void)raw->ctx_.reactor.set(*it->second, events);
+  };
+  dns::Upstream::Options resolver = ctx.options.resolver;
+  resolver.mark = ctx.options.mark;
+  auto upstream = dns::Upstream::create(resolver, watch);
+  if (!upstream) return upstream.error();
+  ctx.resolver = std::move(*upstream);
+  if (auto ok = self->bindAll(); !ok) return ok.error();
+  return self;
+}
+
+Server::~Server() {
+  std::vector<Connection*> open;
+  for (auto& [id, c] : connections_) open.push_back(c.get());
+  for (Connection* c : open) c->forceClose("shutdown");  // moves it to the graveyard
+  graveyard_.clear();
+  connections_.clear();
+  ctx_.resolver.reset();  // pending lookups are answered with an error, and find nothing
+  listeners_.clear();
+  for (int fd : {wake_, signals_}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+Status Server::bindAll() {
+  for (const std::string& text : ctx_.options.listen) {
+    auto address = net::SocketAddress::parse(text);
+    if (!address) return address.error();
+    const int fd = ::socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return systemError("socket");
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
+    if (address->family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (ctx_.options.mark != 0) (void)::setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx_.options.mark, sizeof ctx_.options.mark);
+    if (::bind(fd, address->get(), address->length) != 0 || ::listen(fd, 4096) != 0) {
+      Status failed = systemError("cannot listen on " + text);
+      ::close(fd);
+      return failed;
+    }
+    sockaddr_storage actual{};
+    socklen_t length = sizeof actual;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&actual), &length);
+    bound_.push_back(net::SocketAddress::fromStorage(actual).toString());
+    listeners_.push_back(std::make_unique<Listener>(*this, fd));
+    if (auto ok = ctx_.reactor.set(listeners_.back()->watch(), EPOLLIN); !ok) return ok;
+  }
+  if (bound_.empty()) return makeError(ErrorCode::kInvalidArgument, "no address to listen on");
+  return Ok{};
+}
+
+void Server::accept(int listenFd) {
+  for (int i = 0; i < 64; ++i) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    const int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) log::get("proxy")->warn("accept: {}", std::strerror(errno));
+      return;
+    }
+    ++ctx_.stats.accepted;
+    if (connections_.size() >= ctx_.options.maxConnections) {
+      ++ctx_.stats.refusedOverLimit;
+      const std::string reply = errorReply(503, reason::kConnectionLimit, "request",
+                                           "too many connections (" + std::to_string(ctx_.options.maxConnections) + ")");
+      (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      if (ctx_.options.sink) {
+        const net::SocketAddress from = net::SocketAddress::fromStorage(peer);
+        audit::Event event("lens-proxy", "CONNECTION " + from.toString());
+        event.outcome(audit::Outcome::kError).statusCode(503).meta("reason", reason::kConnectionLimit);
+        event.src({from.address().toString(), from.port()});
+        (void)ctx_.options.sink->write(event);
+      }
+      continue;
+    }
+    const std::uint64_t id = nextId_++;  // TCP_NODELAY comes from the listener
+    auto connection = std::make_unique<Connection>(ctx_, id, fd, peer);
+    Connection& c = *connection;
+    connections_.emplace(id, std::move(connection));
+    c.start();
+  }
+}
+
+void Server::setEngine(std::shared_ptr<const decision::Engine> engine) {
+  {
+    std::lock_guard lock(pendingMutex_);
+    pendingEngine_ = std::move(engine);
+  }
+  const std::uint64_t one = 1;
+  (void)!::write(wake_, &one, sizeof one);
+}
+
+void Server::stop() {
+  stopRequested_ = true;
+  const std::uint64_t one = 1;
+  (void)!::write(wake_, &one, sizeof one);
+}
+
+void Server::applyPendingEngine() {
+  std::uint64_t drained = 0;
+  (void)!::read(wake_, &drained, sizeof drained);
+  std::shared_ptr<const decision::Engine> engine;
+  {
+    std::lock_guard lock(pendingMutex_);
+    engine = std::move(pendingEngine_);
+    pendingEngine_.reset();
+  }
+  if (!engine) return;
+  ctx_.engine = engine;
+  const auto& policy = engine->policy();
+  const std::string url = policy ? policy->proxyUpstream : std::string();
+  const std::string ca = policy ? policy->proxyCaCert : std::string();
+  if (!ctx_.upstream || url != upstreamText_ || ca != upstreamCa_) {
+    upstreamText_ = url;
+    upstreamCa_ = ca;
+    ctx_.upstream.reset();
+    auto logger = log::get("proxy");
+    if (url.empty()) {
+      ctx_.upstreamProblem = "the policy has no proxyUpstream";
+    } else if (auto parsed = parseUpstreamProxy(url); !parsed) {
+      ctx_.upstreamProblem = parsed.error().message;
+      logger->error("{}; requests with transport upstream are answered 503", parsed.error().message);
+    } else {
+      auto route = std::make_shared<UpstreamRoute>();
+      route->proxy = std::move(*parsed);
+      bool ok = true;
+      if (route->proxy.tls) {
+        auto tls = TlsClientConfig::create(ca);
+        if (!tls) {
+          ok = false;
+          ctx_.upstreamProblem = tls.error().message;
+          logger->error("{}; requests with transport upstream are answered 503", tls.error().message);
+        } else {
+          route->tls = std::move(*tls);
+        }
+      }
+      if (ok) {
+        logger->info("upstream proxy {}", route->proxy.redacted());
+        ctx_.upstream = std::move(route);
+        ctx_.upstreamProblem.clear();
+      }
+    }
+  }
+  ctx_.now = Clock::now();
+  std::vector<Connection*> open;
+  open.reserve(connections_.size());
+  for (auto& [id, c] : connections_) open.push_back(c.get());
+  for (Connection* c : open) c->rejudge();
+}
+
+void Server::onSignal() {
+  signalfd_siginfo info{};
+  while (::read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    if (info.ssi_signo == SIGUSR1) {
+      std::cerr << statsJson(ctx_.stats) << std::endl;
+    } else {
+      stopRequested_ = true;
+    }
+  }
+}
+
+void Server::beginDrain() {
+  draining_ = true;
+  ctx_.draining = true;
+  drainDeadline_ = Clock::now() + ctx_.options.drainTimeout;
+  for (auto& l : listeners_) l->closeSocket();
+  log::get("proxy")->info("stopping: {} connection(s) open, waiting up to {} ms", connections_.size(),
+                          ctx_.options.drainTimeout.count());
+  std::vector<Connection*> open;
+  for (auto& [id, c] : connections_) open.push_back(c.get());
+  for (Connection* c : open) c->drain();
+}
+
+void Server::tick() {
+  std::vector<Connection*> open;
+  open.reserve(connections_.size());
+  for (auto& [id, c] : connections_) open.push_back(c.get());
+  for (Connection* c : open) {
+    if (!c->closed()) c->onTick();
+  }
+}
+
+void Server::collect() { graveyard_.clear(); }
+
+Status Server::run() {
+  applyPendingEngine();
+  auto lastTick = Clock::now();
+  const auto afterWait = [this] { ctx_.now = Clock::now(); };
+  for (;;) {
+    int timeout = static_cast<int>(kTick.count());
+    const int resolverTimeout = ctx_.resolver->timeoutMs();
+    if (resolverTimeout >= 0 && resolverTimeout < timeout) timeout = resolverTimeout;
+    if (auto ok = ctx_.reactor.poll(timeout, afterWait); !ok) return ok;
+    ctx_.now = Clock::now();
+    ctx_.resolver->processTimeouts();
+    if (ctx_.now - lastTick >= kTick) {
+      tick();
+      lastTick = ctx_.now;
+    }
+    collect();
+    if (stopRequested_ && !draining_) beginDrain();
+    if (draining_) {
+      if (connections_.empty()) break;
+      if (ctx_.now >= drainDeadline_) {
+        std::vector<Connection*> open;
+        for (auto& [id, c] : connections_) open.push_back(c.get());
+        for (Connection* c : open) c->forceClose(reason::kDrainTimeout);
+        collect();
+        break;
+      }
+    }
+  }
+  return Ok{};
+}
+
+}  // namespace lens::proxy
