@@ -21,8 +21,10 @@ lockdown=$bin_dir/lens-lockdown
 probe_py=$source_dir/tests/integration/netprobe.py
 [[ -x $lockdown ]] || skip "lens-lockdown is not built"
 
-sbx=lens-sbx-$$
-out=lens-out-$$
+# Read-only: tests use "out" and the like for command output; the namespace
+# names must survive that, or cleanup would delete the wrong thing.
+readonly sbx=lens-sbx-$$
+readonly outside=lens-out-$$
 work=$(mktemp -d)
 pids=()
 
@@ -31,23 +33,23 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   ip netns del "$sbx" 2>/dev/null || true
-  ip netns del "$out" 2>/dev/null || true
+  ip netns del "$outside" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 ip netns add "$sbx" || skip "cannot create network namespaces"
-ip netns add "$out"
-ip link add vs0 netns "$sbx" type veth peer name vo0 netns "$out" || skip "cannot create a veth pair"
-for ns in "$sbx" "$out"; do ip -n "$ns" link set lo up; done
+ip netns add "$outside"
+ip link add vs0 netns "$sbx" type veth peer name vo0 netns "$outside" || skip "cannot create a veth pair"
+for ns in "$sbx" "$outside"; do ip -n "$ns" link set lo up; done
 ip -n "$sbx" addr add 10.199.0.1/24 dev vs0
 ip -n "$sbx" addr add fd99::1/64 dev vs0 nodad
-ip -n "$out" addr add 10.199.0.2/24 dev vo0
-ip -n "$out" addr add 10.199.0.3/24 dev vo0
-ip -n "$out" addr add fd99::2/64 dev vo0 nodad
-ip -n "$out" addr add fd99::3/64 dev vo0 nodad
+ip -n "$outside" addr add 10.199.0.2/24 dev vo0
+ip -n "$outside" addr add 10.199.0.3/24 dev vo0
+ip -n "$outside" addr add fd99::2/64 dev vo0 nodad
+ip -n "$outside" addr add fd99::3/64 dev vo0 nodad
 ip -n "$sbx" link set vs0 up
-ip -n "$out" link set vo0 up
+ip -n "$outside" link set vo0 up
 # A default route, as a container has: queries to any resolver (say the
 # host's 10.255.255.53) are routable, so the cage's redirect sees them.
 ip -n "$sbx" route add default via 10.199.0.2
@@ -56,7 +58,7 @@ ip -n "$sbx" -6 route add default via fd99::2
 # in_sbx CMD...: run in the sandbox's network namespace, keeping the host's
 # mounts (ip netns exec would remount /sys and hide the cgroup tree).
 in_sbx() { nsenter --net="/run/netns/$sbx" "$@"; }
-in_out() { nsenter --net="/run/netns/$out" "$@"; }
+in_out() { nsenter --net="/run/netns/$outside" "$@"; }
 
 # serve NS TAG ARGS...: start a netprobe server in NS and wait until it is bound.
 serve() {
@@ -134,7 +136,7 @@ start_outside_servers() {
     tcp+=(--tcp "$a:8080" --tcp "$a:853" --tcp "$a:5432")
     udp+=(--udp "$a:9000" --udp "$a:9001" --udp "$a:443" --udp "$a:53")
   done
-  serve "$out" outside "${tcp[@]}" "${udp[@]}"
+  serve "$outside" outside "${tcp[@]}" "${udp[@]}"
 }
 
 finish() {

@@ -14,7 +14,7 @@ big_txt=()
 for i in $(seq -w 1 40); do big_txt+=(--txt-record="big.test,record-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"); done
 
 start_upstream() {
-  nsenter --net="/run/netns/$out" dnsmasq --keep-in-foreground --port=53 --listen-address=10.199.0.2 --bind-interfaces \
+  nsenter --net="/run/netns/$outside" dnsmasq --keep-in-foreground --port=53 --listen-address=10.199.0.2 --bind-interfaces \
     --no-resolv --no-hosts --local-ttl=300 --edns-packet-max=512 --log-queries=extra \
     --log-facility="$work/upstream.log" --pid-file="$work/dnsmasq.pid" \
     --address=/allowed.test/192.0.2.10 --address=/allowed.test/2001:db8::10 \

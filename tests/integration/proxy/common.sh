@@ -31,7 +31,7 @@ make_certs() {
 }
 
 start_dns_upstream() {
-  nsenter --net="/run/netns/$out" dnsmasq --keep-in-foreground --port=53 --listen-address=10.199.0.2 --bind-interfaces \
+  nsenter --net="/run/netns/$outside" dnsmasq --keep-in-foreground --port=53 --listen-address=10.199.0.2 --bind-interfaces \
     --no-resolv --no-hosts --pid-file="$work/dnsmasq.pid" \
     --host-record=origin.test,10.199.0.2 --host-record=other.test,10.199.0.2 --host-record=deny.test,10.199.0.3 \
     --host-record=proxy.test,10.199.0.3 --host-record=v6.test,fd99::2 \
@@ -59,9 +59,9 @@ serve_py() {
 }
 
 start_origins() {
-  serve_py "$out" origin4 origin --listen 10.199.0.2:8080
-  serve_py "$out" origin6 origin --listen '[fd99::2]:8080'
-  serve_py "$out" origins origin --listen 10.199.0.2:8443 --tls "$work/origin.crt" "$work/origin.key"
+  serve_py "$outside" origin4 origin --listen 10.199.0.2:8080
+  serve_py "$outside" origin6 origin --listen '[fd99::2]:8080'
+  serve_py "$outside" origins origin --listen 10.199.0.2:8443 --tls "$work/origin.crt" "$work/origin.key"
 }
 
 # start_proxy ARGS...: lens-proxy in the sandbox on 127.0.0.1:3128, waiting

@@ -9,8 +9,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 start_dns_upstream
-serve_py "$out" echo7000 echo --listen 10.199.0.2:7000
-serve_py "$out" echo7001 echo --listen 10.199.0.2:7001
+serve_py "$outside" echo7000 echo --listen 10.199.0.2:7000
+serve_py "$outside" echo7001 echo --listen 10.199.0.2:7001
 
 allow_both='{"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"http": [
   {"match": "origin.test:7000", "verdict": "allow", "transport": "direct"},

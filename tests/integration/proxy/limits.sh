@@ -12,10 +12,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 make_certs
 start_dns_upstream
 start_origins
-serve_py "$out" echo echo --listen 10.199.0.2:7000
+serve_py "$outside" echo echo --listen 10.199.0.2:7000
 # 10.199.1.1 is routed into the outside namespace, which drops it: a connect there never completes.
 ip -n "$sbx" route add 10.199.1.0/24 via 10.199.0.2
-ip netns exec "$out" sysctl -qw net.ipv4.ip_forward=0
+ip netns exec "$outside" sysctl -qw net.ipv4.ip_forward=0
 in_out nft add table inet lenstest 2>/dev/null && in_out nft add chain inet lenstest in '{ type filter hook prerouting priority 0; }' &&
   in_out nft add rule inet lenstest in ip daddr 10.199.1.0/24 drop || skip "needs nftables to black-hole an address"
 

@@ -45,7 +45,7 @@ http_access allow openport
 http_access allow authed
 http_access deny all
 CONF
-nsenter --net="/run/netns/$out" "$squid" -N -f "$work/squid.conf" 2>>"$work/squid.err" &
+nsenter --net="/run/netns/$outside" "$squid" -N -f "$work/squid.conf" 2>>"$work/squid.err" &
 pids+=($!)
 for ((i = 0; i < 200; i++)); do
   in_out "$python" -c 'import socket; socket.create_connection(("10.199.0.3", 3129), timeout=1)' 2>/dev/null && break
@@ -53,7 +53,7 @@ for ((i = 0; i < 200; i++)); do
 done
 
 # A recording CONNECT proxy with TLS on proxy.test:9443, and a plain one that requires a credential.
-serve_py "$out" rec upstream --listen 10.199.0.3:9443 --tls "$work/upstream.crt" "$work/upstream.key" --log "$work/rec.log" --map origin.test=10.199.0.2
+serve_py "$outside" rec upstream --listen 10.199.0.3:9443 --tls "$work/upstream.crt" "$work/upstream.key" --log "$work/rec.log" --map origin.test=10.199.0.2
 
 # policy UPSTREAM_URL [CA_FILE]: everything through the upstream.
 policy() {

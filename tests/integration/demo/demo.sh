@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# scripts/demo, the README's main-job command, runs to the end with every
+# step as shown, and leaves no namespace, nftables table or process behind.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+[[ $(id -u) -eq 0 ]] || skip "the demo needs root (network namespaces, nftables)"
+for need in dnsmasq dig curl openssl setpriv nft ip; do
+  command -v "$need" >/dev/null || skip "the demo needs $need"
+done
+/usr/bin/python3 -c 'import websockets' 2>/dev/null || skip "the demo needs python3-websockets"
+for tool in lens-schema lens-lockdown lens-dns lens-proxy lens-policy-sync; do
+  [[ -x $bin_dir/$tool ]] || skip "$tool is not built"
+done
+
+before=$(ip netns list | wc -l)
+rc=0
+out=$(LENS_BIN_DIR=$bin_dir "$source_dir/scripts/demo" 2>&1) || rc=$?
+echo "$out"
+failures=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+[[ $rc -eq 0 ]] || fail "scripts/demo exited with $rc"
+grep -q "demo: every step behaved as shown" <<<"$out" || fail "the demo did not finish with every step as shown"
+steps=$(grep -c $'\e\[32mok\e\[0m' <<<"$out" || true)
+[[ $steps -eq 9 ]] || fail "expected 9 steps ok, saw $steps"
+grep -q "audit: lens-dns DNS denied.demo -> failure (dns-denied)" <<<"$out" || fail "no dns-denied audit event shown"
+grep -q "audit: lens-proxy GET http://denied.demo/ -> failure (policy-deny" <<<"$out" || fail "no proxy deny audit event shown"
+[[ $(ip netns list | wc -l) -eq $before ]] || fail "a network namespace was left behind"
+! pgrep -f "lens-demo" >/dev/null || fail "a demo process was left behind"
+! compgen -G "/tmp/lens-demo.*" >/dev/null || fail "the demo's work directory was left behind"
+((failures == 0)) || exit 1
+echo "demo: ok"
