@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -66,7 +67,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else {
     check(!request.originTarget.empty() && request.originTarget.front() == '/', "origin form starts with /");
     const std::string head = lens::proxy::originFormHead(request);
-    auto again = lens::http::parseRawRequestHead(head);
+    lens::http::RawRequestLimits unbounded;  // the body is streamed, its length is not a limit here
+    unbounded.maxBodyBytes = std::numeric_limits<std::size_t>::max();
+    auto again = lens::http::parseRawRequestHead(head, unbounded);
     check(again.ok(), "the rewritten head parses");
     check(!again->request.headers.empty() && lens::util::iequals(again->request.headers.front().name, "Host"),
           "Host comes first");
