@@ -170,16 +170,6 @@ bool BodyTracker::done() const {
   return true;
 }
 
-std::optional<std::size_t> findResponseHeadEnd(std::string_view text) {
-  for (std::size_t lf = text.find('\n'); lf != std::string_view::npos;
-       lf = text.find('\n', lf + 1)) {
-    const std::size_t next = lf + 1;
-    if (next < text.size() && text[next] == '\n') return next + 1;
-    if (next + 1 < text.size() && text[next] == '\r' && text[next + 1] == '\n') return next + 2;
-  }
-  return std::nullopt;
-}
-
 Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view requestMethod) {
   auto bad = [](std::string what) {
     return makeError(ErrorCode::kInvalidInput, "malformed response: " + what);

@@ -83,11 +83,8 @@ struct ResponseHead {
   bool close = false;  // the server closes the connection after this response
 };
 
-// Where a response head ends: the offset past its empty line (CRLF or LF),
-// or nullopt when `text` does not hold one yet.
-[[nodiscard]] std::optional<std::size_t> findResponseHeadEnd(std::string_view text);
-
-// Parses a response head (status line, header fields, empty line) and
+// Parses a response head (status line, header fields, empty line; where
+// it ends is found with findHeadEnd() of raw_request.h) and
 // decides its body's framing for a request with method `requestMethod`
 // (RFC 9112 section 6.3): none for HEAD, 1xx, 204 and 304; chunked when
 // Transfer-Encoding ends with chunked, until close for another

@@ -631,7 +631,7 @@ void Connection::readProxyReply() {
     toServer_.consume(w.bytes);
   }
   for (;;) {
-    if (auto end = http::findResponseHeadEnd(fromServer_)) {
+    if (auto end = http::findHeadEnd(fromServer_)) {
       auto head = http::parseResponseHead(std::string_view(fromServer_).substr(0, *end), "CONNECT");
       if (!head || head->status / 100 != 2) {
         const std::string status =
@@ -926,7 +926,7 @@ void Connection::pumpForward() {
 bool Connection::parseResponse() {
   bool progress = false;
   while (!responseHead_) {
-    const auto end = http::findResponseHeadEnd(fromServer_);
+    const auto end = http::findHeadEnd(fromServer_);
     if (!end) {
       if (fromServer_.size() > kMaxResponseHead) {
         refuse(502, reason::kBadResponse, "the server's response head is too large");

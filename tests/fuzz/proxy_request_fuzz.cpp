@@ -57,7 +57,7 @@ long bodyEnd(lens::http::Framing framing, std::uint64_t length, std::string_view
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   (void)lens::http::parseResponseHead(
-      input.substr(0, lens::http::findResponseHeadEnd(input).value_or(input.size())), "GET");
+      input.substr(0, lens::http::findHeadEnd(input).value_or(input.size())), "GET");
   const auto end = lens::http::findHeadEnd(input);
   if (!end || *end > 32 * 1024) return 0;
   auto parsed = lens::proxy::parseProxyRequest(input.substr(0, *end));

@@ -1,4 +1,5 @@
 #include "libcommon/http/framing.h"
+#include "libcommon/http/raw_request.h"
 
 #include <catch2/catch.hpp>
 
@@ -8,7 +9,7 @@
 using lens::ErrorCode;
 using lens::http::BodyTracker;
 using lens::http::ChunkedScanner;
-using lens::http::findResponseHeadEnd;
+using lens::http::findHeadEnd;
 using lens::http::Framing;
 using lens::http::parseResponseHead;
 
@@ -105,7 +106,6 @@ TEST_CASE("response head: malformed ones are refused", "[http][framing]") {
     REQUIRE_FALSE(parsed.ok());
     CHECK(parsed.error().code == ErrorCode::kInvalidInput);
   }
-  CHECK(findResponseHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody") ==
-        std::optional<std::size_t>(25));
-  CHECK_FALSE(findResponseHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n").has_value());
+  CHECK(findHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody") == std::optional<std::size_t>(25));
+  CHECK_FALSE(findHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n").has_value());
 }
