@@ -51,7 +51,8 @@ sockaddr_in parseAddress(const std::string& text) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1))));
-  if (::inet_pton(AF_INET, text.substr(0, colon).c_str(), &a.sin_addr) != 1) die("bad address " + text);
+  if (::inet_pton(AF_INET, text.substr(0, colon).c_str(), &a.sin_addr) != 1)
+    die("bad address " + text);
   return a;
 }
 
@@ -73,14 +74,22 @@ Args parseArgs(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string_view k = argv[i];
     const std::string v = argv[i + 1];
-    if (k == "--listen") a.listen = v;
-    else if (k == "--target") a.target = v;
-    else if (k == "--proxy") a.proxy = v;
-    else if (k == "--bytes") a.bytes = std::stoull(v);
-    else if (k == "--concurrency") a.concurrency = std::stoi(v);
-    else if (k == "--seconds") a.seconds = std::stod(v);
-    else if (k == "--count") a.count = std::stoi(v);
-    else die("unknown option " + std::string(k));
+    if (k == "--listen")
+      a.listen = v;
+    else if (k == "--target")
+      a.target = v;
+    else if (k == "--proxy")
+      a.proxy = v;
+    else if (k == "--bytes")
+      a.bytes = std::stoull(v);
+    else if (k == "--concurrency")
+      a.concurrency = std::stoi(v);
+    else if (k == "--seconds")
+      a.seconds = std::stod(v);
+    else if (k == "--count")
+      a.count = std::stoi(v);
+    else
+      die("unknown option " + std::string(k));
   }
   return a;
 }
@@ -112,7 +121,8 @@ std::string connectHead(const std::string& target) {
 // Blocking: CONNECT through the proxy and read its answer.
 bool openTunnel(int fd, const std::string& target) {
   const std::string head = connectHead(target);
-  if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(head.size())) return false;
+  if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(head.size()))
+    return false;
   std::string reply;
   char c;
   while (reply.size() < 4096 && reply.find("\r\n\r\n") == std::string::npos) {
@@ -130,7 +140,8 @@ int serve(const Args& a) {
   const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const int one = 1;
   ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(lfd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 || ::listen(lfd, 4096) != 0) {
+  if (::bind(lfd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(lfd, 4096) != 0) {
     die(std::string("listen: ") + std::strerror(errno));
   }
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
@@ -197,7 +208,8 @@ int serve(const Args& a) {
         ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
       }
       while (c.toSend > 0) {
-        const ssize_t w = ::send(fd, zeros, std::min<std::uint64_t>(c.toSend, sizeof zeros), MSG_NOSIGNAL);
+        const ssize_t w =
+            ::send(fd, zeros, std::min<std::uint64_t>(c.toSend, sizeof zeros), MSG_NOSIGNAL);
         if (w <= 0) break;
         c.toSend -= static_cast<std::uint64_t>(w);
       }
@@ -217,7 +229,8 @@ int bulk(const Args& a) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   const std::string cmd = "SEND " + std::to_string(a.bytes) + "\n";
   const auto start = Clock::now();
-  if (::send(fd, cmd.data(), cmd.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(cmd.size())) die("send failed");
+  if (::send(fd, cmd.data(), cmd.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(cmd.size()))
+    die("send failed");
   std::vector<char> buf(1 << 20);
   std::uint64_t got = 0;
   for (;;) {
@@ -227,7 +240,8 @@ int bulk(const Args& a) {
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   ::close(fd);
-  if (got != a.bytes) die("received " + std::to_string(got) + " of " + std::to_string(a.bytes) + " bytes");
+  if (got != a.bytes)
+    die("received " + std::to_string(got) + " of " + std::to_string(a.bytes) + " bytes");
   std::printf("bulk bytes=%llu seconds=%.4f\n", static_cast<unsigned long long>(got), seconds);
   return 0;
 }
@@ -249,7 +263,8 @@ int rate(const Args& a) {
   std::uint64_t done = 0;
   std::uint64_t errors = 0;
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.seconds));
   auto launch = [&]() {
     const int fd = connectTo(first, false);
     if (fd < 0) {
@@ -266,8 +281,10 @@ int rate(const Args& a) {
     ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
     ::close(fd);
     clients.erase(fd);
-    if (ok) ++done;
-    else ++errors;
+    if (ok)
+      ++done;
+    else
+      ++errors;
     if (Clock::now() < end) launch();
   };
   for (int i = 0; i < a.concurrency; ++i) launch();

@@ -2,13 +2,20 @@
 
 #include <signal.h>
 
+#include <fstream>
+#include <iostream>
+#include <mutex>
+
+#include "libcommon/policy/policy_reloader.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::app {
 
 Result<std::uint32_t> parseMark(const std::string& text) {
   const auto value = util::parseUint32(text);
-  if (!value) return makeError(ErrorCode::kInvalidArgument, "invalid --mark \"" + text + "\": give a 32-bit number");
+  if (!value)
+    return makeError(ErrorCode::kInvalidArgument,
+                     "invalid --mark \"" + text + "\": give a 32-bit number");
   return *value;
 }
 
@@ -19,7 +26,8 @@ void blockDaemonSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-Result<std::unique_ptr<audit::Sink>> openAuditSink(const std::string& spec, const std::string& stateDir) {
+Result<std::unique_ptr<audit::Sink>> openAuditSink(const std::string& spec,
+                                                   const std::string& stateDir) {
   const std::string effective = spec.empty() ? "unix:" + stateDir + "/audit.sock" : spec;
   if (effective == "off") return std::unique_ptr<audit::Sink>();
   auto opened = audit::openSink(effective);
@@ -35,6 +43,39 @@ std::string joinAddresses(const std::vector<std::string>& addresses) {
   std::string out;
   for (const auto& a : addresses) out += (out.empty() ? "" : ", ") + a;
   return out;
+}
+
+int runDaemon(const DaemonRun& d) {
+  auto fail = [&d](const std::string& message) {
+    std::cerr << d.tool << ": " << message << '\n';
+    return toInt(ExitCode::kFailure);
+  };
+  bool announced = false;
+  std::mutex announceMutex;
+  policy::PolicyReloader::Options reload;
+  reload.path = d.policyPath;
+  reload.source = d.tool;
+  reload.sink = d.sink;
+  reload.onApplied = [&](const std::shared_ptr<const decision::Engine>& engine) {
+    d.setEngine(engine);
+    std::lock_guard lock(announceMutex);
+    if (announced) return;
+    announced = true;
+    std::cerr << d.tool << ": ready: " << d.readyText() << "; policy "
+              << engine->policy()->version.substr(0, 12) << std::endl;
+    if (!d.readyFile.empty()) std::ofstream(d.readyFile) << "ready\n";
+  };
+  policy::PolicyReloader reloader(reload);
+  if (!reloader.reload("start")) {
+    std::cerr << d.tool << ": no valid policy at " << reload.path << " yet: " << d.waitingNote
+              << " until one is loaded\n";
+  }
+  if (auto ok = reloader.start(); !ok) return fail(ok.error().message);
+  const Status result = d.serve();
+  reloader.stop();
+  std::cerr << d.statsJson() << std::endl;
+  if (!result) return fail(result.error().message);
+  return toInt(ExitCode::kOk);
 }
 
 }  // namespace lens::app

@@ -1,6 +1,5 @@
 #include "libcommon/app/dns.h"
 
-#include <fstream>
 #include <iostream>
 
 #include "libcommon/app/daemon.h"
@@ -8,7 +7,6 @@
 #include "libcommon/dns/server.h"
 #include "libcommon/policy/match_pattern.h"
 #include "libcommon/policy/policy_parser.h"
-#include "libcommon/policy/policy_reloader.h"
 #include "libcommon/util/exit_code.h"
 
 namespace lens::app::dns {
@@ -137,39 +135,22 @@ int run(const Options& o) {
   if (!server) return fail(startupExitCode(server.error()), server.error().message);
   lens::dns::Server& srv = **server;
 
-  const std::string listening = joinAddresses(srv.boundAddresses());
-  auto announceReady = [&o, listening, upstream = srv.upstreamServers()](const std::string& version) {
-    std::cerr << "lens-dns: ready: listening on " << listening << " (udp, tcp); upstream " << upstream
-              << "; policy " << version.substr(0, 12) << std::endl;
-    if (!o.readyFile.empty()) std::ofstream(o.readyFile) << "ready\n";
+  DaemonRun daemon;
+  daemon.tool = "lens-dns";
+  daemon.policyPath = policyPath(o);
+  daemon.sink = sink.get();
+  daemon.readyFile = o.readyFile;
+  daemon.waitingNote = "every name is denied (NXDOMAIN)";
+  daemon.setEngine = [&srv](std::shared_ptr<const decision::Engine> engine) {
+    srv.setEngine(std::move(engine));
   };
-  bool announced = false;
-  std::mutex announceMutex;
-
-  policy::PolicyReloader::Options reload;
-  reload.path = policyPath(o);
-  reload.source = "lens-dns";
-  reload.sink = sink.get();
-  reload.onApplied = [&](const std::shared_ptr<const decision::Engine>& engine) {
-    srv.setEngine(engine);
-    std::lock_guard lock(announceMutex);
-    if (!announced) {
-      announced = true;
-      announceReady(engine->policy()->version);
-    }
+  daemon.readyText = [&srv] {
+    return "listening on " + joinAddresses(srv.boundAddresses()) + " (udp, tcp); upstream " +
+           srv.upstreamServers();
   };
-  policy::PolicyReloader reloader(reload);
-  if (!reloader.reload("start")) {
-    std::cerr << "lens-dns: no valid policy at " << reload.path
-              << " yet: every name is denied (NXDOMAIN) until one is loaded\n";
-  }
-  if (auto ok = reloader.start(); !ok) return fail(ExitCode::kFailure, ok.error().message);
-
-  const Status result = srv.run();
-  reloader.stop();
-  std::cerr << lens::dns::statsJson(srv.stats()) << std::endl;
-  if (!result) return fail(ExitCode::kFailure, result.error().message);
-  return toInt(ExitCode::kOk);
+  daemon.serve = [&srv] { return srv.run(); };
+  daemon.statsJson = [&srv] { return lens::dns::statsJson(srv.stats()); };
+  return runDaemon(daemon);
 }
 
 }  // namespace lens::app::dns

@@ -1,13 +1,10 @@
 #include "libcommon/app/proxy.h"
 
-#include <fstream>
 #include <iostream>
-#include <mutex>
 
 #include "libcommon/app/daemon.h"
 #include "libcommon/audit/sink.h"
 #include "libcommon/policy/policy_parser.h"
-#include "libcommon/policy/policy_reloader.h"
 #include "libcommon/proxy/server.h"
 #include "libcommon/proxy/upstream_url.h"
 #include "libcommon/util/exit_code.h"
@@ -21,7 +18,9 @@ int fail(ExitCode code, const std::string& message) {
   return toInt(code);
 }
 
-std::string policyPath(const Options& o) { return o.policyFile.empty() ? o.stateDir + "/policy.json" : o.policyFile; }
+std::string policyPath(const Options& o) {
+  return o.policyFile.empty() ? o.stateDir + "/policy.json" : o.policyFile;
+}
 
 std::chrono::milliseconds seconds(double s) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0 + 0.5));
@@ -64,7 +63,9 @@ int runCheck(const Options& o, const lens::proxy::ServerOptions& s) {
   for (const auto& a : s.listen) std::cout << a << ' ';
   std::cout << "\nresolver:  " << (*resolver)->describeServers() << '\n'
             << "policy:    " << policyPath(o)
-            << (out.ok() ? " (valid, version " + out.policy->version.substr(0, 12) + ")" : " (INVALID)") << '\n';
+            << (out.ok() ? " (valid, version " + out.policy->version.substr(0, 12) + ")"
+                         : " (INVALID)")
+            << '\n';
   std::cout << "upstream:  ";
   if (!out.ok() || out.policy->proxyUpstream.empty()) {
     std::cout << "none (transport upstream is answered 503)\n";
@@ -81,49 +82,63 @@ int runCheck(const Options& o, const lens::proxy::ServerOptions& s) {
 }  // namespace
 
 std::unique_ptr<CLI::App> makeCli(Options& o) {
-  auto app = cli::makeApp("lens-proxy", "Explicit HTTP proxy: CONNECT and absolute-form requests, judged by the policy.",
-                          o.common);
+  auto app = cli::makeApp(
+      "lens-proxy",
+      "Explicit HTTP proxy: CONNECT and absolute-form requests, judged by the policy.", o.common);
   app->add_option("--listen", o.listen, "Address to listen on (repeatable; default 127.0.0.1:3128)")
       ->type_name("ADDR:PORT");
-  app->add_option("--state-dir", o.stateDir, "State directory (policy.json, audit.sock)")->capture_default_str();
-  app->add_option("--policy", o.policyFile, "Policy file (default STATE_DIR/policy.json)")->type_name("FILE");
-  app->add_option("--audit", o.audit, "Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)")
-      ->type_name("SINK");
-  app->add_option("--ready-file", o.readyFile, "Create this file once listening with a policy loaded")
+  app->add_option("--state-dir", o.stateDir, "State directory (policy.json, audit.sock)")
+      ->capture_default_str();
+  app->add_option("--policy", o.policyFile, "Policy file (default STATE_DIR/policy.json)")
       ->type_name("FILE");
-  app->add_flag("--check", o.check, "Check the options and the policy, print what would run, and exit");
-  app->add_option("--max-connections", o.maxConnections, "Clients at once; more are answered 503 and closed")
+  app->add_option("--audit", o.audit,
+                  "Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)")
+      ->type_name("SINK");
+  app->add_option("--ready-file", o.readyFile,
+                  "Create this file once listening with a policy loaded")
+      ->type_name("FILE");
+  app->add_flag("--check", o.check,
+                "Check the options and the policy, print what would run, and exit");
+  app->add_option("--max-connections", o.maxConnections,
+                  "Clients at once; more are answered 503 and closed")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
-  app->add_option("--max-header-size", o.maxHeaderSize, "Largest request head in bytes; larger ones get 431")
+  app->add_option("--max-header-size", o.maxHeaderSize,
+                  "Largest request head in bytes; larger ones get 431")
       ->check(CLI::Range(1024, 1048576))
       ->capture_default_str();
-  app->add_option("--header-timeout", o.headerTimeout, "Seconds for a request head to arrive; slower clients get 408")
+  app->add_option("--header-timeout", o.headerTimeout,
+                  "Seconds for a request head to arrive; slower clients get 408")
       ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
   app->add_option("--connect-timeout", o.connectTimeout,
                   "Seconds to connect to a server or the upstream proxy; then 504")
       ->check(CLI::Range(0.05, 600.0))
       ->capture_default_str();
-  app->add_option("--upstream-timeout", o.upstreamTimeout, "Seconds for the upstream proxy to answer CONNECT; then 504")
+  app->add_option("--upstream-timeout", o.upstreamTimeout,
+                  "Seconds for the upstream proxy to answer CONNECT; then 504")
       ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
   app->add_option("--idle-timeout", o.idleTimeout,
                   "Seconds without traffic before a tunnel or kept-alive client is closed")
       ->check(CLI::Range(0.05, 86400.0))
       ->capture_default_str();
-  app->add_option("--drain-timeout", o.drainTimeout, "Seconds open connections may take to finish after SIGTERM")
+  app->add_option("--drain-timeout", o.drainTimeout,
+                  "Seconds open connections may take to finish after SIGTERM")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
-  app->add_option("--resolver", o.resolvers, "DNS server ADDRESS[:PORT] for names (repeatable; default /etc/resolv.conf)")
+  app->add_option("--resolver", o.resolvers,
+                  "DNS server ADDRESS[:PORT] for names (repeatable; default /etc/resolv.conf)")
       ->type_name("ADDR");
-  app->add_option("--resolver-timeout", o.resolverTimeoutMs, "Milliseconds to wait for a DNS answer per try")
+  app->add_option("--resolver-timeout", o.resolverTimeoutMs,
+                  "Milliseconds to wait for a DNS answer per try")
       ->check(CLI::Range(100, 60000))
       ->capture_default_str();
   app->add_option("--resolver-tries", o.resolverTries, "Tries per DNS server")
       ->check(CLI::Range(1, 10))
       ->capture_default_str();
-  app->add_option("--mark", o.mark, "Socket mark of every socket lens-proxy opens (trusted by the cage)")
+  app->add_option("--mark", o.mark,
+                  "Socket mark of every socket lens-proxy opens (trusted by the cage)")
       ->capture_default_str();
   return app;
 }
@@ -143,34 +158,21 @@ int run(const Options& o) {
   if (!server) return fail(startupExitCode(server.error()), server.error().message);
   lens::proxy::Server& srv = **server;
 
-  const std::string listening = joinAddresses(srv.boundAddresses());
-  bool announced = false;
-  std::mutex announceMutex;
-  policy::PolicyReloader::Options reload;
-  reload.path = policyPath(o);
-  reload.source = "lens-proxy";
-  reload.sink = sink.get();
-  reload.onApplied = [&](const std::shared_ptr<const decision::Engine>& engine) {
-    srv.setEngine(engine);
-    std::lock_guard lock(announceMutex);
-    if (announced) return;
-    announced = true;
-    std::cerr << "lens-proxy: ready: listening on " << listening << "; resolver " << srv.resolvers() << "; policy "
-              << engine->policy()->version.substr(0, 12) << std::endl;
-    if (!o.readyFile.empty()) std::ofstream(o.readyFile) << "ready\n";
+  DaemonRun daemon;
+  daemon.tool = "lens-proxy";
+  daemon.policyPath = policyPath(o);
+  daemon.sink = sink.get();
+  daemon.readyFile = o.readyFile;
+  daemon.waitingNote = "every request is answered 503";
+  daemon.setEngine = [&srv](std::shared_ptr<const decision::Engine> engine) {
+    srv.setEngine(std::move(engine));
   };
-  policy::PolicyReloader reloader(reload);
-  if (!reloader.reload("start")) {
-    std::cerr << "lens-proxy: no valid policy at " << reload.path
-              << " yet: every request is answered 503 until one is loaded\n";
-  }
-  if (auto ok = reloader.start(); !ok) return fail(ExitCode::kFailure, ok.error().message);
-
-  const Status result = srv.run();
-  reloader.stop();
-  std::cerr << lens::proxy::statsJson(srv.stats()) << std::endl;
-  if (!result) return fail(ExitCode::kFailure, result.error().message);
-  return toInt(ExitCode::kOk);
+  daemon.readyText = [&srv] {
+    return "listening on " + joinAddresses(srv.boundAddresses()) + "; resolver " + srv.resolvers();
+  };
+  daemon.serve = [&srv] { return srv.run(); };
+  daemon.statsJson = [&srv] { return lens::proxy::statsJson(srv.stats()); };
+  return runDaemon(daemon);
 }
 
 }  // namespace lens::app::proxy

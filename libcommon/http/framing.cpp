@@ -20,7 +20,8 @@ Error malformed(std::string_view what) {
 
 std::string_view trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -35,7 +36,8 @@ Result<std::size_t> ChunkedScanner::feed(std::string_view data) {
   while (i < data.size() && state_ != State::kDone) {
     if (state_ == State::kError) return malformed("after an earlier error");
     if (state_ == State::kData) {
-      const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, data.size() - i));
+      const std::size_t take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, data.size() - i));
       i += take;
       remaining_ -= take;
       if (remaining_ == 0) state_ = State::kDataCr;
@@ -108,8 +110,10 @@ Result<std::size_t> ChunkedScanner::feed(std::string_view data) {
         }
         break;
       case State::kTrailerLine:
-        if (c == '\r') state_ = State::kTrailerLf;
-        else if (c == '\n') return fail("trailer line does not end with CRLF");
+        if (c == '\r')
+          state_ = State::kTrailerLf;
+        else if (c == '\n')
+          return fail("trailer line does not end with CRLF");
         break;
       case State::kTrailerLf:
         if (c != '\n') return fail("trailer line does not end with CRLF");
@@ -127,8 +131,8 @@ Result<std::size_t> ChunkedScanner::feed(std::string_view data) {
     if (state_ == State::kSize || state_ == State::kSizeSpace || state_ == State::kExtension ||
         state_ == State::kSizeLf) {
       if (++lineBytes_ > kMaxSizeLine) return fail("chunk size line too long");
-    } else if (state_ == State::kTrailerLine || state_ == State::kTrailerLf || state_ == State::kTrailerStart ||
-               state_ == State::kFinalLf) {
+    } else if (state_ == State::kTrailerLine || state_ == State::kTrailerLf ||
+               state_ == State::kTrailerStart || state_ == State::kFinalLf) {
       if (++trailerBytes_ > kMaxTrailers) return fail("trailer section too long");
     }
   }
@@ -154,30 +158,28 @@ Result<std::size_t> BodyTracker::feed(std::string_view data) {
 
 bool BodyTracker::done() const {
   switch (framing_) {
-    case Framing::kNone: return true;
-    case Framing::kUntilClose: return false;
-    case Framing::kLength: return remaining_ == 0;
-    case Framing::kChunked: return chunked_.done();
+    case Framing::kNone:
+      return true;
+    case Framing::kUntilClose:
+      return false;
+    case Framing::kLength:
+      return remaining_ == 0;
+    case Framing::kChunked:
+      return chunked_.done();
   }
   return true;
 }
 
-std::optional<std::size_t> findResponseHeadEnd(std::string_view text) {
-  for (std::size_t lf = text.find('\n'); lf != std::string_view::npos; lf = text.find('\n', lf + 1)) {
-    const std::size_t next = lf + 1;
-    if (next < text.size() && text[next] == '\n') return next + 1;
-    if (next + 1 < text.size() && text[next] == '\r' && text[next + 1] == '\n') return next + 2;
-  }
-  return std::nullopt;
-}
-
 Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view requestMethod) {
-  auto bad = [](std::string what) { return makeError(ErrorCode::kInvalidInput, "malformed response: " + what); };
+  auto bad = [](std::string what) {
+    return makeError(ErrorCode::kInvalidInput, "malformed response: " + what);
+  };
   ResponseHead out;
   std::size_t eol = head.find('\n');
   std::string_view line = trimmed(head.substr(0, eol));
   // HTTP/1.x SP 3DIGIT [SP reason]
-  if (line.size() < 12 || !line.starts_with("HTTP/1.") || (line[7] != '0' && line[7] != '1') || line[8] != ' ') {
+  if (line.size() < 12 || !line.starts_with("HTTP/1.") || (line[7] != '0' && line[7] != '1') ||
+      line[8] != ' ') {
     return bad("status line");
   }
   out.version = std::string(line.substr(0, 8));
@@ -192,7 +194,8 @@ Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view r
   std::size_t pos = eol == std::string_view::npos ? head.size() : eol + 1;
   while (pos < head.size()) {
     eol = head.find('\n', pos);
-    std::string_view field = head.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+    std::string_view field =
+        head.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
     pos = eol == std::string_view::npos ? head.size() : eol + 1;
     if (!field.empty() && field.back() == '\r') field.remove_suffix(1);
     if (field.empty()) break;
@@ -200,7 +203,8 @@ Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view r
     const std::size_t colon = field.find(':');
     if (colon == std::string_view::npos || colon == 0) return bad("header line");
     const std::string_view name = field.substr(0, colon);
-    if (name.find_first_of(" \t") != std::string_view::npos) return bad("whitespace in a header name");
+    if (name.find_first_of(" \t") != std::string_view::npos)
+      return bad("whitespace in a header name");
     const std::string_view value = trimmed(field.substr(colon + 1));
     if (util::iequals(name, "content-length")) {
       const auto n = util::parseDecimal(value, std::numeric_limits<long>::max());
@@ -224,7 +228,8 @@ Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view r
   }
   if (!codings.empty()) {
     const auto items = util::split(codings, ',');
-    out.framing = util::iequals(trimmed(items.back()), "chunked") ? Framing::kChunked : Framing::kUntilClose;
+    out.framing =
+        util::iequals(trimmed(items.back()), "chunked") ? Framing::kChunked : Framing::kUntilClose;
     if (out.framing == Framing::kUntilClose) out.close = true;
     return out;
   }

@@ -34,17 +34,17 @@ class ChunkedScanner {
 
  private:
   enum class State : std::uint8_t {
-    kSize,         // hex digits of a chunk size
-    kSizeSpace,    // spaces after the size, before ';' or CR
-    kExtension,    // chunk extension, up to CR
-    kSizeLf,       // the LF after the size line's CR
-    kData,         // chunk data
-    kDataCr,       // the CR after chunk data
-    kDataLf,       // the LF after chunk data
-    kTrailerStart, // the start of a trailer line (or the final CRLF)
-    kTrailerLine,  // inside a trailer line, up to CR
-    kTrailerLf,    // the LF after a trailer line's CR
-    kFinalLf,      // the LF of the final empty line
+    kSize,          // hex digits of a chunk size
+    kSizeSpace,     // spaces after the size, before ';' or CR
+    kExtension,     // chunk extension, up to CR
+    kSizeLf,        // the LF after the size line's CR
+    kData,          // chunk data
+    kDataCr,        // the CR after chunk data
+    kDataLf,        // the LF after chunk data
+    kTrailerStart,  // the start of a trailer line (or the final CRLF)
+    kTrailerLine,   // inside a trailer line, up to CR
+    kTrailerLf,     // the LF after a trailer line's CR
+    kFinalLf,       // the LF of the final empty line
     kDone,
     kError,
   };
@@ -52,7 +52,7 @@ class ChunkedScanner {
   std::uint64_t size_ = 0;       // current chunk's size
   std::uint64_t remaining_ = 0;  // data bytes left in the current chunk
   std::size_t digits_ = 0;
-  std::size_t lineBytes_ = 0;    // bytes of the current size line
+  std::size_t lineBytes_ = 0;  // bytes of the current size line
   std::size_t trailerBytes_ = 0;
 };
 
@@ -77,22 +77,20 @@ class BodyTracker {
 // The head of a response, as a proxy needs it to relay the body.
 struct ResponseHead {
   int status = 0;
-  std::string version;   // "HTTP/1.1" or "HTTP/1.0"
+  std::string version;  // "HTTP/1.1" or "HTTP/1.0"
   Framing framing = Framing::kUntilClose;
   std::uint64_t contentLength = 0;
-  bool close = false;    // the server closes the connection after this response
+  bool close = false;  // the server closes the connection after this response
 };
 
-// Where a response head ends: the offset past its empty line (CRLF or LF),
-// or nullopt when `text` does not hold one yet.
-[[nodiscard]] std::optional<std::size_t> findResponseHeadEnd(std::string_view text);
-
-// Parses a response head (status line, header fields, empty line) and
+// Parses a response head (status line, header fields, empty line; where
+// it ends is found with findHeadEnd() of raw_request.h) and
 // decides its body's framing for a request with method `requestMethod`
 // (RFC 9112 section 6.3): none for HEAD, 1xx, 204 and 304; chunked when
 // Transfer-Encoding ends with chunked, until close for another
 // Transfer-Encoding; Content-Length; else until close. Malformed heads,
 // conflicting or repeated Content-Length are ErrorCode::kInvalidInput.
-[[nodiscard]] Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view requestMethod);
+[[nodiscard]] Result<ResponseHead> parseResponseHead(std::string_view head,
+                                                     std::string_view requestMethod);
 
 }  // namespace lens::http

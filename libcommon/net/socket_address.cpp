@@ -11,8 +11,8 @@ namespace lens::net {
 
 Result<SocketAddress> SocketAddress::parse(std::string_view text) {
   auto bad = [&] {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "invalid listen address \"" + std::string(text) + "\": use ADDRESS:PORT or [IPV6]:PORT");
+    return makeError(ErrorCode::kInvalidArgument, "invalid listen address \"" + std::string(text) +
+                                                      "\": use ADDRESS:PORT or [IPV6]:PORT");
   };
   std::string_view host;
   std::string_view port;
@@ -60,7 +60,8 @@ SocketAddress SocketAddress::fromStorage(const sockaddr_storage& storage) {
 
 IpAddress SocketAddress::address() const {
   if (family() == AF_INET) {
-    return IpAddress::fromV4(ntohl(reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr));
+    return IpAddress::fromV4(
+        ntohl(reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr));
   }
   std::array<std::uint8_t, 16> bytes{};
   std::memcpy(bytes.data(), &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, 16);
@@ -74,7 +75,8 @@ std::uint16_t SocketAddress::port() const {
 
 std::string SocketAddress::toString() const {
   const std::string ip = address().toString();
-  return family() == AF_INET6 ? "[" + ip + "]:" + std::to_string(port()) : ip + ":" + std::to_string(port());
+  return family() == AF_INET6 ? "[" + ip + "]:" + std::to_string(port())
+                              : ip + ":" + std::to_string(port());
 }
 
 }  // namespace lens::net

@@ -21,12 +21,13 @@ namespace lens::proxy {
 
 namespace {
 
-constexpr std::size_t kChunk = 64 * 1024;          // one read from a socket
-constexpr std::size_t kBufferLimit = 256 * 1024;   // bytes buffered per direction before reading stops
+constexpr std::size_t kChunk = 64 * 1024;  // one read from a socket
+constexpr std::size_t kBufferLimit =
+    256 * 1024;  // bytes buffered per direction before reading stops
 constexpr std::size_t kMaxResponseHead = 64 * 1024;
 constexpr std::size_t kMaxProxyReply = 16 * 1024;
-constexpr std::size_t kSmallRead = 16 * 1024;     // a splice below this drained the socket
-constexpr auto kLinger = std::chrono::seconds(2);   // reading (and dropping) after a final answer
+constexpr std::size_t kSmallRead = 16 * 1024;      // a splice below this drained the socket
+constexpr auto kLinger = std::chrono::seconds(2);  // reading (and dropping) after a final answer
 
 std::string lowerHost(std::string_view host) {
   std::string out = util::toLower(host);
@@ -36,7 +37,9 @@ std::string lowerHost(std::string_view host) {
 
 bool isIpLiteral(std::string_view host) { return net::IpAddress::parse(host).has_value(); }
 
-std::string pathOnly(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
+std::string pathOnly(std::string_view target) {
+  return std::string(target.substr(0, target.find('?')));
+}
 
 }  // namespace
 
@@ -134,8 +137,8 @@ void Connection::drive() {
 }
 
 bool Connection::waitingForServer() const {
-  return state_ == State::kResolving || state_ == State::kConnecting || state_ == State::kTlsHandshake ||
-         state_ == State::kProxyReply;
+  return state_ == State::kResolving || state_ == State::kConnecting ||
+         state_ == State::kTlsHandshake || state_ == State::kProxyReply;
 }
 
 // What a client sends while its destination is being reached (the start of
@@ -181,8 +184,10 @@ void Connection::updateInterest() {
       serverEvents = toServer_.empty() ? EPOLLIN : EPOLLOUT;
       break;
     case State::kTunnel: {
-      const bool upRoom = toServer_.size() < kBufferLimit && up_.pipe.fill < std::max<std::size_t>(up_.pipe.capacity, 1);
-      const bool downRoom = toClient_.size() < kBufferLimit && down_.pipe.fill < std::max<std::size_t>(down_.pipe.capacity, 1);
+      const bool upRoom = toServer_.size() < kBufferLimit &&
+                          up_.pipe.fill < std::max<std::size_t>(up_.pipe.capacity, 1);
+      const bool downRoom = toClient_.size() < kBufferLimit &&
+                            down_.pipe.fill < std::max<std::size_t>(down_.pipe.capacity, 1);
       if (!up_.srcEof && upRoom) clientEvents |= EPOLLIN;
       if (!down_.srcEof && downRoom) serverEvents |= EPOLLIN;
       if (down_.writeBlocked) clientEvents |= EPOLLOUT;
@@ -237,7 +242,8 @@ void Connection::onTick() {
       break;
     case State::kTlsHandshake:
     case State::kProxyReply:
-      if (due) refuse(504, reason::kUpstreamProxyTimeout, "the upstream proxy did not answer in time");
+      if (due)
+        refuse(504, reason::kUpstreamProxyTimeout, "the upstream proxy did not answer in time");
       break;
     case State::kTunnel:
       if (idle) close(reason::kIdleTimeout);
@@ -297,7 +303,8 @@ void Connection::readHead() {
 
 decision::Request Connection::engineRequest() const {
   decision::Request r;
-  r.door = request_->kind == RequestKind::kConnect ? decision::Door::kConnect : decision::Door::kForward;
+  r.door =
+      request_->kind == RequestKind::kConnect ? decision::Door::kConnect : decision::Door::kForward;
   r.host = request_->host;
   r.port = request_->port;
   if (request_->kind == RequestKind::kForward) {
@@ -316,7 +323,8 @@ void Connection::judge() {
   if (!parsed) {
     action_ = "HTTP request";
     const bool tooMany = parsed.error().code == ErrorCode::kLimit;
-    refuse(tooMany ? 431 : 400, tooMany ? reason::kHeaderTooLarge : reason::kBadRequest, parsed.error().message);
+    refuse(tooMany ? 431 : 400, tooMany ? reason::kHeaderTooLarge : reason::kBadRequest,
+           parsed.error().message);
     return;
   }
   request_ = std::move(*parsed);
@@ -328,8 +336,10 @@ void Connection::judge() {
   } else {
     const bool defaultPort = request_->port == 80;
     const bool v6 = request_->host.find(':') != std::string::npos;
-    action_ = request_->head.method + " http://" + (v6 ? "[" + request_->host + "]" : request_->host) +
-              (defaultPort ? "" : ":" + std::to_string(request_->port)) + pathOnly(request_->originTarget);
+    action_ = request_->head.method + " http://" +
+              (v6 ? "[" + request_->host + "]" : request_->host) +
+              (defaultPort ? "" : ":" + std::to_string(request_->port)) +
+              pathOnly(request_->originTarget);
   }
 
   engine_ = ctx_.engine;
@@ -339,7 +349,8 @@ void Connection::judge() {
     return;
   }
   if (decision_.verdict == policy::Verdict::kAsk) {
-    refuse(403, reason::kNoApprover, "the policy asks for approval and nobody can approve yet", decision_.detail);
+    refuse(403, reason::kNoApprover, "the policy asks for approval and nobody can approve yet",
+           decision_.detail);
     return;
   }
   if (!decision_.allowed()) {
@@ -348,7 +359,8 @@ void Connection::judge() {
   }
   if (decision_.intercept && !ctx_.options.interception) {
     refuse(403, reason::kInterceptionUnavailable,
-           "the policy needs to see the requests inside this tunnel and TLS interception is not available",
+           "the policy needs to see the requests inside this tunnel and TLS interception is not "
+           "available",
            decision_.detail);
     return;
   }
@@ -368,7 +380,8 @@ void Connection::onDecided() {
   route_.reset();
   if (viaProxy) {
     if (!ctx_.upstream) {
-      refuse(503, reason::kNoUpstreamProxy, "the policy routes this through an upstream proxy and none is configured",
+      refuse(503, reason::kNoUpstreamProxy,
+             "the policy routes this through an upstream proxy and none is configured",
              ctx_.upstreamProblem);
       return;
     }
@@ -388,7 +401,8 @@ void Connection::onDecided() {
   }
 }
 
-void Connection::refuse(int status, std::string_view why, std::string_view text, std::string_view detail) {
+void Connection::refuse(int status, std::string_view why, std::string_view text,
+                        std::string_view detail) {
   if (status == 403) {
     ++ctx_.stats.denied;
   } else if (status < 500) {
@@ -490,10 +504,12 @@ void Connection::dialNext() {
       continue;
     }
     if (ctx_.options.mark != 0 &&
-        ::setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx_.options.mark, sizeof ctx_.options.mark) != 0 && !ctx_.markWarned) {
+        ::setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx_.options.mark, sizeof ctx_.options.mark) != 0 &&
+        !ctx_.markWarned) {
       ctx_.markWarned = true;
-      log::get("proxy")->warn("cannot mark outgoing sockets ({}): inside a cage they would be refused",
-                              std::strerror(errno));
+      log::get("proxy")->warn(
+          "cannot mark outgoing sockets ({}): inside a cage they would be refused",
+          std::strerror(errno));
     }
     const int one = 1;
     (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -552,7 +568,8 @@ void Connection::dialFailed(bool timedOut, const std::string& why) {
              route_->proxy.redacted() + ": " + lastDialError_);
     }
   } else if (connectTimedOut_) {
-    refuse(504, reason::kConnectTimeout, "the server did not accept the connection in time", lastDialError_);
+    refuse(504, reason::kConnectTimeout, "the server did not accept the connection in time",
+           lastDialError_);
   } else {
     refuse(502, reason::kConnectFailed, "cannot connect to the server", lastDialError_);
   }
@@ -593,8 +610,10 @@ void Connection::continueHandshake() {
 void Connection::askUpstreamProxy() {
   state_ = State::kProxyReply;
   deadline_ = ctx_.now + ctx_.options.upstreamTimeout;
-  std::string head = "CONNECT " + request_->authority() + " HTTP/1.1\r\nHost: " + request_->authority() + "\r\n";
-  if (!route_->proxy.authorization.empty()) head += "Proxy-Authorization: " + route_->proxy.authorization + "\r\n";
+  std::string head =
+      "CONNECT " + request_->authority() + " HTTP/1.1\r\nHost: " + request_->authority() + "\r\n";
+  if (!route_->proxy.authorization.empty())
+    head += "Proxy-Authorization: " + route_->proxy.authorization + "\r\n";
   head += "\r\n";
   toServer_.append(head);
   fromServer_.clear();
@@ -605,16 +624,18 @@ void Connection::readProxyReply() {
     const IoResult w = server_->write(toServer_.data(), toServer_.size());
     if (w.status == IoStatus::kWouldBlock) return;
     if (w.status != IoStatus::kOk) {
-      refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy closed the connection", route_->proxy.redacted());
+      refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy closed the connection",
+             route_->proxy.redacted());
       return;
     }
     toServer_.consume(w.bytes);
   }
   for (;;) {
-    if (auto end = http::findResponseHeadEnd(fromServer_)) {
+    if (auto end = http::findHeadEnd(fromServer_)) {
       auto head = http::parseResponseHead(std::string_view(fromServer_).substr(0, *end), "CONNECT");
       if (!head || head->status / 100 != 2) {
-        const std::string status = head ? std::to_string(head->status) : std::string("a malformed answer");
+        const std::string status =
+            head ? std::to_string(head->status) : std::string("a malformed answer");
         refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy refused the tunnel",
                route_->proxy.redacted() + " answered " + status);
         return;
@@ -624,14 +645,16 @@ void Connection::readProxyReply() {
       return;
     }
     if (fromServer_.size() > kMaxProxyReply) {
-      refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy's answer is too large", route_->proxy.redacted());
+      refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy's answer is too large",
+             route_->proxy.redacted());
       return;
     }
     char chunk[4096];
     const IoResult r = server_->read(chunk, sizeof chunk);
     if (r.status == IoStatus::kWouldBlock) return;
     if (r.status != IoStatus::kOk) {
-      refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy closed the connection", route_->proxy.redacted());
+      refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy closed the connection",
+             route_->proxy.redacted());
       return;
     }
     fromServer_.append(chunk, r.bytes);
@@ -665,7 +688,8 @@ void Connection::established() {
     tunnel.port = request_->port;
     tunnel.decision = decision_;
     tunnel.engine = engine_;
-    tunnel.event = audit::Event("lens-proxy", action_).method("CONNECT").host(request_->host).src(peer_);
+    tunnel.event =
+        audit::Event("lens-proxy", action_).method("CONNECT").host(request_->host).src(peer_);
     ctx_.options.interception->adopt(std::move(tunnel));
     state_ = State::kClosed;
     --ctx_.stats.open;
@@ -715,9 +739,11 @@ bool Connection::pumpFlow(Flow& f, Stream& src, Stream& dst, std::uint64_t& coun
     }
     // 2. The pipe into the destination.
     if (f.buffer->empty() && f.pipe.fill > 0 && !f.writeBlocked) {
-      const ssize_t n = ::splice(f.pipe.read, nullptr, dst.fd(), nullptr, f.pipe.fill, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      const ssize_t n = ::splice(f.pipe.read, nullptr, dst.fd(), nullptr, f.pipe.fill,
+                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
-        if (static_cast<std::size_t>(n) < f.pipe.fill) f.writeBlocked = true;  // the socket buffer is full
+        if (static_cast<std::size_t>(n) < f.pipe.fill)
+          f.writeBlocked = true;  // the socket buffer is full
         f.pipe.fill -= static_cast<std::size_t>(n);
         counter += static_cast<std::uint64_t>(n);
         moved = true;
@@ -733,8 +759,9 @@ bool Connection::pumpFlow(Flow& f, Stream& src, Stream& dst, std::uint64_t& coun
         if (!f.pipe.open()) f.pipe = ctx_.pipes.acquire();
         if (!f.pipe.open()) return false;
         if (f.pipe.fill < f.pipe.capacity) {
-          const ssize_t n = ::splice(src.fd(), nullptr, f.pipe.write, nullptr, f.pipe.capacity - f.pipe.fill,
-                                     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+          const ssize_t n =
+              ::splice(src.fd(), nullptr, f.pipe.write, nullptr, f.pipe.capacity - f.pipe.fill,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
           if (n > 0) {
             // A small read is all there was (a request, an answer): epoll
             // says when more comes, no need to ask again for EAGAIN. A
@@ -787,7 +814,8 @@ bool Connection::pumpFlow(Flow& f, Stream& src, Stream& dst, std::uint64_t& coun
 void Connection::pumpTunnel() {
   const std::uint64_t upBefore = bytesUp_;
   const std::uint64_t downBefore = bytesDown_;
-  if (!pumpFlow(down_, *server_, *client_, bytesDown_) || !pumpFlow(up_, *client_, *server_, bytesUp_)) {
+  if (!pumpFlow(down_, *server_, *client_, bytesDown_) ||
+      !pumpFlow(up_, *client_, *server_, bytesUp_)) {
     ctx_.stats.bytesUp += bytesUp_ - upBefore;
     ctx_.stats.bytesDown += bytesDown_ - downBefore;
     close("reset");
@@ -898,7 +926,7 @@ void Connection::pumpForward() {
 bool Connection::parseResponse() {
   bool progress = false;
   while (!responseHead_) {
-    const auto end = http::findResponseHeadEnd(fromServer_);
+    const auto end = http::findHeadEnd(fromServer_);
     if (!end) {
       if (fromServer_.size() > kMaxResponseHead) {
         refuse(502, reason::kBadResponse, "the server's response head is too large");
@@ -914,7 +942,8 @@ bool Connection::parseResponse() {
       }
       return progress;
     }
-    auto head = http::parseResponseHead(std::string_view(fromServer_).substr(0, *end), request_->head.method);
+    auto head = http::parseResponseHead(std::string_view(fromServer_).substr(0, *end),
+                                        request_->head.method);
     if (!head) {
       refuse(502, reason::kBadResponse, "the server's response is malformed", head.error().message);
       return true;
@@ -960,7 +989,8 @@ bool Connection::parseResponse() {
     }
   }
   if (responseDone_ && !fromServer_.empty()) {
-    fromServer_.clear();  // bytes after the response: the server cannot be trusted with another request
+    fromServer_
+        .clear();  // bytes after the response: the server cannot be trusted with another request
     serverClose_ = true;
   }
   return progress;
@@ -1028,8 +1058,9 @@ void Connection::flushClosing() {
 }
 
 void Connection::rejudge() {
-  if (!request_ || (state_ != State::kTunnel && state_ != State::kForward && state_ != State::kConnecting &&
-                    state_ != State::kResolving && state_ != State::kProxyReply && state_ != State::kTlsHandshake)) {
+  if (!request_ || (state_ != State::kTunnel && state_ != State::kForward &&
+                    state_ != State::kConnecting && state_ != State::kResolving &&
+                    state_ != State::kProxyReply && state_ != State::kTlsHandshake)) {
     return;
   }
   decision::Request r = engineRequest();
@@ -1089,7 +1120,8 @@ void Connection::close(std::string_view why, bool failure) {
   ctx_.release(id_);
 }
 
-void Connection::emitDecision(audit::Outcome outcome, int status, std::string_view why, std::string_view detail) {
+void Connection::emitDecision(audit::Outcome outcome, int status, std::string_view why,
+                              std::string_view detail) {
   if (!ctx_.options.sink) return;
   audit::Event event("lens-proxy", action_.empty() ? std::string("HTTP request") : action_);
   if (request_) {
@@ -1100,7 +1132,8 @@ void Connection::emitDecision(audit::Outcome outcome, int status, std::string_vi
   if (request_) event.meta("door", request_->kind == RequestKind::kConnect ? "connect" : "forward");
   if (engine_ && request_) {
     if (decision_.rule) {
-      event.meta("rule", decision_.rule->match).meta("rule_table", decision::toString(decision_.rule->table));
+      event.meta("rule", decision_.rule->match)
+          .meta("rule_table", decision::toString(decision_.rule->table));
     }
     if (decision_.allowed()) event.meta("transport", policy::toString(decision_.transport));
     if (const auto& policy = engine_->policy()) event.meta("policy_version", policy->version);

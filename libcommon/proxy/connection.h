@@ -99,7 +99,8 @@ class Connection final : public IoHandler {
   void readHead();
   void judge();
   [[nodiscard]] decision::Request engineRequest() const;
-  void refuse(int status, std::string_view reason, std::string_view text, std::string_view detail = {});
+  void refuse(int status, std::string_view reason, std::string_view text,
+              std::string_view detail = {});
   void onDecided();
 
   // Reaching the destination.
@@ -128,7 +129,8 @@ class Connection final : public IoHandler {
   // Ending.
   void flushClosing();
   void close(std::string_view reason, bool failure = false);
-  void emitDecision(audit::Outcome outcome, int status, std::string_view reason, std::string_view detail);
+  void emitDecision(audit::Outcome outcome, int status, std::string_view reason,
+                    std::string_view detail);
 
   ProxyContext& ctx_;
   std::uint64_t id_;
@@ -139,13 +141,14 @@ class Connection final : public IoHandler {
   audit::Endpoint peer_;
   State state_ = State::kHead;
   Clock::time_point opened_;
-  Clock::time_point deadline_;     // of the current wait (head, connect, proxy reply, closing)
-  Clock::time_point lastActive_;   // bytes moved (tunnel, forward, kept-alive head)
+  Clock::time_point deadline_;    // of the current wait (head, connect, proxy reply, closing)
+  Clock::time_point lastActive_;  // bytes moved (tunnel, forward, kept-alive head)
 
-  std::string in_;   // client bytes not yet used: head, request body, the next request
+  std::string in_;  // client bytes not yet used: head, request body, the next request
   Buffer toServer_;
   Buffer toClient_;
-  std::string fromServer_;  // server bytes being parsed (a response head, the upstream proxy's answer)
+  std::string
+      fromServer_;  // server bytes being parsed (a response head, the upstream proxy's answer)
 
   std::optional<ProxyRequest> request_;
   std::shared_ptr<const decision::Engine> engine_;  // the snapshot that judged the request

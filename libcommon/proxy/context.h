@@ -25,22 +25,24 @@ using Clock = std::chrono::steady_clock;
 struct ServerOptions {
   std::vector<std::string> listen;  // "ADDRESS:PORT" / "[IPV6]:PORT"
   std::size_t maxConnections = 1024;
-  std::size_t maxHeaderBytes = 32 * 1024;  // request head; more: 431
-  std::chrono::milliseconds headerTimeout{30000};   // a request head must arrive within (408)
-  std::chrono::milliseconds connectTimeout{10000};  // TCP (and TLS) connect to an origin or the upstream proxy (504)
+  std::size_t maxHeaderBytes = 32 * 1024;          // request head; more: 431
+  std::chrono::milliseconds headerTimeout{30000};  // a request head must arrive within (408)
+  std::chrono::milliseconds connectTimeout{
+      10000};  // TCP (and TLS) connect to an origin or the upstream proxy (504)
   std::chrono::milliseconds upstreamTimeout{30000};  // the upstream proxy's answer to CONNECT (504)
-  std::chrono::milliseconds idleTimeout{300000};     // tunnels, responses and kept-alive clients without traffic
-  std::chrono::milliseconds drainTimeout{10000};     // after SIGTERM
-  dns::Upstream::Options resolver;  // servers, timeout, tries (mark set from `mark`)
+  std::chrono::milliseconds idleTimeout{
+      300000};  // tunnels, responses and kept-alive clients without traffic
+  std::chrono::milliseconds drainTimeout{10000};  // after SIGTERM
+  dns::Upstream::Options resolver;                // servers, timeout, tries (mark set from `mark`)
   std::uint32_t mark = 0x4E585553;
-  audit::Sink* sink = nullptr;                    // may be null
-  InterceptionStage* interception = nullptr;      // null: no TLS interception stage
+  audit::Sink* sink = nullptr;                // may be null
+  InterceptionStage* interception = nullptr;  // null: no TLS interception stage
 };
 
 struct Stats {
   std::uint64_t accepted = 0;
   std::uint64_t refusedOverLimit = 0;
-  std::uint64_t requests = 0;        // request heads judged (CONNECT and forward)
+  std::uint64_t requests = 0;  // request heads judged (CONNECT and forward)
   std::uint64_t allowed = 0;
   std::uint64_t denied = 0;          // 403
   std::uint64_t badRequests = 0;     // 400, 408, 431

@@ -25,9 +25,10 @@ namespace lens::proxy {
 struct InterceptedTunnel {
   std::unique_ptr<Stream> client;  // the client's connection, after the 200
   std::string clientPending;       // bytes the client sent after its CONNECT head
-  std::unique_ptr<Stream> origin;  // the destination: direct, or a tunnel through the upstream proxy
-  std::string originPending;       // bytes the upstream proxy sent after its 200
-  std::string host;                // as the client asked for it
+  std::unique_ptr<Stream>
+      origin;                 // the destination: direct, or a tunnel through the upstream proxy
+  std::string originPending;  // bytes the upstream proxy sent after its 200
+  std::string host;           // as the client asked for it
   std::uint16_t port = 0;
   decision::Decision decision;
   std::shared_ptr<const decision::Engine> engine;  // the policy snapshot that decided

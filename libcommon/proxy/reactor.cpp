@@ -12,7 +12,9 @@
 namespace lens::proxy {
 
 namespace {
-Status systemError(const char* what) { return makeError(ErrorCode::kIo, std::string(what) + ": " + std::strerror(errno)); }
+Status systemError(const char* what) {
+  return makeError(ErrorCode::kIo, std::string(what) + ": " + std::strerror(errno));
+}
 }  // namespace
 
 Reactor::Reactor() : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {

@@ -4,22 +4,33 @@ namespace lens::proxy {
 
 std::string_view statusText(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 408:
+      return "Request Timeout";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Error";
   }
 }
 
-std::string errorReply(int status, std::string_view reason, std::string_view subject, std::string_view text) {
+std::string errorReply(int status, std::string_view reason, std::string_view subject,
+                       std::string_view text) {
   std::string body = "lens-proxy: ";
   body.append(subject).append(": ").append(text).append(" (").append(reason).append(")\n");
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
   out.append("Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
       .append(std::to_string(body.size()))
       .append("\r\nX-Lens-Reason: ")

@@ -8,21 +8,22 @@ namespace lens::proxy {
 // Reason codes of lens-proxy's own answers (X-Lens-Reason and audit
 // metadata.reason), beside the decision engine's (decision/decision.h).
 namespace reason {
-inline constexpr std::string_view kNoApprover = "no-approver";            // ask: nobody to ask yet
+inline constexpr std::string_view kNoApprover = "no-approver";  // ask: nobody to ask yet
 inline constexpr std::string_view kInterceptionUnavailable = "interception-unavailable";
-inline constexpr std::string_view kBadRequest = "bad-request";            // 400
-inline constexpr std::string_view kHeaderTooLarge = "header-too-large";   // 431
-inline constexpr std::string_view kHeaderTimeout = "header-timeout";      // 408
-inline constexpr std::string_view kDnsFailure = "dns-failure";            // 502
-inline constexpr std::string_view kConnectFailed = "connect-failed";      // 502
-inline constexpr std::string_view kConnectTimeout = "connect-timeout";    // 504
-inline constexpr std::string_view kBadResponse = "bad-response";          // 502: the origin's response is malformed
-inline constexpr std::string_view kNoUpstreamProxy = "no-upstream-proxy";  // 503
+inline constexpr std::string_view kBadRequest = "bad-request";           // 400
+inline constexpr std::string_view kHeaderTooLarge = "header-too-large";  // 431
+inline constexpr std::string_view kHeaderTimeout = "header-timeout";     // 408
+inline constexpr std::string_view kDnsFailure = "dns-failure";           // 502
+inline constexpr std::string_view kConnectFailed = "connect-failed";     // 502
+inline constexpr std::string_view kConnectTimeout = "connect-timeout";   // 504
+inline constexpr std::string_view kBadResponse =
+    "bad-response";  // 502: the origin's response is malformed
+inline constexpr std::string_view kNoUpstreamProxy = "no-upstream-proxy";            // 503
 inline constexpr std::string_view kUpstreamProxyFailed = "upstream-proxy-failed";    // 502
 inline constexpr std::string_view kUpstreamProxyTimeout = "upstream-proxy-timeout";  // 504
-inline constexpr std::string_view kConnectionLimit = "connection-limit";  // 503
-inline constexpr std::string_view kPolicyChanged = "policy-changed";      // a reload closed a tunnel
-inline constexpr std::string_view kDrainTimeout = "drain-timeout";        // closed at shutdown
+inline constexpr std::string_view kConnectionLimit = "connection-limit";             // 503
+inline constexpr std::string_view kPolicyChanged = "policy-changed";  // a reload closed a tunnel
+inline constexpr std::string_view kDrainTimeout = "drain-timeout";    // closed at shutdown
 inline constexpr std::string_view kIdleTimeout = "idle-timeout";
 }  // namespace reason
 
@@ -34,9 +35,11 @@ std::string_view statusText(int status);
 // and a one-line body "lens-proxy: <subject>: <text> (<reason>)". The
 // subject is the host the client asked for (or "request"); nothing else
 // from the request is repeated.
-std::string errorReply(int status, std::string_view reason, std::string_view subject, std::string_view text);
+std::string errorReply(int status, std::string_view reason, std::string_view subject,
+                       std::string_view text);
 
 // "HTTP/1.1 200 Connection established" and the empty line.
-inline constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+inline constexpr std::string_view kConnectEstablished =
+    "HTTP/1.1 200 Connection established\r\n\r\n";
 
 }  // namespace lens::proxy

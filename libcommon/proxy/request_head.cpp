@@ -10,7 +10,9 @@ namespace lens::proxy {
 
 namespace {
 
-Error badRequest(std::string message) { return makeError(ErrorCode::kInvalidInput, std::move(message)); }
+Error badRequest(std::string message) {
+  return makeError(ErrorCode::kInvalidInput, std::move(message));
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -50,7 +52,8 @@ Result<net::HostPort> parseAuthority(std::string_view authority) {
     return badRequest("line 1: an IPv6 address in a URL must be in brackets");
   }
   auto parsed = net::parseHostPort(authority);
-  if (!parsed) return badRequest("line 1: invalid host in the request target: " + parsed.error().message);
+  if (!parsed)
+    return badRequest("line 1: invalid host in the request target: " + parsed.error().message);
   return std::move(*parsed);
 }
 
@@ -65,7 +68,8 @@ Status checkFraming(ProxyRequest& request) {
     codings += f.value();
   }
   if (!codings.empty()) {
-    if (lengths != 0) return badRequest("Content-Length together with Transfer-Encoding (ambiguous framing)");
+    if (lengths != 0)
+      return badRequest("Content-Length together with Transfer-Encoding (ambiguous framing)");
     if (head.version != "HTTP/1.1") return badRequest("Transfer-Encoding in an HTTP/1.0 request");
     const auto items = util::split(codings, ',');
     if (!util::iequals(trim(items.back()), "chunked")) {
@@ -104,7 +108,8 @@ Result<ProxyRequest> parseProxyRequest(std::string_view text, const RequestLimit
   request.head = std::move(parsed->request);
   const http::RawRequest& head = request.head;
   for (const http::HeaderField& f : head.headers) {
-    if (f.rawValue.find('\n') != std::string::npos) return badRequest("obsolete line folding in a header field");
+    if (f.rawValue.find('\n') != std::string::npos)
+      return badRequest("obsolete line folding in a header field");
   }
   if (auto ok = checkFraming(request); !ok) return ok.error();
 
@@ -134,11 +139,14 @@ Result<ProxyRequest> parseProxyRequest(std::string_view text, const RequestLimit
     request.host = std::move(hp->host);
     request.port = hp->port.value_or(80);
     std::string_view path = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-    if (const std::size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
-    request.originTarget = path.empty() || path.front() != '/' ? "/" + std::string(path) : std::string(path);
+    if (const std::size_t hash = path.find('#'); hash != std::string_view::npos)
+      path = path.substr(0, hash);
+    request.originTarget =
+        path.empty() || path.front() != '/' ? "/" + std::string(path) : std::string(path);
   }
   if (head.version == "HTTP/1.1") {
-    request.keepAlive = !listHas(head, "connection", "close") && !listHas(head, "proxy-connection", "close");
+    request.keepAlive =
+        !listHas(head, "connection", "close") && !listHas(head, "proxy-connection", "close");
   } else {
     request.keepAlive = false;  // HTTP/1.0 clients get one request per connection
   }
@@ -149,14 +157,20 @@ std::string originFormHead(const ProxyRequest& request) {
   const http::RawRequest& head = request.head;
   std::string out;
   out.reserve(256 + request.originTarget.size());
-  out.append(head.method).append(" ").append(request.originTarget).append(" ").append(head.version).append("\r\n");
+  out.append(head.method)
+      .append(" ")
+      .append(request.originTarget)
+      .append(" ")
+      .append(head.version)
+      .append("\r\n");
   const bool v6 = request.host.find(':') != std::string::npos;
   out.append("Host: ").append(v6 ? "[" + request.host + "]" : request.host);
   if (request.port != 80) out.append(":").append(std::to_string(request.port));
   out.append("\r\n");
   for (const http::HeaderField& f : head.headers) {
     if (util::iequals(f.name, "host")) continue;
-    if (f.name.size() >= 6 && util::iequals(std::string_view(f.name).substr(0, 6), "proxy-")) continue;
+    if (f.name.size() >= 6 && util::iequals(std::string_view(f.name).substr(0, 6), "proxy-"))
+      continue;
     out.append(f.name).append(":").append(f.rawValue).append("\r\n");
   }
   out.append("\r\n");

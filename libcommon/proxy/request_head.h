@@ -28,7 +28,7 @@ struct ProxyRequest {
   std::string originTarget;  // forward only: path and query, "/" when the URL has none
   http::Framing body = http::Framing::kNone;  // never kUntilClose
   std::uint64_t contentLength = 0;            // with Framing::kLength
-  bool keepAlive = false;           // the client may send another request afterwards
+  bool keepAlive = false;                     // the client may send another request afterwards
 
   // "host:port" with an IPv6 literal in brackets.
   [[nodiscard]] std::string authority() const;
@@ -52,7 +52,8 @@ struct RequestLimits {
 //
 // Error messages never quote the target or header values (they may carry
 // credentials).
-[[nodiscard]] Result<ProxyRequest> parseProxyRequest(std::string_view head, const RequestLimits& limits = {});
+[[nodiscard]] Result<ProxyRequest> parseProxyRequest(std::string_view head,
+                                                     const RequestLimits& limits = {});
 
 // The head of a forward request as the origin gets it: the request line in
 // origin form, Host first and set to the URL's authority (port omitted when

@@ -81,7 +81,8 @@ class Server::Listener final : public IoHandler {
 // The wake eventfd (a new policy, stop()) and the signalfd.
 class Server::Control final : public IoHandler {
  public:
-  explicit Control(Server& server) : wake_{this, server.wake_}, signals_{this, server.signals_}, server_(server) {}
+  explicit Control(Server& server)
+      : wake_{this, server.wake_}, signals_{this, server.signals_}, server_(server) {}
   void onIo(int fd, std::uint32_t /*events*/) override {
     if (fd == wake_.fd) {
       server_.applyPendingEngine();
@@ -101,7 +102,8 @@ class ResolverHandler final : public IoHandler {
  public:
   explicit ResolverHandler(ProxyContext& ctx) : ctx_(ctx) {}
   void onIo(int fd, std::uint32_t events) override {
-    ctx_.resolver->process(fd, (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0, (events & EPOLLOUT) != 0);
+    ctx_.resolver->process(fd, (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
+                           (events & EPOLLOUT) != 0);
   }
 
  private:
@@ -144,7 +146,9 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
     auto it = raw->resolverWatches_.find(fd);
     if (it == raw->resolverWatches_.end()) {
       if (!readable && !writable) return;
-      it = raw->resolverWatches_.emplace(fd, std::make_unique<Watch>(Watch{raw->resolverHandler_.get(), fd})).first;
+      it = raw->resolverWatches_
+               .emplace(fd, std::make_unique<Watch>(Watch{raw->resolverHandler_.get(), fd}))
+               .first;
     }
     const std::uint32_t events = (readable ? EPOLLIN : 0u) | (writable ? EPOLLOUT : 0u);
     if (events == 0) {
@@ -185,8 +189,10 @@ Status Server::bindAll() {
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
-    if (address->family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (ctx_.options.mark != 0) (void)::setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx_.options.mark, sizeof ctx_.options.mark);
+    if (address->family() == AF_INET6)
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (ctx_.options.mark != 0)
+      (void)::setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx_.options.mark, sizeof ctx_.options.mark);
     if (::bind(fd, address->get(), address->length) != 0 || ::listen(fd, 4096) != 0) {
       Status failed = systemError("cannot listen on " + text);
       ::close(fd);
@@ -207,22 +213,27 @@ void Server::accept(int listenFd) {
   for (int i = 0; i < 64; ++i) {
     sockaddr_storage peer{};
     socklen_t length = sizeof peer;
-    const int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE) log::get("proxy")->warn("accept: {}", std::strerror(errno));
+      if (errno == EMFILE || errno == ENFILE)
+        log::get("proxy")->warn("accept: {}", std::strerror(errno));
       return;
     }
     ++ctx_.stats.accepted;
     if (connections_.size() >= ctx_.options.maxConnections) {
       ++ctx_.stats.refusedOverLimit;
-      const std::string reply = errorReply(503, reason::kConnectionLimit, "request",
-                                           "too many connections (" + std::to_string(ctx_.options.maxConnections) + ")");
+      const std::string reply =
+          errorReply(503, reason::kConnectionLimit, "request",
+                     "too many connections (" + std::to_string(ctx_.options.maxConnections) + ")");
       (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
       if (ctx_.options.sink) {
         const net::SocketAddress from = net::SocketAddress::fromStorage(peer);
         audit::Event event("lens-proxy", "CONNECTION " + from.toString());
-        event.outcome(audit::Outcome::kError).statusCode(503).meta("reason", reason::kConnectionLimit);
+        event.outcome(audit::Outcome::kError)
+            .statusCode(503)
+            .meta("reason", reason::kConnectionLimit);
         event.src({from.address().toString(), from.port()});
         (void)ctx_.options.sink->write(event);
       }
@@ -274,7 +285,8 @@ void Server::applyPendingEngine() {
       ctx_.upstreamProblem = "the policy has no proxyUpstream";
     } else if (auto parsed = parseUpstreamProxy(url); !parsed) {
       ctx_.upstreamProblem = parsed.error().message;
-      logger->error("{}; requests with transport upstream are answered 503", parsed.error().message);
+      logger->error("{}; requests with transport upstream are answered 503",
+                    parsed.error().message);
     } else {
       auto route = std::make_shared<UpstreamRoute>();
       route->proxy = std::move(*parsed);
@@ -284,7 +296,8 @@ void Server::applyPendingEngine() {
         if (!tls) {
           ok = false;
           ctx_.upstreamProblem = tls.error().message;
-          logger->error("{}; requests with transport upstream are answered 503", tls.error().message);
+          logger->error("{}; requests with transport upstream are answered 503",
+                        tls.error().message);
         } else {
           route->tls = std::move(*tls);
         }
@@ -319,8 +332,8 @@ void Server::beginDrain() {
   ctx_.draining = true;
   drainDeadline_ = Clock::now() + ctx_.options.drainTimeout;
   for (auto& l : listeners_) l->closeSocket();
-  log::get("proxy")->info("stopping: {} connection(s) open, waiting up to {} ms", connections_.size(),
-                          ctx_.options.drainTimeout.count());
+  log::get("proxy")->info("stopping: {} connection(s) open, waiting up to {} ms",
+                          connections_.size(), ctx_.options.drainTimeout.count());
   std::vector<Connection*> open;
   for (auto& [id, c] : connections_) open.push_back(c.get());
   for (Connection* c : open) c->drain();

@@ -54,7 +54,8 @@ Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(std::string_vie
   if (!config->ctx_) return makeError(ErrorCode::kInternal, "SSL_CTX_new: " + opensslError());
   SSL_CTX_set_min_proto_version(config->ctx_, TLS1_2_VERSION);
   SSL_CTX_set_verify(config->ctx_, SSL_VERIFY_PEER, nullptr);
-  SSL_CTX_set_mode(config->ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_mode(config->ctx_,
+                   SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
   // A proxy that closes the tunnel without close_notify ends the stream; it
   // does not make the bytes before it suspect (they were relayed already).
@@ -63,15 +64,16 @@ Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(std::string_vie
   if (SSL_CTX_set_default_verify_paths(config->ctx_) != 1) ERR_clear_error();
   if (!extraCaPem.empty()) {
     X509_STORE* store = SSL_CTX_get_cert_store(config->ctx_);
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(extraCaPem.data(), static_cast<int>(extraCaPem.size())),
-                                                 BIO_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(extraCaPem.data(), static_cast<int>(extraCaPem.size())), BIO_free);
     int added = 0;
     while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
       if (X509_STORE_add_cert(store, cert) == 1) ++added;
       X509_free(cert);
     }
     ERR_clear_error();
-    if (added == 0) return makeError(ErrorCode::kInvalidPolicy, "proxyCaCert: no PEM certificate in it");
+    if (added == 0)
+      return makeError(ErrorCode::kInvalidPolicy, "proxyCaCert: no PEM certificate in it");
   }
   return config;
 }

@@ -11,7 +11,9 @@ namespace lens::proxy {
 
 namespace {
 
-Error invalid(std::string what) { return makeError(ErrorCode::kInvalidPolicy, "proxyUpstream: " + std::move(what)); }
+Error invalid(std::string what) {
+  return makeError(ErrorCode::kInvalidPolicy, "proxyUpstream: " + std::move(what));
+}
 
 std::optional<std::string> percentDecode(std::string_view s) {
   std::string out;
@@ -35,7 +37,8 @@ std::optional<std::string> percentDecode(std::string_view s) {
 
 std::string UpstreamProxy::redacted() const {
   const bool v6 = host.find(':') != std::string::npos;
-  return std::string(tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return std::string(tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
 }
 
 Result<UpstreamProxy> parseUpstreamProxy(std::string_view url) {
@@ -50,13 +53,15 @@ Result<UpstreamProxy> parseUpstreamProxy(std::string_view url) {
     return invalid("must start with http:// or https://");
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  if (rest.find_first_of("/?#") != std::string_view::npos) return invalid("must not have a path, query or fragment");
+  if (rest.find_first_of("/?#") != std::string_view::npos)
+    return invalid("must not have a path, query or fragment");
   if (const std::size_t at = rest.rfind('@'); at != std::string_view::npos) {
     const std::string_view userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
     const std::size_t colon = userinfo.find(':');
     auto user = percentDecode(userinfo.substr(0, colon));
-    auto pass = percentDecode(colon == std::string_view::npos ? std::string_view() : userinfo.substr(colon + 1));
+    auto pass = percentDecode(colon == std::string_view::npos ? std::string_view()
+                                                              : userinfo.substr(colon + 1));
     if (!user || !pass) return invalid("bad percent-escape in the user information");
     if (user->empty()) return invalid("empty user name before '@'");
     out.authorization = "Basic " + util::base64Encode(*user + ":" + *pass);

@@ -12,8 +12,8 @@ namespace lens::proxy {
 // requests whose transport is `upstream` are tunnelled through it with
 // CONNECT.
 struct UpstreamProxy {
-  bool tls = false;        // https://: TLS to the proxy itself
-  std::string host;        // a name or an IP literal (IPv6 without brackets)
+  bool tls = false;  // https://: TLS to the proxy itself
+  std::string host;  // a name or an IP literal (IPv6 without brackets)
   std::uint16_t port = 3128;
   // "Basic base64(user:pass)" when the URL has user information (each part
   // percent-decoded first), else empty. A secret: never log it.

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -35,7 +36,8 @@ void check(bool ok, const char* what) {
 
 // How many bytes of `body` the framing takes, fed in pieces of `step`; -1 on
 // an error, -2 when the body is not complete.
-long bodyEnd(lens::http::Framing framing, std::uint64_t length, std::string_view body, std::size_t step) {
+long bodyEnd(lens::http::Framing framing, std::uint64_t length, std::string_view body,
+             std::size_t step) {
   lens::http::BodyTracker tracker(framing, length);
   std::size_t used = 0;
   for (std::size_t at = 0; at < body.size() && !tracker.done(); at += step) {
@@ -54,8 +56,8 @@ long bodyEnd(lens::http::Framing framing, std::uint64_t length, std::string_view
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  (void)lens::http::parseResponseHead(input.substr(0, lens::http::findResponseHeadEnd(input).value_or(input.size())),
-                                      "GET");
+  (void)lens::http::parseResponseHead(
+      input.substr(0, lens::http::findHeadEnd(input).value_or(input.size())), "GET");
   const auto end = lens::http::findHeadEnd(input);
   if (!end || *end > 32 * 1024) return 0;
   auto parsed = lens::proxy::parseProxyRequest(input.substr(0, *end));
@@ -64,11 +66,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (request.kind == lens::proxy::RequestKind::kConnect) {
     check(request.port != 0, "CONNECT has a port");
   } else {
-    check(!request.originTarget.empty() && request.originTarget.front() == '/', "origin form starts with /");
+    check(!request.originTarget.empty() && request.originTarget.front() == '/',
+          "origin form starts with /");
     const std::string head = lens::proxy::originFormHead(request);
-    auto again = lens::http::parseRawRequestHead(head);
+    lens::http::RawRequestLimits unbounded;  // the body is streamed, its length is not a limit here
+    unbounded.maxBodyBytes = std::numeric_limits<std::size_t>::max();
+    auto again = lens::http::parseRawRequestHead(head, unbounded);
     check(again.ok(), "the rewritten head parses");
-    check(!again->request.headers.empty() && lens::util::iequals(again->request.headers.front().name, "Host"),
+    check(!again->request.headers.empty() &&
+              lens::util::iequals(again->request.headers.front().name, "Host"),
           "Host comes first");
     const std::string host = again->request.headers.front().value();
     check(host.find(request.host) != std::string::npos, "Host names the URL's host");
@@ -80,6 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const long whole = bodyEnd(request.body, request.contentLength, body, body.size() + 1);
   const long byByte = bodyEnd(request.body, request.contentLength, body, 1);
   check(whole == byByte, "the body ends at the same byte however it arrives");
-  check(whole < 0 || static_cast<std::size_t>(whole) <= body.size(), "the body ends inside the input");
+  check(whole < 0 || static_cast<std::size_t>(whole) <= body.size(),
+        "the body ends inside the input");
   return 0;
 }

@@ -1,4 +1,5 @@
 #include "libcommon/http/framing.h"
+#include "libcommon/http/raw_request.h"
 
 #include <catch2/catch.hpp>
 
@@ -8,7 +9,7 @@
 using lens::ErrorCode;
 using lens::http::BodyTracker;
 using lens::http::ChunkedScanner;
-using lens::http::findResponseHeadEnd;
+using lens::http::findHeadEnd;
 using lens::http::Framing;
 using lens::http::parseResponseHead;
 
@@ -30,7 +31,8 @@ long scan(std::string_view text, std::size_t step) {
 }  // namespace
 
 TEST_CASE("chunked: the end is found whatever the pieces", "[http][framing]") {
-  const std::string body = "5\r\nhello\r\n1a;name=value\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer: x\r\n\r\n";
+  const std::string body =
+      "5\r\nhello\r\n1a;name=value\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer: x\r\n\r\n";
   for (std::size_t step : {1u, 2u, 3u, 7u, 1000u}) {
     INFO("step " << step);
     CHECK(scan(body + "GET next", step) == static_cast<long>(body.size()));
@@ -39,16 +41,17 @@ TEST_CASE("chunked: the end is found whatever the pieces", "[http][framing]") {
   CHECK(scan("A \r\n0123456789\r\n0\r\n\r\n", 4) == 21);
 }
 
-TEST_CASE("chunked: lenient forms are refused (they would differ from the origin's reading)", "[http][framing]") {
-  CHECK(scan("5\nhello\r\n0\r\n\r\n", 1) == -1);           // bare LF after the size
-  CHECK(scan("5\r\nhello\n0\r\n\r\n", 1) == -1);           // bare LF after the data
-  CHECK(scan("5\r\nhelloX\r\n0\r\n\r\n", 1) == -1);        // data longer than announced
-  CHECK(scan("\r\n", 1) == -1);                            // no size
+TEST_CASE("chunked: lenient forms are refused (they would differ from the origin's reading)",
+          "[http][framing]") {
+  CHECK(scan("5\nhello\r\n0\r\n\r\n", 1) == -1);     // bare LF after the size
+  CHECK(scan("5\r\nhello\n0\r\n\r\n", 1) == -1);     // bare LF after the data
+  CHECK(scan("5\r\nhelloX\r\n0\r\n\r\n", 1) == -1);  // data longer than announced
+  CHECK(scan("\r\n", 1) == -1);                      // no size
   CHECK(scan("-5\r\n", 1) == -1);
-  CHECK(scan("fffffffffffffffff\r\n", 1) == -1);           // 17 hex digits
+  CHECK(scan("fffffffffffffffff\r\n", 1) == -1);  // 17 hex digits
   CHECK(scan("0\r\nBad\nTrailer\r\n\r\n", 1) == -1);
-  CHECK(scan("5;a\x01\r\nhello\r\n0\r\n\r\n", 1) == -1);   // control byte in an extension
-  CHECK(scan("5\r\nhello\r\n", 1) == -2);                  // not finished yet
+  CHECK(scan("5;a\x01\r\nhello\r\n0\r\n\r\n", 1) == -1);  // control byte in an extension
+  CHECK(scan("5\r\nhello\r\n", 1) == -2);                 // not finished yet
 }
 
 TEST_CASE("body tracker: length, none, until close", "[http][framing]") {
@@ -80,7 +83,9 @@ TEST_CASE("response head: framing by method and status", "[http][framing]") {
   CHECK(head("HTTP/1.1 204 No Content\r\n\r\n").framing == Framing::kNone);
   CHECK(head("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n").framing == Framing::kNone);
   CHECK(head("HTTP/1.1 100 Continue\r\n\r\n").framing == Framing::kNone);
-  CHECK(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n").framing == Framing::kChunked);
+  CHECK(
+      head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n").framing ==
+      Framing::kChunked);
   const auto eof = head("HTTP/1.1 200 OK\r\n\r\n");
   CHECK(eof.framing == Framing::kUntilClose);
   CHECK(eof.close);
@@ -91,15 +96,16 @@ TEST_CASE("response head: framing by method and status", "[http][framing]") {
 }
 
 TEST_CASE("response head: malformed ones are refused", "[http][framing]") {
-  for (std::string_view text : {"HTTP/2 200 OK\r\n\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "HTTP/1.1 099 X\r\n\r\n",
-                                "ICY 200 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                                "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",
-                                "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n"}) {
+  for (std::string_view text :
+       {"HTTP/2 200 OK\r\n\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "HTTP/1.1 099 X\r\n\r\n",
+        "ICY 200 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n"}) {
     INFO(text);
     auto parsed = parseResponseHead(text, "GET");
     REQUIRE_FALSE(parsed.ok());
     CHECK(parsed.error().code == ErrorCode::kInvalidInput);
   }
-  CHECK(findResponseHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody") == std::optional<std::size_t>(25));
-  CHECK_FALSE(findResponseHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n").has_value());
+  CHECK(findHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody") == std::optional<std::size_t>(25));
+  CHECK_FALSE(findHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n").has_value());
 }

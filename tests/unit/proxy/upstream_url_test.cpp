@@ -44,7 +44,8 @@ TEST_CASE("upstream proxy URL: scheme, host and the default port 3128", "[proxy]
   CHECK(v6.redacted() == "http://[fd00::1]:3129");
 }
 
-TEST_CASE("upstream proxy URL: user information becomes Proxy-Authorization Basic", "[proxy][upstream_url]") {
+TEST_CASE("upstream proxy URL: user information becomes Proxy-Authorization Basic",
+          "[proxy][upstream_url]") {
   // base64("alice:s3cret") and base64("a b:p@ss:word")
   CHECK(parseOk("http://alice:s3cret@proxy:3128").authorization == "Basic YWxpY2U6czNjcmV0");
   CHECK(parseOk("http://a%20b:p%40ss:word@proxy").authorization == "Basic YSBiOnBAc3M6d29yZA==");
@@ -56,11 +57,14 @@ TEST_CASE("upstream proxy URL: user information becomes Proxy-Authorization Basi
 TEST_CASE("upstream proxy URL: refusals never repeat the credentials", "[proxy][upstream_url]") {
   CHECK(refused("socks5://proxy:1080") == "proxyUpstream: must start with http:// or https://");
   CHECK(refused("proxy:3128") == "proxyUpstream: must start with http:// or https://");
-  CHECK(refused("http://proxy:3128/path") == "proxyUpstream: must not have a path, query or fragment");
+  CHECK(refused("http://proxy:3128/path") ==
+        "proxyUpstream: must not have a path, query or fragment");
   CHECK(refused("http://") == "proxyUpstream: no host");
   CHECK(refused("http://alice:s3cret@") == "proxyUpstream: no host");
   CHECK(refused("http://:pw@proxy") == "proxyUpstream: empty user name before '@'");
-  CHECK(refused("http://alice:s3cr%zzet@proxy") == "proxyUpstream: bad percent-escape in the user information");
-  CHECK_THAT(refused("http://alice:s3cret@proxy:99999"), Catch::Contains("port") && !Catch::Contains("s3cret"));
+  CHECK(refused("http://alice:s3cr%zzet@proxy") ==
+        "proxyUpstream: bad percent-escape in the user information");
+  CHECK_THAT(refused("http://alice:s3cret@proxy:99999"),
+             Catch::Contains("port") && !Catch::Contains("s3cret"));
   CHECK_THAT(refused("http://fd00::1:3128"), Catch::Contains("brackets"));
 }
