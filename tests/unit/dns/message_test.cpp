@@ -2,35 +2,17 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/dns/wire_builder.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 using namespace lens::dns;
+using namespace lens::dns::test;
 
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
-
-void put16(Bytes& b, std::uint16_t v) {
-  b.push_back(static_cast<std::uint8_t>(v >> 8));
-  b.push_back(static_cast<std::uint8_t>(v));
-}
-void put32(Bytes& b, std::uint32_t v) {
-  put16(b, static_cast<std::uint16_t>(v >> 16));
-  put16(b, static_cast<std::uint16_t>(v));
-}
-void putName(Bytes& b, std::string_view dotted) {
-  std::size_t start = 0;
-  while (start < dotted.size()) {
-    auto dot = dotted.find('.', start);
-    if (dot == std::string_view::npos) dot = dotted.size();
-    b.push_back(static_cast<std::uint8_t>(dot - start));
-    for (std::size_t i = start; i < dot; ++i) b.push_back(static_cast<std::uint8_t>(dotted[i]));
-    start = dot + 1;
-  }
-  b.push_back(0);
-}
 Bytes header(std::uint16_t id, std::uint16_t flags, std::uint16_t qd, std::uint16_t an, std::uint16_t ns,
              std::uint16_t ar) {
   Bytes b;
