@@ -8,6 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+"$python" -c 'import requests' 2>/dev/null || skip "needs python3-requests"
 
 make_certs
 start_dns_upstream
