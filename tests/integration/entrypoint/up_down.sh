@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# lens-up starts the daemons and returns once each is ready; lens-down stops
+# them and removes the cage; a daemon that cannot come up is named, with the
+# end of its log, and nothing is left running; bad input is refused.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
+up=$source_dir/scripts/lens-up
+down=$source_dir/scripts/lens-down
+state=$work/state
+
+write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "upstream"}}'
+in_up() { in_sbx "$up" --bin-dir "$bin_dir" --state-dir "$state" "$@"; }
+in_down() { in_sbx "$down" --bin-dir "$bin_dir" --state-dir "$state" "$@"; }
+none() { ! "$@"; }
+
+echo "== up and down"
+check "lens-up returns once ready" -- in_up --policy "$work/policy.json"
+check "lens-dns runs" -- kill -0 "$(cat "$state/run/dns.pid")"
+check "lens-proxy runs" -- kill -0 "$(cat "$state/run/proxy.pid")"
+check "the cage is installed" -- grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
+check "the policy is installed, readable by root only" -- test "$(stat -c %a "$state/policy.json")" = 600
+dns_pid=$(cat "$state/run/dns.pid")
+check "lens-down stops everything" -- in_down
+check "lens-dns is gone" -- none kill -0 "$dns_pid" 2>/dev/null
+check "the cage is gone" -- none grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
+check "lens-down with nothing running succeeds" -- in_down
+
+echo "== a daemon that does not come up"
+# Something else holds the DNS port: lens-dns exits, lens-up names it.
+nsenter --net="/run/netns/$sbx" "$python" -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 5355)); time.sleep(30)' &
+holder=$!
+sleep 0.3
+rc=0
+in_up --policy "$work/policy.json" 2>"$work/up.err" || rc=$?
+kill "$holder" 2>/dev/null || true
+check "lens-up fails (exit 1)" -- test "$rc" -eq 1
+check "... naming lens-dns and why" -- grep -q "lens-dns exited before it was ready.*127.0.0.1:5355" "$work/up.err"
+check "... and stops what it started (no proxy left)" -- none pgrep -f "lens-proxy --state-dir $state"
+check "... and removes the cage" -- none grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
+
+echo "== bad input"
+rc=0
+in_up 2>"$work/usage.err" || rc=$?
+check "no policy source: exit 2" -- test "$rc" -eq 2
+rc=0
+echo '{"network": {"defaultVerdict": "sometimes"}}' >"$work/bad.json"
+in_up --policy "$work/bad.json" 2>"$work/bad.err" || rc=$?
+check "an invalid policy: exit 3, nothing started" -- test "$rc" -eq 3
+check "... with the located error" -- grep -q "bad.json:1:" "$work/bad.err"
+finish
