@@ -17,12 +17,14 @@ in_ns ip link set lo up
 chmod 755 "$work"
 cp=$work/cp
 mkdir -p "$cp"
-in_ns "$py" "$fixture" serve --dir "$cp" >"$cp/log" 2>&1 &
+# Background processes start through nsenter, which execs (not the in_ns
+# function, nor ip netns exec, which forks), so $! is the process to stop.
+nsenter --net="/run/netns/$ns" "$py" "$fixture" serve --dir "$cp" >"$cp/log" 2>&1 &
 started_pids+=($!)
 wait_for 10 test -s "$cp/port" || fail "the fixture did not start"
 port=$(cat "$cp/port")
 
-LENS_TOKEN=x in_ns "$sync_bin" --url "ws://127.0.0.1:$port/" --state-dir "$work/s1" >"$work/root.out" 2>"$work/root.err" &
+LENS_TOKEN=x nsenter --net="/run/netns/$ns" "$sync_bin" --url "ws://127.0.0.1:$port/" --state-dir "$work/s1" >"$work/root.out" 2>"$work/root.err" &
 sync_pid=$!
 started_pids+=($sync_pid)
 [[ $(field "$cp" '{"cmd":"wait_clients","count":1,"timeout":10}' ok) == True ]] || fail "no connection"
@@ -36,7 +38,7 @@ kill -TERM "$sync_pid"
 wait_exit "$sync_pid"
 
 mkdir -m 777 "$work/s2"
-LENS_TOKEN=x in_ns setpriv --reuid 65534 --regid 65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+LENS_TOKEN=x nsenter --net="/run/netns/$ns" setpriv --reuid 65534 --regid 65534 --clear-groups --inh-caps=-all --bounding-set=-all \
   "$sync_bin" --url "ws://127.0.0.1:$port/" --state-dir "$work/s2" >"$work/nobody.out" 2>"$work/nobody.err" &
 sync_pid=$!
 started_pids+=($sync_pid)
