@@ -11,14 +11,6 @@
 
 namespace lens::app {
 
-Result<std::uint32_t> parseMark(const std::string& text) {
-  const auto value = util::parseUint32(text);
-  if (!value)
-    return makeError(ErrorCode::kInvalidArgument,
-                     "invalid --mark \"" + text + "\": give a 32-bit number");
-  return *value;
-}
-
 void blockDaemonSignals() {
   sigset_t set;
   sigemptyset(&set);

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "libcommon/app/daemon.h"
+#include "libcommon/net/socket_mark.h"
 #include "libcommon/audit/sink.h"
 #include "libcommon/dns/server.h"
 #include "libcommon/policy/match_pattern.h"
@@ -48,7 +49,7 @@ Result<lens::dns::ServerOptions> serverOptions(const Options& o) {
     }
     s.bootstrapHosts.push_back(policy::normalizeHost(host));
   }
-  auto mark = parseMark(o.mark);
+  auto mark = net::parseMark("--mark", o.mark);
   if (!mark) return mark.error();
   s.mark = *mark;
   return s;

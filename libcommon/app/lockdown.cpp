@@ -11,6 +11,7 @@
 #include "libcommon/lockdown/allow_set.h"
 #include "libcommon/lockdown/ruleset.h"
 #include "libcommon/net/policy_routing.h"
+#include "libcommon/net/socket_mark.h"
 #include "libcommon/nft/nft_context.h"
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/util/exit_code.h"
@@ -33,13 +34,14 @@ int fail(const Options& o, ExitCode code, const std::string& message) {
   return toInt(code);
 }
 
-Result<std::uint32_t> parseMark(const std::string& name, const std::string& text) {
-  const auto value = util::parseUint32(text);
-  if (!value || *value == 0) {
+// A mark the cage matches on: a zero mark would match every unmarked packet.
+Result<std::uint32_t> parseCageMark(std::string_view option, const std::string& text) {
+  auto value = net::parseMark(option, text);
+  if (value && *value == 0) {
     return makeError(ErrorCode::kInvalidArgument,
-                     "invalid " + name + " \"" + text + "\": give a non-zero 32-bit number (0x4e585553 or 1314411859)");
+                     "invalid " + std::string(option) + " \"" + text + "\": the mark must not be zero");
   }
-  return *value;
+  return value;
 }
 
 // Where cgroup v2 is mounted, from /proc/self/mounts; empty when it is not.
@@ -90,9 +92,9 @@ std::variant<Plan, int> makePlan(const Options& o) {
   if (touchesKernel) {
     if (auto code = resolveCgroup(o, c.scope)) return *code;
   }
-  auto mark = parseMark("--mark", o.mark);
+  auto mark = parseCageMark("--mark", o.mark);
   if (!mark) return fail(o, ExitCode::kUsage, mark.error().message);
-  auto tproxyMark = parseMark("--tproxy-mark", o.tproxyMark);
+  auto tproxyMark = parseCageMark("--tproxy-mark", o.tproxyMark);
   if (!tproxyMark) return fail(o, ExitCode::kUsage, tproxyMark.error().message);
   if (*mark == *tproxyMark) return fail(o, ExitCode::kUsage, "--mark and --tproxy-mark must differ");
   c.mark = *mark;

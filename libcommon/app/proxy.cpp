@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "libcommon/app/daemon.h"
+#include "libcommon/net/socket_mark.h"
 #include "libcommon/audit/sink.h"
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/proxy/server.h"
@@ -44,7 +45,7 @@ Result<lens::proxy::ServerOptions> serverOptions(const Options& o) {
       return makeError(ErrorCode::kInvalidArgument, "--resolver: " + ok.error().message);
     }
   }
-  auto mark = parseMark(o.mark);
+  auto mark = net::parseMark("--mark", o.mark);
   if (!mark) return mark.error();
   s.mark = *mark;
   return s;

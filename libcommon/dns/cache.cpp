@@ -35,7 +35,6 @@ Cache::Memo* Cache::insert(const Query& query, std::span<const std::uint8_t> res
   Entry e;
   e.wire.assign(response.begin(), response.end());
   e.questionEnd = info.questionEnd;
-  e.ttl = lifetime;
   e.minAnswerTtl = positive ? lifetime : 0;
   e.addresses = info.addresses;
   e.stored = now;

@@ -70,7 +70,6 @@ class Cache {
     std::vector<std::pair<std::uint32_t, std::uint32_t>> ttls;  // (offset, stored TTL)
     std::vector<net::IpAddress> addresses;
     std::size_t questionEnd = 0;
-    std::uint32_t ttl = 0;  // lifetime in the cache
     std::uint32_t minAnswerTtl = 0;
     Clock::time_point stored;
     Clock::time_point expires;

@@ -273,13 +273,9 @@ std::vector<std::uint8_t> anyResponse(Wire queryWire, const Query& query) {
 
 void stripOpt(std::vector<std::uint8_t>& wire, ResponseInfo& info) {
   if (!info.optOffset) return;
-  const std::size_t at = *info.optOffset;
-  const auto from = wire.begin() + static_cast<std::ptrdiff_t>(at);
-  wire.erase(from, from + static_cast<std::ptrdiff_t>(info.optLength));
+  // scanResponse accepts an OPT only as the last record: cut the tail.
+  wire.resize(*info.optOffset);
   write16(wire, 10, static_cast<std::uint16_t>(read16(wire, 10) - 1));
-  for (RecordRef& r : info.records) {
-    if (r.ttlOffset > at) r.ttlOffset -= info.optLength;
-  }
   info.optOffset.reset();
   info.optLength = 0;
 }

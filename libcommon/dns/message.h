@@ -144,8 +144,8 @@ std::vector<std::uint8_t> notImplemented(std::uint16_t id, std::uint16_t queryFl
 // RFC 8482: the answer to ANY, one synthesized HINFO "RFC8482" "" record.
 std::vector<std::uint8_t> anyResponse(std::span<const std::uint8_t> queryWire, const Query& query);
 
-// Removes the OPT record found by scanResponse, fixes ARCOUNT and moves the
-// offsets of the records after it.
+// Removes the OPT record found by scanResponse (always the last record) and
+// fixes ARCOUNT.
 void stripOpt(std::vector<std::uint8_t>& wire, ResponseInfo& info);
 
 // Appends an OPT record advertising kOurUdpPayload, with the DO bit given.

@@ -16,6 +16,7 @@
 
 #include "libcommon/log/logging.h"
 #include "libcommon/net/socket_address.h"
+#include "libcommon/net/socket_mark.h"
 #include "libcommon/util/json_writer.h"
 #include "libcommon/util/strings.h"
 
@@ -71,20 +72,6 @@ audit::Endpoint endpointOf(const sockaddr_storage& ss) {
 }
 
 std::string describe(const sockaddr_storage& ss) { return net::SocketAddress::fromStorage(ss).toString(); }
-
-// Room for bursts of datagrams (beyond net.core.rmem_max when privileged).
-void growBuffers(int fd) {
-  const int bytes = 4 << 20;
-  for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
-    if (::setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
-      (void)::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
-    }
-  }
-}
-
-void markSocket(int fd, std::uint32_t mark) {
-  if (mark != 0) (void)::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);  // EPERM unprivileged: fine
-}
 
 Status systemError(const std::string& what) {
   const int e = errno;
@@ -224,8 +211,8 @@ Status Server::bindAll() {
     if (udp < 0) return systemError("socket");
     const int one = 1;
     if (family == AF_INET6) ::setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    markSocket(udp, options_.mark);
-    growBuffers(udp);
+    if (options_.mark != 0) (void)net::markSocket(udp, options_.mark);  // EPERM unprivileged: fine
+    net::growSocketBuffers(udp);
     if (::bind(udp, reinterpret_cast<sockaddr*>(&ss), length) != 0) {
       Status failed = systemError("cannot listen on " + text + " (udp)");
       ::close(udp);
@@ -246,7 +233,7 @@ Status Server::bindAll() {
     }
     ::setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (family == AF_INET6) ::setsockopt(tcp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    markSocket(tcp, options_.mark);
+    if (options_.mark != 0) (void)net::markSocket(tcp, options_.mark);
     if (::bind(tcp, reinterpret_cast<sockaddr*>(&actual), actualLength) != 0 || ::listen(tcp, 128) != 0) {
       Status failed = systemError("cannot listen on " + describe(actual) + " (tcp)");
       ::close(udp);
@@ -431,11 +418,17 @@ Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin&
     return Outcome::kDrop;
   }
   const Query& query = std::get<Query>(parsed);
-  if (query.qclass != kClassIn) {
-    out = emptyResponse(wire, query, Rcode::kRefused);
+  // Answers lens-dns gives itself: `out` is already the message, or an empty
+  // one with this rcode.
+  auto respond = [&] {
     finish(query, origin, out);
     return Outcome::kRespond;
-  }
+  };
+  auto respondEmpty = [&](Rcode rcode) {
+    out = emptyResponse(wire, query, rcode);
+    return respond();
+  };
+  if (query.qclass != kClassIn) return respondEmpty(Rcode::kRefused);
   const auto now = Cache::Clock::now();
   // A cached answer carries the decision for its name while the policy is
   // the same; the engine is asked only for names it has not decided yet.
@@ -451,35 +444,25 @@ Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin&
   }
   (verdict->allowed ? stats_.allowed : stats_.denied)++;
   if (options_.sink) audit(query, origin, *verdict);
-  if (!verdict->allowed) {
-    out = emptyResponse(wire, query, Rcode::kNxDomain);
-    finish(query, origin, out);
-    return Outcome::kRespond;
-  }
+  if (!verdict->allowed) return respondEmpty(Rcode::kNxDomain);
   if (hit) {
     ++stats_.cacheHits;
     if (pinner_ && !hit->addresses->empty()) pin(*verdict, *hit->addresses, hit->remainingTtl);
-    finish(query, origin, out);
-    return Outcome::kRespond;
+    return respond();
   }
   const bool httpsRecord = query.qtype == rrtype::kHttps || query.qtype == rrtype::kSvcb;
   if ((httpsRecord && !options_.allowHttpsRr) || (query.qtype == rrtype::kAaaa && options_.noAaaa)) {
     ++stats_.suppressedRecords;
-    out = emptyResponse(wire, query, Rcode::kNoError);
-    finish(query, origin, out);
-    return Outcome::kRespond;
+    return respondEmpty(Rcode::kNoError);
   }
   if (query.qtype == rrtype::kAny) {
     ++stats_.suppressedRecords;
     out = anyResponse(wire, query);
-    finish(query, origin, out);
-    return Outcome::kRespond;
+    return respond();
   }
   if (upstream_->pending() >= options_.maxInflight) {
     ++stats_.overflow;
-    out = emptyResponse(wire, query, Rcode::kServFail);
-    finish(query, origin, out);
-    return Outcome::kRespond;
+    return respondEmpty(Rcode::kServFail);
   }
   forward(wire, query, origin, *verdict);
   return Outcome::kPending;
@@ -560,32 +543,25 @@ void Server::onAnswer(const Result<std::span<const std::uint8_t>>& answer, const
     if (auto it = connections_.find(origin.tcpConnection); it != connections_.end()) --it->second->pending;
   }
   std::vector<std::uint8_t> out;
+  auto deliverEmpty = [&](Rcode rcode) {
+    out = emptyResponse(queryWire, query, rcode);
+    finish(query, origin, out);
+    deliver(origin, out);
+  };
   // The policy changed while the query was out: decide again.
   if (verdict.generation != generation_) verdict = decide(query);
-  if (!verdict.allowed) {
-    out = emptyResponse(queryWire, query, Rcode::kNxDomain);
-    finish(query, origin, out);
-    deliver(origin, out);
-    return;
-  }
+  if (!verdict.allowed) return deliverEmpty(Rcode::kNxDomain);
   Result<ResponseInfo> info = answer ? scanResponse(*answer) : Result<ResponseInfo>(answer.error());
-  if (!info) {
+  // c-ares matched the question; its length must match too, or the client's
+  // question bytes could not replace it below.
+  if (!info || info->questionEnd != query.questionEnd) {
     ++stats_.upstreamFailures;
-    log::get("dns")->debug("upstream failed for {} {}: {}", query.name, typeText(query.qtype), info.error().message);
-    out = emptyResponse(queryWire, query, Rcode::kServFail);
-    finish(query, origin, out);
-    deliver(origin, out);
-    return;
+    log::get("dns")->debug("upstream failed for {} {}: {}", query.name, typeText(query.qtype),
+                           info ? "a question of another length" : info.error().message);
+    return deliverEmpty(Rcode::kServFail);
   }
   out.assign(answer->begin(), answer->end());
   stripOpt(out, *info);
-  if (info->questionEnd != query.questionEnd) {
-    ++stats_.upstreamFailures;
-    out = emptyResponse(queryWire, query, Rcode::kServFail);
-    finish(query, origin, out);
-    deliver(origin, out);
-    return;
-  }
   write16(out, 0, 0);
   // Remember the decision with the data: the next hit skips the engine.
   if (Cache::Memo* memo = cache_.insert(query, out, *info, Cache::Clock::now())) *memo = verdict;

@@ -13,6 +13,7 @@
 
 #include "libcommon/log/logging.h"
 #include "libcommon/net/ip_address.h"
+#include "libcommon/net/socket_mark.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::dns {
@@ -144,18 +145,14 @@ int Upstream::onSocketCreated(int fd, int type, void* self) {
     // (beyond net.core.rmem_max when privileged), not the default ~200.
     // A send that fails with EAGAIN makes c-ares drop the socket and the
     // answers on their way to it, so the send side gets the same room.
-    const int bytes = 4 << 20;
-    for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
-      if (::setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
-        (void)::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
-      }
-    }
+    net::growSocketBuffers(fd);
   }
   if (up->mark_ == 0) return 0;
-  if (::setsockopt(fd, SOL_SOCKET, SO_MARK, &up->mark_, sizeof up->mark_) != 0) {
+  auto marked = net::markSocket(fd, up->mark_);
+  if (!marked || *marked != net::MarkResult::kMarked) {
     if (!up->markFailed_) {
       log::get("dns")->warn("cannot mark upstream sockets ({}): inside a cage, upstream queries would loop back",
-                            std::strerror(errno));
+                            marked ? "not permitted" : marked.error().message);
     }
     up->markFailed_ = true;
   }

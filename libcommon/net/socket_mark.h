@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "libcommon/util/result.h"
 
@@ -18,5 +20,14 @@ enum class MarkResult {
 // Sets SO_MARK on `fd`. EPERM is not an error (see MarkResult); any other
 // failure is kIo naming the system error.
 [[nodiscard]] Result<MarkResult> markSocket(int fd, std::uint32_t mark = kTrustedMark);
+
+// A mark given on the command line as decimal or 0x-hex ("0x4e585553");
+// `option` names it in the error ("--mark").
+[[nodiscard]] Result<std::uint32_t> parseMark(std::string_view option, const std::string& text);
+
+// Socket buffers of `bytes` each way, beyond net.core.[rw]mem_max when the
+// process may (SO_*BUFFORCE), else as far as the limits allow: room for a
+// burst of datagrams on one socket.
+void growSocketBuffers(int fd, int bytes = 4 << 20);
 
 }  // namespace lens::net

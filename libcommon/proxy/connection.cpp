@@ -12,6 +12,7 @@
 
 #include "libcommon/decision/safety_floor.h"
 #include "libcommon/log/logging.h"
+#include "libcommon/net/socket_mark.h"
 #include "libcommon/net/socket_address.h"
 #include "libcommon/proxy/interception.h"
 #include "libcommon/proxy/reply.h"
@@ -503,13 +504,13 @@ void Connection::dialNext() {
       lastDialError_ = std::string("socket: ") + std::strerror(errno);
       continue;
     }
-    if (ctx_.options.mark != 0 &&
-        ::setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx_.options.mark, sizeof ctx_.options.mark) != 0 &&
-        !ctx_.markWarned) {
-      ctx_.markWarned = true;
-      log::get("proxy")->warn(
-          "cannot mark outgoing sockets ({}): inside a cage they would be refused",
-          std::strerror(errno));
+    if (ctx_.options.mark != 0) {
+      auto marked = net::markSocket(fd, ctx_.options.mark);
+      if ((!marked || *marked != net::MarkResult::kMarked) && !ctx_.markWarned) {
+        ctx_.markWarned = true;
+        log::get("proxy")->warn("cannot mark outgoing sockets ({}): inside a cage they would be refused",
+                                marked ? "not permitted" : marked.error().message);
+      }
     }
     const int one = 1;
     (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

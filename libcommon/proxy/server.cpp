@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "libcommon/log/logging.h"
+#include "libcommon/net/socket_mark.h"
 #include "libcommon/net/socket_address.h"
 #include "libcommon/proxy/reply.h"
 #include "libcommon/util/json_writer.h"
@@ -191,8 +192,7 @@ Status Server::bindAll() {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
     if (address->family() == AF_INET6)
       ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (ctx_.options.mark != 0)
-      (void)::setsockopt(fd, SOL_SOCKET, SO_MARK, &ctx_.options.mark, sizeof ctx_.options.mark);
+    if (ctx_.options.mark != 0) (void)net::markSocket(fd, ctx_.options.mark);  // EPERM unprivileged: fine
     if (::bind(fd, address->get(), address->length) != 0 || ::listen(fd, 4096) != 0) {
       Status failed = systemError("cannot listen on " + text);
       ::close(fd);
