@@ -14,8 +14,16 @@ function __fish_lens_proxy_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--mark'
+            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--mark' 'ca init:--ca-dir' 'ca init:--days' 'ca show:--ca-dir' 'ca export:--ca-dir' 'ca export:--bundle' 'ca export:--out'
                 set skip 1
+            case ':ca'
+                set path 'ca'
+            case 'ca:init'
+                set path 'ca init'
+            case 'ca:show'
+                set path 'ca show'
+            case 'ca:export'
+                set path 'ca export'
         end
     end
     echo $path
@@ -29,6 +37,7 @@ end
 complete -c lens-proxy -f
 
 # lens-proxy
+complete -c lens-proxy -n '__fish_lens_proxy_at ""' -a 'ca' -d 'The interception CA: create it, show it, export its certificate'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -s h -l help -d 'Print this help message and exit'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l version -d 'Display program version information and exit'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l log-level -x -a 'trace debug info warn error critical off' -d 'Diagnostics on stderr: trace, debug, info, warn, error, critical or off'
@@ -49,3 +58,25 @@ complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver -x -d 'DNS serve
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver-timeout -x -d 'Milliseconds to wait for a DNS answer per try'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver-tries -x -d 'Tries per DNS server'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l mark -x -d 'Socket mark of every socket lens-proxy opens (trusted by the cage)'
+
+# lens-proxy ca
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -a 'init' -d 'Create the CA unless a usable one exists'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -a 'show' -d 'Print the CA\'s files, subject, fingerprint and validity'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -a 'export' -d 'Print the CA certificate (PEM), or a trust bundle with it'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -s h -l help -d 'Print this help message and exit'
+
+# lens-proxy ca init
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca init"' -s h -l help -d 'Print this help message and exit'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca init"' -l ca-dir -x -a '(__fish_complete_directories)' -d 'Directory of ca.crt and ca.key (default STATE_DIR/ca)'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca init"' -l days -x -d 'Validity of a new CA in days'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca init"' -l force -d 'Replace the CA even if it is usable'
+
+# lens-proxy ca show
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca show"' -s h -l help -d 'Print this help message and exit'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca show"' -l ca-dir -x -a '(__fish_complete_directories)' -d 'Directory of ca.crt and ca.key (default STATE_DIR/ca)'
+
+# lens-proxy ca export
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca export"' -s h -l help -d 'Print this help message and exit'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca export"' -l ca-dir -x -a '(__fish_complete_directories)' -d 'Directory of ca.crt and ca.key (default STATE_DIR/ca)'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca export"' -l bundle -r -F -d 'Put the certificate after this bundle, e.g. /etc/ssl/certs/ca-certificates.crt'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca export"' -l out -r -F -d 'Write atomically to this file (mode 0644) instead of standard output'

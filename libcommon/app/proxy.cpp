@@ -8,7 +8,9 @@
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/proxy/server.h"
 #include "libcommon/proxy/upstream_url.h"
+#include "libcommon/tls/ca.h"
 #include "libcommon/util/exit_code.h"
+#include "libcommon/util/file.h"
 
 namespace lens::app::proxy {
 
@@ -80,6 +82,53 @@ int runCheck(const Options& o, const lens::proxy::ServerOptions& s) {
   return toInt(ok ? ExitCode::kOk : ExitCode::kInvalidConfig);
 }
 
+void printCa(const std::string& dir, const tls::CaInfo& info) {
+  const tls::CaFiles files = tls::caFiles(dir);
+  std::cout << "certificate: " << files.cert << "\nkey:         " << files.key << "\nsubject:     " << info.subject
+            << "\nsha256:      " << info.fingerprint << "\nvalid:       " << info.notBefore << " to " << info.notAfter
+            << (info.expired ? " (EXPIRED)" : "") << '\n';
+}
+
+// A CA that is there but cannot be used is a configuration problem (3);
+// a missing one or a failing system call a runtime failure (1).
+ExitCode caExitCode(ErrorCode code) {
+  if (code == ErrorCode::kInvalidArgument) return ExitCode::kUsage;
+  return code == ErrorCode::kInvalidInput ? ExitCode::kInvalidConfig : ExitCode::kFailure;
+}
+
+int runCa(const Options& o) {
+  const std::string dir = o.caDir.empty() ? o.stateDir + "/ca" : o.caDir;
+  if (o.caCommand == "init") {
+    auto made = tls::initCa(dir, o.caDays, o.caForce);
+    if (!made) return fail(caExitCode(made.error().code), "ca init: " + made.error().message);
+    static constexpr const char* kWhat[] = {"created", "kept the existing CA", "replaced"};
+    std::cout << "lens-proxy: ca init: " << kWhat[static_cast<int>(made->outcome)] << '\n';
+    printCa(dir, made->info);
+    return 0;
+  }
+  auto ca = tls::loadCa(dir);
+  if (!ca) return fail(caExitCode(ca.error().code), "ca " + o.caCommand + ": " + ca.error().message);
+  if (o.caCommand == "show") {
+    printCa(dir, *ca);
+    return ca->expired ? toInt(ExitCode::kFailure) : 0;
+  }
+  std::string bundle;
+  if (!o.caBundle.empty()) {
+    auto text = util::readFile(o.caBundle, 64 * 1024 * 1024);
+    if (!text) return fail(ExitCode::kFailure, "ca export: --bundle " + o.caBundle + ": " + text.error().message);
+    bundle = std::move(*text);
+  }
+  bundle = tls::appendToBundle(std::move(bundle), ca->certPem);
+  if (o.caOut.empty()) {
+    std::cout << bundle << std::flush;
+    return std::cout ? 0 : toInt(ExitCode::kFailure);
+  }
+  if (Status s = util::writeFileAtomically(o.caOut, bundle, 0644); !s) {
+    return fail(ExitCode::kFailure, "ca export: " + s.error().message);
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::unique_ptr<CLI::App> makeCli(Options& o) {
@@ -141,10 +190,36 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   app->add_option("--mark", o.mark,
                   "Socket mark of every socket lens-proxy opens (trusted by the cage)")
       ->capture_default_str();
+
+  CLI::App* ca = app->add_subcommand("ca", "The interception CA: create it, show it, export its certificate");
+  ca->require_subcommand(1);
+  auto caDir = [&o](CLI::App* sub) {
+    sub->add_option("--ca-dir", o.caDir, "Directory of ca.crt and ca.key (default STATE_DIR/ca)")
+        ->type_name("DIR");
+  };
+  CLI::App* init = ca->add_subcommand("init", "Create the CA unless a usable one exists");
+  caDir(init);
+  init->add_option("--days", o.caDays, "Validity of a new CA in days")
+      ->check(CLI::Range(1, 36500))
+      ->capture_default_str();
+  init->add_flag("--force", o.caForce, "Replace the CA even if it is usable");
+  CLI::App* show = ca->add_subcommand("show", "Print the CA's files, subject, fingerprint and validity");
+  caDir(show);
+  CLI::App* exportCa = ca->add_subcommand("export", "Print the CA certificate (PEM), or a trust bundle with it");
+  caDir(exportCa);
+  exportCa->add_option("--bundle", o.caBundle,
+                       "Put the certificate after this bundle, e.g. /etc/ssl/certs/ca-certificates.crt")
+      ->type_name("FILE");
+  exportCa->add_option("--out", o.caOut, "Write atomically to this file (mode 0644) instead of standard output")
+      ->type_name("FILE");
+  for (CLI::App* sub : {init, show, exportCa}) {
+    sub->callback([&o, name = sub->get_name()] { o.caCommand = name; });
+  }
   return app;
 }
 
 int run(const Options& o) {
+  if (!o.caCommand.empty()) return runCa(o);
   auto s = serverOptions(o);
   if (!s) return fail(ExitCode::kUsage, s.error().message);
   if (o.check) return runCheck(o, *s);

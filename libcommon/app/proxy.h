@@ -31,6 +31,14 @@ struct Options {
   int resolverTimeoutMs = 2000;
   int resolverTries = 2;
   std::string mark = "0x4e585553";
+
+  // lens-proxy ca init|show|export: the interception CA.
+  std::string caCommand;   // empty: run the proxy
+  std::string caDir;       // default STATE_DIR/ca
+  int caDays = 3650;
+  bool caForce = false;
+  std::string caOut;       // export: default standard output
+  std::string caBundle;    // export: a bundle to put the CA certificate after
 };
 
 std::unique_ptr<CLI::App> makeCli(Options& options);

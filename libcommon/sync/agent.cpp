@@ -11,6 +11,7 @@
 
 #include "libcommon/log/logging.h"
 #include "libcommon/sync/policy_installer.h"
+#include "libcommon/util/file.h"
 #include "libcommon/sync/protocol.h"
 #include "libcommon/util/json_writer.h"
 
@@ -86,7 +87,7 @@ InstallResult Agent::install(std::string_view text, std::string_view origin) {
     if (options_.onInstalled) options_.onInstalled(check.version);
     return result;
   }
-  if (Status s = writeFileAtomically(options_.policyPath, text); !s) {
+  if (Status s = util::writeFileAtomically(options_.policyPath, text); !s) {
     result.status = InstallResult::Status::kIoError;
     result.errors.push_back(options_.policyPath + ": " + s.error().message);
     logger->error("cannot install policy {}: {}", shortVersion(check.version), s.error().message);

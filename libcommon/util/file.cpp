@@ -1,13 +1,24 @@
 #include "libcommon/util/file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
 namespace lens::util {
+
+namespace {
+
+Error ioError(const std::string& what, int err) {
+  return makeError(ErrorCode::kIo, what + ": " + std::strerror(err));
+}
+
+}  // namespace
 
 Result<std::string> readFile(const std::string& path, std::size_t maxBytes) {
   std::ifstream in(path, std::ios::binary);
@@ -29,6 +40,48 @@ Result<std::string> readFile(const std::string& path, std::size_t maxBytes) {
   if (in.bad())
     return makeError(ErrorCode::kIo, "read error: " + std::string(std::strerror(errno)));
   return text;
+}
+
+Status writeFileAtomically(const std::string& path, std::string_view content, mode_t mode) {
+  const std::filesystem::path target(path);
+  const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
+  std::string tmp = dir + "/." + target.filename().string() + ".XXXXXX";
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) return ioError("cannot create a temporary file in " + dir, errno);
+  auto fail = [&](const std::string& what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return ioError(what, err);
+  };
+  if (::fchmod(fd, mode) != 0) return fail("fchmod " + tmp);
+  std::string_view rest = content;
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("write " + tmp);
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (::fsync(fd) != 0) return fail("fsync " + tmp);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return ioError("close " + tmp, err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return ioError("rename " + tmp + " to " + path, err);
+  }
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ioError("open " + dir, errno);
+  const int rc = ::fsync(dfd);
+  const int err = errno;
+  ::close(dfd);
+  if (rc != 0) return ioError("fsync " + dir, err);
+  return Ok{};
 }
 
 }  // namespace lens::util

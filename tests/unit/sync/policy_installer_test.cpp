@@ -1,4 +1,5 @@
 #include "libcommon/sync/policy_installer.h"
+#include "libcommon/util/file.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -26,7 +27,7 @@ TEST_CASE("writeFileAtomically replaces the file whole, mode 0600, no temporary 
   TempDir dir;
   const auto file = dir.path / "policy.json";
   std::ofstream(file) << "old";
-  REQUIRE(lens::sync::writeFileAtomically(file.string(), "new content").ok());
+  REQUIRE(lens::util::writeFileAtomically(file.string(), "new content").ok());
   CHECK(slurp(file) == "new content");
   struct stat st {};
   REQUIRE(::stat(file.c_str(), &st) == 0);
@@ -39,7 +40,7 @@ TEST_CASE("writeFileAtomically replaces the file whole, mode 0600, no temporary 
 TEST_CASE("writeFileAtomically fails cleanly and leaves the old file", "[sync][install]") {
   TempDir dir;
   const auto file = dir.path / "missing-dir" / "policy.json";
-  auto s = lens::sync::writeFileAtomically(file.string(), "x");
+  auto s = lens::util::writeFileAtomically(file.string(), "x");
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().code == lens::ErrorCode::kIo);
   CHECK(s.error().message.find("cannot create a temporary file in") == 0);
@@ -47,7 +48,7 @@ TEST_CASE("writeFileAtomically fails cleanly and leaves the old file", "[sync][i
   // The target is a directory: rename fails, nothing is left behind.
   const auto target = dir.path / "target";
   std::filesystem::create_directories(target / "child");
-  REQUIRE_FALSE(lens::sync::writeFileAtomically(target.string(), "x").ok());
+  REQUIRE_FALSE(lens::util::writeFileAtomically(target.string(), "x").ok());
   CHECK(std::filesystem::is_directory(target / "child"));
   int entries = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path)) ++entries;
