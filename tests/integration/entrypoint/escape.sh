@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lens-entrypoint runs a workload that tries to escape the sandbox: direct
 # TCP, IPv6, UDP, DoT, setting the trusted socket mark, reading the policy
-# (it holds secrets), listing the state directory, deleting the cage, and
+# (it holds secrets) or the CA key, listing the state directory, deleting the cage, and
 # resolving a denied name. Every attempt fails; the refusals that reach a
 # daemon are audited and the kernel's are counted. The workload's exit status
 # comes back exactly (0, 3, 77, 143 after SIGTERM), and nothing is left.
@@ -36,7 +36,7 @@ ep() {
 echo "== escape attempts"
 out=$(ep -- "$python" "$work/escape.py" "$state")
 echo "$out" | sed 's/^/     /'
-for name in tcp-direct tcp-ipv6 udp-direct dot set-mark read-policy list-state nft dns-denied; do
+for name in tcp-direct tcp-ipv6 udp-direct dot set-mark read-policy read-ca-key list-state nft dns-denied; do
   line=$(grep "^$name " <<<"$out" || true)
   check "$name fails ($line)" -- bash -c "[[ '$line' == '$name blocked '* ]]"
 done
@@ -46,7 +46,10 @@ check "the denied lookup was audited (dns-denied)" -- \
 echo "== the workload's environment and files"
 out=$(ep -- sh -c 'echo "user=$(id -un) greeting=$GREETING proxy=$HTTPS_PROXY"; cat /tmp/lens-entrypoint-test/config;
   grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status | tr -s "\t" " "
-  echo "mode=$(stat -c %a /tmp/lens-entrypoint-test/config) owner=$(stat -c %U /tmp/lens-entrypoint-test/config)"')
+  echo "mode=$(stat -c %a /tmp/lens-entrypoint-test/config) owner=$(stat -c %U /tmp/lens-entrypoint-test/config)"
+  for v in SSL_CERT_FILE CURL_CA_BUNDLE REQUESTS_CA_BUNDLE GIT_SSL_CAINFO NODE_EXTRA_CA_CERTS; do
+    eval "f=\$$v"; echo "$v=$f certificates=$(grep -c "BEGIN CERTIFICATE" "$f")"; done
+  echo "ca-key=$(cat '"$state"'/ca/ca.key 2>&1 >/dev/null | grep -o "Permission denied")"')
 has() { grep -q -- "$1" <<<"$out"; }
 check "runs as $user" -- has "^user=$user "
 check "the policy's env, quotes intact" -- has 'greeting=it'"'"'s a "test" '
@@ -56,6 +59,15 @@ check "the file belonged to $user with mode 0600" -- has "^mode=600 owner=$user$
 check "no effective capabilities" -- has "CapEff: 0000000000000000"
 check "an empty bounding set" -- has "CapBnd: 0000000000000000"
 check "no_new_privs" -- has "NoNewPrivs: 1"
+roots=$(grep -c "BEGIN CERTIFICATE" /etc/ssl/certs/ca-certificates.crt)
+for v in SSL_CERT_FILE CURL_CA_BUNDLE REQUESTS_CA_BUNDLE GIT_SSL_CAINFO; do
+  check "$v names the bundle of the system roots and the lens CA" -- \
+    has "^$v=$state/ca/bundle.pem certificates=$((roots + 1))$"
+done
+check "NODE_EXTRA_CA_CERTS names the lens CA" -- has "^NODE_EXTRA_CA_CERTS=$state/ca/ca.crt certificates=1$"
+check "the workload cannot read the CA key" -- has "^ca-key=Permission denied$"
+check "the bundle ends with the CA lens-proxy made" -- \
+  bash -c "tail -n $(wc -l <"$state/ca/ca.crt") '$state/ca/bundle.pem' | cmp - '$state/ca/ca.crt'"
 
 echo "== exit statuses"
 for code in 0 3 77; do
