@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -127,37 +128,85 @@ Result<std::unique_ptr<DatagramSink>> DatagramSink::open(std::string_view path) 
         ErrorCode::kIo,
         "audit sink " + shown + ": cannot create a Unix datagram socket: " + errnoText(err));
   }
+  // A blocking send waits for room in the receiver's queue, this long.
+  timeval timeout{};
+  timeout.tv_sec = static_cast<time_t>(kSendTimeout.count() / 1000);
+  timeout.tv_usec = static_cast<suseconds_t>((kSendTimeout.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  const int sndbuf = static_cast<int>(2 * kMaxDatagram);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   return std::make_unique<DatagramSink>(Token{}, fd, std::string(path));
 }
 
-DatagramSink::DatagramSink(Token, int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+DatagramSink::DatagramSink(Token, int fd, std::string path)
+    : fd_(fd), path_(std::move(path)), thread_([this] { sendLoop(); }) {}
 
 DatagramSink::~DatagramSink() {
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    idle_.wait_for(lock, kSendTimeout, [this] { return queue_.empty() && !sending_; });
+    dropped_ += queue_.size();
+    queue_.clear();
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
   if (fd_ >= 0) ::close(fd_);
 }
 
 Status DatagramSink::write(const Event& event) {
-  const std::string line = eventLine(event);
+  std::string line = eventLine(event);
+  if (line.size() > kMaxDatagram) {
+    ++dropped_;
+    return makeError(ErrorCode::kLimit, "audit sink " + quoted("unix:" + path_) + ": event of " +
+                                            std::to_string(line.size()) + " bytes is larger than a datagram may be (" +
+                                            std::to_string(kMaxDatagram) + " bytes); dropped");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (queue_.size() >= kMaxQueued) {
+      ++dropped_;
+      return Ok{};
+    }
+    queue_.push_back(std::move(line));
+  }
+  wake_.notify_one();
+  return Ok{};
+}
 
+void DatagramSink::flush() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [this] { return queue_.empty() && !sending_; });
+}
+
+void DatagramSink::sendLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, nothing left
+    std::string line = std::move(queue_.front());
+    queue_.pop_front();
+    sending_ = true;
+    lock.unlock();
+    send(line);
+    lock.lock();
+    sending_ = false;
+    if (queue_.empty()) idle_.notify_all();
+  }
+}
+
+void DatagramSink::send(const std::string& line) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path_.data(), path_.size());  // checked in open(); NUL from {}
   const auto addrLen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size() + 1);
-
   for (;;) {
-    const ssize_t n = ::sendto(fd_, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                               reinterpret_cast<const sockaddr*>(&addr), addrLen);
-    if (n >= 0) return Ok{};
-    const int err = errno;
-    if (err == EINTR) continue;
-    ++dropped_;
-    if (err == ENOENT || err == ECONNREFUSED || err == EAGAIN || err == EWOULDBLOCK) {
-      return Ok{};  // receiver absent or busy: dropped, counted, not an error
+    if (::sendto(fd_, line.data(), line.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr), addrLen) >= 0) {
+      return;
     }
-    return makeError(ErrorCode::kIo, "audit sink " + quoted("unix:" + path_) +
-                                         ": cannot send event (" + std::to_string(line.size()) +
-                                         " bytes): " + errnoText(err));
+    if (errno != EINTR) break;
   }
+  ++dropped_;  // nobody bound, the receiver stuck for kSendTimeout, or another failure
 }
 
 // ---------------------------------------------------------------------------

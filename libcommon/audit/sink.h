@@ -2,14 +2,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -74,23 +77,33 @@ class FdSink : public Sink {
 };
 
 // Sends each event as one datagram to a Unix datagram socket at a path,
-// without connecting (the receiver may start, stop and restart). Sending
-// never blocks: when nobody is bound at the path (ENOENT, ECONNREFUSED) or
-// the receiver's queue is full (EAGAIN), the event is dropped, counted in
-// droppedCount(), and write() still succeeds. Other failures (for example
-// EACCES, or EMSGSIZE for an event larger than the socket buffer) are
-// counted as dropped too and returned as kIo errors.
+// without connecting (the receiver may start, stop and restart). write()
+// never blocks: it queues the event (at most kMaxQueued) for a thread of the
+// sink's own, which sends in order and, when the receiver's queue is full,
+// waits for room for up to kSendTimeout per event. An event is dropped and
+// counted in droppedCount() when nobody is bound at the path (ENOENT,
+// ECONNREFUSED), when the receiver takes no event within kSendTimeout, when
+// the queue is full, or on any other send failure. An event larger than
+// kMaxDatagram is refused at once with a kLimit error (and counted). The
+// destructor sends what is queued, waiting at most kSendTimeout in all.
 class DatagramSink : public Sink {
  public:
   // sizeof(sockaddr_un::sun_path) - 1: the longest path that fits with its NUL.
   static constexpr std::size_t kMaxPathLength = 107;
+  static constexpr std::size_t kMaxQueued = 65536;
+  static constexpr std::size_t kMaxDatagram = 64 * 1024;
+  static constexpr std::chrono::milliseconds kSendTimeout{2000};
 
   [[nodiscard]] static lens::Result<std::unique_ptr<DatagramSink>> open(std::string_view path);
   ~DatagramSink() override;
+  DatagramSink(const DatagramSink&) = delete;
+  DatagramSink& operator=(const DatagramSink&) = delete;
 
   [[nodiscard]] lens::Status write(const Event& event) override;
   [[nodiscard]] std::uint64_t droppedCount() const override { return dropped_.load(); }
   [[nodiscard]] const std::string& path() const { return path_; }
+  // Waits until every queued event was sent or dropped (for tests and exit).
+  void flush();
 
  private:
   struct Token {};  // keeps the constructor for open() while make_unique can call it
@@ -99,9 +112,19 @@ class DatagramSink : public Sink {
   DatagramSink(Token, int fd, std::string path);
 
  private:
+  void sendLoop();
+  void send(const std::string& line);
+
   int fd_;
   std::string path_;
   std::atomic<std::uint64_t> dropped_{0};
+  std::mutex mutex_;
+  std::condition_variable wake_;   // an event was queued, or stop
+  std::condition_variable idle_;   // the queue became empty
+  std::deque<std::string> queue_;  // guarded by mutex_
+  bool sending_ = false;           // the thread holds an event
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 // Keeps every event in memory; for tests.
