@@ -14,7 +14,7 @@ function __fish_lens_dns_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--listen' ':--upstream' ':--upstream-timeout' ':--upstream-tries' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--bootstrap-host' ':--cache-size' ':--min-ttl' ':--max-ttl' ':--max-negative-ttl' ':--max-inflight' ':--max-tcp-connections' ':--tcp-idle-timeout' ':--mark'
+            case ':--log-level' ':--listen' ':--upstream' ':--upstream-timeout' ':--upstream-tries' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--bootstrap-host' ':--cache-size' ':--min-ttl' ':--max-ttl' ':--max-negative-ttl' ':--max-inflight' ':--upstream-window' ':--max-tcp-connections' ':--tcp-idle-timeout' ':--mark'
                 set skip 1
         end
     end
@@ -49,7 +49,8 @@ complete -c lens-dns -n '__fish_lens_dns_at ""' -l cache-size -x -d 'Cache memor
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l min-ttl -x -d 'Floor of cached TTLs, in seconds'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l max-ttl -x -d 'Ceiling of cached TTLs, in seconds'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l max-negative-ttl -x -d 'Ceiling of cached NXDOMAIN/NODATA TTLs, in seconds'
-complete -c lens-dns -n '__fish_lens_dns_at ""' -l max-inflight -x -d 'Upstream queries at once; more are answered SERVFAIL'
+complete -c lens-dns -n '__fish_lens_dns_at ""' -l max-inflight -x -d 'Queries waiting for the upstream (sent or queued) at once; more are answered SERVFAIL'
+complete -c lens-dns -n '__fish_lens_dns_at ""' -l upstream-window -x -d 'Queries sent upstream at once; more wait in order'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l max-tcp-connections -x -d 'TCP clients at once; more are closed'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l tcp-idle-timeout -x -d 'Seconds before an idle TCP client is closed'
 complete -c lens-dns -n '__fish_lens_dns_at ""' -l mark -x -d 'Socket mark of every socket lens-dns opens (trusted by the cage)'

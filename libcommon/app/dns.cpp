@@ -38,6 +38,7 @@ Result<lens::dns::ServerOptions> serverOptions(const Options& o) {
   s.cache.maxNegativeTtl = o.maxNegativeTtl;
   if (o.minTtl > o.maxTtl) return makeError(ErrorCode::kInvalidArgument, "--min-ttl is above --max-ttl");
   s.maxInflight = o.maxInflight;
+  s.upstreamWindow = o.upstreamWindow;
   s.maxTcpConnections = o.maxTcpConnections;
   s.tcpIdle = std::chrono::seconds(o.tcpIdleSeconds);
   s.allowHttpsRr = o.allowHttpsRr;
@@ -104,8 +105,12 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   app->add_option("--max-ttl", o.maxTtl, "Ceiling of cached TTLs, in seconds")->capture_default_str();
   app->add_option("--max-negative-ttl", o.maxNegativeTtl, "Ceiling of cached NXDOMAIN/NODATA TTLs, in seconds")
       ->capture_default_str();
-  app->add_option("--max-inflight", o.maxInflight, "Upstream queries at once; more are answered SERVFAIL")
+  app->add_option("--max-inflight", o.maxInflight,
+                  "Queries waiting for the upstream (sent or queued) at once; more are answered SERVFAIL")
       ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app->add_option("--upstream-window", o.upstreamWindow, "Queries sent upstream at once; more wait in order")
+      ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   app->add_option("--max-tcp-connections", o.maxTcpConnections, "TCP clients at once; more are closed")
       ->check(CLI::Range(1, 100000))

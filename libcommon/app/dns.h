@@ -32,6 +32,7 @@ struct Options {
   std::uint32_t maxTtl = 86400;
   std::uint32_t maxNegativeTtl = 3600;
   std::size_t maxInflight = 1024;
+  std::size_t upstreamWindow = 128;
   std::size_t maxTcpConnections = 256;
   int tcpIdleSeconds = 10;
   std::string mark = "0x4e585553";

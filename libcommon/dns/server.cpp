@@ -91,6 +91,7 @@ std::string statsJson(const Stats& s) {
   w.field("upstream_failures", s.upstreamFailures);
   w.field("dropped_malformed", s.droppedMalformed);
   w.field("overflow_servfail", s.overflow);
+  w.field("upstream_queued", s.upstreamQueued);
   w.field("truncated", s.truncated);
   w.field("answered_locally", s.suppressedRecords);
   w.field("tcp_connections", s.tcpConnections);
@@ -332,6 +333,7 @@ Status Server::run() {
       }
     }
     upstream_->processTimeouts();
+    sendQueued();
     const auto now = Cache::Clock::now();
     if (now - lastSweep >= std::chrono::seconds(1)) {
       sweepIdle();
@@ -460,7 +462,7 @@ Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin&
     out = anyResponse(wire, query);
     return respond();
   }
-  if (upstream_->pending() >= options_.maxInflight) {
+  if (upstream_->pending() + queued_.size() >= options_.maxInflight) {
     ++stats_.overflow;
     return respondEmpty(Rcode::kServFail);
   }
@@ -530,11 +532,25 @@ void Server::forward(std::span<const std::uint8_t> wire, const Query& query, con
   if (origin.tcpConnection != 0) {
     if (auto it = connections_.find(origin.tcpConnection); it != connections_.end()) ++it->second->pending;
   }
-  std::vector<std::uint8_t> copy(wire.begin(), wire.end());
-  upstream_->send(wire, [this, copy = std::move(copy), query, origin, verdict = std::move(verdict)](
-                            const Result<std::span<const std::uint8_t>>& answer) mutable {
-    onAnswer(answer, copy, query, origin, std::move(verdict));
+  Forward f{std::vector<std::uint8_t>(wire.begin(), wire.end()), query, origin, std::move(verdict)};
+  if (upstream_->pending() < options_.upstreamWindow && queued_.empty()) return send(std::move(f));
+  ++stats_.upstreamQueued;
+  queued_.push_back(std::move(f));
+}
+
+void Server::send(Forward f) {
+  const std::vector<std::uint8_t> wire = f.wire;
+  upstream_->send(wire, [this, f = std::move(f)](const Result<std::span<const std::uint8_t>>& answer) mutable {
+    onAnswer(answer, f.wire, f.query, f.origin, std::move(f.verdict));
   });
+}
+
+void Server::sendQueued() {
+  while (!queued_.empty() && upstream_->pending() < options_.upstreamWindow) {
+    Forward f = std::move(queued_.front());
+    queued_.pop_front();
+    send(std::move(f));
+  }
 }
 
 void Server::onAnswer(const Result<std::span<const std::uint8_t>>& answer, const std::vector<std::uint8_t>& queryWire,

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,7 +30,10 @@ struct ServerOptions {
   std::vector<std::string> optionalListen;
   Upstream::Options upstream;
   Cache::Limits cache;
-  std::size_t maxInflight = 1024;       // upstream queries at once; beyond: SERVFAIL
+  std::size_t maxInflight = 1024;       // queries waiting for the upstream (sent or queued); beyond: SERVFAIL
+  // Queries sent upstream at once; more wait in order. A burst sent whole
+  // overflows a local upstream's receive queue and costs a retry timeout.
+  std::size_t upstreamWindow = 128;
   std::size_t maxTcpConnections = 256;  // beyond: closed at once
   std::chrono::milliseconds tcpIdle{10000};
   bool allowHttpsRr = false;
@@ -47,6 +51,7 @@ struct Stats {
   std::uint64_t forwarded = 0;
   std::uint64_t cacheHits = 0;
   std::uint64_t upstreamFailures = 0;
+  std::uint64_t upstreamQueued = 0;   // waited for a place in the upstream window
   std::uint64_t droppedMalformed = 0;
   std::uint64_t overflow = 0;         // answered SERVFAIL: too many in flight
   std::uint64_t truncated = 0;        // answered with TC over UDP
@@ -98,7 +103,16 @@ class Server {
   Status bindAll();
   Status addWatch(int fd, std::uint32_t events, Watch* watch);
   Outcome handle(std::span<const std::uint8_t> wire, const Origin& origin, std::vector<std::uint8_t>& out);
+  // A query on its way upstream: sent now, or queued while the window is full.
+  struct Forward {
+    std::vector<std::uint8_t> wire;
+    Query query;
+    Origin origin;
+    Cache::Memo verdict;
+  };
   void forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin, Cache::Memo verdict);
+  void send(Forward f);
+  void sendQueued();  // as many queued queries as the window has room for
   void onAnswer(const Result<std::span<const std::uint8_t>>& answer, const std::vector<std::uint8_t>& queryWire,
                 const Query& query, const Origin& origin, Cache::Memo verdict);
   // The policy's decision for the query's name under the current generation.
@@ -128,6 +142,7 @@ class Server {
   std::unordered_map<std::uint64_t, std::unique_ptr<TcpConnection>> connections_;
   std::uint64_t nextConnection_ = 1;
   std::unique_ptr<Upstream> upstream_;
+  std::deque<Forward> queued_;
   Cache cache_;
   std::unique_ptr<lockdown::Pinner> pinner_;
   bool pinWarned_ = false;

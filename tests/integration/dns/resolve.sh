@@ -63,14 +63,35 @@ check "... and ANSWER: 0" -- grep -q "ANSWER: 0," <<<"$out"
 check "the upstream never saw the HTTPS query" -- bash -c "! grep -q 'query\[type=65\]' '$work/upstream.log'"
 check "ANY is answered with RFC 8482 HINFO" -- grep -q 'HINFO.*"RFC8482"' <<<"$(q allowed.test ANY)"
 
-echo "== --allow-https-rr and --no-aaaa (a second instance)"
-start_dns --port 5356 --allow-https-rr --no-aaaa
+echo "== --allow-https-rr, --no-aaaa and --upstream-window 1 (a second instance)"
+start_dns --port 5356 --allow-https-rr --no-aaaa --upstream-window 1
 q2() { in_sbx dig @127.0.0.1 -p 5356 +time=5 +tries=1 "$@"; }
 check "--allow-https-rr forwards HTTPS (the upstream's record comes back)" -- \
   grep -q "ANSWER: 1," <<<"$(q2 allowed.test HTTPS)"
 out=$(q2 allowed.test AAAA)
 check "--no-aaaa answers AAAA with NOERROR and no records" -- \
   bash -c "grep -q 'status: NOERROR' <<<'$out' && grep -q 'ANSWER: 0,' <<<'$out'"
+# 30 queries at once: one goes upstream, the rest wait their turn; all are answered.
+answers=$(in_sbx "$python" -c '
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+question = b"".join(bytes([len(l)]) + l for l in (b"allowed", b"test")) + b"\0\0\1\0\1"
+for i in range(30):
+    s.sendto(struct.pack(">HHHHHH", 1000 + i, 0x0100, 1, 0, 0, 0) + question, ("127.0.0.1", 5356))
+ok = set()
+try:
+    while len(ok) < 30:
+        data = s.recv(512)
+        if data[3] & 0xF == 0 and struct.unpack(">H", data[6:8])[0] == 1:
+            ok.add(struct.unpack(">H", data[:2])[0])
+except socket.timeout:
+    pass
+print(len(ok))')
+check "30 queries at once through a window of 1 are all answered ($answers)" -- test "$answers" -eq 30
+kill -USR1 "$dns_pid"
+sleep 0.3
+check "... and queued for the window" -- grep -Eq '"upstream_queued":[1-9][0-9]' "$work/dns.err"
 kill -TERM "$dns_pid"
 wait "$dns_pid" || true
 dns_pid=$main_pid
