@@ -197,11 +197,22 @@ HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits) 
     if (type != kRecordHandshake) return invalid("not a TLS handshake record");
     if ((version >> 8) != 0x03 || (version & 0xff) > 0x04) return invalid("TLS record version is not 3.0-3.4");
     if (length == 0 || length > kMaxRecord) return invalid("TLS record length out of range");
-    if (bytes.size() - at - kRecordHeader < length) return HelloResult{};  // the record is partial
-    message.append(bytes.substr(at + kRecordHeader, length));
-    at += kRecordHeader + length;
-    if (need == 0 && message.size() >= 4) {
-      Reader h(message);
+    const bool partial = bytes.size() - at - kRecordHeader < length;
+    if (partial && need != 0) return HelloResult{};
+    // A partial record still shows the handshake header early: refuse
+    // what is not a ClientHello, or too large, before waiting for it.
+    const std::string_view fragment = bytes.substr(at + kRecordHeader, length);
+    std::string head;  // only for a partial record before the header is known
+    if (partial) {
+      head = message;
+      head.append(fragment.substr(0, 4));
+      if (head.size() < 4) return HelloResult{};
+    } else {
+      message.append(fragment);
+      at += kRecordHeader + length;
+    }
+    if (need == 0 && (partial ? head.size() : message.size()) >= 4) {
+      Reader h(partial ? std::string_view(head) : std::string_view(message));
       std::uint8_t htype = 0;
       std::uint32_t hlength = 0;
       (void)h.u8(htype);
@@ -217,6 +228,7 @@ HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits) 
       if (hlength == 0) return invalid("empty ClientHello");
       need = 4 + hlength;
     }
+    if (partial) return HelloResult{};
   }
   // Bytes after the ClientHello inside its last record would be another
   // handshake message, which a client does not send before the server answers.
