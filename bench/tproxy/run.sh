@@ -181,7 +181,7 @@ for ((r = 0; r < rounds; r++)); do
     echo "  $t http bulk: $line, cpu ticks $((after - before))" >&2
     before=$(cpu_ticks "$pid")
     start_ns=$(date +%s%N)
-    codes=$(as "${uid[$t]}" curl -s --noproxy '*' -Z --parallel-max 32 -K "$work/urls" -w '%{http_code}\n' | sort | uniq -c | tr '\n' ' ')
+    codes=$(as "${uid[$t]}" curl -s --no-progress-meter --noproxy '*' -Z --parallel-max 32 -K "$work/urls" -w '%{http_code}\n' | sort | uniq -c | tr '\n' ' ')
     end_ns=$(date +%s%N)
     after=$(cpu_ticks "$pid")
     ok=$(awk '{for (i = 1; i < NF; i += 2) if ($(i + 1) == "200") n += $i} END {print n + 0}' <<<"$codes")
