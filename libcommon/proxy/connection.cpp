@@ -16,6 +16,8 @@
 #include "libcommon/net/socket_address.h"
 #include "libcommon/proxy/interception.h"
 #include "libcommon/proxy/reply.h"
+#include "libcommon/proxy/transparent.h"
+#include "libcommon/tls/client_hello.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::proxy {
@@ -81,6 +83,47 @@ void Connection::start() {
   drive();
 }
 
+void Connection::startTransparent(const net::SocketAddress& original, bool loop) {
+  ++ctx_.stats.open;
+  transparent_ = true;
+  original_ = original;
+  action_ = "TRANSPARENT " + original.toString();
+  const std::string ip = original.address().toString();
+  if (loop) {
+    // Not redirected: the client dialled the listener itself. Judging it
+    // would make the proxy connect to itself.
+    ++ctx_.stats.redirectLoops;
+    door_ = decision::Door::kRawTcp;
+    ProxyRequest r;
+    r.host = ip;
+    r.port = original.port();
+    request_ = std::move(r);
+    ++requests_;
+    refuse(403, reason::kRedirectLoop, "the destination is the transparent proxy itself");
+    drive();
+    return;
+  }
+  // An egress.tcp rule for the original destination, or the safety floor,
+  // decides before anything is read: the relay stays raw (a database that
+  // speaks TLS keeps working) and a server that speaks first is not kept
+  // waiting for the peek.
+  decision::Request raw;
+  raw.door = decision::Door::kRawTcp;
+  raw.host = ip;
+  raw.address = original.address();
+  raw.port = original.port();
+  const decision::Decision d = ctx_.engine->decide(raw);
+  if (d.reason == decision::reason::kBlockedDestination ||
+      (d.rule && d.rule->table == decision::Table::kTcp)) {
+    ++ctx_.stats.classifiedRaw;
+    judgeTunnel(decision::Door::kRawTcp, ip);
+  } else {
+    state_ = State::kClassify;
+    deadline_ = ctx_.now + ctx_.options.peekTimeout;
+  }
+  drive();
+}
+
 // ---- events -----------------------------------------------------------------
 
 void Connection::onIo(int fd, std::uint32_t events) {
@@ -106,6 +149,12 @@ void Connection::drive() {
     const State before = state_;
     if (waitingForServer() && up_.readable) readEarly();
     switch (state_) {
+      case State::kClassify:
+        classify();
+        break;
+      case State::kClientHello:
+        readHello();
+        break;
       case State::kHead:
         readHead();
         break;
@@ -165,6 +214,10 @@ void Connection::updateInterest() {
   std::uint32_t clientEvents = 0;
   std::uint32_t serverEvents = 0;
   switch (state_) {
+    case State::kClassify:
+    case State::kClientHello:
+      clientEvents = EPOLLIN;
+      break;
     case State::kHead:
       clientEvents = EPOLLIN;
       if (server_) serverEvents = EPOLLIN;  // a kept origin connection: notice when it closes
@@ -228,6 +281,17 @@ void Connection::onTick() {
   const State before = state_;
   const Clock::time_point deadlineBefore = deadline_;
   switch (state_) {
+    case State::kClassify:
+      // Nothing (or nothing recognisable) in time: a server that speaks
+      // first, or a protocol of its own.
+      if (due) {
+        ++ctx_.stats.classifiedRaw;
+        judgeTunnel(decision::Door::kRawTcp, original_.address().toString());
+      }
+      break;
+    case State::kClientHello:
+      if (due) refuse(408, reason::kHeaderTimeout, "the TLS ClientHello did not arrive in time");
+      break;
     case State::kHead:
       if (requests_ > 0 && in_.empty()) {
         if (idle) close("idle-timeout");
@@ -304,6 +368,17 @@ void Connection::readHead() {
 
 decision::Request Connection::engineRequest() const {
   decision::Request r;
+  if (transparent_) {
+    r.door = door_;
+    r.host = request_->host;
+    r.port = request_->port;
+    if (door_ == decision::Door::kRawTcp) r.address = original_.address();
+    if (door_ == decision::Door::kTransparentHttp) {
+      r.method = request_->head.method;
+      r.path = request_->originTarget;
+    }
+    return r;
+  }
   r.door =
       request_->kind == RequestKind::kConnect ? decision::Door::kConnect : decision::Door::kForward;
   r.host = request_->host;
@@ -320,19 +395,27 @@ void Connection::judge() {
   up_.readable = false;  // readHead read until the head was complete; epoll says if more came
   ++ctx_.stats.requests;
   ++requests_;
-  auto parsed = parseProxyRequest(std::string_view(in_).substr(0, end));
+  const std::string_view head = std::string_view(in_).substr(0, end);
+  auto parsed =
+      transparent_ ? parseTransparentRequest(head, original_.port()) : parseProxyRequest(head);
   if (!parsed) {
-    action_ = "HTTP request";
-    const bool tooMany = parsed.error().code == ErrorCode::kLimit;
-    refuse(tooMany ? 431 : 400, tooMany ? reason::kHeaderTooLarge : reason::kBadRequest,
-           parsed.error().message);
+    if (!transparent_) action_ = "HTTP request";
+    request_.reset();
+    const ErrorCode code = parsed.error().code;
+    const bool tooMany = code == ErrorCode::kLimit;
+    std::string_view why = tooMany ? reason::kHeaderTooLarge : reason::kBadRequest;
+    if (code == ErrorCode::kDenied) why = reason::kHttpConnectOnTransparent;
+    if (code == ErrorCode::kNotFound) why = reason::kHttpNoHost;
+    refuse(tooMany ? 431 : 400, why, parsed.error().message);
     return;
   }
   request_ = std::move(*parsed);
   in_.erase(0, end);
   lastMethod_ = request_->head.method;
   lastHost_ = request_->host;
-  if (request_->kind == RequestKind::kConnect) {
+  if (transparent_) {
+    // action_ stays "TRANSPARENT ip:port"
+  } else if (request_->kind == RequestKind::kConnect) {
     action_ = "CONNECT " + request_->authority();
   } else {
     const bool defaultPort = request_->port == 80;
@@ -345,6 +428,10 @@ void Connection::judge() {
 
   engine_ = ctx_.engine;
   decision_ = engine_->decide(engineRequest());
+  act();
+}
+
+void Connection::act() {
   if (decision_.reason == decision::reason::kNoPolicy) {
     refuse(503, decision_.reason, "no valid policy is loaded yet", decision_.detail);
     return;
@@ -358,7 +445,9 @@ void Connection::judge() {
     refuse(403, decision_.reason, "refused by policy", decision_.detail);
     return;
   }
-  if (decision_.intercept && !ctx_.options.interception) {
+  // A redirected client has not asked for a tunnel: the interception stage
+  // (which answers CONNECT) cannot take it.
+  if (decision_.intercept && (transparent_ || !ctx_.options.interception)) {
     refuse(403, reason::kInterceptionUnavailable,
            "the policy needs to see the requests inside this tunnel and TLS interception is not "
            "available",
@@ -412,7 +501,13 @@ void Connection::refuse(int status, std::string_view why, std::string_view text,
     ++ctx_.stats.upstreamErrors;
   }
   const std::string subject = request_ ? request_->host : std::string("request");
-  toClient_.append(errorReply(status, why, subject, text));
+  if (!transparent_ || door_ == decision::Door::kTransparentHttp) {
+    toClient_.append(errorReply(status, why, subject, text, ctx_.options.tool));
+  } else if (door_ == decision::Door::kTransparentTls) {
+    toClient_.append(tlsAlertRecord(status == 403   ? TlsAlert::kAccessDenied
+                                    : status < 500 ? TlsAlert::kDecodeError
+                                                   : TlsAlert::kInternalError));
+  }  // raw: the close says it
   const bool failure = status == 403 || status < 500;
   emitDecision(failure ? audit::Outcome::kFailure : audit::Outcome::kError, status, why,
                detail.empty() ? text : detail);
@@ -420,6 +515,108 @@ void Connection::refuse(int status, std::string_view why, std::string_view text,
   state_ = State::kClosing;
   deadline_ = ctx_.now + kLinger;
   closeClientAfter_ = true;
+}
+
+// ---- the transparent entry ---------------------------------------------------------
+
+void Connection::classify() {
+  for (;;) {
+    const std::optional<bool> tls = tls::looksLikeTls(in_);
+    const std::optional<bool> http = looksLikeHttp(in_);
+    if (tls.value_or(false)) {
+      ++ctx_.stats.classifiedTls;
+      door_ = decision::Door::kTransparentTls;
+      state_ = State::kClientHello;
+      deadline_ = ctx_.now + ctx_.options.headerTimeout;
+      return;
+    }
+    if (http.value_or(false)) {
+      ++ctx_.stats.classifiedHttp;
+      door_ = decision::Door::kTransparentHttp;
+      state_ = State::kHead;
+      deadline_ = ctx_.now + ctx_.options.headerTimeout;
+      return;
+    }
+    if (tls && http) {  // neither could still be
+      ++ctx_.stats.classifiedRaw;
+      judgeTunnel(decision::Door::kRawTcp, original_.address().toString());
+      return;
+    }
+    char chunk[4096];
+    const IoResult r = client_->read(chunk, sizeof chunk);
+    if (r.status == IoStatus::kWouldBlock) {
+      up_.readable = false;
+      return;
+    }
+    if (r.status != IoStatus::kOk) {
+      if (in_.empty()) {  // connected and left without a word: nothing to judge
+        close("client-closed");
+        return;
+      }
+      ++ctx_.stats.classifiedRaw;  // a few bytes and the end: they go the raw way
+      judgeTunnel(decision::Door::kRawTcp, original_.address().toString());
+      return;
+    }
+    in_.append(chunk, r.bytes);
+    lastActive_ = ctx_.now;
+  }
+}
+
+void Connection::readHello() {
+  tls::HelloLimits limits;
+  limits.maxHandshakeBytes = ctx_.options.maxClientHello;
+  for (;;) {
+    const tls::HelloResult hello = tls::parseClientHello(in_, limits);
+    switch (hello.status) {
+      case tls::HelloStatus::kComplete:
+        // Without SNI the client named nothing but the address it dialled.
+        judgeTunnel(decision::Door::kTransparentTls,
+                    hello.hello.serverName.value_or(original_.address().toString()));
+        return;
+      case tls::HelloStatus::kInvalid:
+        refuse(400, reason::kTlsBadClientHello, "the TLS ClientHello is malformed", hello.error);
+        return;
+      case tls::HelloStatus::kTooLarge:
+        refuse(431, reason::kTlsClientHelloTooLarge, "the TLS ClientHello is too large", hello.error);
+        return;
+      case tls::HelloStatus::kNeedMore:
+        break;
+    }
+    // Records of a single byte cost five more: a ClientHello within the
+    // limit fits in this many bytes, whatever its records.
+    if (in_.size() > 6 * ctx_.options.maxClientHello) {
+      refuse(431, reason::kTlsClientHelloTooLarge, "the TLS ClientHello is too large");
+      return;
+    }
+    char chunk[4096];
+    const IoResult r = client_->read(chunk, sizeof chunk);
+    if (r.status == IoStatus::kWouldBlock) {
+      up_.readable = false;
+      return;
+    }
+    if (r.status != IoStatus::kOk) {
+      close("client-closed-mid-hello", true);
+      return;
+    }
+    in_.append(chunk, r.bytes);
+    lastActive_ = ctx_.now;
+  }
+}
+
+void Connection::judgeTunnel(decision::Door door, std::string host) {
+  door_ = door;
+  ProxyRequest r;
+  r.kind = RequestKind::kConnect;
+  r.host = std::move(host);
+  r.port = original_.port();
+  request_ = std::move(r);
+  if (door != decision::Door::kRawTcp) lastHost_ = request_->host;
+  up_.readable = false;
+  ++ctx_.stats.requests;
+  ++requests_;
+  engine_ = ctx_.engine;
+  decision_ = engine_->decide(engineRequest());
+  act();
 }
 
 // ---- reaching the destination ----------------------------------------------------
@@ -697,7 +894,7 @@ void Connection::established() {
     ctx_.release(id_);
     return;
   }
-  toClient_.append(kConnectEstablished);
+  if (!transparent_) toClient_.append(kConnectEstablished);
   startTunnel();
 }
 
@@ -1070,7 +1267,8 @@ void Connection::rejudge() {
     r.address = dialled_;
     d = ctx_.engine->decide(r);
   }
-  const bool stillAllowed = d.allowed() && (!d.intercept || ctx_.options.interception) &&
+  const bool stillAllowed = d.allowed() &&
+                            (!d.intercept || (ctx_.options.interception && !transparent_)) &&
                             d.intercept == decision_.intercept;
   if (stillAllowed) return;
   ++ctx_.stats.closedByPolicy;
@@ -1095,8 +1293,9 @@ void Connection::close(std::string_view why, bool failure) {
   --ctx_.stats.open;
   if (ctx_.options.sink && requests_ > 0 && !action_.empty()) {
     const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now - opened_);
-    audit::Event event("lens-proxy", action_);
-    if (!lastMethod_.empty()) event.method(lastMethod_).host(lastHost_);
+    audit::Event event(ctx_.options.tool, action_);
+    if (!lastMethod_.empty()) event.method(lastMethod_);
+    if (!lastHost_.empty()) event.host(lastHost_);
     event.outcome(failure ? audit::Outcome::kFailure : audit::Outcome::kSuccess)
         .meta("phase", "close")
         .meta("reason", why)
@@ -1124,13 +1323,22 @@ void Connection::close(std::string_view why, bool failure) {
 void Connection::emitDecision(audit::Outcome outcome, int status, std::string_view why,
                               std::string_view detail) {
   if (!ctx_.options.sink) return;
-  audit::Event event("lens-proxy", action_.empty() ? std::string("HTTP request") : action_);
-  if (request_) {
+  audit::Event event(ctx_.options.tool, action_.empty() ? std::string("HTTP request") : action_);
+  if (transparent_) {
+    const bool http = door_ == decision::Door::kTransparentHttp;
+    if (request_ && http) event.method(request_->head.method);
+    if (request_ && door_ != decision::Door::kRawTcp) event.host(request_->host);
+    if (request_ && http) event.path(pathOnly(request_->originTarget));
+  } else if (request_) {
     event.method(request_->head.method).host(request_->host);
     if (request_->kind == RequestKind::kForward) event.path(pathOnly(request_->originTarget));
   }
   event.outcome(outcome).statusCode(status).meta("phase", "decision").meta("reason", why);
-  if (request_) event.meta("door", request_->kind == RequestKind::kConnect ? "connect" : "forward");
+  if (transparent_) {
+    event.meta("door", decision::toString(door_));
+  } else if (request_) {
+    event.meta("door", request_->kind == RequestKind::kConnect ? "connect" : "forward");
+  }
   if (engine_ && request_) {
     if (decision_.rule) {
       event.meta("rule", decision_.rule->match)

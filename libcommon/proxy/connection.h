@@ -14,6 +14,7 @@
 #include "libcommon/decision/request.h"
 #include "libcommon/http/framing.h"
 #include "libcommon/net/ip_address.h"
+#include "libcommon/net/socket_address.h"
 #include "libcommon/proxy/context.h"
 #include "libcommon/proxy/request_head.h"
 
@@ -45,6 +46,24 @@ class Buffer {
 //     which is judged on its own.
 // Refusals end the connection with a one-line answer. Emits one audit event
 // per decision and one when it closes.
+//
+// A redirected connection (lens-tproxy, startTransparent) enters before all
+// that: an egress.tcp rule for the original destination decides at once
+// (raw relay or refusal, nothing read); otherwise the first bytes classify
+// it (bounded in bytes and time):
+//   - a TLS ClientHello: door transparent-tls, the host is its SNI (the
+//     original address when there is none), a tunnel as for CONNECT, the
+//     ClientHello forwarded first;
+//   - an HTTP/1 request line: door transparent-http, the destination from
+//     the Host header, then the forward path above (keep-alive, each
+//     request judged);
+//   - anything else, or nothing within the peek timeout (the server speaks
+//     first): door raw-tcp on the original address and port, a tunnel.
+// A name (SNI, Host) is resolved and the checked addresses are dialled; the
+// address the client had connected to is never used for it, so a client
+// that resolved an allowed name to another address reaches the name's.
+// Refusals close the connection: a TLS client gets an alert first, an HTTP
+// client a 403 (or 400, 503, ...) answer, a raw one just the close.
 class Connection final : public IoHandler {
  public:
   Connection(ProxyContext& ctx, std::uint64_t id, int fd, const sockaddr_storage& peer);
@@ -53,6 +72,9 @@ class Connection final : public IoHandler {
   Connection& operator=(const Connection&) = delete;
 
   void start();
+  // lens-tproxy: the cage redirected this connection; `original` is where
+  // the client meant to go; `loop` when that is one of our own listeners.
+  void startTransparent(const net::SocketAddress& original, bool loop);
   void onIo(int fd, std::uint32_t events) override;
   // Deadlines; the context's `now` is current.
   void onTick();
@@ -69,6 +91,8 @@ class Connection final : public IoHandler {
 
  private:
   enum class State : std::uint8_t {
+    kClassify,      // transparent: reading the first bytes to tell TLS, HTTP and the rest apart
+    kClientHello,   // transparent: reading the rest of a TLS ClientHello
     kHead,          // reading a request head
     kResolving,     // waiting for the destination's (or upstream proxy's) addresses
     kConnecting,    // TCP connect in progress
@@ -98,6 +122,11 @@ class Connection final : public IoHandler {
   // Request head and decision.
   void readHead();
   void judge();
+  void act();  // the decision is made: refuse, or go and reach the destination
+  // Transparent entry.
+  void classify();
+  void readHello();
+  void judgeTunnel(decision::Door door, std::string host);
   [[nodiscard]] decision::Request engineRequest() const;
   void refuse(int status, std::string_view reason, std::string_view text,
               std::string_view detail = {});
@@ -140,6 +169,9 @@ class Connection final : public IoHandler {
   Watch serverWatch_;
   audit::Endpoint peer_;
   State state_ = State::kHead;
+  bool transparent_ = false;
+  decision::Door door_ = decision::Door::kConnect;  // transparent: the door it was classified to
+  net::SocketAddress original_;                      // transparent: where the client meant to go
   Clock::time_point opened_;
   Clock::time_point deadline_;    // of the current wait (head, connect, proxy reply, closing)
   Clock::time_point lastActive_;  // bytes moved (tunnel, forward, kept-alive head)

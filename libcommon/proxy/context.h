@@ -13,6 +13,7 @@
 #include "libcommon/proxy/pipe_pool.h"
 #include "libcommon/proxy/reactor.h"
 #include "libcommon/proxy/stream.h"
+#include "libcommon/proxy/transparent.h"
 #include "libcommon/proxy/upstream_url.h"
 
 namespace lens::proxy {
@@ -37,6 +38,12 @@ struct ServerOptions {
   std::uint32_t mark = 0x4E585553;
   audit::Sink* sink = nullptr;                // may be null
   InterceptionStage* interception = nullptr;  // null: no TLS interception stage
+  // lens-tproxy: the clients were redirected by the cage, not configured.
+  std::string tool = "lens-proxy";  // audit source, refusal bodies
+  TransparentMode transparent = TransparentMode::kOff;
+  std::vector<std::string> optionalListen;   // bound when the address exists (a default [::1])
+  std::chrono::milliseconds peekTimeout{500};  // first bytes (TLS, HTTP or not); then raw
+  std::size_t maxClientHello = 16 * 1024;      // a larger ClientHello is refused
 };
 
 struct Stats {
@@ -53,8 +60,13 @@ struct Stats {
   std::uint64_t closedByPolicy = 0;  // tunnels a reload no longer allowed
   std::uint64_t closedByDrain = 0;
   std::uint64_t open = 0;
+  // Transparent doors: how redirected connections were classified.
+  std::uint64_t classifiedTls = 0;
+  std::uint64_t classifiedHttp = 0;
+  std::uint64_t classifiedRaw = 0;
+  std::uint64_t redirectLoops = 0;
 };
-std::string statsJson(const Stats& stats);
+std::string statsJson(const Stats& stats, bool transparent = false);
 
 // The route to the upstream proxy named by the policy in force.
 struct UpstreamRoute {

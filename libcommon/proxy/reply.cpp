@@ -26,8 +26,9 @@ std::string_view statusText(int status) {
 }
 
 std::string errorReply(int status, std::string_view reason, std::string_view subject,
-                       std::string_view text) {
-  std::string body = "lens-proxy: ";
+                       std::string_view text, std::string_view tool) {
+  std::string body(tool);
+  body.append(": ");
   body.append(subject).append(": ").append(text).append(" (").append(reason).append(")\n");
   std::string out =
       "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";

@@ -25,6 +25,12 @@ inline constexpr std::string_view kConnectionLimit = "connection-limit";        
 inline constexpr std::string_view kPolicyChanged = "policy-changed";  // a reload closed a tunnel
 inline constexpr std::string_view kDrainTimeout = "drain-timeout";    // closed at shutdown
 inline constexpr std::string_view kIdleTimeout = "idle-timeout";
+// lens-tproxy (the transparent doors).
+inline constexpr std::string_view kRedirectLoop = "redirect-loop";  // the destination is our listener
+inline constexpr std::string_view kHttpConnectOnTransparent = "http-connect-on-transparent";
+inline constexpr std::string_view kHttpNoHost = "http-no-host";
+inline constexpr std::string_view kTlsBadClientHello = "tls-bad-client-hello";
+inline constexpr std::string_view kTlsClientHelloTooLarge = "tls-client-hello-too-large";
 }  // namespace reason
 
 // The reason phrase of a status code lens-proxy sends ("Forbidden").
@@ -32,11 +38,11 @@ std::string_view statusText(int status);
 
 // A complete response that ends the connection: status line, Connection:
 // close, Content-Type: text/plain, Content-Length, X-Lens-Reason: <reason>,
-// and a one-line body "lens-proxy: <subject>: <text> (<reason>)". The
+// and a one-line body "<tool>: <subject>: <text> (<reason>)". The
 // subject is the host the client asked for (or "request"); nothing else
 // from the request is repeated.
 std::string errorReply(int status, std::string_view reason, std::string_view subject,
-                       std::string_view text);
+                       std::string_view text, std::string_view tool = "lens-proxy");
 
 // "HTTP/1.1 200 Connection established" and the empty line.
 inline constexpr std::string_view kConnectEstablished =

@@ -153,6 +153,48 @@ Result<ProxyRequest> parseProxyRequest(std::string_view text, const RequestLimit
   return request;
 }
 
+Result<ProxyRequest> parseTransparentRequest(std::string_view text, std::uint16_t defaultPort,
+                                             const RequestLimits& limits) {
+  if (auto ok = checkRequestLine(text); !ok) return ok.error();
+  http::RawRequestLimits raw;
+  raw.maxHeadBytes = std::numeric_limits<std::size_t>::max();
+  raw.maxHeaderCount = limits.maxHeaderCount;
+  raw.maxBodyBytes = std::numeric_limits<std::size_t>::max();
+  auto parsed = http::parseRawRequestHead(text, raw);
+  if (!parsed) return parsed.error();
+
+  ProxyRequest request;
+  request.kind = RequestKind::kForward;
+  request.head = std::move(parsed->request);
+  const http::RawRequest& head = request.head;
+  if (head.method == "CONNECT")
+    return makeError(ErrorCode::kDenied, "CONNECT on a redirected connection");
+  for (const http::HeaderField& f : head.headers) {
+    if (f.rawValue.find('\n') != std::string::npos)
+      return badRequest("obsolete line folding in a header field");
+  }
+  if (auto ok = checkFraming(request); !ok) return ok.error();
+  const std::string_view target = head.target;
+  if (target.empty() || target.front() != '/')
+    return badRequest("line 1: the request target must be in origin form (/path)");
+  if (const std::size_t hash = target.find('#'); hash != std::string_view::npos) {
+    request.originTarget = std::string(target.substr(0, hash));
+  } else {
+    request.originTarget = std::string(target);
+  }
+  if (head.countHeader("host") > 1) return badRequest("more than one Host header");
+  const http::HeaderField* host = head.findHeader("host");
+  const std::string value = host ? host->value() : std::string();
+  if (value.empty()) return makeError(ErrorCode::kNotFound, "the request has no Host header");
+  auto hp = parseAuthority(value);
+  if (!hp) return badRequest("invalid Host header");
+  request.host = std::move(hp->host);
+  request.port = hp->port.value_or(defaultPort);
+  if (request.port == 0) return badRequest("invalid Host header");
+  request.keepAlive = head.version == "HTTP/1.1" && !listHas(head, "connection", "close");
+  return request;
+}
+
 std::string originFormHead(const ProxyRequest& request) {
   const http::RawRequest& head = request.head;
   std::string out;

@@ -55,6 +55,17 @@ struct RequestLimits {
 [[nodiscard]] Result<ProxyRequest> parseProxyRequest(std::string_view head,
                                                      const RequestLimits& limits = {});
 
+// Parses a request head that arrived on a redirected connection
+// (lens-tproxy): checked like parseProxyRequest, but the target is in origin
+// form ("/path?query"; anything else is refused) and the destination is the
+// Host header's: its port when it has one, else `defaultPort` (the port the
+// client connected to). The result is a kForward request. Refused with
+// ErrorCode::kDenied: a CONNECT; ErrorCode::kNotFound: no (or an empty)
+// Host header; ErrorCode::kInvalidInput: the rest.
+[[nodiscard]] Result<ProxyRequest> parseTransparentRequest(std::string_view head,
+                                                           std::uint16_t defaultPort,
+                                                           const RequestLimits& limits = {});
+
 // The head of a forward request as the origin gets it: the request line in
 // origin form, Host first and set to the URL's authority (port omitted when
 // 80), every Proxy-* field (Proxy-Authorization, Proxy-Connection, ...)

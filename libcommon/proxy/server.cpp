@@ -42,7 +42,7 @@ void raiseDescriptorLimit() {
 
 }  // namespace
 
-std::string statsJson(const Stats& s) {
+std::string statsJson(const Stats& s, bool transparent) {
   json::ObjectWriter w;
   w.field("accepted", s.accepted);
   w.field("refused_over_limit", s.refusedOverLimit);
@@ -57,6 +57,12 @@ std::string statsJson(const Stats& s) {
   w.field("bytes_down", s.bytesDown);
   w.field("closed_by_policy", s.closedByPolicy);
   w.field("closed_by_drain", s.closedByDrain);
+  if (transparent) {
+    w.field("classified_tls", s.classifiedTls);
+    w.field("classified_http", s.classifiedHttp);
+    w.field("classified_raw", s.classifiedRaw);
+    w.field("redirect_loops", s.redirectLoops);
+  }
   return w.finish();
 }
 
@@ -182,10 +188,17 @@ Server::~Server() {
 }
 
 Status Server::bindAll() {
-  for (const std::string& text : ctx_.options.listen) {
+  std::vector<std::pair<std::string, bool>> all;  // address, optional
+  for (const std::string& text : ctx_.options.listen) all.emplace_back(text, false);
+  for (const std::string& text : ctx_.options.optionalListen) all.emplace_back(text, true);
+  for (const auto& [text, optional] : all) {
     auto address = net::SocketAddress::parse(text);
     if (!address) return address.error();
     const int fd = ::socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && optional && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
+      log::get("proxy")->warn("not listening on {}: {}", text, std::strerror(errno));
+      continue;
+    }
     if (fd < 0) return systemError("socket");
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -193,7 +206,20 @@ Status Server::bindAll() {
     if (address->family() == AF_INET6)
       ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (ctx_.options.mark != 0) (void)net::markSocket(fd, ctx_.options.mark);  // EPERM unprivileged: fine
-    if (::bind(fd, address->get(), address->length) != 0 || ::listen(fd, 4096) != 0) {
+    if (ctx_.options.transparent == TransparentMode::kTproxy) {
+      if (auto ok = makeTransparent(fd, address->family()); !ok) {
+        ::close(fd);
+        return makeError(ok.error().code, "cannot listen on " + text + " in tproxy mode: " +
+                                              ok.error().message + " (needs CAP_NET_ADMIN)");
+      }
+    }
+    const bool bound = ::bind(fd, address->get(), address->length) == 0;
+    if (!bound && optional && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
+      log::get("proxy")->warn("not listening on {}: {}", text, std::strerror(errno));
+      ::close(fd);
+      continue;
+    }
+    if (!bound || ::listen(fd, 4096) != 0) {
       Status failed = systemError("cannot listen on " + text);
       ::close(fd);
       return failed;
@@ -201,7 +227,8 @@ Status Server::bindAll() {
     sockaddr_storage actual{};
     socklen_t length = sizeof actual;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&actual), &length);
-    bound_.push_back(net::SocketAddress::fromStorage(actual).toString());
+    boundSockets_.push_back(net::SocketAddress::fromStorage(actual));
+    bound_.push_back(boundSockets_.back().toString());
     listeners_.push_back(std::make_unique<Listener>(*this, fd));
     if (auto ok = ctx_.reactor.set(listeners_.back()->watch(), EPOLLIN); !ok) return ok;
   }
@@ -223,14 +250,16 @@ void Server::accept(int listenFd) {
     ++ctx_.stats.accepted;
     if (connections_.size() >= ctx_.options.maxConnections) {
       ++ctx_.stats.refusedOverLimit;
-      const std::string reply =
-          errorReply(503, reason::kConnectionLimit, "request",
-                     "too many connections (" + std::to_string(ctx_.options.maxConnections) + ")");
-      (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (ctx_.options.transparent == TransparentMode::kOff) {  // a redirected client gets no HTTP
+        const std::string reply =
+            errorReply(503, reason::kConnectionLimit, "request",
+                       "too many connections (" + std::to_string(ctx_.options.maxConnections) + ")");
+        (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
       ::close(fd);
       if (ctx_.options.sink) {
         const net::SocketAddress from = net::SocketAddress::fromStorage(peer);
-        audit::Event event("lens-proxy", "CONNECTION " + from.toString());
+        audit::Event event(ctx_.options.tool, "CONNECTION " + from.toString());
         event.outcome(audit::Outcome::kError)
             .statusCode(503)
             .meta("reason", reason::kConnectionLimit);
@@ -240,6 +269,24 @@ void Server::accept(int listenFd) {
       continue;
     }
     const std::uint64_t id = nextId_++;  // TCP_NODELAY comes from the listener
+    if (ctx_.options.transparent != TransparentMode::kOff) {
+      auto original = originalDestination(fd, ctx_.options.transparent);
+      if (!original) {
+        // Not redirected (or conntrack has forgotten it): nowhere to go.
+        log::get("proxy")->warn("connection from {}: no original destination ({}); closed",
+                                net::SocketAddress::fromStorage(peer).toString(),
+                                original.error().message);
+        ::close(fd);
+        continue;
+      }
+      bool loop = false;
+      for (const net::SocketAddress& own : boundSockets_) loop = loop || sameEndpoint(*original, own);
+      auto connection = std::make_unique<Connection>(ctx_, id, fd, peer);
+      Connection& c = *connection;
+      connections_.emplace(id, std::move(connection));
+      c.startTransparent(*original, loop);
+      continue;
+    }
     auto connection = std::make_unique<Connection>(ctx_, id, fd, peer);
     Connection& c = *connection;
     connections_.emplace(id, std::move(connection));
@@ -320,7 +367,8 @@ void Server::onSignal() {
   signalfd_siginfo info{};
   while (::read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
     if (info.ssi_signo == SIGUSR1) {
-      std::cerr << statsJson(ctx_.stats) << std::endl;
+      std::cerr << statsJson(ctx_.stats, ctx_.options.transparent != TransparentMode::kOff)
+                << std::endl;
     } else {
       stopRequested_ = true;
     }

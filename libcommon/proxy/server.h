@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "libcommon/decision/engine.h"
+#include "libcommon/net/socket_address.h"
 #include "libcommon/proxy/connection.h"
 #include "libcommon/proxy/context.h"
 #include "libcommon/util/result.h"
@@ -34,6 +35,7 @@ class Server {
   Status run();
   void stop();  // thread-safe
   [[nodiscard]] Stats stats() const { return ctx_.stats; }
+  [[nodiscard]] bool transparent() const { return ctx_.options.transparent != TransparentMode::kOff; }
   [[nodiscard]] const std::vector<std::string>& boundAddresses() const { return bound_; }
   [[nodiscard]] std::string resolvers() const { return ctx_.resolver->describeServers(); }
 
@@ -56,6 +58,7 @@ class Server {
   std::unordered_map<int, std::unique_ptr<Watch>> resolverWatches_;
   std::unique_ptr<IoHandler> resolverHandler_;
   std::vector<std::string> bound_;
+  std::vector<net::SocketAddress> boundSockets_;  // for the redirect-loop check
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<std::unique_ptr<Connection>> graveyard_;
   std::uint64_t nextId_ = 1;
