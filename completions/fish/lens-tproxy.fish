@@ -14,7 +14,7 @@ function __fish_lens_tproxy_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--listen' ':--mode' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--peek-timeout' ':--max-client-hello' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--mark'
+            case ':--log-level' ':--listen' ':--mode' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--mark' ':--peek-timeout' ':--max-client-hello'
                 set skip 1
         end
     end
@@ -40,15 +40,15 @@ complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l audit -x -d 'Audit sink
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l ready-file -r -F -d 'Create this file once listening with a policy loaded'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l check -d 'Check the options and the policy, print what would run, and exit'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l max-connections -x -d 'Clients at once; more are closed at once'
-complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l peek-timeout -x -d 'Seconds to wait for the first bytes that tell TLS and HTTP apart; then the connection is judged as raw TCP'
-complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l max-client-hello -x -d 'Largest TLS ClientHello in bytes; larger ones are refused'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l max-header-size -x -d 'Largest HTTP request head in bytes; larger ones get 431'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l header-timeout -x -d 'Seconds for a TLS ClientHello or an HTTP request head to arrive'
-complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l connect-timeout -x -d 'Seconds to connect to a server or the upstream proxy'
-complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l upstream-timeout -x -d 'Seconds for the upstream proxy to answer CONNECT'
+complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l connect-timeout -x -d 'Seconds to connect to a server or the upstream proxy (HTTP: then 504)'
+complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l upstream-timeout -x -d 'Seconds for the upstream proxy to answer CONNECT (HTTP: then 504)'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l idle-timeout -x -d 'Seconds without traffic before a relayed connection is closed'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l drain-timeout -x -d 'Seconds open connections may take to finish after SIGTERM'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l resolver -x -d 'DNS server ADDRESS[:PORT] for names (repeatable; default /etc/resolv.conf)'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l resolver-timeout -x -d 'Milliseconds to wait for a DNS answer per try'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l resolver-tries -x -d 'Tries per DNS server'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l mark -x -d 'Socket mark of every socket lens-tproxy opens (trusted by the cage)'
+complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l peek-timeout -x -d 'Seconds to wait for the first bytes that tell TLS and HTTP apart; then the connection is judged as raw TCP'
+complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l max-client-hello -x -d 'Largest TLS ClientHello in bytes; larger ones are refused'

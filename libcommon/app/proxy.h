@@ -2,11 +2,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include <cstddef>
 #include <memory>
 #include <string>
-#include <vector>
 
+#include "libcommon/app/proxy_daemon.h"
 #include "libcommon/cli/cli.h"
 
 namespace lens::app::proxy {
@@ -14,31 +13,15 @@ namespace lens::app::proxy {
 // lens-proxy: the explicit HTTP proxy (CONNECT and absolute-form requests).
 struct Options {
   cli::CommonOptions common;
-  std::vector<std::string> listen;  // default 127.0.0.1:3128
-  std::string stateDir = "/run/lens";
-  std::string policyFile;  // default STATE_DIR/policy.json
-  std::string audit;       // default unix:STATE_DIR/audit.sock
-  std::string readyFile;
-  bool check = false;
-  std::size_t maxConnections = 1024;
-  std::size_t maxHeaderSize = 32 * 1024;
-  double headerTimeout = 30;
-  double connectTimeout = 10;
-  double upstreamTimeout = 30;
-  double idleTimeout = 300;
-  double drainTimeout = 10;
-  std::vector<std::string> resolvers;
-  int resolverTimeoutMs = 2000;
-  int resolverTries = 2;
-  std::string mark = "0x4e585553";
+  ProxyDaemonOptions daemon;  // --listen default 127.0.0.1:3128
 
   // lens-proxy ca init|show|export: the interception CA.
-  std::string caCommand;   // empty: run the proxy
-  std::string caDir;       // default STATE_DIR/ca
+  std::string caCommand;  // empty: run the proxy
+  std::string caDir;      // default STATE_DIR/ca
   int caDays = 3650;
   bool caForce = false;
-  std::string caOut;       // export: default standard output
-  std::string caBundle;    // export: a bundle to put the CA certificate after
+  std::string caOut;     // export: default standard output
+  std::string caBundle;  // export: a bundle to put the CA certificate after
 };
 
 std::unique_ptr<CLI::App> makeCli(Options& options);
