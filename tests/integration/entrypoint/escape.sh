@@ -42,6 +42,10 @@ for name in tcp-direct tcp-ipv6 udp-direct dot set-mark read-policy read-ca-key 
 done
 check "the denied lookup was audited (dns-denied)" -- \
   grep -q '"action":"DNS denied.test".*"reason":"dns-denied"' "$state/audit.log"
+check "the direct TCP connection was audited by lens-tproxy" -- \
+  grep -q '"source":"lens-tproxy","action":"TRANSPARENT 10.199.0.2:8080",.*"result":"failure".*"reason":"policy-deny"' "$state/audit.log"
+check "the IPv6 one too" -- \
+  grep -q '"source":"lens-tproxy","action":"TRANSPARENT \[fd99::2\]:8080",.*"result":"failure".*"reason":"policy-deny"' "$state/audit.log"
 
 echo "== the workload's environment and files"
 out=$(ep -- sh -c 'echo "user=$(id -un) greeting=$GREETING proxy=$HTTPS_PROXY"; cat /tmp/lens-entrypoint-test/config;
