@@ -44,6 +44,17 @@ Status checkRequestLine(std::string_view head) {
   return Ok{};
 }
 
+// The head as the shared parser reads it, after the strict request line
+// check; the size was bounded by the reader.
+Result<http::RawRequestHead> parseHead(std::string_view text, const RequestLimits& limits) {
+  if (auto ok = checkRequestLine(text); !ok) return ok.error();
+  http::RawRequestLimits raw;
+  raw.maxHeadBytes = std::numeric_limits<std::size_t>::max();
+  raw.maxHeaderCount = limits.maxHeaderCount;
+  raw.maxBodyBytes = std::numeric_limits<std::size_t>::max();
+  return http::parseRawRequestHead(text, raw);
+}
+
 Result<net::HostPort> parseAuthority(std::string_view authority) {
   if (authority.find('@') != std::string_view::npos) {
     return badRequest("line 1: user information in the URL is not accepted");
@@ -96,12 +107,7 @@ std::string ProxyRequest::authority() const {
 }
 
 Result<ProxyRequest> parseProxyRequest(std::string_view text, const RequestLimits& limits) {
-  if (auto ok = checkRequestLine(text); !ok) return ok.error();
-  http::RawRequestLimits raw;
-  raw.maxHeadBytes = std::numeric_limits<std::size_t>::max();
-  raw.maxHeaderCount = limits.maxHeaderCount;
-  raw.maxBodyBytes = std::numeric_limits<std::size_t>::max();
-  auto parsed = http::parseRawRequestHead(text, raw);
+  auto parsed = parseHead(text, limits);
   if (!parsed) return parsed.error();
 
   ProxyRequest request;
@@ -155,12 +161,7 @@ Result<ProxyRequest> parseProxyRequest(std::string_view text, const RequestLimit
 
 Result<ProxyRequest> parseTransparentRequest(std::string_view text, std::uint16_t defaultPort,
                                              const RequestLimits& limits) {
-  if (auto ok = checkRequestLine(text); !ok) return ok.error();
-  http::RawRequestLimits raw;
-  raw.maxHeadBytes = std::numeric_limits<std::size_t>::max();
-  raw.maxHeaderCount = limits.maxHeaderCount;
-  raw.maxBodyBytes = std::numeric_limits<std::size_t>::max();
-  auto parsed = http::parseRawRequestHead(text, raw);
+  auto parsed = parseHead(text, limits);
   if (!parsed) return parsed.error();
 
   ProxyRequest request;
