@@ -24,11 +24,12 @@ std::optional<std::uint64_t> numberAfter(std::string_view line, std::string_view
 Result<RefusalCounters> parseRefusalCounters(std::string_view listing) {
   RefusalCounters counters;
   std::array<bool, std::size(kRefusals)> sawLog{}, sawReject{};
-  std::optional<std::size_t> pending;  // the reason whose reject comes next
+  constexpr std::size_t kNone = std::size(kRefusals);
+  std::size_t pending = kNone;  // the reason whose reject comes next
   constexpr std::string_view kLog = "log prefix \"";
   for (std::string_view line : util::split(listing, '\n')) {
     if (const std::size_t at = line.find(kLog); at != std::string_view::npos) {
-      pending.reset();
+      pending = kNone;
       const std::string_view rest = line.substr(at + kLog.size());
       const std::string_view prefix = rest.substr(0, rest.find('"'));
       const Refusal* refusal = refusalForPrefix(prefix);
@@ -43,12 +44,12 @@ Result<RefusalCounters> parseRefusalCounters(std::string_view listing) {
       pending = index;
       continue;
     }
-    if (pending && line.find("reject") != std::string_view::npos) {
+    if (pending != kNone && line.find("reject") != std::string_view::npos) {
       if (auto refused = numberAfter(line, "counter packets ")) {
-        counters[*pending].refused = *refused;
-        sawReject[*pending] = true;
+        counters[pending].refused = *refused;
+        sawReject[pending] = true;
       }
-      pending.reset();
+      pending = kNone;
     }
   }
   for (std::size_t i = 0; i < std::size(kRefusals); ++i) {

@@ -1,5 +1,6 @@
 #include "libcommon/net/ip_packet.h"
 
+#include <algorithm>
 #include <array>
 
 namespace lens::net {

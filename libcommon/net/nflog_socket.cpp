@@ -61,11 +61,16 @@ Result<Socket> Socket::open(const Config& config, int receiveBuffer) {
                      "binding " + group + ": " + std::strerror(error) + " (a kernel without nfnetlink_log)");
   }
   if (error != 0) return makeError(ErrorCode::kIo, "binding " + group + ": " + std::strerror(error));
+  socket.bound_ = true;
   return socket;
 }
 
 Socket::Socket(Socket&& other) noexcept
-    : fd_(other.fd_), group_(other.group_), seq_(other.seq_), pending_(std::move(other.pending_)) {
+    : fd_(other.fd_),
+      group_(other.group_),
+      seq_(other.seq_),
+      bound_(other.bound_),
+      pending_(std::move(other.pending_)) {
   other.fd_ = -1;
 }
 
@@ -73,8 +78,10 @@ Socket::~Socket() {
   if (fd_ < 0) return;
   // Unbinding frees the group at once (closing the socket would too, a
   // little later); the answer does not matter any more.
-  const auto request = unbindRequest(group_, ++seq_);
-  (void)::send(fd_, request.data(), request.size(), MSG_DONTWAIT);
+  if (bound_) {
+    const auto request = unbindRequest(group_, ++seq_);
+    (void)::send(fd_, request.data(), request.size(), MSG_DONTWAIT);
+  }
   ::close(fd_);
 }
 

@@ -45,6 +45,7 @@ class Socket {
   int fd_ = -1;
   std::uint16_t group_ = 0;
   std::uint32_t seq_ = 0;
+  bool bound_ = false;
   // Datagrams with packets that arrived while waiting for an acknowledgement.
   std::deque<std::vector<std::uint8_t>> pending_;
 };
