@@ -29,8 +29,9 @@ else
 fi
 
 echo "== watch"
-in_sbx "$lockdown" watch --log-group "$group" --audit "$audit" --ready-file "$work/watch.ready" \
-  2>"$work/watch.err" &
+# nsenter directly (not through a shell function), so $! is the watcher itself.
+nsenter --net="/run/netns/$sbx" "$lockdown" watch --log-group "$group" --audit "$audit" \
+  --ready-file "$work/watch.ready" 2>"$work/watch.err" &
 watcher=$!
 pids+=("$watcher")
 wait_ready "$work/watch.ready" "lens-lockdown watch"
