@@ -21,7 +21,8 @@ audit=$work/audit.jsonl
 echo "== the cage with the NFLOG group from LENS_LOG_GROUP passes the kernel's check"
 check "check --log-group" -- in_sbx env LENS_LOG_GROUP=$group "$lockdown" check
 in_sbx env LENS_LOG_GROUP=$group "$lockdown" apply
-if in_sbx nft list chain inet lens_sandbox filter_cage | grep -q "log prefix \"lens:deny: \" group $group"; then
+in_sbx nft list chain inet lens_sandbox filter_cage >"$work/chain"  # not piped: grep -q would cut nft short
+if grep -q "log prefix \"lens:deny: \" group $group" "$work/chain"; then
   echo "ok   the cage logs to group $group"
 else
   echo "FAIL the cage does not log to group $group" >&2
