@@ -14,7 +14,7 @@ function __fish_lens_lockdown_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--mode' ':--scope' ':--policy' ':--dns-port' ':--transparent-port' ':--mark' ':--tproxy-mark' ':--route-table'
+            case ':--log-level' ':--mode' ':--scope' ':--policy' ':--dns-port' ':--transparent-port' ':--mark' ':--tproxy-mark' ':--route-table' ':--log-group' 'watch:--audit' 'watch:--state-dir' 'watch:--ready-file'
                 set skip 1
             case ':render'
                 set path 'render'
@@ -26,6 +26,8 @@ function __fish_lens_lockdown_path
                 set path 'show'
             case ':remove'
                 set path 'remove'
+            case ':watch'
+                set path 'watch'
         end
     end
     echo $path
@@ -44,6 +46,7 @@ complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -a 'check' -d 'Validat
 complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -a 'apply' -d 'Install or replace the cage in one transaction'
 complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -a 'show' -d 'Print the installed cage, or say that none is installed (exit 1)'
 complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -a 'remove' -d 'Delete the cage (an absent cage is success)'
+complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -a 'watch' -d 'Write an audit event for each packet the cage refuses (NFLOG), until SIGTERM or SIGINT'
 complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -s h -l help -d 'Print this help message and exit'
 complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -l version -d 'Display program version information and exit'
 complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -l log-level -x -a 'trace debug info warn error critical off' -d 'Diagnostics on stderr: trace, debug, info, warn, error, critical or off'
@@ -55,6 +58,7 @@ complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -l transparent-port -x
 complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -l mark -x -d 'Socket mark of trusted traffic (the daemons\' SO_MARK)'
 complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -l tproxy-mark -x -d 'Mark that steers packets to the TPROXY route (tproxy mode)'
 complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -l route-table -x -d 'Routing table of the TPROXY local route (tproxy mode)'
+complete -c lens-lockdown -n '__fish_lens_lockdown_at ""' -l log-group -x -d 'NFLOG group the cage logs refused packets to (and watch reads)'
 
 # lens-lockdown render
 complete -c lens-lockdown -n '__fish_lens_lockdown_at "render"' -s h -l help -d 'Print this help message and exit'
@@ -70,3 +74,9 @@ complete -c lens-lockdown -n '__fish_lens_lockdown_at "show"' -s h -l help -d 'P
 
 # lens-lockdown remove
 complete -c lens-lockdown -n '__fish_lens_lockdown_at "remove"' -s h -l help -d 'Print this help message and exit'
+
+# lens-lockdown watch
+complete -c lens-lockdown -n '__fish_lens_lockdown_at "watch"' -s h -l help -d 'Print this help message and exit'
+complete -c lens-lockdown -n '__fish_lens_lockdown_at "watch"' -l audit -x -d 'Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)'
+complete -c lens-lockdown -n '__fish_lens_lockdown_at "watch"' -l state-dir -x -a '(__fish_complete_directories)' -d 'State directory (audit.sock)'
+complete -c lens-lockdown -n '__fish_lens_lockdown_at "watch"' -l ready-file -r -F -d 'Create this file once the NFLOG group is bound'

@@ -102,6 +102,7 @@ std::variant<Plan, int> makePlan(const Options& o) {
   c.dnsPort = static_cast<std::uint16_t>(o.dnsPort);
   c.transparentPort = static_cast<std::uint16_t>(o.transparentPort);
   c.routeTable = static_cast<std::uint32_t>(o.routeTable);
+  c.logGroup = static_cast<std::uint16_t>(o.logGroup);
   const bool buildsRuleset = o.command == "render" || o.command == "check" || o.command == "apply";
   if (buildsRuleset && !o.policyFile.empty()) {
     const policy::ParseOutcome out = policy::loadInstalledPolicy(o.policyFile);
@@ -237,6 +238,9 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   app->add_option("--route-table", o.routeTable, "Routing table of the TPROXY local route (tproxy mode)")
       ->check(CLI::Range(1, 0x7fffffff))
       ->capture_default_str();
+  app->add_option("--log-group", o.logGroup, "NFLOG group the cage logs refused packets to (and watch reads)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
 
   const std::pair<const char*, const char*> commands[] = {
       {"render", "Print the ruleset (the transaction apply runs); touch nothing"},
@@ -248,6 +252,15 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   for (const auto& [name, help] : commands) {
     app->add_subcommand(name, help)->callback([&o, command = std::string(name)] { o.command = command; });
   }
+  CLI::App* watch = app->add_subcommand(
+      "watch", "Write an audit event for each packet the cage refuses (NFLOG), until SIGTERM or SIGINT");
+  watch->callback([&o] { o.command = "watch"; });
+  watch->add_option("--audit", o.audit, "Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)")
+      ->type_name("SINK");
+  watch->add_option("--state-dir", o.stateDir, "State directory (audit.sock)")->capture_default_str();
+  watch->add_option("--ready-file", o.readyFile, "Create this file once the NFLOG group is bound")
+      ->type_name("FILE")
+      ->envname("LENS_READY_FILE");
   return app;
 }
 
@@ -260,6 +273,7 @@ int run(const Options& o) {
   if (o.command == "apply") return runApply(o, p);
   if (o.command == "show") return runShow(o, p);
   if (o.command == "remove") return runRemove(o, p);
+  if (o.command == "watch") return runWatch(o, p);
   return toInt(ExitCode::kUsage);
 }
 

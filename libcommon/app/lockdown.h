@@ -16,7 +16,7 @@ namespace lens::app::lockdown {
 // lens-lockdown: render, check, apply, show and remove the nftables cage.
 struct Options {
   cli::CommonOptions common;
-  std::string command;  // render, check, apply, show, remove
+  std::string command;  // render, check, apply, show, remove, watch
 
   std::string mode = "redirect";
   std::string scope = "all";
@@ -26,6 +26,12 @@ struct Options {
   std::string mark = "0x4e585553";
   std::string tproxyMark = "0x4e585554";
   int routeTable = 3129;
+  int logGroup = lens::lockdown::kDefaultLogGroup;  // NFLOG group of the refusal log
+
+  // watch
+  std::string audit;  // empty: unix:STATE_DIR/audit.sock
+  std::string stateDir = "/run/lens";
+  std::string readyFile;
 };
 
 std::unique_ptr<CLI::App> makeCli(Options& options);
@@ -40,5 +46,9 @@ struct Plan {
 std::variant<Plan, int> makePlan(const Options& options);
 
 int run(const Options& options);
+
+// `watch`: binds the NFLOG group and writes one audit event per refused
+// packet until SIGTERM or SIGINT (libcommon/app/lockdown_watch.cpp).
+int runWatch(const Options& options, const Plan& plan);
 
 }  // namespace lens::app::lockdown

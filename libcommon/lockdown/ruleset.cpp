@@ -15,7 +15,7 @@ constexpr std::string_view kFilterChain = "filter_output";
 constexpr std::string_view kTproxyChain = "tproxy_prerouting";
 constexpr std::string_view kNatCage = "nat_cage";
 constexpr std::string_view kRouteCage = "route_cage";
-constexpr std::string_view kFilterCage = "filter_cage";
+constexpr std::string_view kFilterCage = kRefusalChain;
 
 std::string hex(std::uint32_t value) {
   char buf[16];
@@ -126,6 +126,8 @@ void filterChain(Writer& w, const Config& c) {
   w.line("# Everything unmarked that no rule accepts is refused at once (ICMP", 1);
   w.line("# port-unreachable), never silently dropped. Established flows pass, but", 1);
   w.line("# never UDP: a datagram leaves only while its destination is in a set.", 1);
+  w.line("# Refusals are logged to NFLOG group " + std::to_string(c.logGroup) +
+             " (lens-lockdown watch), rate-limited and counted.", 1);
   baseChain(w, c, kFilterChain, "type filter hook output priority 0; policy drop;", "accept", kFilterCage,
             "accept");
   w.line("chain " + std::string(kFilterCage) + " {", 1);
@@ -138,10 +140,18 @@ void filterChain(Writer& w, const Config& c) {
   w.line("icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld2-listener-report } accept", 2);
   w.line("meta l4proto != udp ct state established,related accept", 2);
   setLookups(w, "accept", false);
-  w.line("tcp dport 853 counter reject with icmpx port-unreachable", 2);
-  w.line("udp dport 443 counter reject with icmpx port-unreachable", 2);
-  w.line("limit rate 5/second burst 10 packets log prefix \"lens:deny: \" level info", 2);
-  w.line("counter reject with icmpx port-unreachable", 2);
+  // Each refusal: a rate-limited, counted NFLOG rule, then the counted reject
+  // (lens-lockdown watch reads both counters: refused - logged = not logged).
+  const auto logRule = [&](std::string_view match, std::string_view prefix) {
+    w.line(std::string(match) + "limit rate " + std::to_string(kLogRatePerSecond) + "/second burst " +
+               std::to_string(kLogBurst) + " packets counter log prefix \"" + std::string(prefix) + "\" group " +
+               std::to_string(c.logGroup),
+           2);
+    w.line(std::string(match) + "counter reject with icmpx port-unreachable", 2);
+  };
+  logRule("tcp dport 853 ", kRefusals[0].prefix);
+  logRule("udp dport 443 ", kRefusals[1].prefix);
+  logRule("", kRefusals[2].prefix);
   w.line("}", 1);
 }
 
@@ -151,6 +161,13 @@ std::string setDefinition(std::string_view name, bool v6, bool dynamic) {
 }
 
 }  // namespace
+
+const Refusal* refusalForPrefix(std::string_view prefix) {
+  for (const Refusal& r : kRefusals) {
+    if (r.prefix == prefix) return &r;
+  }
+  return nullptr;
+}
 
 std::string_view toString(Mode mode) { return mode == Mode::kTproxy ? "tproxy" : "redirect"; }
 

@@ -21,6 +21,32 @@ inline constexpr std::string_view kDynamicSet6 = "raw6";
 inline constexpr std::string_view kStaticSet4 = "static4";
 inline constexpr std::string_view kStaticSet6 = "static6";
 
+// Why the filter cage refused a packet. Each refusing rule logs, rate-limited
+// in the kernel, to the NFLOG group with its own prefix (lens-lockdown watch
+// turns each logged packet into an audit event with the reason), and the rule
+// and the reject after it are counted, so the packets the rate limit kept
+// from the log are known: refused - logged.
+struct Refusal {
+  std::string_view prefix;  // NFLOG prefix, as the rule sets it
+  std::string_view reason;  // metadata.reason of the audit event
+};
+inline constexpr Refusal kRefusals[] = {
+    {"lens:dot: ", "dot-refused"},    // TCP 853 (DNS over TLS)
+    {"lens:quic: ", "quic-refused"},  // UDP 443 (QUIC)
+    {"lens:deny: ", "kernel-refused"},  // everything else the cage refuses
+};
+// The refusal logged with `prefix`, or nullptr.
+const Refusal* refusalForPrefix(std::string_view prefix);
+
+// The chain that holds the refusing rules (and their counters).
+inline constexpr std::string_view kRefusalChain = "filter_cage";
+
+// The default NFLOG group (--log-group) and the kernel's log rate limit,
+// per refusal reason.
+inline constexpr std::uint16_t kDefaultLogGroup = 3129;
+inline constexpr int kLogRatePerSecond = 200;
+inline constexpr int kLogBurst = 400;
+
 enum class Mode : std::uint8_t { kRedirect, kTproxy };
 std::string_view toString(Mode mode);
 
@@ -49,6 +75,7 @@ struct Config {
   std::uint32_t mark = 0x4E585553;       // trusted traffic (the daemons' SO_MARK)
   std::uint32_t tproxyMark = 0x4E585554; // steers packets to the TPROXY route (tproxy mode)
   std::uint32_t routeTable = 3129;       // holds the local default route (tproxy mode)
+  std::uint16_t logGroup = kDefaultLogGroup;  // NFLOG group of the refusal log
 };
 
 // The nftables script `apply` runs as one transaction (and `render` prints):
