@@ -23,13 +23,15 @@ fail() {
 [[ $rc -eq 0 ]] || fail "scripts/demo exited with $rc"
 grep -q "demo: every step behaved as shown" <<<"$out" || fail "the demo did not finish with every step as shown"
 steps=$(grep -c $'\e\[32mok\e\[0m' <<<"$out" || true)
-[[ $steps -eq 10 ]] || fail "expected 10 steps ok, saw $steps"
+[[ $steps -eq 11 ]] || fail "expected 11 steps ok, saw $steps"
 grep -q "audit: lens-dns DNS denied.demo -> failure (dns-denied)" <<<"$out" || fail "no dns-denied audit event shown"
 grep -q "audit: lens-proxy GET http://denied.demo/ -> failure (policy-deny" <<<"$out" || fail "no proxy deny audit event shown"
 grep -q "audit: lens-tproxy TRANSPARENT 10.88.0.2:443 host allowed.demo -> success" <<<"$out" ||
   fail "no transparent allow audit event shown"
 grep -q "audit: lens-tproxy TRANSPARENT 10.88.0.2:80 host 10.88.0.2 -> failure (policy-deny" <<<"$out" ||
   fail "no transparent deny audit event shown"
+grep -q "audit: lens-lockdown UDP 10.88.0.2:9999 -> failure (kernel-refused)" <<<"$out" ||
+  fail "no audit event of the refused datagram shown"
 # Its own namespaces only: other tests may be creating theirs meanwhile.
 ! ip netns list | grep -q '^lens-demo-' || fail "a network namespace was left behind: $(ip netns list | grep '^lens-demo-')"
 ! pgrep -f "lens-demo" >/dev/null || fail "a demo process was left behind"

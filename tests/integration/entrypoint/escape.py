@@ -40,9 +40,23 @@ def udp(host, port):
     return s.recv(100).decode(errors="replace").strip()
 
 
+def send_after(port, refused):
+    """After a refused attempt to get around the cage: try the network anyway
+    (the cage must refuse, and audit, this datagram too), then report the
+    attempt's own error."""
+    try:
+        udp("10.199.0.2", port)
+    except OSError:
+        raise refused
+    raise RuntimeError(f"a datagram to port {port} got an answer")
+
+
 def mark():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, 36, 0x4E585553)  # SO_MARK
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, 36, 0x4E585553)  # SO_MARK
+    except OSError as e:
+        send_after(9001, e)
     return "socket marked as trusted"
 
 
@@ -54,7 +68,7 @@ def read(path):
 def nft():
     r = subprocess.run(["nft", "delete", "table", "inet", "lens_sandbox"], capture_output=True, text=True)
     if r.returncode != 0:
-        raise PermissionError(errno.EPERM, r.stderr.strip())
+        send_after(9002, PermissionError(errno.EPERM, r.stderr.strip()))
     return "deleted the cage"
 
 

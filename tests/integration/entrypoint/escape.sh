@@ -2,9 +2,12 @@
 # lens-entrypoint runs a workload that tries to escape the sandbox: direct
 # TCP, IPv6, UDP, DoT, setting the trusted socket mark, reading the policy
 # (it holds secrets) or the CA key, listing the state directory, deleting the cage, and
-# resolving a denied name. Every attempt fails; the refusals that reach a
-# daemon are audited and the kernel's are counted. The workload's exit status
-# comes back exactly (0, 3, 77, 143 after SIGTERM), and nothing is left.
+# resolving a denied name. Every attempt fails. The network ones are
+# audited: DNS by lens-dns, TCP by lens-tproxy, what the kernel refuses (UDP,
+# DoT, and a datagram sent after the failed mark and nft attempts) by
+# lens-lockdown watch with the workload's uid. File access is refused by
+# permissions (EACCES) and not audited. The workload's exit status comes back
+# exactly (0, 3, 77, 143 after SIGTERM), and nothing is left.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
@@ -42,6 +45,25 @@ for name in tcp-direct tcp-ipv6 udp-direct dot set-mark read-policy read-ca-key 
 done
 check "the denied lookup was audited (dns-denied)" -- \
   grep -q '"action":"DNS denied.test".*"reason":"dns-denied"' "$state/audit.log"
+# audited SOURCE ACTION REASON: an event of the workload's user with these fields.
+audited() {
+  "$python" - "$state/audit.log" "$@" "$(id -u "$user")" <<'PY'
+import json, sys
+log, source, action, reason, uid = sys.argv[1:]
+for line in open(log):
+    e = json.loads(line)
+    m = e.get("metadata", {})
+    if (e.get("source"), e.get("action"), e.get("result"), m.get("reason")) == (source, action, "failure", reason):
+        if source != "lens-lockdown" or str(m.get("uid")) == uid:
+            sys.exit(0)
+sys.exit(1)
+PY
+}
+check "the UDP datagram was audited by lens-lockdown watch, with the workload's uid" -- \
+  audited lens-lockdown "UDP 10.199.0.2:9000" kernel-refused
+check "the DoT connection too" -- audited lens-lockdown "TCP 10.199.0.2:853" dot-refused
+check "after the refused mark, its datagram too" -- audited lens-lockdown "UDP 10.199.0.2:9001" kernel-refused
+check "after the refused nft, its datagram too" -- audited lens-lockdown "UDP 10.199.0.2:9002" kernel-refused
 check "the direct TCP connection was audited by lens-tproxy" -- \
   grep -q '"source":"lens-tproxy","action":"TRANSPARENT 10.199.0.2:8080",.*"result":"failure".*"reason":"policy-deny"' "$state/audit.log"
 check "the IPv6 one too" -- \

@@ -18,11 +18,16 @@ echo "== up and down"
 check "lens-up returns once ready" -- in_up --policy "$work/policy.json"
 check "lens-dns runs" -- kill -0 "$(cat "$state/run/dns.pid")"
 check "lens-proxy runs" -- kill -0 "$(cat "$state/run/proxy.pid")"
+check "lens-tproxy runs" -- kill -0 "$(cat "$state/run/tproxy.pid")"
+check "lens-lockdown watch runs" -- kill -0 "$(cat "$state/run/lockdown.pid")"
+check "the CA and the trust bundle are there" -- test -s "$state/ca/ca.crt" -a -s "$state/ca/bundle.pem"
 check "the cage is installed" -- grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
 check "the policy is installed, readable by root only" -- test "$(stat -c %a "$state/policy.json")" = 600
-dns_pid=$(cat "$state/run/dns.pid")
+pids_up=$(cat "$state"/run/*.pid)
 check "lens-down stops everything" -- in_down
-check "lens-dns is gone" -- none kill -0 "$dns_pid" 2>/dev/null
+for pid in $pids_up; do
+  check "process $pid is gone" -- none kill -0 "$pid" 2>/dev/null
+done
 check "the cage is gone" -- none grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
 check "lens-down with nothing running succeeds" -- in_down
 
@@ -38,6 +43,7 @@ kill "$holder" 2>/dev/null || true
 check "lens-up fails (exit 1)" -- test "$rc" -eq 1
 check "... naming lens-dns and why" -- grep -q "lens-dns exited before it was ready.*127.0.0.1:5355" "$work/up.err"
 check "... and stops what it started (no proxy left)" -- none pgrep -f "lens-proxy --state-dir $state"
+check "... (no watcher left)" -- none pgrep -f "lens-lockdown watch --state-dir $state"
 check "... and removes the cage" -- none grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
 
 echo "== bad input"
