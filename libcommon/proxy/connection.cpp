@@ -71,6 +71,7 @@ Connection::Connection(ProxyContext& ctx, std::uint64_t id, int fd, const sockad
 }
 
 Connection::~Connection() {
+  forgetOutgoing();
   ctx_.reactor.remove(clientWatch_);
   ctx_.reactor.remove(serverWatch_);
   ctx_.pipes.release(up_.pipe);
@@ -715,6 +716,14 @@ void Connection::dialNext() {
     serverWatch_.fd = fd;
     dialled_ = ip;
     if (::connect(fd, target.get(), target.length) == 0 || errno == EINPROGRESS) {
+      if (ctx_.options.transparent != TransparentMode::kOff) {
+        sockaddr_storage local{};
+        socklen_t length = sizeof local;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+          outgoing_ = net::SocketAddress::fromStorage(local).toString();
+          ctx_.outgoing.insert(outgoing_);
+        }
+      }
       state_ = State::kConnecting;
       connectEvent_ = false;
       deadline_ = ctx_.now + ctx_.options.connectTimeout;
@@ -1210,8 +1219,15 @@ void Connection::finishExchange() {
 
 void Connection::dropServerSocket() {
   Reactor::forget(serverWatch_);  // closing the socket takes it out of epoll
+  forgetOutgoing();
   server_.reset();
   serverWatch_.fd = -1;
+}
+
+void Connection::forgetOutgoing() {
+  if (outgoing_.empty()) return;
+  ctx_.outgoing.erase(outgoing_);
+  outgoing_.clear();
 }
 
 void Connection::closeServer() {
@@ -1315,6 +1331,7 @@ void Connection::close(std::string_view why, bool failure) {
   Reactor::forget(serverWatch_);
   ctx_.pipes.release(up_.pipe);
   ctx_.pipes.release(down_.pipe);
+  forgetOutgoing();
   server_.reset();
   client_.reset();
   ctx_.release(id_);

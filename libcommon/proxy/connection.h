@@ -154,6 +154,7 @@ class Connection final : public IoHandler {
   void finishExchange();
   void closeServer();
   void dropServerSocket();
+  void forgetOutgoing();  // our dial's local endpoint leaves ctx_.outgoing
 
   // Ending.
   void flushClosing();
@@ -195,6 +196,7 @@ class Connection final : public IoHandler {
   bool connectTimedOut_ = false;
   std::string lastDialError_;
   std::string serverKey_;   // what the open server connection reaches (forward keep-alive)
+  std::string outgoing_;    // transparent mode: this dial's local endpoint in ctx_.outgoing
   std::string pendingKey_;  // what the connection being dialled will reach
   bool inResolve_ = false;
   std::optional<Result<std::vector<net::IpAddress>>> resolved_;  // an answer given at once

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "libcommon/audit/sink.h"
@@ -86,6 +87,10 @@ struct ProxyContext {
   PipePool pipes;
   bool draining = false;
   bool markWarned = false;
+  // Transparent mode: the local endpoints ("ip:port") of the connections we
+  // dial. One of them arriving at the listener is our own dial redirected
+  // back (an unmarked socket inside the cage): a loop, refused.
+  std::unordered_set<std::string> outgoing;
   Clock::time_point now = Clock::now();
   // A connection has closed: destroy it once the current events are handled.
   std::function<void(std::uint64_t id)> release;

@@ -279,7 +279,9 @@ void Server::accept(int listenFd) {
         ::close(fd);
         continue;
       }
-      bool loop = false;
+      // A loop: a connection to one of our listeners, or one of our own
+      // dials redirected back to us (its socket could not be marked).
+      bool loop = ctx_.outgoing.count(net::SocketAddress::fromStorage(peer).toString()) != 0;
       for (const net::SocketAddress& own : boundSockets_) loop = loop || sameEndpoint(*original, own);
       auto connection = std::make_unique<Connection>(ctx_, id, fd, peer);
       Connection& c = *connection;

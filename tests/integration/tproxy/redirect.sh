@@ -192,4 +192,13 @@ rc=0
 wait "$tproxy_pid" || rc=$?
 check "SIGTERM exits 0" -- test "$rc" = 0
 check "the statistics include the classification" -- grep -q '"classified_tls":[1-9]' "$work/tproxy.err"
+
+echo "== its own dial redirected back (sockets not marked: --mark 0)"
+start_tproxy --mark 0
+expect "error empty-reply" "an allowed connection whose dial the cage sends back fails" -- tcp 10.199.0.2 5432
+check "... audited redirect-loop for the dial that came back" -- \
+  audit_has '"action":"TRANSPARENT 10.199.0.2:5432".*"reason":"redirect-loop"'
+kill -TERM "$tproxy_pid"
+wait "$tproxy_pid" || true
+check "... and it did not recurse (2 connections accepted)" -- grep -q '"accepted":2,' <(tail -1 "$work/tproxy.err")
 finish
