@@ -22,6 +22,7 @@ inline constexpr std::string_view kBlockedDestination = "blocked-destination";
 inline constexpr std::string_view kDnsDenied = "dns-denied";
 inline constexpr std::string_view kNoPolicy = "no-policy";
 inline constexpr std::string_view kInvalidRequest = "invalid-request";
+inline constexpr std::string_view kUnknownProtocol = "unknown-protocol";
 }  // namespace reason
 
 enum class Table : std::uint8_t { kHttp, kTcp, kUdp };

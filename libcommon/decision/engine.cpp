@@ -190,10 +190,14 @@ Decision Engine::decide(const Request& request) const {
   if (auto d = decideRaw(request, hostName, address, Table::kTcp)) return *d;
   if (request.door == Door::kRawTcp) {
     Decision d;
-    d.verdict = network_->defaultVerdict;
+    // A protocol no proxy can see into is never let through by the default
+    // verdict alone (as the original): a default deny refuses it, any other
+    // default asks. Only a tcp rule opens it.
+    d.verdict = network_->defaultVerdict == Verdict::kDeny ? Verdict::kDeny : Verdict::kAsk;
     d.transport = Transport::kDirect;
-    d.reason = verdictReason(d.verdict);
-    d.detail = "no tcp rule matches " + describe(request, hostName) + "; default verdict";
+    d.reason = reason::kUnknownProtocol;
+    d.detail = "no tcp rule matches " + describe(request, hostName) + "; an unrecognised protocol is " +
+               (d.verdict == Verdict::kDeny ? "refused by the default deny" : "asked for");
     return d;
   }
   return decideHttp(request, hostName, address, requestScheme(request));

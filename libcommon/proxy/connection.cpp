@@ -1362,6 +1362,8 @@ void Connection::emitDecision(audit::Outcome outcome, int status, std::string_vi
           .meta("rule_table", decision::toString(decision_.rule->table));
     }
     if (decision_.allowed()) event.meta("transport", policy::toString(decision_.transport));
+    // Why the engine asked (the event's reason is no-approver).
+    if (why != decision_.reason) event.meta("decision_reason", decision_.reason);
     if (const auto& policy = engine_->policy()) event.meta("policy_version", policy->version);
   }
   if (dialled_ && !route_) event.meta("address", dialled_->toString());

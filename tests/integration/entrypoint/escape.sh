@@ -65,9 +65,9 @@ check "the DoT connection too" -- audited lens-lockdown "TCP 10.199.0.2:853" dot
 check "after the refused mark, its datagram too" -- audited lens-lockdown "UDP 10.199.0.2:9001" kernel-refused
 check "after the refused nft, its datagram too" -- audited lens-lockdown "UDP 10.199.0.2:9002" kernel-refused
 check "the direct TCP connection was audited by lens-tproxy" -- \
-  grep -q '"source":"lens-tproxy","action":"TRANSPARENT 10.199.0.2:8080",.*"result":"failure".*"reason":"policy-deny"' "$state/audit.log"
+  grep -q '"source":"lens-tproxy","action":"TRANSPARENT 10.199.0.2:8080",.*"result":"failure".*"reason":"unknown-protocol"' "$state/audit.log"
 check "the IPv6 one too" -- \
-  grep -q '"source":"lens-tproxy","action":"TRANSPARENT \[fd99::2\]:8080",.*"result":"failure".*"reason":"policy-deny"' "$state/audit.log"
+  grep -q '"source":"lens-tproxy","action":"TRANSPARENT \[fd99::2\]:8080",.*"result":"failure".*"reason":"unknown-protocol"' "$state/audit.log"
 
 echo "== the workload's environment and files"
 out=$(ep -- sh -c 'echo "user=$(id -un) greeting=$GREETING proxy=$HTTPS_PROXY"; cat /tmp/lens-entrypoint-test/config;

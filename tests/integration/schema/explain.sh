@@ -205,8 +205,8 @@ explain_json "tcp *.domain:port" 0 egress-raw.json \
 explain_json "tcp rules decide on the CONNECT door too, never intercepted" 0 egress-raw.json \
   "verdict=allow rule.table=tcp rule.index=1 intercept=false" \
   -- --door connect --host db.internal --port 5432
-explain_json "tcp: no rule, default verdict" 4 egress-raw.json \
-  "verdict=deny rule=null reason=policy-deny" \
+explain_json "tcp: no rule, an unrecognised protocol under a default deny" 4 egress-raw.json \
+  "verdict=deny rule=null reason=unknown-protocol" \
   -- --door raw-tcp --host db.internal --port 5433
 explain_json "udp rule" 0 egress-raw.json \
   "verdict=allow rule.table=udp rule.index=0 rule.match=ntp.internal:123 rule.path=network.egress.udp[0]" \

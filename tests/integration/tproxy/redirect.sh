@@ -176,6 +176,18 @@ check "the raw tunnel to 10.199.0.2:7000 was closed by the new policy" -- grep -
 check "... with a close event policy-changed" -- audit_has \
   '"action":"TRANSPARENT 10.199.0.2:7000".*"phase":"close","reason":"policy-changed"'
 
+echo "== an unrecognised protocol under a default allow is asked for (no approver: refused)"
+applied=$(applied_count)
+write_policy '{"network": {"defaultVerdict": "allow", "defaultTransport": "direct"}}'
+wait_applied "$applied"
+expect "error empty-reply" "a server-speaks-first connection no tcp rule opens is refused" -- tcp 10.199.0.3 8080
+check "... audited as an unknown protocol" -- audit_has '"action":"TRANSPARENT 10.199.0.3:8080".*"decision_reason":"unknown-protocol"'
+applied=$(applied_count)
+write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
+  "http": [{"match": "origin.test:8443", "verdict": "allow", "transport": "direct"}],
+  "tcp": [{"match": "10.199.0.2:5432", "verdict": "allow"}]}}}'
+wait_applied "$applied"
+
 echo "== audit: every decision has the source endpoint"
 check "every event of lens-tproxy has src_endpoint" -- \
   bash -c "! grep '\"phase\"' '$work/audit.log' | grep -v '\"src_endpoint\":{\"ip\":\"' | grep -q ."

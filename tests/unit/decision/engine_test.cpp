@@ -339,15 +339,15 @@ TEST_CASE("engine raw-tcp door uses egress.tcp then the default verdict, never e
     CHECK(summary(engine.decide(request(Door::kRawTcp, "x.blocked.example", 22))) == "deny direct tcp[2] policy-deny");
     // The http "*" allow does not open raw TCP.
     CHECK(summary(engine.decide(request(Door::kRawTcp, "git.example.com", 2222))) ==
-          "deny direct default policy-deny");
+          "deny direct default unknown-protocol");
     byAddress.port = 5433;
-    CHECK(summary(engine.decide(byAddress)) == "deny direct default policy-deny");
+    CHECK(summary(engine.decide(byAddress)) == "deny direct default unknown-protocol");
   }
-  SECTION("default allow") {
+  SECTION("default allow: an unrecognised protocol is asked for, never let through by the default") {
     const Engine engine =
         engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "upstream", )" + tables + "}}");
     CHECK(summary(engine.decide(request(Door::kRawTcp, "other.example.com", 2222))) ==
-          "allow direct default policy-allow");
+          "ask direct default unknown-protocol");
     CHECK(summary(engine.decide(request(Door::kRawTcp, "x.blocked.example", 22))) == "deny direct tcp[2] policy-deny");
   }
 }
@@ -383,7 +383,7 @@ TEST_CASE("engine udp door allows what an egress.udp rule allows", "[engine]") {
   CHECK(outcome(engine.decide(request(Door::kUdp, "other.example.com", 4500))) == "deny udp[2] policy-deny");
   CHECK(outcome(engine.decide(request(Door::kUdp, "vpn.example.com", 4501))) == "deny default policy-deny");
   // udp rules say nothing about TCP.
-  CHECK(outcome(engine.decide(request(Door::kRawTcp, "vpn.example.com", 4500))) == "deny default policy-deny");
+  CHECK(outcome(engine.decide(request(Door::kRawTcp, "vpn.example.com", 4500))) == "deny default unknown-protocol");
 }
 
 // ---- dns --------------------------------------------------------------------
@@ -985,10 +985,12 @@ class LinearOracle {
     for (std::uint32_t i = 0; i < net_.tcp.size(); ++i) {
       if (destination(net_.tcp[i].match, t)) return rule(Table::kTcp, i, net_.tcp[i].verdict);
     }
-    if (r.door != Door::kRawTcp) {
-      for (std::uint32_t i = 0; i < net_.http.size(); ++i) {
-        if (routeMatches(net_.http[i], t)) return rule(Table::kHttp, i, net_.http[i].verdict);
-      }
+    if (r.door == Door::kRawTcp) {  // an unrecognised protocol: refused or asked, never allowed by default
+      const Verdict v = net_.defaultVerdict == Verdict::kDeny ? Verdict::kDeny : Verdict::kAsk;
+      return Expected{v, std::nullopt, 0, lens::decision::reason::kUnknownProtocol};
+    }
+    for (std::uint32_t i = 0; i < net_.http.size(); ++i) {
+      if (routeMatches(net_.http[i], t)) return rule(Table::kHttp, i, net_.http[i].verdict);
     }
     return Expected{net_.defaultVerdict, std::nullopt, 0, reasonFor(net_.defaultVerdict)};
   }
