@@ -66,6 +66,10 @@ int runDaemon(const DaemonRun& d) {
   const Status result = d.serve();
   reloader.stop();
   std::cerr << d.statsJson() << std::endl;
+  if (d.sink != nullptr && d.sink->droppedCount() != 0) {
+    std::cerr << d.tool << ": " << d.sink->droppedCount()
+              << " audit events could not be delivered (no listener, or it stalled)\n";
+  }
   if (!result) return fail(result.error().message);
   return toInt(ExitCode::kOk);
 }

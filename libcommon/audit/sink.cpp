@@ -147,6 +147,7 @@ DatagramSink::~DatagramSink() {
     idle_.wait_for(lock, kSendTimeout, [this] { return queue_.empty() && !sending_; });
     dropped_ += queue_.size();
     queue_.clear();
+    queuedBytes_ = 0;
     stopping_ = true;
   }
   wake_.notify_all();
@@ -164,10 +165,11 @@ Status DatagramSink::write(const Event& event) {
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (queue_.size() >= kMaxQueued) {
+    if (queue_.size() >= kMaxQueued || queuedBytes_ + line.size() > kMaxQueuedBytes) {
       ++dropped_;
       return Ok{};
     }
+    queuedBytes_ += line.size();
     queue_.push_back(std::move(line));
   }
   wake_.notify_one();
@@ -186,6 +188,7 @@ void DatagramSink::sendLoop() {
     if (queue_.empty()) return;  // stopping, nothing left
     std::string line = std::move(queue_.front());
     queue_.pop_front();
+    queuedBytes_ -= line.size();
     sending_ = true;
     lock.unlock();
     send(line);
@@ -200,13 +203,18 @@ void DatagramSink::send(const std::string& line) {
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path_.data(), path_.size());  // checked in open(); NUL from {}
   const auto addrLen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size() + 1);
+  const int flags = MSG_NOSIGNAL | (stalled_ ? MSG_DONTWAIT : 0);
   for (;;) {
-    if (::sendto(fd_, line.data(), line.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr), addrLen) >= 0) {
+    if (::sendto(fd_, line.data(), line.size(), flags, reinterpret_cast<const sockaddr*>(&addr), addrLen) >= 0) {
+      stalled_ = false;
       return;
     }
     if (errno != EINTR) break;
   }
-  ++dropped_;  // nobody bound, the receiver stuck for kSendTimeout, or another failure
+  // A wait of kSendTimeout in vain: the receiver is stalled, and the events
+  // behind this one would each wait as long.
+  if (errno == EAGAIN || errno == EWOULDBLOCK) stalled_ = true;
+  ++dropped_;  // nobody bound, no room, or another failure
 }
 
 // ---------------------------------------------------------------------------

@@ -78,19 +78,23 @@ class FdSink : public Sink {
 
 // Sends each event as one datagram to a Unix datagram socket at a path,
 // without connecting (the receiver may start, stop and restart). write()
-// never blocks: it queues the event (at most kMaxQueued) for a thread of the
-// sink's own, which sends in order and, when the receiver's queue is full,
-// waits for room for up to kSendTimeout per event. An event is dropped and
-// counted in droppedCount() when nobody is bound at the path (ENOENT,
-// ECONNREFUSED), when the receiver takes no event within kSendTimeout, when
-// the queue is full, or on any other send failure. An event larger than
-// kMaxDatagram is refused at once with a kLimit error (and counted). The
-// destructor sends what is queued, waiting at most kSendTimeout in all.
+// never blocks: it queues the event (at most kMaxQueued events and
+// kMaxQueuedBytes) for a thread of the sink's own, which sends in order
+// and, when the receiver's queue is full, waits for room for up to
+// kSendTimeout. An event is dropped and counted in droppedCount() when
+// nobody is bound at the path (ENOENT, ECONNREFUSED), when the queue is
+// full, on any other send failure, and while the receiver is stalled: once
+// a send has waited kSendTimeout in vain, events are sent without waiting
+// (and dropped when there is no room) until one gets through. An event
+// larger than kMaxDatagram is refused at once with a kLimit error (and
+// counted). The destructor sends what is queued, waiting at most
+// kSendTimeout in all.
 class DatagramSink : public Sink {
  public:
   // sizeof(sockaddr_un::sun_path) - 1: the longest path that fits with its NUL.
   static constexpr std::size_t kMaxPathLength = 107;
   static constexpr std::size_t kMaxQueued = 65536;
+  static constexpr std::size_t kMaxQueuedBytes = 16 * 1024 * 1024;
   static constexpr std::size_t kMaxDatagram = 64 * 1024;
   static constexpr std::chrono::milliseconds kSendTimeout{2000};
 
@@ -122,6 +126,8 @@ class DatagramSink : public Sink {
   std::condition_variable wake_;   // an event was queued, or stop
   std::condition_variable idle_;   // the queue became empty
   std::deque<std::string> queue_;  // guarded by mutex_
+  std::size_t queuedBytes_ = 0;    // guarded by mutex_
+  bool stalled_ = false;           // the sender thread's: the last wait for room failed
   bool sending_ = false;           // the thread holds an event
   bool stopping_ = false;
   std::thread thread_;

@@ -88,4 +88,16 @@ check "lens-proxy exits 0 after about --drain-timeout (${elapsed} ms)" -- test "
 check "the close event says drain-timeout" -- audit_has '"action":"CONNECT origin.test:7000".*"phase":"close","reason":"drain-timeout"'
 check "the statistics line is printed at exit" -- grep -q '"closed_by_drain":1' "$work/proxy.err"
 
+echo "== audit events nobody receives are counted at exit"
+rm -f "$work/proxy.ready"
+nsenter --net="/run/netns/$sbx" "$proxy" --listen 127.0.0.1:3128 --resolver 10.199.0.2 --policy "$work/policy.json" \
+  --audit "unix:$work/nobody.sock" --ready-file "$work/proxy.ready" 2>"$work/nobody.err" &
+proxy_pid=$!
+pids+=("$proxy_pid")
+for ((i = 0; i < 100; i++)); do [[ -e $work/proxy.ready ]] && break; sleep 0.05; done
+in_sbx curl -s -o /dev/null --proxy http://127.0.0.1:3128 http://denied.test/ || true
+stop_proxy
+check "lens-proxy says how many audit events were lost" -- \
+  grep -Eq '^lens-proxy: [1-9][0-9]* audit events could not be delivered' "$work/nobody.err"
+
 finish

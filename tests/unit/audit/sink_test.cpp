@@ -342,6 +342,27 @@ TEST_CASE("datagram sink gives a stuck receiver a bounded time at exit", "[audit
   CHECK_FALSE(receiver.receive(std::chrono::milliseconds(0)).empty());  // what fitted arrived
 }
 
+TEST_CASE("datagram sink waits once for a stalled receiver, then drops until it reads again", "[audit][sink]") {
+  TempDir dir;
+  const std::string path = dir.file("stalled.sock");
+  Receiver receiver(path);  // reads nothing until the end
+  auto sink = DatagramSink::open(path);
+  REQUIRE(sink.ok());
+  for (int i = 0; i < 200; ++i) REQUIRE((*sink)->write(fixedEvent("stalled")).ok());
+  const auto start = std::chrono::steady_clock::now();
+  (*sink)->flush();
+  CHECK(std::chrono::steady_clock::now() - start < DatagramSink::kSendTimeout + 1s);  // one wait, not one per event
+  const std::uint64_t dropped = (*sink)->droppedCount();
+  CHECK(dropped > 100);
+  int received = 0;
+  while (!receiver.receive(std::chrono::milliseconds(0)).empty()) ++received;
+  CHECK(received + dropped == 200);
+  const Event e = fixedEvent("after");
+  REQUIRE((*sink)->write(e).ok());  // room again: delivered
+  CHECK(receiver.receive() == e.toJson() + "\n");
+  CHECK((*sink)->droppedCount() == dropped);
+}
+
 TEST_CASE("datagram sink refuses an event too large for a datagram", "[audit][sink]") {
   TempDir dir;
   const std::string path = dir.file("big.sock");
