@@ -92,6 +92,7 @@ std::string statsJson(const Stats& s) {
   w.field("dropped_malformed", s.droppedMalformed);
   w.field("overflow_servfail", s.overflow);
   w.field("upstream_queued", s.upstreamQueued);
+  w.field("queued_expired", s.queuedExpired);
   w.field("truncated", s.truncated);
   w.field("answered_locally", s.suppressedRecords);
   w.field("tcp_connections", s.tcpConnections);
@@ -535,6 +536,7 @@ void Server::forward(std::span<const std::uint8_t> wire, const Query& query, con
   Forward f{std::vector<std::uint8_t>(wire.begin(), wire.end()), query, origin, std::move(verdict)};
   if (upstream_->pending() < options_.upstreamWindow && queued_.empty()) return send(std::move(f));
   ++stats_.upstreamQueued;
+  f.queued = Cache::Clock::now();
   queued_.push_back(std::move(f));
 }
 
@@ -546,9 +548,19 @@ void Server::send(Forward f) {
 }
 
 void Server::sendQueued() {
-  while (!queued_.empty() && upstream_->pending() < options_.upstreamWindow) {
+  const auto now = Cache::Clock::now();
+  const auto patience = options_.upstream.timeout * options_.upstream.tries;
+  while (!queued_.empty() && (upstream_->pending() < options_.upstreamWindow || now - queued_.front().queued > patience)) {
     Forward f = std::move(queued_.front());
     queued_.pop_front();
+    if (f.verdict.generation != generation_) f.verdict = decide(f.query);
+    if (now - f.queued > patience || !f.verdict.allowed) {
+      // Answered here, as onAnswer answers a failed or no longer allowed query.
+      ++stats_.queuedExpired;
+      onAnswer(makeError(ErrorCode::kTimeout, "waited too long for the upstream window"), f.wire, f.query, f.origin,
+               std::move(f.verdict));
+      continue;
+    }
     send(std::move(f));
   }
 }

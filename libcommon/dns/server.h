@@ -52,6 +52,7 @@ struct Stats {
   std::uint64_t cacheHits = 0;
   std::uint64_t upstreamFailures = 0;
   std::uint64_t upstreamQueued = 0;   // waited for a place in the upstream window
+  std::uint64_t queuedExpired = 0;    // answered without going upstream: waited too long, or now denied
   std::uint64_t droppedMalformed = 0;
   std::uint64_t overflow = 0;         // answered SERVFAIL: too many in flight
   std::uint64_t truncated = 0;        // answered with TC over UDP
@@ -109,10 +110,14 @@ class Server {
     Query query;
     Origin origin;
     Cache::Memo verdict;
+    Cache::Clock::time_point queued{};  // when it began to wait for the window
   };
   void forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin, Cache::Memo verdict);
   void send(Forward f);
-  void sendQueued();  // as many queued queries as the window has room for
+  // As many queued queries as the window has room for: one that waited
+  // longer than a sent query may take is answered SERVFAIL, one the policy
+  // no longer allows NXDOMAIN, without going upstream.
+  void sendQueued();
   void onAnswer(const Result<std::span<const std::uint8_t>>& answer, const std::vector<std::uint8_t>& queryWire,
                 const Query& query, const Origin& origin, Cache::Memo verdict);
   // The policy's decision for the query's name under the current generation.

@@ -144,6 +144,33 @@ check "an uncached name is SERVFAIL" -- grep -q "status: SERVFAIL" <<<"$out"
 check "... quickly (no client timeout)" -- test $((SECONDS - start)) -le 4
 check "a cached name still answers" -- test "$(q +short allowed.test)" = 192.0.2.10
 
+echo "== queries queued for the window of a dead upstream do not wait their turn to fail"
+main_pid=$dns_pid
+start_dns --port 5357 --upstream-window 1 --upstream-timeout 300 --upstream-tries 1
+answers=$(in_sbx "$python" -c '
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+for i in range(8):
+    question = b"".join(bytes([len(l)]) + l for l in (b"q%d" % i, b"wild", b"test")) + b"\0\0\1\0\1"
+    s.sendto(struct.pack(">HHHHHH", 2000 + i, 0x0100, 1, 0, 0, 0) + question, ("127.0.0.1", 5357))
+servfail = 0
+try:
+    while servfail < 8:
+        if s.recv(512)[3] & 0xF == 2:
+            servfail += 1
+except socket.timeout:
+    pass
+print(servfail)')
+check "8 queries at once to a dead upstream through a window of 1: all SERVFAIL ($answers)" -- test "$answers" -eq 8
+kill -USR1 "$dns_pid"
+sleep 0.3
+check "... those that waited longer than a try were answered from the queue" -- \
+  grep -Eq '"queued_expired":[1-9]' "$work/dns.err"
+kill -TERM "$dns_pid"
+wait "$dns_pid" || true
+dns_pid=$main_pid
+
 echo "== statistics"
 kill -USR1 "$dns_pid"
 sleep 0.3
