@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -178,6 +179,10 @@ Result<CaInfo> loadCa(const std::string& dir) {
   if (!keyPem) return keyPem.error();
 
   struct stat st {};
+  if (::stat(files.key.c_str(), &st) == 0 && st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    return makeError(ErrorCode::kInvalidInput, "CA key " + files.key + " belongs to uid " + std::to_string(st.st_uid) +
+                                                   ": it must belong to root or to the user running lens-proxy");
+  }
   if (::stat(files.key.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));

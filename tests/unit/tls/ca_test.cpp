@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -104,6 +105,17 @@ TEST_CASE("A CA that cannot be used is named, and kept until replaced", "[tls][c
     auto loaded = lens::tls::loadCa(dir);
     REQUIRE_FALSE(loaded.ok());
     CHECK_THAT(loaded.error().message, Catch::Contains("mode 0604") && Catch::Contains("0600"));
+  }
+  SECTION("a key another user owns") {
+    REQUIRE(lens::tls::initCa(dir, 30, false).ok());
+    if (::geteuid() == 0) {
+      REQUIRE(::chown(key.c_str(), 65534, 65534) == 0);
+      auto loaded = lens::tls::loadCa(dir);
+      REQUIRE_FALSE(loaded.ok());
+      CHECK_THAT(loaded.error().message, Catch::Contains("belongs to uid 65534"));
+    } else {
+      WARN("not checked: giving the key to another user needs root");
+    }
   }
   SECTION("a key of another CA") {
     TempDir other;
