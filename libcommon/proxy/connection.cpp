@@ -896,7 +896,7 @@ void Connection::established() {
     tunnel.decision = decision_;
     tunnel.engine = engine_;
     tunnel.event =
-        audit::Event("lens-proxy", action_).method("CONNECT").host(request_->host).src(peer_);
+        audit::Event(ctx_.options.tool, action_).method("CONNECT").host(request_->host).src(peer_);
     ctx_.options.interception->adopt(std::move(tunnel));
     state_ = State::kClosed;
     --ctx_.stats.open;

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "libcommon/util/strings.h"
+
 namespace lens::tls {
 
 namespace {
@@ -94,14 +96,6 @@ bool validHostName(std::string_view name) {
   return label != 0;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 HelloResult parseServerName(std::string_view data, ClientHello& hello) {
   Reader r(data);
   std::string_view list;
@@ -115,7 +109,7 @@ HelloResult parseServerName(std::string_view data, ClientHello& hello) {
     if (type != kNameTypeHost) continue;  // unknown name types are skipped (none is defined)
     if (hello.serverName) return invalid("more than one host_name in server_name");
     if (!validHostName(name)) return invalid("server_name is not a valid host name");
-    hello.serverName = lower(name);
+    hello.serverName = util::toLower(name);
   }
   return HelloResult{HelloStatus::kComplete, {}, {}};
 }
