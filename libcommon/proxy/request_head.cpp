@@ -44,17 +44,6 @@ Status checkRequestLine(std::string_view head) {
   return Ok{};
 }
 
-// The head as the shared parser reads it, after the strict request line
-// check; the size was bounded by the reader.
-Result<http::RawRequestHead> parseHead(std::string_view text, const RequestLimits& limits) {
-  if (auto ok = checkRequestLine(text); !ok) return ok.error();
-  http::RawRequestLimits raw;
-  raw.maxHeadBytes = std::numeric_limits<std::size_t>::max();
-  raw.maxHeaderCount = limits.maxHeaderCount;
-  raw.maxBodyBytes = std::numeric_limits<std::size_t>::max();
-  return http::parseRawRequestHead(text, raw);
-}
-
 Result<net::HostPort> parseAuthority(std::string_view authority) {
   if (authority.find('@') != std::string_view::npos) {
     return badRequest("line 1: user information in the URL is not accepted");
@@ -99,6 +88,27 @@ Status checkFraming(ProxyRequest& request) {
   return Ok{};
 }
 
+// The head as the shared parser reads it (its size was bounded by the
+// reader), with the checks both doors make: a strict request line, no
+// obsolete line folding, one unambiguous body framing.
+Result<ProxyRequest> parseRequest(std::string_view text, const RequestLimits& limits) {
+  if (auto ok = checkRequestLine(text); !ok) return ok.error();
+  http::RawRequestLimits raw;
+  raw.maxHeadBytes = std::numeric_limits<std::size_t>::max();
+  raw.maxHeaderCount = limits.maxHeaderCount;
+  raw.maxBodyBytes = std::numeric_limits<std::size_t>::max();
+  auto parsed = http::parseRawRequestHead(text, raw);
+  if (!parsed) return parsed.error();
+  ProxyRequest request;
+  request.head = std::move(parsed->request);
+  for (const http::HeaderField& f : request.head.headers) {
+    if (f.rawValue.find('\n') != std::string::npos)
+      return badRequest("obsolete line folding in a header field");
+  }
+  if (auto ok = checkFraming(request); !ok) return ok.error();
+  return request;
+}
+
 }  // namespace
 
 std::string ProxyRequest::authority() const {
@@ -107,17 +117,10 @@ std::string ProxyRequest::authority() const {
 }
 
 Result<ProxyRequest> parseProxyRequest(std::string_view text, const RequestLimits& limits) {
-  auto parsed = parseHead(text, limits);
+  auto parsed = parseRequest(text, limits);
   if (!parsed) return parsed.error();
-
-  ProxyRequest request;
-  request.head = std::move(parsed->request);
+  ProxyRequest request = std::move(*parsed);
   const http::RawRequest& head = request.head;
-  for (const http::HeaderField& f : head.headers) {
-    if (f.rawValue.find('\n') != std::string::npos)
-      return badRequest("obsolete line folding in a header field");
-  }
-  if (auto ok = checkFraming(request); !ok) return ok.error();
 
   const std::string_view target = head.target;
   if (head.method == "CONNECT") {
@@ -161,20 +164,13 @@ Result<ProxyRequest> parseProxyRequest(std::string_view text, const RequestLimit
 
 Result<ProxyRequest> parseTransparentRequest(std::string_view text, std::uint16_t defaultPort,
                                              const RequestLimits& limits) {
-  auto parsed = parseHead(text, limits);
+  auto parsed = parseRequest(text, limits);
   if (!parsed) return parsed.error();
-
-  ProxyRequest request;
+  ProxyRequest request = std::move(*parsed);
   request.kind = RequestKind::kForward;
-  request.head = std::move(parsed->request);
   const http::RawRequest& head = request.head;
   if (head.method == "CONNECT")
     return makeError(ErrorCode::kDenied, "CONNECT on a redirected connection");
-  for (const http::HeaderField& f : head.headers) {
-    if (f.rawValue.find('\n') != std::string::npos)
-      return badRequest("obsolete line folding in a header field");
-  }
-  if (auto ok = checkFraming(request); !ok) return ok.error();
   const std::string_view target = head.target;
   if (target.empty() || target.front() != '/')
     return badRequest("line 1: the request target must be in origin form (/path)");
