@@ -273,16 +273,32 @@ void Server::accept(int listenFd) {
       auto original = originalDestination(fd, ctx_.options.transparent);
       if (!original) {
         // Not redirected (or conntrack has forgotten it): nowhere to go.
-        log::get("proxy")->warn("connection from {}: no original destination ({}); closed",
-                                net::SocketAddress::fromStorage(peer).toString(),
+        const net::SocketAddress from = net::SocketAddress::fromStorage(peer);
+        log::get("proxy")->warn("connection from {}: no original destination ({}); closed", from.toString(),
                                 original.error().message);
+        if (ctx_.options.sink) {
+          audit::Event event(ctx_.options.tool, "TRANSPARENT unknown");
+          event.outcome(audit::Outcome::kFailure).meta("reason", "no-original-destination");
+          event.src({from.address().toString(), from.port()});
+          (void)ctx_.options.sink->write(event);
+        }
         ::close(fd);
         continue;
       }
-      // A loop: a connection to one of our listeners, or one of our own
-      // dials redirected back to us (its socket could not be marked).
+      // A loop: a connection to the listener itself, or one of our own
+      // dials redirected back (its socket could not be marked). Redirected,
+      // the original destination is the accepted socket's own address only
+      // when nothing was redirected; under TPROXY it is always the local
+      // address, so it is compared with what the listeners are bound to.
       bool loop = ctx_.outgoing.count(net::SocketAddress::fromStorage(peer).toString()) != 0;
-      for (const net::SocketAddress& own : boundSockets_) loop = loop || sameEndpoint(*original, own);
+      if (ctx_.options.transparent == TransparentMode::kRedirect) {
+        sockaddr_storage local{};
+        socklen_t localLength = sizeof local;
+        loop = loop || (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &localLength) == 0 &&
+                        net::SocketAddress::fromStorage(local).toString() == original->toString());
+      } else {
+        for (const net::SocketAddress& own : boundSockets_) loop = loop || sameEndpoint(*original, own);
+      }
       auto connection = std::make_unique<Connection>(ctx_, id, fd, peer);
       Connection& c = *connection;
       connections_.emplace(id, std::move(connection));

@@ -205,6 +205,16 @@ wait "$tproxy_pid" || rc=$?
 check "SIGTERM exits 0" -- test "$rc" = 0
 check "the statistics include the classification" -- grep -q '"classified_tls":[1-9]' "$work/tproxy.err"
 
+echo "== a wildcard listener: only a connection to the listener itself is a loop"
+serve "$outside" port3129 --tcp 10.199.0.2:3129
+write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
+  "tcp": [{"match": "10.199.0.2:5432", "verdict": "allow"}, {"match": "10.199.0.2:3129", "verdict": "allow"}]}}}'
+start_tproxy --listen 0.0.0.0:3129
+expect "ok port3129 local=10.199.0.2:3129 *" "another host's port 3129 is reached" -- tcp 10.199.0.2 3129
+expect "error empty-reply" "the listener itself is refused" -- tcp 127.0.0.1 3129
+kill -TERM "$tproxy_pid"
+wait "$tproxy_pid" || true
+
 echo "== its own dial redirected back (sockets not marked: --mark 0)"
 start_tproxy --mark 0
 expect "error empty-reply" "an allowed connection whose dial the cage sends back fails" -- tcp 10.199.0.2 5432
