@@ -14,6 +14,7 @@
 #include "libcommon/log/logging.h"
 #include "libcommon/net/socket_mark.h"
 #include "libcommon/net/socket_address.h"
+#include "libcommon/net/socket_owner.h"
 #include "libcommon/proxy/interception.h"
 #include "libcommon/proxy/reply.h"
 #include "libcommon/proxy/transparent.h"
@@ -64,8 +65,8 @@ Connection::Connection(ProxyContext& ctx, std::uint64_t id, int fd, const sockad
       serverWatch_{this, -1},
       opened_(ctx.now),
       lastActive_(ctx.now) {
-  const net::SocketAddress address = net::SocketAddress::fromStorage(peer);
-  peer_ = {address.address().toString(), address.port()};
+  peerAddress_ = net::SocketAddress::fromStorage(peer);
+  peer_ = {peerAddress_.address().toString(), peerAddress_.port()};
   up_.buffer = &toServer_;
   down_.buffer = &toClient_;
 }
@@ -113,6 +114,7 @@ void Connection::startTransparent(const net::SocketAddress& original, bool loop)
   raw.host = ip;
   raw.address = original.address();
   raw.port = original.port();
+  raw.callerChain = callerChain();
   const decision::Decision d = ctx_.engine->decide(raw);
   if (d.reason == decision::reason::kBlockedDestination ||
       (d.rule && d.rule->table == decision::Table::kTcp)) {
@@ -367,8 +369,36 @@ void Connection::readHead() {
          "the request head is larger than " + std::to_string(limit) + " bytes");
 }
 
-decision::Request Connection::engineRequest() const {
+const std::vector<std::string>& Connection::callerChain() {
+  if (callerLooked_) return callerChain_;
+  callerLooked_ = true;
+  // The client's socket goes from our peer to where it connected: our own
+  // address, or for a redirected connection the original destination.
+  net::SocketAddress destination = original_;
+  if (!transparent_) {
+    sockaddr_storage local{};
+    socklen_t length = sizeof local;
+    if (::getsockname(clientWatch_.fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) {
+      log::get("proxy")->debug("connection {}: getsockname: {}; the caller is unknown", id_,
+                               std::strerror(errno));
+      return callerChain_;
+    }
+    destination = net::SocketAddress::fromStorage(local);
+  }
+  auto owner = net::findSocketOwner(peerAddress_, destination);
+  if (!owner) {
+    log::get("proxy")->debug("connection {} from {}: the caller is unknown: {}", id_,
+                             peerAddress_.toString(), owner.error().message);
+    return callerChain_;
+  }
+  caller_ = audit::ProcessInfo{owner->name, owner->pid, owner->chain.front()};
+  callerChain_ = std::move(owner->chain);
+  return callerChain_;
+}
+
+decision::Request Connection::engineRequest() {
   decision::Request r;
+  r.callerChain = callerChain();
   if (transparent_) {
     r.door = door_;
     r.host = request_->host;
@@ -895,8 +925,10 @@ void Connection::established() {
     tunnel.port = request_->port;
     tunnel.decision = decision_;
     tunnel.engine = engine_;
+    tunnel.callerChain = callerChain_;
     tunnel.event =
         audit::Event(ctx_.options.tool, action_).method("CONNECT").host(request_->host).src(peer_);
+    if (caller_) tunnel.event.actor(*caller_);
     ctx_.options.interception->adopt(std::move(tunnel));
     state_ = State::kClosed;
     --ctx_.stats.open;
@@ -1325,6 +1357,7 @@ void Connection::close(std::string_view why, bool failure) {
       if (const auto& policy = ctx_.engine->policy()) event.meta("policy_version", policy->version);
     }
     event.src(peer_);
+    if (caller_) event.actor(*caller_);
     (void)ctx_.options.sink->write(event);
   }
   Reactor::forget(clientWatch_);  // the sockets are closed just below
@@ -1370,6 +1403,7 @@ void Connection::emitDecision(audit::Outcome outcome, int status, std::string_vi
   if (route_) event.meta("upstream_proxy", route_->proxy.redacted());
   if (!detail.empty()) event.meta("detail", detail);
   event.src(peer_);
+  if (caller_) event.actor(*caller_);
   (void)ctx_.options.sink->write(event);
 }
 

@@ -127,7 +127,11 @@ class Connection final : public IoHandler {
   void classify();
   void readHello();
   void judgeTunnel(decision::Door door, std::string host);
-  [[nodiscard]] decision::Request engineRequest() const;
+  // The request for the engine, with the caller chain (looked up the first time).
+  [[nodiscard]] decision::Request engineRequest();
+  // The program that opened the client connection (net/socket_owner.h),
+  // looked up once: its exe and its ancestors', empty when unknown.
+  const std::vector<std::string>& callerChain();
   void refuse(int status, std::string_view reason, std::string_view text,
               std::string_view detail = {});
   void onDecided();
@@ -169,6 +173,10 @@ class Connection final : public IoHandler {
   Watch clientWatch_;
   Watch serverWatch_;
   audit::Endpoint peer_;
+  net::SocketAddress peerAddress_;
+  bool callerLooked_ = false;
+  std::vector<std::string> callerChain_;       // empty: unknown
+  std::optional<audit::ProcessInfo> caller_;  // actor.process of the audit events
   State state_ = State::kHead;
   bool transparent_ = false;
   decision::Door door_ = decision::Door::kConnect;  // transparent: the door it was classified to

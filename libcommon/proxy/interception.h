@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "libcommon/audit/event.h"
 #include "libcommon/decision/decision.h"
@@ -32,6 +33,7 @@ struct InterceptedTunnel {
   std::uint16_t port = 0;
   decision::Decision decision;
   std::shared_ptr<const decision::Engine> engine;  // the policy snapshot that decided
+  std::vector<std::string> callerChain;  // for decision::Request::callerChain; empty = unknown
   audit::Event event{"lens-proxy", ""};  // action, method, host and source endpoint of the tunnel
 };
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# lens-proxy honours `binaries`: the program on the other end of a client
+# connection is found (sock_diag, then /proc) and a rule that lists
+# executables applies only when the caller or an ancestor is one of them.
+# curl allowed, python3 refused (binary-not-allowed) on the same rule; an
+# ancestor shell allows; an unknown caller is refused; the audit events
+# carry actor.process.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+command -v dash >/dev/null || skip "needs dash"
+
+curl_exe=$(readlink -f "$(command -v curl)")
+bash_exe=$(readlink -f /bin/bash)
+dash_exe=$(readlink -f "$(command -v dash)")
+python_exe=$(readlink -f "$python")
+
+make_certs
+start_dns_upstream
+start_origins
+
+write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"http": [
+  {"match": "origin.test:8080", "verdict": "allow", "transport": "direct", "binaries": ["'"$curl_exe"'"]},
+  {"match": "origin.test:8443", "verdict": "allow", "transport": "direct", "binaries": ["'"$curl_exe"'"]},
+  {"match": "other.test:8080", "verdict": "allow", "transport": "direct", "binaries": ["'"$dash_exe"'"]},
+  {"match": "v6.test:8080", "verdict": "allow", "transport": "direct", "binaries": ["'"$bash_exe"'"]}]}}}'
+start_proxy
+
+# py_get URL: python3 (no curl anywhere in its ancestry) through the proxy;
+# prints "STATUS REASON".
+py_get() {
+  in_sbx "$python" -c '
+import sys, urllib.request
+proxy = urllib.request.ProxyHandler({"http": "http://127.0.0.1:3128"})
+try:
+    r = urllib.request.build_opener(proxy).open(sys.argv[1], timeout=10)
+    print(r.status, "-")
+except urllib.error.HTTPError as e:
+    print(e.code, e.headers.get("X-Lens-Reason"))
+' "$1" 2>&1 || true
+}
+
+echo "== the forward door"
+out=$(pc http://origin.test:8080/curl)
+check "curl is the listed binary: allowed" -- grep -q '^origin GET /curl$' <<<"$out"
+out=$(py_get http://origin.test:8080/python)
+check "python3 on the same rule: 403 binary-not-allowed" -- test "$out" = "403 binary-not-allowed"
+
+echo "== CONNECT"
+out=$(pc --cacert "$work/ca.crt" https://origin.test:8443/tunnel)
+check "curl through CONNECT: allowed" -- grep -q '^origin GET /tunnel$' <<<"$out"
+out=$(in_sbx "$python" -c '
+import socket
+s = socket.create_connection(("127.0.0.1", 3128), timeout=10)
+s.sendall(b"CONNECT origin.test:8443 HTTP/1.1\r\nHost: origin.test:8443\r\n\r\n")
+print(s.recv(4096).decode(errors="replace"))
+' 2>&1 || true)
+check "python3 CONNECT on the same rule: 403 binary-not-allowed" -- \
+  bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q 'X-Lens-Reason: binary-not-allowed' <<<'$out'"
+
+echo "== ancestors"
+out=$(in_sbx dash -c 'curl -sS --max-time 10 --proxy http://127.0.0.1:3128 http://other.test:8080/dash; true' 2>&1 || true)
+check "curl run by dash, the rule lists dash: allowed" -- grep -q '^origin GET /dash$' <<<"$out"
+check "curl not run by dash: refused 403 on the same rule" -- test "$(status http://other.test:8080/nodash)" = 403
+out=$(in_sbx /bin/bash -c 'curl -sS --max-time 10 --proxy http://127.0.0.1:3128 "http://v6.test:8080/bash"; true' 2>&1 || true)
+check "curl run by bash, the rule lists $bash_exe: allowed" -- grep -q '^origin GET /bash$' <<<"$out"
+
+echo "== audit"
+check "the allowed decision names curl as actor.process" -- \
+  audit_has '"action":"GET http://origin.test:8080/curl".*"actor":\{"process":\{"name":"curl","pid":[0-9]+,"exe":"'"$curl_exe"'"\}\}'
+check "the refusal names python3 and the reason" -- \
+  audit_has '"action":"GET http://origin.test:8080/python".*"reason":"binary-not-allowed".*"actor":\{"process":\{"name":"python3","pid":[0-9]+,"exe":"'"$python_exe"'"\}\}'
+check "the close event carries the actor too" -- \
+  audit_has '"phase":"close".*"exe":"'"$curl_exe"'"'
+
+echo "== an unknown caller fails closed"
+# A client in another network namespace: its socket is not in the proxy's
+# namespace, so no program is found and a binaries rule refuses it.
+stop_proxy
+rm -f "$work/proxy.ready"
+nsenter --net="/run/netns/$sbx" "$proxy" --listen 10.199.0.1:3128 --resolver 10.199.0.2 --policy "$work/policy.json" \
+  --audit "$work/audit.log" --ready-file "$work/proxy.ready" 2>>"$work/proxy.err" &
+proxy_pid=$!
+pids+=("$proxy_pid")
+wait_ready "$work/proxy.ready" "lens-proxy on 10.199.0.1:3128 (see $work/proxy.err)"
+out=$(in_out curl -s -o /dev/null --max-time 10 --proxy http://10.199.0.1:3128 -w '%{http_code}' \
+  http://origin.test:8080/unknown 2>/dev/null || true)
+check "curl from another namespace (caller unknown): 403" -- test "$out" = 403
+check "... with reason binary-not-allowed and no actor" -- \
+  bash -c "grep -E '\"action\":\"GET http://origin.test:8080/unknown\".*\"phase\":\"decision\"' '$work/audit.log' | grep '\"reason\":\"binary-not-allowed\"' | grep -vq actor"
+
+stop_proxy
+finish
