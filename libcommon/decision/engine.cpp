@@ -123,6 +123,10 @@ Engine::Engine(std::shared_ptr<const policy::PolicyDocument> policy) : policy_(s
     for (std::uint32_t i = 0; i < network_->http.size(); ++i) http_.add(network_->http[i].match, i);
     for (std::uint32_t i = 0; i < network_->tcp.size(); ++i) tcp_.add(network_->tcp[i].match, i);
     for (std::uint32_t i = 0; i < network_->udp.size(); ++i) udp_.add(network_->udp[i].match, i);
+    auto named = [](const auto& rule) { return !rule.binaries.empty(); };
+    needsCaller_ = std::any_of(network_->http.begin(), network_->http.end(), named) ||
+                   std::any_of(network_->tcp.begin(), network_->tcp.end(), named) ||
+                   std::any_of(network_->udp.begin(), network_->udp.end(), named);
   }
   // Ids pack credential and injection into 16 bits each; anything beyond
   // would wrap onto another credential's id, so it is left out (never injected).

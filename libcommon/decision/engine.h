@@ -55,6 +55,10 @@ class Engine {
 
   [[nodiscard]] const std::shared_ptr<const policy::PolicyDocument>& policy() const { return policy_; }
 
+  // Whether some rule names `binaries`: only then does a decision depend on
+  // the caller (the proxies skip the lookup otherwise).
+  [[nodiscard]] bool needsCaller() const { return needsCaller_; }
+
   // The raw (egress.tcp / egress.udp) ports a resolved name's addresses may
   // be pinned for in the kernel's raw-allow sets: for each port, the first
   // host-name rule matching the name decides, and only an `allow` without
@@ -77,6 +81,7 @@ class Engine {
 
   std::shared_ptr<const policy::PolicyDocument> policy_;
   const policy::NetworkPolicy* network_ = nullptr;
+  bool needsCaller_ = false;
   HostIndex http_;
   HostIndex tcp_;
   HostIndex udp_;

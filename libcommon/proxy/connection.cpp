@@ -114,7 +114,7 @@ void Connection::startTransparent(const net::SocketAddress& original, bool loop)
   raw.host = ip;
   raw.address = original.address();
   raw.port = original.port();
-  raw.callerChain = callerChain();
+  if (ctx_.engine->needsCaller()) raw.callerChain = callerChain();
   const decision::Decision d = ctx_.engine->decide(raw);
   if (d.reason == decision::reason::kBlockedDestination ||
       (d.rule && d.rule->table == decision::Table::kTcp)) {
@@ -398,7 +398,9 @@ const std::vector<std::string>& Connection::callerChain() {
 
 decision::Request Connection::engineRequest() {
   decision::Request r;
-  r.callerChain = callerChain();
+  // Looked up (and audited) only when some rule names binaries: the lookup
+  // reads every process's descriptor table.
+  if (ctx_.engine && ctx_.engine->needsCaller()) r.callerChain = callerChain();
   if (transparent_) {
     r.door = door_;
     r.host = request_->host;

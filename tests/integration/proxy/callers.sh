@@ -90,5 +90,15 @@ check "curl from another namespace (caller unknown): 403" -- test "$out" = 403
 check "... with reason binary-not-allowed and no actor" -- \
   bash -c "grep -E '\"action\":\"GET http://origin.test:8080/unknown\".*\"phase\":\"decision\"' '$work/audit.log' | grep '\"reason\":\"binary-not-allowed\"' | grep -vq actor"
 
+echo "== without a binaries rule nobody is looked up"
+stop_proxy
+write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
+  "http": [{"match": "origin.test:8080", "verdict": "allow", "transport": "direct"}]}}}'
+start_proxy
+out=$(in_sbx curl -sS --max-time 10 --proxy http://127.0.0.1:3128 http://origin.test:8080/nobinaries 2>&1 || true)
+check "curl is allowed" -- grep -q '^origin GET /nobinaries$' <<<"$out"
+check "... and its event names no actor (no lookup)" -- \
+  bash -c "grep -E '\"action\":\"GET http://origin.test:8080/nobinaries\".*\"phase\":\"decision\"' '$work/audit.log' | grep -vq actor"
+
 stop_proxy
 finish

@@ -1178,3 +1178,18 @@ TEST_CASE("engine at 100,000 rules decides like a linear first-match scan", "[en
   CHECK(ruleDecided > 700);
   CHECK(ties > 50);
 }
+
+TEST_CASE("engine needs the caller only when some rule names binaries", "[engine]") {
+  CHECK_FALSE(Engine(nullptr).needsCaller());
+  CHECK_FALSE(engineFor("{}").needsCaller());
+  CHECK_FALSE(engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
+      "http": [{"match": "a.example", "verdict": "allow", "transport": "direct"}]}}})")
+                  .needsCaller());
+  CHECK(engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
+      "http": [{"match": "a.example", "verdict": "allow", "transport": "direct"}],
+      "udp": [{"match": "ntp.example:123", "verdict": "allow", "binaries": ["/usr/sbin/ntpd"]}]}}})")
+            .needsCaller());
+  CHECK(engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
+      "tcp": [{"match": "db.example:5432", "verdict": "allow", "binaries": ["/usr/bin/psql"]}]}}})")
+            .needsCaller());
+}
