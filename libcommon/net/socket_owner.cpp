@@ -1,4 +1,5 @@
 #include "libcommon/net/socket_owner.h"
+#include "libcommon/util/unique_fd.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -34,20 +35,6 @@ Error systemError(const std::string& what) {
   return Error{e == EACCES || e == EPERM ? ErrorCode::kPermission : ErrorCode::kIo,
                what + ": " + std::strerror(e)};
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 struct DirCloser {
   void operator()(DIR* d) const { ::closedir(d); }
@@ -178,7 +165,7 @@ Result<SocketInode> findTcpSocket(const SocketAddress& source, const SocketAddre
   message.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
   message.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 
-  const Fd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  const util::UniqueFd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (fd.get() < 0) return systemError("socket(NETLINK_SOCK_DIAG)");
   const timeval timeout{1, 0};  // the kernel answers at once; never hang the event loop
   (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);

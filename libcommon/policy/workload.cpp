@@ -8,29 +8,11 @@
 #include <cstring>
 
 #include "libcommon/util/strings.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::policy {
 
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Error failure(const std::string& path, const std::string& what) {
   const int e = errno;
@@ -71,7 +53,7 @@ std::string shellQuote(std::string_view value) {
 Status writeWorkloadFiles(const PolicyDocument& policy, uid_t uid, gid_t gid, const std::string& root) {
   for (const TempFile& file : policy.files) {
     const std::string shown = file.path.starts_with('/') ? file.path : "/tmp/" + file.path;
-    Fd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    util::UniqueFd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (dir.get() < 0) return failure(shown, "cannot open " + root);
     const std::string relative = relativePart(file.path);
     const auto parts = util::split(relative, '/');
@@ -84,12 +66,12 @@ Status writeWorkloadFiles(const PolicyDocument& policy, uid_t uid, gid_t gid, co
       } else if (errno != EEXIST) {
         return failure(shown, "cannot create directory " + name);
       }
-      Fd next(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      util::UniqueFd next(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (next.get() < 0) return failure(shown, name + " is not a plain directory");
       dir = std::move(next);
     }
     const std::string name(parts.back());
-    Fd out(::openat(dir.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    util::UniqueFd out(::openat(dir.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (out.get() < 0) return failure(shown, errno == EEXIST ? "it exists already" : "cannot create it");
     std::string_view rest = file.content;
     while (!rest.empty()) {
