@@ -46,6 +46,17 @@ check "... and stops what it started (no proxy left)" -- none pgrep -f "lens-pro
 check "... (no watcher left)" -- none pgrep -f "lens-lockdown watch --state-dir $state"
 check "... and removes the cage" -- none grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
 
+echo "== an unusable CA"
+mkdir -p "$state/ca"
+echo "not a certificate" >"$state/ca/ca.crt"
+rc=0
+in_up --policy "$work/policy.json" 2>"$work/ca.err" || rc=$?
+check "lens-up fails (exit 1) naming the CA" -- \
+  bash -c "[[ $rc -eq 1 ]] && grep -q 'the CA could not be created' '$work/ca.err'"
+check "... and stops the cage's watcher it started" -- none pgrep -f "lens-lockdown watch --state-dir $state"
+check "... and removes the cage" -- none grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
+rm -rf "$state/ca"
+
 echo "== bad input"
 rc=0
 in_up 2>"$work/usage.err" || rc=$?
