@@ -199,18 +199,26 @@ bool Connection::waitingForServer() const {
 // client stays registered, and a client that leaves is noticed.
 void Connection::readEarly() {
   while (in_.size() < kBufferLimit) {
-    char chunk[16 * 1024];
-    const IoResult r = client_->read(chunk, std::min(sizeof chunk, kBufferLimit - in_.size()));
-    if (r.status == IoStatus::kWouldBlock) {
-      up_.readable = false;
-      return;
-    }
-    if (r.status != IoStatus::kOk) {
+    const ClientRead r = readClient(kBufferLimit - in_.size());
+    if (r == ClientRead::kWait) return;
+    if (r == ClientRead::kEnd) {
       close("client-closed", true);
       return;
     }
-    in_.append(chunk, r.bytes);
   }
+}
+
+Connection::ClientRead Connection::readClient(std::size_t max) {
+  char chunk[16 * 1024];
+  const IoResult r = client_->read(chunk, std::min(sizeof chunk, max));
+  if (r.status == IoStatus::kWouldBlock) {
+    up_.readable = false;
+    return ClientRead::kWait;
+  }
+  if (r.status != IoStatus::kOk) return ClientRead::kEnd;
+  in_.append(chunk, r.bytes);
+  lastActive_ = ctx_.now;
+  return ClientRead::kMore;
 }
 
 void Connection::updateInterest() {
@@ -575,13 +583,9 @@ void Connection::classify() {
       judgeTunnel(decision::Door::kRawTcp, original_.address().toString());
       return;
     }
-    char chunk[4096];
-    const IoResult r = client_->read(chunk, sizeof chunk);
-    if (r.status == IoStatus::kWouldBlock) {
-      up_.readable = false;
-      return;
-    }
-    if (r.status != IoStatus::kOk) {
+    const ClientRead r = readClient(4096);
+    if (r == ClientRead::kWait) return;
+    if (r == ClientRead::kEnd) {
       if (in_.empty()) {  // connected and left without a word: nothing to judge
         close("client-closed");
         return;
@@ -590,8 +594,6 @@ void Connection::classify() {
       judgeTunnel(decision::Door::kRawTcp, original_.address().toString());
       return;
     }
-    in_.append(chunk, r.bytes);
-    lastActive_ = ctx_.now;
   }
 }
 
@@ -621,18 +623,12 @@ void Connection::readHello() {
       refuse(431, reason::kTlsClientHelloTooLarge, "the TLS ClientHello is too large");
       return;
     }
-    char chunk[4096];
-    const IoResult r = client_->read(chunk, sizeof chunk);
-    if (r.status == IoStatus::kWouldBlock) {
-      up_.readable = false;
-      return;
-    }
-    if (r.status != IoStatus::kOk) {
+    const ClientRead r = readClient(4096);
+    if (r == ClientRead::kWait) return;
+    if (r == ClientRead::kEnd) {
       close("client-closed-mid-hello", true);
       return;
     }
-    in_.append(chunk, r.bytes);
-    lastActive_ = ctx_.now;
   }
 }
 

@@ -117,6 +117,10 @@ class Connection final : public IoHandler {
   void drive();
   [[nodiscard]] bool waitingForServer() const;
   void readEarly();
+  // One read of at most `max` bytes from the client into in_. kWait: nothing
+  // now (epoll will say when); kEnd: the client closed or failed.
+  enum class ClientRead : std::uint8_t { kMore, kWait, kEnd };
+  ClientRead readClient(std::size_t max);
   void updateInterest();
 
   // Request head and decision.
