@@ -548,6 +548,7 @@ void Server::send(Forward f) {
 }
 
 void Server::sendQueued() {
+  if (queued_.empty()) return;
   const auto now = Cache::Clock::now();
   const auto patience = options_.upstream.timeout * options_.upstream.tries;
   while (!queued_.empty() && (upstream_->pending() < options_.upstreamWindow || now - queued_.front().queued > patience)) {
