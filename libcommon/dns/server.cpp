@@ -19,6 +19,7 @@
 #include "libcommon/net/socket_mark.h"
 #include "libcommon/util/json_writer.h"
 #include "libcommon/util/strings.h"
+#include "libcommon/util/system_error.h"
 
 namespace lens::dns {
 
@@ -72,12 +73,6 @@ audit::Endpoint endpointOf(const sockaddr_storage& ss) {
 }
 
 std::string describe(const sockaddr_storage& ss) { return net::SocketAddress::fromStorage(ss).toString(); }
-
-Status systemError(const std::string& what) {
-  const int e = errno;
-  return makeError(e == EACCES || e == EPERM ? ErrorCode::kPermission : ErrorCode::kIo,
-                   what + ": " + std::strerror(e));
-}
 
 }  // namespace
 
@@ -135,16 +130,16 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   for (const std::string& host : self->options_.bootstrapHosts) self->bootstrap_.insert(host);
 
   self->epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (self->epoll_ < 0) return systemError("epoll_create1").error();
+  if (self->epoll_ < 0) return util::systemError("epoll_create1");
   self->wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (self->wake_ < 0) return systemError("eventfd").error();
+  if (self->wake_ < 0) return util::systemError("eventfd");
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGUSR1);
   self->signals_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (self->signals_ < 0) return systemError("signalfd").error();
+  if (self->signals_ < 0) return util::systemError("signalfd");
   for (auto [fd, kind] : {std::pair{self->wake_, Watch::Kind::kWake}, std::pair{self->signals_, Watch::Kind::kSignal}}) {
     self->listenerWatches_.push_back(std::make_unique<Watch>(Watch{kind, fd}));
     if (auto ok = self->addWatch(fd, EPOLLIN, self->listenerWatches_.back().get()); !ok) return ok.error();
@@ -195,7 +190,7 @@ Status Server::addWatch(int fd, std::uint32_t events, Watch* watch) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = watch;
-  if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) return systemError("epoll_ctl");
+  if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) return util::systemError("epoll_ctl");
   return Ok{};
 }
 
@@ -210,13 +205,13 @@ Status Server::bindAll() {
     const socklen_t length = address->length;
     const int family = ss.ss_family;
     const int udp = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (udp < 0) return systemError("socket");
+    if (udp < 0) return util::systemError("socket");
     const int one = 1;
     if (family == AF_INET6) ::setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (options_.mark != 0) (void)net::markSocket(udp, options_.mark);  // EPERM unprivileged: fine
     net::growSocketBuffers(udp);
     if (::bind(udp, reinterpret_cast<sockaddr*>(&ss), length) != 0) {
-      Status failed = systemError("cannot listen on " + text + " (udp)");
+      Status failed = util::systemError("cannot listen on " + text + " (udp)");
       ::close(udp);
       if (optional) {
         log::get("dns")->warn("{}; going on without it", failed.error().message);
@@ -231,13 +226,13 @@ Status Server::bindAll() {
     const int tcp = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (tcp < 0) {
       ::close(udp);
-      return systemError("socket");
+      return util::systemError("socket");
     }
     ::setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (family == AF_INET6) ::setsockopt(tcp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (options_.mark != 0) (void)net::markSocket(tcp, options_.mark);
     if (::bind(tcp, reinterpret_cast<sockaddr*>(&actual), actualLength) != 0 || ::listen(tcp, 128) != 0) {
-      Status failed = systemError("cannot listen on " + describe(actual) + " (tcp)");
+      Status failed = util::systemError("cannot listen on " + describe(actual) + " (tcp)");
       ::close(udp);
       ::close(tcp);
       return failed;
@@ -297,7 +292,7 @@ Status Server::run() {
     const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return systemError("epoll_wait");
+      return util::systemError("epoll_wait");
     }
     for (int i = 0; i < n; ++i) {
       auto* watch = static_cast<Watch*>(events[static_cast<std::size_t>(i)].data.ptr);

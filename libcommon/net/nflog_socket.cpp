@@ -1,4 +1,5 @@
 #include "libcommon/net/nflog_socket.h"
+#include "libcommon/util/system_error.h"
 
 #include <linux/netlink.h>
 #include <poll.h>
@@ -16,11 +17,6 @@ namespace {
 constexpr std::size_t kMaxDatagram = 65536;
 constexpr int kAckTimeoutMs = 2000;
 
-Error systemError(const std::string& what, int error) {
-  return makeError(error == EPERM || error == EACCES ? ErrorCode::kPermission : ErrorCode::kIo,
-                   what + ": " + std::strerror(error));
-}
-
 }  // namespace
 
 Result<Socket> Socket::open(const Config& config, int receiveBuffer) {
@@ -35,7 +31,7 @@ Result<Socket> Socket::open(const Config& config, int receiveBuffer) {
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) < 0) {
-    return systemError("bind(NETLINK_NETFILTER)", errno);
+    return util::systemError("bind(NETLINK_NETFILTER)", errno);
   }
   // A large buffer, forced past rmem_max when we may (root): a burst of
   // refusals must not overrun it. Failing that, the default stays.
@@ -86,13 +82,13 @@ Socket::~Socket() {
 }
 
 Result<int> Socket::transact(std::vector<std::uint8_t> request, std::uint32_t seq) {
-  if (::send(fd_, request.data(), request.size(), 0) < 0) return systemError("send to nfnetlink", errno);
+  if (::send(fd_, request.data(), request.size(), 0) < 0) return util::systemError("send to nfnetlink", errno);
   std::vector<std::uint8_t> buffer;
   for (;;) {
     pollfd p{fd_, POLLIN, 0};
     const int ready = ::poll(&p, 1, kAckTimeoutMs);
     if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) return systemError("poll(nfnetlink)", errno);
+    if (ready < 0) return util::systemError("poll(nfnetlink)", errno);
     if (ready == 0) return makeError(ErrorCode::kTimeout, "nfnetlink did not answer the NFLOG configuration");
     buffer.resize(kMaxDatagram);
     sockaddr_nl from{};
@@ -101,7 +97,7 @@ Result<int> Socket::transact(std::vector<std::uint8_t> request, std::uint32_t se
         ::recvfrom(fd_, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &fromLength);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS) continue;
-      return systemError("recv from nfnetlink", errno);
+      return util::systemError("recv from nfnetlink", errno);
     }
     if (from.nl_pid != 0) continue;
     buffer.resize(static_cast<std::size_t>(n));
@@ -130,7 +126,7 @@ Result<Socket::Received> Socket::receive(std::vector<std::uint8_t>& buffer) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return Received{};
       if (errno == ENOBUFS) return Received{0, true};
-      return systemError("recv from nfnetlink", errno);
+      return util::systemError("recv from nfnetlink", errno);
     }
     if (from.nl_pid != 0) continue;  // only the kernel speaks here
     buffer.resize(static_cast<std::size_t>(n));

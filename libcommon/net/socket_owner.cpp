@@ -1,5 +1,6 @@
 #include "libcommon/net/socket_owner.h"
 #include "libcommon/util/unique_fd.h"
+#include "libcommon/util/system_error.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -29,12 +30,6 @@ namespace lens::net {
 namespace {
 
 constexpr std::string_view kDeleted = " (deleted)";
-
-Error systemError(const std::string& what) {
-  const int e = errno;
-  return Error{e == EACCES || e == EPERM ? ErrorCode::kPermission : ErrorCode::kIo,
-               what + ": " + std::strerror(e)};
-}
 
 struct DirCloser {
   void operator()(DIR* d) const { ::closedir(d); }
@@ -166,14 +161,14 @@ Result<SocketInode> findTcpSocket(const SocketAddress& source, const SocketAddre
   message.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 
   const util::UniqueFd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-  if (fd.get() < 0) return systemError("socket(NETLINK_SOCK_DIAG)");
+  if (fd.get() < 0) return util::systemError("socket(NETLINK_SOCK_DIAG)");
   const timeval timeout{1, 0};  // the kernel answers at once; never hang the event loop
   (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd.get(), &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel),
                sizeof kernel) < 0) {
-    return systemError("send to sock_diag");
+    return util::systemError("send to sock_diag");
   }
   const std::string what = "TCP socket " + source.toString() + " -> " + destination.toString();
   alignas(nlmsghdr) char reply[8192];
@@ -181,7 +176,7 @@ Result<SocketInode> findTcpSocket(const SocketAddress& source, const SocketAddre
     const ssize_t n = ::recv(fd.get(), reply, sizeof reply, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return systemError("recv from sock_diag");
+      return util::systemError("recv from sock_diag");
     }
     int length = static_cast<int>(n);
     for (auto* h = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(h, length);
@@ -192,7 +187,7 @@ Result<SocketInode> findTcpSocket(const SocketAddress& source, const SocketAddre
         if (err->error == 0) continue;
         errno = -err->error;
         if (errno == ENOENT) return Error{ErrorCode::kNotFound, what + ": no such socket"};
-        return systemError("sock_diag " + what);
+        return util::systemError("sock_diag " + what);
       }
       if (h->nlmsg_type == NLMSG_DONE) return Error{ErrorCode::kNotFound, what + ": no such socket"};
       if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
@@ -211,7 +206,7 @@ Result<SocketInode> findTcpSocket(const SocketAddress& source, const SocketAddre
 Result<int> findSocketHolder(std::uint64_t inode, std::optional<std::uint32_t> uid,
                              const std::string& procRoot) {
   Dir proc(::opendir(procRoot.c_str()));
-  if (!proc) return systemError("opendir " + procRoot);
+  if (!proc) return util::systemError("opendir " + procRoot);
   // The processes running as the socket's uid first: the creator is almost
   // always one of them, and their descriptors are the ones worth reading.
   std::vector<int> likely;

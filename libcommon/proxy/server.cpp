@@ -18,18 +18,13 @@
 #include "libcommon/net/socket_address.h"
 #include "libcommon/proxy/reply.h"
 #include "libcommon/util/json_writer.h"
+#include "libcommon/util/system_error.h"
 
 namespace lens::proxy {
 
 namespace {
 
 constexpr auto kTick = std::chrono::milliseconds(100);
-
-Status systemError(const std::string& what) {
-  const int e = errno;
-  return makeError(e == EACCES || e == EPERM ? ErrorCode::kPermission : ErrorCode::kIo,
-                   what + ": " + std::strerror(e));
-}
 
 // Room for a descriptor per client, per destination and per pipe end.
 void raiseDescriptorLimit() {
@@ -138,12 +133,12 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   };
 
   self->wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (self->wake_ < 0) return systemError("eventfd").error();
+  if (self->wake_ < 0) return util::systemError("eventfd");
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
   self->signals_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (self->signals_ < 0) return systemError("signalfd").error();
+  if (self->signals_ < 0) return util::systemError("signalfd");
   self->control_ = std::make_unique<Control>(*self);
   if (auto ok = ctx.reactor.set(self->control_->wake_, EPOLLIN); !ok) return ok.error();
   if (auto ok = ctx.reactor.set(self->control_->signals_, EPOLLIN); !ok) return ok.error();
@@ -199,7 +194,7 @@ Status Server::bindAll() {
       log::get("proxy")->warn("not listening on {}: {}", text, std::strerror(errno));
       continue;
     }
-    if (fd < 0) return systemError("socket");
+    if (fd < 0) return util::systemError("socket");
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
@@ -220,7 +215,7 @@ Status Server::bindAll() {
       continue;
     }
     if (!bound || ::listen(fd, 4096) != 0) {
-      Status failed = systemError("cannot listen on " + text);
+      Status failed = util::systemError("cannot listen on " + text);
       ::close(fd);
       return failed;
     }

@@ -1,4 +1,5 @@
 #include "libcommon/proxy/transparent.h"
+#include "libcommon/util/system_error.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -19,12 +20,6 @@ constexpr int kIp6tSoOriginalDst = 80;
 // The methods a client starts a request with; a longer token of capitals is
 // taken as HTTP too (WebDAV and friends are judged by the same rules).
 constexpr std::size_t kMaxMethod = 20;
-
-Error systemError(const std::string& what) {
-  const int e = errno;
-  return makeError(e == EPERM || e == EACCES ? ErrorCode::kPermission : ErrorCode::kIo,
-                   what + ": " + std::strerror(e));
-}
 
 }  // namespace
 
@@ -48,7 +43,7 @@ Result<net::SocketAddress> originalDestination(int fd, TransparentMode mode) {
   socklen_t length = sizeof out.storage;
   if (mode == TransparentMode::kTproxy) {
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&out.storage), &length) != 0)
-      return systemError("getsockname");
+      return util::systemError("getsockname");
     out.length = length;
     return out;
   }
@@ -56,11 +51,11 @@ Result<net::SocketAddress> originalDestination(int fd, TransparentMode mode) {
   sockaddr_storage local{};
   socklen_t localLength = sizeof local;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &localLength) != 0)
-    return systemError("getsockname");
+    return util::systemError("getsockname");
   const bool v6 = local.ss_family == AF_INET6;
   const int rc = v6 ? ::getsockopt(fd, SOL_IPV6, kIp6tSoOriginalDst, &out.storage, &length)
                     : ::getsockopt(fd, SOL_IP, kSoOriginalDst, &out.storage, &length);
-  if (rc != 0) return systemError(v6 ? "IP6T_SO_ORIGINAL_DST" : "SO_ORIGINAL_DST");
+  if (rc != 0) return util::systemError(v6 ? "IP6T_SO_ORIGINAL_DST" : "SO_ORIGINAL_DST");
   out.length = length;
   if (out.family() != AF_INET && out.family() != AF_INET6)
     return makeError(ErrorCode::kIo, "SO_ORIGINAL_DST: not an IP address");
@@ -72,7 +67,7 @@ Status makeTransparent(int fd, int family) {
   const int rc = family == AF_INET6
                      ? ::setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
                      : ::setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one);
-  if (rc != 0) return systemError(family == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT");
+  if (rc != 0) return util::systemError(family == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT");
   return Ok{};
 }
 
