@@ -5,7 +5,6 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -131,8 +130,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
 
   self->epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (self->epoll_ < 0) return util::systemError("epoll_create1");
-  self->wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (self->wake_ < 0) return util::systemError("eventfd");
+  if (auto ok = self->handoff_.open(); !ok) return ok.error();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -140,7 +138,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   sigaddset(&set, SIGUSR1);
   self->signals_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (self->signals_ < 0) return util::systemError("signalfd");
-  for (auto [fd, kind] : {std::pair{self->wake_, Watch::Kind::kWake}, std::pair{self->signals_, Watch::Kind::kSignal}}) {
+  for (auto [fd, kind] : {std::pair{self->handoff_.fd(), Watch::Kind::kWake}, std::pair{self->signals_, Watch::Kind::kSignal}}) {
     self->listenerWatches_.push_back(std::make_unique<Watch>(Watch{kind, fd}));
     if (auto ok = self->addWatch(fd, EPOLLIN, self->listenerWatches_.back().get()); !ok) return ok.error();
   }
@@ -181,7 +179,7 @@ Server::~Server() {
   for (auto& [id, c] : connections_) ::close(c->fd);
   for (int fd : udpSockets_) ::close(fd);
   for (int fd : tcpListeners_) ::close(fd);
-  for (int fd : {epoll_, wake_, signals_}) {
+  for (int fd : {epoll_, signals_}) {
     if (fd >= 0) ::close(fd);
   }
 }
@@ -249,19 +247,11 @@ Status Server::bindAll() {
   return Ok{};
 }
 
-void Server::setEngine(std::shared_ptr<const decision::Engine> engine) {
-  {
-    std::lock_guard lock(pendingMutex_);
-    pendingEngine_ = std::move(engine);
-  }
-  const std::uint64_t one = 1;
-  (void)!::write(wake_, &one, sizeof one);
-}
+void Server::setEngine(std::shared_ptr<const decision::Engine> engine) { handoff_.post(std::move(engine)); }
 
 void Server::stop() {
   stopping_ = true;
-  const std::uint64_t one = 1;
-  (void)!::write(wake_, &one, sizeof one);
+  handoff_.wake();
 }
 
 Stats Server::stats() const {
@@ -272,12 +262,8 @@ Stats Server::stats() const {
 }
 
 void Server::applyPendingEngine() {
-  std::uint64_t drained = 0;
-  (void)!::read(wake_, &drained, sizeof drained);
-  std::lock_guard lock(pendingMutex_);
-  if (pendingEngine_) {
-    engine_ = std::move(pendingEngine_);
-    pendingEngine_.reset();
+  if (auto engine = handoff_.take()) {
+    engine_ = std::move(engine);
     ++generation_;
   }
 }

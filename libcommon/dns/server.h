@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -15,6 +14,7 @@
 
 #include "libcommon/audit/sink.h"
 #include "libcommon/decision/engine.h"
+#include "libcommon/decision/engine_handoff.h"
 #include "libcommon/dns/cache.h"
 #include "libcommon/dns/message.h"
 #include "libcommon/dns/upstream.h"
@@ -137,7 +137,7 @@ class Server {
 
   ServerOptions options_;
   int epoll_ = -1;
-  int wake_ = -1;
+  decision::EngineHandoff handoff_;  // new engines from the reloader's thread, and stop()
   int signals_ = -1;
   std::vector<int> udpSockets_;
   std::vector<int> tcpListeners_;
@@ -156,8 +156,6 @@ class Server {
 
   std::shared_ptr<const decision::Engine> engine_;
   std::uint64_t generation_ = 0;
-  std::mutex pendingMutex_;
-  std::shared_ptr<const decision::Engine> pendingEngine_;
   std::atomic<bool> stopping_{false};
 
   // Allow events already sent in this window (name, type, client): repeats

@@ -4,7 +4,6 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -84,7 +83,7 @@ class Server::Listener final : public IoHandler {
 class Server::Control final : public IoHandler {
  public:
   explicit Control(Server& server)
-      : wake_{this, server.wake_}, signals_{this, server.signals_}, server_(server) {}
+      : wake_{this, server.handoff_.fd()}, signals_{this, server.signals_}, server_(server) {}
   void onIo(int fd, std::uint32_t /*events*/) override {
     if (fd == wake_.fd) {
       server_.applyPendingEngine();
@@ -132,8 +131,7 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
     return it == raw->connections_.end() ? nullptr : it->second.get();
   };
 
-  self->wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (self->wake_ < 0) return util::systemError("eventfd");
+  if (auto ok = self->handoff_.open(); !ok) return ok.error();
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
@@ -177,9 +175,7 @@ Server::~Server() {
   connections_.clear();
   ctx_.resolver.reset();  // pending lookups are answered with an error, and find nothing
   listeners_.clear();
-  for (int fd : {wake_, signals_}) {
-    if (fd >= 0) ::close(fd);
-  }
+  if (signals_ >= 0) ::close(signals_);
 }
 
 Status Server::bindAll() {
@@ -307,30 +303,15 @@ void Server::accept(int listenFd) {
   }
 }
 
-void Server::setEngine(std::shared_ptr<const decision::Engine> engine) {
-  {
-    std::lock_guard lock(pendingMutex_);
-    pendingEngine_ = std::move(engine);
-  }
-  const std::uint64_t one = 1;
-  (void)!::write(wake_, &one, sizeof one);
-}
+void Server::setEngine(std::shared_ptr<const decision::Engine> engine) { handoff_.post(std::move(engine)); }
 
 void Server::stop() {
   stopRequested_ = true;
-  const std::uint64_t one = 1;
-  (void)!::write(wake_, &one, sizeof one);
+  handoff_.wake();
 }
 
 void Server::applyPendingEngine() {
-  std::uint64_t drained = 0;
-  (void)!::read(wake_, &drained, sizeof drained);
-  std::shared_ptr<const decision::Engine> engine;
-  {
-    std::lock_guard lock(pendingMutex_);
-    engine = std::move(pendingEngine_);
-    pendingEngine_.reset();
-  }
+  std::shared_ptr<const decision::Engine> engine = handoff_.take();
   if (!engine) return;
   ctx_.engine = engine;
   const auto& policy = engine->policy();

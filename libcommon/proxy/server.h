@@ -2,12 +2,12 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "libcommon/decision/engine.h"
+#include "libcommon/decision/engine_handoff.h"
 #include "libcommon/net/socket_address.h"
 #include "libcommon/proxy/connection.h"
 #include "libcommon/proxy/context.h"
@@ -62,10 +62,8 @@ class Server {
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<std::unique_ptr<Connection>> graveyard_;
   std::uint64_t nextId_ = 1;
-  int wake_ = -1;
+  decision::EngineHandoff handoff_;  // new engines from the reloader's thread, and stop()
   int signals_ = -1;
-  std::mutex pendingMutex_;
-  std::shared_ptr<const decision::Engine> pendingEngine_;
   std::atomic<bool> stopRequested_{false};
   bool draining_ = false;
   Clock::time_point drainDeadline_{};

@@ -1,0 +1,42 @@
+#include "libcommon/decision/engine_handoff.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdint>
+
+#include "libcommon/util/system_error.h"
+
+namespace lens::decision {
+
+EngineHandoff::~EngineHandoff() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status EngineHandoff::open() {
+  fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd_ < 0) return util::systemError("eventfd");
+  return Ok{};
+}
+
+void EngineHandoff::post(std::shared_ptr<const Engine> engine) {
+  {
+    std::lock_guard lock(mutex_);
+    pending_ = std::move(engine);
+  }
+  wake();
+}
+
+void EngineHandoff::wake() {
+  const std::uint64_t one = 1;
+  (void)!::write(fd_, &one, sizeof one);
+}
+
+std::shared_ptr<const Engine> EngineHandoff::take() {
+  std::uint64_t drained = 0;
+  (void)!::read(fd_, &drained, sizeof drained);
+  std::lock_guard lock(mutex_);
+  return std::exchange(pending_, nullptr);
+}
+
+}  // namespace lens::decision
