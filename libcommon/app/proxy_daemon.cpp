@@ -8,7 +8,9 @@
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/proxy/server.h"
 #include "libcommon/proxy/upstream_url.h"
+#include "libcommon/tls/leaf_cache.h"
 #include "libcommon/util/exit_code.h"
+#include "libcommon/util/file.h"
 
 namespace lens::app {
 
@@ -70,6 +72,18 @@ void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaem
   app.add_option("--resolver-tries", o.resolverTries, "Tries per DNS server")
       ->check(CLI::Range(1, 10))
       ->capture_default_str();
+  app.add_option("--intercept", o.intercept,
+                 "TLS connections to intercept: needed (when the policy must see the requests) or all "
+                 "(every TLS connection an egress.tcp rule does not open)")
+      ->check(CLI::IsMember({"needed", "all"}))
+      ->capture_default_str();
+  app.add_option("--leaf-cache", o.leafCache, "Interception certificates kept in memory (one per host name)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--origin-ca", o.originCa,
+                 "PEM bundle of CAs trusted for intercepted origins besides the system roots")
+      ->envname("LENS_ORIGIN_CA")
+      ->type_name("FILE");
   app.add_option("--mark", o.mark, "Socket mark of every socket " + text.tool + " opens (trusted by the cage)")
       ->capture_default_str();
 }
@@ -100,6 +114,17 @@ Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o, con
   auto mark = net::parseMark("--mark", o.mark);
   if (!mark) return mark.error();
   s.mark = *mark;
+  s.caDir = o.stateDir + "/ca";
+  s.leafCache = o.leafCache;
+  s.interceptAll = o.intercept == "all";
+  if (!o.originCa.empty()) {
+    auto pem = util::readFile(o.originCa, 16 * 1024 * 1024);
+    if (!pem) return makeError(ErrorCode::kInvalidArgument, "--origin-ca: " + pem.error().message);
+    if (pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return makeError(ErrorCode::kInvalidArgument, "--origin-ca: " + o.originCa + " holds no PEM certificate");
+    }
+    s.originCaPem = std::move(*pem);
+  }
   return s;
 }
 
@@ -120,6 +145,11 @@ int checkProxyDaemon(const ProxyDaemonOptions& o, const ProxyDaemonText& text, c
             << extra << "resolver:  " << (*resolver)->describeServers() << '\n'
             << "policy:    " << policyPathOf(o)
             << (out.ok() ? " (valid, version " + out.policy->version.substr(0, 12) + ")" : " (INVALID)") << '\n';
+  {
+    auto ca = tls::SigningCa::load(s.caDir);
+    std::cout << "intercept: " << (s.interceptAll ? "all" : "needed") << ", CA "
+              << (ca ? s.caDir + " (usable)" : "none: " + ca.error().message) << '\n';
+  }
   std::cout << "upstream:  ";
   if (!out.ok() || out.policy->proxyUpstream.empty()) {
     std::cout << "none (" << text.noUpstream << ")\n";

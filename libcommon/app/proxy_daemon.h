@@ -33,6 +33,10 @@ struct ProxyDaemonOptions {
   int resolverTimeoutMs = 2000;
   int resolverTries = 2;
   std::string mark = "0x4e585553";
+  // TLS interception (the CA is STATE_DIR/ca).
+  std::string intercept = "needed";  // or "all"
+  std::size_t leafCache = 1024;
+  std::string originCa;  // PEM bundle file trusted for origins besides the system roots
 };
 
 // The wording that differs between the two tools.

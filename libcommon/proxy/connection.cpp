@@ -1,36 +1,27 @@
 #include "libcommon/proxy/connection.h"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <unistd.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
-#include "libcommon/decision/safety_floor.h"
 #include "libcommon/log/logging.h"
-#include "libcommon/net/socket_mark.h"
 #include "libcommon/net/socket_address.h"
 #include "libcommon/net/socket_owner.h"
-#include "libcommon/proxy/interception.h"
 #include "libcommon/proxy/reply.h"
 #include "libcommon/proxy/transparent.h"
 #include "libcommon/tls/client_hello.h"
 #include "libcommon/util/strings.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::proxy {
 
 namespace {
 
-constexpr std::size_t kChunk = 64 * 1024;  // one read from a socket
 constexpr std::size_t kBufferLimit =
-    256 * 1024;  // bytes buffered per direction before reading stops
-constexpr std::size_t kMaxResponseHead = 64 * 1024;
-constexpr std::size_t kMaxProxyReply = 16 * 1024;
-constexpr std::size_t kSmallRead = 16 * 1024;      // a splice below this drained the socket
+    256 * 1024;  // client bytes kept while the destination is being reached
 constexpr auto kLinger = std::chrono::seconds(2);  // reading (and dropping) after a final answer
 
 std::string lowerHost(std::string_view host) {
@@ -39,44 +30,28 @@ std::string lowerHost(std::string_view host) {
   return out;
 }
 
-bool isIpLiteral(std::string_view host) { return net::IpAddress::parse(host).has_value(); }
-
-std::string pathOnly(std::string_view target) {
-  return std::string(target.substr(0, target.find('?')));
-}
+std::string_view pathOnly(std::string_view target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
-
-void Buffer::consume(std::size_t n) {
-  offset_ += n;
-  if (offset_ == data_.size()) clear();
-}
-
-void Buffer::clear() {
-  data_.clear();
-  offset_ = 0;
-}
 
 Connection::Connection(ProxyContext& ctx, std::uint64_t id, int fd, const sockaddr_storage& peer)
     : ctx_(ctx),
       id_(id),
-      client_(std::make_unique<Stream>(fd)),
+      client_(std::make_unique<SocketStream>(util::UniqueFd(fd))),
       clientWatch_{this, fd},
       serverWatch_{this, -1},
+      dialer_(ctx, serverWatch_, [this] { drive(); }),
+      relay_(ctx.pipes),
       opened_(ctx.now),
       lastActive_(ctx.now) {
   peerAddress_ = net::SocketAddress::fromStorage(peer);
-  peer_ = {peerAddress_.address().toString(), peerAddress_.port()};
-  up_.buffer = &toServer_;
-  down_.buffer = &toClient_;
+  party_.tool = ctx_.options.tool;
+  party_.peer = {peerAddress_.address().toString(), peerAddress_.port()};
 }
 
 Connection::~Connection() {
-  forgetOutgoing();
   ctx_.reactor.remove(clientWatch_);
   ctx_.reactor.remove(serverWatch_);
-  ctx_.pipes.release(up_.pipe);
-  ctx_.pipes.release(down_.pipe);
 }
 
 void Connection::start() {
@@ -90,6 +65,7 @@ void Connection::startTransparent(const net::SocketAddress& original, bool loop)
   transparent_ = true;
   original_ = original;
   action_ = "TRANSPARENT " + original.toString();
+  requestAction_ = action_;
   const std::string ip = original.address().toString();
   if (loop) {
     // Not redirected: the client dialled the listener itself. Judging it
@@ -131,18 +107,14 @@ void Connection::startTransparent(const net::SocketAddress& original, bool loop)
 
 void Connection::onIo(int fd, std::uint32_t events) {
   if (state_ == State::kClosed) return;
-  const bool client = fd == clientWatch_.fd;
   const bool readable = (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0;
-  if (client) {
-    up_.readable = up_.readable || readable;
-    if ((events & EPOLLOUT) != 0) down_.writeBlocked = false;
+  if (fd == clientWatch_.fd) {
+    clientReadable_ = clientReadable_ || readable;
+    relay_.onClient(events);
   } else if (fd == serverWatch_.fd) {
-    down_.readable = down_.readable || readable;
-    if ((events & EPOLLOUT) != 0) up_.writeBlocked = false;
-    if (state_ == State::kConnecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
-      connectEvent_ = true;
-      connectError_ = (events & (EPOLLERR | EPOLLHUP)) != 0;
-    }
+    if (dialer_.busy()) dialer_.onEvents(events);
+    serverReadable_ = serverReadable_ || readable;
+    relay_.onServer(events);
   }
   drive();
 }
@@ -150,7 +122,7 @@ void Connection::onIo(int fd, std::uint32_t events) {
 void Connection::drive() {
   for (int round = 0; round < 16 && state_ != State::kClosed; ++round) {
     const State before = state_;
-    if (waitingForServer() && up_.readable) readEarly();
+    if (state_ == State::kDialing && clientReadable_) readEarly();
     switch (state_) {
       case State::kClassify:
         classify();
@@ -161,16 +133,19 @@ void Connection::drive() {
       case State::kHead:
         readHead();
         break;
-      case State::kResolving:
+      case State::kDialing:
+        dialer_.step();
+        if (dialer_.stage() == OriginDialer::Stage::kDone) {
+          onDialed();
+        } else if (dialer_.stage() == OriginDialer::Stage::kFailed) {
+          dialFailed();
+        }
         break;
-      case State::kConnecting:
-        if (connectEvent_) finishConnect();
+      case State::kPeekTls:
+        peekTls();
         break;
-      case State::kTlsHandshake:
-        continueHandshake();
-        break;
-      case State::kProxyReply:
-        readProxyReply();
+      case State::kClientTls:
+        continueClientTls();
         break;
       case State::kTunnel:
         pumpTunnel();
@@ -178,8 +153,9 @@ void Connection::drive() {
       case State::kForward:
         pumpForward();
         break;
+      case State::kAnswering:
       case State::kClosing:
-        flushClosing();
+        flushOut();
         break;
       case State::kClosed:
         break;
@@ -187,11 +163,6 @@ void Connection::drive() {
     if (state_ == before) break;
   }
   if (state_ != State::kClosed) updateInterest();
-}
-
-bool Connection::waitingForServer() const {
-  return state_ == State::kResolving || state_ == State::kConnecting ||
-         state_ == State::kTlsHandshake || state_ == State::kProxyReply;
 }
 
 // What a client sends while its destination is being reached (the start of
@@ -212,7 +183,7 @@ Connection::ClientRead Connection::readClient(std::size_t max) {
   char chunk[16 * 1024];
   const IoResult r = client_->read(chunk, std::min(sizeof chunk, max));
   if (r.status == IoStatus::kWouldBlock) {
-    up_.readable = false;
+    clientReadable_ = false;
     return ClientRead::kWait;
   }
   if (r.status != IoStatus::kOk) return ClientRead::kEnd;
@@ -227,60 +198,42 @@ void Connection::updateInterest() {
   switch (state_) {
     case State::kClassify:
     case State::kClientHello:
+    case State::kPeekTls:
       clientEvents = EPOLLIN;
       break;
     case State::kHead:
       clientEvents = EPOLLIN;
       if (server_) serverEvents = EPOLLIN;  // a kept origin connection: notice when it closes
       break;
-    case State::kResolving:
+    case State::kDialing:
       clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
+      serverEvents = dialer_.interest();
       break;
-    case State::kConnecting:
-      clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
-      serverEvents = EPOLLOUT;
+    case State::kClientTls:
+      clientEvents = client_->blockedOnWrite() ? EPOLLOUT : EPOLLIN;
       break;
-    case State::kTlsHandshake:
-      clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
-      serverEvents = server_->blockedOnWrite() ? EPOLLOUT : EPOLLIN;
+    case State::kTunnel:
+      relay_.interest(*server_, clientEvents, serverEvents);
       break;
-    case State::kProxyReply:
-      clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
-      serverEvents = toServer_.empty() ? EPOLLIN : EPOLLOUT;
-      break;
-    case State::kTunnel: {
-      const bool upRoom = toServer_.size() < kBufferLimit &&
-                          up_.pipe.fill < std::max<std::size_t>(up_.pipe.capacity, 1);
-      const bool downRoom = toClient_.size() < kBufferLimit &&
-                            down_.pipe.fill < std::max<std::size_t>(down_.pipe.capacity, 1);
-      if (!up_.srcEof && upRoom) clientEvents |= EPOLLIN;
-      if (!down_.srcEof && downRoom) serverEvents |= EPOLLIN;
-      if (down_.writeBlocked) clientEvents |= EPOLLOUT;
-      if (up_.writeBlocked) serverEvents |= EPOLLOUT;
-      if (server_->blockedOnWrite()) serverEvents |= EPOLLOUT;
-      if (server_->blockedOnRead()) serverEvents |= EPOLLIN;
-      break;
-    }
     case State::kForward:
-      if (!requestDone_ && !clientEof_ && toServer_.size() < kBufferLimit) clientEvents |= EPOLLIN;
-      if (!toClient_.empty()) clientEvents |= EPOLLOUT;
-      if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit) serverEvents |= EPOLLIN;
-      if (!toServer_.empty() || server_->blockedOnWrite()) serverEvents |= EPOLLOUT;
-      if (server_->blockedOnRead()) serverEvents |= EPOLLIN;
+      exchange_.interest(*server_, clientEvents, serverEvents);
       break;
+    case State::kAnswering:
     case State::kClosing:
-      clientEvents = toClient_.empty() ? EPOLLIN : EPOLLOUT;
+      clientEvents = out_.empty() ? EPOLLIN : EPOLLOUT;
       break;
     case State::kClosed:
       return;
   }
+  // A TLS client may need the other readiness to go on.
+  if (client_->blockedOnWrite()) clientEvents |= EPOLLOUT;
+  if (client_->blockedOnRead()) clientEvents |= EPOLLIN;
   if (auto ok = ctx_.reactor.set(clientWatch_, clientEvents); !ok) {
-    close("error");
+    close("error", true);
     return;
   }
-  if (server_) {
-    serverWatch_.fd = server_->fd();
-    if (auto ok = ctx_.reactor.set(serverWatch_, serverEvents); !ok) close("error");
+  if (serverWatch_.fd >= 0) {
+    if (auto ok = ctx_.reactor.set(serverWatch_, serverEvents); !ok) close("error", true);
   }
 }
 
@@ -291,6 +244,7 @@ void Connection::onTick() {
   const bool due = now >= deadline_;
   const State before = state_;
   const Clock::time_point deadlineBefore = deadline_;
+  bool moved = false;
   switch (state_) {
     case State::kClassify:
       // Nothing (or nothing recognisable) in time: a server that speaks
@@ -305,32 +259,41 @@ void Connection::onTick() {
       break;
     case State::kHead:
       if (requests_ > 0 && in_.empty()) {
-        if (idle) close("idle-timeout");
+        if (idle) close(reason::kIdleTimeout);
       } else if (due) {
         refuse(408, reason::kHeaderTimeout, "the request head did not arrive in time");
       }
       break;
-    case State::kResolving:
-      if (due) refuse(502, reason::kDnsFailure, "name resolution timed out");
+    case State::kDialing: {
+      const auto stage = dialer_.stage();
+      dialer_.onTick();
+      moved = dialer_.stage() != stage;
       break;
-    case State::kConnecting:
-      if (due) dialFailed(true, "connect timed out");
+    }
+    case State::kPeekTls:
+      if (due) {  // a client that waits for the server: not TLS
+        mitm_.reset();
+        dial();
+      }
       break;
-    case State::kTlsHandshake:
-    case State::kProxyReply:
-      if (due)
-        refuse(504, reason::kUpstreamProxyTimeout, "the upstream proxy did not answer in time");
+    case State::kClientTls:
+      if (due) {
+        emitDecision(audit::Outcome::kFailure, 0, reason::kTlsHandshakeTimeout,
+                     "the client's TLS handshake did not finish in time");
+        close(reason::kTlsHandshakeTimeout, true);
+      }
       break;
     case State::kTunnel:
       if (idle) close(reason::kIdleTimeout);
       break;
     case State::kForward:
-      if (idle && !responseHead_ && !sentThisRequest_) {
-        refuse(504, "response-timeout", "the server did not answer in time");
+      if (idle && !exchange_.answered()) {
+        refuse(504, reason::kResponseTimeout, "the server did not answer in time");
       } else if (idle) {
         close(reason::kIdleTimeout);
       }
       break;
+    case State::kAnswering:
     case State::kClosing:
       if (due) close("refused");
       break;
@@ -339,24 +302,24 @@ void Connection::onTick() {
   }
   // A timeout that produced an answer (or a connect to the next address)
   // needs the loop to write it (or to watch the new socket).
-  if (state_ != State::kClosed && (state_ != before || deadline_ != deadlineBefore)) drive();
+  if (state_ != State::kClosed && (moved || state_ != before || deadline_ != deadlineBefore)) drive();
 }
 
 // ---- the request head and its decision ----------------------------------------
 
 void Connection::readHead() {
-  if (server_ && down_.readable) {
+  if (server_ && serverReadable_) {
     // A kept origin connection said something (or closed) between requests.
+    // (A TLS origin's session tickets are read here and are not data.)
     char scratch[512];
     const IoResult r = server_->read(scratch, sizeof scratch);
     if (r.status != IoStatus::kWouldBlock) closeServer();
-    down_.readable = false;
+    serverReadable_ = false;
   }
   const std::size_t limit = ctx_.options.maxHeaderBytes;
   for (;;) {
     if (auto end = http::findHeadEnd(in_)) {
       if (*end > limit) break;
-      headerSeen_ = true;
       judge();
       return;
     }
@@ -364,7 +327,10 @@ void Connection::readHead() {
     char chunk[16 * 1024];
     const std::size_t room = std::min(sizeof chunk, limit + 1 - in_.size());
     const IoResult r = client_->read(chunk, room);
-    if (r.status == IoStatus::kWouldBlock) return;
+    if (r.status == IoStatus::kWouldBlock) {
+      clientReadable_ = false;
+      return;
+    }
     if (r.status != IoStatus::kOk) {
       close(in_.empty() ? "client-closed" : "client-closed-mid-head");
       return;
@@ -399,17 +365,17 @@ const std::vector<std::string>& Connection::callerChain() {
                              peerAddress_.toString(), owner.error().message);
     return callerChain_;
   }
-  caller_ = audit::ProcessInfo{owner->name, owner->pid, owner->chain.front()};
+  party_.caller = audit::ProcessInfo{owner->name, owner->pid, owner->chain.front()};
   callerChain_ = std::move(owner->chain);
   return callerChain_;
 }
 
 decision::Request Connection::engineRequest() {
   decision::Request r;
-  // Looked up (and audited) only when some rule names binaries: the lookup
-  // reads every process's descriptor table.
-  if (ctx_.engine && ctx_.engine->needsCaller()) r.callerChain = callerChain();
-  if (transparent_) {
+  if (mitm_ && insideTls_) {
+    r = request_ && request_->kind == RequestKind::kForward ? mitm_->engineRequest(*request_)
+                                                            : mitm_->tunnelRequest();
+  } else if (transparent_) {
     r.door = door_;
     r.host = request_->host;
     r.port = request_->port;
@@ -418,57 +384,77 @@ decision::Request Connection::engineRequest() {
       r.method = request_->head.method;
       r.path = request_->originTarget;
     }
-    return r;
+  } else {
+    r.door = request_->kind == RequestKind::kConnect ? decision::Door::kConnect
+                                                     : decision::Door::kForward;
+    r.host = request_->host;
+    r.port = request_->port;
+    if (request_->kind == RequestKind::kForward) {
+      r.method = request_->head.method;
+      r.path = request_->originTarget;
+    }
   }
-  r.door =
-      request_->kind == RequestKind::kConnect ? decision::Door::kConnect : decision::Door::kForward;
-  r.host = request_->host;
-  r.port = request_->port;
-  if (request_->kind == RequestKind::kForward) {
-    r.method = request_->head.method;
-    r.path = request_->originTarget;
-  }
+  // Looked up (and audited) only when some rule names binaries: the lookup
+  // reads every process's descriptor table.
+  if (ctx_.engine && ctx_.engine->needsCaller()) r.callerChain = callerChain();
   return r;
 }
 
 void Connection::judge() {
   const std::size_t end = *http::findHeadEnd(in_);
-  up_.readable = false;  // readHead read until the head was complete; epoll says if more came
+  clientReadable_ = false;  // readHead read until the head was complete; epoll says if more came
   ++ctx_.stats.requests;
   ++requests_;
+  decided_ = false;
   const std::string_view head = std::string_view(in_).substr(0, end);
-  auto parsed =
-      transparent_ ? parseTransparentRequest(head, original_.port()) : parseProxyRequest(head);
+  auto parsed = mitm_ ? parseTransparentRequest(head, mitm_->port())
+                : transparent_ ? parseTransparentRequest(head, original_.port())
+                               : parseProxyRequest(head);
+  if (mitm_) {
+    ++mitm_->requests;
+    ++ctx_.stats.mitmRequests;
+  }
   if (!parsed) {
-    if (!transparent_) action_ = "HTTP request";
+    if (!transparent_ && !mitm_) action_ = "HTTP request";
+    if (!mitm_) requestAction_ = action_;
     request_.reset();
     const ErrorCode code = parsed.error().code;
     const bool tooMany = code == ErrorCode::kLimit;
     std::string_view why = tooMany ? reason::kHeaderTooLarge : reason::kBadRequest;
-    if (code == ErrorCode::kDenied) why = reason::kHttpConnectOnTransparent;
+    if (code == ErrorCode::kDenied) why = mitm_ ? reason::kBadRequest : reason::kHttpConnectOnTransparent;
     if (code == ErrorCode::kNotFound) why = reason::kHttpNoHost;
     refuse(tooMany ? 431 : 400, why, parsed.error().message);
     return;
   }
   request_ = std::move(*parsed);
   in_.erase(0, end);
-  lastMethod_ = request_->head.method;
-  lastHost_ = request_->host;
-  if (transparent_) {
-    // action_ stays "TRANSPARENT ip:port"
-  } else if (request_->kind == RequestKind::kConnect) {
-    action_ = "CONNECT " + request_->authority();
+  if (mitm_) {
+    requestAction_ = mitm_->action(*request_);
+    if (auto why = mitm_->disagreement(*request_)) {
+      ++ctx_.stats.hostMismatches;
+      refuse(421, reason::kHostMismatch, "the request names another host than its connection", *why);
+      return;
+    }
   } else {
-    const bool defaultPort = request_->port == 80;
-    const bool v6 = request_->host.find(':') != std::string::npos;
-    action_ = request_->head.method + " http://" +
-              (v6 ? "[" + request_->host + "]" : request_->host) +
-              (defaultPort ? "" : ":" + std::to_string(request_->port)) +
-              pathOnly(request_->originTarget);
+    lastMethod_ = request_->head.method;
+    lastHost_ = request_->host;
+    if (transparent_) {
+      // action_ stays "TRANSPARENT ip:port"
+    } else if (request_->kind == RequestKind::kConnect) {
+      action_ = "CONNECT " + request_->authority();
+    } else {
+      const bool defaultPort = request_->port == 80;
+      const bool v6 = request_->host.find(':') != std::string::npos;
+      action_ = request_->head.method + " http://" +
+                (v6 ? "[" + request_->host + "]" : request_->host) +
+                (defaultPort ? "" : ":" + std::to_string(request_->port)) +
+                std::string(pathOnly(request_->originTarget));
+    }
+    requestAction_ = action_;
   }
-
   engine_ = ctx_.engine;
   decision_ = engine_->decide(engineRequest());
+  decided_ = true;
   act();
 }
 
@@ -486,50 +472,21 @@ void Connection::act() {
     refuse(403, decision_.reason, "refused by policy", decision_.detail);
     return;
   }
-  // A redirected client has not asked for a tunnel: the interception stage
-  // (which answers CONNECT) cannot take it.
-  if (decision_.intercept && (transparent_ || !ctx_.options.interception)) {
-    refuse(403, reason::kInterceptionUnavailable,
-           "the policy needs to see the requests inside this tunnel and TLS interception is not "
-           "available",
-           decision_.detail);
+  if (mitm_) {  // a request inside an intercepted connection
+    dial();
     return;
   }
-  onDecided();
-}
-
-void Connection::onDecided() {
-  const bool viaProxy = decision_.transport == policy::Transport::kUpstream;
-  const std::string key = std::string(viaProxy ? "u:" : "d:") + lowerHost(request_->host) + ":" +
-                          std::to_string(request_->port);
-  if (request_->kind == RequestKind::kForward && server_ && key == serverKey_) {
-    startForward();  // reuse the origin connection of the previous request
+  // A TLS door: CONNECT, or a redirected ClientHello. --intercept all
+  // intercepts it even when the policy has nothing to see inside, but never
+  // what an egress.tcp rule opened.
+  const bool tlsDoor = transparent_ ? door_ == decision::Door::kTransparentTls
+                                    : request_->kind == RequestKind::kConnect;
+  const bool tcpRule = decision_.rule && decision_.rule->table == decision::Table::kTcp;
+  if (tlsDoor && !tcpRule && (decision_.intercept || ctx_.options.interceptAll)) {
+    startInterception(!decision_.intercept && !transparent_);
     return;
   }
-  closeServer();
-  pendingKey_ = key;
-  route_.reset();
-  if (viaProxy) {
-    if (!ctx_.upstream) {
-      refuse(503, reason::kNoUpstreamProxy,
-             "the policy routes this through an upstream proxy and none is configured",
-             ctx_.upstreamProblem);
-      return;
-    }
-    route_ = ctx_.upstream;
-    if (isIpLiteral(route_->proxy.host)) {
-      onResolved(std::vector<net::IpAddress>{*net::IpAddress::parse(route_->proxy.host)}, true);
-    } else {
-      resolve(route_->proxy.host, true);
-    }
-    return;
-  }
-  std::string literal = request_->host;
-  if (auto ip = net::IpAddress::parse(literal)) {
-    onResolved(std::vector<net::IpAddress>{*ip}, false);
-  } else {
-    resolve(request_->host, false);
-  }
+  dial();
 }
 
 void Connection::refuse(int status, std::string_view why, std::string_view text,
@@ -542,20 +499,31 @@ void Connection::refuse(int status, std::string_view why, std::string_view text,
     ++ctx_.stats.upstreamErrors;
   }
   const std::string subject = request_ ? request_->host : std::string("request");
-  if (!transparent_ || door_ == decision::Door::kTransparentHttp) {
-    toClient_.append(errorReply(status, why, subject, text, ctx_.options.tool));
+  // Inside an intercepted connection a refusal leaves the connection usable
+  // when nothing of the request is left unread (no body) and the client
+  // keeps it.
+  const bool midExchange = state_ == State::kForward;
+  const bool keep = insideTls_ && request_ && request_->kind == RequestKind::kForward &&
+                    request_->body == http::Framing::kNone && request_->keepAlive &&
+                    !ctx_.draining && (!midExchange || !exchange_.answered());
+  if (!transparent_ || door_ == decision::Door::kTransparentHttp || insideTls_) {
+    out_.append(errorReply(status, why, subject, text, ctx_.options.tool, keep));
   } else if (door_ == decision::Door::kTransparentTls) {
-    toClient_.append(tlsAlertRecord(status == 403   ? TlsAlert::kAccessDenied
-                                    : status < 500 ? TlsAlert::kDecodeError
-                                                   : TlsAlert::kInternalError));
+    out_.append(tlsAlertRecord(status == 403   ? TlsAlert::kAccessDenied
+                               : status < 500 ? TlsAlert::kDecodeError
+                                              : TlsAlert::kInternalError));
   }  // raw: the close says it
   const bool failure = status == 403 || status < 500;
   emitDecision(failure ? audit::Outcome::kFailure : audit::Outcome::kError, status, why,
                detail.empty() ? text : detail);
-  closeServer();
-  state_ = State::kClosing;
-  deadline_ = ctx_.now + kLinger;
-  closeClientAfter_ = true;
+  dialer_.cancel();
+  if (midExchange || !keep) closeServer();
+  if (keep) {
+    state_ = State::kAnswering;
+  } else {
+    state_ = State::kClosing;
+    deadline_ = ctx_.now + kLinger;
+  }
 }
 
 // ---- the transparent entry ---------------------------------------------------------
@@ -640,656 +608,315 @@ void Connection::judgeTunnel(decision::Door door, std::string host) {
   r.port = original_.port();
   request_ = std::move(r);
   if (door != decision::Door::kRawTcp) lastHost_ = request_->host;
-  up_.readable = false;
+  clientReadable_ = false;
   ++ctx_.stats.requests;
   ++requests_;
   engine_ = ctx_.engine;
   decision_ = engine_->decide(engineRequest());
+  decided_ = true;
   act();
 }
 
-// ---- reaching the destination ----------------------------------------------------
+// ---- interception -------------------------------------------------------------------
 
-void Connection::resolve(const std::string& name, bool viaProxy) {
-  state_ = State::kResolving;
-  // c-ares has its own timeouts; this one only guards against a lost callback.
-  deadline_ = ctx_.now + ctx_.options.resolver.timeout * (ctx_.options.resolver.tries * 4 + 2);
-  const std::uint64_t id = id_;
-  ProxyContext* ctx = &ctx_;
-  inResolve_ = true;
-  ctx_.resolver->resolve(name, [ctx, id, viaProxy](Result<std::vector<net::IpAddress>> result) {
-    // The connection may have closed meanwhile: look it up by id.
-    Connection* self = ctx->find(id);
-    if (!self || self->state_ != State::kResolving) return;
-    if (self->inResolve_) {  // answered at once (hosts file): the caller goes on
-      self->resolved_.emplace(std::move(result));
-      return;
-    }
-    self->onResolved(std::move(result), viaProxy);
-    self->drive();
-  });
-  inResolve_ = false;
-  if (resolved_) {
-    auto result = std::move(*resolved_);
-    resolved_.reset();
-    onResolved(std::move(result), viaProxy);
-  }
-}
-
-void Connection::onResolved(Result<std::vector<net::IpAddress>> result, bool viaProxy) {
-  if (!result) {
-    if (viaProxy) {
-      refuse(502, reason::kUpstreamProxyFailed, "cannot resolve the upstream proxy",
-             "upstream proxy " + route_->proxy.redacted() + ": " + result.error().message);
-    } else {
-      refuse(502, reason::kDnsFailure, "cannot resolve the name", result.error().message);
-    }
+void Connection::startInterception(bool optional) {
+  mitm_.emplace(request_->host, request_->port, transparent_ ? decision::Door::kTransparentTls
+                                                             : decision::Door::kConnect);
+  if (!ctx_.leaves) {
+    mitm_.reset();
+    refuse(503, reason::kCaUnavailable,
+           "the policy needs to see the requests inside this connection and no usable CA is loaded",
+           ctx_.caProblem);
     return;
   }
-  addresses_.clear();
-  nextAddress_ = 0;
-  connectTimedOut_ = false;
-  if (viaProxy) {
-    addresses_ = std::move(*result);  // trusted infrastructure: no floor, no rules
-  } else {
-    // The floor again on every address the name resolved to; then the rules
-    // with the address (an egress.tcp CIDR rule binds a name resolving into
-    // it). One address on the floor refuses the name: a rebinding answer.
-    std::optional<decision::Decision> refusal;
-    for (const net::IpAddress& ip : *result) {
-      if (auto v = decision::checkAddressFloor(ip)) {
-        refuse(403, decision::kFloorReason, "refused by policy",
-               "the name resolves to " + ip.toString() + ": " + v->detail);
-        return;
-      }
-      decision::Request withAddress = engineRequest();
-      withAddress.address = ip;
-      decision::Decision d = engine_->decide(withAddress);
-      if (d.allowed()) {
-        addresses_.push_back(ip);
-      } else if (!refusal) {
-        refusal = std::move(d);
-      }
-    }
-    if (addresses_.empty()) {
-      decision_ = std::move(*refusal);
-      refuse(403, decision_.reason, "refused by policy", decision_.detail);
-      return;
-    }
-  }
-  dialNext();
-}
-
-void Connection::dialNext() {
-  const std::uint16_t port = route_ ? route_->proxy.port : request_->port;
-  while (nextAddress_ < addresses_.size()) {
-    const net::IpAddress ip = addresses_[nextAddress_++];
-    const net::SocketAddress target = net::SocketAddress::from(ip, port);
-    const int fd = ::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      lastDialError_ = std::string("socket: ") + std::strerror(errno);
-      continue;
-    }
-    if (ctx_.options.mark != 0) {
-      auto marked = net::markSocket(fd, ctx_.options.mark);
-      if ((!marked || *marked != net::MarkResult::kMarked) && !ctx_.markWarned) {
-        ctx_.markWarned = true;
-        log::get("proxy")->warn("cannot mark outgoing sockets ({}): inside a cage they would be refused",
-                                marked ? "not permitted" : marked.error().message);
-      }
-    }
-    const int one = 1;
-    (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    server_ = std::make_unique<Stream>(fd);
-    serverWatch_.fd = fd;
-    dialled_ = ip;
-    if (::connect(fd, target.get(), target.length) == 0 || errno == EINPROGRESS) {
-      if (ctx_.options.transparent != TransparentMode::kOff) {
-        sockaddr_storage local{};
-        socklen_t length = sizeof local;
-        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
-          outgoing_ = net::SocketAddress::fromStorage(local).toString();
-          ctx_.outgoing.insert(outgoing_);
-        }
-      }
-      state_ = State::kConnecting;
-      connectEvent_ = false;
-      deadline_ = ctx_.now + ctx_.options.connectTimeout;
-      return;
-    }
-    lastDialError_ = target.toString() + ": " + std::strerror(errno);
-    dropServerSocket();
-  }
-  dialFailed(false, lastDialError_);
-}
-
-void Connection::finishConnect() {
-  connectEvent_ = false;
-  int error = 0;
-  if (connectError_) {  // writable without an error is connected: no getsockopt needed
-    socklen_t length = sizeof error;
-    if (::getsockopt(server_->fd(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-    if (error == 0) error = ECONNREFUSED;
-  }
-  if (error == 0) {
-    connected();
-    return;
-  }
-  lastDialError_ = dialled_->toString() + ": " + std::strerror(error);
-  dropServerSocket();
-  if (nextAddress_ < addresses_.size()) {
-    dialNext();
-  } else {
-    dialFailed(false, lastDialError_);
-  }
-}
-
-void Connection::dialFailed(bool timedOut, const std::string& why) {
-  if (timedOut) {
-    connectTimedOut_ = true;
-    lastDialError_ = (dialled_ ? dialled_->toString() + ": " : std::string()) + why;
-    dropServerSocket();
-    if (nextAddress_ < addresses_.size()) {
-      dialNext();
-      return;
-    }
-  }
-  if (route_) {
-    if (connectTimedOut_) {
-      refuse(504, reason::kUpstreamProxyTimeout, "cannot reach the upstream proxy in time",
-             route_->proxy.redacted() + ": " + lastDialError_);
-    } else {
-      refuse(502, reason::kUpstreamProxyFailed, "cannot connect to the upstream proxy",
-             route_->proxy.redacted() + ": " + lastDialError_);
-    }
-  } else if (connectTimedOut_) {
-    refuse(504, reason::kConnectTimeout, "the server did not accept the connection in time",
-           lastDialError_);
-  } else {
-    refuse(502, reason::kConnectFailed, "cannot connect to the server", lastDialError_);
-  }
-}
-
-void Connection::connected() {
-  if (!route_) {
-    established();
-    return;
-  }
-  if (route_->tls) {
-    const int fd = server_->fd();
-    // The socket moves into the TLS stream; the plain one gives it up.
-    auto plain = std::move(server_);
-    auto tls = std::make_unique<TlsStream>(fd, route_->tls, route_->proxy.host);
-    plain.release();  // NOLINT: the descriptor now belongs to `tls`
-    server_ = std::move(tls);
-    state_ = State::kTlsHandshake;
-    deadline_ = ctx_.now + ctx_.options.connectTimeout;
-    continueHandshake();
-    return;
-  }
-  askUpstreamProxy();
-}
-
-void Connection::continueHandshake() {
-  auto* tls = static_cast<TlsStream*>(server_.get());
-  const IoResult r = tls->handshake();
-  if (r.status == IoStatus::kWouldBlock) return;
-  if (r.status != IoStatus::kOk) {
-    refuse(502, reason::kUpstreamProxyFailed, "TLS to the upstream proxy failed",
-           route_->proxy.redacted() + ": " + tls->error());
-    return;
-  }
-  askUpstreamProxy();
-}
-
-void Connection::askUpstreamProxy() {
-  state_ = State::kProxyReply;
-  deadline_ = ctx_.now + ctx_.options.upstreamTimeout;
-  std::string head =
-      "CONNECT " + request_->authority() + " HTTP/1.1\r\nHost: " + request_->authority() + "\r\n";
-  if (!route_->proxy.authorization.empty())
-    head += "Proxy-Authorization: " + route_->proxy.authorization + "\r\n";
-  head += "\r\n";
-  toServer_.append(head);
-  fromServer_.clear();
-}
-
-void Connection::readProxyReply() {
-  while (!toServer_.empty()) {
-    const IoResult w = server_->write(toServer_.data(), toServer_.size());
-    if (w.status == IoStatus::kWouldBlock) return;
-    if (w.status != IoStatus::kOk) {
-      refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy closed the connection",
-             route_->proxy.redacted());
-      return;
-    }
-    toServer_.consume(w.bytes);
-  }
-  for (;;) {
-    if (auto end = http::findHeadEnd(fromServer_)) {
-      auto head = http::parseResponseHead(std::string_view(fromServer_).substr(0, *end), "CONNECT");
-      if (!head || head->status / 100 != 2) {
-        const std::string status =
-            head ? std::to_string(head->status) : std::string("a malformed answer");
-        refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy refused the tunnel",
-               route_->proxy.redacted() + " answered " + status);
-        return;
-      }
-      fromServer_.erase(0, *end);  // anything after the head is the destination's
-      established();
-      return;
-    }
-    if (fromServer_.size() > kMaxProxyReply) {
-      refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy's answer is too large",
-             route_->proxy.redacted());
-      return;
-    }
-    char chunk[4096];
-    const IoResult r = server_->read(chunk, sizeof chunk);
-    if (r.status == IoStatus::kWouldBlock) return;
-    if (r.status != IoStatus::kOk) {
-      refuse(502, reason::kUpstreamProxyFailed, "the upstream proxy closed the connection",
-             route_->proxy.redacted());
-      return;
-    }
-    fromServer_.append(chunk, r.bytes);
-  }
-}
-
-void Connection::established() {
-  serverKey_ = pendingKey_;
-  if (request_->kind == RequestKind::kForward) {
-    startForward();
-    return;
-  }
-  ++ctx_.stats.allowed;
-  ++ctx_.stats.tunnels;
-  emitDecision(audit::Outcome::kSuccess, 200, decision_.reason, decision_.detail);
-  if (decision_.intercept) {
-    // The hand-off point (interception.h): both ends are ready.
+  if (!transparent_) {
+    // The answer goes out in the clear before the TLS stream takes the socket.
     const IoResult w = client_->write(kConnectEstablished.data(), kConnectEstablished.size());
     if (w.status != IoStatus::kOk || w.bytes != kConnectEstablished.size()) {
       close("client-closed");
       return;
     }
-    InterceptedTunnel tunnel;
-    ctx_.reactor.remove(clientWatch_);
-    ctx_.reactor.remove(serverWatch_);
-    tunnel.client = std::move(client_);
-    tunnel.clientPending = std::move(in_);
-    tunnel.origin = std::move(server_);
-    tunnel.originPending = std::move(fromServer_);
-    tunnel.host = request_->host;
-    tunnel.port = request_->port;
-    tunnel.decision = decision_;
-    tunnel.engine = engine_;
-    tunnel.callerChain = callerChain_;
-    tunnel.event =
-        audit::Event(ctx_.options.tool, action_).method("CONNECT").host(request_->host).src(peer_);
-    if (caller_) tunnel.event.actor(*caller_);
-    ctx_.options.interception->adopt(std::move(tunnel));
-    state_ = State::kClosed;
-    --ctx_.stats.open;
-    ctx_.release(id_);
+    connectAnswered_ = true;
+  }
+  if (optional) {  // --intercept all: only if the client speaks TLS
+    state_ = State::kPeekTls;
+    deadline_ = ctx_.now + ctx_.options.peekTimeout;
     return;
   }
-  if (!transparent_) toClient_.append(kConnectEstablished);
-  startTunnel();
+  beginClientTls();
 }
 
-// ---- tunnels ------------------------------------------------------------------------
+void Connection::peekTls() {
+  for (;;) {
+    const std::optional<bool> tls = tls::looksLikeTls(in_);
+    if (tls.value_or(false)) {
+      beginClientTls();
+      return;
+    }
+    if (tls) {  // not TLS: nothing to intercept, a tunnel
+      mitm_.reset();
+      dial();
+      return;
+    }
+    const ClientRead r = readClient(4096);
+    if (r == ClientRead::kWait) return;
+    if (r == ClientRead::kEnd) {
+      close("client-closed");
+      return;
+    }
+  }
+}
 
-void Connection::startTunnel() {
+void Connection::beginClientTls() {
+  auto leaf = mitm_->leaf(ctx_.leaves.get());
+  if (!leaf) {
+    mitm_.reset();
+    refuse(503, reason::kCaUnavailable, "no certificate can be made for this host",
+           leaf.error().message);
+    return;
+  }
+  ++ctx_.stats.allowed;
+  ++ctx_.stats.intercepted;
+  emitDecision(audit::Outcome::kSuccess, 200, decision_.reason, decision_.detail);
+  client_ = InterceptionSession::accept(std::move(*leaf), std::move(client_), std::move(in_));
+  in_.clear();
+  state_ = State::kClientTls;
+  deadline_ = ctx_.now + ctx_.options.headerTimeout;
+  continueClientTls();
+}
+
+void Connection::continueClientTls() {
+  switch (mitm_->handshake(*client_)) {
+    case InterceptionSession::Handshake::kWait:
+      return;
+    case InterceptionSession::Handshake::kFailed:
+      emitDecision(audit::Outcome::kFailure, 0, mitm_->failureReason(), mitm_->failureDetail());
+      close(mitm_->failureReason(), true);
+      return;
+    case InterceptionSession::Handshake::kDone:
+      insideTls_ = true;
+      request_.reset();
+      state_ = State::kHead;
+      deadline_ = ctx_.now + ctx_.options.headerTimeout;
+      lastActive_ = ctx_.now;
+      return;
+  }
+}
+
+// ---- reaching the destination ----------------------------------------------------
+
+void Connection::dial() {
+  const bool viaProxy = decision_.transport == policy::Transport::kUpstream;
+  const std::string& host = mitm_ ? mitm_->host() : request_->host;
+  const std::uint16_t port = mitm_ ? mitm_->port() : request_->port;
+  std::string key = std::string(viaProxy ? "u:" : "d:") + (mitm_ ? "tls:" : "") +
+                    lowerHost(host) + ":" + std::to_string(port);
+  const bool request = mitm_ || request_->kind == RequestKind::kForward;
+  if (request && server_ && key == serverKey_) {
+    startForward();  // reuse the origin connection of the previous request
+    return;
+  }
+  closeServer();
+  if (viaProxy && !ctx_.upstream) {
+    refuse(503, reason::kNoUpstreamProxy,
+           "the policy routes this through an upstream proxy and none is configured",
+           ctx_.upstreamProblem);
+    return;
+  }
+  DialTarget target;
+  target.host = host;
+  target.port = port;
+  if (viaProxy) target.route = ctx_.upstream;
+  target.check = engineRequest();
+  target.engine = engine_;
+  if (mitm_) {
+    target.tls = ctx_.originTls;
+    target.alpn = {"http/1.1"};
+  }
+  pendingKey_ = std::move(key);
+  state_ = State::kDialing;
+  dialer_.start(std::move(target));
+}
+
+void Connection::onDialed() {
+  server_ = dialer_.takeStream();
+  serverOutgoing_ = dialer_.takeOutgoing();
+  serverPending_ = dialer_.takePending();
+  serverKey_ = pendingKey_;
+  serverReadable_ = false;
+  if (mitm_ || request_->kind == RequestKind::kForward) {
+    startForward();
+    return;
+  }
+  established();
+}
+
+void Connection::dialFailed() {
+  const OriginDialer::Failure& f = dialer_.failure();
+  if (f.refusal) {
+    decision_ = *f.refusal;
+    decided_ = true;
+  }
+  refuse(f.status, f.reason, f.text, f.detail);
+}
+
+void Connection::established() {
+  ++ctx_.stats.allowed;
+  ++ctx_.stats.tunnels;
+  emitDecision(audit::Outcome::kSuccess, 200, decision_.reason, decision_.detail);
+  std::string toClient;
+  if (!transparent_ && !connectAnswered_) toClient = kConnectEstablished;
+  toClient += serverPending_;
+  serverPending_.clear();
+  const std::string toServer = std::move(in_);
+  in_.clear();
+  startTunnel(toServer, toClient);
+}
+
+// ---- relaying -------------------------------------------------------------------------
+
+void Connection::startTunnel(std::string_view toServer, std::string_view toClient) {
   state_ = State::kTunnel;
   lastActive_ = ctx_.now;
-  // Bytes already read on either side go first, through the buffers.
-  if (!in_.empty()) {
-    toServer_.append(in_);
-    in_.clear();
-  }
-  if (!fromServer_.empty()) {
-    toClient_.append(fromServer_);
-    fromServer_.clear();
-  }
   // Level-triggered epoll reports what is already waiting in the sockets;
   // a TLS stream may hold decrypted bytes epoll cannot see.
-  up_.readable = false;
-  down_.readable = !server_->plain();
+  relay_.start(toServer, toClient, !client_->plain(), !server_->plain());
 }
 
-bool Connection::pumpFlow(Flow& f, Stream& src, Stream& dst, std::uint64_t& counter) {
-  bool progress = false;
-  const bool splicing = src.plain() && dst.plain();
-  for (;;) {
-    bool moved = false;
-    // 1. Buffered bytes first (a head's leftovers, or a TLS side).
-    while (!f.buffer->empty() && !f.writeBlocked) {
-      const IoResult w = dst.write(f.buffer->data(), f.buffer->size());
-      if (w.status == IoStatus::kWouldBlock) {
-        f.writeBlocked = true;
-        break;
-      }
-      if (w.status != IoStatus::kOk) return false;
-      f.buffer->consume(w.bytes);
-      counter += w.bytes;
-      moved = true;
-    }
-    // 2. The pipe into the destination.
-    if (f.buffer->empty() && f.pipe.fill > 0 && !f.writeBlocked) {
-      const ssize_t n = ::splice(f.pipe.read, nullptr, dst.fd(), nullptr, f.pipe.fill,
-                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n > 0) {
-        if (static_cast<std::size_t>(n) < f.pipe.fill)
-          f.writeBlocked = true;  // the socket buffer is full
-        f.pipe.fill -= static_cast<std::size_t>(n);
-        counter += static_cast<std::uint64_t>(n);
-        moved = true;
-      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        f.writeBlocked = true;
-      } else {
-        return false;
-      }
-    }
-    // 3. The source into the pipe (or the buffer).
-    if (!f.srcEof && f.readable) {
-      if (splicing && f.buffer->empty()) {
-        if (!f.pipe.open()) f.pipe = ctx_.pipes.acquire();
-        if (!f.pipe.open()) return false;
-        if (f.pipe.fill < f.pipe.capacity) {
-          const ssize_t n =
-              ::splice(src.fd(), nullptr, f.pipe.write, nullptr, f.pipe.capacity - f.pipe.fill,
-                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-          if (n > 0) {
-            // A small read is all there was (a request, an answer): epoll
-            // says when more comes, no need to ask again for EAGAIN. A
-            // large one may have stopped at the pipe's page slots: go on.
-            if (static_cast<std::size_t>(n) < kSmallRead) f.readable = false;
-            f.pipe.fill += static_cast<std::size_t>(n);
-            moved = true;
-          } else if (n == 0) {
-            f.srcEof = true;
-            moved = true;
-          } else if (errno == EAGAIN || errno == EINTR) {
-            f.readable = false;
-          } else {
-            return false;
-          }
-        }
-      } else if (!splicing && f.buffer->size() < kBufferLimit) {
-        char chunk[kChunk];
-        const IoResult r = src.read(chunk, sizeof chunk);
-        if (r.status == IoStatus::kOk) {
-          f.buffer->append(std::string_view(chunk, r.bytes));
-          moved = true;
-        } else if (r.status == IoStatus::kEof) {
-          f.srcEof = true;
-          moved = true;
-        } else if (r.status == IoStatus::kWouldBlock) {
-          f.readable = false;
-        } else {
-          return false;
-        }
-      }
-    }
-    // 4. The end of the source, once everything is through.
-    if (f.srcEof && f.buffer->empty() && f.pipe.fill == 0 && !f.dstShut) {
-      // The last direction to end needs no shutdown: the close that follows sends the FIN.
-      const Flow& other = &f == &up_ ? down_ : up_;
-      if (!other.dstShut || !dst.plain()) dst.shutdownWrite();
-      f.dstShut = true;
-      moved = true;
-    }
-    if (!moved) break;
-    progress = true;
-  }
-  // An idle direction gives its (empty) pipe back.
-  if (f.pipe.open() && f.pipe.fill == 0 && !f.readable) ctx_.pipes.release(f.pipe);
+void Connection::account(std::uint64_t up, std::uint64_t down, bool progress) {
+  bytesUp_ += up;
+  bytesDown_ += down;
+  ctx_.stats.bytesUp += up;
+  ctx_.stats.bytesDown += down;
   if (progress) lastActive_ = ctx_.now;
-  return true;
 }
 
 void Connection::pumpTunnel() {
-  const std::uint64_t upBefore = bytesUp_;
-  const std::uint64_t downBefore = bytesDown_;
-  if (!pumpFlow(down_, *server_, *client_, bytesDown_) ||
-      !pumpFlow(up_, *client_, *server_, bytesUp_)) {
-    ctx_.stats.bytesUp += bytesUp_ - upBefore;
-    ctx_.stats.bytesDown += bytesDown_ - downBefore;
+  const std::uint64_t upBefore = relay_.bytesUp();
+  const std::uint64_t downBefore = relay_.bytesDown();
+  bool progress = false;
+  const TunnelRelay::Outcome outcome = relay_.pump(*client_, *server_, progress);
+  account(relay_.bytesUp() - upBefore, relay_.bytesDown() - downBefore, progress);
+  if (outcome == TunnelRelay::Outcome::kReset) {
     close("reset");
-    return;
+  } else if (outcome == TunnelRelay::Outcome::kDone) {
+    close("done");
   }
-  ctx_.stats.bytesUp += bytesUp_ - upBefore;
-  ctx_.stats.bytesDown += bytesDown_ - downBefore;
-  if (up_.dstShut && down_.dstShut) close("done");
 }
-
-// ---- forward requests --------------------------------------------------------------
 
 void Connection::startForward() {
   ++ctx_.stats.allowed;
-  emitDecision(audit::Outcome::kSuccess, 200, decision_.reason, decision_.detail);
+  requestAudited_ = false;
   state_ = State::kForward;
   lastActive_ = ctx_.now;
-  toServer_.append(originFormHead(*request_));
-  requestBody_ = http::BodyTracker(request_->body, request_->contentLength);
-  requestDone_ = requestBody_.done();
-  responseHead_ = false;
-  responseDone_ = false;
-  serverClose_ = false;
-  sentThisRequest_ = false;
-  serverEof_ = false;
+  HttpExchange::Request r;
+  r.head = originFormHead(*request_);
+  r.method = request_->head.method;
+  r.body = request_->body;
+  r.contentLength = request_->contentLength;
+  r.keepAlive = request_->keepAlive;
+  r.http10 = request_->head.version == "HTTP/1.0";
   // Bytes the upstream proxy sent after its 200 belong to the response.
+  exchange_.start(std::move(r), std::move(serverPending_));
+  serverPending_.clear();
 }
 
 void Connection::pumpForward() {
-  for (int round = 0; round < 64; ++round) {
-    bool progress = false;
-    // The request body, from what the client sent.
-    if (!requestDone_) {
-      if (!in_.empty()) {
-        auto n = requestBody_.feed(in_);
-        if (!n) {
-          close("bad-request-body", true);
-          return;
-        }
-        toServer_.append(std::string_view(in_).substr(0, *n));
-        in_.erase(0, *n);
-        progress = progress || *n > 0;
-      }
-      if (requestBody_.done()) {
-        requestDone_ = true;
-      } else if (in_.empty() && !clientEof_ && toServer_.size() < kBufferLimit) {
-        char chunk[kChunk];
-        const IoResult r = client_->read(chunk, sizeof chunk);
-        if (r.status == IoStatus::kOk) {
-          in_.append(chunk, r.bytes);
-          progress = true;
-        } else if (r.status != IoStatus::kWouldBlock) {
-          close("client-closed");
-          return;
-        }
-      }
-    }
-    // To the server.
-    if (!toServer_.empty()) {
-      const IoResult w = server_->write(toServer_.data(), toServer_.size());
-      if (w.status == IoStatus::kOk) {
-        bytesUp_ += w.bytes;
-        ctx_.stats.bytesUp += w.bytes;
-        toServer_.consume(w.bytes);
-        progress = progress || w.bytes > 0;
-      } else if (w.status != IoStatus::kWouldBlock) {
-        serverEof_ = true;
-        toServer_.clear();
-        progress = true;
-      }
-    }
-    // From the server.
-    if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit) {
-      char chunk[kChunk];
-      const IoResult r = server_->read(chunk, sizeof chunk);
-      if (r.status == IoStatus::kOk) {
-        fromServer_.append(chunk, r.bytes);
-        progress = true;
-      } else if (r.status != IoStatus::kWouldBlock) {
-        serverEof_ = true;
-        progress = true;
-      }
-    }
-    if (parseResponse()) progress = true;
-    if (state_ != State::kForward) return;
-    // To the client.
-    if (!toClient_.empty()) {
-      const IoResult w = client_->write(toClient_.data(), toClient_.size());
-      if (w.status == IoStatus::kOk) {
-        bytesDown_ += w.bytes;
-        ctx_.stats.bytesDown += w.bytes;
-        toClient_.consume(w.bytes);
-        progress = progress || w.bytes > 0;
-      } else if (w.status != IoStatus::kWouldBlock) {
-        close("client-closed");
-        return;
-      }
-    }
-    if (progress) lastActive_ = ctx_.now;
-    if (responseDone_ && requestDone_ && toClient_.empty() && toServer_.empty()) {
+  const std::uint64_t upBefore = exchange_.bytesUp();
+  const std::uint64_t downBefore = exchange_.bytesDown();
+  bool progress = false;
+  const HttpExchange::Outcome outcome = exchange_.pump(*client_, *server_, in_, progress);
+  account(exchange_.bytesUp() - upBefore, exchange_.bytesDown() - downBefore, progress);
+  // The request's event goes out once its response is whole (before its
+  // last bytes reach the client), with the status and the bytes.
+  if (!requestAudited_ && exchange_.responseComplete()) {
+    requestAudited_ = true;
+    emitDecision(audit::Outcome::kSuccess, exchange_.status(), decision_.reason, decision_.detail,
+                 true);
+  }
+  switch (outcome) {
+    case HttpExchange::Outcome::kGoing:
+      return;
+    case HttpExchange::Outcome::kDone:
       finishExchange();
       return;
-    }
-    if (!progress) return;
-  }
-}
-
-bool Connection::parseResponse() {
-  bool progress = false;
-  while (!responseHead_) {
-    const auto end = http::findHeadEnd(fromServer_);
-    if (!end) {
-      if (fromServer_.size() > kMaxResponseHead) {
-        refuse(502, reason::kBadResponse, "the server's response head is too large");
-        return true;
+    case HttpExchange::Outcome::kUpgrade: {
+      if (!requestAudited_) {
+        requestAudited_ = true;
+        emitDecision(audit::Outcome::kSuccess, 101, decision_.reason, decision_.detail, true);
       }
-      if (serverEof_) {
-        if (sentThisRequest_) {
-          close("server-closed", true);
-        } else {
-          refuse(502, reason::kBadResponse, "the server closed the connection without a response");
-        }
-        return true;
+      std::string toServer;
+      std::string toClient;
+      exchange_.takeUpgradeBytes(toServer, toClient);
+      toServer += in_;
+      in_.clear();
+      startTunnel(toServer, toClient);
+      return;
+    }
+    case HttpExchange::Outcome::kRefuse: {
+      const HttpExchange::Failure& f = exchange_.failure();
+      refuse(f.status, f.reason, f.text, f.detail);
+      return;
+    }
+    case HttpExchange::Outcome::kClose: {
+      const bool failure = exchange_.closeReason() != "client-closed";
+      if (!requestAudited_) {
+        requestAudited_ = true;
+        emitDecision(failure ? audit::Outcome::kError : audit::Outcome::kFailure,
+                     exchange_.status(), exchange_.closeReason(), {}, true);
       }
-      return progress;
-    }
-    auto head = http::parseResponseHead(std::string_view(fromServer_).substr(0, *end),
-                                        request_->head.method);
-    if (!head) {
-      refuse(502, reason::kBadResponse, "the server's response is malformed", head.error().message);
-      return true;
-    }
-    toClient_.append(std::string_view(fromServer_).substr(0, *end));
-    fromServer_.erase(0, *end);
-    sentThisRequest_ = true;
-    progress = true;
-    if (head->status == 101) {
-      // An upgrade the judged request asked for: the rest is a tunnel.
-      requestDone_ = true;
-      responseDone_ = true;
-      startTunnel();
-      return true;
-    }
-    if (head->status < 200) continue;  // 100 Continue and friends: the real answer follows
-    responseHead_ = true;
-    serverClose_ = head->close;
-    closeClientAfter_ = closeClientAfter_ || head->framing == http::Framing::kUntilClose;
-    responseBody_ = http::BodyTracker(head->framing, head->contentLength);
-    responseDone_ = responseBody_.done();
-  }
-  if (!responseDone_ && !fromServer_.empty()) {
-    auto n = responseBody_.feed(fromServer_);
-    if (!n) {
-      close("bad-response-body", true);
-      return true;
-    }
-    toClient_.append(std::string_view(fromServer_).substr(0, *n));
-    fromServer_.erase(0, *n);
-    progress = progress || *n > 0;
-    responseDone_ = responseBody_.done();
-  }
-  if (!responseDone_ && serverEof_ && fromServer_.empty()) {
-    if (responseBody_.framing() == http::Framing::kUntilClose) {
-      responseDone_ = true;
-      closeClientAfter_ = true;
-      progress = true;
-    } else {
-      // Truncated: the client must not take what it got for the whole.
-      close("server-closed", true);
-      return true;
+      close(exchange_.closeReason(), failure);
+      return;
     }
   }
-  if (responseDone_ && !fromServer_.empty()) {
-    fromServer_
-        .clear();  // bytes after the response: the server cannot be trusted with another request
-    serverClose_ = true;
-  }
-  return progress;
 }
 
 void Connection::finishExchange() {
-  if (serverClose_ || serverEof_) closeServer();
-  if (closeClientAfter_ || !request_->keepAlive || clientEof_ || ctx_.draining) {
+  if (!exchange_.keepServer()) closeServer();
+  if (!exchange_.keepClient() || !request_->keepAlive || ctx_.draining) {
     close("done");
     return;
   }
   state_ = State::kHead;
   request_.reset();
-  up_.readable = false;
-  down_.readable = false;
   lastActive_ = ctx_.now;
   deadline_ = ctx_.now + ctx_.options.headerTimeout;
 }
 
-void Connection::dropServerSocket() {
-  Reactor::forget(serverWatch_);  // closing the socket takes it out of epoll
-  forgetOutgoing();
-  server_.reset();
-  serverWatch_.fd = -1;
-}
-
-void Connection::forgetOutgoing() {
-  if (outgoing_.empty()) return;
-  ctx_.outgoing.erase(outgoing_);
-  outgoing_.clear();
-}
-
 void Connection::closeServer() {
+  dialer_.cancel();
   if (!server_) return;
-  dropServerSocket();
+  Reactor::forget(serverWatch_);  // closing the socket takes it out of epoll
+  server_.reset();
+  serverOutgoing_.reset();
+  serverWatch_.fd = -1;
   serverKey_.clear();
-  toServer_.clear();
-  fromServer_.clear();
-  ctx_.pipes.release(up_.pipe);
-  ctx_.pipes.release(down_.pipe);
-  up_ = Flow{&toServer_};
-  down_ = Flow{&toClient_};
+  serverPending_.clear();
+  serverReadable_ = false;
 }
 
 // ---- ending -------------------------------------------------------------------------
 
-void Connection::flushClosing() {
-  while (!toClient_.empty()) {
-    const IoResult w = client_->write(toClient_.data(), toClient_.size());
+void Connection::flushOut() {
+  while (!out_.empty()) {
+    const IoResult w = client_->write(out_.data(), out_.size());
     if (w.status == IoStatus::kWouldBlock) return;
     if (w.status != IoStatus::kOk) {
       close("refused");
       return;
     }
-    toClient_.consume(w.bytes);
+    out_.consume(w.bytes);
   }
-  if (!up_.dstShut) {
-    // Lingering close: stop sending, and read what the client still sends
-    // for a moment, so that its unread request does not reset the answer.
-    client_->shutdownWrite();
-    up_.dstShut = true;
+  if (state_ == State::kAnswering) {  // the connection goes on: the next request
+    state_ = State::kHead;
+    request_.reset();
+    lastActive_ = ctx_.now;
+    deadline_ = ctx_.now + ctx_.options.headerTimeout;
+    return;
   }
+  // Lingering close: stop sending, and read what the client still sends
+  // for a moment, so that its unread request does not reset the answer.
+  client_->shutdownWrite();
   char scratch[16 * 1024];
   for (;;) {
     const IoResult r = client_->read(scratch, sizeof scratch);
@@ -1302,24 +929,31 @@ void Connection::flushClosing() {
 }
 
 void Connection::rejudge() {
-  if (!request_ || (state_ != State::kTunnel && state_ != State::kForward &&
-                    state_ != State::kConnecting && state_ != State::kResolving &&
-                    state_ != State::kProxyReply && state_ != State::kTlsHandshake)) {
-    return;
+  if (state_ == State::kClosed) return;
+  decision::Request r;
+  if (mitm_ && insideTls_) {
+    r = engineRequest();  // the request in flight, or the connection between requests
+  } else {
+    const bool going = state_ == State::kTunnel || state_ == State::kForward ||
+                       state_ == State::kDialing || state_ == State::kClientTls ||
+                       state_ == State::kPeekTls;
+    if (!request_ || !going) return;
+    r = engineRequest();
   }
-  decision::Request r = engineRequest();
   decision::Decision d = ctx_.engine->decide(r);
-  if (d.allowed() && dialled_ && !route_) {
-    r.address = dialled_;
+  if (d.allowed() && server_ && dialer_.dialled() && !dialer_.target().route) {
+    r.address = dialer_.dialled();
     d = ctx_.engine->decide(r);
   }
-  const bool stillAllowed = d.allowed() &&
-                            (!d.intercept || (ctx_.options.interception && !transparent_)) &&
-                            d.intercept == decision_.intercept;
+  // A spliced tunnel cannot start showing its requests: one the new policy
+  // wants to see is closed. An intercepted one is seen already.
+  const bool stillAllowed = d.allowed() && (mitm_ || !d.intercept);
   if (stillAllowed) return;
   ++ctx_.stats.closedByPolicy;
-  log::get("proxy")->info("{}: closed, the new policy no longer allows it ({})", action_, d.reason);
-  decision_ = d;
+  log::get("proxy")->info("{}: closed, the new policy no longer allows it ({})",
+                          requestAction_.empty() ? action_ : requestAction_, d.reason);
+  decision_ = std::move(d);
+  decided_ = true;
   close(reason::kPolicyChanged, true);
 }
 
@@ -1338,71 +972,74 @@ void Connection::close(std::string_view why, bool failure) {
   state_ = State::kClosed;
   --ctx_.stats.open;
   if (ctx_.options.sink && requests_ > 0 && !action_.empty()) {
-    const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now - opened_);
-    audit::Event event(ctx_.options.tool, action_);
-    if (!lastMethod_.empty()) event.method(lastMethod_);
-    if (!lastHost_.empty()) event.host(lastHost_);
-    event.outcome(failure ? audit::Outcome::kFailure : audit::Outcome::kSuccess)
-        .meta("phase", "close")
-        .meta("reason", why)
-        .meta("bytes_up", bytesUp_)
-        .meta("bytes_down", bytesDown_)
-        .meta("duration_ms", static_cast<std::int64_t>(duration.count()))
-        .meta("requests", requests_);
+    CloseFacts f;
+    f.action = action_;
+    f.method = lastMethod_;
+    f.host = lastHost_;
+    f.reason = why;
+    f.failure = failure;
+    f.mitm = mitm_.has_value();
+    f.bytesUp = bytesUp_;
+    f.bytesDown = bytesDown_;
+    f.durationMs = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now - opened_).count();
+    f.requests = mitm_ ? mitm_->requests : requests_;
     if (why == reason::kPolicyChanged) {
-      event.meta("decision_reason", decision_.reason);
-      if (decision_.rule) event.meta("rule", decision_.rule->match);
-      if (const auto& policy = ctx_.engine->policy()) event.meta("policy_version", policy->version);
+      f.decision = &decision_;
+      f.engine = ctx_.engine.get();
     }
-    event.src(peer_);
-    if (caller_) event.actor(*caller_);
-    (void)ctx_.options.sink->write(event);
+    (void)ctx_.options.sink->write(closeEvent(party_, f));
   }
   Reactor::forget(clientWatch_);  // the sockets are closed just below
   Reactor::forget(serverWatch_);
-  ctx_.pipes.release(up_.pipe);
-  ctx_.pipes.release(down_.pipe);
-  forgetOutgoing();
+  dialer_.cancel();
+  relay_.reset();
+  serverOutgoing_.reset();
   server_.reset();
   client_.reset();
   ctx_.release(id_);
 }
 
-void Connection::emitDecision(audit::Outcome outcome, int status, std::string_view why,
-                              std::string_view detail) {
-  if (!ctx_.options.sink) return;
-  audit::Event event(ctx_.options.tool, action_.empty() ? std::string("HTTP request") : action_);
-  if (transparent_) {
+DecisionFacts Connection::facts() const {
+  DecisionFacts f;
+  f.action = requestAction_.empty() ? std::string_view(action_) : std::string_view(requestAction_);
+  if (f.action.empty()) f.action = "HTTP request";
+  const bool inner = mitm_ && request_ && request_->kind == RequestKind::kForward;
+  if (inner) {
+    f.method = request_->head.method;
+    f.host = request_->host;
+    f.path = pathOnly(request_->originTarget);
+    f.door = decision::toString(mitm_->door());
+  } else if (transparent_) {
     const bool http = door_ == decision::Door::kTransparentHttp;
-    if (request_ && http) event.method(request_->head.method);
-    if (request_ && door_ != decision::Door::kRawTcp) event.host(request_->host);
-    if (request_ && http) event.path(pathOnly(request_->originTarget));
+    if (request_ && http) f.method = request_->head.method;
+    if (request_ && door_ != decision::Door::kRawTcp) f.host = request_->host;
+    if (request_ && http) f.path = pathOnly(request_->originTarget);
+    f.door = decision::toString(door_);
   } else if (request_) {
-    event.method(request_->head.method).host(request_->host);
-    if (request_->kind == RequestKind::kForward) event.path(pathOnly(request_->originTarget));
+    f.method = request_->head.method;
+    f.host = request_->host;
+    if (request_->kind == RequestKind::kForward) f.path = pathOnly(request_->originTarget);
+    f.door = request_->kind == RequestKind::kConnect ? "connect" : "forward";
   }
-  event.outcome(outcome).statusCode(status).meta("phase", "decision").meta("reason", why);
-  if (transparent_) {
-    event.meta("door", decision::toString(door_));
-  } else if (request_) {
-    event.meta("door", request_->kind == RequestKind::kConnect ? "connect" : "forward");
+  f.mitm = mitm_.has_value();
+  if (decided_ && engine_ && request_) {
+    f.decision = &decision_;
+    f.engine = engine_.get();
   }
-  if (engine_ && request_) {
-    if (decision_.rule) {
-      event.meta("rule", decision_.rule->match)
-          .meta("rule_table", decision::toString(decision_.rule->table));
-    }
-    if (decision_.allowed()) event.meta("transport", policy::toString(decision_.transport));
-    // Why the engine asked (the event's reason is no-approver).
-    if (why != decision_.reason) event.meta("decision_reason", decision_.reason);
-    if (const auto& policy = engine_->policy()) event.meta("policy_version", policy->version);
+  f.address = dialer_.dialled();
+  f.route = dialer_.target().route.get();
+  return f;
+}
+
+void Connection::emitDecision(audit::Outcome outcome, int status, std::string_view why,
+                              std::string_view detail, bool withBytes) {
+  if (!ctx_.options.sink) return;
+  DecisionFacts f = facts();
+  if (withBytes) {
+    f.bytesUp = exchange_.bytesUp();
+    f.bytesDown = exchange_.bytesDown();
   }
-  if (dialled_ && !route_) event.meta("address", dialled_->toString());
-  if (route_) event.meta("upstream_proxy", route_->proxy.redacted());
-  if (!detail.empty()) event.meta("detail", detail);
-  event.src(peer_);
-  if (caller_) event.actor(*caller_);
-  (void)ctx_.options.sink->write(event);
+  (void)ctx_.options.sink->write(decisionEvent(party_, f, outcome, status, why, detail));
 }
 
 }  // namespace lens::proxy

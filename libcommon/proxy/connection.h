@@ -12,58 +12,47 @@
 #include "libcommon/audit/event.h"
 #include "libcommon/decision/decision.h"
 #include "libcommon/decision/request.h"
-#include "libcommon/http/framing.h"
 #include "libcommon/net/ip_address.h"
 #include "libcommon/net/socket_address.h"
+#include "libcommon/proxy/audit_events.h"
+#include "libcommon/proxy/buffer.h"
 #include "libcommon/proxy/context.h"
+#include "libcommon/proxy/http_exchange.h"
+#include "libcommon/proxy/interception.h"
+#include "libcommon/proxy/origin_dialer.h"
 #include "libcommon/proxy/request_head.h"
+#include "libcommon/proxy/tunnel_relay.h"
 
 namespace lens::proxy {
 
-// Bytes waiting to be written, consumed from the front.
-class Buffer {
- public:
-  [[nodiscard]] bool empty() const { return offset_ == data_.size(); }
-  [[nodiscard]] std::size_t size() const { return data_.size() - offset_; }
-  [[nodiscard]] const char* data() const { return data_.data() + offset_; }
-  void append(std::string_view bytes) { data_.append(bytes); }
-  void consume(std::size_t n);
-  void clear();
-
- private:
-  std::string data_;
-  std::size_t offset_ = 0;
-};
-
-// One client of the explicit proxy, from accept to close: reads a request
-// head (bounded in size and time), judges it with the decision engine,
-// resolves and checks the destination against the safety floor, dials it
-// (directly or through the upstream proxy), and then
-//   - for CONNECT: answers 200 and relays the tunnel, with splice() when
-//     both ends are plain sockets, or hands it to the interception stage;
-//   - for an absolute-form request: sends it in origin form, relays the
-//     response by its framing, and reads the next request (keep-alive),
-//     which is judged on its own.
-// Refusals end the connection with a one-line answer. Emits one audit event
-// per decision and one when it closes.
+// One client of a proxy door, from accept to close. Every request, whatever
+// carried it, goes through one pipeline (DESIGN.md 5a): parse the head →
+// name agreement (inside interception) → decide (the engine) → reach the
+// destination (OriginDialer: resolve, floor re-check, dial, upstream proxy,
+// TLS to the origin when intercepting) → relay (HttpExchange for a request,
+// TunnelRelay for a tunnel or an upgrade) → audit event.
 //
-// A redirected connection (lens-tproxy, startTransparent) enters before all
-// that: an egress.tcp rule for the original destination decides at once
-// (raw relay or refusal, nothing read); otherwise the first bytes classify
-// it (bounded in bytes and time):
-//   - a TLS ClientHello: door transparent-tls, the host is its SNI (the
-//     original address when there is none), a tunnel as for CONNECT, the
-//     ClientHello forwarded first;
-//   - an HTTP/1 request line: door transparent-http, the destination from
-//     the Host header, then the forward path above (keep-alive, each
-//     request judged);
-//   - anything else, or nothing within the peek timeout (the server speaks
-//     first): door raw-tcp on the original address and port, a tunnel.
-// A name (SNI, Host) is resolved and the checked addresses are dialled; the
-// address the client had connected to is never used for it, so a client
-// that resolved an allowed name to another address reaches the name's.
-// Refusals close the connection: a TLS client gets an alert first, an HTTP
-// client a 403 (or 400, 503, ...) answer, a raw one just the close.
+// The doors:
+//   - CONNECT (lens-proxy): judged by host and port; a tunnel (splice()
+//     when both ends are plain sockets), or, when the decision needs to
+//     see the requests (rules, credentials, tlsTerminate, --intercept all),
+//     interception: 200, TLS with the client using a leaf minted from the
+//     CA (InterceptionSession), then HTTP/1.1 requests read inside, each
+//     judged and sent to the origin over TLS (dialled when the first
+//     allowed request needs it), keep-alive, refusals answered inside TLS;
+//   - an absolute-form request (lens-proxy): relayed in origin form,
+//     keep-alive, each request judged;
+//   - a redirected connection (lens-tproxy, startTransparent): an egress.tcp
+//     rule for the original destination decides at once (raw relay or
+//     refusal, nothing read); otherwise the first bytes classify it (bounded
+//     in bytes and time): a TLS ClientHello (door transparent-tls, host =
+//     SNI, a tunnel, or interception as for CONNECT with the ClientHello
+//     fed to the TLS server), an HTTP/1 request (door transparent-http, the
+//     forward path), or anything else (door raw-tcp, a tunnel).
+// A name (CONNECT host, SNI, Host) is resolved and the checked addresses are
+// dialled; the address a redirected client had connected to is never used.
+// Refusals outside TLS end the connection with a one-line answer (a TLS
+// client gets an alert, a raw one the close).
 class Connection final : public IoHandler {
  public:
   Connection(ProxyContext& ctx, std::uint64_t id, int fd, const sockaddr_storage& peer);
@@ -78,8 +67,8 @@ class Connection final : public IoHandler {
   void onIo(int fd, std::uint32_t events) override;
   // Deadlines; the context's `now` is current.
   void onTick();
-  // The policy changed: a relayed tunnel or request the new policy no longer
-  // allows is closed (audit reason policy-changed).
+  // The policy changed: a tunnel, an intercepted connection or a request the
+  // new policy no longer allows is closed (audit reason policy-changed).
   void rejudge();
   // SIGTERM: a client idle between requests is closed; the rest finish.
   void drain();
@@ -91,31 +80,20 @@ class Connection final : public IoHandler {
 
  private:
   enum class State : std::uint8_t {
-    kClassify,      // transparent: reading the first bytes to tell TLS, HTTP and the rest apart
-    kClientHello,   // transparent: reading the rest of a TLS ClientHello
-    kHead,          // reading a request head
-    kResolving,     // waiting for the destination's (or upstream proxy's) addresses
-    kConnecting,    // TCP connect in progress
-    kTlsHandshake,  // TLS to an https:// upstream proxy
-    kProxyReply,    // CONNECT sent to the upstream proxy, reading its answer
-    kTunnel,        // relaying bytes both ways
-    kForward,       // relaying one request and its response
-    kClosing,       // writing a final answer, then closing
+    kClassify,     // transparent: reading the first bytes to tell TLS, HTTP and the rest apart
+    kClientHello,  // transparent: reading the rest of a TLS ClientHello
+    kHead,         // reading a request head (also inside an intercepted connection)
+    kDialing,      // reaching the destination (OriginDialer)
+    kPeekTls,      // --intercept all, after CONNECT's 200: does the client speak TLS?
+    kClientTls,    // TLS handshake with the client (interception)
+    kTunnel,       // relaying bytes both ways
+    kForward,      // relaying one request and its response
+    kAnswering,    // writing a refusal inside an intercepted connection, then the next request
+    kClosing,      // writing a final answer, then closing
     kClosed,
   };
 
-  // One direction of a tunnel.
-  struct Flow {
-    Buffer* buffer = nullptr;  // bytes to write before anything else
-    Pipe pipe;
-    bool srcEof = false;
-    bool dstShut = false;
-    bool readable = false;      // the source reported readable since the last EAGAIN
-    bool writeBlocked = false;  // the destination answered EAGAIN
-  };
-
   void drive();
-  [[nodiscard]] bool waitingForServer() const;
   void readEarly();
   // One read of at most `max` bytes from the client into in_. kWait: nothing
   // now (epoll will say when); kEnd: the client closed or failed.
@@ -123,116 +101,91 @@ class Connection final : public IoHandler {
   ClientRead readClient(std::size_t max);
   void updateInterest();
 
-  // Request head and decision.
+  // The request head and its decision.
   void readHead();
   void judge();
-  void act();  // the decision is made: refuse, or go and reach the destination
+  void act();  // the decision is made: refuse, intercept, or reach the destination
   // Transparent entry.
   void classify();
   void readHello();
   void judgeTunnel(decision::Door door, std::string host);
-  // The request for the engine, with the caller chain (looked up the first time).
   [[nodiscard]] decision::Request engineRequest();
-  // The program that opened the client connection (net/socket_owner.h),
-  // looked up once: its exe and its ancestors', empty when unknown.
   const std::vector<std::string>& callerChain();
   void refuse(int status, std::string_view reason, std::string_view text,
               std::string_view detail = {});
-  void onDecided();
+  void dial();
 
-  // Reaching the destination.
-  void resolve(const std::string& name, bool viaProxy);
-  void onResolved(Result<std::vector<net::IpAddress>> addresses, bool viaProxy);
-  void dialNext();
-  void finishConnect();
-  void dialFailed(bool timedOut, const std::string& why);
-  void connected();
-  void continueHandshake();
-  void askUpstreamProxy();
-  void readProxyReply();
+  // Interception.
+  void startInterception(bool optional);
+  void peekTls();
+  void beginClientTls();
+  void continueClientTls();
+
+  // Reaching the destination, relaying.
+  void onDialed();
+  void dialFailed();
   void established();
-
-  // Relaying.
-  void startTunnel();
-  [[nodiscard]] bool pumpFlow(Flow& flow, Stream& src, Stream& dst, std::uint64_t& counter);
+  void startTunnel(std::string_view toServer, std::string_view toClient);
+  // Bytes a relay step moved (totals and stats); `progress` resets the idle clock.
+  void account(std::uint64_t up, std::uint64_t down, bool progress);
   void pumpTunnel();
   void startForward();
   void pumpForward();
-  [[nodiscard]] bool parseResponse();
   void finishExchange();
   void closeServer();
-  void dropServerSocket();
-  void forgetOutgoing();  // our dial's local endpoint leaves ctx_.outgoing
 
   // Ending.
-  void flushClosing();
+  void flushOut();
   void close(std::string_view reason, bool failure = false);
+  [[nodiscard]] DecisionFacts facts() const;
   void emitDecision(audit::Outcome outcome, int status, std::string_view reason,
-                    std::string_view detail);
+                    std::string_view detail, bool withBytes = false);
 
   ProxyContext& ctx_;
   std::uint64_t id_;
   std::unique_ptr<Stream> client_;
-  std::unique_ptr<Stream> server_;  // the destination, or the upstream proxy
+  std::unique_ptr<Stream> server_;  // the destination (or the upstream proxy's tunnel to it)
+  OutgoingEntry serverOutgoing_;    // lens-tproxy: server_'s local endpoint in ctx_.outgoing
   Watch clientWatch_;
   Watch serverWatch_;
-  audit::Endpoint peer_;
+  OriginDialer dialer_;
+  TunnelRelay relay_;
+  HttpExchange exchange_;
+  std::optional<InterceptionSession> mitm_;
+  EventParty party_;
   net::SocketAddress peerAddress_;
   bool callerLooked_ = false;
-  std::vector<std::string> callerChain_;       // empty: unknown
-  std::optional<audit::ProcessInfo> caller_;  // actor.process of the audit events
+  std::vector<std::string> callerChain_;  // empty: unknown
   State state_ = State::kHead;
   bool transparent_ = false;
+  bool clientReadable_ = false;  // the client reported readable since the last EAGAIN
+  bool serverReadable_ = false;  // a kept origin connection said something between requests
+  bool insideTls_ = false;       // interception: the client's TLS handshake is done
+  bool decided_ = false;         // decision_ is the engine's answer for request_
+  bool connectAnswered_ = false;  // CONNECT's 200 went out before the destination was dialled
   decision::Door door_ = decision::Door::kConnect;  // transparent: the door it was classified to
   net::SocketAddress original_;                      // transparent: where the client meant to go
   Clock::time_point opened_;
-  Clock::time_point deadline_;    // of the current wait (head, connect, proxy reply, closing)
+  Clock::time_point deadline_;    // of the current wait (head, peek, handshake, closing)
   Clock::time_point lastActive_;  // bytes moved (tunnel, forward, kept-alive head)
 
   std::string in_;  // client bytes not yet used: head, request body, the next request
-  Buffer toServer_;
-  Buffer toClient_;
-  std::string
-      fromServer_;  // server bytes being parsed (a response head, the upstream proxy's answer)
+  Buffer out_;      // an answer of the proxy's own to write to the client
 
   std::optional<ProxyRequest> request_;
   std::shared_ptr<const decision::Engine> engine_;  // the snapshot that judged the request
   decision::Decision decision_;
-  std::string action_;
-  std::string lastMethod_;  // of the last request, for the close event
+  std::string action_;         // of the connection (close event)
+  std::string requestAction_;  // of the request being judged (decision events)
+  std::string lastMethod_;     // of the last request, for the close event
   std::string lastHost_;
-  std::shared_ptr<const UpstreamRoute> route_;  // set when going through the upstream proxy
-  std::vector<net::IpAddress> addresses_;
-  std::size_t nextAddress_ = 0;
-  std::optional<net::IpAddress> dialled_;
-  bool connectTimedOut_ = false;
-  std::string lastDialError_;
-  std::string serverKey_;   // what the open server connection reaches (forward keep-alive)
-  std::string outgoing_;    // transparent mode: this dial's local endpoint in ctx_.outgoing
-  std::string pendingKey_;  // what the connection being dialled will reach
-  bool inResolve_ = false;
-  std::optional<Result<std::vector<net::IpAddress>>> resolved_;  // an answer given at once
-  bool headerSeen_ = false;
-
-  // Forward exchange.
-  http::BodyTracker requestBody_;
-  http::BodyTracker responseBody_;
-  bool requestDone_ = false;
-  bool responseHead_ = false;
-  bool responseDone_ = false;
-  bool serverClose_ = false;
-  bool closeClientAfter_ = false;
-  bool clientEof_ = false;
-  bool serverEof_ = false;
-  bool sentThisRequest_ = false;  // bytes of the current response went to the client
-
-  Flow up_;    // client -> server
-  Flow down_;  // server -> client
+  std::string serverKey_;        // what the open server connection reaches (keep-alive)
+  std::string pendingKey_;       // what the connection being dialled will reach
+  std::string serverPending_;    // bytes the upstream proxy sent after its 200
+  bool requestAudited_ = false;  // the current request's event went out
   std::uint64_t bytesUp_ = 0;
   std::uint64_t bytesDown_ = 0;
   std::uint32_t requests_ = 0;
-  bool connectEvent_ = false;  // the server socket reported writable/error while connecting
-  bool connectError_ = false;  // ... with EPOLLERR or EPOLLHUP
 };
 
 }  // namespace lens::proxy

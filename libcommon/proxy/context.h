@@ -16,11 +16,11 @@
 #include "libcommon/proxy/stream.h"
 #include "libcommon/proxy/transparent.h"
 #include "libcommon/proxy/upstream_url.h"
+#include "libcommon/tls/leaf_cache.h"
 
 namespace lens::proxy {
 
 class Connection;
-class InterceptionStage;
 
 using Clock = std::chrono::steady_clock;
 
@@ -38,7 +38,12 @@ struct ServerOptions {
   dns::Upstream::Options resolver;                // servers, timeout, tries (mark set from `mark`)
   std::uint32_t mark = 0x4E585553;
   audit::Sink* sink = nullptr;                // may be null
-  InterceptionStage* interception = nullptr;  // null: no TLS interception stage
+  // TLS interception: the CA directory (empty: none), the leaf cache's
+  // size, extra origin trust (PEM, --origin-ca), and --intercept all.
+  std::string caDir;
+  std::size_t leafCache = 1024;
+  std::string originCaPem;
+  bool interceptAll = false;
   // lens-tproxy: the clients were redirected by the cage, not configured.
   std::string tool = "lens-proxy";  // audit source, refusal bodies
   TransparentMode transparent = TransparentMode::kOff;
@@ -66,6 +71,10 @@ struct Stats {
   std::uint64_t classifiedHttp = 0;
   std::uint64_t classifiedRaw = 0;
   std::uint64_t redirectLoops = 0;
+  // TLS interception.
+  std::uint64_t intercepted = 0;     // client TLS sessions the proxy answered
+  std::uint64_t mitmRequests = 0;    // requests read inside them
+  std::uint64_t hostMismatches = 0;  // 421 answers
 };
 std::string statsJson(const Stats& stats, bool transparent = false);
 
@@ -83,6 +92,12 @@ struct ProxyContext {
   std::shared_ptr<const decision::Engine> engine;
   std::shared_ptr<const UpstreamRoute> upstream;  // null: none (or an invalid one)
   std::string upstreamProblem;                    // why there is none, for logs
+  // TLS interception: leaves from the CA (null: no usable CA, caProblem says
+  // why) and the trust for origins (system roots, --origin-ca, the policy's
+  // proxyCaCert).
+  std::unique_ptr<tls::LeafCache> leaves;
+  std::string caProblem;
+  std::shared_ptr<TlsClientConfig> originTls;
   Stats stats;
   PipePool pipes;
   bool draining = false;

@@ -2,47 +2,78 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
-#include <vector>
+#include <string_view>
 
-#include "libcommon/audit/event.h"
-#include "libcommon/decision/decision.h"
-#include "libcommon/decision/engine.h"
+#include "libcommon/decision/request.h"
+#include "libcommon/proxy/request_head.h"
 #include "libcommon/proxy/stream.h"
+#include "libcommon/util/result.h"
+
+struct ssl_ctx_st;
+
+namespace lens::tls {
+class LeafCache;
+}
 
 namespace lens::proxy {
 
-// The hand-off point between the connection handling and a stage that
-// terminates TLS to see (and change) the requests inside a tunnel.
-//
-// A CONNECT whose decision says `intercept` (the rule has HTTP rules,
-// credentials apply, or tlsTerminate) is dialled like any other: the
-// destination is checked against the safety floor, the route (direct or
-// through the upstream proxy) is established, and the client has been told
-// "200 Connection established". Instead of relaying the bytes, the
-// connection then gives both ends to the stage and forgets them. Without a
-// stage such a CONNECT is refused (403, interception-unavailable): relaying
-// it unjudged would let requests through that the policy has not seen.
-struct InterceptedTunnel {
-  std::unique_ptr<Stream> client;  // the client's connection, after the 200
-  std::string clientPending;       // bytes the client sent after its CONNECT head
-  std::unique_ptr<Stream>
-      origin;                 // the destination: direct, or a tunnel through the upstream proxy
-  std::string originPending;  // bytes the upstream proxy sent after its 200
-  std::string host;           // as the client asked for it
-  std::uint16_t port = 0;
-  decision::Decision decision;
-  std::shared_ptr<const decision::Engine> engine;  // the policy snapshot that decided
-  std::vector<std::string> callerChain;  // for decision::Request::callerChain; empty = unknown
-  audit::Event event{"lens-proxy", ""};  // action, method, host and source endpoint of the tunnel
-};
-
-class InterceptionStage {
+// The TLS side of one intercepted client connection (DESIGN.md 5a): the
+// proxy answers the client's TLS with a leaf for the host the connection
+// was judged for (the CONNECT host, or the SNI on the transparent door),
+// then reads HTTP/1.1 requests inside, each judged on its own by the
+// connection's pipeline. This class holds what the session knows and
+// checks: the host and port every request must name, the SNI, the
+// request count, and how its requests are named in audit events.
+class InterceptionSession {
  public:
-  virtual ~InterceptionStage() = default;
-  // Takes the tunnel over; from here on the stage registers its descriptors
-  // with the proxy's Reactor, judges each request and emits its events.
-  virtual void adopt(InterceptedTunnel tunnel) = 0;
+  // `host` as judged (a name or an IP literal), `port` as the client asked;
+  // `door` kConnect or kTransparentTls.
+  InterceptionSession(std::string_view host, std::uint16_t port, decision::Door door);
+
+  // The TLS server context presenting the leaf for the host; an error when
+  // none can be had (no usable CA: `leaves` null, a minting failure).
+  [[nodiscard]] Result<std::shared_ptr<ssl_ctx_st>> leaf(tls::LeafCache* leaves) const;
+  // The client's stream wrapped in a TLS server with that context;
+  // `initial` are the client's bytes already read (the ClientHello, or
+  // what followed the CONNECT head).
+  [[nodiscard]] static std::unique_ptr<Stream> accept(std::shared_ptr<ssl_ctx_st> leaf,
+                                                      std::unique_ptr<Stream> client,
+                                                      std::string initial);
+
+  enum class Handshake : std::uint8_t { kDone, kWait, kFailed };
+  // Drives the client's handshake; kFailed with failureReason()/failureDetail().
+  Handshake handshake(Stream& client);
+  [[nodiscard]] std::string_view failureReason() const { return failureReason_; }
+  [[nodiscard]] const std::string& failureDetail() const { return failureDetail_; }
+
+  // Name agreement (domain fronting): the request's Host and the SNI must
+  // name the session's host (case-insensitive, trailing dot ignored) and the
+  // request's port must be the session's. nullopt when they agree, else
+  // what disagrees (for the audit detail; never a header value beyond names).
+  [[nodiscard]] std::optional<std::string> disagreement(const ProxyRequest& request) const;
+
+  // The engine's view of a request inside: door, host, port, method, path.
+  [[nodiscard]] decision::Request engineRequest(const ProxyRequest& request) const;
+  // The engine's view of the connection between requests (no method).
+  [[nodiscard]] decision::Request tunnelRequest() const;
+  // "GET https://host[:port]/path" (query stripped, :443 omitted).
+  [[nodiscard]] std::string action(const ProxyRequest& request) const;
+
+  [[nodiscard]] const std::string& host() const { return host_; }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] decision::Door door() const { return door_; }
+  [[nodiscard]] const std::string& sni() const { return sni_; }
+  std::uint32_t requests = 0;  // requests read inside
+
+ private:
+  std::string host_;  // lower case, no trailing dot
+  std::uint16_t port_;
+  decision::Door door_;
+  std::string sni_;  // what the client sent (lower case), "" none
+  std::string_view failureReason_;
+  std::string failureDetail_;
 };
 
 }  // namespace lens::proxy

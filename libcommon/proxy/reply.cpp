@@ -12,6 +12,8 @@ std::string_view statusText(int status) {
       return "Forbidden";
     case 408:
       return "Request Timeout";
+    case 421:
+      return "Misdirected Request";
     case 431:
       return "Request Header Fields Too Large";
     case 502:
@@ -26,13 +28,14 @@ std::string_view statusText(int status) {
 }
 
 std::string errorReply(int status, std::string_view reason, std::string_view subject,
-                       std::string_view text, std::string_view tool) {
+                       std::string_view text, std::string_view tool, bool keepAlive) {
   std::string body(tool);
   body.append(": ");
   body.append(subject).append(": ").append(text).append(" (").append(reason).append(")\n");
   std::string out =
       "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
-  out.append("Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
+  if (!keepAlive) out.append("Connection: close\r\n");
+  out.append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ")
       .append(std::to_string(body.size()))
       .append("\r\nX-Lens-Reason: ")
       .append(reason)

@@ -31,18 +31,28 @@ inline constexpr std::string_view kHttpConnectOnTransparent = "http-connect-on-t
 inline constexpr std::string_view kHttpNoHost = "http-no-host";
 inline constexpr std::string_view kTlsBadClientHello = "tls-bad-client-hello";
 inline constexpr std::string_view kTlsClientHelloTooLarge = "tls-client-hello-too-large";
+// TLS interception.
+inline constexpr std::string_view kCaUnavailable = "ca-unavailable";        // 503: no usable CA
+inline constexpr std::string_view kOriginTlsFailed = "origin-tls-failed";   // 502
+inline constexpr std::string_view kHostMismatch = "host-mismatch";          // 421: Host or SNI names another host
+inline constexpr std::string_view kAlpnUnsupported = "alpn-unsupported";    // the client offers only protocols we do not speak
+inline constexpr std::string_view kClientTlsFailed = "client-tls-failed";   // the client's TLS handshake failed
+inline constexpr std::string_view kTlsHandshakeTimeout = "tls-handshake-timeout";
+inline constexpr std::string_view kResponseTimeout = "response-timeout";    // 504: no answer from the origin
 }  // namespace reason
 
 // The reason phrase of a status code lens-proxy sends ("Forbidden").
 std::string_view statusText(int status);
 
-// A complete response that ends the connection: status line, Connection:
-// close, Content-Type: text/plain, Content-Length, X-Lens-Reason: <reason>,
+// A complete response of the proxy's own: status line, Connection: close
+// (unless `keepAlive`: inside an intercepted connection a refusal leaves it
+// usable), Content-Type: text/plain, Content-Length, X-Lens-Reason: <reason>,
 // and a one-line body "<tool>: <subject>: <text> (<reason>)". The
 // subject is the host the client asked for (or "request"); nothing else
 // from the request is repeated.
 std::string errorReply(int status, std::string_view reason, std::string_view subject,
-                       std::string_view text, std::string_view tool = "lens-proxy");
+                       std::string_view text, std::string_view tool = "lens-proxy",
+                       bool keepAlive = false);
 
 // "HTTP/1.1 200 Connection established" and the empty line.
 inline constexpr std::string_view kConnectEstablished =

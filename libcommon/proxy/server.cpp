@@ -16,6 +16,7 @@
 #include "libcommon/net/socket_mark.h"
 #include "libcommon/net/socket_address.h"
 #include "libcommon/proxy/reply.h"
+#include "libcommon/tls/leaf_cache.h"
 #include "libcommon/util/json_writer.h"
 #include "libcommon/util/system_error.h"
 
@@ -51,6 +52,9 @@ std::string statsJson(const Stats& s, bool transparent) {
   w.field("bytes_down", s.bytesDown);
   w.field("closed_by_policy", s.closedByPolicy);
   w.field("closed_by_drain", s.closedByDrain);
+  w.field("intercepted", s.intercepted);
+  w.field("mitm_requests", s.mitmRequests);
+  w.field("host_mismatches", s.hostMismatches);
   if (transparent) {
     w.field("classified_tls", s.classifiedTls);
     w.field("classified_http", s.classifiedHttp);
@@ -163,8 +167,47 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   auto upstream = dns::Upstream::create(resolver, watch);
   if (!upstream) return upstream.error();
   ctx.resolver = std::move(*upstream);
+  if (auto ok = self->updateOriginTrust(""); !ok) return ok.error();
   if (auto ok = self->bindAll(); !ok) return ok.error();
+  self->loadInterceptionCa();
   return self;
+}
+
+void Server::loadInterceptionCa() {
+  auto logger = log::get("proxy");
+  if (ctx_.options.caDir.empty()) {
+    ctx_.caProblem = "no CA directory is configured";
+    return;
+  }
+  auto ca = tls::SigningCa::load(ctx_.options.caDir);
+  if (!ca) {
+    ctx_.caProblem = ca.error().message;
+    logger->info("interception CA: {} (connections that need interception are refused: {})", ca.error().message,
+                 reason::kCaUnavailable);
+    return;
+  }
+  tls::LeafOptions leaves;
+  leaves.capacity = ctx_.options.leafCache;
+  ctx_.leaves = std::make_unique<tls::LeafCache>(std::move(*ca), std::move(leaves));
+  logger->info("interception CA {}/ca.crt loaded", ctx_.options.caDir);
+}
+
+Status Server::updateOriginTrust(const std::string& proxyCa) {
+  if (ctx_.originTls && proxyCa == originProxyCa_) return Ok{};
+  originProxyCa_ = proxyCa;
+  auto config = TlsClientConfig::create(ctx_.options.originCaPem + proxyCa, "origin trust (--origin-ca, proxyCaCert)");
+  if (config) {
+    ctx_.originTls = std::move(*config);
+    return Ok{};
+  }
+  if (!ctx_.originTls) {
+    // --origin-ca is the operator's own: a file without a certificate stops the start.
+    auto own = TlsClientConfig::create(ctx_.options.originCaPem, "--origin-ca");
+    if (!own) return own.error();
+    ctx_.originTls = std::move(*own);
+  }
+  log::get("proxy")->error("the policy's proxyCaCert is not used to verify origins: {}", config.error().message);
+  return Ok{};
 }
 
 Server::~Server() {
@@ -350,6 +393,7 @@ void Server::applyPendingEngine() {
       }
     }
   }
+  (void)updateOriginTrust(ca);
   ctx_.now = Clock::now();
   std::vector<Connection*> open;
   open.reserve(connections_.size());

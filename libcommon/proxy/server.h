@@ -47,6 +47,10 @@ class Server {
   Status bindAll();
   void accept(int fd);
   void applyPendingEngine();
+  // TLS interception: the CA's leaves (or why there are none), and the trust
+  // for origins (--origin-ca plus the policy's proxyCaCert).
+  void loadInterceptionCa();
+  Status updateOriginTrust(const std::string& proxyCa);
   void onSignal();
   void beginDrain();
   void tick();
@@ -69,6 +73,7 @@ class Server {
   Clock::time_point drainDeadline_{};
   std::string upstreamText_;  // the policy's proxyUpstream and proxyCaCert in force
   std::string upstreamCa_;
+  std::string originProxyCa_;  // the proxyCaCert in ctx_.originTls
 };
 
 }  // namespace lens::proxy

@@ -5,118 +5,208 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstring>
 
 #include "libcommon/net/ip_address.h"
+#include "libcommon/tls/leaf_cache.h"
+#include "libcommon/tls/openssl_handles.h"
 
 namespace lens::proxy {
 
-Stream::~Stream() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-IoResult Stream::read(char* data, std::size_t size) {
-  const ssize_t n = ::recv(fd_, data, size, 0);
+IoResult SocketStream::read(char* data, std::size_t size) {
+  const ssize_t n = ::recv(fd_.get(), data, size, 0);
   if (n > 0) return {IoStatus::kOk, static_cast<std::size_t>(n)};
   if (n == 0) return {IoStatus::kEof, 0};
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {IoStatus::kWouldBlock, 0};
   return {IoStatus::kError, 0};
 }
 
-IoResult Stream::write(const char* data, std::size_t size) {
-  const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+IoResult SocketStream::write(const char* data, std::size_t size) {
+  const ssize_t n = ::send(fd_.get(), data, size, MSG_NOSIGNAL);
   if (n >= 0) return {IoStatus::kOk, static_cast<std::size_t>(n)};
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {IoStatus::kWouldBlock, 0};
   return {IoStatus::kError, 0};
 }
 
-void Stream::shutdownWrite() { (void)::shutdown(fd_, SHUT_WR); }
+void SocketStream::shutdownWrite() { (void)::shutdown(fd_.get(), SHUT_WR); }
 
-namespace {
-
-std::string opensslError() {
-  const unsigned long e = ERR_get_error();
-  if (e == 0) return "TLS error";
-  char text[256];
-  ERR_error_string_n(e, text, sizeof text);
-  ERR_clear_error();
-  return text;
-}
-
-}  // namespace
-
-Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(std::string_view extraCaPem) {
+Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(std::string_view extraCaPem,
+                                                                 std::string_view what) {
   std::shared_ptr<TlsClientConfig> config(new TlsClientConfig());
   config->ctx_ = SSL_CTX_new(TLS_client_method());
-  if (!config->ctx_) return makeError(ErrorCode::kInternal, "SSL_CTX_new: " + opensslError());
+  if (!config->ctx_) return makeError(ErrorCode::kInternal, "SSL_CTX_new: " + tls::opensslError());
   SSL_CTX_set_min_proto_version(config->ctx_, TLS1_2_VERSION);
   SSL_CTX_set_verify(config->ctx_, SSL_VERIFY_PEER, nullptr);
-  SSL_CTX_set_mode(config->ctx_,
-                   SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
-  // A proxy that closes the tunnel without close_notify ends the stream; it
-  // does not make the bytes before it suspect (they were relayed already).
+  SSL_CTX_set_mode(config->ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                     SSL_MODE_RELEASE_BUFFERS);
+  // A server that closes without close_notify ends the stream; it does not
+  // make the bytes before it suspect (the framing of what was relayed says
+  // whether it was whole).
   SSL_CTX_set_options(config->ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
-#endif
   if (SSL_CTX_set_default_verify_paths(config->ctx_) != 1) ERR_clear_error();
   if (!extraCaPem.empty()) {
     X509_STORE* store = SSL_CTX_get_cert_store(config->ctx_);
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-        BIO_new_mem_buf(extraCaPem.data(), static_cast<int>(extraCaPem.size())), BIO_free);
+    tls::Bio bio(BIO_new_mem_buf(extraCaPem.data(), static_cast<int>(extraCaPem.size())));
     int added = 0;
-    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-      if (X509_STORE_add_cert(store, cert) == 1) ++added;
-      X509_free(cert);
+    while (tls::Cert cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+      if (X509_STORE_add_cert(store, cert.get()) == 1) ++added;
     }
     ERR_clear_error();
-    if (added == 0)
-      return makeError(ErrorCode::kInvalidPolicy, "proxyCaCert: no PEM certificate in it");
+    if (added == 0) return makeError(ErrorCode::kInvalidInput, std::string(what) + ": no PEM certificate in it");
   }
   return config;
 }
 
 TlsClientConfig::~TlsClientConfig() { SSL_CTX_free(ctx_); }
 
-TlsStream::TlsStream(int fd, std::shared_ptr<TlsClientConfig> config, const std::string& serverName)
-    : Stream(fd), config_(std::move(config)), ssl_(SSL_new(config_->context())) {
-  SSL_set_fd(ssl_, fd);
-  if (auto ip = net::IpAddress::parse(serverName)) {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), ip->toString().c_str());
-  } else {
-    // SSL_set_tlsext_host_name() without its C cast.
-    SSL_ctrl(ssl_, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-             const_cast<char*>(serverName.c_str()));
-    SSL_set1_host(ssl_, serverName.c_str());
+// The BIO under every TlsStream: reads the bytes given at the start first,
+// then the inner stream; reports would-block as a retry.
+struct StreamBio {
+  static BIO_METHOD* method() {
+    static BIO_METHOD* const m = [] {
+      BIO_METHOD* made = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "lens stream");
+      BIO_meth_set_read(made, &StreamBio::read);
+      BIO_meth_set_write(made, &StreamBio::write);
+      BIO_meth_set_ctrl(made, &StreamBio::ctrl);
+      return made;
+    }();
+    return m;
   }
-  SSL_set_connect_state(ssl_);
+
+  static int read(BIO* bio, char* out, int size) {
+    auto* s = static_cast<TlsStream*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    if (size <= 0) return 0;
+    if (s->initialUsed_ < s->initial_.size()) {
+      const std::size_t n = std::min(static_cast<std::size_t>(size), s->initial_.size() - s->initialUsed_);
+      std::memcpy(out, s->initial_.data() + s->initialUsed_, n);
+      s->initialUsed_ += n;
+      if (s->initialUsed_ == s->initial_.size()) {
+        s->initial_.clear();
+        s->initial_.shrink_to_fit();
+        s->initialUsed_ = 0;
+      }
+      return static_cast<int>(n);
+    }
+    const IoResult r = s->inner_->read(out, static_cast<std::size_t>(size));
+    switch (r.status) {
+      case IoStatus::kOk:
+        return static_cast<int>(r.bytes);
+      case IoStatus::kWouldBlock:
+        BIO_set_retry_read(bio);
+        return -1;
+      case IoStatus::kEof:
+        return 0;
+      case IoStatus::kError:
+        s->innerFailed_ = true;
+        return -1;
+    }
+    return -1;
+  }
+
+  static int write(BIO* bio, const char* data, int size) {
+    auto* s = static_cast<TlsStream*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    const IoResult r = s->inner_->write(data, static_cast<std::size_t>(size));
+    switch (r.status) {
+      case IoStatus::kOk:
+        return static_cast<int>(r.bytes);
+      case IoStatus::kWouldBlock:
+        BIO_set_retry_write(bio);
+        return -1;
+      case IoStatus::kEof:
+      case IoStatus::kError:
+        s->innerFailed_ = true;
+        return -1;
+    }
+    return -1;
+  }
+
+  static long ctrl(BIO*, int command, long, void*) {
+    return command == BIO_CTRL_FLUSH || command == BIO_CTRL_PUSH || command == BIO_CTRL_POP ? 1 : 0;
+  }
+};
+
+TlsStream::TlsStream(std::unique_ptr<Stream> inner, ssl_st* ssl) : inner_(std::move(inner)), ssl_(ssl) {
+  BIO* bio = BIO_new(StreamBio::method());
+  BIO_set_data(bio, this);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl_, bio, bio);  // the SSL owns the BIO (one reference for both directions)
 }
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
+
+bool TlsStream::alpnRefused() const { return tls::alpnRefused(ssl_); }
+
+std::unique_ptr<TlsStream> TlsStream::client(std::unique_ptr<Stream> inner, std::shared_ptr<TlsClientConfig> config,
+                                             const std::string& serverName, const std::vector<std::string>& alpn) {
+  SSL* ssl = SSL_new(config->context());  // holds its own reference to the context
+  if (!ssl) return nullptr;
+  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(inner), ssl));
+  if (auto ip = net::IpAddress::parse(serverName)) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip->toString().c_str());
+  } else {
+    // SSL_set_tlsext_host_name() without its C cast.
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(serverName.c_str()));
+    // The name must be in the subjectAltName: no fallback to the subject's
+    // CN, no partial wildcards ("w*.example.com").
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    SSL_set1_host(ssl, serverName.c_str());
+  }
+  if (!alpn.empty()) {
+    std::string wire;
+    for (const std::string& p : alpn) {
+      wire.push_back(static_cast<char>(p.size()));
+      wire += p;
+    }
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));
+  }
+  SSL_set_connect_state(ssl);
+  return stream;
+}
+
+std::unique_ptr<TlsStream> TlsStream::server(std::unique_ptr<Stream> inner, std::shared_ptr<ssl_ctx_st> context,
+                                             std::string initial) {
+  SSL* ssl = SSL_new(context.get());  // holds its own reference to the context
+  if (!ssl) return nullptr;
+  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(inner), ssl));
+  stream->initial_ = std::move(initial);
+  SSL_set_accept_state(ssl);
+  return stream;
+}
 
 IoResult TlsStream::result(int rc) {
   wantRead_ = wantWrite_ = false;
   if (rc > 0) return {IoStatus::kOk, static_cast<std::size_t>(rc)};
   switch (SSL_get_error(ssl_, rc)) {
     case SSL_ERROR_WANT_READ:
+      if (innerFailed_) break;
       wantRead_ = true;
       return {IoStatus::kWouldBlock, 0};
     case SSL_ERROR_WANT_WRITE:
+      if (innerFailed_) break;
       wantWrite_ = true;
       return {IoStatus::kWouldBlock, 0};
     case SSL_ERROR_ZERO_RETURN:
       return {IoStatus::kEof, 0};
-    default: {
-      const long verify = SSL_get_verify_result(ssl_);
-      error_ = verify != X509_V_OK ? std::string("certificate verification failed: ") +
-                                         X509_verify_cert_error_string(verify)
-                                   : opensslError();
-      ERR_clear_error();
-      return {IoStatus::kError, 0};
-    }
+    default:
+      break;
   }
+  const long verify = SSL_get_verify_result(ssl_);
+  if (verify != X509_V_OK) {
+    error_ = std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
+    ERR_clear_error();
+  } else if (innerFailed_ && ERR_peek_error() == 0) {
+    error_ = "the connection failed";
+  } else {
+    error_ = tls::opensslError();
+  }
+  ERR_clear_error();
+  return {IoStatus::kError, 0};
 }
 
 IoResult TlsStream::handshake() {
@@ -126,25 +216,51 @@ IoResult TlsStream::handshake() {
     return {IoStatus::kOk, 0};
   }
   IoResult r = result(rc);
-  if (r.status == IoStatus::kEof) {
-    error_ = "the upstream closed the connection during the TLS handshake";
+  if (r.status == IoStatus::kEof || (r.status == IoStatus::kError && error_ == "TLS error")) {
+    error_ = "the peer closed the connection during the TLS handshake";
     r.status = IoStatus::kError;
   }
   return r;
 }
 
+std::string TlsStream::alpn() const {
+  const unsigned char* data = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(ssl_, &data, &length);
+  return data ? std::string(reinterpret_cast<const char*>(data), length) : std::string();
+}
+
+std::string TlsStream::serverName() const {
+  const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+  return name ? std::string(name) : std::string();
+}
+
 IoResult TlsStream::read(char* data, std::size_t size) {
-  return result(SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(size, 1 << 30))));
+  return result(SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
 }
 
 IoResult TlsStream::write(const char* data, std::size_t size) {
   if (size == 0) return {IoStatus::kOk, 0};
-  return result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, 1 << 30))));
+  return result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
 }
 
 void TlsStream::shutdownWrite() {
   (void)SSL_shutdown(ssl_);
   ERR_clear_error();
+}
+
+bool TlsStream::blockedOnWrite() const {
+  if (!wantRead_ && !wantWrite_) return false;
+  return inner_->plain() ? wantWrite_ : inner_->blockedOnWrite();
+}
+
+bool TlsStream::blockedOnRead() const {
+  if (!wantRead_ && !wantWrite_) return false;
+  return inner_->plain() ? wantRead_ : inner_->blockedOnRead();
+}
+
+bool TlsStream::buffered() const {
+  return initialUsed_ < initial_.size() || SSL_pending(ssl_) > 0 || inner_->buffered();
 }
 
 }  // namespace lens::proxy

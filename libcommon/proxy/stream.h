@@ -4,11 +4,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "libcommon/util/result.h"
+#include "libcommon/util/unique_fd.h"
 
 struct ssl_st;
 struct ssl_ctx_st;
+struct bio_st;
 
 namespace lens::proxy {
 
@@ -19,36 +22,56 @@ struct IoResult {
   std::size_t bytes = 0;
 };
 
-// One side of a relayed connection: a non-blocking socket, either plain or
-// wrapped in TLS. Owns its descriptor.
+// One side of a relayed connection: a non-blocking socket, or TLS over
+// another stream (which may itself be TLS: the origin's TLS inside an
+// https:// upstream proxy's). The innermost stream owns the descriptor.
 class Stream {
  public:
-  explicit Stream(int fd) : fd_(fd) {}
-  virtual ~Stream();
+  Stream() = default;
+  virtual ~Stream() = default;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
-  [[nodiscard]] int fd() const { return fd_; }
-  virtual IoResult read(char* data, std::size_t size);
-  virtual IoResult write(const char* data, std::size_t size);
+  // The socket underneath, for epoll.
+  [[nodiscard]] virtual int fd() const = 0;
+  virtual IoResult read(char* data, std::size_t size) = 0;
+  virtual IoResult write(const char* data, std::size_t size) = 0;
   // Half-close: the peer sees the end of the stream.
-  virtual void shutdownWrite();
+  virtual void shutdownWrite() = 0;
   // True when the bytes are the socket's own, so splice() can move them.
-  [[nodiscard]] virtual bool plain() const { return true; }
+  [[nodiscard]] virtual bool plain() const { return false; }
   // After kWouldBlock: the socket must become writable (TLS may need to
-  // write to read); otherwise readable for reads, writable for writes.
+  // write to read), or readable (TLS may need to read to write); otherwise
+  // readable for reads, writable for writes.
   [[nodiscard]] virtual bool blockedOnWrite() const { return false; }
   [[nodiscard]] virtual bool blockedOnRead() const { return false; }
-
- protected:
-  int fd_;
+  // Bytes held inside the stream that epoll cannot see (read them first).
+  [[nodiscard]] virtual bool buffered() const { return false; }
 };
 
-// TLS settings for connecting to an https:// upstream proxy: the system's
-// trust roots plus extra PEM certificates (the policy frame's proxyCaCert).
+// A connected non-blocking socket.
+class SocketStream final : public Stream {
+ public:
+  explicit SocketStream(util::UniqueFd fd) : fd_(std::move(fd)) {}
+  [[nodiscard]] int fd() const override { return fd_.get(); }
+  IoResult read(char* data, std::size_t size) override;
+  IoResult write(const char* data, std::size_t size) override;
+  void shutdownWrite() override;
+  [[nodiscard]] bool plain() const override { return true; }
+
+ private:
+  util::UniqueFd fd_;
+};
+
+// TLS settings for connecting to a server (an https:// upstream proxy, an
+// intercepted connection's origin): the system's trust roots plus extra PEM
+// certificates (the policy frame's proxyCaCert, --origin-ca).
 class TlsClientConfig {
  public:
-  [[nodiscard]] static Result<std::shared_ptr<TlsClientConfig>> create(std::string_view extraCaPem);
+  // `extraCaPem`: zero or more PEM certificates; text that holds none is an
+  // error naming `what`.
+  [[nodiscard]] static Result<std::shared_ptr<TlsClientConfig>> create(
+      std::string_view extraCaPem, std::string_view what = "proxyCaCert");
   ~TlsClientConfig();
   TlsClientConfig(const TlsClientConfig&) = delete;
   TlsClientConfig& operator=(const TlsClientConfig&) = delete;
@@ -59,32 +82,55 @@ class TlsClientConfig {
   ssl_ctx_st* ctx_ = nullptr;
 };
 
-// A TLS client over a connected socket: handshake() until kOk, then read and
-// write. The server certificate must chain to the configured roots and name
-// `serverName` (a host name or IP address).
-class TlsStream : public Stream {
+// TLS over another stream, as the client or as the server. handshake()
+// until kOk, then read and write.
+class TlsStream final : public Stream {
  public:
-  TlsStream(int fd, std::shared_ptr<TlsClientConfig> config, const std::string& serverName);
+  // The server certificate must chain to `config`'s roots and name
+  // `serverName` (a host name, checked strictly, or an IP address); `alpn`
+  // is offered when not empty.
+  [[nodiscard]] static std::unique_ptr<TlsStream> client(std::unique_ptr<Stream> inner,
+                                                         std::shared_ptr<TlsClientConfig> config,
+                                                         const std::string& serverName,
+                                                         const std::vector<std::string>& alpn = {});
+  // Answers a client with `context` (its certificate, its ALPN choice);
+  // `initial` are the client's bytes already read, fed to TLS first.
+  [[nodiscard]] static std::unique_ptr<TlsStream> server(std::unique_ptr<Stream> inner,
+                                                         std::shared_ptr<ssl_ctx_st> context,
+                                                         std::string initial);
   ~TlsStream() override;
 
   // kOk when done, kWouldBlock to be called again, kError (see error()).
   IoResult handshake();
   [[nodiscard]] const std::string& error() const { return error_; }
+  // After the handshake: the protocol ALPN chose ("" none), the name the
+  // client asked for (servers; "" none).
+  [[nodiscard]] std::string alpn() const;
+  [[nodiscard]] std::string serverName() const;
+  // The server refused the handshake because the client offered no
+  // protocol it speaks (set by the ALPN callback of the context).
+  [[nodiscard]] bool alpnRefused() const;
 
+  [[nodiscard]] int fd() const override { return inner_->fd(); }
   IoResult read(char* data, std::size_t size) override;
   IoResult write(const char* data, std::size_t size) override;
   void shutdownWrite() override;
-  [[nodiscard]] bool plain() const override { return false; }
-  [[nodiscard]] bool blockedOnWrite() const override { return wantWrite_; }
-  [[nodiscard]] bool blockedOnRead() const override { return wantRead_; }
+  [[nodiscard]] bool blockedOnWrite() const override;
+  [[nodiscard]] bool blockedOnRead() const override;
+  [[nodiscard]] bool buffered() const override;
 
  private:
+  TlsStream(std::unique_ptr<Stream> inner, ssl_st* ssl);
   IoResult result(int rc);
+  friend struct StreamBio;
 
-  std::shared_ptr<TlsClientConfig> config_;
-  ssl_st* ssl_ = nullptr;
+  std::unique_ptr<Stream> inner_;
+  ssl_st* ssl_;
+  std::string initial_;  // bytes read before TLS began, fed first
+  std::size_t initialUsed_ = 0;
   bool wantWrite_ = false;
   bool wantRead_ = false;
+  bool innerFailed_ = false;
   std::string error_;
 };
 

@@ -15,36 +15,23 @@
 #include <ctime>
 #include <memory>
 
+#include "libcommon/tls/openssl_handles.h"
 #include "libcommon/util/file.h"
 
 namespace lens::tls {
 
-namespace {
-
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using Cert = std::unique_ptr<X509, Deleter<X509_free>>;
-using Bio = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using Bignum = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-using Extension = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
-
-constexpr std::size_t kMaxPemBytes = 64 * 1024;
-
-// The first queued OpenSSL error as text (and the queue cleared).
 std::string opensslError() {
   const unsigned long code = ERR_get_error();
   ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
+  if (code == 0) return "TLS error";
   char text[256];
   ERR_error_string_n(code, text, sizeof text);
   return text;
 }
+
+namespace {
+
+constexpr std::size_t kMaxPemBytes = 64 * 1024;
 
 Error cryptoError(const std::string& what) {
   return makeError(ErrorCode::kInternal, what + ": " + opensslError());

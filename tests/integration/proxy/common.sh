@@ -68,7 +68,8 @@ start_origins() {
 # for its ready file; its stderr goes to $work/proxy.err.
 start_proxy() {
   rm -f "$work/proxy.ready"
-  nsenter --net="/run/netns/$sbx" "$proxy" --listen 127.0.0.1:3128 --resolver 10.199.0.2 --policy "$work/policy.json" \
+  mkdir -p "$work/state"
+  nsenter --net="/run/netns/$sbx" "$proxy" --state-dir "$work/state" --listen 127.0.0.1:3128 --resolver 10.199.0.2 --policy "$work/policy.json" \
     --audit "$work/audit.log" --ready-file "$work/proxy.ready" "$@" 2>>"$work/proxy.err" &
   proxy_pid=$!
   pids+=("$proxy_pid")

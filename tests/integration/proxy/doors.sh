@@ -16,7 +16,8 @@ start_origins
 
 echo "== before any policy: 503"
 rm -f "$work/policy.json"
-nsenter --net="/run/netns/$sbx" "$proxy" --listen 127.0.0.1:3128 --resolver 10.199.0.2 --policy "$work/policy.json" \
+mkdir -p "$work/state"
+nsenter --net="/run/netns/$sbx" "$proxy" --state-dir "$work/state" --listen 127.0.0.1:3128 --resolver 10.199.0.2 --policy "$work/policy.json" \
   --audit "$work/audit.log" 2>>"$work/proxy.err" &
 proxy_pid=$!
 pids+=("$proxy_pid")
@@ -109,10 +110,10 @@ echo "== ask: no approver yet"
 out=$(pc -i http://ask.test:8080/)
 check "an ask verdict is refused 403 no-approver" -- grep -q '^X-Lens-Reason: no-approver' <<<"$out"
 
-echo "== a tunnel the policy needs to look into"
+echo "== a tunnel the policy needs to look into, without a CA"
 out=$(in_sbx curl -s --max-time 10 --proxy http://127.0.0.1:3128 -v https://inspect.test/only 2>&1 || true)
-check "CONNECT to a host with HTTP rules is refused: no interception stage (403 interception-unavailable)" -- \
-  bash -c "grep -q '< HTTP/1.1 403' <<<'$out' && grep -q '< X-Lens-Reason: interception-unavailable' <<<'$out'"
+check "CONNECT to a host with HTTP rules and no CA in the state dir is refused 503 ca-unavailable" -- \
+  bash -c "grep -q '< HTTP/1.1 503' <<<'$out' && grep -q '< X-Lens-Reason: ca-unavailable' <<<'$out'"
 
 echo "== the 400 cases (the connection is closed after the answer)"
 for case in \

@@ -31,7 +31,8 @@ start_tproxy_world() {
 # $work/audit.log.
 start_tproxy() {
   rm -f "$work/tproxy.ready"
-  nsenter --net="/run/netns/$sbx" "$tproxy" --resolver 10.199.0.2 --policy "$work/policy.json" \
+  mkdir -p "$work/state"
+  nsenter --net="/run/netns/$sbx" "$tproxy" --state-dir "$work/state" --resolver 10.199.0.2 --policy "$work/policy.json" \
     --audit "$work/audit.log" --ready-file "$work/tproxy.ready" "$@" 2>>"$work/tproxy.err" &
   tproxy_pid=$!
   pids+=("$tproxy_pid")

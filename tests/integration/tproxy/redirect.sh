@@ -73,8 +73,8 @@ check "... and audited: TRANSPARENT ip:port, host = SNI, policy-deny, door trans
 out=$(tc --cacert "$work/ca.crt" --resolve origin.test:443:10.199.0.2 https://origin.test/)
 check "the port is part of the decision (origin.test:443 has no rule)" -- grep -qi 'alert access denied' <<<"$out"
 out=$(tc --cacert "$work/ca.crt" --resolve inspect.test:8443:10.199.0.2 https://inspect.test:8443/only)
-check "a name whose rule needs interception is refused (interception-unavailable)" -- \
-  bash -c "grep -qi 'alert' <<<'$out' && grep -q '\"host\":\"inspect.test\".*\"reason\":\"interception-unavailable\"' '$work/audit.log'"
+check "a name whose rule needs interception is refused without a CA (ca-unavailable)" -- \
+  bash -c "grep -qi 'alert' <<<'$out' && grep -q '\"host\":\"inspect.test\".*\"reason\":\"ca-unavailable\"' '$work/audit.log'"
 
 echo "== the --resolve spoof: the name's address is dialled, not the client's"
 # 10.199.0.3:8443 is a netprobe server: if it were dialled, TLS would fail.

@@ -1,0 +1,64 @@
+#include "libcommon/proxy/audit_events.h"
+
+#include "libcommon/proxy/context.h"
+
+namespace lens::proxy {
+
+audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
+                           audit::Outcome outcome, int status, std::string_view reason,
+                           std::string_view detail) {
+  audit::Event event(party.tool, facts.action.empty() ? std::string_view("HTTP request") : facts.action);
+  if (!facts.method.empty()) event.method(facts.method);
+  if (!facts.host.empty()) event.host(facts.host);
+  if (!facts.path.empty()) event.path(facts.path);
+  event.outcome(outcome);
+  if (status != 0) event.statusCode(status);
+  event.meta("phase", "decision").meta("reason", reason);
+  if (!facts.door.empty()) event.meta("door", facts.door);
+  if (const decision::Decision* d = facts.decision) {
+    if (d->rule) {
+      event.meta("rule", d->rule->match).meta("rule_table", decision::toString(d->rule->table));
+    }
+    if (d->allowed()) event.meta("transport", policy::toString(d->transport));
+    // Why the engine decided, when the proxy's reason is another (no-approver, ...).
+    if (reason != d->reason) event.meta("decision_reason", d->reason);
+    if (facts.engine) {
+      if (const auto& policy = facts.engine->policy()) event.meta("policy_version", policy->version);
+    }
+  }
+  if (facts.mitm) event.meta("mitm", true);
+  if (facts.address && !facts.route) event.meta("address", facts.address->toString());
+  if (facts.route) event.meta("upstream_proxy", facts.route->proxy.redacted());
+  if (facts.bytesUp) event.meta("bytes_up", *facts.bytesUp);
+  if (facts.bytesDown) event.meta("bytes_down", *facts.bytesDown);
+  if (!detail.empty()) event.meta("detail", detail);
+  event.src(party.peer);
+  if (party.caller) event.actor(*party.caller);
+  return event;
+}
+
+audit::Event closeEvent(const EventParty& party, const CloseFacts& facts) {
+  audit::Event event(party.tool, facts.action);
+  if (!facts.method.empty()) event.method(facts.method);
+  if (!facts.host.empty()) event.host(facts.host);
+  event.outcome(facts.failure ? audit::Outcome::kFailure : audit::Outcome::kSuccess)
+      .meta("phase", "close")
+      .meta("reason", facts.reason)
+      .meta("bytes_up", facts.bytesUp)
+      .meta("bytes_down", facts.bytesDown)
+      .meta("duration_ms", facts.durationMs)
+      .meta("requests", facts.requests);
+  if (facts.mitm) event.meta("mitm", true);
+  if (const decision::Decision* d = facts.decision) {
+    event.meta("decision_reason", d->reason);
+    if (d->rule) event.meta("rule", d->rule->match);
+    if (facts.engine) {
+      if (const auto& policy = facts.engine->policy()) event.meta("policy_version", policy->version);
+    }
+  }
+  event.src(party.peer);
+  if (party.caller) event.actor(*party.caller);
+  return event;
+}
+
+}  // namespace lens::proxy

@@ -1,0 +1,238 @@
+#include "libcommon/proxy/http_exchange.h"
+
+#include <sys/epoll.h>
+
+#include "libcommon/http/raw_request.h"
+#include "libcommon/proxy/reply.h"
+
+namespace lens::proxy {
+
+namespace {
+
+constexpr std::size_t kChunk = 64 * 1024;         // one read from a socket
+constexpr std::size_t kBufferLimit = 256 * 1024;  // bytes buffered per direction before reading stops
+constexpr std::size_t kMaxResponseHead = 64 * 1024;
+
+// TEMPORARY until the forwarding rules land: the head as the origin sent it.
+std::string forwardedResponseHead(std::string_view raw, const http::ResponseHead&, bool, bool) {
+  return std::string(raw);
+}
+
+}  // namespace
+
+void HttpExchange::start(Request request, std::string serverPending) {
+  request_ = std::move(request);
+  toServer_.clear();
+  toClient_.clear();
+  fromServer_ = std::move(serverPending);
+  toServer_.append(request_.head);
+  requestBody_ = http::BodyTracker(request_.body, request_.contentLength);
+  requestDone_ = requestBody_.done();
+  responseHead_ = false;
+  responseDone_ = false;
+  serverClose_ = false;
+  closeClientAfter_ = !request_.keepAlive;
+  serverEof_ = false;
+  sentThisRequest_ = false;
+  status_ = 0;
+  bytesUp_ = bytesDown_ = 0;
+  failure_ = Failure{};
+  closeReason_ = {};
+}
+
+void HttpExchange::fail(int status, std::string_view reason, std::string text, std::string detail) {
+  failure_ = Failure{status, reason, std::move(text), std::move(detail)};
+}
+
+HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::string& in,
+                                         bool& progress) {
+  for (int round = 0; round < 64; ++round) {
+    bool moved = false;
+    // The request body, from what the client sent.
+    if (!requestDone_) {
+      if (!in.empty()) {
+        auto n = requestBody_.feed(in);
+        if (!n) {
+          closeReason_ = "bad-request-body";
+          return Outcome::kClose;
+        }
+        toServer_.append(std::string_view(in).substr(0, *n));
+        in.erase(0, *n);
+        moved = moved || *n > 0;
+      }
+      if (requestBody_.done()) {
+        requestDone_ = true;
+      } else if (in.empty() && toServer_.size() < kBufferLimit) {
+        char chunk[kChunk];
+        const IoResult r = client.read(chunk, sizeof chunk);
+        if (r.status == IoStatus::kOk) {
+          in.append(chunk, r.bytes);
+          moved = true;
+        } else if (r.status != IoStatus::kWouldBlock) {
+          closeReason_ = "client-closed";
+          return Outcome::kClose;
+        }
+      }
+    }
+    // To the server.
+    if (!toServer_.empty()) {
+      const IoResult w = server.write(toServer_.data(), toServer_.size());
+      if (w.status == IoStatus::kOk) {
+        bytesUp_ += w.bytes;
+        toServer_.consume(w.bytes);
+        moved = moved || w.bytes > 0;
+      } else if (w.status != IoStatus::kWouldBlock) {
+        serverEof_ = true;
+        toServer_.clear();
+        moved = true;
+      }
+    }
+    // From the server.
+    if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit) {
+      char chunk[kChunk];
+      const IoResult r = server.read(chunk, sizeof chunk);
+      if (r.status == IoStatus::kOk) {
+        fromServer_.append(chunk, r.bytes);
+        moved = true;
+      } else if (r.status != IoStatus::kWouldBlock) {
+        serverEof_ = true;
+        moved = true;
+      }
+    }
+    Outcome outcome = Outcome::kGoing;
+    if (parseResponse(outcome)) moved = true;
+    if (outcome != Outcome::kGoing) return outcome;
+    // To the client.
+    if (!toClient_.empty()) {
+      const IoResult w = client.write(toClient_.data(), toClient_.size());
+      if (w.status == IoStatus::kOk) {
+        toClient_.consume(w.bytes);
+        moved = moved || w.bytes > 0;
+      } else if (w.status != IoStatus::kWouldBlock) {
+        closeReason_ = "client-closed";
+        return Outcome::kClose;
+      }
+    }
+    if (moved) progress = true;
+    if (responseDone_ && requestDone_ && toClient_.empty() && toServer_.empty()) {
+      return Outcome::kDone;
+    }
+    if (!moved) return Outcome::kGoing;
+  }
+  return Outcome::kGoing;
+}
+
+bool HttpExchange::parseResponse(Outcome& outcome) {
+  bool progress = false;
+  while (!responseHead_) {
+    const auto end = http::findHeadEnd(fromServer_);
+    if (!end) {
+      if (fromServer_.size() > kMaxResponseHead) {
+        fail(502, reason::kBadResponse, "the server's response head is too large");
+        outcome = Outcome::kRefuse;
+        return true;
+      }
+      if (serverEof_) {
+        if (sentThisRequest_) {
+          closeReason_ = "server-closed";
+          outcome = Outcome::kClose;
+        } else {
+          fail(502, reason::kBadResponse, "the server closed the connection without a response");
+          outcome = Outcome::kRefuse;
+        }
+        return true;
+      }
+      return progress;
+    }
+    const std::string_view raw = std::string_view(fromServer_).substr(0, *end);
+    auto head = http::parseResponseHead(raw, request_.method);
+    if (!head) {
+      fail(502, reason::kBadResponse, "the server's response is malformed", head.error().message);
+      outcome = Outcome::kRefuse;
+      return true;
+    }
+    status_ = head->status;
+    if (head->status == 101) {
+      // An upgrade the judged request asked for: relayed as it is, then the
+      // rest is a tunnel.
+      toClient_.append(raw);
+      bytesDown_ += raw.size();
+      fromServer_.erase(0, *end);
+      sentThisRequest_ = true;
+      requestDone_ = true;
+      responseDone_ = true;
+      outcome = Outcome::kUpgrade;
+      return true;
+    }
+    const bool interim = head->status < 200;
+    if (!interim) {
+      responseHead_ = true;
+      serverClose_ = head->close;
+      // The client connection outlives this response only when its end can
+      // be told: a length, no body, or chunks to an HTTP/1.1 client.
+      const bool delimited = head->framing == http::Framing::kLength ||
+                             head->framing == http::Framing::kNone ||
+                             (head->framing == http::Framing::kChunked && !request_.http10);
+      closeClientAfter_ = closeClientAfter_ || !delimited;
+      responseBody_ = http::BodyTracker(head->framing, head->contentLength);
+      responseDone_ = responseBody_.done();
+    }
+    const std::string forwarded = forwardedResponseHead(raw, *head, !closeClientAfter_, request_.http10);
+    toClient_.append(forwarded);
+    bytesDown_ += forwarded.size();
+    fromServer_.erase(0, *end);
+    sentThisRequest_ = true;
+    progress = true;
+  }
+  if (!responseDone_ && !fromServer_.empty()) {
+    auto n = responseBody_.feed(fromServer_);
+    if (!n) {
+      closeReason_ = "bad-response-body";
+      outcome = Outcome::kClose;
+      return true;
+    }
+    toClient_.append(std::string_view(fromServer_).substr(0, *n));
+    bytesDown_ += *n;
+    fromServer_.erase(0, *n);
+    progress = progress || *n > 0;
+    responseDone_ = responseBody_.done();
+  }
+  if (!responseDone_ && serverEof_ && fromServer_.empty()) {
+    if (responseBody_.framing() == http::Framing::kUntilClose) {
+      responseDone_ = true;
+      closeClientAfter_ = true;
+      progress = true;
+    } else {
+      // Truncated: the client must not take what it got for the whole.
+      closeReason_ = "server-closed";
+      outcome = Outcome::kClose;
+      return true;
+    }
+  }
+  if (responseDone_ && !fromServer_.empty()) {
+    // Bytes after the response: the server cannot be trusted with another request.
+    fromServer_.clear();
+    serverClose_ = true;
+  }
+  return progress;
+}
+
+void HttpExchange::takeUpgradeBytes(std::string& toServer, std::string& toClient) {
+  toServer.assign(toServer_.data(), toServer_.size());
+  toClient.assign(toClient_.data(), toClient_.size());
+  toClient += fromServer_;
+  toServer_.clear();
+  toClient_.clear();
+  fromServer_.clear();
+}
+
+void HttpExchange::interest(const Stream& server, std::uint32_t& clientEvents,
+                            std::uint32_t& serverEvents) const {
+  if (!requestDone_ && toServer_.size() < kBufferLimit) clientEvents |= EPOLLIN;
+  if (!toClient_.empty()) clientEvents |= EPOLLOUT;
+  if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit) serverEvents |= EPOLLIN;
+  if (!toServer_.empty() || server.blockedOnWrite()) serverEvents |= EPOLLOUT;
+  if (server.blockedOnRead()) serverEvents |= EPOLLIN;
+}
+
+}  // namespace lens::proxy

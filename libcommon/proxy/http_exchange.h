@@ -1,0 +1,99 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "libcommon/http/framing.h"
+#include "libcommon/proxy/buffer.h"
+#include "libcommon/proxy/stream.h"
+
+namespace lens::proxy {
+
+// One HTTP/1.1 request and its response between a client stream and an
+// origin stream, whatever the streams are (the forward door's plain
+// sockets, or TLS on both sides inside an intercepted connection): the
+// judged request head goes to the origin, the request body follows from
+// the client's bytes by its framing, the response head (after any 1xx
+// interim responses) is rewritten for the client (the proxy's own
+// HTTP-version and connection management) and its body relayed by its
+// framing. Bytes after the request body stay with the caller: the next
+// request is judged before anything of it is forwarded. A 101 answer
+// ends the exchange with kUpgrade: the caller relays the rest as a tunnel.
+class HttpExchange {
+ public:
+  struct Request {
+    std::string head;  // as the origin gets it (already rewritten)
+    std::string method;
+    http::Framing body = http::Framing::kNone;
+    std::uint64_t contentLength = 0;
+    bool keepAlive = false;  // the client may send another request afterwards
+    bool http10 = false;     // the client spoke HTTP/1.0
+  };
+  // `serverPending`: bytes the server sent before the request (what an
+  // upstream proxy sent after its 200), read as the start of the response.
+  void start(Request request, std::string serverPending = {});
+
+  enum class Outcome : std::uint8_t {
+    kGoing,
+    kDone,     // the response went to the client: the next request may follow
+    kUpgrade,  // 101: tunnel the rest (leftovers in upgradeLeftover())
+    kRefuse,   // nothing went to the client yet: answer failure() instead
+    kClose,    // close the connection (closeReason())
+  };
+  // Moves what can be moved now; `in` holds the client's unread bytes.
+  Outcome pump(Stream& client, Stream& server, std::string& in, bool& progress);
+  void interest(const Stream& server, std::uint32_t& clientEvents, std::uint32_t& serverEvents) const;
+
+  struct Failure {
+    int status = 502;
+    std::string_view reason;
+    std::string text;
+    std::string detail;
+  };
+  [[nodiscard]] const Failure& failure() const { return failure_; }
+  [[nodiscard]] std::string_view closeReason() const { return closeReason_; }
+
+  // After kDone: whether the client connection and the origin connection
+  // may carry another request.
+  [[nodiscard]] bool keepClient() const { return !closeClientAfter_; }
+  [[nodiscard]] bool keepServer() const { return !serverClose_ && !serverEof_; }
+  // After kUpgrade: the bytes not yet written each way (the 101 head and
+  // what the origin sent after it go to the client).
+  void takeUpgradeBytes(std::string& toServer, std::string& toClient);
+  // The response head started toward the client.
+  [[nodiscard]] bool answered() const { return sentThisRequest_; }
+  [[nodiscard]] bool responseStarted() const { return responseHead_; }
+  // The whole final response was read from the server.
+  [[nodiscard]] bool responseComplete() const { return responseHead_ && responseDone_; }
+  [[nodiscard]] int status() const { return status_; }
+  [[nodiscard]] std::uint64_t bytesUp() const { return bytesUp_; }
+  [[nodiscard]] std::uint64_t bytesDown() const { return bytesDown_; }
+  // Bytes still waiting to go to the client.
+  [[nodiscard]] bool clientFlushed() const { return toClient_.empty(); }
+
+ private:
+  [[nodiscard]] bool parseResponse(Outcome& outcome);
+  void fail(int status, std::string_view reason, std::string text, std::string detail = {});
+
+  Request request_;
+  http::BodyTracker requestBody_;
+  http::BodyTracker responseBody_;
+  Buffer toServer_;
+  Buffer toClient_;
+  std::string fromServer_;
+  bool requestDone_ = false;
+  bool responseHead_ = false;
+  bool responseDone_ = false;
+  bool serverClose_ = false;
+  bool closeClientAfter_ = false;
+  bool serverEof_ = false;
+  bool sentThisRequest_ = false;
+  int status_ = 0;
+  std::uint64_t bytesUp_ = 0;
+  std::uint64_t bytesDown_ = 0;
+  Failure failure_;
+  std::string_view closeReason_;
+};
+
+}  // namespace lens::proxy

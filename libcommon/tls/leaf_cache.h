@@ -1,0 +1,87 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "libcommon/tls/openssl_handles.h"
+#include "libcommon/util/result.h"
+
+namespace lens::tls {
+
+// The interception CA loaded into memory once (its key never read again):
+// the certificate and key that sign the leaves.
+class SigningCa {
+ public:
+  // Loads DIR/ca.crt and DIR/ca.key as loadCa() checks them; an expired CA
+  // is an error (a leaf it signs would not verify).
+  [[nodiscard]] static Result<std::shared_ptr<const SigningCa>> load(const std::string& dir);
+
+  [[nodiscard]] X509* cert() const { return cert_.get(); }
+  [[nodiscard]] EVP_PKEY* key() const { return key_.get(); }
+
+ private:
+  SigningCa() = default;
+  Cert cert_;
+  Pkey key_;
+};
+
+struct LeafOptions {
+  std::size_t capacity = 1024;                 // leaves kept (least recently used dropped)
+  std::vector<std::string> alpn{"http/1.1"};   // protocols the server side accepts, in preference order
+};
+
+// A leaf certificate for one name: what a TLS server context needs.
+struct Leaf {
+  Cert cert;
+  Pkey key;
+};
+
+// Mints a leaf for `name` (a host name, or an IP address literal): a fresh
+// ECDSA P-256 key; subjectAltName DNS:name or IP:name; CN = name (when it
+// fits the 64 characters X.520 allows); AKI/SKI; critical keyUsage
+// digitalSignature; EKU serverAuth; critical CA:FALSE; valid from an hour
+// ago for 30 days, never past the CA's notAfter.
+[[nodiscard]] Result<Leaf> mintLeaf(const SigningCa& ca, std::string_view name);
+
+// TLS server contexts presenting a leaf per name (leaf + CA chain), minted on
+// first use and kept in a bounded least-recently-used cache. The contexts
+// choose an ALPN protocol from `alpn` and refuse a client that offers only
+// others (TlsStream::alpnRefused()).
+class LeafCache {
+ public:
+  LeafCache(std::shared_ptr<const SigningCa> ca, LeafOptions options);
+
+  // `name` in lower case without a trailing dot.
+  [[nodiscard]] Result<std::shared_ptr<ssl_ctx_st>> context(const std::string& name);
+
+  [[nodiscard]] std::uint64_t mints() const { return mints_; }
+  [[nodiscard]] std::uint64_t hits() const { return hits_; }
+  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+
+ private:
+  using Order = std::list<std::string>;  // most recent first
+  struct Entry {
+    std::shared_ptr<ssl_ctx_st> context;
+    Order::iterator position;
+  };
+
+  std::shared_ptr<const SigningCa> ca_;
+  LeafOptions options_;
+  std::string alpnWire_;  // options_.alpn in ALPN wire format
+  Order order_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::uint64_t mints_ = 0;
+  std::uint64_t hits_ = 0;
+};
+
+// True when a server context of a LeafCache refused the handshake of `ssl`
+// because the client offered ALPN protocols and none it accepts.
+[[nodiscard]] bool alpnRefused(const SSL* ssl);
+
+}  // namespace lens::tls
