@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Servers for the lens-proxy integration tests.
 
-origin --listen ADDR:PORT [--tls CERT KEY] --ready FILE
-    An HTTP/1.1 server (keep-alive). Every request is answered 200 with a
+origin --listen ADDR:PORT [--tls CERT KEY] [--log FILE] --ready FILE
+    An HTTP/1.1 server (keep-alive); with --log, appends "METHOD TARGET
+    host=HOST" per request to FILE. Every request is answered 200 with a
     text body describing what arrived:
         origin METHOD TARGET
         host=<Host header>
@@ -54,6 +55,9 @@ class Origin(http.server.BaseHTTPRequestHandler):
 
     def handle_any(self):
         self.count += 1
+        if self.server.log:
+            with open(self.server.log, "a") as f:
+                f.write(f"{self.command} {self.path} host={self.headers.get('Host', '-')}\n")
         length = int(self.headers.get("Content-Length") or 0)
         body_bytes = len(self.rfile.read(length)) if length else 0
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -220,6 +224,7 @@ def main():
     o = sub.add_parser("origin")
     o.add_argument("--listen", required=True)
     o.add_argument("--tls", nargs=2)
+    o.add_argument("--log")
     o.add_argument("--ready", required=True)
     e = sub.add_parser("echo")
     e.add_argument("--listen", required=True)
