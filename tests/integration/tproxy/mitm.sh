@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# lens-tproxy intercepting behind the real cage, for a workload with no
+# proxy settings: the ClientHello it peeked is fed to the TLS server, the
+# leaf names the SNI, each request inside is judged (door transparent-tls),
+# Host must equal the SNI (421), names without rules are spliced as before;
+# a WebSocket echo (python3-websockets) through interception on a route
+# whose rules allow the handshake, refused on one whose rules do not.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+start_tproxy_world
+ws=0
+if "$python" -c 'import websockets' 2>/dev/null; then
+  ws=1
+  nsenter --net="/run/netns/$outside" "$python" "$source_dir/tests/integration/proxy/ws_echo.py" server \
+    --listen 10.199.0.2:8765 --tls "$work/origin.crt" "$work/origin.key" --ready "$work/ready.ws" 2>>"$work/ws.err" &
+  pids+=($!)
+  wait_ready "$work/ready.ws" "the WebSocket server (see $work/ws.err)"
+fi
+mkdir -p "$work/state"
+"$proxy" ca init --state-dir "$work/state" >/dev/null
+lens_ca=$work/state/ca/ca.crt
+in_sbx "$lockdown" apply
+
+write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"http": [
+  {"match": "origin.test:8443", "verdict": "allow", "transport": "direct",
+   "rules": [{"method": "GET", "path": "/api/**"}]},
+  {"match": "other.test:8443", "verdict": "allow", "transport": "direct"},
+  {"match": "origin.test:8765", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/ws"}]}]}}}'
+start_tproxy --origin-ca "$work/ca.crt"
+
+echo "== interception without proxy settings"
+out=$(tc --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 https://origin.test:8443/api/x)
+check "an intercepted request reaches the origin (the client trusts only the lens CA)" -- grep -q '^origin GET /api/x$' <<<"$out"
+out=$(tc -i --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 https://origin.test:8443/admin)
+check "a request the rules do not cover is refused 403 inside TLS" -- \
+  bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q '^X-Lens-Reason: http-rule-denied' <<<'$out'"
+out=$(tc -i --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 -H 'Host: other.test:8443' https://origin.test:8443/api/x)
+check "Host other than the SNI: 421 host-mismatch" -- grep -q '^HTTP/1.1 421' <<<"$out"
+out=$(tc --cacert "$work/ca.crt" --resolve other.test:8443:10.199.0.2 https://other.test:8443/ 2>&1)
+check "a name without rules is spliced: the client sees the origin's own certificate" -- \
+  grep -qi 'no alternative certificate subject name matches\|SSL: certificate subject name' <<<"$out"
+check "the intercepted requests are audited with door transparent-tls and mitm" -- audit_has \
+  '"source":"lens-tproxy","action":"GET https://origin.test:8443/api/x".*"status_code":200,"metadata":\{"phase":"decision","reason":"[a-z-]+","door":"transparent-tls".*"mitm":true'
+
+if ((ws)); then
+  echo "== WebSocket through interception"
+  out=$(in_sbx "$python" "$source_dir/tests/integration/proxy/ws_echo.py" client --url wss://origin.test:8765/ws \
+    --connect 10.199.0.2:8765 --cafile "$lens_ca" 2>&1 || true)
+  check "the WebSocket handshake is judged, relayed, then echoes both ways" -- \
+    test "$(tr '\n' ' ' <<<"$out")" = "ping 1 ping 2 "
+  check "... audited as a 101" -- audit_has '"action":"GET https://origin.test:8765/ws".*"status_code":101'
+  out=$(in_sbx "$python" "$source_dir/tests/integration/proxy/ws_echo.py" client --url wss://origin.test:8765/other \
+    --connect 10.199.0.2:8765 --cafile "$lens_ca" 2>&1 || true)
+  check "a WebSocket on a path the rules do not cover is refused 403" -- grep -q '^refused 403$' <<<"$out"
+else
+  echo "skip WebSocket: python3-websockets is not installed"
+fi
+
+kill -TERM "$tproxy_pid"
+wait "$tproxy_pid" || true
+finish
