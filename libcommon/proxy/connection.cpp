@@ -989,6 +989,9 @@ void Connection::close(std::string_view why, bool failure) {
     }
     (void)ctx_.options.sink->write(closeEvent(party_, f));
   }
+  // A TLS client learns that the stream ended here and was not cut (a
+  // body delimited by the close is whole only with close_notify).
+  if (insideTls_ && client_) client_->shutdownWrite();
   Reactor::forget(clientWatch_);  // the sockets are closed just below
   Reactor::forget(serverWatch_);
   dialer_.cancel();

@@ -20,6 +20,13 @@ make_certs
 start_dns_upstream
 serve_py "$outside" origins origin --listen 10.199.0.2:8443 --tls "$work/origin.crt" "$work/origin.key" \
   --log "$work/origin.log"
+git init -q --bare "$work/repos/repo.git"
+git init -q "$work/src"
+git -C "$work/src" -c user.name=t -c user.email=t@t commit -q --allow-empty -m "the first commit"
+git -C "$work/src" push -q "$work/repos/repo.git" HEAD:refs/heads/main
+git -C "$work/repos/repo.git" symbolic-ref HEAD refs/heads/main
+git -C "$work/repos/repo.git" config http.receivepack true
+serve_py "$outside" git git --listen 10.199.0.2:8444 --tls "$work/origin.crt" "$work/origin.key" --root "$work/repos"
 serve_py "$outside" rec upstream --listen 10.199.0.3:9443 --tls "$work/upstream.crt" "$work/upstream.key" \
   --log "$work/rec.log" --map origin.test=10.199.0.2
 
@@ -37,7 +44,9 @@ doc = {"type": "policy", "proxyUpstream": "https://proxy.test:9443", "proxyCaCer
        "network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"http": [
     {"match": "origin.test:8443", "verdict": "allow", "transport": transport,
      "rules": [{"method": "GET", "path": "/api/**"}, {"method": "POST", "path": "/upload"}]},
-    {"match": "other.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}]}]}}}
+    {"match": "other.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}]},
+    {"match": "origin.test:8444", "verdict": "allow", "transport": "direct",
+     "rules": [{"method": "GET", "path": "/cgi-bin/git.py/**"}, {"method": "POST", "path": "/cgi-bin/git.py/*/git-upload-pack"}]}]}}}
 with open(path + ".tmp", "w") as f:
     json.dump(doc, f)
 os.rename(path + ".tmp", path)
@@ -113,6 +122,18 @@ req.end();
 else
   echo "skip node: not installed"
 fi
+
+echo "== git over HTTPS"
+in_sbx env GIT_SSL_CAINFO="$lens_ca" git -c http.proxy=http://127.0.0.1:3128 clone -q \
+  https://origin.test:8444/cgi-bin/git.py/repo.git "$work/clone" >"$work/git.out" 2>&1 || true
+check "git clone through interception (GIT_SSL_CAINFO = the lens CA)" -- \
+  bash -c "git -C '$work/clone' log --format=%s | grep -q '^the first commit$'"
+git -C "$work/clone" -c user.name=t -c user.email=t@t commit -q --allow-empty -m "second" 2>/dev/null || true
+out=$(in_sbx env GIT_SSL_CAINFO="$lens_ca" git -C "$work/clone" -c http.proxy=http://127.0.0.1:3128 \
+  -c http.receivepack=true push origin HEAD:main 2>&1 || true)
+check "git push is refused: no rule allows POST git-receive-pack" -- grep -q '403' <<<"$out"
+check "... audited as a refused POST" -- \
+  audit_has '"action":"POST https://origin.test:8444/cgi-bin/git.py/repo.git/git-receive-pack".*"status_code":403'
 
 echo "== name agreement, origin certificates, ALPN"
 out=$(mc -i -H 'Host: other.test:8443' https://origin.test:8443/api/a)

@@ -21,6 +21,10 @@ hold --proxy ADDR:PORT --target HOST:PORT --status FILE [--seconds S]
     it back; appends "closed after N.N s" when the tunnel ends (or "open"
     after S seconds, default 20).
 
+git --listen ADDR:PORT --tls CERT KEY --root DIR --ready FILE
+    Git's smart HTTP (git http-backend as a CGI) for the repositories under
+    DIR, at /cgi-bin/git.py/<repository>.
+
 upstream --listen ADDR:PORT [--tls CERT KEY] --log FILE --ready FILE [--auth VALUE] [--map NAME=IP]...
     A CONNECT-only proxy (names in --map resolve to their IP, others by the system). Logs "CONNECT <target> auth=<Proxy-Authorization or ->"
     per request to FILE; with --auth, a different Proxy-Authorization gets
@@ -218,6 +222,33 @@ def serve(args, handler):
     server.serve_forever()
 
 
+def git(args):
+    # The CGI script: git http-backend with the repositories under --root.
+    os.environ["GIT_PROJECT_ROOT"] = args.root
+    os.environ["GIT_HTTP_EXPORT_ALL"] = "1"
+    web = os.path.join(args.root, ".web")
+    os.makedirs(os.path.join(web, "cgi-bin"), exist_ok=True)
+    # A Python script: the CGI handler runs it with the interpreter.
+    script = os.path.join(web, "cgi-bin", "git.py")
+    with open(script, "w") as f:
+        f.write("import os\nos.execvp('git', ['git', 'http-backend'])\n")
+
+    class Git(http.server.CGIHTTPRequestHandler):
+        # Without fork the handler runs the script with the interpreter as
+        # this user (with fork it would become nobody, who cannot read DIR).
+        have_fork = False
+
+        def __init__(self, request, client, server, **kw):
+            # CGI reads these of an HTTPServer; the threaded server is a TCPServer.
+            server.server_name, server.server_port = server.server_address[:2]
+            super().__init__(request, client, server, directory=web, **kw)
+
+        def log_message(self, *a):
+            pass
+
+    serve(args, Git)
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +266,11 @@ def main():
     h.add_argument("--target", required=True)
     h.add_argument("--status", required=True)
     h.add_argument("--seconds", type=float, default=20)
+    g = sub.add_parser("git")
+    g.add_argument("--listen", required=True)
+    g.add_argument("--tls", nargs=2)
+    g.add_argument("--root", required=True)
+    g.add_argument("--ready", required=True)
     u = sub.add_parser("upstream")
     u.add_argument("--listen", required=True)
     u.add_argument("--tls", nargs=2)
@@ -245,6 +281,8 @@ def main():
     args = parser.parse_args()
     if args.command == "hold":
         return hold(args)
+    if args.command == "git":
+        return git(args)
     serve(args, {"origin": Origin, "echo": Echo, "upstream": Upstream}[args.command])
 
 
