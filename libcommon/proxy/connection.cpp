@@ -122,7 +122,7 @@ void Connection::onIo(int fd, std::uint32_t events) {
 void Connection::drive() {
   for (int round = 0; round < 16 && state_ != State::kClosed; ++round) {
     const State before = state_;
-    if (state_ == State::kDialing && clientReadable_) readEarly();
+    if ((state_ == State::kDialing || state_ == State::kMinting) && clientReadable_) readEarly();
     switch (state_) {
       case State::kClassify:
         classify();
@@ -143,6 +143,8 @@ void Connection::drive() {
         break;
       case State::kPeekTls:
         peekTls();
+        break;
+      case State::kMinting:
         break;
       case State::kClientTls:
         continueClientTls();
@@ -208,6 +210,9 @@ void Connection::updateInterest() {
     case State::kDialing:
       clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
       serverEvents = dialer_.interest();
+      break;
+    case State::kMinting:
+      clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
       break;
     case State::kClientTls:
       clientEvents = client_->blockedOnWrite() ? EPOLLOUT : EPOLLIN;
@@ -276,6 +281,7 @@ void Connection::onTick() {
         dial();
       }
       break;
+    case State::kMinting:
     case State::kClientTls:
       if (due) {
         emitDecision(audit::Outcome::kFailure, 0, reason::kTlsHandshakeTimeout,
@@ -506,9 +512,10 @@ void Connection::refuse(int status, std::string_view why, std::string_view text,
   const bool keep = insideTls_ && request_ && request_->kind == RequestKind::kForward &&
                     request_->body == http::Framing::kNone && request_->keepAlive &&
                     !ctx_.draining && (!midExchange || !exchange_.answered());
-  if (!transparent_ || door_ == decision::Door::kTransparentHttp || insideTls_) {
+  const bool tlsExpected = connectAnswered_ && !insideTls_;  // after CONNECT's 200: the client speaks TLS
+  if (!tlsExpected && (!transparent_ || door_ == decision::Door::kTransparentHttp || insideTls_)) {
     out_.append(errorReply(status, why, subject, text, ctx_.options.tool, keep));
-  } else if (door_ == decision::Door::kTransparentTls) {
+  } else if (tlsExpected || door_ == decision::Door::kTransparentTls) {
     out_.append(tlsAlertRecord(status == 403   ? TlsAlert::kAccessDenied
                                : status < 500 ? TlsAlert::kDecodeError
                                               : TlsAlert::kInternalError));
@@ -668,17 +675,35 @@ void Connection::peekTls() {
 }
 
 void Connection::beginClientTls() {
-  auto leaf = mitm_->leaf(ctx_.leaves.get());
-  if (!leaf) {
-    mitm_.reset();
-    refuse(503, reason::kCaUnavailable, "no certificate can be made for this host",
-           leaf.error().message);
-    return;
-  }
   ++ctx_.stats.allowed;
   ++ctx_.stats.intercepted;
   emitDecision(audit::Outcome::kSuccess, 200, decision_.reason, decision_.detail);
-  client_ = InterceptionSession::accept(std::move(*leaf), std::move(client_), std::move(in_));
+  if (tls::LeafCache::Context leaf = ctx_.leaves->find(mitm_->host())) {
+    acceptClientTls(std::move(leaf));
+    return;
+  }
+  // Minted off the loop; the client's bytes meanwhile wait in in_.
+  state_ = State::kMinting;
+  deadline_ = ctx_.now + ctx_.options.headerTimeout;
+  ctx_.leaves->mint(mitm_->host(), [&ctx = ctx_, id = id_](Result<tls::LeafCache::Context> leaf) {
+    if (Connection* c = ctx.find(id)) c->onLeaf(std::move(leaf));
+  });
+}
+
+void Connection::onLeaf(Result<tls::LeafCache::Context> leaf) {
+  if (state_ != State::kMinting) return;
+  ctx_.now = Clock::now();
+  if (!leaf) {
+    log::get("proxy")->error("no certificate for {}: {}", mitm_->host(), leaf.error().message);
+    refuse(503, reason::kCaUnavailable, "no certificate can be made for this host", leaf.error().message);
+  } else {
+    acceptClientTls(std::move(*leaf));
+  }
+  drive();
+}
+
+void Connection::acceptClientTls(tls::LeafCache::Context leaf) {
+  client_ = InterceptionSession::accept(std::move(leaf), std::move(client_), std::move(in_));
   in_.clear();
   state_ = State::kClientTls;
   deadline_ = ctx_.now + ctx_.options.headerTimeout;
@@ -935,7 +960,7 @@ void Connection::rejudge() {
     r = engineRequest();  // the request in flight, or the connection between requests
   } else {
     const bool going = state_ == State::kTunnel || state_ == State::kForward ||
-                       state_ == State::kDialing || state_ == State::kClientTls ||
+                       state_ == State::kDialing || state_ == State::kClientTls || state_ == State::kMinting ||
                        state_ == State::kPeekTls;
     if (!request_ || !going) return;
     r = engineRequest();

@@ -85,6 +85,7 @@ class Connection final : public IoHandler {
     kHead,         // reading a request head (also inside an intercepted connection)
     kDialing,      // reaching the destination (OriginDialer)
     kPeekTls,      // --intercept all, after CONNECT's 200: does the client speak TLS?
+    kMinting,      // waiting for the leaf certificate, minted off the loop
     kClientTls,    // TLS handshake with the client (interception)
     kTunnel,       // relaying bytes both ways
     kForward,      // relaying one request and its response
@@ -119,6 +120,8 @@ class Connection final : public IoHandler {
   void startInterception(bool optional);
   void peekTls();
   void beginClientTls();
+  void onLeaf(Result<tls::LeafCache::Context> leaf);
+  void acceptClientTls(tls::LeafCache::Context leaf);
   void continueClientTls();
 
   // Reaching the destination, relaying.

@@ -1,7 +1,6 @@
 #include "libcommon/proxy/interception.h"
 
 #include "libcommon/proxy/reply.h"
-#include "libcommon/tls/leaf_cache.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::proxy {
@@ -19,15 +18,6 @@ std::string canonicalHost(std::string_view host) {
 InterceptionSession::InterceptionSession(std::string_view host, std::uint16_t port,
                                          decision::Door door)
     : host_(canonicalHost(host)), port_(port), door_(door) {}
-
-Result<std::shared_ptr<ssl_ctx_st>> InterceptionSession::leaf(tls::LeafCache* leaves) const {
-  if (!leaves) return makeError(ErrorCode::kNotFound, "no usable interception CA");
-  auto context = leaves->context(host_);
-  if (!context) {
-    return makeError(ErrorCode::kInternal, "no certificate for " + host_ + ": " + context.error().message);
-  }
-  return std::move(*context);
-}
 
 std::unique_ptr<Stream> InterceptionSession::accept(std::shared_ptr<ssl_ctx_st> leaf,
                                                     std::unique_ptr<Stream> client,

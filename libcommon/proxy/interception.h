@@ -13,10 +13,6 @@
 
 struct ssl_ctx_st;
 
-namespace lens::tls {
-class LeafCache;
-}
-
 namespace lens::proxy {
 
 // The TLS side of one intercepted client connection (DESIGN.md 5a): the
@@ -32,9 +28,6 @@ class InterceptionSession {
   // `door` kConnect or kTransparentTls.
   InterceptionSession(std::string_view host, std::uint16_t port, decision::Door door);
 
-  // The TLS server context presenting the leaf for the host; an error when
-  // none can be had (no usable CA: `leaves` null, a minting failure).
-  [[nodiscard]] Result<std::shared_ptr<ssl_ctx_st>> leaf(tls::LeafCache* leaves) const;
   // The client's stream wrapped in a TLS server with that context;
   // `initial` are the client's bytes already read (the ClientHello, or
   // what followed the CONNECT head).

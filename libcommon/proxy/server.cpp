@@ -115,6 +115,18 @@ class ResolverHandler final : public IoHandler {
   ProxyContext& ctx_;
 };
 
+// The leaf cache's worker finished mints.
+class LeafHandler final : public IoHandler {
+ public:
+  explicit LeafHandler(ProxyContext& ctx) : ctx_(ctx) {}
+  void onIo(int /*fd*/, std::uint32_t /*events*/) override {
+    if (ctx_.leaves) ctx_.leaves->collect();
+  }
+
+ private:
+  ProxyContext& ctx_;
+};
+
 Server::Server(ServerOptions options) { ctx_.options = std::move(options); }
 
 Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
@@ -189,6 +201,14 @@ void Server::loadInterceptionCa() {
   tls::LeafOptions leaves;
   leaves.capacity = ctx_.options.leafCache;
   ctx_.leaves = std::make_unique<tls::LeafCache>(std::move(*ca), std::move(leaves));
+  leafHandler_ = std::make_unique<LeafHandler>(ctx_);
+  leafWatch_ = std::make_unique<Watch>(Watch{leafHandler_.get(), ctx_.leaves->notifyFd()});
+  if (auto ok = ctx_.reactor.set(*leafWatch_, EPOLLIN); !ok) {
+    ctx_.caProblem = "cannot watch the leaf minting: " + ok.error().message;
+    logger->error("interception CA: {}", ctx_.caProblem);
+    ctx_.leaves.reset();
+    return;
+  }
   logger->info("interception CA {}/ca.crt loaded", ctx_.options.caDir);
 }
 

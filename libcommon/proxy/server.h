@@ -74,6 +74,8 @@ class Server {
   std::string upstreamText_;  // the policy's proxyUpstream and proxyCaCert in force
   std::string upstreamCa_;
   std::string originProxyCa_;  // the proxyCaCert in ctx_.originTls
+  std::unique_ptr<IoHandler> leafHandler_;  // collects leaves minted off the loop
+  std::unique_ptr<Watch> leafWatch_;
 };
 
 }  // namespace lens::proxy

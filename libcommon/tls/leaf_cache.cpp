@@ -3,6 +3,9 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "libcommon/net/ip_address.h"
@@ -136,22 +139,9 @@ Result<Leaf> mintLeaf(const SigningCa& ca, std::string_view name) {
   return leaf;
 }
 
-LeafCache::LeafCache(std::shared_ptr<const SigningCa> ca, LeafOptions options)
-    : ca_(std::move(ca)), options_(std::move(options)) {
-  options_.capacity = std::max<std::size_t>(options_.capacity, 1);
-  for (const std::string& p : options_.alpn) {
-    alpnWire_.push_back(static_cast<char>(p.size()));
-    alpnWire_ += p;
-  }
-}
-
-Result<std::shared_ptr<ssl_ctx_st>> LeafCache::context(const std::string& name) {
-  if (auto it = entries_.find(name); it != entries_.end()) {
-    ++hits_;
-    order_.splice(order_.begin(), order_, it->second.position);
-    return it->second.context;
-  }
-  auto leaf = mintLeaf(*ca_, name);
+Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca, const std::string& name,
+                                                 const std::string& alpnWire) {
+  auto leaf = mintLeaf(ca, name);
   if (!leaf) return leaf.error();
   SslCtx ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) return cryptoError("SSL_CTX_new");
@@ -161,23 +151,109 @@ Result<std::shared_ptr<ssl_ctx_st>> LeafCache::context(const std::string& name) 
   SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
                                      SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate(ctx.get(), leaf->cert.get()) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx.get(), leaf->key.get()) != 1 || SSL_CTX_add1_chain_cert(ctx.get(), ca_->cert()) != 1) {
+      SSL_CTX_use_PrivateKey(ctx.get(), leaf->key.get()) != 1 || SSL_CTX_add1_chain_cert(ctx.get(), ca.cert()) != 1) {
     return cryptoError("cannot load the leaf for " + name);
   }
-  if (!alpnWire_.empty()) {
-    auto* list = new std::string(alpnWire_);
+  if (!alpnWire.empty()) {
+    auto* list = new std::string(alpnWire);
     SSL_CTX_set_ex_data(ctx.get(), alpnListIndex(), list);
     SSL_CTX_set_alpn_select_cb(ctx.get(), selectAlpn, list);
   }
-  ++mints_;
-  std::shared_ptr<ssl_ctx_st> shared(ctx.release(), SSL_CTX_free);
+  return std::shared_ptr<ssl_ctx_st>(ctx.release(), SSL_CTX_free);
+}
+
+LeafCache::LeafCache(std::shared_ptr<const SigningCa> ca, LeafOptions options)
+    : ca_(std::move(ca)), options_(std::move(options)), notify_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  options_.capacity = std::max<std::size_t>(options_.capacity, 1);
+  for (const std::string& p : options_.alpn) {
+    alpnWire_.push_back(static_cast<char>(p.size()));
+    alpnWire_ += p;
+  }
+}
+
+LeafCache::~LeafCache() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+LeafCache::Context LeafCache::find(const std::string& name) {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return nullptr;
+  ++hits_;
+  order_.splice(order_.begin(), order_, it->second.position);
+  return it->second.context;
+}
+
+void LeafCache::insert(const std::string& name, Context context) {
+  if (entries_.count(name) != 0) return;
   if (entries_.size() >= options_.capacity) {
     entries_.erase(order_.back());
     order_.pop_back();
   }
   order_.push_front(name);
-  entries_.emplace(name, Entry{shared, order_.begin()});
-  return shared;
+  entries_.emplace(name, Entry{std::move(context), order_.begin()});
+}
+
+Result<LeafCache::Context> LeafCache::context(const std::string& name) {
+  if (Context hit = find(name)) return hit;
+  auto made = serverContext(*ca_, name, alpnWire_);
+  if (!made) return made.error();
+  ++mints_;
+  insert(name, *made);
+  return std::move(*made);
+}
+
+void LeafCache::mint(const std::string& name, Done done) {
+  auto& waiters = waiting_[name];
+  waiters.push_back(std::move(done));
+  if (waiters.size() > 1) return;  // minted already
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(name);
+    if (!worker_.joinable()) worker_ = std::thread([this] { work(); });
+  }
+  wake_.notify_one();
+}
+
+void LeafCache::work() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    const std::string name = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    Result<Context> made = serverContext(*ca_, name, alpnWire_);
+    lock.lock();
+    minted_.push_back(Minted{name, std::move(made)});
+    const std::uint64_t one = 1;
+    (void)!::write(notify_.get(), &one, sizeof one);
+  }
+}
+
+void LeafCache::collect() {
+  std::uint64_t count = 0;
+  (void)!::read(notify_.get(), &count, sizeof count);
+  std::vector<Minted> ready;
+  {
+    std::lock_guard lock(mutex_);
+    ready.swap(minted_);
+  }
+  for (Minted& m : ready) {
+    if (m.context) {
+      ++mints_;
+      insert(m.name, *m.context);
+    }
+    auto it = waiting_.find(m.name);
+    if (it == waiting_.end()) continue;
+    std::vector<Done> callbacks = std::move(it->second);
+    waiting_.erase(it);
+    for (Done& done : callbacks) done(m.context);
+  }
 }
 
 }  // namespace lens::tls

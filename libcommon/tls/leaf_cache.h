@@ -1,13 +1,20 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include "libcommon/util/unique_fd.h"
 
 #include "libcommon/tls/openssl_handles.h"
 #include "libcommon/util/result.h"
@@ -52,13 +59,36 @@ struct Leaf {
 // TLS server contexts presenting a leaf per name (leaf + CA chain), minted on
 // first use and kept in a bounded least-recently-used cache. The contexts
 // choose an ALPN protocol from `alpn` and refuse a client that offers only
-// others (TlsStream::alpnRefused()).
+// others (alpnRefused()).
+//
+// Minting costs about a millisecond (key, signature, and OpenSSL 3's
+// context set-up; more on a busy machine), so a proxy never mints on its
+// event loop: find() answers from the cache, mint() hands the name to a
+// worker thread and calls back on the owner's thread from collect(), which
+// the owner calls when notifyFd() is readable. context() mints in place
+// (tests, tools).
 class LeafCache {
  public:
-  LeafCache(std::shared_ptr<const SigningCa> ca, LeafOptions options);
+  using Context = std::shared_ptr<ssl_ctx_st>;
+  using Done = std::function<void(Result<Context>)>;
 
-  // `name` in lower case without a trailing dot.
-  [[nodiscard]] Result<std::shared_ptr<ssl_ctx_st>> context(const std::string& name);
+  LeafCache(std::shared_ptr<const SigningCa> ca, LeafOptions options);
+  ~LeafCache();
+  LeafCache(const LeafCache&) = delete;
+  LeafCache& operator=(const LeafCache&) = delete;
+
+  // `name` in lower case without a trailing dot. The cached context, or
+  // null when it must be minted.
+  [[nodiscard]] Context find(const std::string& name);
+  // Mints `name` off the calling thread; `done` runs from collect(). Asks
+  // for the same name while it is minted share one mint.
+  void mint(const std::string& name, Done done);
+  // Readable (an eventfd) when minted leaves wait for collect().
+  [[nodiscard]] int notifyFd() const { return notify_.get(); }
+  // Caches what the worker minted and calls the waiting callbacks.
+  void collect();
+  // find(), or mint now on this thread.
+  [[nodiscard]] Result<Context> context(const std::string& name);
 
   [[nodiscard]] std::uint64_t mints() const { return mints_; }
   [[nodiscard]] std::uint64_t hits() const { return hits_; }
@@ -67,18 +97,40 @@ class LeafCache {
  private:
   using Order = std::list<std::string>;  // most recent first
   struct Entry {
-    std::shared_ptr<ssl_ctx_st> context;
+    Context context;
     Order::iterator position;
   };
+  struct Minted {
+    std::string name;
+    Result<Context> context;
+  };
+
+  void insert(const std::string& name, Context context);
+  void work();
 
   std::shared_ptr<const SigningCa> ca_;
   LeafOptions options_;
   std::string alpnWire_;  // options_.alpn in ALPN wire format
   Order order_;
   std::unordered_map<std::string, Entry> entries_;
+  std::unordered_map<std::string, std::vector<Done>> waiting_;  // names being minted
   std::uint64_t mints_ = 0;
   std::uint64_t hits_ = 0;
+
+  // The worker: names in, contexts out (under mutex_), notify_ written per result.
+  util::UniqueFd notify_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::string> queue_;
+  std::vector<Minted> minted_;
+  bool stopping_ = false;
+  std::thread worker_;
 };
+
+// A TLS server context presenting a fresh leaf for `name`, chained to the
+// CA, accepting the protocols of `alpnWire` (ALPN wire format; "" any).
+[[nodiscard]] Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca, const std::string& name,
+                                                               const std::string& alpnWire);
 
 // True when a server context of a LeafCache refused the handshake of `ssl`
 // because the client offered ALPN protocols and none it accepts.

@@ -3,6 +3,7 @@
 #include "libcommon/tls/leaf_cache.h"
 
 #include <openssl/x509_vfy.h>
+#include <poll.h>
 
 #include <catch2/catch.hpp>
 #include <ctime>
@@ -152,4 +153,24 @@ TEST_CASE("an unusable CA directory is an error naming the problem", "[tls][leaf
   auto missing = SigningCa::load((dir.path / "nothing").string());
   REQUIRE_FALSE(missing);
   CHECK(missing.error().message.find("does not exist") != std::string::npos);
+}
+
+TEST_CASE("leaves are minted off the calling thread and collected on it", "[tls][leaf]") {
+  lens::test::TempDir dir;
+  auto ca = makeCa(dir);
+  lens::tls::LeafCache cache(ca, {});
+  CHECK(cache.find("a.test") == nullptr);
+  std::vector<std::string> got;
+  cache.mint("a.test", [&](lens::Result<lens::tls::LeafCache::Context> c) { got.push_back(c ? "a ok" : "a failed"); });
+  cache.mint("a.test", [&](lens::Result<lens::tls::LeafCache::Context> c) { got.push_back(c ? "a again" : "failed"); });
+  cache.mint("a,b.test", [&](lens::Result<lens::tls::LeafCache::Context> c) { got.push_back(c ? "bad ok" : "bad failed"); });
+  CHECK(got.empty());  // nothing is called before collect()
+  for (int i = 0; i < 500 && got.size() < 3; ++i) {
+    pollfd p{cache.notifyFd(), POLLIN, 0};
+    if (::poll(&p, 1, 10) == 1) cache.collect();
+  }
+  CHECK(got == std::vector<std::string>{"a ok", "a again", "bad failed"});
+  CHECK(cache.mints() == 1);  // two asks for a.test shared one mint
+  CHECK(cache.find("a.test") != nullptr);
+  CHECK(cache.size() == 1);
 }
