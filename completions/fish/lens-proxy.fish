@@ -14,7 +14,7 @@ function __fish_lens_proxy_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--mark' 'ca init:--ca-dir' 'ca init:--days' 'ca show:--ca-dir' 'ca export:--ca-dir' 'ca export:--bundle' 'ca export:--out'
+            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--origin-ca' ':--mark' 'ca init:--ca-dir' 'ca init:--days' 'ca show:--ca-dir' 'ca export:--ca-dir' 'ca export:--bundle' 'ca export:--out'
                 set skip 1
             case ':ca'
                 set path 'ca'
@@ -57,6 +57,9 @@ complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l drain-timeout -x -d 'Seco
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver -x -d 'DNS server ADDRESS[:PORT] for names (repeatable; default /etc/resolv.conf)'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver-timeout -x -d 'Milliseconds to wait for a DNS answer per try'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver-tries -x -d 'Tries per DNS server'
+complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l intercept -x -a 'needed all' -d 'TLS connections to intercept: needed (when the policy must see the requests) or all (every TLS connection an egress.tcp rule does not open)'
+complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l leaf-cache -x -d 'Interception certificates kept in memory (one per host name)'
+complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l origin-ca -r -F -d 'PEM bundle of CAs trusted for intercepted origins besides the system roots'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l mark -x -d 'Socket mark of every socket lens-proxy opens (trusted by the cage)'
 
 # lens-proxy ca
