@@ -18,6 +18,13 @@ Error malformed(std::string_view what) {
   return makeError(ErrorCode::kInvalidInput, "malformed chunked body: " + std::string(what));
 }
 
+// A CR that does not end its line, or a NUL (RFC 9110 section 5.5: reject
+// or replace; a proxy that relays lines byte for byte must reject).
+bool hasBareCrOrNul(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos;
+}
+
 std::string_view trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
@@ -176,6 +183,7 @@ Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view r
   };
   ResponseHead out;
   std::size_t eol = head.find('\n');
+  if (hasBareCrOrNul(head.substr(0, eol))) return bad("CR or NUL in the status line");
   std::string_view line = trimmed(head.substr(0, eol));
   // HTTP/1.x SP 3DIGIT [SP reason]
   if (line.size() < 12 || !line.starts_with("HTTP/1.") || (line[7] != '0' && line[7] != '1') ||
@@ -197,6 +205,7 @@ Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view r
     std::string_view field =
         head.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
     pos = eol == std::string_view::npos ? head.size() : eol + 1;
+    if (hasBareCrOrNul(field)) return bad("CR or NUL in a header line");
     if (!field.empty() && field.back() == '\r') field.remove_suffix(1);
     if (field.empty()) break;
     if (field.front() == ' ' || field.front() == '\t') return bad("obsolete line folding");

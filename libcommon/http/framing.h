@@ -89,7 +89,9 @@ struct ResponseHead {
 // (RFC 9112 section 6.3): none for HEAD, 1xx, 204 and 304; chunked when
 // Transfer-Encoding ends with chunked, until close for another
 // Transfer-Encoding; Content-Length; else until close. Malformed heads,
-// conflicting or repeated Content-Length are ErrorCode::kInvalidInput.
+// conflicting or repeated Content-Length, obsolete line folding, a CR that
+// does not end a line and a NUL (RFC 9110 section 5.5) are
+// ErrorCode::kInvalidInput. Lines end with CRLF or a bare LF.
 [[nodiscard]] Result<ResponseHead> parseResponseHead(std::string_view head,
                                                      std::string_view requestMethod);
 

@@ -109,3 +109,24 @@ TEST_CASE("response head: malformed ones are refused", "[http][framing]") {
   CHECK(findHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody") == std::optional<std::size_t>(25));
   CHECK_FALSE(findHeadEnd("HTTP/1.1 200 OK\r\nA: b\r\n").has_value());
 }
+
+TEST_CASE("response head: a bare CR or a NUL is refused (RFC 9110 section 5.5)",
+          "[http][framing]") {
+  // A proxy that relays field lines byte for byte must not pass on a CR that
+  // a client could take for a line end, nor a NUL.
+  using namespace std::string_view_literals;
+  for (std::string_view text : {"HTTP/1.1 200 OK\rX: y\r\nContent-Length: 0\r\n\r\n"sv,
+                                "HTTP/1.1 200 OK\r\r\nContent-Length: 0\r\n\r\n"sv,
+                                "HTTP/1.1 200 OK\r\nX-A: 1\rX-B: 2\r\nContent-Length: 0\r\n\r\n"sv,
+                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\0\r\n\r\n"sv,
+                                "HTTP/1.1 200 O\0K\r\nContent-Length: 0\r\n\r\n"sv}) {
+    INFO(text);
+    auto parsed = parseResponseHead(text, "GET");
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().code == ErrorCode::kInvalidInput);
+  }
+  // What follows the empty line is the body's, not the head's.
+  CHECK(parseResponseHead("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n\r\0"sv, "GET").ok());
+  // Bare LF line ends are still read.
+  CHECK(parseResponseHead("HTTP/1.0 200 OK\nContent-Length: 0\n\n", "GET").ok());
+}
