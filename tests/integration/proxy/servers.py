@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """Servers for the lens-proxy integration tests.
 
-origin --listen ADDR:PORT [--tls CERT KEY] [--log FILE] --ready FILE
-    An HTTP/1.1 server (keep-alive); with --log, appends "METHOD TARGET
-    host=HOST" per request to FILE. Every request is answered 200 with a
-    text body describing what arrived:
+origin --listen ADDR:PORT [--tls CERT KEY] [--log FILE] [--http10] [--hop-headers] --ready FILE
+    An HTTP/1.1 server (keep-alive), or with --http10 an HTTP/1.0 one (its
+    status lines say HTTP/1.0; one request per connection). With --log,
+    appends "METHOD TARGET host=HOST" per request to FILE. With
+    --hop-headers every response also carries the hop-by-hop fields a proxy
+    must not pass on: "Connection: X-Hop" (with ", keep-alive" from the
+    HTTP/1.1 server), "X-Hop: 1" and "Keep-Alive: timeout=5, max=100".
+    Every request is answered 200 with a text body describing what arrived:
         origin METHOD TARGET
         host=<Host header>
         proxy-headers=<names of Proxy-* fields, comma-separated, or ->
         conn-requests=<requests so far on this connection>
         body-bytes=<bytes of request body>
     GET /big/N answers N bytes of "x". GET /chunked answers a chunked body.
+    GET /hints sends a 103 Early Hints first, whatever the request's version.
 
 echo --listen ADDR:PORT --ready FILE
     Echoes every byte back, per connection.
@@ -57,6 +62,14 @@ class Origin(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def send_hop_headers(self):
+        if not self.server.hop_headers:
+            return
+        keep = ", keep-alive" if self.protocol_version == "HTTP/1.1" else ""
+        self.send_header("Connection", "X-Hop" + keep)
+        self.send_header("X-Hop", "1")
+        self.send_header("Keep-Alive", "timeout=5, max=100")
+
     def handle_any(self):
         self.count += 1
         if self.server.log:
@@ -73,9 +86,12 @@ class Origin(http.server.BaseHTTPRequestHandler):
                     break
                 body_bytes += len(self.rfile.read(size))
                 self.rfile.readline()
+        if self.path == "/hints":
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
         if self.path.startswith("/big/"):
             n = int(self.path[5:])
             self.send_response(200)
+            self.send_hop_headers()
             self.send_header("Content-Length", str(n))
             self.end_headers()
             if self.command != "HEAD":
@@ -89,6 +105,7 @@ class Origin(http.server.BaseHTTPRequestHandler):
                 f"proxy-headers={','.join(proxy) or '-'}\nconn-requests={self.count}\n"
                 f"body-bytes={body_bytes}\n").encode()
         self.send_response(200)
+        self.send_hop_headers()
         if self.path == "/chunked":
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
@@ -103,6 +120,10 @@ class Origin(http.server.BaseHTTPRequestHandler):
             self.wfile.write(text)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+class Origin10(Origin):
+    protocol_version = "HTTP/1.0"
 
 
 class Upstream(socketserver.StreamRequestHandler):
@@ -213,6 +234,7 @@ def serve(args, handler):
     server.log = getattr(args, "log", None)
     server.auth = getattr(args, "auth", None)
     server.names = dict(item.split("=", 1) for item in getattr(args, "map", None) or [])
+    server.hop_headers = getattr(args, "hop_headers", False)
     if args.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls[0], args.tls[1])
@@ -256,6 +278,8 @@ def main():
     o.add_argument("--listen", required=True)
     o.add_argument("--tls", nargs=2)
     o.add_argument("--log")
+    o.add_argument("--http10", action="store_true")
+    o.add_argument("--hop-headers", action="store_true")
     o.add_argument("--ready", required=True)
     e = sub.add_parser("echo")
     e.add_argument("--listen", required=True)
@@ -283,6 +307,8 @@ def main():
         return hold(args)
     if args.command == "git":
         return git(args)
+    if args.command == "origin" and args.http10:
+        return serve(args, Origin10)
     serve(args, {"origin": Origin, "echo": Echo, "upstream": Upstream}[args.command])
 
 
