@@ -10,9 +10,11 @@ namespace lens::http {
 
 namespace {
 
-// Hop-by-hop whatever Connection says (RFC 9110 section 7.6.1).
-constexpr std::array<std::string_view, 4> kAlwaysHopByHop = {"keep-alive", "proxy-connection", "te",
-                                                             "trailer"};
+// Hop-by-hop whatever Connection says (RFC 9110 section 7.6.1), and Close:
+// a reserved name (RFC 9110 section 16.3.2.1) that the proxy's own
+// "Connection: close" would name.
+constexpr std::array<std::string_view, 5> kAlwaysHopByHop = {"keep-alive", "proxy-connection", "te",
+                                                             "trailer", "close"};
 // Kept even when Connection names them: the framing the proxy relays by, and
 // the request's target host.
 constexpr std::array<std::string_view, 3> kNeverRemoved = {"content-length", "transfer-encoding",

@@ -18,7 +18,9 @@ namespace lens::http {
 // line is added. Removed: Connection, every field a Connection field names
 // (comma-separated list, names compared case-insensitively, several
 // Connection fields read together), Keep-Alive, Proxy-Connection, TE,
-// Trailer and Upgrade.
+// Trailer and Upgrade; and a field named Close, a name RFC 9110 section
+// 16.3.2.1 reserves because the "close" option of a Connection field (the
+// proxy's own, say) would name it.
 //
 // Never removed, even when Connection names them: Content-Length,
 // Transfer-Encoding and Host. The proxy relays the body by the framing it

@@ -64,7 +64,8 @@ void checkFields(std::string_view head, bool finalResponse, bool saysClose, bool
     pos = eol + 2;
     if (line.empty()) break;
     const std::string_view name = line.substr(0, line.find(':'));
-    for (std::string_view hop : {"keep-alive", "proxy-connection", "te", "trailer", "upgrade"}) {
+    for (std::string_view hop :
+         {"keep-alive", "proxy-connection", "te", "trailer", "upgrade", "close"}) {
       check(!lens::util::iequals(name, hop), "no hop-by-hop field is forwarded");
     }
     if (lens::util::iequals(name, "connection")) {

@@ -90,6 +90,11 @@ TEST_CASE("forwarded response: the fixed hop-by-hop fields are removed", "[http]
                 "Content-Length: 0\r\n\r\n",
                 kKeepAlive,
                 kHttp11) == "HTTP/1.1 200 OK\r\nServer: origin\r\nContent-Length: 0\r\n\r\n");
+  // Close is a reserved name: the proxy's own "Connection: close" would name it.
+  CHECK(forward("HTTP/1.1 200 OK\r\nclose: 1\r\nContent-Length: 0\r\n\r\n", kClose, kHttp11) ==
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  CHECK(forward("HTTP/1.1 200 OK\r\nClose: 1\r\nContent-Length: 0\r\n\r\n", kKeepAlive, kHttp11) ==
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   // Keep-Alive goes even when Connection does not name it.
   CHECK(forward("HTTP/1.0 200 OK\r\nkeep-alive: timeout=5\r\nContent-Length: 0\r\n\r\n", kClose,
                 kHttp10) == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
