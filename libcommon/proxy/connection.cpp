@@ -835,11 +835,11 @@ void Connection::startForward() {
   state_ = State::kForward;
   lastActive_ = ctx_.now;
   HttpExchange::Request r;
-  r.head = originFormHead(*request_);
+  r.head = originFormHead(*request_, mitm_ ? 443 : 80);
   r.method = request_->head.method;
   r.body = request_->body;
   r.contentLength = request_->contentLength;
-  r.keepAlive = request_->keepAlive;
+  r.keepAlive = request_->keepAlive && !ctx_.draining;
   r.http10 = request_->head.version == "HTTP/1.0";
   // Bytes the upstream proxy sent after its 200 belong to the response.
   exchange_.start(std::move(r), std::move(serverPending_));

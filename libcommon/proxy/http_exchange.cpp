@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 
+#include "libcommon/http/forwarding.h"
 #include "libcommon/http/raw_request.h"
 #include "libcommon/proxy/reply.h"
 
@@ -12,11 +13,6 @@ namespace {
 constexpr std::size_t kChunk = 64 * 1024;         // one read from a socket
 constexpr std::size_t kBufferLimit = 256 * 1024;  // bytes buffered per direction before reading stops
 constexpr std::size_t kMaxResponseHead = 64 * 1024;
-
-// TEMPORARY until the forwarding rules land: the head as the origin sent it.
-std::string forwardedResponseHead(std::string_view raw, const http::ResponseHead&, bool, bool) {
-  return std::string(raw);
-}
 
 }  // namespace
 
@@ -165,6 +161,11 @@ bool HttpExchange::parseResponse(Outcome& outcome) {
       return true;
     }
     const bool interim = head->status < 200;
+    if (interim && !http::forwardInterim(head->status, request_.http10)) {
+      fromServer_.erase(0, *end);  // read and dropped: an HTTP/1.0 client cannot read it
+      progress = true;
+      continue;
+    }
     if (!interim) {
       responseHead_ = true;
       serverClose_ = head->close;
@@ -177,7 +178,7 @@ bool HttpExchange::parseResponse(Outcome& outcome) {
       responseBody_ = http::BodyTracker(head->framing, head->contentLength);
       responseDone_ = responseBody_.done();
     }
-    const std::string forwarded = forwardedResponseHead(raw, *head, !closeClientAfter_, request_.http10);
+    const std::string forwarded = http::forwardResponseHead(raw, *head, !closeClientAfter_, request_.http10);
     toClient_.append(forwarded);
     bytesDown_ += forwarded.size();
     fromServer_.erase(0, *end);

@@ -57,7 +57,9 @@ class HttpExchange {
   // After kDone: whether the client connection and the origin connection
   // may carry another request.
   [[nodiscard]] bool keepClient() const { return !closeClientAfter_; }
-  [[nodiscard]] bool keepServer() const { return !serverClose_ && !serverEof_; }
+  // (An HTTP/1.0 request goes without Connection: keep-alive, so its
+  // server closes after the response whatever its head says.)
+  [[nodiscard]] bool keepServer() const { return !serverClose_ && !serverEof_ && !request_.http10; }
   // After kUpgrade: the bytes not yet written each way (the 101 head and
   // what the origin sent after it go to the client).
   void takeUpgradeBytes(std::string& toServer, std::string& toClient);

@@ -1,8 +1,11 @@
 #include "libcommon/proxy/request_head.h"
 
+#include "libcommon/http/forwarding.h"
+
 #include <algorithm>
 #include <limits>
 
+#include "libcommon/http/forwarding.h"
 #include "libcommon/net/host_port.h"
 #include "libcommon/util/strings.h"
 
@@ -157,7 +160,8 @@ Result<ProxyRequest> parseProxyRequest(std::string_view text, const RequestLimit
     request.keepAlive =
         !listHas(head, "connection", "close") && !listHas(head, "proxy-connection", "close");
   } else {
-    request.keepAlive = false;  // HTTP/1.0 clients get one request per connection
+    // An HTTP/1.0 client keeps its connection only when it asks to.
+    request.keepAlive = listHas(head, "connection", "keep-alive") || listHas(head, "proxy-connection", "keep-alive");
   }
   return request;
 }
@@ -188,11 +192,12 @@ Result<ProxyRequest> parseTransparentRequest(std::string_view text, std::uint16_
   request.host = std::move(hp->host);
   request.port = hp->port.value_or(defaultPort);
   if (request.port == 0) return badRequest("invalid Host header");
-  request.keepAlive = head.version == "HTTP/1.1" && !listHas(head, "connection", "close");
+  request.keepAlive = head.version == "HTTP/1.1" ? !listHas(head, "connection", "close")
+                                                : listHas(head, "connection", "keep-alive");
   return request;
 }
 
-std::string originFormHead(const ProxyRequest& request) {
+std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort) {
   const http::RawRequest& head = request.head;
   std::string out;
   out.reserve(256 + request.originTarget.size());
@@ -204,14 +209,20 @@ std::string originFormHead(const ProxyRequest& request) {
       .append("\r\n");
   const bool v6 = request.host.find(':') != std::string::npos;
   out.append("Host: ").append(v6 ? "[" + request.host + "]" : request.host);
-  if (request.port != 80) out.append(":").append(std::to_string(request.port));
+  if (request.port != defaultPort) out.append(":").append(std::to_string(request.port));
   out.append("\r\n");
+  std::string fields;
+  bool upgrade = false;
   for (const http::HeaderField& f : head.headers) {
     if (util::iequals(f.name, "host")) continue;
     if (f.name.size() >= 6 && util::iequals(std::string_view(f.name).substr(0, 6), "proxy-"))
       continue;
-    out.append(f.name).append(":").append(f.rawValue).append("\r\n");
+    upgrade = upgrade || util::iequals(f.name, "upgrade");
+    fields.append(f.name).append(":").append(f.rawValue).append("\r\n");
   }
+  // The client's connection management stays behind; an upgrade the request
+  // asks for goes on (it was judged with the request).
+  out.append(http::stripHopByHop(fields, upgrade));
   out.append("\r\n");
   return out;
 }

@@ -68,8 +68,10 @@ struct RequestLimits {
 
 // The head of a forward request as the origin gets it: the request line in
 // origin form, Host first and set to the URL's authority (port omitted when
-// 80), every Proxy-* field (Proxy-Authorization, Proxy-Connection, ...)
-// removed, the other fields in order, CRLF line ends.
-[[nodiscard]] std::string originFormHead(const ProxyRequest& request);
+// `defaultPort`: 80, 443 inside TLS), every Proxy-* field
+// (Proxy-Authorization, Proxy-Connection, ...) and the hop-by-hop fields
+// (http::stripHopByHop; Connection and Upgrade kept for an upgrade) removed,
+// the other fields in order, CRLF line ends.
+[[nodiscard]] std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort = 80);
 
 }  // namespace lens::proxy
