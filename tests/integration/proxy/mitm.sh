@@ -161,6 +161,41 @@ check "query strings never reach the audit log" -- bash -c "! grep -q SECRET123 
 check "the close event counts the requests inside" -- audit_has \
   '"action":"CONNECT origin.test:8443".*"phase":"close".*"requests":3,"mitm":true'
 
+echo "== a policy change closes an intercepted connection it no longer allows"
+# (One whose host stays allowed stays open: each later request is judged.)
+in_sbx "$python" -c '
+import socket, ssl, sys, time
+s = socket.create_connection(("127.0.0.1", 3128), timeout=10)
+s.sendall(b"CONNECT origin.test:8443 HTTP/1.1\r\nHost: origin.test:8443\r\n\r\n")
+assert s.recv(4096).startswith(b"HTTP/1.1 200")
+t = ssl.create_default_context(cafile=sys.argv[1]).wrap_socket(s, server_hostname="origin.test")
+t.sendall(b"GET /api/hold HTTP/1.1\r\nHost: origin.test:8443\r\n\r\n")
+got = b""
+while not got.endswith(b"body-bytes=0\n"):
+    got += t.recv(65536)
+print(got.split(b"\r\n")[0].decode(), flush=True)
+open(sys.argv[2], "w").write("ready")
+try:
+    print("closed" if t.recv(4096) == b"" else "data", flush=True)
+except Exception as e:
+    print("closed", flush=True)
+' "$lens_ca" "$work/hold.ready" >"$work/hold.out" 2>&1 &
+hold_pid=$!
+for ((i = 0; i < 100; i++)); do [[ -e $work/hold.ready ]] && break; sleep 0.05; done
+applied=$(grep -c '"reason":"policy-applied"' "$work/audit.log" || true)
+"$python" - "$work/policy.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+del doc["network"]["egress"]["http"][0]  # origin.test:8443 is no longer allowed
+json.dump(doc, open(sys.argv[1] + ".tmp", "w"))
+PY
+mv "$work/policy.json.tmp" "$work/policy.json"
+wait "$hold_pid" || true
+check "an idle intercepted connection to a host the new policy refuses is closed" -- \
+  test "$(tr '\n' ' ' <<<"$(cat "$work/hold.out")")" = "HTTP/1.1 200 OK closed "
+check "... with a close event policy-changed" -- \
+  audit_has '"action":"CONNECT origin.test:8443".*"phase":"close","reason":"policy-changed".*"mitm":true'
+
 echo "== through an https:// upstream proxy: TLS to the origin inside its tunnel"
 applied=$(grep -c '"reason":"policy-applied"' "$work/audit.log" || true)
 policy upstream
