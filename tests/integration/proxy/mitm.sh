@@ -76,6 +76,32 @@ out=$(mc -o /dev/null -w '%{http_code}' -X DELETE https://origin.test:8443/api/a
 check "DELETE /api/a is refused (no rule covers the method)" -- test "$out" = 403
 out=$(mc -o /dev/null -w '%{http_code}' -X POST --data-binary 'x' https://origin.test:8443/api/a)
 check "a refused request with a body is answered 403 too" -- test "$out" = 403
+head -c 2097152 /dev/zero >"$work/2mb"
+out=$(mc -H 'Expect: 100-continue' -X POST --data-binary @"$work/2mb" https://origin.test:8443/upload)
+check "a 2 MiB POST with Expect: 100-continue arrives whole" -- grep -q '^body-bytes=2097152$' <<<"$out"
+out=$(mc -H 'Transfer-Encoding: chunked' -X POST --data-binary 'chunked body' https://origin.test:8443/upload)
+check "a chunked request body arrives whole" -- grep -q '^body-bytes=12$' <<<"$out"
+out=$(in_sbx "$python" -c '
+import socket, ssl, sys
+s = socket.create_connection(("127.0.0.1", 3128), timeout=10)
+s.sendall(b"CONNECT origin.test:8443 HTTP/1.1\r\nHost: origin.test:8443\r\n\r\n")
+assert s.recv(4096).startswith(b"HTTP/1.1 200")
+t = ssl.create_default_context(cafile=sys.argv[1]).wrap_socket(s, server_hostname="origin.test")
+# Three requests in one write: the second is refused, the others answered, in order.
+t.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: origin.test:8443\r\n\r\n" % p
+                   for p in (b"/api/p1", b"/private", b"/api/p3")) + b"GET /api/p4 HTTP/1.1\r\nHost: origin.test:8443\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    d = t.recv(65536)
+    if not d:
+        break
+    data += d
+for line in data.decode().splitlines():
+    if line.startswith(("HTTP/1.1", "origin ")):
+        print(line)
+' "$lens_ca" 2>&1 || true)
+check "pipelined requests are judged one by one and answered in order" -- \
+  test "$(tr '\n' '|' <<<"$out")" = "HTTP/1.1 200 OK|origin GET /api/p1|HTTP/1.1 403 Forbidden|HTTP/1.1 200 OK|origin GET /api/p3|HTTP/1.1 200 OK|origin GET /api/p4|"
 out=$(in_sbx curl -sS --max-time 10 --proxy http://127.0.0.1:3128 https://origin.test:8443/api/a 2>&1 || true)
 check "a client that does not trust the lens CA refuses the leaf" -- grep -qi 'certificate' <<<"$out"
 
