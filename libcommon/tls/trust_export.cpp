@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <set>
@@ -111,6 +112,8 @@ bool isTrustedBag(const PKCS12_SAFEBAG* bag, const ASN1_OBJECT* trustedUsage, co
   return value != nullptr && value->type == V_ASN1_OBJECT && OBJ_cmp(value->value.object, anyUsage) == 0;
 }
 
+// False only when nothing is there; a path stat cannot look at (EACCES)
+// counts as there, so that reading it says why it cannot be used.
 bool exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 || errno != ENOENT;
@@ -120,13 +123,6 @@ Result<std::string> readNamed(const std::string& path, const std::string& what) 
   auto text = util::readFile(path, kMaxBundleBytes);
   if (!text) return makeError(text.error().code, what + " " + path + ": " + text.error().message);
   return std::move(*text);
-}
-
-bool holds(const std::vector<std::string>& certs, const std::string& der) {
-  for (const std::string& c : certs) {
-    if (c == der) return true;
-  }
-  return false;
 }
 
 // A JVM option as one word of JAVA_TOOL_OPTIONS: HotSpot splits the variable
@@ -252,7 +248,7 @@ Result<TrustFiles> ensureTrustFiles(const std::string& caDir, std::string_view c
     if (!certs) return makeError(ErrorCode::kInvalidInput, "bundle " + files.bundle + ": " + certs.error().message);
     bundleCerts = std::move(*certs);
   }
-  if (!holds(bundleCerts, caDer)) {
+  if (std::ranges::find(bundleCerts, caDer) == bundleCerts.end()) {
     if (!bundle.empty()) {
       return makeError(ErrorCode::kInvalidInput, "bundle " + bundle + " does not hold the CA certificate of " + caDir +
                                                      " (rebuild it with ca export --bundle ... --out " + bundle + ")");
