@@ -14,7 +14,7 @@ function __fish_lens_proxy_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--origin-ca' ':--mark' 'ca init:--ca-dir' 'ca init:--days' 'ca show:--ca-dir' 'ca export:--ca-dir' 'ca export:--bundle' 'ca export:--out'
+            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--origin-ca' ':--mark' 'ca init:--ca-dir' 'ca init:--days' 'ca show:--ca-dir' 'ca export:--ca-dir' 'ca export:--bundle' 'ca export:--format' 'ca export:--out' 'ca env:--ca-dir' 'ca env:--shell' 'ca env:--bundle' 'ca env:--proxy' 'ca env:--no-proxy'
                 set skip 1
             case ':ca'
                 set path 'ca'
@@ -24,6 +24,8 @@ function __fish_lens_proxy_path
                 set path 'ca show'
             case 'ca:export'
                 set path 'ca export'
+            case 'ca:env'
+                set path 'ca env'
         end
     end
     echo $path
@@ -37,7 +39,7 @@ end
 complete -c lens-proxy -f
 
 # lens-proxy
-complete -c lens-proxy -n '__fish_lens_proxy_at ""' -a 'ca' -d 'The interception CA: create it, show it, export its certificate'
+complete -c lens-proxy -n '__fish_lens_proxy_at ""' -a 'ca' -d 'The interception CA: create it, show it, export it, give the workload its trust'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -s h -l help -d 'Print this help message and exit'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l version -d 'Display program version information and exit'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l log-level -x -a 'trace debug info warn error critical off' -d 'Diagnostics on stderr: trace, debug, info, warn, error, critical or off'
@@ -65,7 +67,8 @@ complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l mark -x -d 'Socket mark o
 # lens-proxy ca
 complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -a 'init' -d 'Create the CA unless a usable one exists'
 complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -a 'show' -d 'Print the CA\'s files, subject, fingerprint and validity'
-complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -a 'export' -d 'Print the CA certificate (PEM), or a trust bundle with it'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -a 'export' -d 'Print the CA certificate, or a trust bundle with it, as PEM or PKCS#12'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -a 'env' -d 'Print, for eval, the variables that make common runtimes (and the JVM) trust the CA'
 complete -c lens-proxy -n '__fish_lens_proxy_at "ca"' -s h -l help -d 'Print this help message and exit'
 
 # lens-proxy ca init
@@ -82,4 +85,13 @@ complete -c lens-proxy -n '__fish_lens_proxy_at "ca show"' -l ca-dir -x -a '(__f
 complete -c lens-proxy -n '__fish_lens_proxy_at "ca export"' -s h -l help -d 'Print this help message and exit'
 complete -c lens-proxy -n '__fish_lens_proxy_at "ca export"' -l ca-dir -x -a '(__fish_complete_directories)' -d 'Directory of ca.crt and ca.key (default STATE_DIR/ca)'
 complete -c lens-proxy -n '__fish_lens_proxy_at "ca export"' -l bundle -r -F -d 'Put the certificate after this bundle, e.g. /etc/ssl/certs/ca-certificates.crt'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca export"' -l format -x -a 'pem pkcs12' -d 'pem, or pkcs12: a Java trust store (password changeit)'
 complete -c lens-proxy -n '__fish_lens_proxy_at "ca export"' -l out -r -F -d 'Write atomically to this file (mode 0644) instead of standard output'
+
+# lens-proxy ca env
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca env"' -s h -l help -d 'Print this help message and exit'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca env"' -l ca-dir -x -a '(__fish_complete_directories)' -d 'Directory of ca.crt and ca.key (default STATE_DIR/ca)'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca env"' -l shell -x -a 'sh fish' -d 'Syntax of the assignments: sh (export) or fish (set -gx)'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca env"' -l bundle -r -F -d 'Name this bundle (it must hold the CA) instead of CA_DIR/bundle.pem'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca env"' -l proxy -x -d 'Also set the proxy variables and the JVM\'s proxy properties to this proxy'
+complete -c lens-proxy -n '__fish_lens_proxy_at "ca env"' -l no-proxy -x -d 'Hosts to reach without the proxy, comma-separated (NO_PROXY)'

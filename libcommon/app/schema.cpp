@@ -149,7 +149,7 @@ int runEnv(const Options& o) {
   auto loaded = loadForWorkload(o);
   if (const int* code = std::get_if<int>(&loaded)) return *code;
   for (const auto& [name, value] : policy::workloadEnvironment(*std::get<0>(loaded))) {
-    std::cout << "export " << name << '=' << policy::shellQuote(value) << '\n';
+    std::cout << "export " << name << '=' << util::shellQuote(value) << '\n';
   }
   return toInt(ExitCode::kOk);
 }

@@ -38,18 +38,6 @@ std::vector<std::pair<std::string, std::string>> workloadEnvironment(const Polic
   return env;
 }
 
-std::string shellQuote(std::string_view value) {
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
 Status writeWorkloadFiles(const PolicyDocument& policy, uid_t uid, gid_t gid, const std::string& root) {
   for (const TempFile& file : policy.files) {
     const std::string shown = file.path.starts_with('/') ? file.path : "/tmp/" + file.path;

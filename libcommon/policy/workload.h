@@ -3,7 +3,6 @@
 #include <sys/types.h>
 
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,9 +16,6 @@ namespace lens::policy {
 // the credential's `envVar`: the workload sees placeholders, never secrets)
 // and its files.
 std::vector<std::pair<std::string, std::string>> workloadEnvironment(const PolicyDocument& policy);
-
-// `value` as one POSIX shell word: 'single quoted', with ' written '\''.
-std::string shellQuote(std::string_view value);
 
 // Writes the policy's files below `root` (/tmp; a relative path is placed
 // there, "/tmp/a/b" becomes ROOT/a/b), owned by uid:gid with the file's mode.

@@ -16,6 +16,12 @@ bool startsWith(std::string_view s, std::string_view prefix);
 bool endsWith(std::string_view s, std::string_view suffix);
 std::vector<std::string_view> split(std::string_view s, char sep);
 
+// `value` as one POSIX shell word: 'single quoted', with ' written '\''.
+std::string shellQuote(std::string_view value);
+// `value` as one fish word: 'single quoted', with \ written \\ and ' written
+// \' (the only escapes fish reads inside single quotes).
+std::string fishQuote(std::string_view value);
+
 // The value of a hex digit of either case, or -1 for another character.
 int hexDigitValue(char c);
 // True when every character is 0-9 or a-f (lower-case hex, as SigV4 writes

@@ -70,11 +70,15 @@ check "the IPv6 one too" -- \
   grep -q '"source":"lens-tproxy","action":"TRANSPARENT \[fd99::2\]:8080",.*"result":"failure".*"reason":"unknown-protocol"' "$state/audit.log"
 
 echo "== the workload's environment and files"
+trust_variables=(SSL_CERT_FILE REQUESTS_CA_BUNDLE CURL_CA_BUNDLE NODE_EXTRA_CA_CERTS GIT_SSL_CAINFO AWS_CA_BUNDLE PIP_CERT
+  CARGO_HTTP_CAINFO DENO_CERT NPM_CONFIG_CAFILE GRPC_DEFAULT_SSL_ROOTS_FILE_PATH)
 out=$(ep -- sh -c 'echo "user=$(id -un) greeting=$GREETING proxy=$HTTPS_PROXY"; cat /tmp/lens-entrypoint-test/config;
   grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status | tr -s "\t" " "
   echo "mode=$(stat -c %a /tmp/lens-entrypoint-test/config) owner=$(stat -c %U /tmp/lens-entrypoint-test/config)"
-  for v in SSL_CERT_FILE CURL_CA_BUNDLE REQUESTS_CA_BUNDLE GIT_SSL_CAINFO NODE_EXTRA_CA_CERTS; do
+  for v in '"${trust_variables[*]}"'; do
     eval "f=\$$v"; echo "$v=$f certificates=$(grep -c "BEGIN CERTIFICATE" "$f")"; done
+  echo "java=$JAVA_TOOL_OPTIONS"
+  echo "store=$(openssl pkcs12 -in '"$state"'/ca/truststore.p12 -passin pass:changeit -nokeys | grep -c "BEGIN CERTIFICATE")"
   echo "ca-key=$(cat '"$state"'/ca/ca.key 2>&1 >/dev/null | grep -o "Permission denied")"')
 has() { grep -q -- "$1" <<<"$out"; }
 check "runs as $user" -- has "^user=$user "
@@ -86,11 +90,17 @@ check "no effective capabilities" -- has "CapEff: 0000000000000000"
 check "an empty bounding set" -- has "CapBnd: 0000000000000000"
 check "no_new_privs" -- has "NoNewPrivs: 1"
 roots=$(grep -c "BEGIN CERTIFICATE" /etc/ssl/certs/ca-certificates.crt)
-for v in SSL_CERT_FILE CURL_CA_BUNDLE REQUESTS_CA_BUNDLE GIT_SSL_CAINFO; do
+for v in "${trust_variables[@]}"; do
+  [[ $v != NODE_EXTRA_CA_CERTS ]] || continue
   check "$v names the bundle of the system roots and the lens CA" -- \
     has "^$v=$state/ca/bundle.pem certificates=$((roots + 1))$"
 done
 check "NODE_EXTRA_CA_CERTS names the lens CA" -- has "^NODE_EXTRA_CA_CERTS=$state/ca/ca.crt certificates=1$"
+check "JAVA_TOOL_OPTIONS names the Java trust store" -- \
+  has "^java=-Djavax.net.ssl.trustStore=$state/ca/truststore.p12 -Djavax.net.ssl.trustStoreType=PKCS12 "
+check "and the proxy, which the JVM reads nowhere else" -- \
+  has " -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128 .*-Dhttp.nonProxyHosts=localhost|"
+check "the workload reads the trust store: the system roots and the lens CA" -- has "^store=$((roots + 1))$"
 check "the workload cannot read the CA key" -- has "^ca-key=Permission denied$"
 check "the bundle ends with the CA lens-proxy made" -- \
   bash -c "tail -n $(wc -l <"$state/ca/ca.crt") '$state/ca/bundle.pem' | cmp - '$state/ca/ca.crt'"

@@ -20,7 +20,8 @@ check "lens-dns runs" -- kill -0 "$(cat "$state/run/dns.pid")"
 check "lens-proxy runs" -- kill -0 "$(cat "$state/run/proxy.pid")"
 check "lens-tproxy runs" -- kill -0 "$(cat "$state/run/tproxy.pid")"
 check "lens-lockdown watch runs" -- kill -0 "$(cat "$state/run/lockdown.pid")"
-check "the CA and the trust bundle are there" -- test -s "$state/ca/ca.crt" -a -s "$state/ca/bundle.pem"
+check "the CA, the trust bundle and the Java trust store are there" -- \
+  test -s "$state/ca/ca.crt" -a -s "$state/ca/bundle.pem" -a -s "$state/ca/truststore.p12"
 check "the cage is installed" -- grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
 check "the policy is installed, readable by root only" -- test "$(stat -c %a "$state/policy.json")" = 600
 pids_up=$(cat "$state"/run/*.pid)

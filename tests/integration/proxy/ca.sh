@@ -12,48 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 for tool in openssl curl python3; do
   command -v "$tool" >/dev/null || skip "$tool is not installed"
 done
-proxy=$bin_dir/lens-proxy
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/lens-ca.XXXXXX")
-server_pid=""
-cleanup() {
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failed=0
-check() {  # check DESCRIPTION COMMAND...: passes when the command succeeds
-  local what=$1
-  shift
-  if "$@" >"$work/out" 2>&1; then
-    echo "ok: $what"
-  else
-    echo "FAIL: $what" >&2
-    sed 's/^/  /' "$work/out" >&2
-    failed=1
-  fi
-}
-status_of() {  # status_of COMMAND...: prints the exit status
-  local rc=0
-  "$@" >"$work/status.out" 2>&1 || rc=$?
-  echo "$rc"
-}
-expect_status() {  # expect_status WANT PATTERN DESCRIPTION COMMAND...
-  local want=$1 pattern=$2 what=$3
-  shift 3
-  local got
-  got=$(status_of "$@")
-  if [[ $got == "$want" ]] && grep -Eq -- "$pattern" "$work/status.out"; then
-    echo "ok: $what (exit $got)"
-  else
-    echo "FAIL: $what: exit $got, want $want and /$pattern/:" >&2
-    sed 's/^/  /' "$work/status.out" >&2
-    failed=1
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/ca_common.sh"
 
 state=$work/state
 mkdir -p "$state"
@@ -110,7 +69,7 @@ server.socket = ctx.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 PY
-server_pid=$!
+pids+=($!)
 for ((i = 0; i < 100; i++)); do
   [[ -s $work/port ]] && break
   sleep 0.05

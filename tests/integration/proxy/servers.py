@@ -34,6 +34,9 @@ upstream --listen ADDR:PORT [--tls CERT KEY] --log FILE --ready FILE [--auth VAL
     A CONNECT-only proxy (names in --map resolve to their IP, others by the system). Logs "CONNECT <target> auth=<Proxy-Authorization or ->"
     per request to FILE; with --auth, a different Proxy-Authorization gets
     407. Tunnels the bytes both ways.
+
+Each server writes "ready PORT" to its --ready file once it listens (PORT is
+the one bound, so --listen 127.0.0.1:0 works).
 """
 import argparse
 import http.server
@@ -239,8 +242,10 @@ def serve(args, handler):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls[0], args.tls[1])
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    with open(args.ready, "w") as f:
-        f.write("ready\n")
+    # "ready PORT" (the bound port, for --listen ADDR:0), written whole.
+    with open(args.ready + ".tmp", "w") as f:
+        f.write(f"ready {server.server_address[1]}\n")
+    os.rename(args.ready + ".tmp", args.ready)
     server.serve_forever()
 
 

@@ -49,13 +49,6 @@ TEST_CASE("the workload's environment is the policy's env plus the credentials' 
   for (const auto& [name, value] : env) CHECK(value.find("secret") == std::string::npos);
 }
 
-TEST_CASE("shell quoting survives quotes, spaces and newlines", "[policy]") {
-  CHECK(lens::policy::shellQuote("plain") == "'plain'");
-  CHECK(lens::policy::shellQuote("it's") == "'it'\\''s'");
-  CHECK(lens::policy::shellQuote("a b\n$HOME") == "'a b\n$HOME'");
-  CHECK(lens::policy::shellQuote("") == "''");
-}
-
 TEST_CASE("files are written below the root with their mode and owner, never through a link", "[policy]") {
   TempRoot root;
   auto doc = parse(R"({"files": [{"path": "/tmp/creds/config.json", "content": "{}\n", "mode": 416},

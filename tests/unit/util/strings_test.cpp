@@ -45,3 +45,20 @@ TEST_CASE("hexDigitValue and isLowerHex", "[util]") {
   CHECK_FALSE(isLowerHex("ABCDEF"));
   CHECK_FALSE(isLowerHex("12g"));
 }
+
+TEST_CASE("shell quoting survives quotes, spaces and newlines", "[util]") {
+  using lens::util::shellQuote;
+  CHECK(shellQuote("plain") == "'plain'");
+  CHECK(shellQuote("it's") == "'it'\\''s'");
+  CHECK(shellQuote("a b\n$HOME") == "'a b\n$HOME'");
+  CHECK(shellQuote("") == "''");
+}
+
+TEST_CASE("fish quoting escapes only backslash and single quote", "[util]") {
+  using lens::util::fishQuote;
+  CHECK(fishQuote("plain") == "'plain'");
+  CHECK(fishQuote("it's") == "'it\\'s'");
+  CHECK(fishQuote("a\\b") == "'a\\\\b'");
+  CHECK(fishQuote("a b\n$HOME (x) *") == "'a b\n$HOME (x) *'");
+  CHECK(fishQuote("") == "''");
+}
