@@ -2,7 +2,8 @@
 # TLS interception in lens-proxy with real clients, each trusting only the
 # CA lens-proxy minted its leaves from: curl (keep-alive over two URLs of
 # which one is refused, on one connection), python3 requests, node
-# (NODE_EXTRA_CA_CERTS), openssl s_client -verify_return_error and
+# (NODE_EXTRA_CA_CERTS), java (what `lens-proxy ca env` sets), git clone
+# (a refused push), openssl s_client -verify_return_error and
 # `openssl verify -x509_strict` of the minted chain. Method/path rules are
 # enforced inside TLS and a refused request never reaches the origin (its
 # log proves it); name agreement (421 host-mismatch); an origin whose
@@ -147,6 +148,28 @@ req.end();
   check "node with NODE_EXTRA_CA_CERTS reaches the origin through interception" -- grep -q '^origin GET /api/node$' <<<"$out"
 else
   echo "skip node: not installed"
+fi
+
+if command -v java >/dev/null && command -v javac >/dev/null; then
+  cat >"$work/Fetch.java" <<'JAVA'
+import java.io.InputStream;
+import java.net.URL;
+public class Fetch {
+  public static void main(String[] args) throws Exception {
+    try (InputStream in = new URL(args[0]).openConnection().getInputStream()) {
+      System.out.print(new String(in.readAllBytes()));
+    }
+  }
+}
+JAVA
+  "$proxy" ca env --state-dir "$work/state" --proxy 127.0.0.1:3128 >"$work/java-env.sh"
+  # Nothing but what ca env set for the JVM: its trust store and proxy properties.
+  out=$(in_sbx env -i PATH="$PATH" HOME="$work" bash -c 'eval "$(cat "$1")"
+    unset HTTPS_PROXY https_proxy HTTP_PROXY http_proxy
+    exec java "$2" https://origin.test:8443/api/java' sh "$work/java-env.sh" "$work/Fetch.java" 2>&1 || true)
+  check "java (JAVA_TOOL_OPTIONS from lens-proxy ca env) through interception" -- grep -q '^origin GET /api/java$' <<<"$out"
+else
+  echo "skip java: java and javac are not both installed"
 fi
 
 echo "== git over HTTPS"
