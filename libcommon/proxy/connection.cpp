@@ -120,7 +120,9 @@ void Connection::onIo(int fd, std::uint32_t events) {
 }
 
 void Connection::drive() {
-  for (int round = 0; round < 16 && state_ != State::kClosed; ++round) {
+  // Bounded by the client's bytes already read: pipelined requests (each a
+  // few rounds, a refusal kept alive two) all go before epoll is asked again.
+  for (int round = 0; round < 4096 && state_ != State::kClosed; ++round) {
     const State before = state_;
     if ((state_ == State::kDialing || state_ == State::kMinting) && clientReadable_) readEarly();
     switch (state_) {
@@ -705,6 +707,10 @@ void Connection::onLeaf(Result<tls::LeafCache::Context> leaf) {
 void Connection::acceptClientTls(tls::LeafCache::Context leaf) {
   client_ = InterceptionSession::accept(std::move(leaf), std::move(client_), std::move(in_));
   in_.clear();
+  if (!client_) {  // out of memory (the socket went with the failed stream)
+    close("error", true);
+    return;
+  }
   state_ = State::kClientTls;
   deadline_ = ctx_.now + ctx_.options.headerTimeout;
   continueClientTls();
@@ -841,6 +847,7 @@ void Connection::startForward() {
   r.contentLength = request_->contentLength;
   r.keepAlive = request_->keepAlive && !ctx_.draining;
   r.http10 = request_->head.version == "HTTP/1.0";
+  r.upgrade = upgradesToWebSocket(*request_);
   // Bytes the upstream proxy sent after its 200 belong to the response.
   exchange_.start(std::move(r), std::move(serverPending_));
   serverPending_.clear();

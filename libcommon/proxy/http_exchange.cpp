@@ -148,6 +148,14 @@ bool HttpExchange::parseResponse(Outcome& outcome) {
       return true;
     }
     status_ = head->status;
+    if (head->status == 101 && !request_.upgrade) {
+      // Switching to a protocol the request did not ask for: whatever
+      // followed would pass unjudged.
+      fail(502, reason::kBadResponse, "the server switched protocols without being asked",
+           "101 to a request without an allowed Upgrade");
+      outcome = Outcome::kRefuse;
+      return true;
+    }
     if (head->status == 101) {
       // An upgrade the judged request asked for: relayed as it is, then the
       // rest is a tunnel.
@@ -175,6 +183,13 @@ bool HttpExchange::parseResponse(Outcome& outcome) {
                              head->framing == http::Framing::kNone ||
                              (head->framing == http::Framing::kChunked && !request_.http10);
       closeClientAfter_ = closeClientAfter_ || !delimited;
+      if (request_.http10 && head->framing == http::Framing::kChunked) {
+        // An HTTP/1.0 client cannot read chunks (and an HTTP/1.0 request
+        // must not get them, RFC 9112 section 6.1).
+        fail(502, reason::kBadResponse, "the server answered an HTTP/1.0 request with a chunked body");
+        outcome = Outcome::kRefuse;
+        return true;
+      }
       responseBody_ = http::BodyTracker(head->framing, head->contentLength);
       responseDone_ = responseBody_.done();
     }

@@ -29,6 +29,7 @@ class HttpExchange {
     std::uint64_t contentLength = 0;
     bool keepAlive = false;  // the client may send another request afterwards
     bool http10 = false;     // the client spoke HTTP/1.0
+    bool upgrade = false;    // the head asks for an upgrade (WebSocket): a 101 may answer it
   };
   // `serverPending`: bytes the server sent before the request (what an
   // upstream proxy sent after its 200), read as the start of the response.

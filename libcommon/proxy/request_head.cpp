@@ -197,6 +197,24 @@ Result<ProxyRequest> parseTransparentRequest(std::string_view text, std::uint16_
   return request;
 }
 
+bool isWebSocketUpgrade(std::string_view upgradeValue) {
+  bool any = false;
+  for (std::string_view token : util::split(upgradeValue, ',')) {
+    token = trim(token);
+    if (token.empty()) continue;
+    if (!util::iequals(token, "websocket")) return false;
+    any = true;
+  }
+  return any;
+}
+
+bool upgradesToWebSocket(const ProxyRequest& request) {
+  for (const http::HeaderField& f : request.head.headers) {
+    if (util::iequals(f.name, "upgrade") && isWebSocketUpgrade(f.value())) return true;
+  }
+  return false;
+}
+
 std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort) {
   const http::RawRequest& head = request.head;
   std::string out;
@@ -217,11 +235,13 @@ std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPor
     if (util::iequals(f.name, "host")) continue;
     if (f.name.size() >= 6 && util::iequals(std::string_view(f.name).substr(0, 6), "proxy-"))
       continue;
-    upgrade = upgrade || util::iequals(f.name, "upgrade");
+    if (util::iequals(f.name, "upgrade")) upgrade = upgrade || isWebSocketUpgrade(f.value());
     fields.append(f.name).append(":").append(f.rawValue).append("\r\n");
   }
-  // The client's connection management stays behind; an upgrade the request
-  // asks for goes on (it was judged with the request).
+  // The client's connection management stays behind; an upgrade to
+  // WebSocket goes on (it was judged with the request). Any other (h2c
+  // above all: its streams would pass unjudged) is dropped: the origin
+  // answers the request itself.
   out.append(http::stripHopByHop(fields, upgrade));
   out.append("\r\n");
   return out;

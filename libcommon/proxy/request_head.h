@@ -74,4 +74,10 @@ struct RequestLimits {
 // the other fields in order, CRLF line ends.
 [[nodiscard]] std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort = 80);
 
+// An Upgrade field value naming only "websocket" (the one upgrade the
+// proxies relay: its handshake was judged as a request), and whether a
+// request carries one.
+[[nodiscard]] bool isWebSocketUpgrade(std::string_view upgradeValue);
+[[nodiscard]] bool upgradesToWebSocket(const ProxyRequest& request);
+
 }  // namespace lens::proxy

@@ -215,7 +215,10 @@ void Server::loadInterceptionCa() {
 Status Server::updateOriginTrust(const std::string& proxyCa) {
   if (ctx_.originTls && proxyCa == originProxyCa_) return Ok{};
   originProxyCa_ = proxyCa;
-  auto config = TlsClientConfig::create(ctx_.options.originCaPem + proxyCa, "origin trust (--origin-ca, proxyCaCert)");
+  std::string trust = ctx_.options.originCaPem;
+  if (!trust.empty() && !proxyCa.empty()) trust += '\n';  // a file without a final newline
+  trust += proxyCa;
+  auto config = TlsClientConfig::create(trust, "origin trust (--origin-ca, proxyCaCert)");
   if (config) {
     ctx_.originTls = std::move(*config);
     return Ok{};

@@ -100,6 +100,7 @@ struct StreamBio {
         BIO_set_retry_read(bio);
         return -1;
       case IoStatus::kEof:
+        s->innerEof_ = true;  // BIO_eof(): OpenSSL tells an unexpected EOF from an error by it
         return 0;
       case IoStatus::kError:
         s->innerFailed_ = true;
@@ -126,7 +127,11 @@ struct StreamBio {
     return -1;
   }
 
-  static long ctrl(BIO*, int command, long, void*) {
+  static long ctrl(BIO* bio, int command, long, void*) {
+    if (command == BIO_CTRL_EOF) {
+      const auto* s = static_cast<const TlsStream*>(BIO_get_data(bio));
+      return s->innerEof_ && s->initialUsed_ >= s->initial_.size() ? 1 : 0;
+    }
     return command == BIO_CTRL_FLUSH || command == BIO_CTRL_PUSH || command == BIO_CTRL_POP ? 1 : 0;
   }
 };
@@ -147,15 +152,17 @@ std::unique_ptr<TlsStream> TlsStream::client(std::unique_ptr<Stream> inner, std:
   SSL* ssl = SSL_new(config->context());  // holds its own reference to the context
   if (!ssl) return nullptr;
   std::unique_ptr<TlsStream> stream(new TlsStream(std::move(inner), ssl));
+  // Without the name to check, verification would accept any certificate
+  // of a trusted CA: no stream at all then.
   if (auto ip = net::IpAddress::parse(serverName)) {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip->toString().c_str());
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip->toString().c_str()) != 1) return nullptr;
   } else {
     // SSL_set_tlsext_host_name() without its C cast.
     SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(serverName.c_str()));
     // The name must be in the subjectAltName: no fallback to the subject's
     // CN, no partial wildcards ("w*.example.com").
     SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    SSL_set1_host(ssl, serverName.c_str());
+    if (SSL_set1_host(ssl, serverName.c_str()) != 1) return nullptr;
   }
   if (!alpn.empty()) {
     std::string wire;
@@ -179,43 +186,65 @@ std::unique_ptr<TlsStream> TlsStream::server(std::unique_ptr<Stream> inner, std:
   return stream;
 }
 
-IoResult TlsStream::result(int rc) {
-  wantRead_ = wantWrite_ = false;
-  if (rc > 0) return {IoStatus::kOk, static_cast<std::size_t>(rc)};
-  switch (SSL_get_error(ssl_, rc)) {
-    case SSL_ERROR_WANT_READ:
-      if (innerFailed_) break;
-      wantRead_ = true;
-      return {IoStatus::kWouldBlock, 0};
-    case SSL_ERROR_WANT_WRITE:
-      if (innerFailed_) break;
-      wantWrite_ = true;
-      return {IoStatus::kWouldBlock, 0};
-    case SSL_ERROR_ZERO_RETURN:
-      return {IoStatus::kEof, 0};
-    default:
+IoResult TlsStream::result(int rc, Op op) {
+  bool wantRead = false;
+  bool wantWrite = false;
+  IoResult out{IoStatus::kError, 0};
+  if (rc > 0) {
+    out = {IoStatus::kOk, static_cast<std::size_t>(rc)};
+  } else {
+    switch (SSL_get_error(ssl_, rc)) {
+      case SSL_ERROR_WANT_READ:
+        wantRead = !innerFailed_;
+        if (wantRead) out = {IoStatus::kWouldBlock, 0};
+        break;
+      case SSL_ERROR_WANT_WRITE:
+        wantWrite = !innerFailed_;
+        if (wantWrite) out = {IoStatus::kWouldBlock, 0};
+        break;
+      case SSL_ERROR_ZERO_RETURN:
+        out = {IoStatus::kEof, 0};
+        break;
+      default:
+        break;
+    }
+  }
+  // Only what the caller's own direction does not already wait for: a read
+  // that wants to read waits for EPOLLIN anyway (and a stale "wants read"
+  // would keep a socket nobody reads in the interest set).
+  switch (op) {
+    case Op::kHandshake:
+      handshakeWantsRead_ = wantRead;
+      handshakeWantsWrite_ = wantWrite;
+      break;
+    case Op::kRead:
+      readWantsWrite_ = wantWrite;
+      break;
+    case Op::kWrite:
+      writeWantsRead_ = wantRead;
       break;
   }
+  if (out.status != IoStatus::kError) return out;
   const long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) {
     error_ = std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
-    ERR_clear_error();
   } else if (innerFailed_ && ERR_peek_error() == 0) {
     error_ = "the connection failed";
   } else {
     error_ = tls::opensslError();
   }
   ERR_clear_error();
-  return {IoStatus::kError, 0};
+  return out;
 }
 
 IoResult TlsStream::handshake() {
+  ERR_clear_error();  // SSL_get_error reads the queue: nothing of another connection's
   const int rc = SSL_do_handshake(ssl_);
   if (rc == 1) {
-    wantRead_ = wantWrite_ = false;
+    handshakeWantsRead_ = handshakeWantsWrite_ = false;
     return {IoStatus::kOk, 0};
   }
-  IoResult r = result(rc);
+  IoResult r = result(rc, Op::kHandshake);
   if (r.status == IoStatus::kEof || (r.status == IoStatus::kError && error_ == "TLS error")) {
     error_ = "the peer closed the connection during the TLS handshake";
     r.status = IoStatus::kError;
@@ -236,12 +265,14 @@ std::string TlsStream::serverName() const {
 }
 
 IoResult TlsStream::read(char* data, std::size_t size) {
-  return result(SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
+  ERR_clear_error();
+  return result(SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))), Op::kRead);
 }
 
 IoResult TlsStream::write(const char* data, std::size_t size) {
   if (size == 0) return {IoStatus::kOk, 0};
-  return result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
+  ERR_clear_error();
+  return result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))), Op::kWrite);
 }
 
 void TlsStream::shutdownWrite() {
@@ -250,13 +281,11 @@ void TlsStream::shutdownWrite() {
 }
 
 bool TlsStream::blockedOnWrite() const {
-  if (!wantRead_ && !wantWrite_) return false;
-  return inner_->plain() ? wantWrite_ : inner_->blockedOnWrite();
+  return readWantsWrite_ || handshakeWantsWrite_ || inner_->blockedOnWrite();
 }
 
 bool TlsStream::blockedOnRead() const {
-  if (!wantRead_ && !wantWrite_) return false;
-  return inner_->plain() ? wantRead_ : inner_->blockedOnRead();
+  return writeWantsRead_ || handshakeWantsRead_ || inner_->blockedOnRead();
 }
 
 bool TlsStream::buffered() const {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -121,15 +122,22 @@ class TlsStream final : public Stream {
 
  private:
   TlsStream(std::unique_ptr<Stream> inner, ssl_st* ssl);
-  IoResult result(int rc);
+  // What an operation needs from the socket besides its own direction.
+  enum class Op : std::uint8_t { kHandshake, kRead, kWrite };
+  IoResult result(int rc, Op op);
   friend struct StreamBio;
 
   std::unique_ptr<Stream> inner_;
   ssl_st* ssl_;
   std::string initial_;  // bytes read before TLS began, fed first
   std::size_t initialUsed_ = 0;
-  bool wantWrite_ = false;
-  bool wantRead_ = false;
+  // The socket readiness an operation of the other direction waits for
+  // (a read that must write, a write that must read), and the handshake's.
+  bool readWantsWrite_ = false;
+  bool writeWantsRead_ = false;
+  bool handshakeWantsWrite_ = false;
+  bool handshakeWantsRead_ = false;
+  bool innerEof_ = false;
   bool innerFailed_ = false;
   std::string error_;
 };

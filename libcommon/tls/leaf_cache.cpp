@@ -150,6 +150,9 @@ Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca, const std
                                   SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
                                      SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Resumption by stateless tickets; the stateful cache (TLS 1.2 without
+  // tickets) small, one per leaf.
+  SSL_CTX_sess_set_cache_size(ctx.get(), 64);
   if (SSL_CTX_use_certificate(ctx.get(), leaf->cert.get()) != 1 ||
       SSL_CTX_use_PrivateKey(ctx.get(), leaf->key.get()) != 1 || SSL_CTX_add1_chain_cert(ctx.get(), ca.cert()) != 1) {
     return cryptoError("cannot load the leaf for " + name);
@@ -183,6 +186,15 @@ LeafCache::~LeafCache() {
 LeafCache::Context LeafCache::find(const std::string& name) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return nullptr;
+  // A leaf within a day of its end is minted again (a daemon runs longer
+  // than a leaf lives).
+  time_t soon = time(nullptr) + 86400;
+  const X509* leaf = SSL_CTX_get0_certificate(it->second.context.get());
+  if (leaf == nullptr || X509_cmp_time(X509_get0_notAfter(leaf), &soon) <= 0) {
+    order_.erase(it->second.position);
+    entries_.erase(it);
+    return nullptr;
+  }
   ++hits_;
   order_.splice(order_.begin(), order_, it->second.position);
   return it->second.context;
