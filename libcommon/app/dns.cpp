@@ -60,7 +60,7 @@ int runCheck(const Options& o, lens::dns::ServerOptions& s) {
   const policy::ParseOutcome out = policy::loadInstalledPolicy(policyPath(o));
   for (const auto& d : out.errors) std::cerr << d.format() << '\n';
   for (const auto& d : out.warnings) std::cerr << d.format() << '\n';
-  auto upstream = lens::dns::Upstream::create(s.upstream, {});
+  auto upstream = lens::net::Resolver::create(s.upstream, {});
   if (!upstream) return fail(exitCodeFor(upstream.error().code), upstream.error().message);
   std::cout << "listen:    ";
   for (const auto& a : s.listen) std::cout << a << ' ';
@@ -127,7 +127,7 @@ int run(const Options& o) {
   auto s = serverOptions(o);
   if (!s) return fail(ExitCode::kUsage, s.error().message);
   for (const auto& u : o.upstreams) {
-    if (auto ok = lens::dns::normalizeServer(u); !ok) return fail(ExitCode::kUsage, ok.error().message);
+    if (auto ok = lens::net::normalizeServer(u); !ok) return fail(ExitCode::kUsage, ok.error().message);
   }
   if (o.check) return runCheck(o, *s);
 

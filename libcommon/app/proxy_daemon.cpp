@@ -107,7 +107,7 @@ Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o, con
   s.resolver.timeout = std::chrono::milliseconds(o.resolverTimeoutMs);
   s.resolver.tries = o.resolverTries;
   for (const auto& r : o.resolvers) {
-    if (auto ok = dns::normalizeServer(r); !ok) {
+    if (auto ok = net::normalizeServer(r); !ok) {
       return makeError(ErrorCode::kInvalidArgument, "--resolver: " + ok.error().message);
     }
   }
@@ -135,7 +135,7 @@ int checkProxyDaemon(const ProxyDaemonOptions& o, const ProxyDaemonText& text, c
   const policy::ParseOutcome out = policy::loadPolicyFile(policyPathOf(o), parse);
   for (const auto& d : out.errors) std::cerr << d.format() << '\n';
   for (const auto& d : out.warnings) std::cerr << d.format() << '\n';
-  auto resolver = dns::Upstream::create(s.resolver, {});
+  auto resolver = net::Resolver::create(s.resolver, {});
   if (!resolver) return fail(text, exitCodeFor(resolver.error().code), resolver.error().message);
   bool ok = out.ok();
   std::cout << "listen:    ";

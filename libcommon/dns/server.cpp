@@ -164,9 +164,9 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
       ::epoll_ctl(raw->epoll_, EPOLL_CTL_MOD, fd, &ev);
     }
   };
-  Upstream::Options up = self->options_.upstream;
+  net::Resolver::Options up = self->options_.upstream;
   up.mark = self->options_.mark;
-  auto upstream = Upstream::create(up, watch);
+  auto upstream = net::Resolver::create(up, watch);
   if (!upstream) return upstream.error();
   self->upstream_ = std::move(*upstream);
   if (self->options_.pinning) self->pinner_ = std::make_unique<lockdown::Pinner>();

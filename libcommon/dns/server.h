@@ -17,7 +17,7 @@
 #include "libcommon/decision/engine_handoff.h"
 #include "libcommon/dns/cache.h"
 #include "libcommon/dns/message.h"
-#include "libcommon/dns/upstream.h"
+#include "libcommon/net/resolver.h"
 #include "libcommon/lockdown/pinner.h"
 #include "libcommon/util/result.h"
 
@@ -28,7 +28,7 @@ struct ServerOptions {
   // Listen addresses that may fail to bind with only a warning (the default
   // [::1] on a host without IPv6).
   std::vector<std::string> optionalListen;
-  Upstream::Options upstream;
+  net::Resolver::Options upstream;
   Cache::Limits cache;
   std::size_t maxInflight = 1024;       // queries waiting for the upstream (sent or queued); beyond: SERVFAIL
   // Queries sent upstream at once; more wait in order. A burst sent whole
@@ -146,7 +146,7 @@ class Server {
   std::unordered_map<int, std::unique_ptr<Watch>> upstreamWatches_;
   std::unordered_map<std::uint64_t, std::unique_ptr<TcpConnection>> connections_;
   std::uint64_t nextConnection_ = 1;
-  std::unique_ptr<Upstream> upstream_;
+  std::unique_ptr<net::Resolver> upstream_;
   std::deque<Forward> queued_;
   Cache cache_;
   std::unique_ptr<lockdown::Pinner> pinner_;

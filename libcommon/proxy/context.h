@@ -10,7 +10,7 @@
 
 #include "libcommon/audit/sink.h"
 #include "libcommon/decision/engine.h"
-#include "libcommon/dns/upstream.h"
+#include "libcommon/net/resolver.h"
 #include "libcommon/proxy/pipe_pool.h"
 #include "libcommon/proxy/reactor.h"
 #include "libcommon/proxy/stream.h"
@@ -35,7 +35,7 @@ struct ServerOptions {
   std::chrono::milliseconds idleTimeout{
       300000};  // tunnels, responses and kept-alive clients without traffic
   std::chrono::milliseconds drainTimeout{10000};  // after SIGTERM
-  dns::Upstream::Options resolver;                // servers, timeout, tries (mark set from `mark`)
+  net::Resolver::Options resolver;                // servers, timeout, tries (mark set from `mark`)
   std::uint32_t mark = 0x4E585553;
   audit::Sink* sink = nullptr;                // may be null
   // TLS interception: the CA directory (empty: none), the leaf cache's
@@ -88,7 +88,7 @@ struct UpstreamRoute {
 struct ProxyContext {
   ServerOptions options;
   Reactor reactor;
-  std::unique_ptr<dns::Upstream> resolver;
+  std::unique_ptr<net::Resolver> resolver;
   std::shared_ptr<const decision::Engine> engine;
   std::shared_ptr<const UpstreamRoute> upstream;  // null: none (or an invalid one)
   std::string upstreamProblem;                    // why there is none, for logs

@@ -174,9 +174,9 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
     }
     (void)raw->ctx_.reactor.set(*it->second, events);
   };
-  dns::Upstream::Options resolver = ctx.options.resolver;
+  net::Resolver::Options resolver = ctx.options.resolver;
   resolver.mark = ctx.options.mark;
-  auto upstream = dns::Upstream::create(resolver, watch);
+  auto upstream = net::Resolver::create(resolver, watch);
   if (!upstream) return upstream.error();
   ctx.resolver = std::move(*upstream);
   if (auto ok = self->updateOriginTrust(""); !ok) return ok.error();

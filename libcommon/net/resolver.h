@@ -14,14 +14,15 @@
 struct ares_channeldata;
 struct ares_addrinfo;
 
-namespace lens::dns {
+namespace lens::net {
 
-// Forwards raw DNS queries to the upstream resolvers through c-ares, on
-// sockets carrying the trusted mark: retries, server rotation on failure,
-// and TCP when an answer comes back truncated are c-ares's. Also resolves
-// names to addresses for a daemon's own connections (lens-proxy). Single-
-// threaded: every call comes from the event loop that owns it.
-class Upstream {
+// The c-ares channel below lens-dns and both proxy doors: forwards raw DNS
+// queries to the upstream resolvers (lens-dns), on sockets carrying the
+// trusted mark: retries, server rotation on failure, and TCP when an answer
+// comes back truncated are c-ares's. Also resolves names to addresses for a
+// daemon's own connections (lens-proxy, lens-tproxy). Single-threaded:
+// every call comes from the event loop that owns it.
+class Resolver {
  public:
   struct Options {
     // "ADDRESS", "ADDRESS:PORT" or "[IPV6]:PORT"; empty = the nameservers
@@ -37,10 +38,10 @@ class Upstream {
   // error when every try failed (timeout, refused, SERVFAIL...).
   using Callback = std::function<void(Result<std::span<const std::uint8_t>>)>;
 
-  static Result<std::unique_ptr<Upstream>> create(const Options& options, WatchFn watch);
-  ~Upstream();
-  Upstream(const Upstream&) = delete;
-  Upstream& operator=(const Upstream&) = delete;
+  static Result<std::unique_ptr<Resolver>> create(const Options& options, WatchFn watch);
+  ~Resolver();
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
 
   void send(std::span<const std::uint8_t> query, Callback callback);
   // The addresses of a name (A and AAAA, and the hosts file as the system's
@@ -62,7 +63,7 @@ class Upstream {
   [[nodiscard]] bool markFailed() const { return markFailed_; }
 
  private:
-  Upstream() = default;
+  Resolver() = default;
   static void onSocketState(void* self, int fd, int readable, int writable);
   static int onSocketCreated(int fd, int type, void* self);
   static void onAnswer(void* arg, int status, int timeouts, unsigned char* answer, int length);
@@ -79,4 +80,4 @@ class Upstream {
 // ("1.2.3.4:53", "[::1]:53"); checks the address. Exposed for tests.
 Result<std::string> normalizeServer(std::string_view text);
 
-}  // namespace lens::dns
+}  // namespace lens::net

@@ -1,4 +1,4 @@
-#include "libcommon/dns/upstream.h"
+#include "libcommon/net/resolver.h"
 
 #include <arpa/inet.h>
 #include <ares.h>
@@ -16,20 +16,20 @@
 #include "libcommon/net/socket_mark.h"
 #include "libcommon/util/strings.h"
 
-namespace lens::dns {
+namespace lens::net {
 
 namespace {
 
 std::once_flag gLibraryInit;
 
 struct Pending {
-  Upstream* owner;
-  Upstream::Callback callback;
+  Resolver* owner;
+  Resolver::Callback callback;
 };
 
 struct PendingLookup {
-  Upstream* owner;
-  Upstream::AddressCallback callback;
+  Resolver* owner;
+  Resolver::AddressCallback callback;
 };
 
 std::string_view aresErrorName(int status) {
@@ -90,15 +90,15 @@ Result<std::string> normalizeServer(std::string_view text) {
   return address->isV6() ? "[" + addr + "]:" + std::to_string(port) : addr + ":" + std::to_string(port);
 }
 
-Result<std::unique_ptr<Upstream>> Upstream::create(const Options& options, WatchFn watch) {
+Result<std::unique_ptr<Resolver>> Resolver::create(const Options& options, WatchFn watch) {
   std::call_once(gLibraryInit, [] { ares_library_init(ARES_LIB_INIT_ALL); });
-  std::unique_ptr<Upstream> self(new Upstream());
+  std::unique_ptr<Resolver> self(new Resolver());
   self->watch_ = std::move(watch);
   self->mark_ = options.mark;
 
   ares_options opts{};
   int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS;
-  opts.sock_state_cb = &Upstream::onSocketState;
+  opts.sock_state_cb = &Resolver::onSocketState;
   opts.sock_state_cb_data = self.get();
   opts.timeout = static_cast<int>(options.timeout.count());
   opts.tries = options.tries;
@@ -107,7 +107,7 @@ Result<std::unique_ptr<Upstream>> Upstream::create(const Options& options, Watch
   if (rc != ARES_SUCCESS) {
     return makeError(ErrorCode::kIo, std::string("c-ares: cannot initialise: ") + ares_strerror(rc));
   }
-  ares_set_socket_callback(self->channel_, &Upstream::onSocketCreated, self.get());
+  ares_set_socket_callback(self->channel_, &Resolver::onSocketCreated, self.get());
 
   if (!options.servers.empty()) {
     std::string csv;
@@ -129,17 +129,17 @@ Result<std::unique_ptr<Upstream>> Upstream::create(const Options& options, Watch
   return self;
 }
 
-Upstream::~Upstream() {
+Resolver::~Resolver() {
   if (channel_) ares_destroy(channel_);  // answers every pending query with ARES_EDESTRUCTION
 }
 
-void Upstream::onSocketState(void* self, int fd, int readable, int writable) {
-  auto* up = static_cast<Upstream*>(self);
+void Resolver::onSocketState(void* self, int fd, int readable, int writable) {
+  auto* up = static_cast<Resolver*>(self);
   if (up->watch_) up->watch_(fd, readable != 0, writable != 0);
 }
 
-int Upstream::onSocketCreated(int fd, int type, void* self) {
-  auto* up = static_cast<Upstream*>(self);
+int Resolver::onSocketCreated(int fd, int type, void* self) {
+  auto* up = static_cast<Resolver*>(self);
   if (type == SOCK_DGRAM) {
     // Every answer of a burst arrives on this one socket: room for thousands
     // (beyond net.core.rmem_max when privileged), not the default ~200.
@@ -159,13 +159,13 @@ int Upstream::onSocketCreated(int fd, int type, void* self) {
   return 0;
 }
 
-void Upstream::send(std::span<const std::uint8_t> query, Callback callback) {
+void Resolver::send(std::span<const std::uint8_t> query, Callback callback) {
   ++pending_;
   auto* pending = new Pending{this, std::move(callback)};
-  ares_send(channel_, query.data(), static_cast<int>(query.size()), &Upstream::onAnswer, pending);
+  ares_send(channel_, query.data(), static_cast<int>(query.size()), &Resolver::onAnswer, pending);
 }
 
-void Upstream::onAnswer(void* arg, int status, int /*timeouts*/, unsigned char* answer, int length) {
+void Resolver::onAnswer(void* arg, int status, int /*timeouts*/, unsigned char* answer, int length) {
   std::unique_ptr<Pending> pending(static_cast<Pending*>(arg));
   --pending->owner->pending_;
   try {
@@ -180,16 +180,16 @@ void Upstream::onAnswer(void* arg, int status, int /*timeouts*/, unsigned char* 
   }
 }
 
-void Upstream::resolve(const std::string& name, AddressCallback callback) {
+void Resolver::resolve(const std::string& name, AddressCallback callback) {
   ++pending_;
   auto* pending = new PendingLookup{this, std::move(callback)};
   ares_addrinfo_hints hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  ares_getaddrinfo(channel_, name.c_str(), nullptr, &hints, &Upstream::onAddresses, pending);
+  ares_getaddrinfo(channel_, name.c_str(), nullptr, &hints, &Resolver::onAddresses, pending);
 }
 
-void Upstream::onAddresses(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
+void Resolver::onAddresses(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
   std::unique_ptr<PendingLookup> pending(static_cast<PendingLookup*>(arg));
   std::unique_ptr<ares_addrinfo, void (*)(ares_addrinfo*)> owned(result, ares_freeaddrinfo);
   --pending->owner->pending_;
@@ -220,13 +220,13 @@ void Upstream::onAddresses(void* arg, int status, int /*timeouts*/, ares_addrinf
   }
 }
 
-void Upstream::process(int fd, bool readable, bool writable) {
+void Resolver::process(int fd, bool readable, bool writable) {
   ares_process_fd(channel_, readable ? fd : ARES_SOCKET_BAD, writable ? fd : ARES_SOCKET_BAD);
 }
 
-void Upstream::processTimeouts() { ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD); }
+void Resolver::processTimeouts() { ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD); }
 
-int Upstream::timeoutMs() const {
+int Resolver::timeoutMs() const {
   if (pending_ == 0) return -1;
   timeval tv{};
   timeval* left = ares_timeout(channel_, nullptr, &tv);
@@ -234,7 +234,7 @@ int Upstream::timeoutMs() const {
   return static_cast<int>(left->tv_sec * 1000 + (left->tv_usec + 999) / 1000);
 }
 
-std::string Upstream::describeServers() const {
+std::string Resolver::describeServers() const {
   ares_addr_port_node* servers = nullptr;
   if (ares_get_servers_ports(channel_, &servers) != ARES_SUCCESS) return {};
   std::string out;
@@ -250,4 +250,4 @@ std::string Upstream::describeServers() const {
   return out;
 }
 
-}  // namespace lens::dns
+}  // namespace lens::net
