@@ -186,7 +186,7 @@ std::unique_ptr<TlsStream> TlsStream::server(std::unique_ptr<Stream> inner, std:
   return stream;
 }
 
-IoResult TlsStream::result(int rc, Op op) {
+IoResult TlsStream::result(int rc) {
   bool wantRead = false;
   bool wantWrite = false;
   IoResult out{IoStatus::kError, 0};
@@ -209,21 +209,8 @@ IoResult TlsStream::result(int rc, Op op) {
         break;
     }
   }
-  // Only what the caller's own direction does not already wait for: a read
-  // that wants to read waits for EPOLLIN anyway (and a stale "wants read"
-  // would keep a socket nobody reads in the interest set).
-  switch (op) {
-    case Op::kHandshake:
-      handshakeWantsRead_ = wantRead;
-      handshakeWantsWrite_ = wantWrite;
-      break;
-    case Op::kRead:
-      readWantsWrite_ = wantWrite;
-      break;
-    case Op::kWrite:
-      writeWantsRead_ = wantRead;
-      break;
-  }
+  lastWantsRead_ = wantRead;
+  lastWantsWrite_ = wantWrite;
   if (out.status != IoStatus::kError) return out;
   const long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) {
@@ -241,10 +228,10 @@ IoResult TlsStream::handshake() {
   ERR_clear_error();  // SSL_get_error reads the queue: nothing of another connection's
   const int rc = SSL_do_handshake(ssl_);
   if (rc == 1) {
-    handshakeWantsRead_ = handshakeWantsWrite_ = false;
+    lastWantsRead_ = lastWantsWrite_ = false;
     return {IoStatus::kOk, 0};
   }
-  IoResult r = result(rc, Op::kHandshake);
+  IoResult r = result(rc);
   if (r.status == IoStatus::kEof || (r.status == IoStatus::kError && error_ == "TLS error")) {
     error_ = "the peer closed the connection during the TLS handshake";
     r.status = IoStatus::kError;
@@ -266,13 +253,13 @@ std::string TlsStream::serverName() const {
 
 IoResult TlsStream::read(char* data, std::size_t size) {
   ERR_clear_error();
-  return result(SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))), Op::kRead);
+  return result(SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
 }
 
 IoResult TlsStream::write(const char* data, std::size_t size) {
   if (size == 0) return {IoStatus::kOk, 0};
   ERR_clear_error();
-  return result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))), Op::kWrite);
+  return result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
 }
 
 void TlsStream::shutdownWrite() {
@@ -280,12 +267,18 @@ void TlsStream::shutdownWrite() {
   ERR_clear_error();
 }
 
+// What the last operation waits for, whatever its direction. (Reporting
+// only the other direction's needs made a 2 MiB upload through
+// interception stall now and then: see the issue note; until that is
+// understood the wider interest stays.)
 bool TlsStream::blockedOnWrite() const {
-  return readWantsWrite_ || handshakeWantsWrite_ || inner_->blockedOnWrite();
+  if (!lastWantsRead_ && !lastWantsWrite_) return false;
+  return inner_->plain() ? lastWantsWrite_ : inner_->blockedOnWrite();
 }
 
 bool TlsStream::blockedOnRead() const {
-  return writeWantsRead_ || handshakeWantsRead_ || inner_->blockedOnRead();
+  if (!lastWantsRead_ && !lastWantsWrite_) return false;
+  return inner_->plain() ? lastWantsRead_ : inner_->blockedOnRead();
 }
 
 bool TlsStream::buffered() const {

@@ -122,21 +122,15 @@ class TlsStream final : public Stream {
 
  private:
   TlsStream(std::unique_ptr<Stream> inner, ssl_st* ssl);
-  // What an operation needs from the socket besides its own direction.
-  enum class Op : std::uint8_t { kHandshake, kRead, kWrite };
-  IoResult result(int rc, Op op);
+  IoResult result(int rc);
   friend struct StreamBio;
 
   std::unique_ptr<Stream> inner_;
   ssl_st* ssl_;
   std::string initial_;  // bytes read before TLS began, fed first
   std::size_t initialUsed_ = 0;
-  // The socket readiness an operation of the other direction waits for
-  // (a read that must write, a write that must read), and the handshake's.
-  bool readWantsWrite_ = false;
-  bool writeWantsRead_ = false;
-  bool handshakeWantsWrite_ = false;
-  bool handshakeWantsRead_ = false;
+  bool lastWantsRead_ = false;  // the socket readiness the last operation waits for
+  bool lastWantsWrite_ = false;
   bool innerEof_ = false;
   bool innerFailed_ = false;
   std::string error_;

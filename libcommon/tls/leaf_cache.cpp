@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 
 #include "libcommon/net/ip_address.h"
 #include "libcommon/tls/ca.h"
@@ -188,9 +189,7 @@ LeafCache::Context LeafCache::find(const std::string& name) {
   if (it == entries_.end()) return nullptr;
   // A leaf within a day of its end is minted again (a daemon runs longer
   // than a leaf lives).
-  time_t soon = time(nullptr) + 86400;
-  const X509* leaf = SSL_CTX_get0_certificate(it->second.context.get());
-  if (leaf == nullptr || X509_cmp_time(X509_get0_notAfter(leaf), &soon) <= 0) {
+  if (time(nullptr) + 86400 >= it->second.notAfter) {
     order_.erase(it->second.position);
     entries_.erase(it);
     return nullptr;
@@ -206,8 +205,13 @@ void LeafCache::insert(const std::string& name, Context context) {
     entries_.erase(order_.back());
     order_.pop_back();
   }
+  // The end of the leaf's validity, read once (find() checks it per hit).
+  time_t notAfter = 0;
+  std::tm end{};
+  const X509* leaf = SSL_CTX_get0_certificate(context.get());
+  if (leaf != nullptr && ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &end) == 1) notAfter = timegm(&end);
   order_.push_front(name);
-  entries_.emplace(name, Entry{std::move(context), order_.begin()});
+  entries_.emplace(name, Entry{std::move(context), order_.begin(), notAfter});
 }
 
 Result<LeafCache::Context> LeafCache::context(const std::string& name) {

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <list>
@@ -99,6 +100,7 @@ class LeafCache {
   struct Entry {
     Context context;
     Order::iterator position;
+    time_t notAfter = 0;  // of the leaf (0: unknown, minted again on the next ask)
   };
   struct Minted {
     std::string name;

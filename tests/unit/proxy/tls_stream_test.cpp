@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "libcommon/proxy/stream.h"
 #include "libcommon/tls/ca.h"
@@ -57,6 +59,25 @@ std::pair<IoStatus, IoStatus> handshake(TlsStream& client, TlsStream& server) {
   return {c, s};
 }
 
+// A client for `clientName` (trusting `trust`) against a server presenting
+// the leaf for `serverName`, over a fresh socket pair, handshakes driven.
+struct Session {
+  std::unique_ptr<TlsStream> client;
+  std::unique_ptr<TlsStream> server;
+  IoStatus clientStatus;
+  IoStatus serverStatus;
+};
+Session connect(Fixture& f, std::shared_ptr<TlsClientConfig> trust, const std::string& clientName,
+                const std::string& serverName, const std::vector<std::string>& alpn = {}) {
+  Pair p = socketPair();
+  auto context = f.leaves->context(serverName);
+  REQUIRE(context);
+  Session out{TlsStream::client(std::move(p.a), std::move(trust), clientName, alpn),
+              TlsStream::server(std::move(p.b), *context, ""), IoStatus::kError, IoStatus::kError};
+  std::tie(out.clientStatus, out.serverStatus) = handshake(*out.client, *out.server);
+  return out;
+}
+
 // Writes `text` on one side and reads it whole on the other.
 std::string roundTrip(Stream& from, Stream& to, const std::string& text) {
   std::size_t written = 0;
@@ -104,51 +125,37 @@ TEST_CASE("a TLS server with a minted leaf talks to a verifying client", "[proxy
 
 TEST_CASE("a client that offers only h2 is refused with an alert", "[proxy][tls]") {
   Fixture f;
-  Pair p = socketPair();
-  auto context = f.leaves->context("api.example.test");
-  REQUIRE(context);
-  auto client = TlsStream::client(std::move(p.a), f.trust, "api.example.test", {"h2"});
-  auto server = TlsStream::server(std::move(p.b), *context, "");
-  auto [c, s] = handshake(*client, *server);
-  CHECK(s == IoStatus::kError);
-  CHECK(server->alpnRefused());
-  CHECK(c == IoStatus::kError);
-  CHECK(client->error().find("no application protocol") != std::string::npos);
+  Session t = connect(f, f.trust, "api.example.test", "api.example.test", {"h2"});
+  CHECK(t.serverStatus == IoStatus::kError);
+  CHECK(t.server->alpnRefused());
+  CHECK(t.clientStatus == IoStatus::kError);
+  CHECK(t.client->error().find("no application protocol") != std::string::npos);
 }
 
 TEST_CASE("a client without ALPN is served", "[proxy][tls]") {
   Fixture f;
-  Pair p = socketPair();
-  auto client = TlsStream::client(std::move(p.a), f.trust, "api.example.test");
-  auto server = TlsStream::server(std::move(p.b), *f.leaves->context("api.example.test"), "");
-  auto [c, s] = handshake(*client, *server);
-  CHECK(c == IoStatus::kOk);
-  CHECK(s == IoStatus::kOk);
-  CHECK_FALSE(server->alpnRefused());
-  CHECK(server->alpn().empty());
+  Session t = connect(f, f.trust, "api.example.test", "api.example.test");
+  CHECK(t.clientStatus == IoStatus::kOk);
+  CHECK(t.serverStatus == IoStatus::kOk);
+  CHECK_FALSE(t.server->alpnRefused());
+  CHECK(t.server->alpn().empty());
 }
 
 TEST_CASE("the client checks the server's name strictly", "[proxy][tls]") {
   Fixture f;
-  Pair p = socketPair();
-  auto client = TlsStream::client(std::move(p.a), f.trust, "b.example.test");
-  auto server = TlsStream::server(std::move(p.b), *f.leaves->context("a.example.test"), "");
-  auto [c, s] = handshake(*client, *server);
-  CHECK(c == IoStatus::kError);
-  CHECK(client->error().find("certificate verification failed") != std::string::npos);
-  CHECK(s == IoStatus::kError);
+  Session t = connect(f, f.trust, "b.example.test", "a.example.test");
+  CHECK(t.clientStatus == IoStatus::kError);
+  CHECK(t.client->error().find("certificate verification failed") != std::string::npos);
+  CHECK(t.serverStatus == IoStatus::kError);
 }
 
 TEST_CASE("a client trusting only the system roots refuses the interception CA", "[proxy][tls]") {
   Fixture f;
-  Pair p = socketPair();
   auto system = TlsClientConfig::create("");
   REQUIRE(system);
-  auto client = TlsStream::client(std::move(p.a), *system, "a.example.test");
-  auto server = TlsStream::server(std::move(p.b), *f.leaves->context("a.example.test"), "");
-  auto [c, s] = handshake(*client, *server);
-  CHECK(c == IoStatus::kError);
-  CHECK(client->error().find("certificate verification failed: self-signed certificate in certificate chain") !=
+  Session t = connect(f, *system, "a.example.test", "a.example.test");
+  CHECK(t.clientStatus == IoStatus::kError);
+  CHECK(t.client->error().find("certificate verification failed: self-signed certificate in certificate chain") !=
         std::string::npos);
 }
 
