@@ -23,6 +23,9 @@ namespace {
 constexpr std::size_t kBufferLimit =
     256 * 1024;  // client bytes kept while the destination is being reached
 constexpr auto kLinger = std::chrono::seconds(2);  // reading (and dropping) after a final answer
+// State changes per turn: pipelined requests (each a few, a refusal kept
+// alive two) all go before epoll is asked again, within reason.
+constexpr int kDriveRounds = 4096;
 
 std::string lowerHost(std::string_view host) {
   std::string out = util::toLower(host);
@@ -120,9 +123,8 @@ void Connection::onIo(int fd, std::uint32_t events) {
 }
 
 void Connection::drive() {
-  // Bounded by the client's bytes already read: pipelined requests (each a
-  // few rounds, a refusal kept alive two) all go before epoll is asked again.
-  for (int round = 0; round < 4096 && state_ != State::kClosed; ++round) {
+  int round = 0;
+  for (; round < kDriveRounds && state_ != State::kClosed; ++round) {
     const State before = state_;
     if ((state_ == State::kDialing || state_ == State::kMinting) && clientReadable_) readEarly();
     switch (state_) {
@@ -166,7 +168,9 @@ void Connection::drive() {
     }
     if (state_ == before) break;
   }
-  if (state_ != State::kClosed) updateInterest();
+  if (state_ == State::kClosed) return;
+  if (round == kDriveRounds) ctx_.reactor.again(clientWatch_);  // the rest on the next turn
+  updateInterest();
 }
 
 // What a client sends while its destination is being reached (the start of
@@ -869,6 +873,9 @@ void Connection::pumpForward() {
   switch (outcome) {
     case HttpExchange::Outcome::kGoing:
       return;
+    case HttpExchange::Outcome::kYielded:
+      ctx_.reactor.again(clientWatch_);
+      return;
     case HttpExchange::Outcome::kDone:
       finishExchange();
       return;
@@ -918,7 +925,7 @@ void Connection::finishExchange() {
 void Connection::closeServer() {
   dialer_.cancel();
   if (!server_) return;
-  Reactor::forget(serverWatch_);  // closing the socket takes it out of epoll
+  ctx_.reactor.forget(serverWatch_);  // closing the socket takes it out of epoll
   server_.reset();
   serverOutgoing_.reset();
   serverWatch_.fd = -1;
@@ -1024,8 +1031,8 @@ void Connection::close(std::string_view why, bool failure) {
   // A TLS client learns that the stream ended here and was not cut (a
   // body delimited by the close is whole only with close_notify).
   if (insideTls_ && client_) client_->shutdownWrite();
-  Reactor::forget(clientWatch_);  // the sockets are closed just below
-  Reactor::forget(serverWatch_);
+  ctx_.reactor.forget(clientWatch_);  // the sockets are closed just below
+  ctx_.reactor.forget(serverWatch_);
   dialer_.cancel();
   relay_.reset();
   serverOutgoing_.reset();

@@ -115,7 +115,9 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
     }
     if (!moved) return Outcome::kGoing;
   }
-  return Outcome::kGoing;
+  // Bytes may be waiting that no readiness announces (the client's, read
+  // already; the inside of a TLS stream).
+  return Outcome::kYielded;
 }
 
 bool HttpExchange::parseResponse(Outcome& outcome) {

@@ -36,7 +36,8 @@ class HttpExchange {
   void start(Request request, std::string serverPending = {});
 
   enum class Outcome : std::uint8_t {
-    kGoing,
+    kGoing,    // waiting for readiness (interest())
+    kYielded,  // stopped to let other connections go first: call again soon
     kDone,     // the response went to the client: the next request may follow
     kUpgrade,  // 101: tunnel the rest (leftovers in upgradeLeftover())
     kRefuse,   // nothing went to the client yet: answer failure() instead

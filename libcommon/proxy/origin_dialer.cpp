@@ -459,7 +459,7 @@ std::string OriginDialer::takePending() {
 }
 
 void OriginDialer::dropSocket() {
-  Reactor::forget(watch_);  // closing the socket takes it out of epoll
+  ctx_.reactor.forget(watch_);  // closing the socket takes it out of epoll
   stream_.reset();
   outgoing_.reset();
   watch_.fd = -1;

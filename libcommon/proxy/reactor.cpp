@@ -40,15 +40,37 @@ Status Reactor::set(Watch& watch, std::uint32_t events) {
 }
 
 void Reactor::remove(Watch& watch) {
+  dropAgain(watch);
   if (!watch.registered) return;
   (void)::epoll_ctl(epoll_, EPOLL_CTL_DEL, watch.fd, nullptr);
   watch.registered = false;
   watch.events = 0;
 }
 
+void Reactor::forget(Watch& watch) {
+  dropAgain(watch);
+  watch.registered = false;
+  watch.events = 0;
+}
+
+void Reactor::again(Watch& watch) {
+  if (watch.again) return;
+  watch.again = true;
+  again_.push_back(&watch);
+}
+
+// A watch that goes away leaves the list: its handler may be gone by the
+// next poll().
+void Reactor::dropAgain(Watch& watch) {
+  if (!watch.again) return;
+  watch.again = false;
+  std::erase(again_, &watch);
+}
+
 Status Reactor::poll(int timeoutMs, const std::function<void()>& afterWait) {
   std::array<epoll_event, 128> events{};
-  const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeoutMs);
+  const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
+                             again_.empty() ? timeoutMs : 0);
   if (n < 0) {
     if (errno == EINTR) return Ok{};
     return systemError("epoll_wait");
@@ -58,6 +80,17 @@ Status Reactor::poll(int timeoutMs, const std::function<void()>& afterWait) {
     const epoll_event& ev = events[static_cast<std::size_t>(i)];
     auto* watch = static_cast<Watch*>(ev.data.ptr);
     watch->handler->onIo(watch->fd, ev.events);
+  }
+  // Those asking again now are called on the next poll().
+  std::vector<Watch*> due;
+  due.swap(again_);
+  for (Watch* watch : due) {
+    // Still asking (a watch that was removed meanwhile left the list, but
+    // one asked for again during an earlier call of this loop is pending
+    // in again_ now, not here).
+    if (!watch->again) continue;
+    watch->again = false;
+    watch->handler->onIo(watch->fd, 0);
   }
   return Ok{};
 }

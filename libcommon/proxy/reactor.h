@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "libcommon/util/result.h"
 
@@ -22,6 +23,7 @@ struct Watch {
   int fd = -1;
   std::uint32_t events = 0;  // what the reactor waits for
   bool registered = false;
+  bool again = false;  // dispatched once more after the next wait (Reactor::again)
 };
 
 // A level-triggered epoll loop shared by everything lens-proxy runs: the
@@ -43,16 +45,21 @@ class Reactor {
   void remove(Watch& watch);
   // Marks the watch unregistered without a system call: only right before
   // its descriptor is closed (closing removes it from epoll).
-  static void forget(Watch& watch) {
-    watch.registered = false;
-    watch.events = 0;
-  }
-  // Waits up to timeoutMs (-1: no limit), calls `afterWait` (when set), then
-  // dispatches what is ready.
+  void forget(Watch& watch);
+  // The handler stopped with work left that no readiness will announce
+  // (bytes already read, a turn given up so that others get theirs): the
+  // next poll() does not wait and calls it once more, with events 0, after
+  // the ready descriptors.
+  void again(Watch& watch);
+  // Waits up to timeoutMs (-1: no limit; 0 when a handler asked again),
+  // calls `afterWait` (when set), then dispatches what is ready.
   [[nodiscard]] Status poll(int timeoutMs, const std::function<void()>& afterWait = {});
 
  private:
+  void dropAgain(Watch& watch);
+
   int epoll_ = -1;
+  std::vector<Watch*> again_;
 };
 
 }  // namespace lens::proxy

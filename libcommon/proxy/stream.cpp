@@ -267,10 +267,7 @@ void TlsStream::shutdownWrite() {
   ERR_clear_error();
 }
 
-// What the last operation waits for, whatever its direction. (Reporting
-// only the other direction's needs made a 2 MiB upload through
-// interception stall now and then: see the issue note; until that is
-// understood the wider interest stays.)
+// What the last operation waits for, whatever its direction.
 bool TlsStream::blockedOnWrite() const {
   if (!lastWantsRead_ && !lastWantsWrite_) return false;
   return inner_->plain() ? lastWantsWrite_ : inner_->blockedOnWrite();

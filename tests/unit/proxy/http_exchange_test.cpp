@@ -1,0 +1,126 @@
+// The HTTP/1.1 exchange's turns, and the reactor that gives them: a turn
+// given up with bytes in hand must come back without a readiness event.
+#include "libcommon/proxy/http_exchange.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "libcommon/proxy/reactor.h"
+#include "libcommon/util/unique_fd.h"
+
+using lens::proxy::HttpExchange;
+using lens::proxy::IoResult;
+using lens::proxy::IoStatus;
+using lens::proxy::Reactor;
+using lens::proxy::Watch;
+
+namespace {
+
+// A stream in memory: reads hand out `input` in records of at most
+// `record` bytes (as TLS does), writes collect into `output`.
+class MemoryStream final : public lens::proxy::Stream {
+ public:
+  explicit MemoryStream(std::string in, std::size_t record = 16 * 1024)
+      : input(std::move(in)), record_(record) {}
+  [[nodiscard]] int fd() const override { return -1; }
+  IoResult read(char* data, std::size_t size) override {
+    if (offset_ == input.size()) return {IoStatus::kWouldBlock, 0};
+    const std::size_t n = std::min({size, record_, input.size() - offset_});
+    input.copy(data, n, offset_);
+    offset_ += n;
+    return {IoStatus::kOk, n};
+  }
+  IoResult write(const char* data, std::size_t size) override {
+    output.append(data, size);
+    return {IoStatus::kOk, size};
+  }
+  void shutdownWrite() override {}
+  [[nodiscard]] std::size_t unread() const { return input.size() - offset_; }
+
+  std::string input;
+  std::string output;
+
+ private:
+  std::size_t record_;
+  std::size_t offset_ = 0;
+};
+
+class Counter final : public lens::proxy::IoHandler {
+ public:
+  void onIo(int /*fd*/, std::uint32_t events) override { calls.push_back(events); }
+  std::vector<std::uint32_t> calls;
+};
+
+}  // namespace
+
+TEST_CASE("an exchange that gives up its turn says so while bytes it already read wait", "[proxy][exchange]") {
+  // 2 MiB of request body in 16 KiB records: more than one turn moves.
+  // A turn that ended with bytes in hand and answered "wait for epoll"
+  // stalled such an upload until the client gave up (the socket had nothing
+  // left to announce).
+  const std::string body(2 * 1024 * 1024, 'b');
+  MemoryStream client(body);
+  MemoryStream server("");
+  HttpExchange exchange;
+  HttpExchange::Request request;
+  request.head = "POST /upload HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 2097152\r\n\r\n";
+  request.method = "POST";
+  request.body = lens::http::Framing::kLength;
+  request.contentLength = body.size();
+  request.keepAlive = true;
+  exchange.start(request);
+
+  std::string in;
+  int yields = 0;
+  HttpExchange::Outcome outcome = HttpExchange::Outcome::kYielded;
+  for (int turn = 0; turn < 1000 && outcome == HttpExchange::Outcome::kYielded; ++turn) {
+    bool progress = false;
+    outcome = exchange.pump(client, server, in, progress);
+    if (outcome == HttpExchange::Outcome::kYielded) ++yields;
+    if (outcome == HttpExchange::Outcome::kGoing) {
+      // Waiting for readiness is right only when nothing is left in hand.
+      CHECK(in.empty());
+      CHECK(client.unread() == 0);
+    }
+  }
+  CHECK(yields > 0);
+  REQUIRE(outcome == HttpExchange::Outcome::kGoing);
+  CHECK(server.output == request.head + body);
+
+  server.input = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  bool progress = false;
+  CHECK(exchange.pump(client, server, in, progress) == HttpExchange::Outcome::kDone);
+  CHECK(client.output.ends_with("\r\n\r\nok"));
+  CHECK(exchange.bytesUp() == request.head.size() + body.size());
+}
+
+TEST_CASE("a watch asked again is called once more without waiting, a removed one not", "[proxy][reactor]") {
+  int fds[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
+  lens::util::UniqueFd a(fds[0]);
+  lens::util::UniqueFd b(fds[1]);
+  Reactor reactor;
+  Counter first;
+  Counter second;
+  Watch one{&first, a.get()};
+  Watch two{&second, b.get()};
+  REQUIRE(reactor.set(one, EPOLLIN));  // nothing to read: epoll alone would wait
+  REQUIRE(reactor.set(two, EPOLLIN));
+
+  reactor.again(one);
+  reactor.again(one);  // once is enough
+  reactor.again(two);
+  reactor.remove(two);
+  REQUIRE(reactor.poll(-1));  // returns at once
+  CHECK(first.calls == std::vector<std::uint32_t>{0});
+  CHECK(second.calls.empty());
+
+  // Asked once, called once: the next poll waits again.
+  REQUIRE(reactor.poll(0));
+  CHECK(first.calls.size() == 1);
+}
