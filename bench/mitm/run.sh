@@ -3,6 +3,7 @@
 # and the direct TLS connection as the physical limit, in one run.
 #
 #   bench/mitm/run.sh [--rounds N] [--seconds S] [--big-mib N] [--idle N] [--quick]
+#                     [--peers mitmdump,squid|none] [--bulk-only]
 #
 # Two network namespaces joined by a veth pair (the proxies' safety floor
 # refuses loopback origins): the client one has the proxies on 127.0.0.1 and
@@ -36,7 +37,9 @@
 # installing it: installing it would remove the squid package the test suite
 # uses. A peer that cannot be had is skipped with a message. Builds
 # lens-proxy and the load client in Release (build-bench/, or
-# $LENS_BENCH_BUILD_DIR). Markdown to stdout, progress to stderr.
+# $LENS_BENCH_BUILD_DIR). --peers limits the peers run beside lens-proxy
+# (none: lens and direct only); --bulk-only measures the download alone.
+# Markdown to stdout, progress to stderr.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -44,6 +47,8 @@ rounds=5
 seconds=4
 big_mib=1024
 idle=1000
+peers=mitmdump,squid
+bulk_only=
 while (($#)); do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
@@ -51,7 +56,9 @@ while (($#)); do
     --big-mib) big_mib=$2; shift 2 ;;
     --idle) idle=$2; shift 2 ;;
     --quick) rounds=1; seconds=1; big_mib=64; idle=100; shift ;;
-    -h | --help) sed -n '2,39p' "$0"; exit 0 ;;
+    --peers) peers=$2; shift 2 ;;
+    --bulk-only) bulk_only=1; shift ;;
+    -h | --help) sed -n '2,43p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -93,9 +100,19 @@ squid_openssl() {
   "$squid" -v >/dev/null
 }
 
+for peer in ${peers//,/ }; do
+  case $peer in
+    mitmdump | squid | none) ;;
+    *) echo "run.sh: unknown peer $peer (mitmdump, squid or none)" >&2; exit 2 ;;
+  esac
+done
 names=(lens)
-if command -v mitmdump >/dev/null; then names+=(mitmdump); else echo "run.sh: mitmdump is missing (apt-get install mitmproxy): skipped" >&2; fi
-if squid_openssl; then names+=(squid); else echo "run.sh: no OpenSSL build of squid (Debian squid-openssl): squid skipped" >&2; fi
+if [[ ,$peers, == *,mitmdump,* ]]; then
+  if command -v mitmdump >/dev/null; then names+=(mitmdump); else echo "run.sh: mitmdump is missing (apt-get install mitmproxy): skipped" >&2; fi
+fi
+if [[ ,$peers, == *,squid,* ]]; then
+  if squid_openssl; then names+=(squid); else echo "run.sh: no OpenSSL build of squid (Debian squid-openssl): squid skipped" >&2; fi
+fi
 
 build="${LENS_BENCH_BUILD_DIR:-$root/build-bench}"
 configure=(-S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DLENS_BENCH=ON -DLENS_TESTS=OFF -DLENS_FUZZ=OFF -DLENS_SANITIZE=OFF)
@@ -309,8 +326,9 @@ for ((r = 0; r < rounds; r++)); do
   for ((i = 0; i < ${#working[@]}; i++)); do
     t=${working[$(((i + r) % ${#working[@]}))]}
     pid=${pidof[$t]}
-    modes=(keepalive newconn)
-    [[ $t == direct ]] || modes+=(newhost)
+    modes=()
+    [[ -n $bulk_only ]] || modes=(keepalive newconn)
+    [[ -n $bulk_only || $t == direct ]] || modes+=(newhost)
     for mode in "${modes[@]}"; do
       host=()  # newhost: names under bench.test, never the same twice in a run
       [[ $mode != newhost ]] || host=(--host bench.test --prefix "r$r-$t")
@@ -333,7 +351,7 @@ for ((r = 0; r < rounds; r++)); do
     echo "  $t $line, cpu ticks $((after - before)), peak RSS ${peak:-0} kB" >&2
     # Idle connections in the first round only: the memory freed when they
     # close stays with the process, and a later round's would reuse it.
-    if [[ $t != direct && $r == 0 ]]; then
+    if [[ $t != direct && $r == 0 && -z $bulk_only ]]; then
       base=$(rss_kb "$pid")
       coproc IDLE { run_load "$t" idle --path /small --count "$idle" 2>>"$work/load-$t.err"; }
       read -r opened <&"${IDLE[0]}" || opened="idle open=0"

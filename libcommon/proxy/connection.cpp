@@ -100,7 +100,7 @@ void Connection::startTransparent(const net::SocketAddress& original, bool loop)
     ++ctx_.stats.classifiedRaw;
     judgeTunnel(decision::Door::kRawTcp, ip);
   } else {
-    state_ = State::kClassify;
+    enter(State::kClassify);
     deadline_ = ctx_.now + ctx_.options.peekTimeout;
   }
   drive();
@@ -122,10 +122,18 @@ void Connection::onIo(int fd, std::uint32_t events) {
   drive();
 }
 
+void Connection::enter(State next) {
+  state_ = next;
+  ++moves_;
+}
+
 void Connection::drive() {
   int round = 0;
   for (; round < kDriveRounds && state_ != State::kClosed; ++round) {
-    const State before = state_;
+    // Counted, not compared: a round may come back to the state it began
+    // in (a CONNECT read in kHead, the handshake done at once, kHead again
+    // with the request already inside the TLS stream) and that is a move.
+    const std::uint64_t before = moves_;
     if ((state_ == State::kDialing || state_ == State::kMinting) && clientReadable_) readEarly();
     switch (state_) {
       case State::kClassify:
@@ -166,7 +174,7 @@ void Connection::drive() {
       case State::kClosed:
         break;
     }
-    if (state_ == before) break;
+    if (moves_ == before) break;
   }
   if (state_ == State::kClosed) return;
   if (round == kDriveRounds) ctx_.reactor.again(clientWatch_);  // the rest on the next turn
@@ -532,9 +540,9 @@ void Connection::refuse(int status, std::string_view why, std::string_view text,
   dialer_.cancel();
   if (midExchange || !keep) closeServer();
   if (keep) {
-    state_ = State::kAnswering;
+    enter(State::kAnswering);
   } else {
-    state_ = State::kClosing;
+    enter(State::kClosing);
     deadline_ = ctx_.now + kLinger;
   }
 }
@@ -548,14 +556,14 @@ void Connection::classify() {
     if (tls.value_or(false)) {
       ++ctx_.stats.classifiedTls;
       door_ = decision::Door::kTransparentTls;
-      state_ = State::kClientHello;
+      enter(State::kClientHello);
       deadline_ = ctx_.now + ctx_.options.headerTimeout;
       return;
     }
     if (http.value_or(false)) {
       ++ctx_.stats.classifiedHttp;
       door_ = decision::Door::kTransparentHttp;
-      state_ = State::kHead;
+      enter(State::kHead);
       deadline_ = ctx_.now + ctx_.options.headerTimeout;
       return;
     }
@@ -652,7 +660,7 @@ void Connection::startInterception(bool optional) {
     connectAnswered_ = true;
   }
   if (optional) {  // --intercept all: only if the client speaks TLS
-    state_ = State::kPeekTls;
+    enter(State::kPeekTls);
     deadline_ = ctx_.now + ctx_.options.peekTimeout;
     return;
   }
@@ -689,7 +697,7 @@ void Connection::beginClientTls() {
     return;
   }
   // Minted off the loop; the client's bytes meanwhile wait in in_.
-  state_ = State::kMinting;
+  enter(State::kMinting);
   deadline_ = ctx_.now + ctx_.options.headerTimeout;
   ctx_.leaves->mint(mitm_->host(), [&ctx = ctx_, id = id_](Result<tls::LeafCache::Context> leaf) {
     if (Connection* c = ctx.find(id)) c->onLeaf(std::move(leaf));
@@ -715,7 +723,7 @@ void Connection::acceptClientTls(tls::LeafCache::Context leaf) {
     close("error", true);
     return;
   }
-  state_ = State::kClientTls;
+  enter(State::kClientTls);
   deadline_ = ctx_.now + ctx_.options.headerTimeout;
   continueClientTls();
 }
@@ -731,7 +739,7 @@ void Connection::continueClientTls() {
     case InterceptionSession::Handshake::kDone:
       insideTls_ = true;
       request_.reset();
-      state_ = State::kHead;
+      enter(State::kHead);
       deadline_ = ctx_.now + ctx_.options.headerTimeout;
       lastActive_ = ctx_.now;
       return;
@@ -769,7 +777,7 @@ void Connection::dial() {
     target.alpn = {"http/1.1"};
   }
   pendingKey_ = std::move(key);
-  state_ = State::kDialing;
+  enter(State::kDialing);
   dialer_.start(std::move(target));
 }
 
@@ -811,7 +819,7 @@ void Connection::established() {
 // ---- relaying -------------------------------------------------------------------------
 
 void Connection::startTunnel(std::string_view toServer, std::string_view toClient) {
-  state_ = State::kTunnel;
+  enter(State::kTunnel);
   lastActive_ = ctx_.now;
   // Level-triggered epoll reports what is already waiting in the sockets;
   // a TLS stream may hold decrypted bytes epoll cannot see.
@@ -842,7 +850,7 @@ void Connection::pumpTunnel() {
 void Connection::startForward() {
   ++ctx_.stats.allowed;
   requestAudited_ = false;
-  state_ = State::kForward;
+  enter(State::kForward);
   lastActive_ = ctx_.now;
   HttpExchange::Request r;
   r.head = originFormHead(*request_, mitm_ ? 443 : 80);
@@ -916,7 +924,7 @@ void Connection::finishExchange() {
     close("done");
     return;
   }
-  state_ = State::kHead;
+  enter(State::kHead);
   request_.reset();
   lastActive_ = ctx_.now;
   deadline_ = ctx_.now + ctx_.options.headerTimeout;
@@ -947,7 +955,7 @@ void Connection::flushOut() {
     out_.consume(w.bytes);
   }
   if (state_ == State::kAnswering) {  // the connection goes on: the next request
-    state_ = State::kHead;
+    enter(State::kHead);
     request_.reset();
     lastActive_ = ctx_.now;
     deadline_ = ctx_.now + ctx_.options.headerTimeout;
@@ -1008,7 +1016,7 @@ void Connection::forceClose(std::string_view why) {
 
 void Connection::close(std::string_view why, bool failure) {
   if (state_ == State::kClosed) return;
-  state_ = State::kClosed;
+  enter(State::kClosed);
   --ctx_.stats.open;
   if (ctx_.options.sink && requests_ > 0 && !action_.empty()) {
     CloseFacts f;

@@ -94,6 +94,7 @@ class Connection final : public IoHandler {
     kClosed,
   };
 
+  void enter(State next);
   void drive();
   void readEarly();
   // One read of at most `max` bytes from the client into in_. kWait: nothing
@@ -159,7 +160,8 @@ class Connection final : public IoHandler {
   net::SocketAddress peerAddress_;
   bool callerLooked_ = false;
   std::vector<std::string> callerChain_;  // empty: unknown
-  State state_ = State::kHead;
+  State state_ = State::kHead;  // changed by enter() only
+  std::uint64_t moves_ = 0;     // state changes so far
   bool transparent_ = false;
   bool clientReadable_ = false;  // the client reported readable since the last EAGAIN
   bool serverReadable_ = false;  // a kept origin connection said something between requests

@@ -25,7 +25,7 @@ Reactor::~Reactor() { ::close(epoll_); }
 
 Status Reactor::set(Watch& watch, std::uint32_t events) {
   if (events == 0) {
-    remove(watch);
+    unregister(watch);  // a call asked for again stays: the handler is still there
     return Ok{};
   }
   if (watch.registered && watch.events == events) return Ok{};
@@ -41,6 +41,10 @@ Status Reactor::set(Watch& watch, std::uint32_t events) {
 
 void Reactor::remove(Watch& watch) {
   dropAgain(watch);
+  unregister(watch);
+}
+
+void Reactor::unregister(Watch& watch) {
   if (!watch.registered) return;
   (void)::epoll_ctl(epoll_, EPOLL_CTL_DEL, watch.fd, nullptr);
   watch.registered = false;

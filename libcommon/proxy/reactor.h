@@ -38,10 +38,11 @@ class Reactor {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  // Registers the watch, or changes its events; events 0 unregisters it.
-  // Does nothing when the events are unchanged.
+  // Registers the watch, or changes its events; events 0 unregisters it
+  // (a call asked for with again() still comes). Does nothing when the
+  // events are unchanged.
   [[nodiscard]] Status set(Watch& watch, std::uint32_t events);
-  // Unregisters (before the descriptor is closed).
+  // Unregisters, and forgets again() (before the descriptor is closed).
   void remove(Watch& watch);
   // Marks the watch unregistered without a system call: only right before
   // its descriptor is closed (closing removes it from epoll).
@@ -57,6 +58,7 @@ class Reactor {
 
  private:
   void dropAgain(Watch& watch);
+  void unregister(Watch& watch);
 
   int epoll_ = -1;
   std::vector<Watch*> again_;

@@ -123,4 +123,11 @@ TEST_CASE("a watch asked again is called once more without waiting, a removed on
   // Asked once, called once: the next poll waits again.
   REQUIRE(reactor.poll(0));
   CHECK(first.calls.size() == 1);
+
+  // A handler that wants no readiness now (a TLS stream holding bytes read
+  // ahead, nothing to write) still gets the call it asked for.
+  reactor.again(one);
+  REQUIRE(reactor.set(one, 0));
+  REQUIRE(reactor.poll(-1));
+  CHECK(first.calls.size() == 2);
 }
