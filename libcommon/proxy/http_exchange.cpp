@@ -29,6 +29,7 @@ void HttpExchange::start(Request request, std::string serverPending) {
   serverClose_ = false;
   closeClientAfter_ = !request_.keepAlive;
   serverEof_ = false;
+  clientFailed_ = false;
   sentThisRequest_ = false;
   status_ = 0;
   bytesUp_ = bytesDown_ = 0;
@@ -83,20 +84,34 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
         moved = true;
       }
     }
-    // From the server.
+    // From the server: parsed where it was read unless part of a head waits
+    // in fromServer_; what the client can take at once is written through.
+    Outcome outcome = Outcome::kGoing;
+    char chunk[kChunk];
+    std::string_view fresh;
     if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit) {
-      char chunk[kChunk];
       const IoResult r = server.read(chunk, sizeof chunk);
       if (r.status == IoStatus::kOk) {
-        fromServer_.append(chunk, r.bytes);
+        fresh = std::string_view(chunk, r.bytes);
         moved = true;
       } else if (r.status != IoStatus::kWouldBlock) {
         serverEof_ = true;
         moved = true;
       }
     }
-    Outcome outcome = Outcome::kGoing;
-    if (parseResponse(outcome)) moved = true;
+    if (!fromServer_.empty()) {
+      fromServer_.append(fresh);
+      std::string_view data = fromServer_;
+      if (parseResponse(client, data, outcome)) moved = true;
+      fromServer_.erase(0, fromServer_.size() - data.size());
+    } else {
+      if (parseResponse(client, fresh, outcome)) moved = true;
+      fromServer_.assign(fresh);  // a head in pieces, or bytes after the response
+    }
+    if (clientFailed_) {
+      closeReason_ = "client-closed";
+      return Outcome::kClose;
+    }
     if (outcome != Outcome::kGoing) return outcome;
     // To the client.
     if (!toClient_.empty()) {
@@ -120,12 +135,14 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
   return Outcome::kYielded;
 }
 
-bool HttpExchange::parseResponse(Outcome& outcome) {
+// Takes what it can of `data` (the server's unparsed bytes), moving the
+// view past it.
+bool HttpExchange::parseResponse(Stream& client, std::string_view& data, Outcome& outcome) {
   bool progress = false;
   while (!responseHead_) {
-    const auto end = http::findHeadEnd(fromServer_);
+    const auto end = http::findHeadEnd(data);
     if (!end) {
-      if (fromServer_.size() > kMaxResponseHead) {
+      if (data.size() > kMaxResponseHead) {
         fail(502, reason::kBadResponse, "the server's response head is too large");
         outcome = Outcome::kRefuse;
         return true;
@@ -142,7 +159,7 @@ bool HttpExchange::parseResponse(Outcome& outcome) {
       }
       return progress;
     }
-    const std::string_view raw = std::string_view(fromServer_).substr(0, *end);
+    const std::string_view raw = data.substr(0, *end);
     auto head = http::parseResponseHead(raw, request_.method);
     if (!head) {
       fail(502, reason::kBadResponse, "the server's response is malformed", head.error().message);
@@ -160,10 +177,10 @@ bool HttpExchange::parseResponse(Outcome& outcome) {
     }
     if (head->status == 101) {
       // An upgrade the judged request asked for: relayed as it is, then the
-      // rest is a tunnel.
+      // rest is a tunnel (takeUpgradeBytes() hands over what is queued).
       toClient_.append(raw);
       bytesDown_ += raw.size();
-      fromServer_.erase(0, *end);
+      data.remove_prefix(*end);
       sentThisRequest_ = true;
       requestDone_ = true;
       responseDone_ = true;
@@ -172,7 +189,7 @@ bool HttpExchange::parseResponse(Outcome& outcome) {
     }
     const bool interim = head->status < 200;
     if (interim && !http::forwardInterim(head->status, request_.http10)) {
-      fromServer_.erase(0, *end);  // read and dropped: an HTTP/1.0 client cannot read it
+      data.remove_prefix(*end);  // read and dropped: an HTTP/1.0 client cannot read it
       progress = true;
       continue;
     }
@@ -195,27 +212,24 @@ bool HttpExchange::parseResponse(Outcome& outcome) {
       responseBody_ = http::BodyTracker(head->framing, head->contentLength);
       responseDone_ = responseBody_.done();
     }
-    const std::string forwarded = http::forwardResponseHead(raw, *head, !closeClientAfter_, request_.http10);
-    toClient_.append(forwarded);
-    bytesDown_ += forwarded.size();
-    fromServer_.erase(0, *end);
+    toClient(client, http::forwardResponseHead(raw, *head, !closeClientAfter_, request_.http10));
+    data.remove_prefix(*end);
     sentThisRequest_ = true;
     progress = true;
   }
-  if (!responseDone_ && !fromServer_.empty()) {
-    auto n = responseBody_.feed(fromServer_);
+  if (!responseDone_ && !data.empty()) {
+    auto n = responseBody_.feed(data);
     if (!n) {
       closeReason_ = "bad-response-body";
       outcome = Outcome::kClose;
       return true;
     }
-    toClient_.append(std::string_view(fromServer_).substr(0, *n));
-    bytesDown_ += *n;
-    fromServer_.erase(0, *n);
+    toClient(client, data.substr(0, *n));
+    data.remove_prefix(*n);
     progress = progress || *n > 0;
     responseDone_ = responseBody_.done();
   }
-  if (!responseDone_ && serverEof_ && fromServer_.empty()) {
+  if (!responseDone_ && serverEof_ && data.empty()) {
     if (responseBody_.framing() == http::Framing::kUntilClose) {
       responseDone_ = true;
       closeClientAfter_ = true;
@@ -227,12 +241,28 @@ bool HttpExchange::parseResponse(Outcome& outcome) {
       return true;
     }
   }
-  if (responseDone_ && !fromServer_.empty()) {
+  if (responseDone_ && !data.empty()) {
     // Bytes after the response: the server cannot be trusted with another request.
-    fromServer_.clear();
+    data = {};
     serverClose_ = true;
   }
   return progress;
+}
+
+// Bytes for the client: written at once when nothing waits before them
+// (a small response then never lands in a buffer), queued otherwise.
+void HttpExchange::toClient(Stream& client, std::string_view bytes) {
+  bytesDown_ += bytes.size();
+  if (toClient_.empty() && !clientFailed_ && !bytes.empty()) {
+    const IoResult w = client.write(bytes.data(), bytes.size());
+    if (w.status == IoStatus::kOk) {
+      bytes.remove_prefix(w.bytes);
+    } else if (w.status != IoStatus::kWouldBlock) {
+      clientFailed_ = true;
+      return;
+    }
+  }
+  toClient_.append(bytes);
 }
 
 void HttpExchange::takeUpgradeBytes(std::string& toServer, std::string& toClient) {

@@ -77,7 +77,8 @@ class HttpExchange {
   [[nodiscard]] bool clientFlushed() const { return toClient_.empty(); }
 
  private:
-  [[nodiscard]] bool parseResponse(Outcome& outcome);
+  [[nodiscard]] bool parseResponse(Stream& client, std::string_view& data, Outcome& outcome);
+  void toClient(Stream& client, std::string_view bytes);
   void fail(int status, std::string_view reason, std::string text, std::string detail = {});
 
   Request request_;
@@ -92,6 +93,7 @@ class HttpExchange {
   bool serverClose_ = false;
   bool closeClientAfter_ = false;
   bool serverEof_ = false;
+  bool clientFailed_ = false;  // a write to the client failed
   bool sentThisRequest_ = false;
   int status_ = 0;
   std::uint64_t bytesUp_ = 0;
