@@ -13,6 +13,7 @@ namespace {
 constexpr std::size_t kChunk = 64 * 1024;         // one read from a socket
 constexpr std::size_t kBufferLimit = 256 * 1024;  // bytes buffered per direction before reading stops
 constexpr std::size_t kMaxResponseHead = 64 * 1024;
+constexpr std::size_t kJoined = 16 * 1024;  // a head and body bytes up to this go in one write
 
 }  // namespace
 
@@ -30,6 +31,7 @@ void HttpExchange::start(Request request, std::string serverPending) {
   closeClientAfter_ = !request_.keepAlive;
   serverEof_ = false;
   clientFailed_ = false;
+  head_.clear();
   sentThisRequest_ = false;
   status_ = 0;
   bytesUp_ = bytesDown_ = 0;
@@ -178,6 +180,7 @@ bool HttpExchange::parseResponse(Stream& client, std::string_view& data, Outcome
     if (head->status == 101) {
       // An upgrade the judged request asked for: relayed as it is, then the
       // rest is a tunnel (takeUpgradeBytes() hands over what is queued).
+      toClient(client, head_);  // an interim response before it
       toClient_.append(raw);
       bytesDown_ += raw.size();
       data.remove_prefix(*end);
@@ -212,7 +215,9 @@ bool HttpExchange::parseResponse(Stream& client, std::string_view& data, Outcome
       responseBody_ = http::BodyTracker(head->framing, head->contentLength);
       responseDone_ = responseBody_.done();
     }
-    toClient(client, http::forwardResponseHead(raw, *head, !closeClientAfter_, request_.http10));
+    // Held back a moment: the body's first bytes go in the same write.
+    toClient(client, head_);
+    head_ = http::forwardResponseHead(raw, *head, !closeClientAfter_, request_.http10);
     data.remove_prefix(*end);
     sentThisRequest_ = true;
     progress = true;
@@ -224,11 +229,12 @@ bool HttpExchange::parseResponse(Stream& client, std::string_view& data, Outcome
       outcome = Outcome::kClose;
       return true;
     }
-    toClient(client, data.substr(0, *n));
+    toClient(client, head_, data.substr(0, *n));
     data.remove_prefix(*n);
     progress = progress || *n > 0;
     responseDone_ = responseBody_.done();
   }
+  toClient(client, head_);
   if (!responseDone_ && serverEof_ && data.empty()) {
     if (responseBody_.framing() == http::Framing::kUntilClose) {
       responseDone_ = true;
@@ -249,10 +255,25 @@ bool HttpExchange::parseResponse(Stream& client, std::string_view& data, Outcome
   return progress;
 }
 
-// Bytes for the client: written at once when nothing waits before them
-// (a small response then never lands in a buffer), queued otherwise.
-void HttpExchange::toClient(Stream& client, std::string_view bytes) {
-  bytesDown_ += bytes.size();
+// Bytes for the client (`head`, emptied, then `body`): written at once
+// when nothing waits before them, in one write when they are small (one
+// packet for a small response), queued otherwise.
+void HttpExchange::toClient(Stream& client, std::string& head, std::string_view body) {
+  bytesDown_ += head.size() + body.size();
+  if (head.empty() && body.empty()) return;
+  if (!head.empty() && !body.empty() && head.size() + body.size() <= kJoined) {
+    char joined[kJoined];
+    head.copy(joined, head.size());
+    body.copy(joined + head.size(), body.size());
+    writeThrough(client, std::string_view(joined, head.size() + body.size()));
+  } else {
+    writeThrough(client, head);
+    writeThrough(client, body);
+  }
+  head.clear();
+}
+
+void HttpExchange::writeThrough(Stream& client, std::string_view bytes) {
   if (toClient_.empty() && !clientFailed_ && !bytes.empty()) {
     const IoResult w = client.write(bytes.data(), bytes.size());
     if (w.status == IoStatus::kOk) {

@@ -78,7 +78,8 @@ class HttpExchange {
 
  private:
   [[nodiscard]] bool parseResponse(Stream& client, std::string_view& data, Outcome& outcome);
-  void toClient(Stream& client, std::string_view bytes);
+  void toClient(Stream& client, std::string& head, std::string_view body = {});
+  void writeThrough(Stream& client, std::string_view bytes);
   void fail(int status, std::string_view reason, std::string text, std::string detail = {});
 
   Request request_;
@@ -87,6 +88,7 @@ class HttpExchange {
   Buffer toServer_;
   Buffer toClient_;
   std::string fromServer_;
+  std::string head_;  // a response head not yet written: its body's first bytes join it
   bool requestDone_ = false;
   bool responseHead_ = false;
   bool responseDone_ = false;
