@@ -80,6 +80,11 @@ void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaem
   app.add_option("--leaf-cache", o.leafCache, "Interception certificates kept in memory (one per host name)")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
+  app.add_option("--max-signed-body", o.maxSignedBody,
+                 "Largest AWS request body re-signed by its hash (read whole first; larger: 413)")
+      ->type_name("BYTES")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30))
+      ->capture_default_str();
   app.add_option("--origin-ca", o.originCa,
                  "PEM bundle of CAs trusted for intercepted origins besides the system roots")
       ->envname("LENS_ORIGIN_CA")
@@ -116,6 +121,7 @@ Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o, con
   s.mark = *mark;
   s.caDir = o.stateDir + "/ca";
   s.leafCache = o.leafCache;
+  s.maxSignedBody = o.maxSignedBody;
   s.interceptAll = o.intercept == "all";
   if (!o.originCa.empty()) {
     auto pem = util::readFile(o.originCa, 16 * 1024 * 1024);

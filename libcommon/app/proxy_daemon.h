@@ -36,6 +36,7 @@ struct ProxyDaemonOptions {
   // TLS interception (the CA is STATE_DIR/ca).
   std::string intercept = "needed";  // or "all"
   std::size_t leafCache = 1024;
+  std::uint64_t maxSignedBody = 8 * 1024 * 1024;  // an AWS body re-signed by its hash, read whole
   std::string originCa;  // PEM bundle file trusted for origins besides the system roots
 };
 

@@ -1,8 +1,44 @@
 #include "libcommon/proxy/audit_events.h"
 
 #include "libcommon/proxy/context.h"
+#include "libcommon/util/strings.h"
 
 namespace lens::proxy {
+
+namespace {
+
+// Appends `item` to a comma-separated list unless it is there already.
+void addOnce(std::string& list, std::string_view item) {
+  if (item.empty()) return;
+  for (std::string_view seen : util::split(list, ',')) {
+    if (seen == item) return;
+  }
+  if (!list.empty()) list += ',';
+  list += item;
+}
+
+void addCredentials(audit::Event& event, const DecisionFacts& facts) {
+  std::string ids;
+  std::string types;
+  if (const sign::BoundaryReport* r = facts.credentials) {
+    for (const sign::AppliedInjection& a : r->applied) {
+      addOnce(ids, a.credentialId);
+      addOnce(types, policy::toString(a.type));
+    }
+    if (!r->awsCredentialId.empty()) {
+      addOnce(ids, r->awsCredentialId);
+      addOnce(types, policy::toString(policy::InjectionType::kAwsSigv4));
+    }
+  }
+  addOnce(ids, facts.credentialRefused);
+  if (!ids.empty()) event.meta("credential_id", ids);
+  if (!types.empty()) event.meta("injection", types);
+  if (facts.credentials && !facts.credentials->awsCredentialId.empty()) {
+    event.meta("aws_resign", true).meta("service", facts.credentials->service);
+  }
+}
+
+}  // namespace
 
 audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
                            audit::Outcome outcome, int status, std::string_view reason,
@@ -31,6 +67,7 @@ audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
   if (facts.route) event.meta("upstream_proxy", facts.route->proxy.redacted());
   if (facts.bytesUp) event.meta("bytes_up", *facts.bytesUp);
   if (facts.bytesDown) event.meta("bytes_down", *facts.bytesDown);
+  addCredentials(event, facts);
   if (!detail.empty()) event.meta("detail", detail);
   event.src(party.peer);
   if (party.caller) event.actor(*party.caller);

@@ -9,6 +9,7 @@
 #include "libcommon/decision/decision.h"
 #include "libcommon/decision/engine.h"
 #include "libcommon/net/ip_address.h"
+#include "libcommon/sign/boundary.h"
 
 namespace lens::proxy {
 
@@ -36,6 +37,11 @@ struct DecisionFacts {
   const UpstreamRoute* route = nullptr;          // when through the upstream proxy
   std::optional<std::uint64_t> bytesUp;          // the request's bytes, once it went through
   std::optional<std::uint64_t> bytesDown;
+  // The credentials stage: what it injected or re-signed (credential ids,
+  // injection types, aws_resign and service; never a value), and the
+  // credential of a refusal.
+  const sign::BoundaryReport* credentials = nullptr;
+  std::string_view credentialRefused;
 };
 
 // One event per decision (phase "decision"): outcome, status the client

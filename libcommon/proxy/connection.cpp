@@ -161,6 +161,9 @@ void Connection::drive() {
       case State::kClientTls:
         continueClientTls();
         break;
+      case State::kSignedBody:
+        readSignedBody();
+        break;
       case State::kTunnel:
         pumpTunnel();
         break;
@@ -230,6 +233,9 @@ void Connection::updateInterest() {
       break;
     case State::kClientTls:
       clientEvents = client_->blockedOnWrite() ? EPOLLOUT : EPOLLIN;
+      break;
+    case State::kSignedBody:
+      clientEvents = EPOLLIN;
       break;
     case State::kTunnel:
       relay_.interest(*server_, clientEvents, serverEvents);
@@ -302,6 +308,9 @@ void Connection::onTick() {
                      "the client's TLS handshake did not finish in time");
         close(reason::kTlsHandshakeTimeout, true);
       }
+      break;
+    case State::kSignedBody:
+      if (due) refuse(408, reason::kHeaderTimeout, "the signed body did not arrive in time");
       break;
     case State::kTunnel:
       if (idle) close(reason::kIdleTimeout);
@@ -493,8 +502,18 @@ void Connection::act() {
     return;
   }
   if (mitm_) {  // a request inside an intercepted connection
-    dial();
+    if (exchangeCredentials() && state_ != State::kSignedBody) dial();
     return;
+  }
+  if (request_->kind == RequestKind::kForward && ctx_.engine == engine_ && engine_->policy()) {
+    // Plain HTTP: no secret is injected in the clear, and no placeholder
+    // leaves either.
+    if (auto id = sign::placeholderIn(*engine_->policy(), request_->head)) {
+      credentialRefused_ = *id;
+      refuse(403, sign::reason::kPlaceholderLeak,
+             "the request carries a credential placeholder, and plain HTTP never gets credentials");
+      return;
+    }
   }
   // A TLS door: CONNECT, or a redirected ClientHello. --intercept all
   // intercepts it even when the policy has nothing to see inside, but never
@@ -636,6 +655,56 @@ void Connection::judgeTunnel(decision::Door door, std::string host) {
   decision_ = engine_->decide(engineRequest());
   decided_ = true;
   act();
+}
+
+// ---- credentials ---------------------------------------------------------------------
+
+bool Connection::exchangeCredentials() {
+  credentialReport_ = {};
+  credentialRefused_.clear();
+  boundary_.reset();
+  const auto& policy = engine_->policy();
+  if (!policy || !sign::hasCredentials(*policy)) return true;
+  boundary_.emplace(*engine_, engineRequest(), sign::BoundaryLimits{ctx_.options.maxSignedBody});
+  if (!boundary_->begin(request_->head)) return refuseCredentials();
+  request_->originTarget = request_->head.target;
+  if (boundary_->needsBody()) {
+    enter(State::kSignedBody);
+    deadline_ = ctx_.now + ctx_.options.headerTimeout;
+    return true;
+  }
+  return finishCredentials();
+}
+
+bool Connection::finishCredentials() {
+  const std::string_view body =
+      boundary_->needsBody() ? std::string_view(in_).substr(0, boundary_->bodyLength()) : std::string_view();
+  const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  if (!boundary_->finish(request_->head, body, now)) return refuseCredentials();
+  credentialReport_ = boundary_->report();
+  return true;
+}
+
+bool Connection::refuseCredentials() {
+  const sign::BoundaryRefusal& r = boundary_->refusal();
+  credentialReport_ = boundary_->report();
+  credentialRefused_ = r.credentialId;
+  refuse(r.status, r.reason, r.text);
+  return false;
+}
+
+// The body a re-signature covers arrives before anything goes to the
+// origin (bounded by --max-signed-body, which begin() checked).
+void Connection::readSignedBody() {
+  while (in_.size() < boundary_->bodyLength()) {
+    const ClientRead r = readClient(boundary_->bodyLength() - in_.size());
+    if (r == ClientRead::kWait) return;
+    if (r == ClientRead::kEnd) {
+      close("client-closed-mid-body", true);
+      return;
+    }
+  }
+  if (finishCredentials()) dial();
 }
 
 // ---- interception -------------------------------------------------------------------
@@ -860,6 +929,7 @@ void Connection::startForward() {
   r.keepAlive = request_->keepAlive && !ctx_.draining;
   r.http10 = request_->head.version == "HTTP/1.0";
   r.upgrade = upgradesToWebSocket(*request_);
+  if (boundary_) r.bodyFilter = boundary_->bodyFilter();  // an aws-chunked body, re-signed as it streams
   // Bytes the upstream proxy sent after its 200 belong to the response.
   exchange_.start(std::move(r), std::move(serverPending_));
   serverPending_.clear();
@@ -983,7 +1053,7 @@ void Connection::rejudge() {
   } else {
     const bool going = state_ == State::kTunnel || state_ == State::kForward ||
                        state_ == State::kDialing || state_ == State::kClientTls || state_ == State::kMinting ||
-                       state_ == State::kPeekTls;
+                       state_ == State::kPeekTls || state_ == State::kSignedBody;
     if (!request_ || !going) return;
     r = engineRequest();
   }
@@ -1072,6 +1142,10 @@ DecisionFacts Connection::facts() const {
     f.door = request_->kind == RequestKind::kConnect ? "connect" : "forward";
   }
   f.mitm = mitm_.has_value();
+  if (request_) {
+    f.credentials = &credentialReport_;
+    f.credentialRefused = credentialRefused_;
+  }
   if (decided_ && engine_ && request_) {
     f.decision = &decision_;
     f.engine = engine_.get();

@@ -22,6 +22,7 @@
 #include "libcommon/proxy/origin_dialer.h"
 #include "libcommon/proxy/request_head.h"
 #include "libcommon/proxy/tunnel_relay.h"
+#include "libcommon/sign/boundary.h"
 
 namespace lens::proxy {
 
@@ -87,6 +88,7 @@ class Connection final : public IoHandler {
     kPeekTls,      // --intercept all, after CONNECT's 200: does the client speak TLS?
     kMinting,      // waiting for the leaf certificate, minted off the loop
     kClientTls,    // TLS handshake with the client (interception)
+    kSignedBody,   // reading the body an AWS re-signature covers, before dialling
     kTunnel,       // relaying bytes both ways
     kForward,      // relaying one request and its response
     kAnswering,    // writing a refusal inside an intercepted connection, then the next request
@@ -116,6 +118,12 @@ class Connection final : public IoHandler {
   void refuse(int status, std::string_view reason, std::string_view text,
               std::string_view detail = {});
   void dial();
+  // The credentials stage of a request (libcommon/sign/boundary.h): false
+  // when it refused the request; kSignedBody when it waits for the body.
+  bool exchangeCredentials();
+  bool finishCredentials();
+  void readSignedBody();
+  bool refuseCredentials();
 
   // Interception.
   void startInterception(bool optional);
@@ -156,6 +164,9 @@ class Connection final : public IoHandler {
   TunnelRelay relay_;
   HttpExchange exchange_;
   std::optional<InterceptionSession> mitm_;
+  std::optional<sign::BoundaryRequest> boundary_;  // the current request's credentials stage
+  sign::BoundaryReport credentialReport_;          // what it did, for the request's event
+  std::string credentialRefused_;                  // the credential of a refusal, for its event
   EventParty party_;
   net::SocketAddress peerAddress_;
   bool callerLooked_ = false;

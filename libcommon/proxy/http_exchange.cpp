@@ -55,11 +55,25 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
           closeReason_ = "bad-request-body";
           return Outcome::kClose;
         }
-        toServer_.append(std::string_view(in).substr(0, *n));
+        const std::string_view piece = std::string_view(in).substr(0, *n);
+        if (request_.bodyFilter) {
+          filtered_.clear();
+          if (!request_.bodyFilter->feed(piece, filtered_)) {
+            closeReason_ = "bad-request-body";
+            return Outcome::kClose;
+          }
+          toServer_.append(filtered_);
+        } else {
+          toServer_.append(piece);
+        }
         in.erase(0, *n);
         moved = moved || *n > 0;
       }
       if (requestBody_.done()) {
+        if (request_.bodyFilter && !request_.bodyFilter->finish()) {
+          closeReason_ = "bad-request-body";
+          return Outcome::kClose;
+        }
         requestDone_ = true;
       } else if (in.empty() && toServer_.size() < kBufferLimit) {
         char chunk[kChunk];

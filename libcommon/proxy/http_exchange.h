@@ -1,9 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "libcommon/http/body_filter.h"
 #include "libcommon/http/framing.h"
 #include "libcommon/proxy/buffer.h"
 #include "libcommon/proxy/stream.h"
@@ -30,6 +32,8 @@ class HttpExchange {
     bool keepAlive = false;  // the client may send another request afterwards
     bool http10 = false;     // the client spoke HTTP/1.0
     bool upgrade = false;    // the head asks for an upgrade (WebSocket): a 101 may answer it
+    // Rewrites the body on its way (its framing stays): null for none.
+    std::unique_ptr<http::BodyFilter> bodyFilter;
   };
   // `serverPending`: bytes the server sent before the request (what an
   // upstream proxy sent after its 200), read as the start of the response.
@@ -88,6 +92,7 @@ class HttpExchange {
   Buffer toServer_;
   Buffer toClient_;
   std::string fromServer_;
+  std::string filtered_;  // the body filter's output of one piece
   std::string head_;  // a response head not yet written: its body's first bytes join it
   bool requestDone_ = false;
   bool responseHead_ = false;

@@ -73,7 +73,8 @@ TEST_CASE("an exchange that gives up its turn says so while bytes it already rea
   request.body = lens::http::Framing::kLength;
   request.contentLength = body.size();
   request.keepAlive = true;
-  exchange.start(request);
+  const std::string head = request.head;
+  exchange.start(std::move(request));
 
   std::string in;
   int yields = 0;
@@ -90,13 +91,13 @@ TEST_CASE("an exchange that gives up its turn says so while bytes it already rea
   }
   CHECK(yields > 0);
   REQUIRE(outcome == HttpExchange::Outcome::kGoing);
-  CHECK(server.output == request.head + body);
+  CHECK(server.output == head + body);
 
   server.input = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   bool progress = false;
   CHECK(exchange.pump(client, server, in, progress) == HttpExchange::Outcome::kDone);
   CHECK(client.output.ends_with("\r\n\r\nok"));
-  CHECK(exchange.bytesUp() == request.head.size() + body.size());
+  CHECK(exchange.bytesUp() == head.size() + body.size());
 }
 
 TEST_CASE("a watch asked again is called once more without waiting, a removed one not", "[proxy][reactor]") {
