@@ -78,6 +78,8 @@ class Origin(http.server.BaseHTTPRequestHandler):
         if self.server.log:
             with open(self.server.log, "a") as f:
                 f.write(f"{self.command} {self.path} host={self.headers.get('Host', '-')}\n")
+                # The head's fields too, indented: what the proxy sent.
+                f.writelines(f"  {name}: {value}\n" for name, value in self.headers.items())
         length = int(self.headers.get("Content-Length") or 0)
         body_bytes = len(self.rfile.read(length)) if length else 0
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
