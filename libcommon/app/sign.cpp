@@ -12,6 +12,7 @@
 #include "libcommon/net/host_port.h"
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/sign/aws_chunked.h"
+#include "libcommon/sign/boundary.h"
 #include "libcommon/sign/context_file.h"
 #include "libcommon/sign/inject.h"
 #include "libcommon/sign/resign.h"
@@ -289,26 +290,20 @@ decision::Request destination(const net::HostPort& host, const http::RawRequest&
   return r;
 }
 
-// The body after a re-signed head: passed through or re-signed chunk by
-// chunk, then checked against the Content-Length.
-Status streamBody(RequestReader& reader, const http::RawRequestHead& head,
-                  const lens::sign::ResignedRequest& resigned, std::ostream& out) {
-  std::optional<lens::sign::AwsChunkedResigner> chunks;
-  if (resigned.chunkSigner) {
-    lens::sign::AwsChunkedLimits limits;
-    limits.decodedLength = resigned.decodedLength;
-    chunks.emplace(*resigned.chunkSigner, limits);
-  }
+// The body after a re-signed head: passed through, or re-signed chunk by
+// chunk (the stage's filter), then checked against the Content-Length.
+Status streamBody(RequestReader& reader, const http::RawRequestHead& head, http::BodyFilter* filter,
+                  std::ostream& out) {
   std::string piece;
   auto total = reader.streamBody([&](std::string_view input) -> Status {
-    if (!chunks) return write(out, input);
+    if (!filter) return write(out, input);
     piece.clear();
-    if (auto ok = chunks->feed(input, piece); !ok) return ok;
+    if (auto ok = filter->feed(input, piece); !ok) return ok;
     return write(out, piece);
   });
   if (!total) return about(kStdin, total.error());
-  if (chunks) {
-    if (auto ok = chunks->finish(); !ok) return about(kStdin, ok.error());
+  if (filter) {
+    if (auto ok = filter->finish(); !ok) return about(kStdin, ok.error());
   }
   if (head.contentLength && *total != *head.contentLength) {
     return makeError(ErrorCode::kInvalidInput,
@@ -318,6 +313,13 @@ Status streamBody(RequestReader& reader, const http::RawRequestHead& head,
   return Ok{};
 }
 
+// A refusal of the credentials stage as lens-sign's error.
+Error refused(const lens::sign::BoundaryRefusal& r) {
+  return makeError(r.code, (r.code == ErrorCode::kInvalidInput ? std::string(kStdin) : std::string()) + r.text);
+}
+
+// The credentials stage of the proxies (libcommon/sign/boundary.h) on the
+// request on standard input: injections, re-signing, the guard.
 Status runResign(const Options& o, std::istream& in, std::ostream& out) {
   auto policy = loadPolicy(o);
   if (!policy) return policy.error();
@@ -331,8 +333,6 @@ Status runResign(const Options& o, std::istream& in, std::ostream& out) {
   const std::string headText(reader.readHead(limitsFor(o).maxHeadBytes));
   auto head = http::parseRawRequestHead(headText, limitsFor(o));
   if (!head) return about(kStdin, head.error());
-  auto client = lens::sign::parseClientSignature(head->request);
-  if (!client) return about(kStdin, client.error());
 
   net::HostPort host;
   if (!o.host.empty()) {
@@ -351,36 +351,31 @@ Status runResign(const Options& o, std::istream& in, std::ostream& out) {
     host = std::move(parsed).value();
   }
   const decision::Engine engine(*policy);
-  auto injection =
-      lens::sign::findAwsInjection(engine, client->accessKeyId, destination(host, head->request));
-  if (!injection) return injection.error();
-
-  auto handling = lens::sign::bodyHandling(*client);
-  if (!handling) return about(kStdin, handling.error());
+  lens::sign::BoundaryRequest stage(engine, destination(host, head->request), {o.maxBody});
   http::RawRequest request = head->request;
-  if (*handling == lens::sign::BodyHandling::kHashed) {
-    auto body = reader.readBody(o.maxBody);
-    if (!body) return about(kStdin, body.error());
-    auto whole = http::parseRawRequest(headText + *body, limitsFor(o));
-    if (!whole) return about(kStdin, whole.error());
-    request = std::move(whole).value();
-  } else if (*handling == lens::sign::BodyHandling::kChunked &&
-             request.countHeader("transfer-encoding") != 0) {
-    return makeError(ErrorCode::kInvalidInput,
-                     std::string(kStdin) +
-                         "an aws-chunked body with Transfer-Encoding is not supported (it needs a "
-                         "Content-Length)");
+  if (!stage.begin(request)) return refused(stage.refusal());
+  std::string body;
+  if (stage.needsBody()) {
+    auto read = reader.readBody(o.maxBody);
+    if (!read) return about(kStdin, read.error());
+    body = std::move(read).value();
+    if (body.size() != stage.bodyLength()) {
+      return makeError(ErrorCode::kInvalidInput,
+                       std::string(kStdin) + "the body is " + std::to_string(body.size()) +
+                           " bytes but Content-Length is " + std::to_string(stage.bodyLength()));
+    }
   }
-  auto resigned =
-      lens::sign::resign(request, *client, injection->credentials, time.value_or(now()));
-  if (!resigned) return about(kStdin, resigned.error());
-  log::get("sign")->debug("re-signed with credential {} for {} in {}", injection->credentialId,
-                          client->service, client->region);
-  const std::string text =
-      http::serializeRawRequest(resigned->signedRequest.request, http::detectLineEnding(headText));
+  if (!stage.finish(request, body, time.value_or(now()))) return refused(stage.refusal());
+  const lens::sign::BoundaryReport& report = stage.report();
+  if (report.awsCredentialId.empty()) {
+    return makeError(ErrorCode::kDenied, "no awsSigv4 injection of the policy re-signs this request for " + host.host);
+  }
+  log::get("sign")->debug("re-signed with credential {} for {}", report.awsCredentialId, report.service);
+  const std::string text = http::serializeRawRequest(request, http::detectLineEnding(headText));
   if (auto ok = write(out, text); !ok) return ok;
-  if (*handling == lens::sign::BodyHandling::kHashed) return Ok{};
-  return streamBody(reader, *head, *resigned, out);
+  if (stage.needsBody()) return write(out, body);
+  const std::unique_ptr<http::BodyFilter> filter = stage.bodyFilter();
+  return streamBody(reader, *head, filter.get(), out);
 }
 
 Status runInject(const Options& o, std::istream& in, std::ostream& out) {

@@ -70,8 +70,9 @@ std::optional<std::string> placeholderIn(const policy::PolicyDocument& policy, c
 BoundaryRequest::BoundaryRequest(const decision::Engine& engine, decision::Request destination, BoundaryLimits limits)
     : engine_(engine), destination_(std::move(destination)), limits_(limits) {}
 
-bool BoundaryRequest::refuse(int status, std::string_view why, std::string text, std::string credentialId) {
-  refusal_ = BoundaryRefusal{status, why, std::move(text), std::move(credentialId)};
+bool BoundaryRequest::refuse(int status, std::string_view why, std::string text, std::string credentialId,
+                             ErrorCode code) {
+  refusal_ = BoundaryRefusal{status, why, std::move(text), std::move(credentialId), code};
   return false;
 }
 
@@ -80,7 +81,7 @@ bool BoundaryRequest::begin(http::RawRequest& head) {
   if (!policy) return true;
   const std::vector<decision::CredentialRef> refs = engine_.injectionsFor(destination_);
   auto injected = applyInjections(head, *policy, refs);
-  if (!injected) return refuse(400, reason::kBadRewrite, injected.error().message);
+  if (!injected) return refuse(400, reason::kBadRewrite, injected.error().message, {}, ErrorCode::kInvalidInput);
   report_.applied = std::move(injected->applied);
   report_.unarmed = std::move(injected->unarmed);
   if (injected->request.target != head.target) {
@@ -105,28 +106,32 @@ bool BoundaryRequest::begin(http::RawRequest& head) {
 }
 
 bool BoundaryRequest::beginAws(http::RawRequest& head) {
-  if (!signsForAws(head)) {
-    // Not an AWS request to an AWS host: nothing to re-sign. The guard
-    // still sees a LENSFAKE key that stands elsewhere.
-    return true;
-  }
+  // Everything to a host with an awsSigv4 injection is signed, by the
+  // sandbox with a placeholder key.
   auto client = parseClientSignature(head);
-  if (!client) return refuse(401, reason::kAwsUnsupported, client.error().message);
+  if (!client) {
+    return refuse(401, signsForAws(head) ? reason::kAwsUnsupported : reason::kAwsUnsigned, client.error().message, {},
+                  ErrorCode::kInvalidInput);
+  }
   auto injection = findAwsInjection(engine_, client->accessKeyId, destination_);
   if (!injection) return refuse(401, reason::kAwsUnknownKey, injection.error().message);
   auto handling = bodyHandling(*client);
-  if (!handling) return refuse(400, reason::kAwsSigningFailed, handling.error().message, injection->credentialId);
+  if (!handling) {
+    return refuse(400, reason::kAwsSigningFailed, handling.error().message, injection->credentialId,
+                  ErrorCode::kInvalidInput);
+  }
   const bool chunkedTransfer = head.countHeader("transfer-encoding") != 0;
   if (*handling == BodyHandling::kHashed) {
     if (chunkedTransfer) {
       return refuse(411, reason::kAwsLengthRequired, "the body is signed by its hash: send it with a Content-Length",
-                    injection->credentialId);
+                    injection->credentialId, ErrorCode::kInvalidInput);
     }
     std::uint64_t length = 0;
     if (const http::HeaderField* field = head.findHeader("content-length")) {
       const auto parsed = util::parseDecimal(field->value(), ~0UL);
       if (!parsed) {
-        return refuse(400, reason::kAwsSigningFailed, "the Content-Length is not a number", injection->credentialId);
+        return refuse(400, reason::kAwsSigningFailed, "the Content-Length is not a number", injection->credentialId,
+                      ErrorCode::kInvalidInput);
       }
       length = *parsed;
     }
@@ -134,13 +139,14 @@ bool BoundaryRequest::beginAws(http::RawRequest& head) {
       return refuse(413, reason::kAwsBodyTooLarge,
                     "the body is signed by its hash and is larger than " + std::to_string(limits_.maxSignedBody) +
                         " bytes (--max-signed-body)",
-                    injection->credentialId);
+                    injection->credentialId, ErrorCode::kLimit);
     }
     needsBody_ = true;
     bodyLength_ = length;
   } else if (*handling == BodyHandling::kChunked && chunkedTransfer) {
     return refuse(411, reason::kAwsLengthRequired,
-                  "an aws-chunked body needs a Content-Length (not Transfer-Encoding)", injection->credentialId);
+                  "an aws-chunked body needs a Content-Length (not Transfer-Encoding)", injection->credentialId,
+                  ErrorCode::kInvalidInput);
   }
   client_ = std::move(client).value();
   aws_ = std::move(injection).value();
@@ -152,7 +158,10 @@ bool BoundaryRequest::finish(http::RawRequest& head, std::string_view body, std:
     if (needsBody_) head.body.assign(body);
     auto resigned = resign(head, *client_, aws_->credentials, now);
     head.body.clear();
-    if (!resigned) return refuse(400, reason::kAwsSigningFailed, resigned.error().message, aws_->credentialId);
+    if (!resigned) {
+      return refuse(400, reason::kAwsSigningFailed, resigned.error().message, aws_->credentialId,
+                    ErrorCode::kInvalidInput);
+    }
     head = std::move(resigned->signedRequest.request);
     head.body.clear();
     chunkSigner_ = std::move(resigned->chunkSigner);
@@ -175,7 +184,9 @@ bool BoundaryRequest::guard(const http::RawRequest& head) {
   if (!policy) return true;
   if (auto id = placeholderIn(*policy, head)) {
     return refuse(403, reason::kPlaceholderLeak,
-                  "the request carries a credential placeholder that is not exchanged for this host", *id);
+                  "the request carries the placeholder of credential \"" + *id + "\", which has no injection for " +
+                      destination_.host + " that covers it",
+                  *id);
   }
   return true;
 }

@@ -46,6 +46,9 @@ struct BoundaryRefusal {
   std::string_view reason;
   std::string text;          // for the client and the audit detail; never a value
   std::string credentialId;  // the credential concerned, when one is
+  // As an error of lens-sign: kInvalidInput (the request is malformed),
+  // kDenied (it may not go), kLimit (too large).
+  ErrorCode code = ErrorCode::kDenied;
 };
 
 // What was done, for the request's audit event.
@@ -89,7 +92,8 @@ class BoundaryRequest {
   [[nodiscard]] const BoundaryReport& report() const { return report_; }
 
  private:
-  bool refuse(int status, std::string_view why, std::string text, std::string credentialId = {});
+  bool refuse(int status, std::string_view why, std::string text, std::string credentialId = {},
+              ErrorCode code = ErrorCode::kDenied);
   bool beginAws(http::RawRequest& head);
   bool guard(const http::RawRequest& head);
 

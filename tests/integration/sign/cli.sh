@@ -202,7 +202,7 @@ expect_error "real access key id" 4 \
 expect_error "unknown placeholder" 4 "access key id LENSFAKE99 is not the placeholder of any credential in the policy" \
   "${resign[@]}" < <(signed_by LENSFAKE99 s3.amazonaws.com)
 expect_error "placeholder for another host" 4 \
-  'credential "aws-prod" has no awsSigv4 injection for example.org' "${resign[@]}" \
+  'the request carries the placeholder of credential "aws-prod", which has no injection for example.org that covers it' "${resign[@]}" \
   < <(signed_by LENSFAKE00AABB0000CC example.org)
 expect_error "unsigned request" 1 \
   "request on standard input: the request is not signed with AWS SigV4: it has neither an Authorization header nor presigned X-Amz-* query parameters" \

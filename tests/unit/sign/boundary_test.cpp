@@ -17,6 +17,7 @@ using lens::sign::BoundaryRequest;
 using lens::sign::SignatureLocation;
 using lens::sign::SigningContext;
 using lens::test::parseRequest;
+using lens::test::sandboxContext;
 using lens::test::signOk;
 using lens::test::timestampOf;
 
@@ -57,16 +58,6 @@ lens::decision::Request destination(const RawRequest& head, std::string host) {
 }
 
 std::chrono::sys_seconds now() { return timestampOf("2024-01-02T03:09:00Z"); }
-
-SigningContext sandboxContext(std::string service) {
-  SigningContext ctx;
-  ctx.accessKeyId = "LENSFAKE00AABB0000CC";
-  ctx.secretAccessKey = "sandbox-has-no-real-secret";
-  ctx.region = "eu-west-1";
-  ctx.service = std::move(service);
-  ctx.timestamp = timestampOf("2024-01-02T03:04:05Z");
-  return ctx;
-}
 
 }  // namespace
 

@@ -45,18 +45,7 @@ constexpr std::string_view kPolicy = R"({
                      "accessKeyId": "AKIADEV", "secretAccessKey": "dev", "sessionToken": "t"}]}
   ]})";
 
-// What the sandbox signs with: the placeholder key id, any secret, a fake
-// session token.
-SigningContext clientContext(std::string service = "sqs") {
-  SigningContext ctx;
-  ctx.accessKeyId = std::string(kPlaceholder);
-  ctx.secretAccessKey = "sandbox-has-no-real-secret";
-  ctx.sessionToken = "fake-token";
-  ctx.region = "eu-west-1";
-  ctx.service = std::move(service);
-  ctx.timestamp = timestampOf("2024-01-02T03:04:05Z");
-  return ctx;
-}
+SigningContext clientContext(std::string service = "sqs") { return lens::test::sandboxContext(std::move(service)); }
 
 const AwsCredentials kReal{"ASIAREALKEY", "real/secret+key", "real-session-token"};
 

@@ -48,4 +48,17 @@ inline sign::SigningContext s3DocumentationContext() {
   return ctx;
 }
 
+// What the sandbox signs with: a placeholder key id (LENSFAKE...), any
+// secret, a fake session token.
+inline sign::SigningContext sandboxContext(std::string service = "sqs") {
+  sign::SigningContext ctx;
+  ctx.accessKeyId = "LENSFAKE00AABB0000CC";
+  ctx.secretAccessKey = "sandbox-has-no-real-secret";
+  ctx.sessionToken = "fake-token";
+  ctx.region = "eu-west-1";
+  ctx.service = std::move(service);
+  ctx.timestamp = timestampOf("2024-01-02T03:04:05Z");
+  return ctx;
+}
+
 }  // namespace lens::test
