@@ -681,6 +681,7 @@ bool Connection::finishCredentials() {
       boundary_->needsBody() ? std::string_view(in_).substr(0, boundary_->bodyLength()) : std::string_view();
   const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
   if (!boundary_->finish(request_->head, body, now)) return refuseCredentials();
+  request_->originTarget = request_->head.target;  // a presigned request's query signed again
   credentialReport_ = boundary_->report();
   return true;
 }

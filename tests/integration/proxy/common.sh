@@ -37,7 +37,8 @@ start_dns_upstream() {
     --host-record=proxy.test,10.199.0.3 --host-record=v6.test,fd99::2 \
     --host-record=lo.test,127.0.0.1 --host-record=meta.test,169.254.169.254 \
     --host-record=mixed.test,10.199.0.2 --host-record=mixed.test,127.0.0.1 \
-    --host-record=dead.test,10.199.0.9 &
+    --host-record=dead.test,10.199.0.9 \
+    --host-record=sqs.eu-west-1.aws.test,10.199.0.2 --host-record=s3.eu-west-1.aws.test,10.199.0.2 &
   pids+=($!)
   local i
   for ((i = 0; i < 100; i++)); do
