@@ -14,7 +14,7 @@ function __fish_lens_proxy_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--origin-ca' ':--mark' 'ca init:--ca-dir' 'ca init:--days' 'ca show:--ca-dir' 'ca export:--ca-dir' 'ca export:--bundle' 'ca export:--format' 'ca export:--out' 'ca env:--ca-dir' 'ca env:--shell' 'ca env:--bundle' 'ca env:--proxy' 'ca env:--no-proxy'
+            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--max-signed-body' ':--origin-ca' ':--mark' 'ca init:--ca-dir' 'ca init:--days' 'ca show:--ca-dir' 'ca export:--ca-dir' 'ca export:--bundle' 'ca export:--format' 'ca export:--out' 'ca env:--ca-dir' 'ca env:--shell' 'ca env:--bundle' 'ca env:--proxy' 'ca env:--no-proxy'
                 set skip 1
             case ':ca'
                 set path 'ca'
@@ -61,6 +61,7 @@ complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver-timeout -x -d 'M
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver-tries -x -d 'Tries per DNS server'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l intercept -x -a 'needed all' -d 'TLS connections to intercept: needed (when the policy must see the requests) or all (every TLS connection an egress.tcp rule does not open)'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l leaf-cache -x -d 'Interception certificates kept in memory (one per host name)'
+complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l max-signed-body -x -d 'Largest AWS request body re-signed by its hash (read whole first; larger: 413)'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l origin-ca -r -F -d 'PEM bundle of CAs trusted for intercepted origins besides the system roots'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l mark -x -d 'Socket mark of every socket lens-proxy opens (trusted by the cage)'
 
