@@ -5,7 +5,7 @@
 //
 //   mitm_load MODE --host NAME --port N (--proxy ADDR:PORT | --connect ADDR:PORT)
 //             --cafile PEM [--path P] [--concurrency C] [--seconds S]
-//             [--count N] [--prefix STR]
+//             [--count N] [--prefix STR] [--request-file FILE]
 //
 //   keepalive  C threads, one connection each, GET --path back to back for
 //              --seconds (a failed connection is counted and reopened).
@@ -19,6 +19,12 @@
 //   idle       --count connections one after another, each with one GET,
 //              then held open: prints "idle open=N" and waits for its
 //              standard input to close.
+//   upload     one connection, the request in --request-file (head and
+//              body, streamed from the file), then its response: prints
+//              "upload bytes=N seconds=S".
+//
+// keepalive with --request-file sends that file's bytes (a whole request,
+// say one signed for AWS) instead of the GET.
 //
 // Output: one line, "MODE done=N errors=E seconds=S p50_us=X p99_us=Y" (bulk:
 // "bulk bytes=N seconds=S"). Every response is checked (status 200, the whole
@@ -34,8 +40,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -44,6 +50,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -116,10 +124,12 @@ struct Args {
   int concurrency = 8;
   double seconds = 5;
   int count = 1000;
+  std::string requestFile;  // keepalive: send these bytes instead of a GET; upload: stream this file
+  std::string request;      // its content (keepalive)
 };
 
 Args parseArgs(int argc, char** argv) {
-  if (argc < 2) die("usage: mitm_load keepalive|newconn|newhost|bulk|idle [options]; see the source");
+  if (argc < 2) die("usage: mitm_load keepalive|newconn|newhost|bulk|idle|upload [options]; see the source");
   Args a;
   a.mode = argv[1];
   for (int i = 2; i < argc; i += 2) {
@@ -146,11 +156,18 @@ Args parseArgs(int argc, char** argv) {
       a.seconds = std::stod(v);
     else if (k == "--count")
       a.count = std::stoi(v);
+    else if (k == "--request-file")
+      a.requestFile = v;
     else
       die("unknown option " + std::string(k));
   }
   if (a.host.empty() || a.cafile.empty()) die("--host and --cafile are required");
   if (a.proxy.empty() == a.connect.empty()) die("give exactly one of --proxy and --connect");
+  if (!a.requestFile.empty() && a.mode != "upload") {
+    std::ifstream in(a.requestFile, std::ios::binary);
+    if (!in) die("cannot read " + a.requestFile);
+    a.request.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
   return a;
 }
 
@@ -190,8 +207,33 @@ class Session {
   bool get(const std::string& host, int port, const std::string& path, std::uint64_t* bodyBytes, std::string* err) {
     const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
                             "\r\nUser-Agent: mitm_load\r\nAccept: */*\r\n\r\n";
+    return send(req, bodyBytes, err);
+  }
+
+  // Sends `req` as it is (head and body), then reads the response.
+  bool send(const std::string& req, std::uint64_t* bodyBytes, std::string* err) {
     if (SSL_write(ssl_.get(), req.data(), static_cast<int>(req.size())) != static_cast<int>(req.size()))
       return fail(err, "write: " + sslError());
+    return response(bodyBytes, err);
+  }
+
+  // Streams a request from a file (a large upload), then reads the response.
+  bool sendFile(const std::string& path, std::uint64_t* sent, std::string* err) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail(err, "cannot read " + path);
+    std::vector<char> piece(256 * 1024);
+    *sent = 0;
+    while (in) {
+      in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+      const auto n = static_cast<int>(in.gcount());
+      if (n > 0 && SSL_write(ssl_.get(), piece.data(), n) != n) return fail(err, "write: " + sslError());
+      *sent += static_cast<std::uint64_t>(n);
+    }
+    std::uint64_t bodyBytes = 0;
+    return response(&bodyBytes, err);
+  }
+
+  bool response(std::uint64_t* bodyBytes, std::string* err) {
     std::string line;
     if (!readLine(&line)) return fail(err, "no response");
     if (line.rfind("HTTP/1.1 200", 0) != 0 && line.rfind("HTTP/1.0 200", 0) != 0)
@@ -378,7 +420,8 @@ void keepaliveWorker(const Client& c, Clock::time_point end, Tally* t) {
       }
     }
     const auto t0 = Clock::now();
-    if (s->get(a.host, a.port, a.path, &bytes, &err)) {
+    const bool ok = a.request.empty() ? s->get(a.host, a.port, a.path, &bytes, &err) : s->send(a.request, &bytes, &err);
+    if (ok) {
       ++t->done;
       t->latencyUs.push_back(microsSince(t0));
     } else {
@@ -454,6 +497,20 @@ int bulk(const Client& c) {
   return 0;
 }
 
+// One request streamed from --request-file (a large upload).
+int upload(const Client& c) {
+  const Args& a = c.args();
+  std::string err;
+  auto s = c.open(a.host, &err);
+  if (!s) die(err);
+  std::uint64_t sent = 0;
+  const auto start = Clock::now();
+  if (!s->sendFile(a.requestFile, &sent, &err)) die(err);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("upload bytes=%llu seconds=%.4f\n", static_cast<unsigned long long>(sent), seconds);
+  return 0;
+}
+
 int idle(const Client& c) {
   const Args& a = c.args();
   std::vector<std::unique_ptr<Session>> open;
@@ -485,5 +542,6 @@ int main(int argc, char** argv) {
   if (a.mode == "keepalive" || a.mode == "newconn" || a.mode == "newhost") return load(c);
   if (a.mode == "bulk") return bulk(c);
   if (a.mode == "idle") return idle(c);
+  if (a.mode == "upload") return upload(c);
   die("unknown mode " + a.mode);
 }

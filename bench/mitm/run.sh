@@ -4,6 +4,7 @@
 #
 #   bench/mitm/run.sh [--rounds N] [--seconds S] [--big-mib N] [--idle N] [--quick]
 #                     [--peers mitmdump,squid|none] [--bulk-only]
+#                     [--credentials [--upload-mib N]]
 #
 # Two network namespaces joined by a veth pair (the proxies' safety floor
 # refuses loopback origins): the client one has the proxies on 127.0.0.1 and
@@ -39,7 +40,10 @@
 # lens-proxy and the load client in Release (build-bench/, or
 # $LENS_BENCH_BUILD_DIR). --peers limits the peers run beside lens-proxy
 # (none: lens and direct only); --bulk-only measures the download alone.
-# Markdown to stdout, progress to stderr.
+# --credentials measures the credentials stage instead (bench/mitm/
+# credentials.sh): lens-proxy with a header injection and SigV4 re-signing
+# against plain interception, and an aws-chunked upload of --upload-mib MiB
+# against an UNSIGNED-PAYLOAD one. Markdown to stdout, progress to stderr.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -49,6 +53,8 @@ big_mib=1024
 idle=1000
 peers=mitmdump,squid
 bulk_only=
+credentials=
+upload_mib=1024
 while (($#)); do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
@@ -58,7 +64,9 @@ while (($#)); do
     --quick) rounds=1; seconds=1; big_mib=64; idle=100; shift ;;
     --peers) peers=$2; shift 2 ;;
     --bulk-only) bulk_only=1; shift ;;
-    -h | --help) sed -n '2,43p' "$0"; exit 0 ;;
+    --credentials) credentials=1; shift ;;
+    --upload-mib) upload_mib=$2; shift 2 ;;
+    -h | --help) sed -n '2,46p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -118,7 +126,7 @@ build="${LENS_BENCH_BUILD_DIR:-$root/build-bench}"
 configure=(-S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DLENS_BENCH=ON -DLENS_TESTS=OFF -DLENS_FUZZ=OFF -DLENS_SANITIZE=OFF)
 if [[ ! -f "$build/CMakeCache.txt" ]] && command -v ninja >/dev/null 2>&1; then configure+=(-G Ninja); fi
 cmake "${configure[@]}" >&2
-cmake --build "$build" --target lens-proxy lens_mitm_load -j "${LENS_BENCH_JOBS:-$(nproc)}" >&2
+cmake --build "$build" --target lens-proxy lens-sign lens_mitm_load -j "${LENS_BENCH_JOBS:-$(nproc)}" >&2
 lens=$build/cmd/lens-proxy
 load=$build/bench/mitm/lens_mitm_load
 
@@ -215,6 +223,7 @@ http {
     ssl_certificate $work/origin.crt;
     ssl_certificate_key $work/origin.key;
     root $www;
+    location /aws/ { client_max_body_size 0; return 200 "ok\n"; }  # --credentials: any method, any body
   }
 }
 CONF
@@ -232,8 +241,8 @@ mkdir -p "$work/lens"
 "$lens" ca init --state-dir "$work/lens" >/dev/null
 cafile[lens]=$work/lens/ca/ca.crt
 printf '%s\n' '{"type": "policy", "network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"http": [
-  {"match": "origin.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}]},
-  {"match": "*.bench.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}]}]}}}' \
+  {"match": "origin.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}, {"method": "POST", "path": "/aws/**"}, {"method": "PUT", "path": "/aws/**"}]},
+  {"match": "*.bench.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}, {"method": "POST", "path": "/aws/**"}, {"method": "PUT", "path": "/aws/**"}]}]}}}' \
   >"$work/policy.json"
 start lens "$cli" "$lens" --state-dir "$work/lens" --listen 127.0.0.1:3128 --policy "$work/policy.json" \
   --origin-ca "$work/ca.crt" --audit off --log-level warn --max-connections 100000 --idle-timeout 600 \
@@ -315,6 +324,11 @@ cpu_ticks() {
       END { for (p in ticks) { q = p; for (d = 0; d < 8 && q != "" && q != root; d++) q = parent[q]; if (q == root) s += ticks[p] } print s + 0 }'
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+if [[ -n $credentials ]]; then
+  # shellcheck source=bench/mitm/credentials.sh
+  source "$root/bench/mitm/credentials.sh"
+  exit 0
+fi
 # origin_opens: TCP connections accepted so far in the server namespace.
 origin_opens() {
   nsenter --net="/run/netns/$srv" cat /proc/net/snmp |

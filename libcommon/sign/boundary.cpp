@@ -52,16 +52,19 @@ bool hasCredentials(const policy::PolicyDocument& policy) {
 }
 
 std::optional<std::string> placeholderIn(const policy::PolicyDocument& policy, const http::RawRequest& head) {
+  // Where a placeholder may stand, each field's value made once.
+  std::vector<std::string> texts{head.method, head.target};
+  std::vector<std::string> basics;  // decoded Authorization: Basic values
+  for (const http::HeaderField& field : head.headers) {
+    texts.push_back(field.name);
+    texts.push_back(field.value());
+    if (util::iequals(field.name, "authorization")) basics.push_back(texts.back());
+  }
   for (const policy::Credential& credential : policy.credentials) {
     const std::string_view p = credential.placeholder;
     if (p.empty()) continue;
-    bool found = holds(head.method, p) || holds(head.target, p);
-    for (const http::HeaderField& field : head.headers) {
-      if (found) break;
-      const std::string value = field.value();
-      found = holds(field.name, p) || holds(value, p) ||
-              (util::iequals(field.name, "authorization") && holdsInBasic(value, p));
-    }
+    const bool found = std::any_of(texts.begin(), texts.end(), [p](const std::string& t) { return holds(t, p); }) ||
+                       std::any_of(basics.begin(), basics.end(), [p](const std::string& v) { return holdsInBasic(v, p); });
     if (found) return credential.id;
   }
   return std::nullopt;

@@ -546,7 +546,32 @@ std::string stringToSign(std::string_view canonicalRequestText, const SigningCon
   return out;
 }
 
+namespace {
+
+// The last key derived on this thread, and what it was derived from: a
+// proxy re-signs request after request with one credential on one day, and
+// the four HMACs of a derivation are most of a signature's cost.
+struct DerivedKey {
+  std::string secret;
+  std::string date;
+  std::string region;
+  std::string service;
+  SigningKey key;
+  ~DerivedKey() {
+    OPENSSL_cleanse(secret.data(), secret.size());
+    OPENSSL_cleanse(key.bytes.data(), key.bytes.size());
+  }
+};
+
+}  // namespace
+
 SigningKey deriveSigningKey(const SigningContext& ctx) {
+  thread_local DerivedKey last;
+  const std::string date = formatDateStamp(ctx.timestamp);
+  if (!last.secret.empty() && last.secret == ctx.secretAccessKey && last.date == date && last.region == ctx.region &&
+      last.service == ctx.service) {
+    return last.key;
+  }
   std::string secret = "AWS4" + ctx.secretAccessKey;
   Digest dateKey = hmacSha256(asBytes(secret), formatDateStamp(ctx.timestamp));
   OPENSSL_cleanse(secret.data(), secret.size());
@@ -557,6 +582,12 @@ SigningKey deriveSigningKey(const SigningContext& ctx) {
   OPENSSL_cleanse(dateKey.data(), dateKey.size());
   OPENSSL_cleanse(regionKey.data(), regionKey.size());
   OPENSSL_cleanse(serviceKey.data(), serviceKey.size());
+  OPENSSL_cleanse(last.secret.data(), last.secret.size());
+  last.secret = ctx.secretAccessKey;
+  last.date = date;
+  last.region = ctx.region;
+  last.service = ctx.service;
+  last.key = key;
   return key;
 }
 
