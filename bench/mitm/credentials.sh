@@ -70,12 +70,14 @@ for ((r = 0; r < rounds; r++)); do
     for figure in inject sigv4; do
       host=origin.test
       [[ $figure == inject ]] || host=sqs.bench.test
+      opens=$(origin_opens)
       before=$(cpu_ticks "$pid")
       line=$(run_load "$t" keepalive --request-file "$req/$figure" --host "$host" --concurrency 8 --seconds "$seconds" \
         2>>"$work/load-$t.err")
       after=$(cpu_ticks "$pid")
-      echo "$figure $t ${line#keepalive } ticks=$((after - before))" >>"$work/results"
-      echo "  $t $figure $line, cpu ticks $((after - before))" >&2
+      opens=$(($(origin_opens) - opens))
+      echo "$figure $t ${line#keepalive } ticks=$((after - before)) origin=$opens" >>"$work/results"
+      echo "  $t $figure $line, cpu ticks $((after - before)), origin connections $opens" >&2
     done
   done
   pid=${pidof[lens-cred]}

@@ -324,16 +324,16 @@ cpu_ticks() {
       END { for (p in ticks) { q = p; for (d = 0; d < 8 && q != "" && q != root; d++) q = parent[q]; if (q == root) s += ticks[p] } print s + 0 }'
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-if [[ -n $credentials ]]; then
-  # shellcheck source=bench/mitm/credentials.sh
-  source "$root/bench/mitm/credentials.sh"
-  exit 0
-fi
 # origin_opens: TCP connections accepted so far in the server namespace.
 origin_opens() {
   nsenter --net="/run/netns/$srv" cat /proc/net/snmp |
     awk '/^Tcp:/ { if (!n++) { for (i = 2; i <= NF; i++) if ($i == "PassiveOpens") c = i } else print $c }'
 }
+if [[ -n $credentials ]]; then
+  # shellcheck source=bench/mitm/credentials.sh
+  source "$root/bench/mitm/credentials.sh"
+  exit 0
+fi
 
 for ((r = 0; r < rounds; r++)); do
   echo "round $((r + 1))/$rounds" >&2
