@@ -505,7 +505,7 @@ void Connection::act() {
     if (exchangeCredentials() && state_ != State::kSignedBody) dial();
     return;
   }
-  if (request_->kind == RequestKind::kForward && ctx_.engine == engine_ && engine_->policy()) {
+  if (request_->kind == RequestKind::kForward && engine_->policy()) {
     // Plain HTTP: no secret is injected in the clear, and no placeholder
     // leaves either.
     if (auto id = sign::placeholderIn(*engine_->policy(), request_->head)) {
@@ -655,57 +655,6 @@ void Connection::judgeTunnel(decision::Door door, std::string host) {
   decision_ = engine_->decide(engineRequest());
   decided_ = true;
   act();
-}
-
-// ---- credentials ---------------------------------------------------------------------
-
-bool Connection::exchangeCredentials() {
-  credentialReport_ = {};
-  credentialRefused_.clear();
-  boundary_.reset();
-  const auto& policy = engine_->policy();
-  if (!policy || !sign::hasCredentials(*policy)) return true;
-  boundary_.emplace(*engine_, engineRequest(), sign::BoundaryLimits{ctx_.options.maxSignedBody});
-  if (!boundary_->begin(request_->head)) return refuseCredentials();
-  request_->originTarget = request_->head.target;
-  if (boundary_->needsBody()) {
-    enter(State::kSignedBody);
-    deadline_ = ctx_.now + ctx_.options.headerTimeout;
-    return true;
-  }
-  return finishCredentials();
-}
-
-bool Connection::finishCredentials() {
-  const std::string_view body =
-      boundary_->needsBody() ? std::string_view(in_).substr(0, boundary_->bodyLength()) : std::string_view();
-  const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-  if (!boundary_->finish(request_->head, body, now)) return refuseCredentials();
-  request_->originTarget = request_->head.target;  // a presigned request's query signed again
-  credentialReport_ = boundary_->report();
-  return true;
-}
-
-bool Connection::refuseCredentials() {
-  const sign::BoundaryRefusal& r = boundary_->refusal();
-  credentialReport_ = boundary_->report();
-  credentialRefused_ = r.credentialId;
-  refuse(r.status, r.reason, r.text);
-  return false;
-}
-
-// The body a re-signature covers arrives before anything goes to the
-// origin (bounded by --max-signed-body, which begin() checked).
-void Connection::readSignedBody() {
-  while (in_.size() < boundary_->bodyLength()) {
-    const ClientRead r = readClient(boundary_->bodyLength() - in_.size());
-    if (r == ClientRead::kWait) return;
-    if (r == ClientRead::kEnd) {
-      close("client-closed-mid-body", true);
-      return;
-    }
-  }
-  if (finishCredentials()) dial();
 }
 
 // ---- interception -------------------------------------------------------------------

@@ -148,7 +148,7 @@ TlsStream::TlsStream(std::unique_ptr<Stream> inner, ssl_st* ssl) : inner_(std::m
   // Read what the socket holds, up to several records, in one call instead
   // of a header and a body per record. Bytes read ahead are invisible to
   // epoll: every reader goes on until kWouldBlock (or asks the reactor to
-  // come back), and buffered() counts them.
+  // come back).
   SSL_set_read_ahead(ssl_, 1);
   SSL_set_default_read_buffer_len(ssl_, kReadAhead);
 }
@@ -286,10 +286,6 @@ bool TlsStream::blockedOnWrite() const {
 bool TlsStream::blockedOnRead() const {
   if (!lastWantsRead_ && !lastWantsWrite_) return false;
   return inner_->plain() ? lastWantsRead_ : inner_->blockedOnRead();
-}
-
-bool TlsStream::buffered() const {
-  return initialUsed_ < initial_.size() || SSL_has_pending(ssl_) == 1 || inner_->buffered();
 }
 
 }  // namespace lens::proxy

@@ -46,8 +46,6 @@ class Stream {
   // readable for reads, writable for writes.
   [[nodiscard]] virtual bool blockedOnWrite() const { return false; }
   [[nodiscard]] virtual bool blockedOnRead() const { return false; }
-  // Bytes held inside the stream that epoll cannot see (read them first).
-  [[nodiscard]] virtual bool buffered() const { return false; }
 };
 
 // A connected non-blocking socket.
@@ -118,7 +116,6 @@ class TlsStream final : public Stream {
   void shutdownWrite() override;
   [[nodiscard]] bool blockedOnWrite() const override;
   [[nodiscard]] bool blockedOnRead() const override;
-  [[nodiscard]] bool buffered() const override;
 
  private:
   TlsStream(std::unique_ptr<Stream> inner, ssl_st* ssl);

@@ -52,19 +52,19 @@ bool hasCredentials(const policy::PolicyDocument& policy) {
 }
 
 std::optional<std::string> placeholderIn(const policy::PolicyDocument& policy, const http::RawRequest& head) {
-  // Where a placeholder may stand, each field's value made once.
-  std::vector<std::string> texts{head.method, head.target};
-  std::vector<std::string> basics;  // decoded Authorization: Basic values
-  for (const http::HeaderField& field : head.headers) {
-    texts.push_back(field.name);
-    texts.push_back(field.value());
-    if (util::iequals(field.name, "authorization")) basics.push_back(texts.back());
-  }
+  // Each field's value made once (value() unfolds and trims).
+  std::vector<std::string> values;
+  values.reserve(head.headers.size());
+  for (const http::HeaderField& field : head.headers) values.push_back(field.value());
   for (const policy::Credential& credential : policy.credentials) {
     const std::string_view p = credential.placeholder;
     if (p.empty()) continue;
-    const bool found = std::any_of(texts.begin(), texts.end(), [p](const std::string& t) { return holds(t, p); }) ||
-                       std::any_of(basics.begin(), basics.end(), [p](const std::string& v) { return holdsInBasic(v, p); });
+    bool found = holds(head.method, p) || holds(head.target, p);
+    for (std::size_t i = 0; i < values.size() && !found; ++i) {
+      const http::HeaderField& field = head.headers[i];
+      found = holds(field.name, p) || holds(values[i], p) ||
+              (util::iequals(field.name, "authorization") && holdsInBasic(values[i], p));
+    }
     if (found) return credential.id;
   }
   return std::nullopt;
@@ -105,10 +105,10 @@ bool BoundaryRequest::begin(http::RawRequest& head) {
   const bool aws = std::any_of(refs.begin(), refs.end(), [](const decision::CredentialRef& r) {
     return r.type == policy::InjectionType::kAwsSigv4;
   });
-  return !aws || beginAws(head);
+  return !aws || beginAws(head, refs);
 }
 
-bool BoundaryRequest::beginAws(http::RawRequest& head) {
+bool BoundaryRequest::beginAws(http::RawRequest& head, std::span<const decision::CredentialRef> refs) {
   // Everything to a host with an awsSigv4 injection is signed, by the
   // sandbox with a placeholder key.
   auto client = parseClientSignature(head);
@@ -116,7 +116,7 @@ bool BoundaryRequest::beginAws(http::RawRequest& head) {
     return refuse(401, signsForAws(head) ? reason::kAwsUnsupported : reason::kAwsUnsigned, client.error().message, {},
                   ErrorCode::kInvalidInput);
   }
-  auto injection = findAwsInjection(engine_, client->accessKeyId, destination_);
+  auto injection = findAwsInjection(engine_, client->accessKeyId, destination_, refs);
   if (!injection) return refuse(401, reason::kAwsUnknownKey, injection.error().message);
   auto handling = bodyHandling(*client);
   if (!handling) {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -94,7 +95,7 @@ class BoundaryRequest {
  private:
   bool refuse(int status, std::string_view why, std::string text, std::string credentialId = {},
               ErrorCode code = ErrorCode::kDenied);
-  bool beginAws(http::RawRequest& head);
+  bool beginAws(http::RawRequest& head, std::span<const decision::CredentialRef> refs);
   bool guard(const http::RawRequest& head);
 
   const decision::Engine& engine_;

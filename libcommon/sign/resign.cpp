@@ -245,6 +245,12 @@ Result<BodyHandling> bodyHandling(const ClientSignature& client) {
 
 Result<AwsInjection> findAwsInjection(const decision::Engine& engine, std::string_view accessKeyId,
                                       const decision::Request& request) {
+  return findAwsInjection(engine, accessKeyId, request, engine.injectionsFor(request));
+}
+
+Result<AwsInjection> findAwsInjection(const decision::Engine& engine, std::string_view accessKeyId,
+                                      const decision::Request& request,
+                                      std::span<const decision::CredentialRef> refs) {
   if (!accessKeyId.starts_with(policy::kAwsPlaceholderPrefix)) {
     return makeError(
         ErrorCode::kDenied,
@@ -253,7 +259,7 @@ Result<AwsInjection> findAwsInjection(const decision::Engine& engine, std::strin
   }
   const auto& policy = engine.policy();
   if (!policy) return makeError(ErrorCode::kDenied, "no policy: nothing is re-signed");
-  for (const decision::CredentialRef& ref : engine.injectionsFor(request)) {
+  for (const decision::CredentialRef& ref : refs) {
     const policy::Credential& credential = policy->credentials[ref.credential];
     if (ref.type != policy::InjectionType::kAwsSigv4 || credential.placeholder != accessKeyId)
       continue;

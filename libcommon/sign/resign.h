@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,11 @@ struct AwsInjection {
 [[nodiscard]] Result<AwsInjection> findAwsInjection(const decision::Engine& engine,
                                                     std::string_view accessKeyId,
                                                     const decision::Request& request);
+// The same among `refs`, the injections engine.injectionsFor(request) gave.
+[[nodiscard]] Result<AwsInjection> findAwsInjection(const decision::Engine& engine,
+                                                    std::string_view accessKeyId,
+                                                    const decision::Request& request,
+                                                    std::span<const decision::CredentialRef> refs);
 
 struct ResignedRequest {
   // The request signed with the real credentials: the signer's headers or
