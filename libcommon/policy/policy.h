@@ -30,6 +30,19 @@ struct HttpRule {
   std::optional<PathGlob> path;
 };
 
+// A route's mutual-TLS bridge (`forward`, set by the control plane): the
+// requests for the rule's host:port go to `dialHost`:`dialPort` over TLS
+// with a client certificate; the sandbox's Authorization is dropped.
+struct ForwardBridge {
+  std::string dialHost;  // a name or an IP literal (no brackets)
+  std::uint16_t dialPort = 0;
+  std::string tlsServerName;       // SNI and the name the origin's certificate must carry
+  std::string certPem;             // client certificate chain
+  std::string keyPem;              // its private key
+  std::string caPem;               // roots for the origin; empty = system roots and --origin-ca
+  std::string upstreamHostHeader;  // Host sent to the origin; empty = the client's
+};
+
 struct RouteRule {  // network.egress.http[] (and legacy network.allowedRoutes[])
   MatchPattern match;
   Verdict verdict = Verdict::kDeny;
@@ -39,6 +52,7 @@ struct RouteRule {  // network.egress.http[] (and legacy network.allowedRoutes[]
   bool tlsTerminate = false;
   std::vector<HttpRule> rules;
   std::vector<std::string> binaries;
+  std::optional<ForwardBridge> forward;
 };
 
 struct RawRule {  // network.egress.tcp[] and network.egress.udp[]
@@ -57,7 +71,7 @@ struct NetworkPolicy {
   bool fromAllowedRoutes = false;  // http came from the legacy spelling
 };
 
-enum class InjectionType : std::uint8_t { kHeader, kUriPlaceholder, kAwsSigv4 };
+enum class InjectionType : std::uint8_t { kHeader, kUriPlaceholder, kAwsSigv4, kOauthClientCredentials };
 
 // The placeholder of a credential with an awsSigv4 injection is the fake
 // access key id the sandbox signs with; it starts with this prefix.
@@ -73,6 +87,12 @@ struct Injection {
   std::string accessKeyId;      // awsSigv4
   std::string secretAccessKey;  // awsSigv4
   std::string sessionToken;     // awsSigv4
+  // oauthClientCredentials: the token endpoint the proxy answers itself,
+  // with the credential's placeholder as the access token.
+  std::string tokenPath;            // normalised path
+  std::string clientId;
+  std::vector<std::string> scopes;  // sorted, no repeats; empty = a request without scope
+  std::uint32_t expiresIn = 3600;
 };
 
 struct Credential {

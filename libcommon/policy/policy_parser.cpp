@@ -11,7 +11,9 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "libcommon/net/host_port.h"
 #include "libcommon/policy/policy_spec.h"
+#include "libcommon/tls/pem.h"
 #include "libcommon/util/file.h"
 #include "libcommon/util/hash.h"
 #include "libcommon/util/strings.h"
@@ -35,6 +37,7 @@ std::string_view toString(InjectionType t) {
     case InjectionType::kHeader: return "header";
     case InjectionType::kUriPlaceholder: return "uriPlaceholder";
     case InjectionType::kAwsSigv4: return "awsSigv4";
+    case InjectionType::kOauthClientCredentials: return "oauthClientCredentials";
   }
   return "header";
 }
@@ -417,8 +420,54 @@ class Parser {
       if (r->has("scheme")) rule.scheme = r->str("scheme") == "http" ? Scheme::kHttp : Scheme::kHttps;
       rule.description = r->str("description");
       rule.tlsTerminate = r->has("tlsTerminate") && r->get("tlsTerminate").extract<bool>();
+      if (r->has("forward")) forward(*r, ruleType, rule);
       out.push_back(std::move(rule));
     });
+  }
+
+  // A bridge the control plane configured wrongly closes its own route
+  // (the rule denies, as the original) rather than the whole policy.
+  void forward(const ObjectView& r, const spec::Type& ruleType, RouteRule& rule) {
+    const std::string at = r.at("forward");
+    const ObjectView f = check(r.get("forward").extract<ObjectPtr>(), fieldType(ruleType, "forward"), at);
+    std::optional<std::string> problem;
+    const MatchPattern& m = rule.match;
+    if (m.kind() != MatchPattern::Kind::kExact || !m.port()) {
+      problem = "a forward bridge needs a rule matching one host:port, not " + quoted(m.text());
+    }
+    for (const char* key : {"dialAddr", "tlsServerName", "certPem", "keyPem"}) {
+      if (!problem && !f.has(key)) problem = std::string("it has no valid ") + key;
+    }
+    ForwardBridge bridge;
+    if (!problem) {
+      auto dial = net::parseHostPort(f.str("dialAddr"));
+      if (!dial || !dial->port) {
+        problem = "dialAddr must be host:port" + (dial ? std::string() : " (" + dial.error().message + ")");
+      } else {
+        bridge.dialHost = dial->host;
+        bridge.dialPort = *dial->port;
+      }
+    }
+    if (!problem) {
+      bridge.tlsServerName = f.str("tlsServerName");
+      bridge.certPem = f.str("certPem");
+      bridge.keyPem = f.str("keyPem");
+      bridge.caPem = f.str("caPem");
+      bridge.upstreamHostHeader = f.str("upstreamHostHeader");
+      if (bridge.upstreamHostHeader.find_first_of("\r\n") != std::string::npos) {
+        problem = "upstreamHostHeader must not contain CR or LF";
+      } else if (auto ok = tls::checkClientIdentity(bridge.certPem, bridge.keyPem); !ok) {
+        problem = ok.error().message;
+      } else if (!bridge.caPem.empty()) {
+        if (auto roots = tls::readCertificates(bridge.caPem, "caPem"); !roots) problem = roots.error().message;
+      }
+    }
+    if (problem) {
+      warning(at, "forward bridge refused, the rule denies: " + *problem, true);
+      rule.verdict = Verdict::kDeny;
+      return;
+    }
+    rule.forward = std::move(bridge);
   }
 
   void rawRules(const ObjectView& v, std::string_view table, std::vector<RawRule>& out) {
@@ -531,6 +580,19 @@ class Parser {
       }
       if (inj.value.find_first_of("\r\n ") != std::string::npos) {
         error(v.at("value"), "a URI value must not contain spaces, CR or LF");
+      }
+    } else if (tagValue == "oauthClientCredentials") {
+      inj.type = InjectionType::kOauthClientCredentials;
+      inj.tokenPath = normalizePath(v.str("tokenPath"));
+      inj.clientId = v.str("clientId");
+      for (std::string_view scope : util::split(v.str("scope"), ' ')) {
+        if (!scope.empty()) inj.scopes.emplace_back(scope);
+      }
+      std::sort(inj.scopes.begin(), inj.scopes.end());
+      inj.scopes.erase(std::unique(inj.scopes.begin(), inj.scopes.end()), inj.scopes.end());
+      if (v.has("expiresIn")) inj.expiresIn = v.get("expiresIn").convert<std::uint32_t>();
+      if (cred.placeholder.empty()) {
+        error(at, "an oauthClientCredentials injection needs the credential's placeholder (the token it answers)");
       }
     } else {
       inj.type = InjectionType::kAwsSigv4;

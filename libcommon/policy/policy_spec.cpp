@@ -53,6 +53,21 @@ const Type kHttpRule{
                    R"({"required": ["path"], "properties": {"path": {"type": "string"}}}]})"};
 const Type kHttpRuleList{.kind = Kind::kArray, .items = &kHttpRule};
 
+const Type kForwardBridge{
+    .kind = Kind::kObject,
+    .name = "ForwardConfig",
+    .description = "A mutual-TLS bridge set by the control plane: requests for the rule's host:port go to "
+                   "dialAddr with a client certificate, without the sandbox's Authorization.",
+    .fields = {
+        {"dialAddr", &kNonEmptyString, true, "host:port the proxy dials instead of the requested one."},
+        {"tlsServerName", &kNonEmptyString, true, "TLS server name sent and verified at dialAddr."},
+        {"certPem", &kNonEmptyString, true, "Client certificate chain (PEM)."},
+        {"keyPem", &kNonEmptyString, true, "The client certificate's private key (PEM)."},
+        {"upstreamHostHeader", &kString, false, "Host header sent to dialAddr; absent = the client's."},
+        {"caPem", &kString, false,
+         "Roots (PEM) that dialAddr's certificate must chain to; absent = the system's and --origin-ca."},
+    }};
+
 const Type kRouteRule{
     .kind = Kind::kObject,
     .name = "RouteRule",
@@ -71,6 +86,8 @@ const Type kRouteRule{
          "Permitted requests; a non-empty list denies every request it does not cover."},
         {"binaries", &kBinaryList, false,
          "Absolute paths of the executables (or their ancestors) this rule applies to."},
+        {"forward", &kForwardBridge, false,
+         "Mutual-TLS bridge (set by the control plane); only on a host:port rule."},
     }};
 const Type kRouteRuleList{.kind = Kind::kArray, .items = &kRouteRule};
 
@@ -157,13 +174,32 @@ const Type kAwsInjection{
         {"rules", &kHttpRuleList, false, "Ignored.", true},
     }};
 
+const Type kTokenPath{.kind = Kind::kString, .minLength = 1, .pattern = "^/[^?#]*$"};
+const Type kExpiresIn{.kind = Kind::kInteger, .minimum = 1, .maximum = 86400};
+
+const Type kOauthInjection{
+    .kind = Kind::kObject,
+    .name = "OauthClientCredentialsInjection",
+    .description = "Answer an OAuth client-credentials token request in the proxy, with the credential's "
+                   "placeholder as the access token (a header injection swaps it on the API calls).",
+    .fields = {
+        {"injectionType", nullptr, true, "\"oauthClientCredentials\""},
+        {"domain", &kNonEmptyString, true, "Host pattern of the token endpoint."},
+        {"tokenPath", &kTokenPath, true, "Path of the token endpoint (no query)."},
+        {"clientId", &kNonEmptyString, true, "The client_id the sandbox asks with."},
+        {"scope", &kString, false,
+         "Space-separated scopes the request must ask for exactly; absent or empty = no scope."},
+        {"expiresIn", &kExpiresIn, false, "expires_in of the answer in seconds (default 3600)."},
+    }};
+
 const Type kInjection{.kind = Kind::kTagged,
                       .name = "CredentialInjection",
                       .description = "How a credential is exchanged at the boundary.",
                       .tag = "injectionType",
                       .variants = {{"header", &kHeaderInjection},
                                    {"uriPlaceholder", &kUriInjection},
-                                   {"awsSigv4", &kAwsInjection}}};
+                                   {"awsSigv4", &kAwsInjection},
+                                   {"oauthClientCredentials", &kOauthInjection}}};
 const Type kInjectionList{.kind = Kind::kArray, .items = &kInjection};
 
 const Type kCredential{

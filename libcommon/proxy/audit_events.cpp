@@ -29,6 +29,11 @@ void addCredentials(audit::Event& event, const DecisionFacts& facts) {
       addOnce(ids, r->awsCredentialId);
       addOnce(types, policy::toString(policy::InjectionType::kAwsSigv4));
     }
+    if (!r->tokenCredentialId.empty()) {
+      addOnce(ids, r->tokenCredentialId);
+      addOnce(types, policy::toString(policy::InjectionType::kOauthClientCredentials));
+      event.meta("token_answer", true);
+    }
   }
   addOnce(ids, facts.credentialRefused);
   if (!ids.empty()) event.meta("credential_id", ids);

@@ -558,6 +558,10 @@ void Connection::refuse(int status, std::string_view why, std::string_view text,
                detail.empty() ? text : detail);
   dialer_.cancel();
   if (midExchange || !keep) closeServer();
+  answered(keep);
+}
+
+void Connection::answered(bool keep) {
   if (keep) {
     enter(State::kAnswering);
   } else {

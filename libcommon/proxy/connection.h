@@ -117,11 +117,16 @@ class Connection final : public IoHandler {
   const std::vector<std::string>& callerChain();
   void refuse(int status, std::string_view reason, std::string_view text,
               std::string_view detail = {});
+  // A response of the proxy's own is queued: the next request follows
+  // (`keep`), or the connection closes after it.
+  void answered(bool keep);
   void dial();
   // The credentials stage of a request (libcommon/sign/boundary.h): false
   // when it refused the request; kSignedBody when it waits for the body.
+  // finishCredentials: true when the request goes on to the origin.
   bool exchangeCredentials();
   bool finishCredentials();
+  void answerLocally(const sign::TokenAnswer& answer);
   void readSignedBody();
   bool refuseCredentials();
 

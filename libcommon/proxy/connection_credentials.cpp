@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "libcommon/proxy/connection.h"
+#include "libcommon/proxy/reply.h"
 
 namespace lens::proxy {
 
@@ -28,9 +29,26 @@ bool Connection::finishCredentials() {
       boundary_->needsBody() ? std::string_view(in_).substr(0, boundary_->bodyLength()) : std::string_view();
   const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
   if (!boundary_->finish(request_->head, body, now)) return refuseCredentials();
-  request_->originTarget = request_->head.target;  // a presigned request's query signed again
   credentialReport_ = boundary_->report();
+  if (const auto& answer = boundary_->answer()) {
+    answerLocally(*answer);
+    return false;
+  }
+  request_->originTarget = request_->head.target;  // a presigned request's query signed again
   return true;
+}
+
+// The stage answered the request itself (an OAuth token request): the
+// form it read is consumed, and the connection goes on as after any
+// response.
+void Connection::answerLocally(const sign::TokenAnswer& answer) {
+  in_.erase(0, boundary_->bodyLength());
+  ++ctx_.stats.allowed;
+  const bool keep = request_->keepAlive && !ctx_.draining;
+  out_.append(tokenReply(answer.status, answer.body, keep));
+  emitDecision(answer.status == 200 ? audit::Outcome::kSuccess : audit::Outcome::kFailure, answer.status,
+               decision_.reason, "an OAuth client-credentials token request, answered by the proxy");
+  answered(keep);
 }
 
 bool Connection::refuseCredentials() {

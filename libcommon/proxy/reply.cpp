@@ -8,10 +8,16 @@ std::string_view statusText(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
     case 403:
       return "Forbidden";
     case 408:
       return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
     case 421:
       return "Misdirected Request";
     case 431:
@@ -41,6 +47,16 @@ std::string errorReply(int status, std::string_view reason, std::string_view sub
       .append(reason)
       .append("\r\n\r\n")
       .append(body);
+  return out;
+}
+
+std::string tokenReply(int status, std::string_view json, bool keepAlive) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
+  if (!keepAlive) out.append("Connection: close\r\n");
+  out.append("Content-Type: application/json\r\nCache-Control: no-store\r\nPragma: no-cache\r\nContent-Length: ")
+      .append(std::to_string(json.size()))
+      .append("\r\n\r\n")
+      .append(json);
   return out;
 }
 

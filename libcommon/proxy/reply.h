@@ -54,6 +54,10 @@ std::string errorReply(int status, std::string_view reason, std::string_view sub
                        std::string_view text, std::string_view tool = "lens-proxy",
                        bool keepAlive = false);
 
+// The proxy's answer to an OAuth token request (sign/token_answer.h):
+// application/json, Cache-Control: no-store, Pragma: no-cache.
+std::string tokenReply(int status, std::string_view json, bool keepAlive);
+
 // "HTTP/1.1 200 Connection established" and the empty line.
 inline constexpr std::string_view kConnectEstablished =
     "HTTP/1.1 200 Connection established\r\n\r\n";

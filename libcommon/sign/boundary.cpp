@@ -102,6 +102,7 @@ bool BoundaryRequest::begin(http::RawRequest& head) {
     destination_ = std::move(again);
   }
   head = std::move(injected->request);
+  if (isTokenRequest(head, *policy, refs) && !beginToken(head, refs)) return false;
   const bool aws = std::any_of(refs.begin(), refs.end(), [](const decision::CredentialRef& r) {
     return r.type == policy::InjectionType::kAwsSigv4;
   });
@@ -156,7 +157,39 @@ bool BoundaryRequest::beginAws(http::RawRequest& head, std::span<const decision:
   return true;
 }
 
+bool BoundaryRequest::beginToken(const http::RawRequest& head, std::span<const decision::CredentialRef> refs) {
+  if (head.countHeader("transfer-encoding") != 0) {
+    return refuse(411, reason::kOauthLengthRequired, "a token request is answered from its form: send it with a "
+                  "Content-Length", {}, ErrorCode::kInvalidInput);
+  }
+  std::uint64_t length = 0;
+  if (const http::HeaderField* field = head.findHeader("content-length")) {
+    const auto parsed = util::parseDecimal(field->value(), ~0UL);
+    if (!parsed) {
+      return refuse(411, reason::kOauthLengthRequired, "the Content-Length is not a number", {},
+                    ErrorCode::kInvalidInput);
+    }
+    length = *parsed;
+  }
+  if (length > kMaxTokenRequestBody) {
+    return refuse(413, reason::kOauthBodyTooLarge,
+                  "a token request body is larger than " + std::to_string(kMaxTokenRequestBody) + " bytes", {},
+                  ErrorCode::kLimit);
+  }
+  needsBody_ = length != 0;
+  bodyLength_ = length;
+  tokenRefs_.assign(refs.begin(), refs.end());
+  return true;
+}
+
 bool BoundaryRequest::finish(http::RawRequest& head, std::string_view body, std::chrono::sys_seconds now) {
+  if (!tokenRefs_.empty()) {
+    if (const auto& policy = engine_.policy()) answer_ = answerTokenRequest(head, body, *policy, tokenRefs_);
+    if (answer_) {
+      report_.tokenCredentialId = answer_->credentialId;
+      return true;  // answered here: nothing goes to the origin
+    }
+  }
   if (aws_) {
     if (needsBody_) head.body.assign(body);
     auto resigned = resign(head, *client_, aws_->credentials, now);

@@ -14,6 +14,7 @@
 #include "libcommon/http/raw_request.h"
 #include "libcommon/sign/inject.h"
 #include "libcommon/sign/resign.h"
+#include "libcommon/sign/token_answer.h"
 
 // The credentials stage of the per-request pipeline (DESIGN.md section 5a):
 // what happens to one request between the decision and the origin, the same
@@ -24,6 +25,9 @@
 //   3. a request signed with a LENSFAKE access key id for a host with an
 //      awsSigv4 injection is signed again with the real key (resign.h); a
 //      body the new signature covers must be read whole first;
+//   3a. a POST to the token endpoint of an oauthClientCredentials injection
+//      is read whole and, when it is a client-credentials request of the
+//      configured client, answered by the stage itself (answer());
 //   4. the placeholder guard: a head that still carries any credential's
 //      placeholder is refused, wherever it stands.
 // Refusals carry a status, a reason token and the credential's id, never a
@@ -40,6 +44,8 @@ inline constexpr std::string_view kAwsLengthRequired = "aws-length-required";   
 inline constexpr std::string_view kAwsBodyTooLarge = "aws-body-too-large";         // 413
 inline constexpr std::string_view kAwsSigningFailed = "aws-signing-failed";        // 400
 inline constexpr std::string_view kBadRewrite = "bad-rewrite";                     // 400
+inline constexpr std::string_view kOauthLengthRequired = "oauth-length-required";  // 411
+inline constexpr std::string_view kOauthBodyTooLarge = "oauth-body-too-large";     // 413
 }  // namespace reason
 
 struct BoundaryRefusal {
@@ -58,6 +64,7 @@ struct BoundaryReport {
   std::vector<AppliedInjection> unarmed;
   std::string awsCredentialId;  // re-signed with this credential's key; "" when not
   std::string service;          // of the re-signed request's credential scope
+  std::string tokenCredentialId;  // answered a token request with this credential's placeholder
 };
 
 struct BoundaryLimits {
@@ -73,13 +80,18 @@ class BoundaryRequest {
   // Steps 1 and 2, and step 3 up to the body: rewrites `head` in place.
   // False when refused (refusal()). Then, unless needsBody(), call finish().
   [[nodiscard]] bool begin(http::RawRequest& head);
-  // The re-signature covers the body: finish() wants it whole, `bodyLength`
-  // bytes (at most the limit; begin() refused larger ones).
+  // The re-signature covers the body, or a token request's form decides:
+  // finish() wants it whole, `bodyLength` bytes (at most the limit; begin()
+  // refused larger ones).
   [[nodiscard]] bool needsBody() const { return needsBody_; }
   [[nodiscard]] std::uint64_t bodyLength() const { return bodyLength_; }
   // Step 3 (with the whole body when needsBody()) and step 4. False when
   // refused.
   [[nodiscard]] bool finish(http::RawRequest& head, std::string_view body, std::chrono::sys_seconds now);
+
+  // After finish(): the response that answers the request instead of the
+  // origin (an OAuth token answer); nullopt when the request goes on.
+  [[nodiscard]] const std::optional<TokenAnswer>& answer() const { return answer_; }
 
   // After finish(): an aws-chunked body is re-signed as it streams with
   // this signer (AwsChunkedResigner), seeded by the new request signature.
@@ -96,6 +108,7 @@ class BoundaryRequest {
   bool refuse(int status, std::string_view why, std::string text, std::string credentialId = {},
               ErrorCode code = ErrorCode::kDenied);
   bool beginAws(http::RawRequest& head, std::span<const decision::CredentialRef> refs);
+  bool beginToken(const http::RawRequest& head, std::span<const decision::CredentialRef> refs);
   bool guard(const http::RawRequest& head);
 
   const decision::Engine& engine_;
@@ -103,6 +116,8 @@ class BoundaryRequest {
   BoundaryLimits limits_;
   std::optional<ClientSignature> client_;
   std::optional<AwsInjection> aws_;
+  std::vector<decision::CredentialRef> tokenRefs_;  // a token request: the injections that may answer it
+  std::optional<TokenAnswer> answer_;
   bool needsBody_ = false;
   std::uint64_t bodyLength_ = 0;
   std::optional<ChunkSigner> chunkSigner_;

@@ -24,6 +24,10 @@ std::string fishQuote(std::string_view value);
 
 // The value of a hex digit of either case, or -1 for another character.
 int hexDigitValue(char c);
+// One name or value of an application/x-www-form-urlencoded body: '+' is a
+// space, %XX a byte. nullopt when a '%' is not followed by two hex digits.
+std::optional<std::string> formDecode(std::string_view s);
+
 // True when every character is 0-9 or a-f (lower-case hex, as SigV4 writes
 // hashes and signatures); true for "".
 bool isLowerHex(std::string_view s);

@@ -51,6 +51,7 @@ declare -A expect=(
   [http-rule-empty.json]='network.egress.http[0].rules[1]: a rule needs a method or a path'
   [http-rule-null-method.json]='network.egress.http[0].rules[0]: a rule needs a method or a path'
   [ipv6-unbracketed-port.json]='network.egress.tcp[0].match: tcp rule "2001:db8::10:5432" needs a port; an IPv6 address with a port must be written [address]:port'
+  [oauth-missing-token-path.json]='credentials[0].injections[0]: missing required key "tokenPath"'
   [missing-default-transport.json]='network: missing required key "defaultTransport"'
   [port-too-large.json]='network.egress.tcp[0].match: invalid port "65536"'
   [port-zero.json]='network.egress.tcp[0].match: port 0 is not a valid port'
@@ -69,6 +70,7 @@ declare -A expect=(
   [semantic/http-ipv6-unbracketed-port.json]='network.egress.http[0].match: ambiguous match "2001:db8::/32:443"'
   [semantic/http-rule-relative-path.json]='network.egress.http[0].rules[0].path: path "repos/**" must start with '"'/'"
   [semantic/match-is-a-url.json]='network.egress.http[0].match: invalid match "api.github.com/repos": expected a host, address or prefix, not a URL'
+  [semantic/oauth-without-placeholder.json]="credentials[0].injections[0]: an oauthClientCredentials injection needs the credential's placeholder"
   [semantic/trailing-data.json]='$: unexpected data after the JSON value'
   [semantic/uri-placeholder-without-placeholder.json]="credentials[0].injections[0]: a uriPlaceholder injection needs the credential's placeholder"
 )

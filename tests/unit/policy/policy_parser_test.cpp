@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -520,12 +521,13 @@ TEST_CASE("credential injections are checked by type", "[policy][parser]") {
   SECTION("the injection type") {
     CHECK(problems(credentials(R"({"id": "x", "injections": [{"injectionType": "heder", "domain": "a.com"}]})")) ==
           Strings{"credentials[0].injections[0].injectionType: unknown injection type \"heder\" (expected header, "
-                  "uriPlaceholder or awsSigv4); did you mean \"header\"?"});
+                  "uriPlaceholder, awsSigv4 or oauthClientCredentials); did you mean \"header\"?"});
     CHECK(problems(credentials(R"({"id": "x", "injections": [{"injectionType": 1}]})")) ==
           Strings{"credentials[0].injections[0].injectionType: expected a string, found a number"});
     CHECK(problems(credentials(R"({"id": "x", "injections": [{"injectonType": "header", "domain": "a.com", "header": "X", "value": "", "vaule": 1}]})")) ==
           Strings{
-              "credentials[0].injections[0]: missing required key \"injectionType\" (header, uriPlaceholder or awsSigv4)",
+              "credentials[0].injections[0]: missing required key \"injectionType\" (header, uriPlaceholder, awsSigv4 or "
+              "oauthClientCredentials)",
               "credentials[0].injections[0].injectonType: unknown key \"injectonType\" (did you mean \"injectionType\"?)",
               "credentials[0].injections[0].vaule: unknown key \"vaule\" (did you mean \"value\"?)",
           });
@@ -533,6 +535,82 @@ TEST_CASE("credential injections are checked by type", "[policy][parser]") {
           Strings{"credentials[0].injections[0]: expected an object, found null"});
     CHECK(problems(credentials(R"({"id": "x", "injections": [{"injectionType": "header", "domain": "a.com", "header": "X", "value": "", "accessKeyId": "A"}]})")) ==
           Strings{"credentials[0].injections[0].accessKeyId: unknown key \"accessKeyId\""});
+  }
+}
+
+TEST_CASE("oauthClientCredentials injections name a token endpoint, a client and its scopes", "[policy][parser]") {
+  const std::string crm = R"({"id": "crm", "placeholder": "crm-token", "injections": [{"injectionType": "oauthClientCredentials", )"
+                          R"("domain": "auth.example.com", "tokenPath": "/oauth2//token/", "clientId": "agent")";
+  SECTION("read into the model: the path normalised, the scopes a sorted set, expiresIn 3600 by default") {
+    const auto p = parseOk(credentials(crm + R"(, "scope": "b a  b"}]})"));
+    const auto& inj = p->credentials.at(0).injections.at(0);
+    CHECK(inj.type == InjectionType::kOauthClientCredentials);
+    CHECK(inj.tokenPath == "/oauth2/token");
+    CHECK(inj.clientId == "agent");
+    CHECK(inj.scopes == Strings{"a", "b"});
+    CHECK(inj.expiresIn == 3600);
+    CHECK(parseOk(credentials(crm + R"(, "expiresIn": 60}]})"))->credentials.at(0).injections.at(0).expiresIn == 60);
+    CHECK(parseOk(credentials(crm + "}]}"))->credentials.at(0).injections.at(0).scopes.empty());
+  }
+  SECTION("refused") {
+    CHECK(problems(credentials(crm + R"(, "expiresIn": 0}]})")) ==
+          Strings{"credentials[0].injections[0].expiresIn: must be between 1 and 86400"});
+    CHECK(problems(credentials(crm + R"(, "rules": [{"path": "/x"}]}]})")) ==
+          Strings{"credentials[0].injections[0].rules: unknown key \"rules\""});
+    CHECK(problems(credentials(R"({"id": "crm", "injections": [{"injectionType": "oauthClientCredentials", )"
+                               R"("domain": "auth.example.com", "tokenPath": "/t", "clientId": ""}]})")) ==
+          Strings{"credentials[0].injections[0]: an oauthClientCredentials injection needs the credential's "
+                  "placeholder (the token it answers)",
+                  "credentials[0].injections[0].clientId: must not be empty"});
+  }
+}
+
+TEST_CASE("a forward bridge is read from a host:port rule; a broken one makes its rule deny", "[policy][parser]") {
+  namespace fs = std::filesystem;
+  // The committed example carries a valid certificate, key and CA.
+  std::ifstream in(fs::path(LENS_EXAMPLES_DIR) / "forward-bridge.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(!text.empty());
+  SECTION("valid") {
+    const auto p = parseOk(text);
+    const auto& rule = p->network->http.at(0);
+    REQUIRE(rule.forward);
+    CHECK(rule.verdict == Verdict::kAllow);
+    CHECK(rule.forward->dialHost == "10.20.0.5");
+    CHECK(rule.forward->dialPort == 6443);
+    CHECK(rule.forward->tlsServerName == "kube-apiserver.cluster.local");
+    CHECK(rule.forward->upstreamHostHeader == "kube-apiserver.cluster.local:6443");
+    CHECK(rule.forward->certPem.starts_with("-----BEGIN CERTIFICATE-----"));
+    CHECK(parse(text).warnings.empty());
+  }
+  auto broken = [&](const std::string& from, const std::string& to) {
+    std::string changed = text;
+    const std::size_t at = changed.find(from);
+    REQUIRE(at != std::string::npos);
+    changed.replace(at, from.size(), to);
+    const ParseOutcome out = parse(changed);
+    REQUIRE(out.ok());
+    const auto& rule = out.policy->network->http.at(0);
+    CHECK_FALSE(rule.forward);
+    CHECK(rule.verdict == Verdict::kDeny);
+    REQUIRE(out.warnings.size() == 1);
+    return out.warnings[0].path + ": " + out.warnings[0].message;
+  };
+  SECTION("a rule without a port") {
+    CHECK(broken("kubernetes.internal:6443", "kubernetes.internal") ==
+          "network.egress.http[0].forward: forward bridge refused, the rule denies: a forward bridge needs a rule "
+          "matching one host:port, not \"kubernetes.internal\"");
+    CHECK(broken("\"kubernetes.internal:6443\"", "\"*.internal:6443\"").ends_with("not \"*.internal:6443\""));
+  }
+  SECTION("a dialAddr without a port") {
+    CHECK(broken("10.20.0.5:6443", "10.20.0.5").ends_with("dialAddr must be host:port"));
+  }
+  SECTION("a key that is not the certificate's") {
+    CHECK(broken("\"keyPem\": \"-----BEGIN PRIVATE KEY-----\\n", "\"keyPem\": \"-----BEGIN PRIVATE KEY-----\\nAA")
+              .ends_with("keyPem: no unencrypted PEM private key in it"));
+  }
+  SECTION("no certificate") {
+    CHECK(broken("\"certPem\": \"-----BEGIN", "\"certPem\": \"x-----BEGIN-").ends_with("certPem: no PEM certificate in it"));
   }
 }
 

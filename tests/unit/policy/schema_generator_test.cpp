@@ -132,9 +132,10 @@ TEST_CASE("every named type has a $defs entry and every $ref resolves", "[policy
   std::set<std::string> expected;
   collectNames(spec::policyDocument(), expected);
   CHECK(expected == std::set<std::string>{"AwsSigv4Injection", "Credential", "CredentialInjection", "Egress",
-                                          "HeaderInjection", "HttpRule", "NetworkPolicy", "RouteRule", "Scheme",
-                                          "TcpEgressRule", "TempFile", "Transport", "UdpEgressRule",
-                                          "UriPlaceholderInjection", "Verdict"});
+                                          "ForwardConfig", "HeaderInjection", "HttpRule", "NetworkPolicy",
+                                          "OauthClientCredentialsInjection", "RouteRule", "Scheme", "TcpEgressRule",
+                                          "TempFile", "Transport", "UdpEgressRule", "UriPlaceholderInjection",
+                                          "Verdict"});
   const Object::Ptr defs = schema->getObject("$defs");
   REQUIRE(defs);
   const auto names = defs->getNames();
@@ -223,9 +224,12 @@ TEST_CASE("the schema states the constraints the parser enforces", "[policy][sch
   SECTION("injections are a union tagged by injectionType") {
     const Array::Ptr oneOf = def(schema, "CredentialInjection")->getArray("oneOf");
     REQUIRE(oneOf);
-    REQUIRE(oneOf->size() == 3);
+    REQUIRE(oneOf->size() == 4);
     const std::vector<std::pair<std::string, std::string>> variants = {
-        {"HeaderInjection", "header"}, {"UriPlaceholderInjection", "uriPlaceholder"}, {"AwsSigv4Injection", "awsSigv4"}};
+        {"HeaderInjection", "header"},
+        {"UriPlaceholderInjection", "uriPlaceholder"},
+        {"AwsSigv4Injection", "awsSigv4"},
+        {"OauthClientCredentialsInjection", "oauthClientCredentials"}};
     for (std::size_t i = 0; i < variants.size(); ++i) {
       CHECK(oneOf->getObject(static_cast<unsigned>(i))->getValue<std::string>("$ref") == "#/$defs/" + variants[i].first);
       CHECK(property(def(schema, variants[i].first), "injectionType")->getValue<std::string>("const") == variants[i].second);
