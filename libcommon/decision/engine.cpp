@@ -270,7 +270,9 @@ Decision Engine::decideHttp(const Request& request, std::string_view host,
     addCredentials(request, host, d);
     const bool tls = scheme == Scheme::kHttps;
     d.intercept = tls && ((rule.tlsTerminate && rule.transport == Transport::kUpstream) ||
-                          !rule.rules.empty() || !d.credentials.empty());
+                          !rule.rules.empty() || !d.credentials.empty() || rule.forward);
+    // A forward bridge dials its own address, never through the upstream proxy.
+    if (tls && rule.forward) d.transport = Transport::kDirect;
     return d;
   }
   Decision d;

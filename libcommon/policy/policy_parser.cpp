@@ -454,8 +454,12 @@ class Parser {
       bridge.keyPem = f.str("keyPem");
       bridge.caPem = f.str("caPem");
       bridge.upstreamHostHeader = f.str("upstreamHostHeader");
-      if (bridge.upstreamHostHeader.find_first_of("\r\n") != std::string::npos) {
-        problem = "upstreamHostHeader must not contain CR or LF";
+      auto serverName = net::parseHostPort(bridge.tlsServerName);
+      auto hostHeader = net::parseHostPort(bridge.upstreamHostHeader);
+      if (!serverName || serverName->port) {
+        problem = "tlsServerName must be a host name or an address, without a port";
+      } else if (!bridge.upstreamHostHeader.empty() && !hostHeader) {
+        problem = "upstreamHostHeader must be host or host:port";
       } else if (auto ok = tls::checkClientIdentity(bridge.certPem, bridge.keyPem); !ok) {
         problem = ok.error().message;
       } else if (!bridge.caPem.empty()) {
@@ -585,7 +589,8 @@ class Parser {
       inj.type = InjectionType::kOauthClientCredentials;
       inj.tokenPath = normalizePath(v.str("tokenPath"));
       inj.clientId = v.str("clientId");
-      for (std::string_view scope : util::split(v.str("scope"), ' ')) {
+      const std::string scopeList = v.str("scope");
+      for (std::string_view scope : util::split(scopeList, ' ')) {
         if (!scope.empty()) inj.scopes.emplace_back(scope);
       }
       std::sort(inj.scopes.begin(), inj.scopes.end());

@@ -68,6 +68,7 @@ audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
     }
   }
   if (facts.mitm) event.meta("mitm", true);
+  if (facts.bridge) event.meta("tls_bridge", true);
   if (facts.address && !facts.route) event.meta("address", facts.address->toString());
   if (facts.route) event.meta("upstream_proxy", facts.route->proxy.redacted());
   if (facts.bytesUp) event.meta("bytes_up", *facts.bytesUp);

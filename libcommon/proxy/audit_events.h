@@ -34,6 +34,7 @@ struct DecisionFacts {
   const decision::Decision* decision = nullptr;  // null: nothing was decided (a bad request)
   const decision::Engine* engine = nullptr;      // the snapshot that decided
   std::optional<net::IpAddress> address;         // the destination address dialled
+  bool bridge = false;                           // a forward bridge's: tls_bridge
   const UpstreamRoute* route = nullptr;          // when through the upstream proxy
   std::optional<std::uint64_t> bytesUp;          // the request's bytes, once it went through
   std::optional<std::uint64_t> bytesDown;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include "libcommon/log/logging.h"
 #include "libcommon/net/socket_address.h"
@@ -435,6 +436,10 @@ void Connection::judge() {
   ++ctx_.stats.requests;
   ++requests_;
   decided_ = false;
+  // Nothing of the previous request's credentials stage reaches this one's event.
+  boundary_.reset();
+  credentialReport_ = {};
+  credentialRefused_.clear();
   const std::string_view head = std::string_view(in_).substr(0, end);
   auto parsed = mitm_ ? parseTransparentRequest(head, mitm_->port())
                 : transparent_ ? parseTransparentRequest(head, original_.port())
@@ -772,11 +777,17 @@ void Connection::continueClientTls() {
 // ---- reaching the destination ----------------------------------------------------
 
 void Connection::dial() {
-  const bool viaProxy = decision_.transport == policy::Transport::kUpstream;
-  const std::string& host = mitm_ ? mitm_->host() : request_->host;
-  const std::uint16_t port = mitm_ ? mitm_->port() : request_->port;
+  const policy::ForwardBridge* bridge = this->bridge();
+  const bool viaProxy = !bridge && decision_.transport == policy::Transport::kUpstream;
+  const std::string& host = bridge ? bridge->dialHost : mitm_ ? mitm_->host() : request_->host;
+  const std::uint16_t port = bridge ? bridge->dialPort : mitm_ ? mitm_->port() : request_->port;
   std::string key = std::string(viaProxy ? "u:" : "d:") + (mitm_ ? "tls:" : "") +
                     lowerHost(host) + ":" + std::to_string(port);
+  if (bridge) {
+    // A kept bridge connection serves the same name with the same identity only.
+    key = "b:" + key + "/" + bridge->tlsServerName + "/" +
+          std::to_string(std::hash<std::string>{}(bridge->certPem + bridge->keyPem + bridge->caPem));
+  }
   const bool request = mitm_ || request_->kind == RequestKind::kForward;
   if (request && server_ && key == serverKey_) {
     startForward();  // reuse the origin connection of the previous request
@@ -798,6 +809,15 @@ void Connection::dial() {
   if (mitm_) {
     target.tls = ctx_.originTls;
     target.alpn = {"http/1.1"};
+  }
+  if (bridge) {
+    auto tls = ctx_.bridgeTls.get(*bridge, ctx_.options.originCaPem);
+    if (!tls) {
+      refuse(502, reason::kOriginTlsFailed, "the route's forward bridge cannot be used", tls.error().message);
+      return;
+    }
+    target.tls = std::move(*tls);
+    target.serverName = bridge->tlsServerName;
   }
   pendingKey_ = std::move(key);
   enter(State::kDialing);
@@ -876,7 +896,8 @@ void Connection::startForward() {
   enter(State::kForward);
   lastActive_ = ctx_.now;
   HttpExchange::Request r;
-  r.head = originFormHead(*request_, mitm_ ? 443 : 80);
+  const policy::ForwardBridge* bridge = this->bridge();
+  r.head = originFormHead(*request_, mitm_ ? 443 : 80, bridge ? std::string_view(bridge->upstreamHostHeader) : "");
   r.method = request_->head.method;
   r.body = request_->body;
   r.contentLength = request_->contentLength;
@@ -1023,6 +1044,7 @@ void Connection::rejudge() {
   ++ctx_.stats.closedByPolicy;
   log::get("proxy")->info("{}: closed, the new policy no longer allows it ({})",
                           requestAction_.empty() ? action_ : requestAction_, d.reason);
+  engine_ = ctx_.engine;  // what decided_ now refers to
   decision_ = std::move(d);
   decided_ = true;
   close(reason::kPolicyChanged, true);
@@ -1106,6 +1128,7 @@ DecisionFacts Connection::facts() const {
   }
   f.address = dialer_.dialled();
   f.route = dialer_.target().route.get();
+  if (f.decision && bridge()) f.bridge = true;
   return f;
 }
 

@@ -127,6 +127,9 @@ class Connection final : public IoHandler {
   bool exchangeCredentials();
   bool finishCredentials();
   void answerLocally(const sign::TokenAnswer& answer);
+  // Inside interception: the forward bridge of the route that allowed the
+  // current request (bridge.h), or null.
+  [[nodiscard]] const policy::ForwardBridge* bridge() const;
   void readSignedBody();
   bool refuseCredentials();
 

@@ -2,15 +2,17 @@
 // Connection runs it between the decision and the origin.
 #include <chrono>
 
+#include "libcommon/proxy/bridge.h"
 #include "libcommon/proxy/connection.h"
 #include "libcommon/proxy/reply.h"
 
 namespace lens::proxy {
 
 bool Connection::exchangeCredentials() {
-  credentialReport_ = {};
-  credentialRefused_.clear();
-  boundary_.reset();
+  // A forward bridge authenticates with its client certificate: what the
+  // sandbox sends as Authorization stays here (the stage below may still
+  // inject a configured one).
+  if (bridge()) request_->head.removeHeaders("authorization");
   const auto& policy = engine_->policy();
   if (!policy || !sign::hasCredentials(*policy)) return true;
   boundary_.emplace(*engine_, engineRequest(), sign::BoundaryLimits{ctx_.options.maxSignedBody});
@@ -22,6 +24,10 @@ bool Connection::exchangeCredentials() {
     return true;
   }
   return finishCredentials();
+}
+
+const policy::ForwardBridge* Connection::bridge() const {
+  return mitm_ && decided_ && engine_ ? bridgeOf(*engine_, decision_) : nullptr;
 }
 
 bool Connection::finishCredentials() {

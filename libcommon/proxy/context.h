@@ -11,6 +11,7 @@
 #include "libcommon/audit/sink.h"
 #include "libcommon/decision/engine.h"
 #include "libcommon/net/resolver.h"
+#include "libcommon/proxy/bridge.h"
 #include "libcommon/proxy/pipe_pool.h"
 #include "libcommon/proxy/reactor.h"
 #include "libcommon/proxy/stream.h"
@@ -99,6 +100,7 @@ struct ProxyContext {
   std::unique_ptr<tls::LeafCache> leaves;
   std::string caProblem;
   std::shared_ptr<TlsClientConfig> originTls;
+  BridgeTlsCache bridgeTls;  // forward bridges: client identity and roots
   Stats stats;
   PipePool pipes;
   bool draining = false;

@@ -30,6 +30,7 @@ void HttpExchange::start(Request request, std::string serverPending) {
   serverClose_ = false;
   closeClientAfter_ = !request_.keepAlive;
   serverEof_ = false;
+  serverFailure_.clear();
   clientFailed_ = false;
   head_.clear();
   sentThisRequest_ = false;
@@ -96,6 +97,7 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
         moved = moved || w.bytes > 0;
       } else if (w.status != IoStatus::kWouldBlock) {
         serverEof_ = true;
+        if (w.status == IoStatus::kError) serverFailure_ = server.failure();
         toServer_.clear();
         moved = true;
       }
@@ -112,6 +114,7 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
         moved = true;
       } else if (r.status != IoStatus::kWouldBlock) {
         serverEof_ = true;
+        if (r.status == IoStatus::kError) serverFailure_ = server.failure();
         moved = true;
       }
     }
@@ -167,6 +170,10 @@ bool HttpExchange::parseResponse(Stream& client, std::string_view& data, Outcome
         if (sentThisRequest_) {
           closeReason_ = "server-closed";
           outcome = Outcome::kClose;
+        } else if (!serverFailure_.empty()) {
+          // TLS 1.3 servers refuse a client certificate after the handshake.
+          fail(502, reason::kOriginTlsFailed, "TLS to the server failed", serverFailure_);
+          outcome = Outcome::kRefuse;
         } else {
           fail(502, reason::kBadResponse, "the server closed the connection without a response");
           outcome = Outcome::kRefuse;

@@ -100,6 +100,7 @@ class HttpExchange {
   bool serverClose_ = false;
   bool closeClientAfter_ = false;
   bool serverEof_ = false;
+  std::string serverFailure_;  // the server stream's error (a TLS alert), when it failed
   bool clientFailed_ = false;  // a write to the client failed
   bool sentThisRequest_ = false;
   int status_ = 0;

@@ -424,7 +424,8 @@ void OriginDialer::routeOpen() {
          "the server sent bytes before the TLS handshake");
     return;
   }
-  stream_ = TlsStream::client(std::move(stream_), target_.tls, target_.host, target_.alpn);
+  stream_ = TlsStream::client(std::move(stream_), target_.tls,
+                              target_.serverName.empty() ? target_.host : target_.serverName, target_.alpn);
   if (!stream_) {
     fail(502, reason::kOriginTlsFailed, "TLS to the server failed", "out of memory");
     return;

@@ -50,6 +50,9 @@ struct DialTarget {
   // TLS to the destination once the route is open (interception); null: none.
   std::shared_ptr<TlsClientConfig> tls;
   std::vector<std::string> alpn;
+  // The name sent as SNI and checked in the certificate; empty: `host` (a
+  // forward bridge dials an address and names the service).
+  std::string serverName;
 };
 
 // Reaches a destination for one connection: resolves the name (or the

@@ -215,7 +215,7 @@ bool upgradesToWebSocket(const ProxyRequest& request) {
   return false;
 }
 
-std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort) {
+std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort, std::string_view hostField) {
   const http::RawRequest& head = request.head;
   std::string out;
   out.reserve(256 + request.originTarget.size());
@@ -225,9 +225,13 @@ std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPor
       .append(" ")
       .append(head.version)
       .append("\r\n");
-  const bool v6 = request.host.find(':') != std::string::npos;
-  out.append("Host: ").append(v6 ? "[" + request.host + "]" : request.host);
-  if (request.port != defaultPort) out.append(":").append(std::to_string(request.port));
+  if (!hostField.empty()) {
+    out.append("Host: ").append(hostField);
+  } else {
+    const bool v6 = request.host.find(':') != std::string::npos;
+    out.append("Host: ").append(v6 ? "[" + request.host + "]" : request.host);
+    if (request.port != defaultPort) out.append(":").append(std::to_string(request.port));
+  }
   out.append("\r\n");
   std::string fields;
   bool upgrade = false;

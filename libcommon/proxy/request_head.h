@@ -72,7 +72,10 @@ struct RequestLimits {
 // (Proxy-Authorization, Proxy-Connection, ...) and the hop-by-hop fields
 // (http::stripHopByHop; Connection and Upgrade kept for an upgrade) removed,
 // the other fields in order, CRLF line ends.
-[[nodiscard]] std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort = 80);
+// `hostField`: the Host value to send instead of the request's host (a
+// forward bridge's upstreamHostHeader); empty: the request's.
+[[nodiscard]] std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort = 80,
+                                         std::string_view hostField = {});
 
 // An Upgrade field value naming only "websocket" (the one upgrade the
 // proxies relay: its handshake was judged as a request), and whether a

@@ -14,6 +14,7 @@
 #include "libcommon/net/ip_address.h"
 #include "libcommon/tls/leaf_cache.h"
 #include "libcommon/tls/openssl_handles.h"
+#include "libcommon/tls/pem.h"
 
 namespace lens::proxy {
 
@@ -40,6 +41,10 @@ void SocketStream::shutdownWrite() { (void)::shutdown(fd_.get(), SHUT_WR); }
 
 Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(std::string_view extraCaPem,
                                                                  std::string_view what) {
+  return create(TlsClientOptions{.extraCaPem = extraCaPem, .what = what});
+}
+
+Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(const TlsClientOptions& options) {
   std::shared_ptr<TlsClientConfig> config(new TlsClientConfig());
   config->ctx_ = SSL_CTX_new(TLS_client_method());
   if (!config->ctx_) return makeError(ErrorCode::kInternal, "SSL_CTX_new: " + tls::opensslError());
@@ -51,16 +56,36 @@ Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(std::string_vie
   // make the bytes before it suspect (the framing of what was relayed says
   // whether it was whole).
   SSL_CTX_set_options(config->ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  if (SSL_CTX_set_default_verify_paths(config->ctx_) != 1) ERR_clear_error();
-  if (!extraCaPem.empty()) {
+  if (options.systemRoots && SSL_CTX_set_default_verify_paths(config->ctx_) != 1) ERR_clear_error();
+  if (!options.extraCaPem.empty()) {
+    auto certs = tls::readCertificates(options.extraCaPem, options.what);
+    if (!certs) return certs.error();
     X509_STORE* store = SSL_CTX_get_cert_store(config->ctx_);
-    tls::Bio bio(BIO_new_mem_buf(extraCaPem.data(), static_cast<int>(extraCaPem.size())));
-    int added = 0;
-    while (tls::Cert cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
-      if (X509_STORE_add_cert(store, cert.get()) == 1) ++added;
+    for (const tls::Cert& cert : *certs) {
+      if (X509_STORE_add_cert(store, cert.get()) != 1) ERR_clear_error();  // a duplicate
     }
-    ERR_clear_error();
-    if (added == 0) return makeError(ErrorCode::kInvalidInput, std::string(what) + ": no PEM certificate in it");
+  } else if (!options.systemRoots) {
+    return makeError(ErrorCode::kInvalidInput, std::string(options.what) + ": no roots to verify the server with");
+  }
+  if (!options.certPem.empty() || !options.keyPem.empty()) {
+    const std::string what(options.what);
+    auto chain = tls::readCertificates(options.certPem, what + " certPem");
+    if (!chain) return chain.error();
+    auto key = tls::readPrivateKey(options.keyPem, what + " keyPem");
+    if (!key) return key.error();
+    if (SSL_CTX_use_certificate(config->ctx_, chain->front().get()) != 1) {
+      return makeError(ErrorCode::kInvalidInput, what + " certPem: " + tls::opensslError());
+    }
+    for (std::size_t i = 1; i < chain->size(); ++i) {
+      // add1: the context takes its own reference; ours goes with `chain`.
+      if (SSL_CTX_add1_chain_cert(config->ctx_, (*chain)[i].get()) != 1) {
+        return makeError(ErrorCode::kInvalidInput, what + " certPem: " + tls::opensslError());
+      }
+    }
+    if (SSL_CTX_use_PrivateKey(config->ctx_, key->get()) != 1 || SSL_CTX_check_private_key(config->ctx_) != 1) {
+      ERR_clear_error();
+      return makeError(ErrorCode::kInvalidInput, what + " keyPem: the key does not belong to the certificate");
+    }
   }
   return config;
 }

@@ -46,6 +46,9 @@ class Stream {
   // readable for reads, writable for writes.
   [[nodiscard]] virtual bool blockedOnWrite() const { return false; }
   [[nodiscard]] virtual bool blockedOnRead() const { return false; }
+  // After kError: what failed, when the stream knows more than the socket
+  // (a TLS alert of the peer); "" otherwise.
+  [[nodiscard]] virtual std::string failure() const { return {}; }
 };
 
 // A connected non-blocking socket.
@@ -62,15 +65,28 @@ class SocketStream final : public Stream {
   util::UniqueFd fd_;
 };
 
+// What a TlsClientConfig trusts and presents.
+struct TlsClientOptions {
+  std::string_view extraCaPem;  // zero or more PEM certificates added to the roots
+  bool systemRoots = true;      // false: extraCaPem alone (a forward bridge's caPem)
+  // A client identity (a forward bridge's mutual TLS): the certificate
+  // chain, leaf first, and its private key; both empty: none.
+  std::string_view certPem;
+  std::string_view keyPem;
+  std::string_view what = "proxyCaCert";  // names the settings in errors
+};
+
 // TLS settings for connecting to a server (an https:// upstream proxy, an
-// intercepted connection's origin): the system's trust roots plus extra PEM
-// certificates (the policy frame's proxyCaCert, --origin-ca).
+// intercepted connection's origin, a forward bridge's origin): the system's
+// trust roots plus extra PEM certificates (the policy frame's proxyCaCert,
+// --origin-ca), and a client certificate when one is configured.
 class TlsClientConfig {
  public:
   // `extraCaPem`: zero or more PEM certificates; text that holds none is an
   // error naming `what`.
   [[nodiscard]] static Result<std::shared_ptr<TlsClientConfig>> create(
       std::string_view extraCaPem, std::string_view what = "proxyCaCert");
+  [[nodiscard]] static Result<std::shared_ptr<TlsClientConfig>> create(const TlsClientOptions& options);
   ~TlsClientConfig();
   TlsClientConfig(const TlsClientConfig&) = delete;
   TlsClientConfig& operator=(const TlsClientConfig&) = delete;
@@ -116,6 +132,7 @@ class TlsStream final : public Stream {
   void shutdownWrite() override;
   [[nodiscard]] bool blockedOnWrite() const override;
   [[nodiscard]] bool blockedOnRead() const override;
+  [[nodiscard]] std::string failure() const override { return error_; }
 
  private:
   TlsStream(std::unique_ptr<Stream> inner, ssl_st* ssl);

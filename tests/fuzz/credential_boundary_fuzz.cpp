@@ -1,14 +1,16 @@
 // libFuzzer target: the credentials stage (sign::BoundaryRequest) on a
 // request from the sandbox, as lens-proxy runs it inside interception and
 // lens-sign resign on standard input: injections, the re-judged target,
-// SigV4 re-signing (the whole body when its hash is signed), the guard.
+// SigV4 re-signing (the whole body when its hash is signed), the OAuth
+// token answer, the guard.
 // The first input byte picks the destination host; the rest is the request.
 //
 // Besides crashes and sanitizer reports, the target aborts when an invariant
 // breaks:
 //   - a request the stage lets through carries no credential's placeholder;
 //   - no refusal text names a secret value of the policy;
-//   - a refusal has a status of 400 to 499.
+//   - a refusal has a status of 400 to 499;
+//   - a token answer names no secret, and a 200 one gives the placeholder.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,11 +37,16 @@ constexpr std::string_view kPolicy = R"({
        "rules": [{"method": "GET", "path": "/v1/items/**"}]}]},
     {"id": "key", "placeholder": "__lens_cred:key__", "injections": [
       {"injectionType": "uriPlaceholder", "domain": "api.test", "value": "SECRET-URI-VALUE"}]},
+    {"id": "crm", "placeholder": "__lens_cred:crm__", "injections": [
+      {"injectionType": "oauthClientCredentials", "domain": "api.test", "tokenPath": "/v1/token", "clientId": "agent",
+       "scope": "read write"},
+      {"injectionType": "header", "domain": "api.test", "header": "Authorization", "value": "Bearer SECRET-CRM-TOKEN",
+       "rules": [{"method": "GET", "path": "/v1/crm/**"}]}]},
     {"id": "aws", "placeholder": "LENSFAKE00AABB0000CC", "injections": [
       {"injectionType": "awsSigv4", "domain": "*.amazonaws.com", "accessKeyId": "ASIASECRETKEYID",
        "secretAccessKey": "SECRET-AWS-ACCESS-KEY", "sessionToken": "SECRET-SESSION-TOKEN"}]}]})";
 
-constexpr std::string_view kSecrets[] = {"SECRET-TOKEN-VALUE", "SECRET-URI-VALUE", "ASIASECRETKEYID",
+constexpr std::string_view kSecrets[] = {"SECRET-TOKEN-VALUE", "SECRET-URI-VALUE", "SECRET-CRM-TOKEN", "ASIASECRETKEYID",
                                          "SECRET-AWS-ACCESS-KEY", "SECRET-SESSION-TOKEN"};
 constexpr std::string_view kHosts[] = {"api.test", "s3.eu-west-1.amazonaws.com", "sqs.us-east-1.amazonaws.com",
                                        "other.test"};
@@ -94,6 +101,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                         : std::string_view();
   if (!stage.finish(head, whole, now)) {
     checkRefusal(stage.refusal());
+    return 0;
+  }
+  if (const auto& answer = stage.answer()) {  // answered by the stage: nothing goes on
+    for (std::string_view secret : kSecrets) {
+      if (answer->body.find(secret) != std::string::npos) fail("a token answer names a secret");
+    }
+    if (answer->status == 200 && answer->body.find("\"access_token\":\"__lens_cred:crm__\"") == std::string::npos) {
+      fail("a token answer without the placeholder");
+    }
     return 0;
   }
   if (auto id = lens::sign::placeholderIn(*engine().policy(), head)) fail("placeholder of " + *id + " let through");

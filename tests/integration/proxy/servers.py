@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Servers for the lens-proxy integration tests.
 
-origin --listen ADDR:PORT [--tls CERT KEY] [--log FILE] [--http10] [--hop-headers] --ready FILE
+origin --listen ADDR:PORT [--tls CERT KEY [--client-ca CA]] [--log FILE] [--http10] [--hop-headers] --ready FILE
     An HTTP/1.1 server (keep-alive), or with --http10 an HTTP/1.0 one (its
     status lines say HTTP/1.0; one request per connection). With --log,
-    appends "METHOD TARGET host=HOST" per request to FILE. With
+    appends "METHOD TARGET host=HOST" per request to FILE, then the head's
+    fields indented (and "client-cert: CN=..." with --client-ca, which makes
+    the TLS server require a client certificate signed by CA). With
     --hop-headers every response also carries the hop-by-hop fields a proxy
     must not pass on: "Connection: X-Hop" (with ", keep-alive" from the
     HTTP/1.1 server), "X-Hop: 1" and "Keep-Alive: timeout=5, max=100".
@@ -78,6 +80,9 @@ class Origin(http.server.BaseHTTPRequestHandler):
         if self.server.log:
             with open(self.server.log, "a") as f:
                 f.write(f"{self.command} {self.path} host={self.headers.get('Host', '-')}\n")
+                if self.server.client_ca:  # mutual TLS: whose certificate the client presented
+                    subject = dict(item[0] for item in self.connection.getpeercert()["subject"])
+                    f.write(f"  client-cert: CN={subject.get('commonName', '-')}\n")
                 # The head's fields too, indented: what the proxy sent.
                 f.writelines(f"  {name}: {value}\n" for name, value in self.headers.items())
         length = int(self.headers.get("Content-Length") or 0)
@@ -240,9 +245,14 @@ def serve(args, handler):
     server.auth = getattr(args, "auth", None)
     server.names = dict(item.split("=", 1) for item in getattr(args, "map", None) or [])
     server.hop_headers = getattr(args, "hop_headers", False)
+    server.client_ca = None
     if args.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls[0], args.tls[1])
+        server.client_ca = getattr(args, "client_ca", None)
+        if server.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(server.client_ca)
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
     # "ready PORT" (the bound port, for --listen ADDR:0), written whole.
     with open(args.ready + ".tmp", "w") as f:
@@ -287,6 +297,7 @@ def main():
     o.add_argument("--log")
     o.add_argument("--http10", action="store_true")
     o.add_argument("--hop-headers", action="store_true")
+    o.add_argument("--client-ca", help="require a client certificate signed by this CA (mutual TLS)")
     o.add_argument("--ready", required=True)
     e = sub.add_parser("echo")
     e.add_argument("--listen", required=True)

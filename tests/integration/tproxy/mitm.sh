@@ -4,7 +4,9 @@
 # leaf names the SNI, each request inside is judged (door transparent-tls),
 # Host must equal the SNI (421), names without rules are spliced as before;
 # a WebSocket echo (python3-websockets) through interception on a route
-# whose rules allow the handshake, refused on one whose rules do not.
+# whose rules allow the handshake, refused on one whose rules do not; a
+# forward bridge (mutual TLS to an origin that requires a client
+# certificate) reached by a redirected connection.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
@@ -58,6 +60,33 @@ if ((ws)); then
 else
   echo "skip WebSocket: python3-websockets is not installed"
 fi
+
+echo "== a forward bridge behind the cage"
+make_cert apiserver "DNS:api.cluster.test"
+make_cert agent "DNS:agent"
+serve_py "$outside" apiserver origin --listen 10.199.0.2:7443 --tls "$work/apiserver.crt" "$work/apiserver.key" \
+  --client-ca "$work/ca.crt" --log "$work/apiserver.log"
+applied=$(applied_count)
+"$python" - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+policy = json.load(open(f"{work}/policy.json"))
+pem = lambda name: open(f"{work}/{name}").read()
+policy["network"]["egress"]["http"].append(
+    {"match": "kube.test:6443", "verdict": "allow", "transport": "direct",
+     "forward": {"dialAddr": "10.199.0.2:7443", "tlsServerName": "api.cluster.test", "certPem": pem("agent.crt"),
+                 "keyPem": pem("agent.key"), "caPem": pem("ca.crt"), "upstreamHostHeader": "api.cluster.test"}})
+json.dump(policy, open(f"{work}/policy.json.tmp", "w"))
+PY
+mv "$work/policy.json.tmp" "$work/policy.json"
+wait_applied "$applied"
+out=$(tc --cacert "$lens_ca" --resolve kube.test:6443:10.199.0.2 -H 'Authorization: Bearer synthetic' \
+  https://kube.test:6443/api/v1/pods)
+check "a redirected request to the bridged name is answered over the bridge" -- grep -q '^host=api.cluster.test$' <<<"$out"
+check "... with the client certificate and without the sandbox's Authorization" -- \
+  bash -c "grep -q '^  client-cert: CN=agent$' '$work/apiserver.log' && ! grep -qi 'authorization' '$work/apiserver.log'"
+check "... audited with tls_bridge on the transparent-tls door" -- \
+  audit_has '"action":"GET https://kube.test:6443/api/v1/pods".*"door":"transparent-tls".*"tls_bridge":true'
 
 kill -TERM "$tproxy_pid"
 wait "$tproxy_pid" || true

@@ -612,6 +612,14 @@ TEST_CASE("a forward bridge is read from a host:port rule; a broken one makes it
   SECTION("no certificate") {
     CHECK(broken("\"certPem\": \"-----BEGIN", "\"certPem\": \"x-----BEGIN-").ends_with("certPem: no PEM certificate in it"));
   }
+  SECTION("a server name with a port, a Host that is no host") {
+    CHECK(broken("\"tlsServerName\": \"kube-apiserver.cluster.local\"",
+                 "\"tlsServerName\": \"kube-apiserver.cluster.local:6443\"")
+              .ends_with("tlsServerName must be a host name or an address, without a port"));
+    CHECK(broken("\"upstreamHostHeader\": \"kube-apiserver.cluster.local:6443\"",
+                 "\"upstreamHostHeader\": \"kube apiserver\"")
+              .ends_with("upstreamHostHeader must be host or host:port"));
+  }
 }
 
 TEST_CASE("credential ids must be unique", "[policy][parser]") {

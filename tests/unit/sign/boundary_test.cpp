@@ -39,25 +39,15 @@ constexpr std::string_view kPolicy = R"({
        "secretAccessKey": "real/secret+key", "sessionToken": "real-session-token"}]}]})";
 
 const lens::decision::Engine& engine() {
-  static const lens::decision::Engine e = [] {
-    auto parsed = lens::policy::parsePolicy(kPolicy);
-    REQUIRE(parsed.ok());
-    return lens::decision::Engine(parsed.policy);
-  }();
+  static const lens::decision::Engine e = lens::test::engineOf(kPolicy);
   return e;
 }
 
 lens::decision::Request destination(const RawRequest& head, std::string host) {
-  lens::decision::Request r;
-  r.door = lens::decision::Door::kConnect;
-  r.host = std::move(host);
-  r.port = 443;
-  r.method = head.method;
-  r.path = head.target;
-  return r;
+  return lens::test::destinationOf(head, std::move(host));
 }
 
-std::chrono::sys_seconds now() { return timestampOf("2024-01-02T03:09:00Z"); }
+std::chrono::sys_seconds now() { return lens::test::stageNow(); }
 
 }  // namespace
 

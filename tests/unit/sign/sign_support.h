@@ -9,7 +9,9 @@
 #include <string_view>
 #include <utility>
 
+#include "libcommon/decision/engine.h"
 #include "libcommon/http/raw_request.h"
+#include "libcommon/policy/policy_parser.h"
 #include "libcommon/sign/sigv4.h"
 
 namespace lens::test {
@@ -20,6 +22,28 @@ inline std::chrono::sys_seconds timestampOf(std::string_view text) {
   REQUIRE(parsed.ok());
   return *parsed;
 }
+
+// The engine of a policy the test writes (it must parse).
+inline decision::Engine engineOf(std::string_view policy) {
+  auto parsed = policy::parsePolicy(policy);
+  REQUIRE(parsed.ok());
+  return decision::Engine(parsed.policy);
+}
+
+// The request as the proxies judge it inside an intercepted CONNECT to
+// `host`:443, which names the credentials that apply.
+inline decision::Request destinationOf(const http::RawRequest& head, std::string host) {
+  decision::Request r;
+  r.door = decision::Door::kConnect;
+  r.host = std::move(host);
+  r.port = 443;
+  r.method = head.method;
+  r.path = head.target;
+  return r;
+}
+
+// "Now" for the stage's re-signing: a few minutes after the sandbox signed.
+inline std::chrono::sys_seconds stageNow() { return timestampOf("2024-01-02T03:09:00Z"); }
 
 inline http::RawRequest parseRequest(std::string_view text) {
   auto parsed = http::parseRawRequest(text);

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <string_view>
+#include <optional>
 #include <vector>
 
 using lens::util::closestMatch;
@@ -61,4 +62,13 @@ TEST_CASE("fish quoting escapes only backslash and single quote", "[util]") {
   CHECK(fishQuote("a\\b") == "'a\\\\b'");
   CHECK(fishQuote("a b\n$HOME (x) *") == "'a b\n$HOME (x) *'");
   CHECK(fishQuote("") == "''");
+}
+
+TEST_CASE("formDecode reads + and percent escapes and refuses broken ones", "[util]") {
+  CHECK(lens::util::formDecode("read+write%3Aall") == "read write:all");
+  CHECK(lens::util::formDecode("%41%62") == "Ab");
+  CHECK(lens::util::formDecode("") == "");
+  CHECK(lens::util::formDecode("50%") == std::nullopt);
+  CHECK(lens::util::formDecode("%4") == std::nullopt);
+  CHECK(lens::util::formDecode("%zz") == std::nullopt);
 }
