@@ -367,6 +367,11 @@ Status runResign(const Options& o, std::istream& in, std::ostream& out) {
   }
   if (!stage.finish(request, body, time.value_or(now()))) return refused(stage.refusal());
   const lens::sign::BoundaryReport& report = stage.report();
+  if (stage.answer()) {
+    return makeError(ErrorCode::kDenied, "the request is an OAuth token request of credential " +
+                                             report.tokenCredentialId +
+                                             ", which the proxies answer themselves: nothing to re-sign");
+  }
   if (report.awsCredentialId.empty()) {
     return makeError(ErrorCode::kDenied, "no awsSigv4 injection of the policy re-signs this request for " + host.host);
   }

@@ -94,7 +94,10 @@ cat >"$tmp/policy.json" <<'JSON'
     { "injectionType": "header", "domain": "api.github.com", "header": "Authorization",
       "value": "Bearer ghp_REALTOKEN", "rules": [ { "method": "GET", "path": "/repos/**" } ] } ] },
   { "id": "registry", "placeholder": "__lens_cred:reg__", "injections": [
-    { "injectionType": "uriPlaceholder", "domain": "registry.example.com", "value": "REGSECRET" } ] }
+    { "injectionType": "uriPlaceholder", "domain": "registry.example.com", "value": "REGSECRET" } ] },
+  { "id": "crm", "placeholder": "__lens_cred:crm__", "injections": [
+    { "injectionType": "oauthClientCredentials", "domain": "auth.example.com", "tokenPath": "/oauth/token",
+      "clientId": "agent" } ] }
 ] }
 JSON
 printf 'REAL+secret/KEY\n' >"$tmp/real-secret"
@@ -207,6 +210,9 @@ expect_error "placeholder for another host" 4 \
 expect_error "unsigned request" 1 \
   "request on standard input: the request is not signed with AWS SigV4: it has neither an Authorization header nor presigned X-Amz-* query parameters" \
   "${resign[@]}" < <(printf 'GET / HTTP/1.1\nHost: s3.amazonaws.com\n\n')
+expect_error "a token request" 4 \
+  "the request is an OAuth token request of credential crm, which the proxies answer themselves: nothing to re-sign" \
+  "${resign[@]}" < <(printf 'POST /oauth/token HTTP/1.1\nHost: auth.example.com\nContent-Type: application/x-www-form-urlencoded\nContent-Length: 45\n\ngrant_type=client_credentials&client_id=agent')
 expect_error --streamed "broken chunk" 1 \
   "request on standard input: aws-chunked body, chunk 1 (body byte 4): chunk size not followed by ;chunk-signature=" \
   "${resign[@]}" < <(sed -n '1,/^\r$/p' "$tmp/chunked-client"; printf '1a\r\n')
