@@ -103,16 +103,27 @@ def med(kind, target, f):
     return statistics.median(values) if values else None
 rps = lambda r: int(r["done"]) / float(r["seconds"])
 cpu_req = lambda r: int(r["ticks"]) / hz / max(int(r["done"]), 1) * 1e6
-print(f"Medians over {rounds} round(s), targets alternating; 8 keep-alive client threads; origin nginx, TLS 1.3.\n")
-print("| figure | lens (plain interception) req/s | lens-cred req/s | ratio | lens CPU µs/req | lens-cred CPU µs/req | added µs/req |")
+# The cores change speed during a run: a round's two targets ran back to
+# back, so the ratio and the added CPU are taken per round (paired) and
+# their medians reported, beside each target's own median.
+def paired(kind, f, combine):
+    a = [r for r in rows.get((kind, "lens"), []) if float(r.get("seconds", 0)) > 0]
+    b = [r for r in rows.get((kind, "lens-cred"), []) if float(r.get("seconds", 0)) > 0]
+    values = [combine(f(y), f(x)) for x, y in zip(a, b)]
+    return (statistics.median(values), min(values), max(values)) if values else None
+print(f"Medians over {rounds} round(s), targets alternating; 8 keep-alive client threads; origin nginx, TLS 1.3.")
+print("Ratio and added CPU are paired per round (both targets back to back), median [min-max].\n")
+print("| figure | lens (plain interception) req/s | lens-cred req/s | ratio, paired | lens CPU µs/req | lens-cred CPU µs/req | added µs/req, paired |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for kind, title in (("inject", "GET 1 KiB, one header injection"), ("sigv4", "POST 1 KiB, SigV4 re-signed (body hashed)")):
     a, b = med(kind, "lens", rps), med(kind, "lens-cred", rps)
     ca, cb = med(kind, "lens", cpu_req), med(kind, "lens-cred", cpu_req)
-    if None in (a, b, ca, cb):
+    ratio, added = paired(kind, rps, lambda y, x: y / x), paired(kind, cpu_req, lambda y, x: y - x)
+    if None in (a, b, ca, cb, ratio, added):
         print(f"| {title} | - | - | - | - | - | - |")
         continue
-    print(f"| {title} | {a:,.0f} | {b:,.0f} | {b / a:.2f} | {ca:.0f} | {cb:.0f} | {cb - ca:+.0f} |")
+    print(f"| {title} | {a:,.0f} | {b:,.0f} | {ratio[0]:.2f} [{ratio[1]:.2f}-{ratio[2]:.2f}] | {ca:.0f} | {cb:.0f} "
+          f"| {added[0]:+.0f} [{added[1]:+.0f} to {added[2]:+.0f}] |")
 mbps = lambda r: int(r["bytes"]) / float(r["seconds"]) / 1e6
 cpu_gib = lambda r: int(r["ticks"]) / hz / (int(r["bytes"]) / 2**30)
 print(f"\n**one {mib} MiB PUT through lens-cred**\n")

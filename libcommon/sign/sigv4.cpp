@@ -2,11 +2,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #include <algorithm>
 #include <cctype>
-#include <climits>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -93,16 +93,38 @@ std::string toHex(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
+// HMAC-SHA256 with a per-thread context whose algorithm was fetched once:
+// OpenSSL 3 would otherwise look HMAC and SHA-256 up, under a lock, on
+// every call (several per signature).
 Digest hmacSha256(std::span<const std::uint8_t> key, std::string_view data) {
-  if (key.size() > static_cast<std::size_t>(INT_MAX)) {
-    throw std::length_error("HMAC key too long");
-  }
+  struct Context {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+    Context() {
+      char digest[] = "SHA256";
+      const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+      if (ctx != nullptr && EVP_MAC_CTX_set_params(ctx, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = nullptr;
+      }
+    }
+    ~Context() {
+      EVP_MAC_CTX_free(ctx);
+      EVP_MAC_free(mac);
+    }
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+  };
+  thread_local Context context;
+  // EVP_MAC_init without a key keeps the previous one; HMAC pads a key with
+  // zeros, so an empty key is the same as one zero byte.
+  static constexpr std::uint8_t kZero[1] = {0};
+  if (key.empty()) key = kZero;
   Digest out{};
-  unsigned int length = 0;
-  const unsigned char* result =
-      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &length);
-  if (result == nullptr || length != out.size()) {
+  std::size_t length = 0;
+  if (context.ctx == nullptr || EVP_MAC_init(context.ctx, key.data(), key.size(), nullptr) != 1 ||
+      EVP_MAC_update(context.ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_final(context.ctx, out.data(), &length, out.size()) != 1 || length != out.size()) {
     throw std::runtime_error("HMAC-SHA256 failed");  // only on a broken libcrypto
   }
   return out;

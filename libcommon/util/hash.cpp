@@ -10,7 +10,9 @@ namespace lens::util {
 std::string sha256Hex(std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+  // Fetched once: EVP_sha256() is looked up, under a lock, on every use.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (sha256 == nullptr || EVP_Digest(data.data(), data.size(), digest.data(), &length, sha256, nullptr) != 1) {
     throw std::runtime_error("EVP_Digest(sha256) failed");  // only on a broken libcrypto
   }
   static constexpr char kHex[] = "0123456789abcdef";
