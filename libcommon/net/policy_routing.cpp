@@ -11,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "libcommon/util/system_error.h"
+
 // The netlink access macros (NLMSG_DATA, RTA_NEXT, ...) are C and cast the old way.
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 
@@ -60,15 +62,15 @@ class Socket {
 
   // Sends a request with NLM_F_ACK and returns the kernel's errno (0 = ok).
   Result<int> transact(Message& message) {
-    if (fd_ < 0) return ioError("socket(AF_NETLINK)");
+    if (fd_ < 0) return util::systemError("socket(AF_NETLINK)");
     std::vector<char>& bytes = message.finish(++seq_);
-    if (::send(fd_, bytes.data(), bytes.size(), 0) < 0) return ioError("send to rtnetlink");
+    if (::send(fd_, bytes.data(), bytes.size(), 0) < 0) return util::systemError("send to rtnetlink");
     char reply[8192];
     for (;;) {
       const ssize_t n = ::recv(fd_, reply, sizeof reply, 0);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return ioError("recv from rtnetlink");
+        return util::systemError("recv from rtnetlink");
       }
       int length = static_cast<int>(n);
       for (auto* h = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(h, length); h = NLMSG_NEXT(h, length)) {
@@ -82,18 +84,18 @@ class Socket {
   // Dumps the rules of one family and calls visit(fib_rule_hdr, attributes...).
   template <class Visit>
   Status dumpRules(unsigned char family, Visit visit) {
-    if (fd_ < 0) return ioError("socket(AF_NETLINK)").error();
+    if (fd_ < 0) return util::systemError("socket(AF_NETLINK)");
     fib_rule_hdr hdr{};
     hdr.family = family;
     Message message(RTM_GETRULE, NLM_F_DUMP, &hdr, sizeof hdr);
     std::vector<char>& bytes = message.finish(++seq_);
-    if (::send(fd_, bytes.data(), bytes.size(), 0) < 0) return ioError("send to rtnetlink").error();
+    if (::send(fd_, bytes.data(), bytes.size(), 0) < 0) return util::systemError("send to rtnetlink");
     std::vector<char> reply(32768);
     for (;;) {
       const ssize_t n = ::recv(fd_, reply.data(), reply.size(), 0);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return ioError("recv from rtnetlink").error();
+        return util::systemError("recv from rtnetlink");
       }
       int length = static_cast<int>(n);
       for (auto* h = reinterpret_cast<nlmsghdr*>(reply.data()); NLMSG_OK(h, length); h = NLMSG_NEXT(h, length)) {
@@ -120,11 +122,6 @@ class Socket {
   }
 
  private:
-  static Result<int> ioError(const char* what) {
-    const int e = errno;
-    return makeError(e == EPERM || e == EACCES ? ErrorCode::kPermission : ErrorCode::kIo,
-                     std::string(what) + ": " + std::strerror(e));
-  }
 
   int fd_;
   std::uint32_t seq_ = 0;

@@ -20,6 +20,7 @@
 #include "libcommon/log/logging.h"
 #include "libcommon/policy/source_map.h"
 #include "libcommon/util/strings.h"
+#include "libcommon/util/system_error.h"
 
 namespace lens::sync {
 
@@ -28,8 +29,6 @@ namespace {
 constexpr std::string_view kSegmentPrefix = "seg-";
 constexpr std::string_view kSegmentSuffix = ".jsonl";
 constexpr std::size_t kMaxRecord = 1u << 20;
-
-Error ioError(const std::string& what) { return makeError(ErrorCode::kIo, what + ": " + std::strerror(errno)); }
 
 std::optional<std::uint64_t> segmentNumber(std::string_view name) {
   if (!util::startsWith(name, kSegmentPrefix) || !util::endsWith(name, kSegmentSuffix)) return std::nullopt;
@@ -49,7 +48,7 @@ Status writeAll(int fd, std::string_view data, const std::string& name) {
     const ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ioError("write " + name);
+      return util::systemError("write " + name);
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -121,9 +120,9 @@ std::string Spool::segmentPath(std::uint64_t number) const {
 }
 
 Status Spool::load() {
-  if (::mkdir(options_.dir.c_str(), 0700) != 0 && errno != EEXIST) return ioError("mkdir " + options_.dir);
+  if (::mkdir(options_.dir.c_str(), 0700) != 0 && errno != EEXIST) return util::systemError("mkdir " + options_.dir);
   eventFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (eventFd_ < 0) return ioError("eventfd");
+  if (eventFd_ < 0) return util::systemError("eventfd");
 
   std::vector<std::uint64_t> numbers;
   std::error_code ec;
@@ -145,7 +144,7 @@ Status Spool::load() {
 
   for (std::uint64_t number : numbers) {
     struct stat st {};
-    if (::stat(segmentPath(number).c_str(), &st) != 0) return ioError("stat " + segmentPath(number));
+    if (::stat(segmentPath(number).c_str(), &st) != 0) return util::systemError("stat " + segmentPath(number));
     if (cursor && number < cursor->segment) {
       ::unlink(segmentPath(number).c_str());
       continue;
@@ -158,7 +157,7 @@ Status Spool::load() {
     Segment& last = segments_.back();
     if (last.size > 0) {
       const int fd = ::open(segmentPath(last.number).c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return ioError("open " + segmentPath(last.number));
+      if (fd < 0) return util::systemError("open " + segmentPath(last.number));
       std::uint64_t keep = last.size;
       std::vector<char> buf(64 * 1024);
       while (keep > 0) {
@@ -177,7 +176,7 @@ Status Spool::load() {
         log::get("sync")->warn("spool {}: cutting {} bytes of a torn record", segmentPath(last.number),
                                last.size - keep);
         if (::truncate(segmentPath(last.number).c_str(), static_cast<off_t>(keep)) != 0) {
-          return ioError("truncate " + segmentPath(last.number));
+          return util::systemError("truncate " + segmentPath(last.number));
         }
         last.size = keep;
       }
@@ -187,13 +186,13 @@ Status Spool::load() {
       commit_.offset = std::min(cursor->offset, segments_.front().size);
     }
     tailFd_ = ::open(segmentPath(segments_.back().number).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (tailFd_ < 0) return ioError("open " + segmentPath(segments_.back().number));
+    if (tailFd_ < 0) return util::systemError("open " + segmentPath(segments_.back().number));
   } else {
     const std::uint64_t first = cursor ? cursor->segment + 1 : 1;
     segments_.push_back(Segment{first, 0});
     commit_ = SpoolPosition{first, 0};
     tailFd_ = ::open(segmentPath(first).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (tailFd_ < 0) return ioError("create " + segmentPath(first));
+    if (tailFd_ < 0) return util::systemError("create " + segmentPath(first));
   }
   scanned_ = commit_;
   settleCommitLocked();
@@ -213,10 +212,15 @@ std::uint64_t Spool::pendingBytesLocked() const {
 }
 
 Status Spool::rotateLocked() {
+  // The full segment reaches the disk before the spool moves on: a failure
+  // here keeps writing into it (the caller reports the error).
+  if (dataDirty_) {
+    if (::fdatasync(tailFd_) != 0) return util::systemError("fdatasync " + segmentPath(segments_.back().number));
+    dataDirty_ = false;
+  }
   const std::uint64_t next = segments_.back().number + 1;
   const int fd = ::open(segmentPath(next).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return ioError("create " + segmentPath(next));
-  if (dataDirty_) ::fdatasync(tailFd_);
+  if (fd < 0) return util::systemError("create " + segmentPath(next));
   ::close(tailFd_);
   tailFd_ = fd;
   segments_.push_back(Segment{next, 0});
@@ -405,11 +409,11 @@ Status Spool::persistCursorLocked() {
   if (!cursorDirty_) return Ok{};
   const std::string tmp = options_.dir + "/cursor.tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ioError("create " + tmp);
+  if (fd < 0) return util::systemError("create " + tmp);
   Status s = writeAll(fd, formatCursor(commit_), tmp);
   ::close(fd);
   if (!s) return s;
-  if (::rename(tmp.c_str(), (options_.dir + "/cursor").c_str()) != 0) return ioError("rename " + tmp);
+  if (::rename(tmp.c_str(), (options_.dir + "/cursor").c_str()) != 0) return util::systemError("rename " + tmp);
   cursorDirty_ = false;
   return Ok{};
 }
@@ -417,7 +421,7 @@ Status Spool::persistCursorLocked() {
 Status Spool::sync() {
   std::lock_guard lock(mutex_);
   if (dataDirty_) {
-    if (::fdatasync(tailFd_) != 0) return ioError("fdatasync " + segmentPath(segments_.back().number));
+    if (::fdatasync(tailFd_) != 0) return util::systemError("fdatasync " + segmentPath(segments_.back().number));
     dataDirty_ = false;
   }
   return persistCursorLocked();

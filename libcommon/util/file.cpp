@@ -10,15 +10,9 @@
 #include <fstream>
 #include <vector>
 
+#include "libcommon/util/system_error.h"
+
 namespace lens::util {
-
-namespace {
-
-Error ioError(const std::string& what, int err) {
-  return makeError(ErrorCode::kIo, what + ": " + std::strerror(err));
-}
-
-}  // namespace
 
 Result<std::string> readFile(const std::string& path, std::size_t maxBytes) {
   std::ifstream in(path, std::ios::binary);
@@ -47,12 +41,12 @@ Status writeFileAtomically(const std::string& path, std::string_view content, mo
   const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
   std::string tmp = dir + "/." + target.filename().string() + ".XXXXXX";
   const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) return ioError("cannot create a temporary file in " + dir, errno);
+  if (fd < 0) return systemError("cannot create a temporary file in " + dir, errno);
   auto fail = [&](const std::string& what) {
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    return ioError(what, err);
+    return systemError(what, err);
   };
   if (::fchmod(fd, mode) != 0) return fail("fchmod " + tmp);
   std::string_view rest = content;
@@ -68,19 +62,19 @@ Status writeFileAtomically(const std::string& path, std::string_view content, mo
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return ioError("close " + tmp, err);
+    return systemError("close " + tmp, err);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return ioError("rename " + tmp + " to " + path, err);
+    return systemError("rename " + tmp + " to " + path, err);
   }
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return ioError("open " + dir, errno);
+  if (dfd < 0) return systemError("open " + dir, errno);
   const int rc = ::fsync(dfd);
   const int err = errno;
   ::close(dfd);
-  if (rc != 0) return ioError("fsync " + dir, err);
+  if (rc != 0) return systemError("fsync " + dir, err);
   return Ok{};
 }
 

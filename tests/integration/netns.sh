@@ -124,6 +124,23 @@ check() {
   fi
 }
 
+# has_lines TEXT PATTERN... [--not PATTERN...]: every grep pattern before
+# --not matches a line of TEXT and none after it does. TEXT is data, never
+# spliced into shell code (it may hold quotes).
+has_lines() {
+  local text=$1 pattern want=1
+  shift
+  for pattern in "$@"; do
+    if [[ $pattern == --not ]]; then
+      want=0
+    elif ((want)); then
+      grep -q -- "$pattern" <<<"$text" || return 1
+    else
+      ! grep -q -- "$pattern" <<<"$text" || return 1
+    fi
+  done
+}
+
 # write_policy JSON: replaces $work/policy.json atomically, as the daemons expect.
 write_policy() {
   printf '%s\n' "$1" >"$work/policy.json.tmp"

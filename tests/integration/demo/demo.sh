@@ -12,8 +12,16 @@ for tool in lens-schema lens-lockdown lens-dns lens-proxy lens-policy-sync; do
   [[ -x $bin_dir/$tool ]] || skip "$tool is not built"
 done
 
+# The demo's own traces only (other runs may leave theirs): its work
+# directory under a TMPDIR of this test, its namespaces named by its pid.
+demo_tmp=$(mktemp -d)
+chmod 755 "$demo_tmp"  # the workload runs as another user under it
+trap 'rm -rf "$demo_tmp"' EXIT
 rc=0
-out=$(LENS_BIN_DIR=$bin_dir "$source_dir/scripts/demo" 2>&1) || rc=$?
+LENS_BIN_DIR=$bin_dir TMPDIR=$demo_tmp "$source_dir/scripts/demo" >"$demo_tmp/output" 2>&1 &
+demo_pid=$!
+wait "$demo_pid" || rc=$?
+out=$(cat "$demo_tmp/output")
 echo "$out"
 failures=0
 fail() {
@@ -32,9 +40,9 @@ grep -q "audit: lens-tproxy TRANSPARENT 10.88.0.2:80 host 10.88.0.2 -> failure (
   fail "no transparent deny audit event shown"
 grep -q "audit: lens-lockdown UDP 10.88.0.2:9999 -> failure (kernel-refused)" <<<"$out" ||
   fail "no audit event of the refused datagram shown"
-# Its own namespaces only: other tests may be creating theirs meanwhile.
-! ip netns list | grep -q '^lens-demo-' || fail "a network namespace was left behind: $(ip netns list | grep '^lens-demo-')"
-! pgrep -f "lens-demo" >/dev/null || fail "a demo process was left behind"
-! compgen -G "/tmp/lens-demo.*" >/dev/null || fail "the demo's work directory was left behind"
+! ip netns list | grep -Eq "^lens-demo-(sbx|out)-$demo_pid( |$)" ||
+  fail "a network namespace was left behind: $(ip netns list | grep "^lens-demo-.*-$demo_pid")"
+! pgrep -f "$demo_tmp/lens-demo" >/dev/null || fail "a demo process was left behind"
+! compgen -G "$demo_tmp/lens-demo.*" >/dev/null || fail "the demo's work directory was left behind"
 ((failures == 0)) || exit 1
 echo "demo: ok"

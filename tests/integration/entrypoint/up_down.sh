@@ -32,6 +32,27 @@ done
 check "the cage is gone" -- none grep -q lens_sandbox <<<"$(in_sbx nft list tables)"
 check "lens-down with nothing running succeeds" -- in_down
 
+echo "== the caller's umask"
+check "lens-up under umask 027" -- \
+  in_sbx sh -c "umask 027 && exec '$up' --bin-dir '$bin_dir' --state-dir '$state' --policy '$work/policy.json'"
+check "... installs the policy owner-only" -- test "$(stat -c %a "$state/policy.json")" = 600
+check "... and makes what follows with the caller's mask, not 022" -- \
+  test "$(stat -c %a "$state/run/dns.pid") $(stat -c %a "$state/run/dns.log")" = "640 640"
+check "lens-down" -- in_down
+
+echo "== an incomplete installation"
+partial=$work/partial-bin
+mkdir -p "$partial"
+ln -s "$bin_dir/lens-dns" "$partial/lens-dns"  # and no lens-schema
+rc=0
+in_sbx "$up" --bin-dir "$partial" --state-dir "$state" --policy "$work/policy.json" 2>"$work/partial.err" || rc=$?
+check "a missing lens-schema: exit 2 (not 3, the policy is fine)" -- test "$rc" -eq 2
+check "... named, with where it was looked for" -- \
+  grep -qx "lens-up: lens-schema not found in $partial (an incomplete installation; see --bin-dir)" "$work/partial.err"
+check "... and nothing started" -- none pgrep -f "lens-dns --state-dir $state"
+check "--help prints the usage paragraph whole" -- \
+  bash -c "'$up' --help | head -1 | grep -q '^Usage: lens-up ' && '$up' --help | tail -1 | grep -qx 'See lens-entrypoint(1).'"
+
 echo "== a daemon that does not come up"
 # Something else holds the DNS port: lens-dns exits, lens-up names it.
 nsenter --net="/run/netns/$sbx" "$python" -c 'import socket, time

@@ -57,7 +57,7 @@ s.sendall(b"CONNECT origin.test:8443 HTTP/1.1\r\nHost: origin.test:8443\r\n\r\n"
 print(s.recv(4096).decode(errors="replace"))
 ' 2>&1 || true)
 check "python3 CONNECT on the same rule: 403 binary-not-allowed" -- \
-  bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q 'X-Lens-Reason: binary-not-allowed' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 403' 'X-Lens-Reason: binary-not-allowed'
 
 echo "== ancestors"
 out=$(in_sbx dash -c 'curl -sS --max-time 10 --proxy http://127.0.0.1:3128 http://other.test:8080/dash; true' 2>&1 || true)

@@ -27,7 +27,7 @@ for ((i = 0; i < 100; i++)); do
 done
 out=$(pc -i http://origin.test:8080/)
 check "a request before the first policy is answered 503 no-policy" -- \
-  bash -c "grep -q '^HTTP/1.1 503' <<<'$out' && grep -q '^X-Lens-Reason: no-policy' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 503' '^X-Lens-Reason: no-policy'
 check "CONNECT before the first policy is refused with 503" -- test "$(connect_status https://origin.test:8443/)" = 503
 
 write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"http": [
@@ -79,7 +79,7 @@ out=$(pc -H 'Proxy-Authorization: Basic c2VjcmV0OnNlY3JldA==' -H 'Proxy-Foo: 1' 
 check "Proxy-* headers never reach the origin" -- grep -q '^proxy-headers=-$' <<<"$out"
 out=$(pc -i http://origin.test:8080/admin)
 check "GET /admin is not in the rules: 403 http-rule-denied" -- \
-  bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q '^X-Lens-Reason: http-rule-denied' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 403' '^X-Lens-Reason: http-rule-denied'
 check "the refusal body is one line naming the host and the reason" -- \
   grep -qx 'lens-proxy: origin.test: refused by policy (http-rule-denied)' <<<"$(tail -n 1 <<<"$out" | tr -d '\r')"
 check "DELETE /api/x is not in the rules" -- test "$(status -X DELETE http://origin.test:8080/api/x)" = 403
@@ -113,7 +113,7 @@ check "an ask verdict is refused 403 no-approver" -- grep -q '^X-Lens-Reason: no
 echo "== a tunnel the policy needs to look into, without a CA"
 out=$(in_sbx curl -s --max-time 10 --proxy http://127.0.0.1:3128 -v https://inspect.test/only 2>&1 || true)
 check "CONNECT to a host with HTTP rules and no CA in the state dir is refused 503 ca-unavailable" -- \
-  bash -c "grep -q '< HTTP/1.1 503' <<<'$out' && grep -q '< X-Lens-Reason: ca-unavailable' <<<'$out'"
+  has_lines "$out" '< HTTP/1.1 503' '< X-Lens-Reason: ca-unavailable'
 
 echo "== the 400 cases (the connection is closed after the answer)"
 for case in \
@@ -128,7 +128,7 @@ for case in \
   what=${case%%|*}
   out=$(raw 127.0.0.1 3128 "${case#*|}")
   check "$what: 400 bad-request" -- \
-    bash -c "grep -q '^HTTP/1.1 400 Bad Request' <<<'$out' && grep -q '^X-Lens-Reason: bad-request' <<<'$out' && ! grep -q '<timeout>' <<<'$out'"
+    has_lines "$out" '^HTTP/1.1 400 Bad Request' '^X-Lens-Reason: bad-request' --not '<timeout>'
 done
 
 echo "== audit events"

@@ -34,7 +34,7 @@ for url in http://127.0.0.1:8080/ http://127.1:8080/ http://2130706433:8080/ htt
   'http://[::]:8080/' http://lo.test:8080/ http://meta.test/latest/meta-data/ http://mixed.test:8080/; do
   out=$(pc -g -i "$url")
   check "$url is refused 403 blocked-destination" -- \
-    bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q '^X-Lens-Reason: blocked-destination' <<<'$out'"
+    has_lines "$out" '^HTTP/1.1 403' '^X-Lens-Reason: blocked-destination'
 done
 
 echo "== CONNECT door"
@@ -42,13 +42,13 @@ for target in 127.0.0.1:443 localhost:443 '[::1]:8080' '[::ffff:127.0.0.1]:443' 
   lo.test:443 meta.test:80 mixed.test:8443; do
   out=$(raw 127.0.0.1 3128 "CONNECT $target HTTP/1.1\r\nHost: $target\r\n\r\n")
   check "CONNECT $target is refused 403 blocked-destination" -- \
-    bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q '^X-Lens-Reason: blocked-destination' <<<'$out'"
+    has_lines "$out" '^HTTP/1.1 403' '^X-Lens-Reason: blocked-destination'
 done
 
 echo "== nothing reached the sandbox's own services"
 out=$(pc http://lo.test:8080/)
 check "the body of a refusal is the proxy's, not the local service's" -- \
-  bash -c "grep -q 'lens-proxy: lo.test: refused by policy (blocked-destination)' <<<'$out' && ! grep -q '^local' <<<'$out'"
+  has_lines "$out" 'lens-proxy: lo.test: refused by policy (blocked-destination)' --not '^local'
 
 echo "== audit: the floor's detail names what was refused"
 check "a name resolving to loopback" -- audit_has '"host":"lo.test".*"reason":"blocked-destination".*"detail":"the name resolves to 127.0.0.1'
@@ -59,7 +59,7 @@ check "the decimal spelling" -- audit_has '"host":"2130706433".*"reason":"blocke
 echo "== egress.tcp CIDR rule against the resolved address"
 out=$(pc -i http://deny.test:8080/)
 check "deny.test resolves into a denied CIDR: 403 policy-deny" -- \
-  bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q '^X-Lens-Reason: policy-deny' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 403' '^X-Lens-Reason: policy-deny'
 check "the audit event names the tcp rule" -- audit_has '"host":"deny.test".*"reason":"policy-deny".*"detail":"tcp rule 0 matches"'
 
 stop_proxy

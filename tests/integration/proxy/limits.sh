@@ -26,7 +26,7 @@ echo "== request head size"
 big=$(head -c 3000 /dev/zero | tr '\0' 'a')
 out=$(raw 127.0.0.1 3128 "GET http://origin.test:8080/ HTTP/1.1\r\nX-Big: $big\r\n\r\n")
 check "a head over --max-header-size gets 431 header-too-large" -- \
-  bash -c "grep -q '^HTTP/1.1 431 Request Header Fields Too Large' <<<'$out' && grep -q '^X-Lens-Reason: header-too-large' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 431 Request Header Fields Too Large' '^X-Lens-Reason: header-too-large'
 out=$(raw 127.0.0.1 3128 "GET http://origin.test:8080/ HTTP/1.1\r\nX-Big: ${big:0:1500}\r\n\r\n")
 check "a head under the limit goes through" -- grep -q '^origin GET /$' <<<"$out"
 
@@ -40,7 +40,7 @@ print(s.recv(4096).decode(errors="replace"))
 ' 2>&1 || true)
 elapsed=$((($(date +%s%N) - start) / 1000000))
 check "a head that does not finish gets 408 header-timeout" -- \
-  bash -c "grep -q '^HTTP/1.1 408 Request Timeout' <<<'$out' && grep -q '^X-Lens-Reason: header-timeout' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 408 Request Timeout' '^X-Lens-Reason: header-timeout'
 check "... after about --header-timeout (${elapsed} ms)" -- test "$elapsed" -ge 400 -a "$elapsed" -lt 3000
 
 echo "== connection cap"
@@ -78,13 +78,13 @@ check "the close event says idle-timeout with the bytes" -- \
 echo "== errors on the way to the server"
 out=$(pc -i http://nosuch.test:8080/)
 check "an unknown name: 502 dns-failure" -- \
-  bash -c "grep -q '^HTTP/1.1 502' <<<'$out' && grep -q '^X-Lens-Reason: dns-failure' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 502' '^X-Lens-Reason: dns-failure'
 out=$(pc -i http://origin.test:9/)
 check "a closed port: 502 connect-failed" -- \
-  bash -c "grep -q '^HTTP/1.1 502' <<<'$out' && grep -q '^X-Lens-Reason: connect-failed' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 502' '^X-Lens-Reason: connect-failed'
 out=$(pc -i http://10.199.1.1:8080/)
 check "no answer to the connect: 504 connect-timeout" -- \
-  bash -c "grep -q '^HTTP/1.1 504' <<<'$out' && grep -q '^X-Lens-Reason: connect-timeout' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 504' '^X-Lens-Reason: connect-timeout'
 check "the audit events say why" -- bash -c "grep -q '\"host\":\"nosuch.test\".*\"reason\":\"dns-failure\"' '$work/audit.log' &&
   grep -q '\"host\":\"10.199.1.1\".*\"reason\":\"connect-timeout\"' '$work/audit.log'"
 

@@ -70,7 +70,7 @@ check "the refused request never reached the origin (its log has the allowed one
 check "... and the origin connection carried both allowed requests" -- grep -q '^conn-requests=2$' "$work/third"
 out=$(mc -i https://origin.test:8443/private)
 check "the refusal is a 403 inside TLS with X-Lens-Reason" -- \
-  bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q '^X-Lens-Reason: http-rule-denied' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 403' '^X-Lens-Reason: http-rule-denied'
 out=$(mc -X POST --data-binary 'hello' https://origin.test:8443/upload)
 check "POST /upload with a body is allowed and the body arrives" -- grep -q '^body-bytes=5$' <<<"$out"
 out=$(mc -o /dev/null -w '%{http_code}' -X DELETE https://origin.test:8443/api/a)
@@ -187,12 +187,12 @@ check "... audited as a refused POST" -- \
 echo "== name agreement, origin certificates, ALPN"
 out=$(mc -i -H 'Host: other.test:8443' https://origin.test:8443/api/a)
 check "Host other.test inside a connection for origin.test: 421 host-mismatch" -- \
-  bash -c "grep -q '^HTTP/1.1 421' <<<'$out' && grep -q '^X-Lens-Reason: host-mismatch' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 421' '^X-Lens-Reason: host-mismatch'
 check "... and nothing reached the origin for other.test" -- \
   bash -c "grep -q 'host=origin.test' '$work/origin.log' && ! grep -q 'host=other.test' '$work/origin.log'"
 out=$(mc -i https://other.test:8443/x)
 check "an origin whose certificate does not name the host: 502 origin-tls-failed" -- \
-  bash -c "grep -q '^HTTP/1.1 502' <<<'$out' && grep -q '^X-Lens-Reason: origin-tls-failed' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 502' '^X-Lens-Reason: origin-tls-failed'
 check "... with OpenSSL's reason in the audit event" -- \
   audit_has '"host":"other.test".*"reason":"origin-tls-failed".*"detail":"certificate verification failed: '
 in_sbx openssl s_client -proxy 127.0.0.1:3128 -connect origin.test:8443 -servername origin.test -alpn h2 \

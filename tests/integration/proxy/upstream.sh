@@ -85,7 +85,7 @@ start_proxy
 echo "== no upstream configured"
 out=$(in_sbx curl -s --max-time 10 --proxy http://127.0.0.1:3128 -v https://origin.test:8443/ 2>&1 || true)
 check "transport upstream without proxyUpstream: 503 no-upstream-proxy" -- \
-  bash -c "grep -q '< HTTP/1.1 503' <<<'$out' && grep -q '< X-Lens-Reason: no-upstream-proxy' <<<'$out'"
+  has_lines "$out" '< HTTP/1.1 503' '< X-Lens-Reason: no-upstream-proxy'
 check "a direct rule still works" -- grep -q '^origin GET /d$' <<<"$(pc http://other.test:8080/d)"
 
 echo "== squid without authentication"
@@ -110,7 +110,7 @@ policy http://alice:wrong@10.199.0.3:3129
 wait_applied 4
 out=$(in_sbx curl -s --max-time 10 --proxy http://127.0.0.1:3128 -v https://origin.test:8443/ 2>&1 || true)
 check "squid's 407 for a wrong password becomes 502 upstream-proxy-failed" -- \
-  bash -c "grep -q '< HTTP/1.1 502' <<<'$out' && grep -q '< X-Lens-Reason: upstream-proxy-failed' <<<'$out'"
+  has_lines "$out" '< HTTP/1.1 502' '< X-Lens-Reason: upstream-proxy-failed'
 check "... and the audit detail says what squid answered" -- audit_has '"reason":"upstream-proxy-failed".*"detail":"http://10.199.0.3:3129 answered 407"'
 
 echo "== https:// upstream verified with proxyCaCert"
@@ -129,7 +129,7 @@ policy 'https://bob:pa%24%24@proxy.test:9443'
 wait_applied 6
 out=$(pc -i http://origin.test:8080/untrusted)
 check "without proxyCaCert the test CA is not trusted: 502 upstream-proxy-failed" -- \
-  bash -c "grep -q '^HTTP/1.1 502' <<<'$out' && grep -q '^X-Lens-Reason: upstream-proxy-failed' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 502' '^X-Lens-Reason: upstream-proxy-failed'
 check "... the audit detail says the certificate failed verification" -- \
   audit_has '"reason":"upstream-proxy-failed".*"detail":"https://proxy.test:9443: certificate verification failed'
 
@@ -138,7 +138,7 @@ policy http://10.199.0.3:3999
 wait_applied 7
 out=$(in_sbx curl -s --max-time 10 --proxy http://127.0.0.1:3128 -v https://origin.test:8443/ 2>&1 || true)
 check "connection refused by the upstream: 502 upstream-proxy-failed" -- \
-  bash -c "grep -q '< HTTP/1.1 502' <<<'$out' && grep -q '< X-Lens-Reason: upstream-proxy-failed' <<<'$out'"
+  has_lines "$out" '< HTTP/1.1 502' '< X-Lens-Reason: upstream-proxy-failed'
 policy ftp://proxy.test:21
 wait_applied 8
 out=$(in_sbx curl -s --max-time 10 --proxy http://127.0.0.1:3128 -v https://origin.test:8443/ 2>&1 || true)

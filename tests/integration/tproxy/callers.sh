@@ -35,7 +35,7 @@ while True:
 print(data.decode(errors="replace"))
 ' 2>&1 || true)
 check "python3 on the same rule: 403 binary-not-allowed" -- \
-  bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q 'X-Lens-Reason: binary-not-allowed' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 403' 'X-Lens-Reason: binary-not-allowed'
 
 echo "== raw TCP by an egress.tcp rule"
 out=$(in_sbx "$python" -c '

@@ -26,7 +26,7 @@ done
 sleep 0.2
 out=$(tc -i --resolve origin.test:8080:10.199.0.2 http://origin.test:8080/api/x)
 check "plain HTTP before the first policy: 503 no-policy" -- \
-  bash -c "grep -q '^HTTP/1.1 503' <<<'$out' && grep -q '^X-Lens-Reason: no-policy' <<<'$out'"
+  has_lines "$out" '^HTTP/1.1 503' '^X-Lens-Reason: no-policy'
 out=$(tc --cacert "$work/ca.crt" --resolve origin.test:8443:10.199.0.2 https://origin.test:8443/)
 check "TLS before the first policy: refused with a TLS alert" -- grep -q 'alert' <<<"$out"
 expect "error empty-reply" "raw TCP before the first policy: closed" -- tcp 10.199.0.2 5432
@@ -74,7 +74,7 @@ out=$(tc --cacert "$work/ca.crt" --resolve origin.test:443:10.199.0.2 https://or
 check "the port is part of the decision (origin.test:443 has no rule)" -- grep -qi 'alert access denied' <<<"$out"
 out=$(tc --cacert "$work/ca.crt" --resolve inspect.test:8443:10.199.0.2 https://inspect.test:8443/only)
 check "a name whose rule needs interception is refused without a CA (ca-unavailable)" -- \
-  bash -c "grep -qi 'alert' <<<'$out' && grep -q '\"host\":\"inspect.test\".*\"reason\":\"ca-unavailable\"' '$work/audit.log'"
+  bash -c 'grep -qi alert <<<"$1" && grep -q "\"host\":\"inspect.test\".*\"reason\":\"ca-unavailable\"" "$2"' _ "$out" "$work/audit.log"
 
 echo "== the --resolve spoof: the name's address is dialled, not the client's"
 # 10.199.0.3:8443 is a netprobe server: if it were dialled, TLS would fail.
@@ -91,7 +91,7 @@ check "GET /api/** is allowed" -- grep -q '^origin GET /api/v1/items?id=7$' <<<"
 check "the origin got Host: origin.test:8080" -- grep -q '^host=origin.test:8080$' <<<"$out"
 out=$(tc -i --resolve origin.test:8080:10.199.0.2 http://origin.test:8080/admin)
 check "GET /admin is not in the rules: 403 http-rule-denied with a short body" -- \
-  bash -c "grep -q '^HTTP/1.1 403' <<<'$out' && grep -q '^X-Lens-Reason: http-rule-denied' <<<'$out' && grep -q '^lens-tproxy: origin.test: refused by policy (http-rule-denied)' <<<'$(tr -d '\r' <<<"$out")'"
+  has_lines "$out" '^HTTP/1.1 403' '^X-Lens-Reason: http-rule-denied' '^lens-tproxy: origin.test: refused by policy (http-rule-denied)'
 check "a host without a rule: 403 policy-deny" -- \
   test "$(tstatus --resolve deny.test:8080:10.199.0.2 http://deny.test:8080/)" = 403
 out=$(tc -d 'hello world' --resolve origin.test:8080:10.199.0.2 http://origin.test:8080/upload)

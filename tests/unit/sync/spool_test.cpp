@@ -171,3 +171,13 @@ TEST_CASE("an unreadable cursor sends the whole spool again", "[sync][spool]") {
   auto spool = openSpool(dir.path);
   CHECK(drain(*spool).size() == 5);
 }
+
+TEST_CASE("spool: a directory it may not create is a permission error (exit 5), not an I/O one", "[sync][spool]") {
+  // sysfs refuses mkdir with EPERM, also for root.
+  Spool::Options o;
+  o.dir = "/sys/lens-spool-test";
+  auto spool = Spool::open(o);
+  REQUIRE_FALSE(spool);
+  CHECK(spool.error().code == lens::ErrorCode::kPermission);
+  CHECK(spool.error().message == "mkdir /sys/lens-spool-test: Operation not permitted");
+}
