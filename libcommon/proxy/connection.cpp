@@ -14,6 +14,7 @@
 #include "libcommon/proxy/reply.h"
 #include "libcommon/proxy/transparent.h"
 #include "libcommon/tls/client_hello.h"
+#include "libcommon/util/invariant.h"
 #include "libcommon/util/strings.h"
 #include "libcommon/util/unique_fd.h"
 
@@ -431,7 +432,9 @@ decision::Request Connection::engineRequest() {
 }
 
 void Connection::judge() {
-  const std::size_t end = *http::findHeadEnd(in_);
+  const std::optional<std::size_t> headEnd = http::findHeadEnd(in_);
+  LENS_INVARIANT(headEnd.has_value(), "a request is judged once its head is whole");
+  const std::size_t end = *headEnd;
   clientReadable_ = false;  // readHead read until the head was complete; epoll says if more came
   ++ctx_.stats.requests;
   ++requests_;

@@ -15,6 +15,7 @@
 #include "libcommon/net/socket_address.h"
 #include "libcommon/net/socket_mark.h"
 #include "libcommon/proxy/reply.h"
+#include "libcommon/util/invariant.h"
 #include "libcommon/util/unique_fd.h"
 
 namespace lens::proxy {
@@ -197,6 +198,7 @@ void OriginDialer::onResolved(Result<std::vector<net::IpAddress>> result) {
   addresses_.clear();
   nextAddress_ = 0;
   connectTimedOut_ = false;
+  LENS_INVARIANT(!result->empty(), "a name that resolved has an address");
   if (target_.route) {
     addresses_ = std::move(*result);  // trusted infrastructure: no floor, no rules
   } else {
@@ -223,6 +225,7 @@ void OriginDialer::onResolved(Result<std::vector<net::IpAddress>> result) {
       }
     }
     if (addresses_.empty()) {
+      LENS_INVARIANT(refusal.has_value(), "every address of the name was refused by a decision");
       failure_.refusal = std::move(refusal);
       fail(403, failure_.refusal->reason, "refused by policy", failure_.refusal->detail);
       return;

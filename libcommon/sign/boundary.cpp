@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "libcommon/util/base64.h"
+#include "libcommon/util/invariant.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::sign {
@@ -192,6 +193,7 @@ bool BoundaryRequest::finish(http::RawRequest& head, std::string_view body, std:
   }
   if (aws_) {
     if (needsBody_) head.body.assign(body);
+    LENS_INVARIANT(client_.has_value(), "a request re-signed for AWS was signed by the client");
     auto resigned = resign(head, *client_, aws_->credentials, now);
     head.body.clear();
     if (!resigned) {
