@@ -621,7 +621,17 @@ void Connection::readHello() {
   tls::HelloLimits limits;
   limits.maxHandshakeBytes = ctx_.options.maxClientHello;
   for (;;) {
+    if (in_.size() < helloWaitFor_) {  // nothing the parser could use yet
+      const ClientRead r = readClient(std::max<std::size_t>(helloWaitFor_ - in_.size(), 4096));
+      if (r == ClientRead::kWait) return;
+      if (r == ClientRead::kEnd) {
+        close("client-closed-mid-hello", true);
+        return;
+      }
+      continue;
+    }
     const tls::HelloResult hello = tls::parseClientHello(in_, limits);
+    helloWaitFor_ = hello.waitFor;
     switch (hello.status) {
       case tls::HelloStatus::kComplete:
         // Without SNI the client named nothing but the address it dialled.

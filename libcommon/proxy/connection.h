@@ -182,6 +182,7 @@ class Connection final : public IoHandler {
   State state_ = State::kHead;  // changed by enter() only
   std::uint64_t moves_ = 0;     // state changes so far
   bool transparent_ = false;
+  std::size_t helloWaitFor_ = 0;  // transparent: the ClientHello parser wants this many bytes first
   bool clientReadable_ = false;  // the client reported readable since the last EAGAIN
   bool serverReadable_ = false;  // a kept origin connection said something between requests
   bool insideTls_ = false;       // interception: the client's TLS handshake is done

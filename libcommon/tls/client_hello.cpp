@@ -1,5 +1,6 @@
 #include "libcommon/tls/client_hello.h"
 
+#include <algorithm>
 #include <array>
 
 #include "libcommon/util/strings.h"
@@ -174,12 +175,19 @@ HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits) 
   std::string message;
   std::size_t at = 0;
   std::size_t need = 0;  // the handshake message's size once its header is in
+  const auto needMore = [](std::size_t waitFor) {
+    HelloResult r;
+    r.waitFor = waitFor;
+    return r;
+  };
   for (;;) {
     if (need != 0 && message.size() >= need) break;
     if (bytes.size() - at < kRecordHeader) {
       if (auto tls = looksLikeTls(bytes.substr(at)); tls && !*tls)
         return invalid("not a TLS handshake record");
-      return HelloResult{};
+      // The next record's header, and at least the rest of the message (or
+      // a byte) after it.
+      return needMore(at + kRecordHeader + (need != 0 ? need - message.size() : 1));
     }
     Reader header(bytes.substr(at, kRecordHeader));
     std::uint8_t type = 0;
@@ -192,7 +200,8 @@ HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits) 
     if ((version >> 8) != 0x03 || (version & 0xff) > 0x04) return invalid("TLS record version is not 3.0-3.4");
     if (length == 0 || length > kMaxRecord) return invalid("TLS record length out of range");
     const bool partial = bytes.size() - at - kRecordHeader < length;
-    if (partial && need != 0) return HelloResult{};
+    const std::size_t recordEnd = at + kRecordHeader + length;
+    if (partial && need != 0) return needMore(recordEnd);
     // A partial record still shows the handshake header early: refuse
     // what is not a ClientHello, or too large, before waiting for it.
     const std::string_view fragment = bytes.substr(at + kRecordHeader, length);
@@ -200,7 +209,7 @@ HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits) 
     if (partial) {
       head = message;
       head.append(fragment.substr(0, 4));
-      if (head.size() < 4) return HelloResult{};
+      if (head.size() < 4) return needMore(std::min(recordEnd, at + kRecordHeader + 4 - message.size()));
     } else {
       message.append(fragment);
       at += kRecordHeader + length;
@@ -222,7 +231,7 @@ HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits) 
       if (hlength == 0) return invalid("empty ClientHello");
       need = 4 + hlength;
     }
-    if (partial) return HelloResult{};
+    if (partial) return needMore(recordEnd);
   }
   // Bytes after the ClientHello inside its last record would be another
   // handshake message, which a client does not send before the server answers.

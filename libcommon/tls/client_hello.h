@@ -27,6 +27,12 @@ struct HelloResult {
   HelloStatus status = HelloStatus::kNeedMore;
   ClientHello hello;
   std::string error;  // for kInvalid and kTooLarge; never quotes the bytes
+  // kNeedMore: no ClientHello can be complete before there are at least
+  // this many bytes (the end of the record being read, or a lower bound on
+  // the records the message still needs). A reader parses again only then:
+  // a ClientHello sent in tiny records costs a few dozen parses, not one per
+  // record (bytes that make it invalid meanwhile are found at that parse).
+  std::size_t waitFor = 0;
 };
 
 struct HelloLimits {

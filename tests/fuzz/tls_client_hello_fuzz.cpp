@@ -12,7 +12,9 @@
 //   - a prefix of the input is never complete unless the whole is (the
 //     answer does not flip as bytes arrive), and never invalid when the
 //     whole is complete or still incomplete;
-//   - bytes that cannot start a TLS record are never accepted.
+//   - bytes that cannot start a TLS record are never accepted;
+//   - waitFor of an incomplete answer lies beyond the bytes given, and no
+//     ClientHello completes before it (a reader may skip parsing until then).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -74,6 +76,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (part.status == HelloStatus::kInvalid || part.status == HelloStatus::kTooLarge) {
       check(whole.status == part.status, "a refused prefix stays refused");
+    }
+    if (part.status == HelloStatus::kNeedMore) {
+      check(part.waitFor > cut, "waitFor lies beyond the bytes given");
+      if (part.waitFor > size) {
+        check(whole.status != HelloStatus::kComplete, "no ClientHello completes before waitFor bytes");
+      }
     }
   }
   return 0;

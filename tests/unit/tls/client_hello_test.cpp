@@ -102,6 +102,37 @@ TEST_CASE("every prefix of a ClientHello asks for more, never fails", "[tls]") {
   }
 }
 
+TEST_CASE("waitFor: no prefix shorter than it says more, and tiny records cost few parses", "[tls]") {
+  const std::string message = messageOf(readCapture("curl.bin"));
+  for (std::size_t fragment : {1u, 3u, 100u, 16384u}) {
+    INFO(fragment);
+    const std::string split = records(message, fragment);
+    // A reader that parses only once it has waitFor bytes, as lens-tproxy
+    // does, fed one byte at a time.
+    std::size_t parses = 0;
+    std::size_t waitFor = 0;
+    lens::tls::HelloResult r;
+    for (std::size_t n = 1; n <= split.size(); ++n) {
+      if (n < waitFor) {
+        // Nothing the parser can use: a parse here would say the same.
+        if (n % 97 == 0) REQUIRE(parseClientHello(split.substr(0, n)).status == HelloStatus::kNeedMore);
+        continue;
+      }
+      ++parses;
+      r = parseClientHello(split.substr(0, n));
+      if (r.status != HelloStatus::kNeedMore) break;
+      REQUIRE(r.waitFor > n);
+      waitFor = r.waitFor;
+    }
+    REQUIRE(r.status == HelloStatus::kComplete);
+    CHECK(r.hello.bytes == split.size());
+    CHECK(*r.hello.serverName == "origin.test");
+    // 1-byte records: about 6 bytes per byte of message; without waitFor,
+    // one parse per record (thousands), each over everything so far.
+    CHECK(parses < 80);
+  }
+}
+
 TEST_CASE("a ClientHello split across many records, and bytes after it", "[tls]") {
   const std::string message = messageOf(readCapture("curl.bin"));
   for (std::size_t fragment : {1u, 7u, 100u, 300u}) {
