@@ -22,6 +22,7 @@
 #include "libcommon/nft/nft_context.h"
 #include "libcommon/util/exit_code.h"
 #include "libcommon/util/privilege.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::app::lockdown {
 
@@ -53,23 +54,18 @@ class SignalFd {
     sigset_t set;
     sigemptyset(&set);
     for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGHUP}) sigaddset(&set, s);
-    fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   }
-  ~SignalFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  SignalFd(const SignalFd&) = delete;
-  SignalFd& operator=(const SignalFd&) = delete;
-  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] int fd() const { return fd_.get(); }
   // The next pending signal, or 0.
   int next() {
     signalfd_siginfo info{};
-    if (::read(fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return 0;
+    if (::read(fd_.get(), &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return 0;
     return static_cast<int>(info.ssi_signo);
   }
 
  private:
-  int fd_ = -1;
+  util::UniqueFd fd_;
 };
 
 class Watcher {

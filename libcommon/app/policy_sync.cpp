@@ -34,6 +34,7 @@
 #include "libcommon/sync/spool.h"
 #include "libcommon/sync/token.h"
 #include "libcommon/util/exit_code.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::app::policy_sync {
 
@@ -177,17 +178,17 @@ class StopSignal {
     sigaddset(&set_, SIGTERM);
     sigaddset(&set_, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   }
+  // The thread writes to fd_: it is joined before fd_ closes.
   ~StopSignal() {
     done_ = true;
     if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) ::close(fd_);
   }
   StopSignal(const StopSignal&) = delete;
   StopSignal& operator=(const StopSignal&) = delete;
 
-  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] int fd() const { return fd_.get(); }
   // `before` runs in the signal thread before the stop is signalled.
   void start(std::function<void(int)> before) {
     thread_ = std::thread([this, before = std::move(before)] {
@@ -197,7 +198,7 @@ class StopSignal {
         if (sig <= 0) continue;
         if (before) before(sig);
         const std::uint64_t one = 1;
-        (void)!::write(fd_, &one, sizeof one);
+        (void)!::write(fd_.get(), &one, sizeof one);
         return;
       }
     });
@@ -205,7 +206,7 @@ class StopSignal {
 
  private:
   sigset_t set_{};
-  int fd_ = -1;
+  util::UniqueFd fd_;
   std::atomic<bool> done_{false};
   std::thread thread_;
 };

@@ -66,24 +66,25 @@ Result<std::unique_ptr<FdSink>> FdSink::openFile(std::string_view path) {
                      "audit sink: file path " + quoted(path) + " contains a NUL byte");
   }
   const std::string pathString(path);
-  int fd = -1;
+  util::UniqueFd fd;
   do {
-    fd = ::open(pathString.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
+    fd.reset(::open(pathString.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  } while (!fd && errno == EINTR);
+  if (!fd) {
     const int err = errno;
     return makeError(ErrorCode::kIo, "audit sink: cannot open " + quoted(path) +
                                          " for appending: " + errnoText(err));
   }
-  return std::make_unique<FdSink>(fd, true, pathString);
+  return std::make_unique<FdSink>(std::move(fd), pathString);
 }
 
 FdSink::FdSink(int fd, bool ownsFd, std::string name)
-    : fd_(fd), ownsFd_(ownsFd), name_(std::move(name)) {}
+    : owned_(ownsFd ? fd : -1), fd_(fd), name_(std::move(name)) {}
 
-FdSink::~FdSink() {
-  if (ownsFd_ && fd_ >= 0) ::close(fd_);
-}
+FdSink::FdSink(util::UniqueFd fd, std::string name)
+    : owned_(std::move(fd)), fd_(owned_.get()), name_(std::move(name)) {}
+
+FdSink::~FdSink() = default;
 
 Status FdSink::write(const Event& event) {
   const std::string line = eventLine(event);
@@ -121,8 +122,8 @@ Result<std::unique_ptr<DatagramSink>> DatagramSink::open(std::string_view path) 
                          std::to_string(path.size()) + " bytes, at most " +
                          std::to_string(kMaxPathLength) + " fit in a Unix socket address)");
   }
-  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
+  util::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
     const int err = errno;
     return makeError(
         ErrorCode::kIo,
@@ -132,14 +133,14 @@ Result<std::unique_ptr<DatagramSink>> DatagramSink::open(std::string_view path) 
   timeval timeout{};
   timeout.tv_sec = static_cast<time_t>(kSendTimeout.count() / 1000);
   timeout.tv_usec = static_cast<suseconds_t>((kSendTimeout.count() % 1000) * 1000);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   const int sndbuf = static_cast<int>(2 * kMaxDatagram);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-  return std::make_unique<DatagramSink>(Token{}, fd, std::string(path));
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  return std::make_unique<DatagramSink>(Token{}, std::move(fd), std::string(path));
 }
 
-DatagramSink::DatagramSink(Token, int fd, std::string path)
-    : fd_(fd), path_(std::move(path)), thread_([this] { sendLoop(); }) {}
+DatagramSink::DatagramSink(Token, util::UniqueFd fd, std::string path)
+    : fd_(std::move(fd)), path_(std::move(path)), thread_([this] { sendLoop(); }) {}
 
 DatagramSink::~DatagramSink() {
   {
@@ -152,7 +153,6 @@ DatagramSink::~DatagramSink() {
   }
   wake_.notify_all();
   thread_.join();
-  if (fd_ >= 0) ::close(fd_);
 }
 
 Status DatagramSink::write(const Event& event) {
@@ -205,7 +205,7 @@ void DatagramSink::send(const std::string& line) {
   const auto addrLen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size() + 1);
   const int flags = MSG_NOSIGNAL | (stalled_ ? MSG_DONTWAIT : 0);
   for (;;) {
-    if (::sendto(fd_, line.data(), line.size(), flags, reinterpret_cast<const sockaddr*>(&addr), addrLen) >= 0) {
+    if (::sendto(fd_.get(), line.data(), line.size(), flags, reinterpret_cast<const sockaddr*>(&addr), addrLen) >= 0) {
       stalled_ = false;
       return;
     }

@@ -18,6 +18,7 @@
 
 #include "libcommon/audit/event.h"
 #include "libcommon/util/result.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::audit {
 
@@ -65,13 +66,14 @@ class FdSink : public Sink {
 
   // Takes ownership of `fd` when `ownsFd`; `name` is used in error messages.
   FdSink(int fd, bool ownsFd, std::string name);
+  FdSink(util::UniqueFd fd, std::string name);
   ~FdSink() override;
 
   [[nodiscard]] lens::Status write(const Event& event) override;
 
  private:
+  util::UniqueFd owned_;  // fd_ when the sink owns it, else none
   int fd_;
-  bool ownsFd_;
   std::string name_;
   std::mutex mutex_;
 };
@@ -113,13 +115,13 @@ class DatagramSink : public Sink {
   struct Token {};  // keeps the constructor for open() while make_unique can call it
 
  public:
-  DatagramSink(Token, int fd, std::string path);
+  DatagramSink(Token, util::UniqueFd fd, std::string path);
 
  private:
   void sendLoop();
   void send(const std::string& line);
 
-  int fd_;
+  util::UniqueFd fd_;  // outlives thread_, which sends on it
   std::string path_;
   std::atomic<std::uint64_t> dropped_{0};
   std::mutex mutex_;

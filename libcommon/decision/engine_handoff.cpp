@@ -9,13 +9,9 @@
 
 namespace lens::decision {
 
-EngineHandoff::~EngineHandoff() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 Status EngineHandoff::open() {
-  fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd_ < 0) return util::systemError("eventfd");
+  fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!fd_) return util::systemError("eventfd");
   return Ok{};
 }
 
@@ -29,12 +25,12 @@ void EngineHandoff::post(std::shared_ptr<const Engine> engine) {
 
 void EngineHandoff::wake() {
   const std::uint64_t one = 1;
-  (void)!::write(fd_, &one, sizeof one);
+  (void)!::write(fd_.get(), &one, sizeof one);
 }
 
 std::shared_ptr<const Engine> EngineHandoff::take() {
   std::uint64_t drained = 0;
-  (void)!::read(fd_, &drained, sizeof drained);
+  (void)!::read(fd_.get(), &drained, sizeof drained);
   std::lock_guard lock(mutex_);
   return std::exchange(pending_, nullptr);
 }

@@ -5,6 +5,7 @@
 
 #include "libcommon/decision/engine.h"
 #include "libcommon/util/result.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::decision {
 
@@ -15,12 +16,11 @@ namespace lens::decision {
 class EngineHandoff {
  public:
   EngineHandoff() = default;
-  ~EngineHandoff();
   EngineHandoff(const EngineHandoff&) = delete;
   EngineHandoff& operator=(const EngineHandoff&) = delete;
 
   [[nodiscard]] Status open();  // the eventfd behind fd()
-  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] int fd() const { return fd_.get(); }
 
   void post(std::shared_ptr<const Engine> engine);  // any thread
   void wake();                                      // any thread
@@ -28,7 +28,7 @@ class EngineHandoff {
   [[nodiscard]] std::shared_ptr<const Engine> take();
 
  private:
-  int fd_ = -1;
+  util::UniqueFd fd_;
   std::mutex mutex_;
   std::shared_ptr<const Engine> pending_;
 };

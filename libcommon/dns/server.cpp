@@ -107,7 +107,7 @@ struct Server::Watch {
 };
 
 struct Server::TcpConnection {
-  int fd = -1;
+  util::UniqueFd fd;
   std::uint64_t id = 0;
   sockaddr_storage peer{};
   socklen_t peerLength = 0;
@@ -128,27 +128,33 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   self->engine_ = std::make_shared<const decision::Engine>(nullptr);
   for (const std::string& host : self->options_.bootstrapHosts) self->bootstrap_.insert(host);
 
-  self->epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (self->epoll_ < 0) return util::systemError("epoll_create1");
+  self->epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!self->epoll_) return util::systemError("epoll_create1");
   if (auto ok = self->handoff_.open(); !ok) return ok.error();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGUSR1);
-  self->signals_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (self->signals_ < 0) return util::systemError("signalfd");
-  for (auto [fd, kind] : {std::pair{self->handoff_.fd(), Watch::Kind::kWake}, std::pair{self->signals_, Watch::Kind::kSignal}}) {
+  self->signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!self->signals_) return util::systemError("signalfd");
+  for (auto [fd, kind] : {std::pair{self->handoff_.fd(), Watch::Kind::kWake}, std::pair{self->signals_.get(), Watch::Kind::kSignal}}) {
     self->listenerWatches_.push_back(std::make_unique<Watch>(Watch{kind, fd}));
     if (auto ok = self->addWatch(fd, EPOLLIN, self->listenerWatches_.back().get()); !ok) return ok.error();
   }
 
   Server* raw = self.get();
+  // c-ares's own timeout ends the queries on a socket that cannot be
+  // watched; one left registered after DEL failed could report events for
+  // a watch that is gone: both are said.
   auto watch = [raw](int fd, bool readable, bool writable) {
     auto it = raw->upstreamWatches_.find(fd);
     if (!readable && !writable) {
       if (it != raw->upstreamWatches_.end()) {
-        ::epoll_ctl(raw->epoll_, EPOLL_CTL_DEL, fd, nullptr);
+        if (::epoll_ctl(raw->epoll_.get(), EPOLL_CTL_DEL, fd, nullptr) != 0) {
+          const int err = errno;
+          log::get("dns")->error("epoll_ctl(EPOLL_CTL_DEL) of upstream socket {}: {}", fd, std::strerror(err));
+        }
         raw->upstreamWatches_.erase(it);
       }
       return;
@@ -158,10 +164,17 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
     if (it == raw->upstreamWatches_.end()) {
       it = raw->upstreamWatches_.emplace(fd, std::make_unique<Watch>(Watch{Watch::Kind::kUpstream, fd})).first;
       ev.data.ptr = it->second.get();
-      ::epoll_ctl(raw->epoll_, EPOLL_CTL_ADD, fd, &ev);
+      if (::epoll_ctl(raw->epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+        const int err = errno;
+        log::get("dns")->warn("cannot watch upstream socket {}: {}", fd, std::strerror(err));
+        raw->upstreamWatches_.erase(it);  // the next change tries to add it again
+      }
     } else {
       ev.data.ptr = it->second.get();
-      ::epoll_ctl(raw->epoll_, EPOLL_CTL_MOD, fd, &ev);
+      if (::epoll_ctl(raw->epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
+        const int err = errno;
+        log::get("dns")->warn("cannot watch upstream socket {}: {}", fd, std::strerror(err));
+      }
     }
   };
   net::Resolver::Options up = self->options_.upstream;
@@ -176,19 +189,13 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
 
 Server::~Server() {
   upstream_.reset();  // pending queries are answered (SERVFAIL) while the sockets are open
-  for (auto& [id, c] : connections_) ::close(c->fd);
-  for (int fd : udpSockets_) ::close(fd);
-  for (int fd : tcpListeners_) ::close(fd);
-  for (int fd : {epoll_, signals_}) {
-    if (fd >= 0) ::close(fd);
-  }
 }
 
 Status Server::addWatch(int fd, std::uint32_t events, Watch* watch) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = watch;
-  if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) return util::systemError("epoll_ctl");
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return util::systemError("epoll_ctl");
   return Ok{};
 }
 
@@ -202,15 +209,14 @@ Status Server::bindAll() {
     sockaddr_storage ss = address->storage;
     const socklen_t length = address->length;
     const int family = ss.ss_family;
-    const int udp = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (udp < 0) return util::systemError("socket");
+    util::UniqueFd udp(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!udp) return util::systemError("socket");
     const int one = 1;
-    if (family == AF_INET6) ::setsockopt(udp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (options_.mark != 0) (void)net::markSocket(udp, options_.mark);  // EPERM unprivileged: fine
-    net::growSocketBuffers(udp);
-    if (::bind(udp, reinterpret_cast<sockaddr*>(&ss), length) != 0) {
+    if (family == AF_INET6) ::setsockopt(udp.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (options_.mark != 0) (void)net::markSocket(udp.get(), options_.mark);  // EPERM unprivileged: fine
+    net::growSocketBuffers(udp.get());
+    if (::bind(udp.get(), reinterpret_cast<sockaddr*>(&ss), length) != 0) {
       Status failed = util::systemError("cannot listen on " + text + " (udp)");
-      ::close(udp);
       if (optional) {
         log::get("dns")->warn("{}; going on without it", failed.error().message);
         continue;
@@ -220,28 +226,24 @@ Status Server::bindAll() {
     // Port 0: the TCP listener takes the port the kernel gave the UDP socket.
     sockaddr_storage actual{};
     socklen_t actualLength = sizeof actual;
-    ::getsockname(udp, reinterpret_cast<sockaddr*>(&actual), &actualLength);
-    const int tcp = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (tcp < 0) {
-      ::close(udp);
-      return util::systemError("socket");
+    ::getsockname(udp.get(), reinterpret_cast<sockaddr*>(&actual), &actualLength);
+    util::UniqueFd tcp(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!tcp) return util::systemError("socket");
+    ::setsockopt(tcp.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6) ::setsockopt(tcp.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (options_.mark != 0) (void)net::markSocket(tcp.get(), options_.mark);
+    if (::bind(tcp.get(), reinterpret_cast<sockaddr*>(&actual), actualLength) != 0 || ::listen(tcp.get(), 128) != 0) {
+      return util::systemError("cannot listen on " + describe(actual) + " (tcp)");
     }
-    ::setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (family == AF_INET6) ::setsockopt(tcp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (options_.mark != 0) (void)net::markSocket(tcp, options_.mark);
-    if (::bind(tcp, reinterpret_cast<sockaddr*>(&actual), actualLength) != 0 || ::listen(tcp, 128) != 0) {
-      Status failed = util::systemError("cannot listen on " + describe(actual) + " (tcp)");
-      ::close(udp);
-      ::close(tcp);
-      return failed;
-    }
-    udpSockets_.push_back(udp);
-    tcpListeners_.push_back(tcp);
+    const int udpFd = udp.get();
+    const int tcpFd = tcp.get();
+    udpSockets_.push_back(std::move(udp));
+    tcpListeners_.push_back(std::move(tcp));
     bound_.push_back(describe(actual));
-    listenerWatches_.push_back(std::make_unique<Watch>(Watch{Watch::Kind::kUdp, udp}));
-    if (auto ok = addWatch(udp, EPOLLIN, listenerWatches_.back().get()); !ok) return ok;
-    listenerWatches_.push_back(std::make_unique<Watch>(Watch{Watch::Kind::kTcpListener, tcp}));
-    if (auto ok = addWatch(tcp, EPOLLIN, listenerWatches_.back().get()); !ok) return ok;
+    listenerWatches_.push_back(std::make_unique<Watch>(Watch{Watch::Kind::kUdp, udpFd}));
+    if (auto ok = addWatch(udpFd, EPOLLIN, listenerWatches_.back().get()); !ok) return ok;
+    listenerWatches_.push_back(std::make_unique<Watch>(Watch{Watch::Kind::kTcpListener, tcpFd}));
+    if (auto ok = addWatch(tcpFd, EPOLLIN, listenerWatches_.back().get()); !ok) return ok;
   }
   if (bound_.empty()) return makeError(ErrorCode::kInvalidArgument, "no address to listen on");
   return Ok{};
@@ -275,7 +277,7 @@ Status Server::run() {
   while (!stopping_) {
     int timeout = upstream_->timeoutMs();
     if (!connections_.empty() && (timeout < 0 || timeout > 1000)) timeout = 1000;
-    const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
+    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       return util::systemError("epoll_wait");
@@ -327,7 +329,7 @@ Status Server::run() {
 
 void Server::onSignal() {
   signalfd_siginfo info{};
-  while (::read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+  while (::read(signals_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
     if (info.ssi_signo == SIGUSR1) {
       std::cerr << statsJson(stats()) << std::endl;
     } else {
@@ -639,24 +641,18 @@ void Server::acceptTcp(int fd) {
   for (;;) {
     sockaddr_storage peer{};
     socklen_t length = sizeof peer;
-    const int client = ::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (client < 0) return;
-    if (connections_.size() >= options_.maxTcpConnections) {
-      ::close(client);
-      continue;
-    }
+    util::UniqueFd client(::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!client) return;
+    if (connections_.size() >= options_.maxTcpConnections) continue;  // closed at once
     ++stats_.tcpConnections;
     auto c = std::make_unique<TcpConnection>();
-    c->fd = client;
+    c->fd = std::move(client);
     c->id = nextConnection_++;
     c->peer = peer;
     c->peerLength = length;
     c->lastActive = Cache::Clock::now();
-    c->watch = Watch{Watch::Kind::kTcpConnection, client, c->id};
-    if (!addWatch(client, EPOLLIN, &c->watch)) {
-      ::close(client);
-      continue;
-    }
+    c->watch = Watch{Watch::Kind::kTcpConnection, c->fd.get(), c->id};
+    if (!addWatch(c->fd.get(), EPOLLIN, &c->watch)) continue;  // c closes the socket
     connections_.emplace(c->id, std::move(c));
   }
 }
@@ -665,7 +661,7 @@ void Server::readTcp(TcpConnection& c) {
   const std::uint64_t id = c.id;
   std::array<std::uint8_t, 16384> chunk;
   for (;;) {
-    const ssize_t n = ::read(c.fd, chunk.data(), chunk.size());
+    const ssize_t n = ::read(c.fd.get(), chunk.data(), chunk.size());
     if (n == 0) {
       c.eof = true;
       if (c.pending == 0 && c.outSent == c.out.size()) {
@@ -675,7 +671,8 @@ void Server::readTcp(TcpConnection& c) {
       epoll_event ev{};
       ev.events = c.writing ? EPOLLOUT : 0u;
       ev.data.ptr = &c.watch;
-      ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
+      // Still watched for reading, the end of input would be reported again and again.
+      if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev) != 0) failTcp(c, "epoll_ctl");
       return;
     }
     if (n < 0) {
@@ -716,7 +713,7 @@ void Server::readTcp(TcpConnection& c) {
 
 void Server::flushTcp(TcpConnection& c) {
   while (c.outSent < c.out.size()) {
-    const ssize_t n = ::send(c.fd, c.out.data() + c.outSent, c.out.size() - c.outSent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.outSent, c.out.size() - c.outSent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
@@ -738,7 +735,10 @@ void Server::flushTcp(TcpConnection& c) {
     epoll_event ev{};
     ev.events = (c.eof ? 0u : static_cast<std::uint32_t>(EPOLLIN)) | (wantWrite ? EPOLLOUT : 0u);
     ev.data.ptr = &c.watch;
-    ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev) != 0) {
+      failTcp(c, "epoll_ctl");
+      return;
+    }
     c.writing = wantWrite;
   }
 }
@@ -746,9 +746,19 @@ void Server::flushTcp(TcpConnection& c) {
 void Server::closeTcp(std::uint64_t id) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
-  ::epoll_ctl(epoll_, EPOLL_CTL_DEL, it->second->fd, nullptr);
-  ::close(it->second->fd);
-  connections_.erase(it);
+  // Closing the socket below takes it out of epoll unless something else holds it open.
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second->fd.get(), nullptr) != 0) {
+    const int err = errno;
+    log::get("dns")->error("epoll_ctl(EPOLL_CTL_DEL) of the TCP connection from {}: {}", describe(it->second->peer),
+                           std::strerror(err));
+  }
+  connections_.erase(it);  // closes the socket
+}
+
+void Server::failTcp(TcpConnection& c, const char* what) {
+  const int err = errno;
+  log::get("dns")->warn("TCP connection from {}: {}: {}; closed", describe(c.peer), what, std::strerror(err));
+  closeTcp(c.id);
 }
 
 void Server::sweepIdle() {

@@ -20,6 +20,7 @@
 #include "libcommon/net/resolver.h"
 #include "libcommon/lockdown/pinner.h"
 #include "libcommon/util/result.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::dns {
 
@@ -131,16 +132,18 @@ class Server {
   void readTcp(TcpConnection& connection);
   void flushTcp(TcpConnection& connection);
   void closeTcp(std::uint64_t id);
+  // Logs a failed system call (errno) and closes the connection.
+  void failTcp(TcpConnection& connection, const char* what);
   void sweepIdle();
   void onSignal();
   void applyPendingEngine();
 
   ServerOptions options_;
-  int epoll_ = -1;
+  util::UniqueFd epoll_;
   decision::EngineHandoff handoff_;  // new engines from the reloader's thread, and stop()
-  int signals_ = -1;
-  std::vector<int> udpSockets_;
-  std::vector<int> tcpListeners_;
+  util::UniqueFd signals_;
+  std::vector<util::UniqueFd> udpSockets_;
+  std::vector<util::UniqueFd> tcpListeners_;
   std::vector<std::string> bound_;
   std::vector<std::unique_ptr<Watch>> listenerWatches_;
   std::unordered_map<int, std::unique_ptr<Watch>> upstreamWatches_;

@@ -20,14 +20,15 @@ constexpr int kAckTimeoutMs = 2000;
 }  // namespace
 
 Result<Socket> Socket::open(const Config& config, int receiveBuffer) {
-  const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER);
-  if (fd < 0) {
+  util::UniqueFd owned(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER));
+  if (!owned) {
     const int e = errno;
     return makeError(e == EPROTONOSUPPORT || e == EAFNOSUPPORT ? ErrorCode::kPermission : ErrorCode::kIo,
                      std::string("socket(AF_NETLINK, NETLINK_NETFILTER): ") + std::strerror(e) +
                          (e == EPROTONOSUPPORT ? " (a kernel without nfnetlink)" : ""));
   }
-  Socket socket(fd, config.group);
+  Socket socket(std::move(owned), config.group);
+  const int fd = socket.fd();
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) < 0) {
@@ -62,30 +63,27 @@ Result<Socket> Socket::open(const Config& config, int receiveBuffer) {
 }
 
 Socket::Socket(Socket&& other) noexcept
-    : fd_(other.fd_),
+    : fd_(std::move(other.fd_)),
       group_(other.group_),
       seq_(other.seq_),
       bound_(other.bound_),
-      pending_(std::move(other.pending_)) {
-  other.fd_ = -1;
-}
+      pending_(std::move(other.pending_)) {}
 
 Socket::~Socket() {
-  if (fd_ < 0) return;
+  if (!fd_) return;
   // Unbinding frees the group at once (closing the socket would too, a
-  // little later); the answer does not matter any more.
+  // little later); the answer does not matter any more. fd_ closes after.
   if (bound_) {
     const auto request = unbindRequest(group_, ++seq_);
-    (void)::send(fd_, request.data(), request.size(), MSG_DONTWAIT);
+    (void)::send(fd_.get(), request.data(), request.size(), MSG_DONTWAIT);
   }
-  ::close(fd_);
 }
 
 Result<int> Socket::transact(std::vector<std::uint8_t> request, std::uint32_t seq) {
-  if (::send(fd_, request.data(), request.size(), 0) < 0) return util::systemError("send to nfnetlink", errno);
+  if (::send(fd_.get(), request.data(), request.size(), 0) < 0) return util::systemError("send to nfnetlink", errno);
   std::vector<std::uint8_t> buffer;
   for (;;) {
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd_.get(), POLLIN, 0};
     const int ready = ::poll(&p, 1, kAckTimeoutMs);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return util::systemError("poll(nfnetlink)", errno);
@@ -94,7 +92,7 @@ Result<int> Socket::transact(std::vector<std::uint8_t> request, std::uint32_t se
     sockaddr_nl from{};
     socklen_t fromLength = sizeof from;
     const ssize_t n =
-        ::recvfrom(fd_, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &fromLength);
+        ::recvfrom(fd_.get(), buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &fromLength);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS) continue;
       return util::systemError("recv from nfnetlink", errno);
@@ -119,7 +117,7 @@ Result<Socket::Received> Socket::receive(std::vector<std::uint8_t>& buffer) {
     buffer.resize(kMaxDatagram);
     sockaddr_nl from{};
     socklen_t fromLength = sizeof from;
-    const ssize_t n = ::recvfrom(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
+    const ssize_t n = ::recvfrom(fd_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
                                  &fromLength);
     if (n < 0) {
       buffer.clear();

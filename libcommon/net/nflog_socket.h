@@ -7,6 +7,7 @@
 
 #include "libcommon/net/nflog_message.h"
 #include "libcommon/util/result.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::net::nflog {
 
@@ -27,7 +28,7 @@ class Socket {
   Socket& operator=(const Socket&) = delete;
   ~Socket();
 
-  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] int fd() const { return fd_.get(); }
   [[nodiscard]] std::uint16_t group() const { return group_; }
 
   struct Received {
@@ -39,10 +40,10 @@ class Socket {
   [[nodiscard]] Result<Received> receive(std::vector<std::uint8_t>& buffer);
 
  private:
-  Socket(int fd, std::uint16_t group) : fd_(fd), group_(group) {}
+  Socket(util::UniqueFd fd, std::uint16_t group) : fd_(std::move(fd)), group_(group) {}
   Result<int> transact(std::vector<std::uint8_t> request, std::uint32_t seq);
 
-  int fd_ = -1;
+  util::UniqueFd fd_;
   std::uint16_t group_ = 0;
   std::uint32_t seq_ = 0;
   bool bound_ = false;

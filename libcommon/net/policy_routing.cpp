@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "libcommon/util/system_error.h"
+#include "libcommon/util/unique_fd.h"
 
 // The netlink access macros (NLMSG_DATA, RTA_NEXT, ...) are C and cast the old way.
 #pragma GCC diagnostic ignored "-Wold-style-cast"
@@ -54,20 +55,15 @@ class Message {
 class Socket {
  public:
   Socket() : fd_(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) {}
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
 
   // Sends a request with NLM_F_ACK and returns the kernel's errno (0 = ok).
   Result<int> transact(Message& message) {
-    if (fd_ < 0) return util::systemError("socket(AF_NETLINK)");
+    if (!fd_) return util::systemError("socket(AF_NETLINK)");
     std::vector<char>& bytes = message.finish(++seq_);
-    if (::send(fd_, bytes.data(), bytes.size(), 0) < 0) return util::systemError("send to rtnetlink");
+    if (::send(fd_.get(), bytes.data(), bytes.size(), 0) < 0) return util::systemError("send to rtnetlink");
     char reply[8192];
     for (;;) {
-      const ssize_t n = ::recv(fd_, reply, sizeof reply, 0);
+      const ssize_t n = ::recv(fd_.get(), reply, sizeof reply, 0);
       if (n < 0) {
         if (errno == EINTR) continue;
         return util::systemError("recv from rtnetlink");
@@ -84,15 +80,15 @@ class Socket {
   // Dumps the rules of one family and calls visit(fib_rule_hdr, attributes...).
   template <class Visit>
   Status dumpRules(unsigned char family, Visit visit) {
-    if (fd_ < 0) return util::systemError("socket(AF_NETLINK)");
+    if (!fd_) return util::systemError("socket(AF_NETLINK)");
     fib_rule_hdr hdr{};
     hdr.family = family;
     Message message(RTM_GETRULE, NLM_F_DUMP, &hdr, sizeof hdr);
     std::vector<char>& bytes = message.finish(++seq_);
-    if (::send(fd_, bytes.data(), bytes.size(), 0) < 0) return util::systemError("send to rtnetlink");
+    if (::send(fd_.get(), bytes.data(), bytes.size(), 0) < 0) return util::systemError("send to rtnetlink");
     std::vector<char> reply(32768);
     for (;;) {
-      const ssize_t n = ::recv(fd_, reply.data(), reply.size(), 0);
+      const ssize_t n = ::recv(fd_.get(), reply.data(), reply.size(), 0);
       if (n < 0) {
         if (errno == EINTR) continue;
         return util::systemError("recv from rtnetlink");
@@ -122,8 +118,7 @@ class Socket {
   }
 
  private:
-
-  int fd_;
+  util::UniqueFd fd_;
   std::uint32_t seq_ = 0;
 };
 

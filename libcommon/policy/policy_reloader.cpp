@@ -19,13 +19,6 @@
 
 namespace lens::policy {
 
-namespace {
-void closeFd(int& fd) {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-}  // namespace
-
 PolicyReloader::PolicyReloader(Options options)
     : options_(std::move(options)), engine_(std::make_shared<const decision::Engine>(nullptr)) {
   if (options_.watchSighup) {
@@ -33,14 +26,11 @@ PolicyReloader::PolicyReloader(Options options)
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    signalFd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    signalFd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   }
 }
 
-PolicyReloader::~PolicyReloader() {
-  stop();
-  closeFd(signalFd_);
-}
+PolicyReloader::~PolicyReloader() { stop(); }
 
 std::shared_ptr<const decision::Engine> PolicyReloader::engine() const {
   std::lock_guard lock(mutex_);
@@ -116,18 +106,19 @@ bool PolicyReloader::reload(std::string_view trigger) {
 Status PolicyReloader::start() {
   const std::filesystem::path file(options_.path);
   const std::string dir = file.has_parent_path() ? file.parent_path().string() : ".";
-  inotifyFd_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (inotifyFd_ < 0) return makeError(ErrorCode::kIo, std::string("inotify_init1: ") + std::strerror(errno));
+  inotifyFd_.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (!inotifyFd_) return makeError(ErrorCode::kIo, std::string("inotify_init1: ") + std::strerror(errno));
   const std::uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB;
-  if (::inotify_add_watch(inotifyFd_, dir.c_str(), mask) < 0) {
+  if (::inotify_add_watch(inotifyFd_.get(), dir.c_str(), mask) < 0) {
     const int err = errno;
-    closeFd(inotifyFd_);
+    inotifyFd_.reset();
     return makeError(ErrorCode::kIo, "cannot watch " + dir + ": " + std::strerror(err));
   }
-  stopFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stopFd_ < 0) {
-    closeFd(inotifyFd_);
-    return makeError(ErrorCode::kIo, std::string("eventfd: ") + std::strerror(errno));
+  stopFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stopFd_) {
+    const int err = errno;
+    inotifyFd_.reset();
+    return makeError(ErrorCode::kIo, std::string("eventfd: ") + std::strerror(err));
   }
   thread_ = std::thread([this] { watch(); });
   return Ok{};
@@ -136,28 +127,29 @@ Status PolicyReloader::start() {
 void PolicyReloader::stop() {
   if (thread_.joinable()) {
     const std::uint64_t one = 1;
-    (void)!::write(stopFd_, &one, sizeof one);
+    (void)!::write(stopFd_.get(), &one, sizeof one);
     thread_.join();
   }
-  closeFd(inotifyFd_);
-  closeFd(stopFd_);
+  inotifyFd_.reset();
+  stopFd_.reset();
 }
 
 void PolicyReloader::watch() {
   const std::string name = std::filesystem::path(options_.path).filename().string();
   alignas(inotify_event) std::array<char, 8192> buffer{};
   while (true) {
-    std::array<pollfd, 3> fds{{{stopFd_, POLLIN, 0}, {inotifyFd_, POLLIN, 0}, {signalFd_, POLLIN, 0}}};
-    const int n = ::poll(fds.data(), signalFd_ >= 0 ? 3 : 2, -1);
+    std::array<pollfd, 3> fds{
+        {{stopFd_.get(), POLLIN, 0}, {inotifyFd_.get(), POLLIN, 0}, {signalFd_.get(), POLLIN, 0}}};
+    const int n = ::poll(fds.data(), signalFd_ ? 3 : 2, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       log::get("policy")->error("poll: {}", std::strerror(errno));
       return;
     }
     if (fds[0].revents != 0) return;
-    if (signalFd_ >= 0 && (fds[2].revents & POLLIN) != 0) {
+    if (signalFd_ && (fds[2].revents & POLLIN) != 0) {
       signalfd_siginfo info{};
-      while (::read(signalFd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      while (::read(signalFd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
       }
       reload("sighup");
     }
@@ -165,7 +157,7 @@ void PolicyReloader::watch() {
       bool relevant = false;
       bool removed = false;
       ssize_t len = 0;
-      while ((len = ::read(inotifyFd_, buffer.data(), buffer.size())) > 0) {
+      while ((len = ::read(inotifyFd_.get(), buffer.data(), buffer.size())) > 0) {
         for (ssize_t off = 0; off < len;) {
           const auto* ev = reinterpret_cast<const inotify_event*>(buffer.data() + off);
           if (ev->len > 0 && name == ev->name) {

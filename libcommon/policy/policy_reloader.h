@@ -9,6 +9,7 @@
 
 #include "libcommon/audit/sink.h"
 #include "libcommon/decision/engine.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::policy {
 
@@ -61,9 +62,9 @@ class PolicyReloader {
   bool ready_ = false;
   std::string lastVersion_;
   std::string lastRejected_;
-  int inotifyFd_ = -1;
-  int signalFd_ = -1;
-  int stopFd_ = -1;
+  util::UniqueFd inotifyFd_;
+  util::UniqueFd signalFd_;
+  util::UniqueFd stopFd_;
   std::thread thread_;
 };
 

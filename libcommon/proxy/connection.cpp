@@ -39,16 +39,16 @@ std::string_view pathOnly(std::string_view target) { return target.substr(0, tar
 
 }  // namespace
 
-Connection::Connection(ProxyContext& ctx, std::uint64_t id, int fd, const sockaddr_storage& peer)
+Connection::Connection(ProxyContext& ctx, std::uint64_t id, util::UniqueFd fd, const sockaddr_storage& peer)
     : ctx_(ctx),
       id_(id),
-      client_(std::make_unique<SocketStream>(util::UniqueFd(fd))),
-      clientWatch_{this, fd},
+      clientWatch_{this, fd.get()},
       serverWatch_{this, -1},
       dialer_(ctx, serverWatch_, [this] { drive(); }),
       relay_(ctx.pipes),
       opened_(ctx.now),
       lastActive_(ctx.now) {
+  client_ = std::make_unique<SocketStream>(std::move(fd));
   peerAddress_ = net::SocketAddress::fromStorage(peer);
   party_.tool = ctx_.options.tool;
   party_.peer = {peerAddress_.address().toString(), peerAddress_.port()};

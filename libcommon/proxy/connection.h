@@ -23,6 +23,7 @@
 #include "libcommon/proxy/request_head.h"
 #include "libcommon/proxy/tunnel_relay.h"
 #include "libcommon/sign/boundary.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::proxy {
 
@@ -56,7 +57,7 @@ namespace lens::proxy {
 // client gets an alert, a raw one the close).
 class Connection final : public IoHandler {
  public:
-  Connection(ProxyContext& ctx, std::uint64_t id, int fd, const sockaddr_storage& peer);
+  Connection(ProxyContext& ctx, std::uint64_t id, util::UniqueFd fd, const sockaddr_storage& peer);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

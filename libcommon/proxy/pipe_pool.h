@@ -3,15 +3,17 @@
 #include <cstddef>
 #include <vector>
 
+#include "libcommon/util/unique_fd.h"
+
 namespace lens::proxy {
 
-// A kernel pipe that splice() moves a tunnel's bytes through.
+// A kernel pipe that splice() moves a tunnel's bytes through; owns both ends.
 struct Pipe {
-  int read = -1;
-  int write = -1;
+  util::UniqueFd read;
+  util::UniqueFd write;
   std::size_t fill = 0;      // bytes in the pipe
   std::size_t capacity = 0;  // bytes it can hold
-  [[nodiscard]] bool open() const { return read >= 0; }
+  [[nodiscard]] bool open() const { return read.valid(); }
 };
 
 // Empty pipes kept for the next tunnels, so that a short-lived tunnel does
@@ -23,11 +25,10 @@ class PipePool {
   static constexpr std::size_t kPipeSize = 1 << 20;
 
   PipePool() = default;
-  ~PipePool();
   PipePool(const PipePool&) = delete;
   PipePool& operator=(const PipePool&) = delete;
 
-  // A pipe, or one with read == -1 when none can be created (EMFILE).
+  // A pipe, or one that is not open() when none can be created (EMFILE).
   Pipe acquire();
   // Takes the pipe back: kept when empty and room is left, else closed.
   void release(Pipe& pipe);

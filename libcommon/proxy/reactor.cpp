@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "libcommon/log/logging.h"
+
 namespace lens::proxy {
 
 namespace {
@@ -18,10 +20,10 @@ Status systemError(const char* what) {
 }  // namespace
 
 Reactor::Reactor() : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
-  if (epoll_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+  if (!epoll_) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
 }
 
-Reactor::~Reactor() { ::close(epoll_); }
+Reactor::~Reactor() = default;
 
 Status Reactor::set(Watch& watch, std::uint32_t events) {
   if (events == 0) {
@@ -33,7 +35,7 @@ Status Reactor::set(Watch& watch, std::uint32_t events) {
   ev.events = events;
   ev.data.ptr = &watch;
   const int op = watch.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  if (::epoll_ctl(epoll_, op, watch.fd, &ev) != 0) return systemError("epoll_ctl");
+  if (::epoll_ctl(epoll_.get(), op, watch.fd, &ev) != 0) return systemError("epoll_ctl");
   watch.registered = true;
   watch.events = events;
   return Ok{};
@@ -46,7 +48,12 @@ void Reactor::remove(Watch& watch) {
 
 void Reactor::unregister(Watch& watch) {
   if (!watch.registered) return;
-  (void)::epoll_ctl(epoll_, EPOLL_CTL_DEL, watch.fd, nullptr);
+  // Nothing to undo when it fails, but a descriptor left registered would
+  // still report events for a watch that may be gone: say so.
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, watch.fd, nullptr) != 0) {
+    const int err = errno;
+    log::get("proxy")->error("epoll_ctl(EPOLL_CTL_DEL) of descriptor {}: {}", watch.fd, std::strerror(err));
+  }
   watch.registered = false;
   watch.events = 0;
 }
@@ -73,7 +80,7 @@ void Reactor::dropAgain(Watch& watch) {
 
 Status Reactor::poll(int timeoutMs, const std::function<void()>& afterWait) {
   std::array<epoll_event, 128> events{};
-  const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
+  const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()),
                              again_.empty() ? timeoutMs : 0);
   if (n < 0) {
     if (errno == EINTR) return Ok{};

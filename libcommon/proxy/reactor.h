@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "libcommon/util/result.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::proxy {
 
@@ -42,7 +43,8 @@ class Reactor {
   // (a call asked for with again() still comes). Does nothing when the
   // events are unchanged.
   [[nodiscard]] Status set(Watch& watch, std::uint32_t events);
-  // Unregisters, and forgets again() (before the descriptor is closed).
+  // Unregisters, and forgets again() (before the descriptor is closed). A
+  // failed EPOLL_CTL_DEL is logged: the descriptor may still report events.
   void remove(Watch& watch);
   // Marks the watch unregistered without a system call: only right before
   // its descriptor is closed (closing removes it from epoll).
@@ -60,7 +62,7 @@ class Reactor {
   void dropAgain(Watch& watch);
   void unregister(Watch& watch);
 
-  int epoll_ = -1;
+  util::UniqueFd epoll_;
   std::vector<Watch*> again_;
 };
 

@@ -67,19 +67,21 @@ std::string statsJson(const Stats& s, bool transparent) {
 // A listening socket.
 class Server::Listener final : public IoHandler {
  public:
-  Listener(Server& server, int fd) : server_(server), watch_{this, fd} {}
+  Listener(Server& server, util::UniqueFd fd)
+      : server_(server), fd_(std::move(fd)), watch_{this, fd_.get()} {}
   ~Listener() override { closeSocket(); }
   void onIo(int fd, std::uint32_t /*events*/) override { server_.accept(fd); }
   Watch& watch() { return watch_; }
   void closeSocket() {
-    if (watch_.fd < 0) return;
+    if (!fd_) return;
     server_.ctx_.reactor.remove(watch_);
-    ::close(watch_.fd);
+    fd_.reset();
     watch_.fd = -1;
   }
 
  private:
   Server& server_;
+  util::UniqueFd fd_;
   Watch watch_;
 };
 
@@ -87,7 +89,7 @@ class Server::Listener final : public IoHandler {
 class Server::Control final : public IoHandler {
  public:
   explicit Control(Server& server)
-      : wake_{this, server.handoff_.fd()}, signals_{this, server.signals_}, server_(server) {}
+      : wake_{this, server.handoff_.fd()}, signals_{this, server.signals_.get()}, server_(server) {}
   void onIo(int fd, std::uint32_t /*events*/) override {
     if (fd == wake_.fd) {
       server_.applyPendingEngine();
@@ -151,8 +153,8 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
-  self->signals_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (self->signals_ < 0) return util::systemError("signalfd");
+  self->signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!self->signals_) return util::systemError("signalfd");
   self->control_ = std::make_unique<Control>(*self);
   if (auto ok = ctx.reactor.set(self->control_->wake_, EPOLLIN); !ok) return ok.error();
   if (auto ok = ctx.reactor.set(self->control_->signals_, EPOLLIN); !ok) return ok.error();
@@ -172,7 +174,10 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
       raw->resolverWatches_.erase(it);
       return;
     }
-    (void)raw->ctx_.reactor.set(*it->second, events);
+    if (auto ok = raw->ctx_.reactor.set(*it->second, events); !ok) {
+      // c-ares's own timeout ends the lookups that wait on this socket.
+      log::get("proxy")->warn("cannot watch a resolver socket: {}", ok.error().message);
+    }
   };
   net::Resolver::Options resolver = ctx.options.resolver;
   resolver.mark = ctx.options.mark;
@@ -241,7 +246,6 @@ Server::~Server() {
   connections_.clear();
   ctx_.resolver.reset();  // pending lookups are answered with an error, and find nothing
   listeners_.clear();
-  if (signals_ >= 0) ::close(signals_);
 }
 
 Status Server::bindAll() {
@@ -251,12 +255,13 @@ Status Server::bindAll() {
   for (const auto& [text, optional] : all) {
     auto address = net::SocketAddress::parse(text);
     if (!address) return address.error();
-    const int fd = ::socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 && optional && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
+    util::UniqueFd owned(::socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!owned && optional && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
       log::get("proxy")->warn("not listening on {}: {}", text, std::strerror(errno));
       continue;
     }
-    if (fd < 0) return util::systemError("socket");
+    if (!owned) return util::systemError("socket");
+    const int fd = owned.get();
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
@@ -265,7 +270,6 @@ Status Server::bindAll() {
     if (ctx_.options.mark != 0) (void)net::markSocket(fd, ctx_.options.mark);  // EPERM unprivileged: fine
     if (ctx_.options.transparent == TransparentMode::kTproxy) {
       if (auto ok = makeTransparent(fd, address->family()); !ok) {
-        ::close(fd);
         return makeError(ok.error().code, "cannot listen on " + text + " in tproxy mode: " +
                                               ok.error().message + " (needs CAP_NET_ADMIN)");
       }
@@ -273,20 +277,15 @@ Status Server::bindAll() {
     const bool bound = ::bind(fd, address->get(), address->length) == 0;
     if (!bound && optional && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT)) {
       log::get("proxy")->warn("not listening on {}: {}", text, std::strerror(errno));
-      ::close(fd);
       continue;
     }
-    if (!bound || ::listen(fd, 4096) != 0) {
-      Status failed = util::systemError("cannot listen on " + text);
-      ::close(fd);
-      return failed;
-    }
+    if (!bound || ::listen(fd, 4096) != 0) return util::systemError("cannot listen on " + text);
     sockaddr_storage actual{};
     socklen_t length = sizeof actual;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&actual), &length);
     boundSockets_.push_back(net::SocketAddress::fromStorage(actual));
     bound_.push_back(boundSockets_.back().toString());
-    listeners_.push_back(std::make_unique<Listener>(*this, fd));
+    listeners_.push_back(std::make_unique<Listener>(*this, std::move(owned)));
     if (auto ok = ctx_.reactor.set(listeners_.back()->watch(), EPOLLIN); !ok) return ok;
   }
   if (bound_.empty()) return makeError(ErrorCode::kInvalidArgument, "no address to listen on");
@@ -297,13 +296,14 @@ void Server::accept(int listenFd) {
   for (int i = 0; i < 64; ++i) {
     sockaddr_storage peer{};
     socklen_t length = sizeof peer;
-    const int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &length,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
+    util::UniqueFd owned(::accept4(listenFd, reinterpret_cast<sockaddr*>(&peer), &length,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!owned) {
       if (errno == EMFILE || errno == ENFILE)
         log::get("proxy")->warn("accept: {}", std::strerror(errno));
       return;
     }
+    const int fd = owned.get();
     ++ctx_.stats.accepted;
     if (connections_.size() >= ctx_.options.maxConnections) {
       ++ctx_.stats.refusedOverLimit;
@@ -313,7 +313,7 @@ void Server::accept(int listenFd) {
                        "too many connections (" + std::to_string(ctx_.options.maxConnections) + ")");
         (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       }
-      ::close(fd);
+      owned.reset();  // the client is let go before the audit event is written
       if (ctx_.options.sink) {
         const net::SocketAddress from = net::SocketAddress::fromStorage(peer);
         audit::Event event(ctx_.options.tool, "CONNECTION " + from.toString());
@@ -339,7 +339,6 @@ void Server::accept(int listenFd) {
           event.src({from.address().toString(), from.port()});
           (void)ctx_.options.sink->write(event);
         }
-        ::close(fd);
         continue;
       }
       // A loop: a connection to the listener itself, or one of our own
@@ -356,13 +355,14 @@ void Server::accept(int listenFd) {
       } else {
         for (const net::SocketAddress& own : boundSockets_) loop = loop || sameEndpoint(*original, own);
       }
-      auto connection = std::make_unique<Connection>(ctx_, id, fd, peer);
+      // The connection owns the socket from here on.
+      auto connection = std::make_unique<Connection>(ctx_, id, std::move(owned), peer);
       Connection& c = *connection;
       connections_.emplace(id, std::move(connection));
       c.startTransparent(*original, loop);
       continue;
     }
-    auto connection = std::make_unique<Connection>(ctx_, id, fd, peer);
+    auto connection = std::make_unique<Connection>(ctx_, id, std::move(owned), peer);
     Connection& c = *connection;
     connections_.emplace(id, std::move(connection));
     c.start();
@@ -426,7 +426,7 @@ void Server::applyPendingEngine() {
 
 void Server::onSignal() {
   signalfd_siginfo info{};
-  while (::read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+  while (::read(signals_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
     if (info.ssi_signo == SIGUSR1) {
       std::cerr << statsJson(ctx_.stats, ctx_.options.transparent != TransparentMode::kOff)
                 << std::endl;

@@ -12,6 +12,7 @@
 #include "libcommon/proxy/connection.h"
 #include "libcommon/proxy/context.h"
 #include "libcommon/util/result.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::proxy {
 
@@ -67,7 +68,7 @@ class Server {
   std::vector<std::unique_ptr<Connection>> graveyard_;
   std::uint64_t nextId_ = 1;
   decision::EngineHandoff handoff_;  // new engines from the reloader's thread, and stop()
-  int signals_ = -1;
+  util::UniqueFd signals_;  // the signalfd
   std::atomic<bool> stopRequested_{false};
   bool draining_ = false;
   Clock::time_point drainDeadline_{};

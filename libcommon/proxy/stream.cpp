@@ -46,21 +46,22 @@ Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(std::string_vie
 
 Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(const TlsClientOptions& options) {
   std::shared_ptr<TlsClientConfig> config(new TlsClientConfig());
-  config->ctx_ = SSL_CTX_new(TLS_client_method());
+  config->ctx_.reset(SSL_CTX_new(TLS_client_method()));
   if (!config->ctx_) return makeError(ErrorCode::kInternal, "SSL_CTX_new: " + tls::opensslError());
-  SSL_CTX_set_min_proto_version(config->ctx_, TLS1_2_VERSION);
-  SSL_CTX_set_verify(config->ctx_, SSL_VERIFY_PEER, nullptr);
-  SSL_CTX_set_mode(config->ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                                     SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX* const ctx = config->ctx_.get();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
   // A server that closes without close_notify ends the stream; it does not
   // make the bytes before it suspect (the framing of what was relayed says
   // whether it was whole).
-  SSL_CTX_set_options(config->ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  if (options.systemRoots && SSL_CTX_set_default_verify_paths(config->ctx_) != 1) ERR_clear_error();
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (options.systemRoots && SSL_CTX_set_default_verify_paths(ctx) != 1) ERR_clear_error();
   if (!options.extraCaPem.empty()) {
     auto certs = tls::readCertificates(options.extraCaPem, options.what);
     if (!certs) return certs.error();
-    X509_STORE* store = SSL_CTX_get_cert_store(config->ctx_);
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     for (const tls::Cert& cert : *certs) {
       if (X509_STORE_add_cert(store, cert.get()) != 1) ERR_clear_error();  // a duplicate
     }
@@ -73,24 +74,22 @@ Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(const TlsClient
     if (!chain) return chain.error();
     auto key = tls::readPrivateKey(options.keyPem, what + " keyPem");
     if (!key) return key.error();
-    if (SSL_CTX_use_certificate(config->ctx_, chain->front().get()) != 1) {
+    if (SSL_CTX_use_certificate(ctx, chain->front().get()) != 1) {
       return makeError(ErrorCode::kInvalidInput, what + " certPem: " + tls::opensslError());
     }
     for (std::size_t i = 1; i < chain->size(); ++i) {
       // add1: the context takes its own reference; ours goes with `chain`.
-      if (SSL_CTX_add1_chain_cert(config->ctx_, (*chain)[i].get()) != 1) {
+      if (SSL_CTX_add1_chain_cert(ctx, (*chain)[i].get()) != 1) {
         return makeError(ErrorCode::kInvalidInput, what + " certPem: " + tls::opensslError());
       }
     }
-    if (SSL_CTX_use_PrivateKey(config->ctx_, key->get()) != 1 || SSL_CTX_check_private_key(config->ctx_) != 1) {
+    if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
       ERR_clear_error();
       return makeError(ErrorCode::kInvalidInput, what + " keyPem: the key does not belong to the certificate");
     }
   }
   return config;
 }
-
-TlsClientConfig::~TlsClientConfig() { SSL_CTX_free(ctx_); }
 
 // The BIO under every TlsStream: reads the bytes given at the start first,
 // then the inner stream; reports would-block as a retry.
@@ -165,28 +164,30 @@ struct StreamBio {
   }
 };
 
-TlsStream::TlsStream(std::unique_ptr<Stream> inner, ssl_st* ssl) : inner_(std::move(inner)), ssl_(ssl) {
+TlsStream::TlsStream(std::unique_ptr<Stream> inner, tls::Ssl ssl) : inner_(std::move(inner)), ssl_(std::move(ssl)) {
   BIO* bio = BIO_new(StreamBio::method());
   BIO_set_data(bio, this);
   BIO_set_init(bio, 1);
-  SSL_set_bio(ssl_, bio, bio);  // the SSL owns the BIO (one reference for both directions)
+  SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO (one reference for both directions)
   // Read what the socket holds, up to several records, in one call instead
   // of a header and a body per record. Bytes read ahead are invisible to
   // epoll: every reader goes on until kWouldBlock (or asks the reactor to
   // come back).
-  SSL_set_read_ahead(ssl_, 1);
-  SSL_set_default_read_buffer_len(ssl_, kReadAhead);
+  SSL_set_read_ahead(ssl_.get(), 1);
+  SSL_set_default_read_buffer_len(ssl_.get(), kReadAhead);
 }
 
-TlsStream::~TlsStream() { SSL_free(ssl_); }
+// The SSL goes first, while everything its BIO may touch is still there.
+TlsStream::~TlsStream() { ssl_.reset(); }
 
-bool TlsStream::alpnRefused() const { return tls::alpnRefused(ssl_); }
+bool TlsStream::alpnRefused() const { return tls::alpnRefused(ssl_.get()); }
 
 std::unique_ptr<TlsStream> TlsStream::client(std::unique_ptr<Stream> inner, std::shared_ptr<TlsClientConfig> config,
                                              const std::string& serverName, const std::vector<std::string>& alpn) {
-  SSL* ssl = SSL_new(config->context());  // holds its own reference to the context
-  if (!ssl) return nullptr;
-  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(inner), ssl));
+  tls::Ssl owned(SSL_new(config->context()));  // holds its own reference to the context
+  if (!owned) return nullptr;
+  SSL* const ssl = owned.get();
+  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(inner), std::move(owned)));
   // Without the name to check, verification would accept any certificate
   // of a trusted CA: no stream at all then.
   if (auto ip = net::IpAddress::parse(serverName)) {
@@ -213,9 +214,10 @@ std::unique_ptr<TlsStream> TlsStream::client(std::unique_ptr<Stream> inner, std:
 
 std::unique_ptr<TlsStream> TlsStream::server(std::unique_ptr<Stream> inner, std::shared_ptr<ssl_ctx_st> context,
                                              std::string initial) {
-  SSL* ssl = SSL_new(context.get());  // holds its own reference to the context
-  if (!ssl) return nullptr;
-  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(inner), ssl));
+  tls::Ssl owned(SSL_new(context.get()));  // holds its own reference to the context
+  if (!owned) return nullptr;
+  SSL* const ssl = owned.get();
+  std::unique_ptr<TlsStream> stream(new TlsStream(std::move(inner), std::move(owned)));
   stream->initial_ = std::move(initial);
   SSL_set_accept_state(ssl);
   return stream;
@@ -228,7 +230,7 @@ IoResult TlsStream::result(int rc) {
   if (rc > 0) {
     out = {IoStatus::kOk, static_cast<std::size_t>(rc)};
   } else {
-    switch (SSL_get_error(ssl_, rc)) {
+    switch (SSL_get_error(ssl_.get(), rc)) {
       case SSL_ERROR_WANT_READ:
         wantRead = !innerFailed_;
         if (wantRead) out = {IoStatus::kWouldBlock, 0};
@@ -247,7 +249,7 @@ IoResult TlsStream::result(int rc) {
   lastWantsRead_ = wantRead;
   lastWantsWrite_ = wantWrite;
   if (out.status != IoStatus::kError) return out;
-  const long verify = SSL_get_verify_result(ssl_);
+  const long verify = SSL_get_verify_result(ssl_.get());
   if (verify != X509_V_OK) {
     error_ = std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
   } else if (innerFailed_ && ERR_peek_error() == 0) {
@@ -261,7 +263,7 @@ IoResult TlsStream::result(int rc) {
 
 IoResult TlsStream::handshake() {
   ERR_clear_error();  // SSL_get_error reads the queue: nothing of another connection's
-  const int rc = SSL_do_handshake(ssl_);
+  const int rc = SSL_do_handshake(ssl_.get());
   if (rc == 1) {
     lastWantsRead_ = lastWantsWrite_ = false;
     return {IoStatus::kOk, 0};
@@ -277,28 +279,28 @@ IoResult TlsStream::handshake() {
 std::string TlsStream::alpn() const {
   const unsigned char* data = nullptr;
   unsigned int length = 0;
-  SSL_get0_alpn_selected(ssl_, &data, &length);
+  SSL_get0_alpn_selected(ssl_.get(), &data, &length);
   return data ? std::string(reinterpret_cast<const char*>(data), length) : std::string();
 }
 
 std::string TlsStream::serverName() const {
-  const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+  const char* name = SSL_get_servername(ssl_.get(), TLSEXT_NAMETYPE_host_name);
   return name ? std::string(name) : std::string();
 }
 
 IoResult TlsStream::read(char* data, std::size_t size) {
   ERR_clear_error();
-  return result(SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
+  return result(SSL_read(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
 }
 
 IoResult TlsStream::write(const char* data, std::size_t size) {
   if (size == 0) return {IoStatus::kOk, 0};
   ERR_clear_error();
-  return result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
+  return result(SSL_write(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
 }
 
 void TlsStream::shutdownWrite() {
-  (void)SSL_shutdown(ssl_);
+  (void)SSL_shutdown(ssl_.get());
   ERR_clear_error();
 }
 

@@ -7,12 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include "libcommon/tls/openssl_handles.h"
 #include "libcommon/util/result.h"
 #include "libcommon/util/unique_fd.h"
-
-struct ssl_st;
-struct ssl_ctx_st;
-struct bio_st;
 
 namespace lens::proxy {
 
@@ -87,14 +84,13 @@ class TlsClientConfig {
   [[nodiscard]] static Result<std::shared_ptr<TlsClientConfig>> create(
       std::string_view extraCaPem, std::string_view what = "proxyCaCert");
   [[nodiscard]] static Result<std::shared_ptr<TlsClientConfig>> create(const TlsClientOptions& options);
-  ~TlsClientConfig();
   TlsClientConfig(const TlsClientConfig&) = delete;
   TlsClientConfig& operator=(const TlsClientConfig&) = delete;
-  [[nodiscard]] ssl_ctx_st* context() const { return ctx_; }
+  [[nodiscard]] ssl_ctx_st* context() const { return ctx_.get(); }
 
  private:
   TlsClientConfig() = default;
-  ssl_ctx_st* ctx_ = nullptr;
+  tls::SslCtx ctx_;
 };
 
 // TLS over another stream, as the client or as the server. handshake()
@@ -135,12 +131,12 @@ class TlsStream final : public Stream {
   [[nodiscard]] std::string failure() const override { return error_; }
 
  private:
-  TlsStream(std::unique_ptr<Stream> inner, ssl_st* ssl);
+  TlsStream(std::unique_ptr<Stream> inner, tls::Ssl ssl);
   IoResult result(int rc);
   friend struct StreamBio;
 
   std::unique_ptr<Stream> inner_;
-  ssl_st* ssl_;
+  tls::Ssl ssl_;  // its BIO reads and writes inner_ and the members below
   std::string initial_;  // bytes read before TLS began, fed first
   std::size_t initialUsed_ = 0;
   bool lastWantsRead_ = false;  // the socket readiness the last operation waits for

@@ -94,7 +94,7 @@ bool TunnelRelay::pumpFlow(Flow& f, const Flow& other, Stream& src, Stream& dst,
     }
     // 2. The pipe into the destination.
     if (f.buffer.empty() && f.pipe.fill > 0 && !f.writeBlocked) {
-      const ssize_t n = ::splice(f.pipe.read, nullptr, dst.fd(), nullptr, f.pipe.fill,
+      const ssize_t n = ::splice(f.pipe.read.get(), nullptr, dst.fd(), nullptr, f.pipe.fill,
                                  SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         if (static_cast<std::size_t>(n) < f.pipe.fill)
@@ -115,7 +115,7 @@ bool TunnelRelay::pumpFlow(Flow& f, const Flow& other, Stream& src, Stream& dst,
         if (!f.pipe.open()) return false;
         if (f.pipe.fill < f.pipe.capacity) {
           const ssize_t n =
-              ::splice(src.fd(), nullptr, f.pipe.write, nullptr, f.pipe.capacity - f.pipe.fill,
+              ::splice(src.fd(), nullptr, f.pipe.write.get(), nullptr, f.pipe.capacity - f.pipe.fill,
                        SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
           if (n > 0) {
             // A small read is all there was (a request, an answer): epoll

@@ -14,6 +14,7 @@
 #include "libcommon/util/file.h"
 #include "libcommon/sync/protocol.h"
 #include "libcommon/util/json_writer.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::sync {
 
@@ -197,11 +198,10 @@ void Agent::forwardDecision(std::string_view type, const std::string& id, const 
     addr.sun_family = AF_UNIX;
     if (options_.decisionSocket.size() < sizeof addr.sun_path) {
       std::memcpy(addr.sun_path, options_.decisionSocket.data(), options_.decisionSocket.size());
-      const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-      if (fd >= 0) {
-        const ssize_t n = ::sendto(fd, line.data(), line.size(), 0, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+      if (const util::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)); fd) {
+        const ssize_t n =
+            ::sendto(fd.get(), line.data(), line.size(), 0, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
         const int err = errno;
-        ::close(fd);
         if (n == static_cast<ssize_t>(line.size())) {
           ++counters_.decisionsForwarded;
           logger->info("{} {} ({}) passed to {}", type, id, decision, options_.decisionSocket);

@@ -101,10 +101,10 @@ Result<std::unique_ptr<AuditIntake>> AuditIntake::open(Options options) {
   std::memcpy(addr.sun_path, options.path.data(), options.path.size());
 
   std::unique_ptr<AuditIntake> intake(new AuditIntake(std::move(options)));
-  intake->fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (intake->fd_ < 0) return makeError(ErrorCode::kIo, std::string("socket(AF_UNIX): ") + std::strerror(errno));
+  intake->fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!intake->fd_) return makeError(ErrorCode::kIo, std::string("socket(AF_UNIX): ") + std::strerror(errno));
   const int rcvbuf = 4 << 20;  // ask for room; the kernel caps it at net.core.rmem_max
-  (void)::setsockopt(intake->fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  (void)::setsockopt(intake->fd_.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 
   struct stat st {};
   const std::string& path = intake->options_.path;
@@ -115,34 +115,31 @@ Result<std::unique_ptr<AuditIntake>> AuditIntake::open(Options options) {
     ::unlink(path.c_str());
   }
   const mode_t old = ::umask(0117);  // srw-rw----: the daemons of the sandbox, not everyone
-  const int rc = ::bind(intake->fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  const int rc = ::bind(intake->fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
   const int err = errno;
   ::umask(old);
   if (rc != 0) return makeError(ErrorCode::kIo, "cannot bind " + path + ": " + std::strerror(err));
-  intake->stopFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (intake->stopFd_ < 0) return makeError(ErrorCode::kIo, std::string("eventfd: ") + std::strerror(errno));
+  intake->bound_ = true;
+  intake->stopFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!intake->stopFd_) return makeError(ErrorCode::kIo, std::string("eventfd: ") + std::strerror(errno));
   return intake;
 }
 
-AuditIntake::~AuditIntake() {
-  stop();
-  if (fd_ >= 0) ::close(fd_);
-  if (stopFd_ >= 0) ::close(stopFd_);
-}
+AuditIntake::~AuditIntake() { stop(); }
 
 void AuditIntake::start() { thread_ = std::thread([this] { loop(); }); }
 
 void AuditIntake::stop() {
   if (thread_.joinable()) {
     const std::uint64_t one = 1;
-    (void)!::write(stopFd_, &one, sizeof one);
+    (void)!::write(stopFd_.get(), &one, sizeof one);
     thread_.join();
   }
-  if (fd_ >= 0) {
+  if (bound_) {  // only the socket it made: never a file it refused to replace
     ::unlink(options_.path.c_str());
-    ::close(fd_);
-    fd_ = -1;
+    bound_ = false;
   }
+  fd_.reset();
 }
 
 bool AuditIntake::drain() {
@@ -150,7 +147,7 @@ bool AuditIntake::drain() {
   std::vector<char> buf(kMaxAuditLine + 2);
   std::vector<std::string> records;
   while (true) {
-    const ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_TRUNC);
+    const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), MSG_TRUNC);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -186,7 +183,7 @@ bool AuditIntake::drain() {
 
 void AuditIntake::loop() {
   while (true) {
-    std::array<pollfd, 2> fds{{{fd_, POLLIN, 0}, {stopFd_, POLLIN, 0}}};
+    std::array<pollfd, 2> fds{{{fd_.get(), POLLIN, 0}, {stopFd_.get(), POLLIN, 0}}};
     const int n = ::poll(fds.data(), fds.size(), 1000);
     if (n < 0 && errno != EINTR) {
       log::get("intake")->error("poll: {}", std::strerror(errno));

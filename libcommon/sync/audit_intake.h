@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "libcommon/util/result.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::sync {
 
@@ -69,8 +70,9 @@ class AuditIntake {
   bool drain();  // false on a fatal socket error
 
   Options options_;
-  int fd_ = -1;
-  int stopFd_ = -1;
+  util::UniqueFd fd_;
+  bool bound_ = false;  // fd_ is bound to options_.path, which stop() removes
+  util::UniqueFd stopFd_;
   std::thread thread_;
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> malformed_{0};

@@ -102,9 +102,6 @@ Spool::~Spool() {
     std::lock_guard lock(mutex_);
     if (cursorDirty_) (void)persistCursorLocked();
   }
-  for (int fd : {tailFd_, readFd_, eventFd_}) {
-    if (fd >= 0) ::close(fd);
-  }
 }
 
 Result<std::unique_ptr<Spool>> Spool::open(Options options) {
@@ -121,8 +118,8 @@ std::string Spool::segmentPath(std::uint64_t number) const {
 
 Status Spool::load() {
   if (::mkdir(options_.dir.c_str(), 0700) != 0 && errno != EEXIST) return util::systemError("mkdir " + options_.dir);
-  eventFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (eventFd_ < 0) return util::systemError("eventfd");
+  eventFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!eventFd_) return util::systemError("eventfd");
 
   std::vector<std::uint64_t> numbers;
   std::error_code ec;
@@ -156,13 +153,13 @@ Status Spool::load() {
     // Cut a torn last line (a crash in the middle of a write).
     Segment& last = segments_.back();
     if (last.size > 0) {
-      const int fd = ::open(segmentPath(last.number).c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return util::systemError("open " + segmentPath(last.number));
+      const util::UniqueFd fd(::open(segmentPath(last.number).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) return util::systemError("open " + segmentPath(last.number));
       std::uint64_t keep = last.size;
       std::vector<char> buf(64 * 1024);
       while (keep > 0) {
         const std::uint64_t chunk = std::min<std::uint64_t>(keep, buf.size());
-        const ssize_t n = ::pread(fd, buf.data(), chunk, static_cast<off_t>(keep - chunk));
+        const ssize_t n = ::pread(fd.get(), buf.data(), chunk, static_cast<off_t>(keep - chunk));
         if (n != static_cast<ssize_t>(chunk)) break;
         const auto* nl = static_cast<const char*>(::memrchr(buf.data(), '\n', chunk));
         if (nl) {
@@ -171,7 +168,6 @@ Status Spool::load() {
         }
         keep -= chunk;
       }
-      ::close(fd);
       if (keep != last.size) {
         log::get("sync")->warn("spool {}: cutting {} bytes of a torn record", segmentPath(last.number),
                                last.size - keep);
@@ -185,14 +181,14 @@ Status Spool::load() {
     if (cursor && cursor->segment == segments_.front().number) {
       commit_.offset = std::min(cursor->offset, segments_.front().size);
     }
-    tailFd_ = ::open(segmentPath(segments_.back().number).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (tailFd_ < 0) return util::systemError("open " + segmentPath(segments_.back().number));
+    tailFd_.reset(::open(segmentPath(segments_.back().number).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    if (!tailFd_) return util::systemError("open " + segmentPath(segments_.back().number));
   } else {
     const std::uint64_t first = cursor ? cursor->segment + 1 : 1;
     segments_.push_back(Segment{first, 0});
     commit_ = SpoolPosition{first, 0};
-    tailFd_ = ::open(segmentPath(first).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (tailFd_ < 0) return util::systemError("create " + segmentPath(first));
+    tailFd_.reset(::open(segmentPath(first).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    if (!tailFd_) return util::systemError("create " + segmentPath(first));
   }
   scanned_ = commit_;
   settleCommitLocked();
@@ -200,7 +196,7 @@ Status Spool::load() {
   if (Status s = persistCursorLocked(); !s) return s;
   if (pendingBytesLocked() > 0) {
     const std::uint64_t one = 1;
-    (void)!::write(eventFd_, &one, sizeof one);
+    (void)!::write(eventFd_.get(), &one, sizeof one);
   }
   return Ok{};
 }
@@ -215,14 +211,13 @@ Status Spool::rotateLocked() {
   // The full segment reaches the disk before the spool moves on: a failure
   // here keeps writing into it (the caller reports the error).
   if (dataDirty_) {
-    if (::fdatasync(tailFd_) != 0) return util::systemError("fdatasync " + segmentPath(segments_.back().number));
+    if (::fdatasync(tailFd_.get()) != 0) return util::systemError("fdatasync " + segmentPath(segments_.back().number));
     dataDirty_ = false;
   }
   const std::uint64_t next = segments_.back().number + 1;
-  const int fd = ::open(segmentPath(next).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return util::systemError("create " + segmentPath(next));
-  ::close(tailFd_);
-  tailFd_ = fd;
+  util::UniqueFd fd(::open(segmentPath(next).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return util::systemError("create " + segmentPath(next));
+  tailFd_ = std::move(fd);  // closes the full segment
   segments_.push_back(Segment{next, 0});
   return Ok{};
 }
@@ -232,11 +227,9 @@ std::uint64_t Spool::dropOldestLocked() {
   const std::uint64_t from = commit_.segment == head.number ? commit_.offset : 0;
   std::uint64_t lost = 0;
   std::uint64_t report = 0;
-  const int fd = ::open(segmentPath(head.number).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
+  if (const util::UniqueFd fd(::open(segmentPath(head.number).c_str(), O_RDONLY | O_CLOEXEC)); fd) {
     std::string data(head.size - std::min(head.size, from), '\0');
-    const ssize_t n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(from));
-    ::close(fd);
+    const ssize_t n = ::pread(fd.get(), data.data(), data.size(), static_cast<off_t>(from));
     data.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     std::string_view rest(data);
     while (!rest.empty()) {
@@ -252,10 +245,7 @@ std::uint64_t Spool::dropOldestLocked() {
       rest.remove_prefix(nl + 1);
     }
   }
-  if (readFd_ >= 0 && readSegment_ == head.number) {
-    ::close(readFd_);
-    readFd_ = -1;
-  }
+  if (readFd_ && readSegment_ == head.number) readFd_.reset();
   ::unlink(segmentPath(head.number).c_str());
   segments_.pop_front();
   commit_ = SpoolPosition{segments_.front().number, 0};
@@ -271,7 +261,7 @@ Status Spool::appendLocked(const std::string& data, std::size_t count) {
   }
   std::uint64_t lost = 0;
   while (segments_.size() > 1 && pendingBytesLocked() + data.size() > options_.maxBytes) lost += dropOldestLocked();
-  if (Status s = writeAll(tailFd_, data, segmentPath(segments_.back().number)); !s) return s;
+  if (Status s = writeAll(tailFd_.get(), data, segmentPath(segments_.back().number)); !s) return s;
   segments_.back().size += data.size();
   stats_.appended += count;
   dataDirty_ = true;
@@ -279,7 +269,7 @@ Status Spool::appendLocked(const std::string& data, std::size_t count) {
     log::get("sync")->warn("spool full ({} bytes): dropped the {} oldest unsent events", options_.maxBytes, lost);
     if (options_.overflowRecord) {
       const std::string record = options_.overflowRecord(lost) + "\n";
-      if (Status s = writeAll(tailFd_, record, segmentPath(segments_.back().number)); !s) return s;
+      if (Status s = writeAll(tailFd_.get(), record, segmentPath(segments_.back().number)); !s) return s;
       segments_.back().size += record.size();
       stats_.appended += 1;
     }
@@ -308,18 +298,17 @@ Status Spool::append(const std::vector<std::string>& records) {
     if (status && !data.empty()) status = appendLocked(data, count);
   }
   const std::uint64_t one = 1;
-  (void)!::write(eventFd_, &one, sizeof one);
+  (void)!::write(eventFd_.get(), &one, sizeof one);
   return status;
 }
 
 Status Spool::append(std::string_view record) { return append(std::vector<std::string>{std::string(record)}); }
 
 int Spool::readFdFor(std::uint64_t number) {
-  if (readFd_ >= 0 && readSegment_ == number) return readFd_;
-  if (readFd_ >= 0) ::close(readFd_);
-  readFd_ = ::open(segmentPath(number).c_str(), O_RDONLY | O_CLOEXEC);
+  if (readFd_ && readSegment_ == number) return readFd_.get();
+  readFd_.reset(::open(segmentPath(number).c_str(), O_RDONLY | O_CLOEXEC));
   readSegment_ = number;
-  return readFd_;
+  return readFd_.get();
 }
 
 Spool::Batch Spool::peek(std::size_t maxRecords, std::size_t maxBytes) {
@@ -382,10 +371,7 @@ void Spool::settleCommitLocked() {
                                   (commit_.segment == segments_.front().number &&
                                    commit_.offset >= segments_.front().size))) {
     const std::uint64_t number = segments_.front().number;
-    if (readFd_ >= 0 && readSegment_ == number) {
-      ::close(readFd_);
-      readFd_ = -1;
-    }
+    if (readFd_ && readSegment_ == number) readFd_.reset();
     ::unlink(segmentPath(number).c_str());
     segments_.pop_front();
     if (commit_.segment <= number) commit_ = SpoolPosition{segments_.front().number, 0};
@@ -408,10 +394,10 @@ bool Spool::empty() const {
 Status Spool::persistCursorLocked() {
   if (!cursorDirty_) return Ok{};
   const std::string tmp = options_.dir + "/cursor.tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return util::systemError("create " + tmp);
-  Status s = writeAll(fd, formatCursor(commit_), tmp);
-  ::close(fd);
+  util::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return util::systemError("create " + tmp);
+  Status s = writeAll(fd.get(), formatCursor(commit_), tmp);
+  fd.reset();  // before the rename
   if (!s) return s;
   if (::rename(tmp.c_str(), (options_.dir + "/cursor").c_str()) != 0) return util::systemError("rename " + tmp);
   cursorDirty_ = false;
@@ -421,7 +407,7 @@ Status Spool::persistCursorLocked() {
 Status Spool::sync() {
   std::lock_guard lock(mutex_);
   if (dataDirty_) {
-    if (::fdatasync(tailFd_) != 0) return util::systemError("fdatasync " + segmentPath(segments_.back().number));
+    if (::fdatasync(tailFd_.get()) != 0) return util::systemError("fdatasync " + segmentPath(segments_.back().number));
     dataDirty_ = false;
   }
   return persistCursorLocked();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "libcommon/util/result.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::sync {
 
@@ -93,7 +94,7 @@ class Spool {
   [[nodiscard]] Status sync();
 
   // Becomes readable when records are appended (an eventfd; read it to reset).
-  [[nodiscard]] int eventFd() const { return eventFd_; }
+  [[nodiscard]] int eventFd() const { return eventFd_.get(); }
   [[nodiscard]] Stats stats() const;
 
  private:
@@ -121,10 +122,10 @@ class Spool {
   SpoolPosition scanned_;  // corrupt lines before this were counted already
   bool cursorDirty_ = false;
   bool dataDirty_ = false;
-  int tailFd_ = -1;
-  int readFd_ = -1;
+  util::UniqueFd tailFd_;
+  util::UniqueFd readFd_;
   std::uint64_t readSegment_ = 0;
-  int eventFd_ = -1;
+  util::UniqueFd eventFd_;
   Stats stats_;
 };
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "libcommon/util/system_error.h"
+#include "libcommon/util/unique_fd.h"
 
 namespace lens::util {
 
@@ -40,26 +41,27 @@ Status writeFileAtomically(const std::string& path, std::string_view content, mo
   const std::filesystem::path target(path);
   const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
   std::string tmp = dir + "/." + target.filename().string() + ".XXXXXX";
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) return systemError("cannot create a temporary file in " + dir, errno);
+  UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd) return systemError("cannot create a temporary file in " + dir, errno);
   auto fail = [&](const std::string& what) {
     const int err = errno;
-    ::close(fd);
+    fd.reset();
     ::unlink(tmp.c_str());
     return systemError(what, err);
   };
-  if (::fchmod(fd, mode) != 0) return fail("fchmod " + tmp);
+  if (::fchmod(fd.get(), mode) != 0) return fail("fchmod " + tmp);
   std::string_view rest = content;
   while (!rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
+    const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       return fail("write " + tmp);
     }
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
-  if (::fsync(fd) != 0) return fail("fsync " + tmp);
-  if (::close(fd) != 0) {
+  if (::fsync(fd.get()) != 0) return fail("fsync " + tmp);
+  // Closed by hand: a failed close can mean lost data, so the rename must not happen.
+  if (::close(fd.release()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
     return systemError("close " + tmp, err);
@@ -69,12 +71,12 @@ Status writeFileAtomically(const std::string& path, std::string_view content, mo
     ::unlink(tmp.c_str());
     return systemError("rename " + tmp + " to " + path, err);
   }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return systemError("open " + dir, errno);
-  const int rc = ::fsync(dfd);
-  const int err = errno;
-  ::close(dfd);
-  if (rc != 0) return systemError("fsync " + dir, err);
+  const UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd) return systemError("open " + dir, errno);
+  if (::fsync(dfd.get()) != 0) {
+    const int err = errno;
+    return systemError("fsync " + dir, err);
+  }
   return Ok{};
 }
 

@@ -99,11 +99,14 @@ events = [json.loads(l) for l in open(sys.argv[1])]
 e = [e["metadata"] for e in events if e.get("path") == "/api/v1/pods" and e["metadata"].get("phase") == "decision"]
 assert e and e[0].get("tls_bridge") is True and e[0].get("address") == "10.199.0.2" and e[0].get("mitm"), e' \
   "$work/audit.log"
-check "the refusal's event carries the origin's TLS alert" -- "$python" -c '
+# The detail is the origin's TLS alert when the proxy reads it first, or the
+# failed connection when its write of the request met the closed socket first.
+check "the refusal's event says the origin's TLS failed" -- "$python" -c '
 import json, sys
 events = [json.loads(l) for l in open(sys.argv[1])]
 e = [e["metadata"] for e in events if e.get("host") == "stranger.test" and e["metadata"]["reason"] == "origin-tls-failed"]
-assert e and "alert" in e[0]["detail"] and e[0].get("tls_bridge") is True, e' "$work/audit.log"
+assert e and e[0].get("tls_bridge") is True, e
+assert "alert" in e[0]["detail"] or e[0]["detail"] == "the connection failed", e' "$work/audit.log"
 check "no line of the client key is in the proxy's log or the audit log" -- \
   bash -c "! grep -qF '$secret_lines' '$work/proxy.err' '$work/audit.log'"
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -114,4 +115,40 @@ TEST_CASE("AuditIntake receives datagrams in order, counts malformed ones", "[sy
     CHECK(got[static_cast<std::size_t>(i)].find("\"action\":\"A " + std::to_string(i) + "\"") != std::string::npos);
   }
   CHECK_FALSE(std::filesystem::exists(path));  // stop() removes the socket
+}
+
+namespace {
+
+// An intake on `path` that drops what it receives.
+lens::sync::AuditIntake::Options discarding(const std::string& path, lens::sync::EventIds& ids) {
+  lens::sync::AuditIntake::Options o;
+  o.path = path;
+  o.ids = &ids;
+  o.onRecords = [](std::vector<std::string>&&) {};
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("an audit socket path that holds a regular file is refused and the file left alone", "[sync][intake]") {
+  TempDir dir;
+  const std::string path = (dir.path / "audit.sock").string();
+  { std::ofstream(path) << "somebody's data\n"; }
+  lens::sync::EventIds ids;
+  auto intake = lens::sync::AuditIntake::open(discarding(path, ids));
+  REQUIRE_FALSE(intake.ok());
+  CHECK(intake.error().message == path + " exists and is not a socket; remove it or choose another --audit-socket");
+  CHECK(std::filesystem::is_regular_file(path));
+}
+
+TEST_CASE("the audit socket the intake made is removed when it stops", "[sync][intake]") {
+  TempDir dir;
+  const std::string path = (dir.path / "audit.sock").string();
+  lens::sync::EventIds ids;
+  {
+    auto intake = lens::sync::AuditIntake::open(discarding(path, ids));
+    REQUIRE(intake.ok());
+    CHECK(std::filesystem::is_socket(path));
+  }
+  CHECK_FALSE(std::filesystem::exists(path));
 }
