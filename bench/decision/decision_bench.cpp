@@ -40,7 +40,9 @@ struct Options {
 double cpuSeconds() {
   rusage usage{};
   ::getrusage(RUSAGE_THREAD, &usage);
-  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
+  auto sec = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
+  };
   return sec(usage.ru_utime) + sec(usage.ru_stime);
 }
 
@@ -58,16 +60,17 @@ double median(std::vector<double> v) {
 
 // Folds a decision into a value the optimiser cannot drop.
 std::uint64_t fold(const Decision& d) {
-  return static_cast<std::uint64_t>(d.verdict) * 131 + (d.rule ? d.rule->index : 7777) + d.detail.size();
+  return static_cast<std::uint64_t>(d.verdict) * 131 + (d.rule ? d.rule->index : 7777) +
+         d.detail.size();
 }
 
 using DecideFn = std::function<Decision(const Request&)>;
 
 // One engine's measurements over all rounds of one workload.
 struct Series {
-  std::vector<double> batchNs;        // ns per decision of each timed batch
-  std::vector<double> perSecond;      // decisions per second of each round
-  std::vector<double> cpuNsPerCall;   // getrusage user+sys per decision of each round
+  std::vector<double> batchNs;       // ns per decision of each timed batch
+  std::vector<double> perSecond;     // decisions per second of each round
+  std::vector<double> cpuNsPerCall;  // getrusage user+sys per decision of each round
   std::size_t decisions = 0;
 };
 
@@ -89,7 +92,8 @@ void runRound(const DecideFn& decide, const std::vector<Request>& pool, std::siz
       sink += fold(decide(pool[cursor]));
       if (++cursor == pool.size()) cursor = 0;
     }
-    out.batchNs.push_back(std::chrono::duration<double, std::nano>(Clock::now() - b0).count() / kBatch);
+    out.batchNs.push_back(std::chrono::duration<double, std::nano>(Clock::now() - b0).count() /
+                          kBatch);
   }
   const double wallNs = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
   const double cpuNs = (cpuSeconds() - cpu0) * 1e9;
@@ -123,16 +127,18 @@ void checkAgreement(const Engines& engines, const std::vector<Request>& pool, co
   for (const Request& r : pool) {
     const Decision a = engines.indexed(r);
     const Decision b = engines.naive(r);
-    const bool same = a.verdict == b.verdict && a.transport == b.transport && a.reason == b.reason &&
-                      a.intercept == b.intercept && a.detail == b.detail &&
-                      a.rule.has_value() == b.rule.has_value() &&
-                      (!a.rule || (a.rule->table == b.rule->table && a.rule->index == b.rule->index));
+    const bool same =
+        a.verdict == b.verdict && a.transport == b.transport && a.reason == b.reason &&
+        a.intercept == b.intercept && a.detail == b.detail &&
+        a.rule.has_value() == b.rule.has_value() &&
+        (!a.rule || (a.rule->table == b.rule->table && a.rule->index == b.rule->index));
     if (!same) {
       std::fprintf(stderr,
                    "lens_bench_decision: %s decision for \"%s\" at %zu rules differs:\n"
                    "  indexed: %s (%s)\n  linear:  %s (%s)\n",
-                   workload, r.host.c_str(), rules, std::string(policy::toString(a.verdict)).c_str(),
-                   a.detail.c_str(), std::string(policy::toString(b.verdict)).c_str(), b.detail.c_str());
+                   workload, r.host.c_str(), rules,
+                   std::string(policy::toString(a.verdict)).c_str(), a.detail.c_str(),
+                   std::string(policy::toString(b.verdict)).c_str(), b.detail.c_str());
       std::abort();
     }
   }
@@ -218,7 +224,8 @@ struct BuildStats {
 };
 
 int run(const Options& opt) {
-  std::fprintf(stderr, "lens_bench_decision: %s, %zu requests per pool, %d rounds of ~%.0f ms per engine\n",
+  std::fprintf(stderr,
+               "lens_bench_decision: %s, %zu requests per pool, %d rounds of ~%.0f ms per engine\n",
                cpuModel().c_str(), opt.requests, opt.rounds, opt.roundMs);
   std::vector<Row> rows;
   std::vector<BuildStats> builds;
@@ -231,7 +238,8 @@ int run(const Options& opt) {
     const policy::ParseOutcome parsed = policy::parsePolicy(generated.json);
     build.parseMs = msSince(t0);
     if (!parsed.ok()) {
-      std::fprintf(stderr, "lens_bench_decision: the generated policy of %zu rules does not parse:\n", size);
+      std::fprintf(
+          stderr, "lens_bench_decision: the generated policy of %zu rules does not parse:\n", size);
       for (std::size_t i = 0; i < parsed.errors.size() && i < 10; ++i) {
         std::fprintf(stderr, "  %s\n", parsed.errors[i].format().c_str());
       }
@@ -247,8 +255,10 @@ int run(const Options& opt) {
                           [&](const Request& r) { return naive.decide(r); }};
     const std::vector<Request> hostPool = connectRequests(generated.hosts);
     const std::vector<Request> addressPool = connectRequests(generated.addresses);
-    std::fprintf(stderr, "  %zu rules: policy %.1f MB parsed in %.0f ms, indexed in %.0f ms; checking agreement\n",
-                 build.rules, static_cast<double>(build.bytes) / 1e6, build.parseMs, build.indexMs);
+    std::fprintf(
+        stderr,
+        "  %zu rules: policy %.1f MB parsed in %.0f ms, indexed in %.0f ms; checking agreement\n",
+        build.rules, static_cast<double>(build.bytes) / 1e6, build.parseMs, build.indexMs);
     checkAgreement(engines, hostPool, "host", build.rules);
     checkAgreement(engines, addressPool, "address", build.rules);
 
@@ -257,33 +267,43 @@ int run(const Options& opt) {
     if (size == opt.sizes.back()) hostMedianAtLargest = median(rows.back().indexed.batchNs);
     // The same kind of names, but few enough to stay in the caches: what the
     // lookups cost when memory latency is taken out.
-    const std::vector<Request> hotPool(hostPool.begin(),
-                                       hostPool.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(kHotNames, hostPool.size())));
-    std::fprintf(stderr, "  %zu rules: measuring host decisions over %zu hot names\n", build.rules, hotPool.size());
-    rows.push_back(measure(engines, hotPool, opt, build.rules, "host, " + std::to_string(hotPool.size()) + " hot names"));
+    const std::vector<Request> hotPool(
+        hostPool.begin(), hostPool.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(
+                                                 kHotNames, hostPool.size())));
+    std::fprintf(stderr, "  %zu rules: measuring host decisions over %zu hot names\n", build.rules,
+                 hotPool.size());
+    rows.push_back(measure(engines, hotPool, opt, build.rules,
+                           "host, " + std::to_string(hotPool.size()) + " hot names"));
     std::fprintf(stderr, "  %zu rules: measuring address decisions\n", build.rules);
     rows.push_back(measure(engines, addressPool, opt, build.rules, "address, random IP literals"));
   }
 
   std::printf("Decision engine: indexed (lens::decision::Engine) vs linear first-match scan\n\n");
-  std::printf("CPU: %s. Medians of %d interleaved rounds; ns/decision is the median over batches of %zu.\n\n",
-              cpuModel().c_str(), opt.rounds, kBatch);
-  std::printf("| rules | workload | indexed decisions/s | indexed median ns | indexed CPU ns | "
-              "linear decisions/s | linear median ns | linear CPU ns | linear/indexed |\n");
+  std::printf(
+      "CPU: %s. Medians of %d interleaved rounds; ns/decision is the median over batches of "
+      "%zu.\n\n",
+      cpuModel().c_str(), opt.rounds, kBatch);
+  std::printf(
+      "| rules | workload | indexed decisions/s | indexed median ns | indexed CPU ns | "
+      "linear decisions/s | linear median ns | linear CPU ns | linear/indexed |\n");
   std::printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const Row& row : rows) {
     const double indexedNs = median(row.indexed.batchNs);
     const double naiveNs = median(row.naive.batchNs);
-    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", grouped(static_cast<double>(row.rules)).c_str(),
-                row.workload.c_str(), grouped(median(row.indexed.perSecond)).c_str(), nanos(indexedNs).c_str(),
-                nanos(median(row.indexed.cpuNsPerCall)).c_str(), grouped(median(row.naive.perSecond)).c_str(),
-                nanos(naiveNs).c_str(), nanos(median(row.naive.cpuNsPerCall)).c_str(),
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                grouped(static_cast<double>(row.rules)).c_str(), row.workload.c_str(),
+                grouped(median(row.indexed.perSecond)).c_str(), nanos(indexedNs).c_str(),
+                nanos(median(row.indexed.cpuNsPerCall)).c_str(),
+                grouped(median(row.naive.perSecond)).c_str(), nanos(naiveNs).c_str(),
+                nanos(median(row.naive.cpuNsPerCall)).c_str(),
                 (fixed(naiveNs / indexedNs, naiveNs / indexedNs < 10 ? 2 : 0) + "x").c_str());
   }
-  std::printf("\n| rules | policy bytes | parsePolicy ms | Engine build ms |\n|---:|---:|---:|---:|\n");
+  std::printf(
+      "\n| rules | policy bytes | parsePolicy ms | Engine build ms |\n|---:|---:|---:|---:|\n");
   for (const BuildStats& b : builds) {
     std::printf("| %s | %s | %s | %s |\n", grouped(static_cast<double>(b.rules)).c_str(),
-                grouped(static_cast<double>(b.bytes)).c_str(), fixed(b.parseMs, 1).c_str(), fixed(b.indexMs, 1).c_str());
+                grouped(static_cast<double>(b.bytes)).c_str(), fixed(b.parseMs, 1).c_str(),
+                fixed(b.indexMs, 1).c_str());
   }
   const std::size_t largest = opt.sizes.back();
   std::printf("\nTarget: median host decision under 1,000 ns at %s rules: %s ns, %s.\n",
@@ -299,13 +319,18 @@ int run(const Options& opt) {
 int main(int argc, char** argv) {
   lens::bench::Options opt;
   bool quick = false;
-  CLI::App app{"Measures the indexed decision engine against a linear first-match scan.", "lens_bench_decision"};
+  CLI::App app{"Measures the indexed decision engine against a linear first-match scan.",
+               "lens_bench_decision"};
   app.add_option("--sizes", opt.sizes, "Policy sizes in rules (at least 5 each)")->delimiter(',');
-  app.add_option("--rounds", opt.rounds, "Interleaved rounds per workload")->check(CLI::Range(1, 1000));
-  app.add_option("--round-ms", opt.roundMs, "Target duration of one round of one engine")->check(CLI::Range(1.0, 60000.0));
-  app.add_option("--requests", opt.requests, "Distinct requests per workload pool")->check(CLI::Range(64, 1 << 20));
+  app.add_option("--rounds", opt.rounds, "Interleaved rounds per workload")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--round-ms", opt.roundMs, "Target duration of one round of one engine")
+      ->check(CLI::Range(1.0, 60000.0));
+  app.add_option("--requests", opt.requests, "Distinct requests per workload pool")
+      ->check(CLI::Range(64, 1 << 20));
   app.add_option("--seed", opt.seed, "Seed of the policy and request generator");
-  app.add_flag("--quick", quick, "Smoke run: 10 and 1,000 rules, 3 short rounds (still checks agreement)");
+  app.add_flag("--quick", quick,
+               "Smoke run: 10 and 1,000 rules, 3 short rounds (still checks agreement)");
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     opt.sizes = {10, 1000};
@@ -313,7 +338,8 @@ int main(int argc, char** argv) {
     opt.roundMs = 5;
     opt.requests = 512;
   }
-  if (opt.sizes.empty() || std::any_of(opt.sizes.begin(), opt.sizes.end(), [](std::size_t s) { return s < 5; })) {
+  if (opt.sizes.empty() ||
+      std::any_of(opt.sizes.begin(), opt.sizes.end(), [](std::size_t s) { return s < 5; })) {
     std::fprintf(stderr, "lens_bench_decision: --sizes needs numbers of at least 5\n");
     return 2;
   }

@@ -19,9 +19,12 @@ namespace {
 
 std::string_view verdictReason(Verdict v) {
   switch (v) {
-    case Verdict::kAllow: return reason::kPolicyAllow;
-    case Verdict::kAsk: return reason::kPolicyAsk;
-    case Verdict::kDeny: return reason::kPolicyDeny;
+    case Verdict::kAllow:
+      return reason::kPolicyAllow;
+    case Verdict::kAsk:
+      return reason::kPolicyAsk;
+    case Verdict::kDeny:
+      return reason::kPolicyDeny;
   }
   return reason::kPolicyDeny;
 }
@@ -34,7 +37,8 @@ Decision deny(std::string_view why, std::string detail) {
   return d;
 }
 
-bool callerAllowed(const std::vector<std::string>& binaries, const std::vector<std::string>& chain) {
+bool callerAllowed(const std::vector<std::string>& binaries,
+                   const std::vector<std::string>& chain) {
   if (binaries.empty()) return true;
   return std::any_of(chain.begin(), chain.end(), [&](const std::string& exe) {
     return std::find(binaries.begin(), binaries.end(), exe) != binaries.end();
@@ -42,14 +46,17 @@ bool callerAllowed(const std::vector<std::string>& binaries, const std::vector<s
 }
 
 std::string describe(const Request& r, std::string_view host) {
-  std::string out = host.empty() ? (r.address ? r.address->toString() : std::string("?")) : std::string(host);
+  std::string out =
+      host.empty() ? (r.address ? r.address->toString() : std::string("?")) : std::string(host);
   if (r.port != 0) out += ":" + std::to_string(r.port);
   return out;
 }
 
 template <class Rule>
-bool destinationMatches(const Rule& rule, std::string_view host, const std::optional<net::IpAddress>& address) {
-  return (!host.empty() && rule.match.matchesHost(host)) || (address && rule.match.matchesAddress(*address));
+bool destinationMatches(const Rule& rule, std::string_view host,
+                        const std::optional<net::IpAddress>& address) {
+  return (!host.empty() && rule.match.matchesHost(host)) ||
+         (address && rule.match.matchesAddress(*address));
 }
 
 }  // namespace
@@ -102,7 +109,8 @@ Decision LinearScanEngine::decide(const Request& request) const {
     return d;
   }
 
-  const std::uint16_t port = request.port != 0 ? request.port : (scheme == Scheme::kHttp ? 80 : 443);
+  const std::uint16_t port =
+      request.port != 0 ? request.port : (scheme == Scheme::kHttp ? 80 : 443);
   for (std::uint32_t id = 0; id < network.http.size(); ++id) {
     const policy::RouteRule& rule = network.http[id];
     if (!destinationMatches(rule, hostName, address) || !rule.match.matchesPort(port) ||
@@ -125,8 +133,9 @@ Decision LinearScanEngine::decide(const Request& request) const {
     if (!request.method.empty() && !rule.rules.empty()) {
       throw std::invalid_argument("LinearScanEngine does not judge request lines");
     }
-    d.intercept = scheme == Scheme::kHttps &&
-                  ((rule.tlsTerminate && rule.transport == Transport::kUpstream) || !rule.rules.empty());
+    d.intercept =
+        scheme == Scheme::kHttps &&
+        ((rule.tlsTerminate && rule.transport == Transport::kUpstream) || !rule.rules.empty());
     return d;
   }
   Decision d;

@@ -37,9 +37,12 @@ std::string cat(const Parts&... parts) {
 // mid wildcard in ten shares the tail "amazonaws.com" as real policies do.
 std::string exactHost(std::uint64_t n) {
   switch (n % 3) {
-    case 0: return cat("h", num(n), ".example.com");
-    case 1: return cat("api.h", num(n), ".corp.example.org");
-    default: return cat("h", num(n), ".eu.cdn.example.net");
+    case 0:
+      return cat("h", num(n), ".example.com");
+    case 1:
+      return cat("api.h", num(n), ".corp.example.org");
+    default:
+      return cat("h", num(n), ".eu.cdn.example.net");
   }
 }
 
@@ -56,29 +59,41 @@ std::pair<std::string, std::string> midParts(std::uint64_t n) {
 std::string cidrText(std::uint64_t n) {
   const std::string ab = cat("10.", num((n >> 8) & 0xff), ".", num(n & 0xff), ".");
   switch (n % 10) {
-    case 0: return cat("2001:db8:", hex(n), "::/48");
-    case 1: return cat(ab, "7");
-    case 2: return cat(ab, "0/24:443");
-    case 3: return cat(ab, "0/25");
-    default: return cat(ab, "0/24");
+    case 0:
+      return cat("2001:db8:", hex(n), "::/48");
+    case 1:
+      return cat(ab, "7");
+    case 2:
+      return cat(ab, "0/24:443");
+    case 3:
+      return cat(ab, "0/25");
+    default:
+      return cat(ab, "0/24");
   }
 }
 
 std::string matchingAddress(std::uint64_t n, std::mt19937_64& rng) {
   const std::string ab = cat("10.", num((n >> 8) & 0xff), ".", num(n & 0xff), ".");
   switch (n % 10) {
-    case 0: return cat("[2001:db8:", hex(n), "::", hex(1 + rng() % 0xfffe), "]");
-    case 1: return cat(ab, "7");
-    case 3: return cat(ab, num(1 + rng() % 127));
-    default: return cat(ab, num(1 + rng() % 254));
+    case 0:
+      return cat("[2001:db8:", hex(n), "::", hex(1 + rng() % 0xfffe), "]");
+    case 1:
+      return cat(ab, "7");
+    case 3:
+      return cat(ab, num(1 + rng() % 127));
+    default:
+      return cat(ab, num(1 + rng() % 254));
   }
 }
 
 std::string strangerAddress(std::mt19937_64& rng) {
   switch (rng() % 3) {
-    case 0: return cat("198.", num(18 + rng() % 2), ".", num(rng() % 256), ".", num(1 + rng() % 254));
-    case 1: return cat("10.255.", num(rng() % 256), ".", num(1 + rng() % 254));  // A.B beyond any rule
-    default: return cat("[2001:db9::", hex(1 + rng() % 0xfffe), "]");
+    case 0:
+      return cat("198.", num(18 + rng() % 2), ".", num(rng() % 256), ".", num(1 + rng() % 254));
+    case 1:
+      return cat("10.255.", num(rng() % 256), ".", num(1 + rng() % 254));  // A.B beyond any rule
+    default:
+      return cat("[2001:db9::", hex(1 + rng() % 0xfffe), "]");
   }
 }
 
@@ -124,7 +139,8 @@ GeneratedPolicy generatePolicy(const RuleCounts& counts, std::size_t requests, s
   std::shuffle(order.begin(), order.end(), rng);
 
   out.json.reserve(counts.total() * 96 + 256);
-  out.json += R"({"network":{"defaultVerdict":"deny","defaultTransport":"upstream","egress":{"http":[)";
+  out.json +=
+      R"({"network":{"defaultVerdict":"deny","defaultTransport":"upstream","egress":{"http":[)";
   std::uint64_t next[4] = {0, 0, 0, 0};
   for (std::size_t i = 0; i < order.size(); ++i) {
     const std::uint64_t n = next[static_cast<int>(order[i])]++;
@@ -150,7 +166,8 @@ GeneratedPolicy generatePolicy(const RuleCounts& counts, std::size_t requests, s
     appendRule(out.json, match, i);
     out.json += ",\n";
   }
-  out.json += R"({"match":"*","verdict":"deny","transport":"direct","description":"catch-all"}]}}})";
+  out.json +=
+      R"({"match":"*","verdict":"deny","transport":"direct","description":"catch-all"}]}}})";
   out.json += "\n";
 
   // Requests: pick a rule kind in proportion to the host rules, then an
@@ -169,21 +186,31 @@ GeneratedPolicy generatePolicy(const RuleCounts& counts, std::size_t requests, s
       } else {
         r -= counts.suffix;
         auto [prefix, suffix] = midParts(r);
-        host = cat(prefix, prefix.ends_with('.') ? cat("us-east-", num(1 + pick(2))) : cat("eu", num(pick(9))), suffix);
+        host =
+            cat(prefix,
+                prefix.ends_with('.') ? cat("us-east-", num(1 + pick(2))) : cat("eu", num(pick(9))),
+                suffix);
       }
       const auto style = rng() % 20;
-      if (style == 0) host += '.';                                                  // trailing dot
-      if (style == 1) host[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(host[0])));  // case
+      if (style == 0) host += '.';  // trailing dot
+      if (style == 1)
+        host[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(host[0])));  // case
     } else {
       switch (rng() % 4) {
-        case 0: host = cat("www.", exactHost(pick(counts.exact))); break;             // below an exact host
-        case 1: host = cat("s", num(pick(counts.suffix)), "x.example.io"); break;    // not under the apex
-        case 2: {                                                                  // empty '*' part
+        case 0:
+          host = cat("www.", exactHost(pick(counts.exact)));
+          break;  // below an exact host
+        case 1:
+          host = cat("s", num(pick(counts.suffix)), "x.example.io");
+          break;   // not under the apex
+        case 2: {  // empty '*' part
           auto [prefix, suffix] = midParts(pick(counts.mid));
           host = cat(prefix.substr(0, prefix.size() - 1), suffix);
           break;
         }
-        default: host = cat("unknown", num(pick(100000)), ".example", num(pick(50)), ".org"); break;
+        default:
+          host = cat("unknown", num(pick(100000)), ".example", num(pick(50)), ".org");
+          break;
       }
     }
     out.hosts.push_back(std::move(host));
@@ -191,7 +218,8 @@ GeneratedPolicy generatePolicy(const RuleCounts& counts, std::size_t requests, s
 
   out.addresses.reserve(requests);
   for (std::size_t i = 0; i < requests; ++i) {
-    out.addresses.push_back(rng() % 10 < 7 ? matchingAddress(pick(counts.cidr), rng) : strangerAddress(rng));
+    out.addresses.push_back(rng() % 10 < 7 ? matchingAddress(pick(counts.cidr), rng)
+                                           : strangerAddress(rng));
   }
   return out;
 }

@@ -47,11 +47,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -108,7 +108,8 @@ sockaddr_in parseAddress(const std::string& text) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1))));
-  if (::inet_pton(AF_INET, text.substr(0, colon).c_str(), &a.sin_addr) != 1) die("bad address " + text);
+  if (::inet_pton(AF_INET, text.substr(0, colon).c_str(), &a.sin_addr) != 1)
+    die("bad address " + text);
   return a;
 }
 
@@ -124,12 +125,14 @@ struct Args {
   int concurrency = 8;
   double seconds = 5;
   int count = 1000;
-  std::string requestFile;  // keepalive: send these bytes instead of a GET; upload: stream this file
-  std::string request;      // its content (keepalive)
+  std::string
+      requestFile;      // keepalive: send these bytes instead of a GET; upload: stream this file
+  std::string request;  // its content (keepalive)
 };
 
 Args parseArgs(int argc, char** argv) {
-  if (argc < 2) die("usage: mitm_load keepalive|newconn|newhost|bulk|idle|upload [options]; see the source");
+  if (argc < 2)
+    die("usage: mitm_load keepalive|newconn|newhost|bulk|idle|upload [options]; see the source");
   Args a;
   a.mode = argv[1];
   for (int i = 2; i < argc; i += 2) {
@@ -204,15 +207,18 @@ class Session {
   }
 
   // GET path; the body is counted into *bodyBytes and dropped.
-  bool get(const std::string& host, int port, const std::string& path, std::uint64_t* bodyBytes, std::string* err) {
-    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
+  bool get(const std::string& host, int port, const std::string& path, std::uint64_t* bodyBytes,
+           std::string* err) {
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" +
+                            std::to_string(port) +
                             "\r\nUser-Agent: mitm_load\r\nAccept: */*\r\n\r\n";
     return send(req, bodyBytes, err);
   }
 
   // Sends `req` as it is (head and body), then reads the response.
   bool send(const std::string& req, std::uint64_t* bodyBytes, std::string* err) {
-    if (SSL_write(ssl_.get(), req.data(), static_cast<int>(req.size())) != static_cast<int>(req.size()))
+    if (SSL_write(ssl_.get(), req.data(), static_cast<int>(req.size())) !=
+        static_cast<int>(req.size()))
       return fail(err, "write: " + sslError());
     return response(bodyBytes, err);
   }
@@ -226,7 +232,8 @@ class Session {
     while (in) {
       in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
       const auto n = static_cast<int>(in.gcount());
-      if (n > 0 && SSL_write(ssl_.get(), piece.data(), n) != n) return fail(err, "write: " + sslError());
+      if (n > 0 && SSL_write(ssl_.get(), piece.data(), n) != n)
+        return fail(err, "write: " + sslError());
       *sent += static_cast<std::uint64_t>(n);
     }
     std::uint64_t bodyBytes = 0;
@@ -244,9 +251,11 @@ class Session {
       if (!readLine(&line)) return fail(err, "truncated head");
       if (line.empty()) break;
       std::string lower = line;
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       if (lower.rfind("content-length:", 0) == 0) length = std::stoull(lower.substr(15));
-      if (lower.rfind("transfer-encoding:", 0) == 0 && lower.find("chunked") != std::string::npos) chunked = true;
+      if (lower.rfind("transfer-encoding:", 0) == 0 && lower.find("chunked") != std::string::npos)
+        chunked = true;
     }
     *bodyBytes = 0;
     if (chunked) {
@@ -322,7 +331,9 @@ class Session {
 class Client {
  public:
   explicit Client(const Args& a)
-      : args_(a), ctx_(makeContext(a.cafile)), addr_(parseAddress(a.proxy.empty() ? a.connect : a.proxy)) {}
+      : args_(a),
+        ctx_(makeContext(a.cafile)),
+        addr_(parseAddress(a.proxy.empty() ? a.connect : a.proxy)) {}
 
   // TCP, CONNECT host:port when through a proxy, TLS handshake verified for host.
   std::unique_ptr<Session> open(const std::string& host, std::string* err) const {
@@ -342,11 +353,13 @@ class Client {
     if (!ssl) die("SSL_new: " + sslError());
     SSL_set_fd(ssl.get(), fd.get());
     // SSL_set_tlsext_host_name() without its C cast.
-    SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(host.c_str()));
+    SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(host.c_str()));
     SSL_set1_host(ssl.get(), host.c_str());
     if (SSL_connect(ssl.get()) != 1) {
       const long v = SSL_get_verify_result(ssl.get());
-      *err = "TLS handshake: " + (v != X509_V_OK ? std::string(X509_verify_cert_error_string(v)) : sslError());
+      *err = "TLS handshake: " +
+             (v != X509_V_OK ? std::string(X509_verify_cert_error_string(v)) : sslError());
       return nullptr;
     }
     return std::make_unique<Session>(std::move(fd), std::move(ssl));
@@ -402,7 +415,8 @@ void reportError(const std::string& what) {
 }
 
 std::uint32_t microsSince(Clock::time_point t0) {
-  return static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
 }
 
 void keepaliveWorker(const Client& c, Clock::time_point end, Tally* t) {
@@ -420,7 +434,8 @@ void keepaliveWorker(const Client& c, Clock::time_point end, Tally* t) {
       }
     }
     const auto t0 = Clock::now();
-    const bool ok = a.request.empty() ? s->get(a.host, a.port, a.path, &bytes, &err) : s->send(a.request, &bytes, &err);
+    const bool ok = a.request.empty() ? s->get(a.host, a.port, a.path, &bytes, &err)
+                                      : s->send(a.request, &bytes, &err);
     if (ok) {
       ++t->done;
       t->latencyUs.push_back(microsSince(t0));
@@ -438,7 +453,8 @@ void newconnWorker(const Client& c, Clock::time_point end, int thread, bool newH
   std::uint64_t bytes = 0;
   for (std::uint64_t i = 0; Clock::now() < end; ++i) {
     const std::string host =
-        newHost ? a.prefix + "-" + std::to_string(thread) + "-" + std::to_string(i) + "." + a.host : a.host;
+        newHost ? a.prefix + "-" + std::to_string(thread) + "-" + std::to_string(i) + "." + a.host
+                : a.host;
     const auto t0 = Clock::now();
     auto s = c.open(host, &err);
     if (s && s->get(host, a.port, a.path, &bytes, &err)) {
@@ -457,7 +473,8 @@ int load(const Client& c) {
   std::vector<Tally> tallies(static_cast<std::size_t>(a.concurrency));
   std::vector<std::thread> threads;
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.seconds));
   for (int i = 0; i < a.concurrency; ++i) {
     Tally* t = &tallies[static_cast<std::size_t>(i)];
     if (a.mode == "keepalive")
@@ -479,8 +496,8 @@ int load(const Client& c) {
     return all.latencyUs[std::min(all.latencyUs.size() - 1, all.latencyUs.size() * percent / 100)];
   };
   std::printf("%s done=%llu errors=%llu seconds=%.4f p50_us=%u p99_us=%u\n", a.mode.c_str(),
-              static_cast<unsigned long long>(all.done), static_cast<unsigned long long>(all.errors), seconds,
-              pct(50), pct(99));
+              static_cast<unsigned long long>(all.done),
+              static_cast<unsigned long long>(all.errors), seconds, pct(50), pct(99));
   return 0;
 }
 
@@ -518,7 +535,8 @@ int idle(const Client& c) {
   std::uint64_t bytes = 0;
   for (int i = 0; i < a.count; ++i) {
     auto s = c.open(a.host, &err);
-    if (!s || !s->get(a.host, a.port, a.path, &bytes, &err)) die("connection " + std::to_string(i) + ": " + err);
+    if (!s || !s->get(a.host, a.port, a.path, &bytes, &err))
+      die("connection " + std::to_string(i) + ": " + err);
     open.push_back(std::move(s));
   }
   std::printf("idle open=%zu\n", open.size());

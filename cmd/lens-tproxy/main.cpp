@@ -1,4 +1,5 @@
-// lens-tproxy: the transparent proxy (connections the cage redirects, classified and judged by the policy).
+// lens-tproxy: the transparent proxy (connections the cage redirects, classified and judged by the
+// policy).
 #include "libcommon/app/tproxy.h"
 
 int main(int argc, char** argv) {

@@ -27,7 +27,8 @@ using lens::lockdown::Config;
 // The rule preference of the TPROXY fwmark rule (before main at 32766).
 constexpr std::uint32_t kRulePriority = 3129;
 
-const std::string kTable = std::string(lens::lockdown::kTableFamily) + " " + std::string(lens::lockdown::kTableName);
+const std::string kTable =
+    std::string(lens::lockdown::kTableFamily) + " " + std::string(lens::lockdown::kTableName);
 
 int fail(const Options& o, ExitCode code, const std::string& message) {
   std::cerr << "lens-lockdown: " << o.command << ": " << message << '\n';
@@ -38,8 +39,8 @@ int fail(const Options& o, ExitCode code, const std::string& message) {
 Result<std::uint32_t> parseCageMark(std::string_view option, const std::string& text) {
   auto value = net::parseMark(option, text);
   if (value && *value == 0) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "invalid " + std::string(option) + " \"" + text + "\": the mark must not be zero");
+    return makeError(ErrorCode::kInvalidArgument, "invalid " + std::string(option) + " \"" + text +
+                                                      "\": the mark must not be zero");
   }
   return value;
 }
@@ -63,13 +64,15 @@ std::optional<int> resolveCgroup(const Options& o, lens::lockdown::Scope& scope)
   if (scope.kind != lens::lockdown::Scope::Kind::kCgroup) return std::nullopt;
   constexpr std::string_view kNftRoot = "/sys/fs/cgroup";
   const std::string root = cgroup2Root();
-  if (root.empty()) return fail(o, ExitCode::kPrivilege, "--scope cgroup: needs cgroup v2, which is not mounted");
+  if (root.empty())
+    return fail(o, ExitCode::kPrivilege, "--scope cgroup: needs cgroup v2, which is not mounted");
   if (root != kNftRoot && !root.starts_with(std::string(kNftRoot) + "/")) {
     return fail(o, ExitCode::kPrivilege,
-                "--scope cgroup: cgroup v2 is mounted at " + root + ", but nftables looks cgroups up below " +
-                    std::string(kNftRoot));
+                "--scope cgroup: cgroup v2 is mounted at " + root +
+                    ", but nftables looks cgroups up below " + std::string(kNftRoot));
   }
-  scope.cgroupMountPrefix = root.size() > kNftRoot.size() ? root.substr(kNftRoot.size() + 1) : std::string();
+  scope.cgroupMountPrefix =
+      root.size() > kNftRoot.size() ? root.substr(kNftRoot.size() + 1) : std::string();
   std::error_code ec;
   if (!std::filesystem::is_directory(root + "/" + scope.cgroup, ec)) {
     return fail(o, ExitCode::kInvalidConfig,
@@ -96,7 +99,8 @@ std::variant<Plan, int> makePlan(const Options& o) {
   if (!mark) return fail(o, ExitCode::kUsage, mark.error().message);
   auto tproxyMark = parseCageMark("--tproxy-mark", o.tproxyMark);
   if (!tproxyMark) return fail(o, ExitCode::kUsage, tproxyMark.error().message);
-  if (*mark == *tproxyMark) return fail(o, ExitCode::kUsage, "--mark and --tproxy-mark must differ");
+  if (*mark == *tproxyMark)
+    return fail(o, ExitCode::kUsage, "--mark and --tproxy-mark must differ");
   c.mark = *mark;
   c.tproxyMark = *tproxyMark;
   c.dnsPort = static_cast<std::uint16_t>(o.dnsPort);
@@ -107,7 +111,9 @@ std::variant<Plan, int> makePlan(const Options& o) {
   if (buildsRuleset && !o.policyFile.empty()) {
     const policy::ParseOutcome out = policy::loadInstalledPolicy(o.policyFile);
     for (const auto& d : out.errors) std::cerr << d.format() << '\n';
-    if (!out.ok()) return fail(o, ExitCode::kInvalidConfig, "invalid policy " + o.policyFile + ": nothing changed");
+    if (!out.ok())
+      return fail(o, ExitCode::kInvalidConfig,
+                  "invalid policy " + o.policyFile + ": nothing changed");
     for (const auto& d : out.warnings) std::cerr << d.format() << '\n';
     plan.elements = lens::lockdown::staticAllowElements(*out.policy);
   }
@@ -116,19 +122,23 @@ std::variant<Plan, int> makePlan(const Options& o) {
 
 namespace {
 
-net::FwmarkRoute fwmarkRoute(const Config& c) { return {c.tproxyMark, c.routeTable, kRulePriority}; }
+net::FwmarkRoute fwmarkRoute(const Config& c) {
+  return {c.tproxyMark, c.routeTable, kRulePriority};
+}
 
 // Maps an nftables or rtnetlink failure onto the exit code table.
 int failWith(const Options& o, const Error& e, bool transaction) {
   switch (e.code) {
     case ErrorCode::kPermission:
-      return fail(o, ExitCode::kPrivilege,
-                  "nftables refused: " + e.message + " (needs CAP_NET_ADMIN and a kernel with nf_tables)");
+      return fail(
+          o, ExitCode::kPrivilege,
+          "nftables refused: " + e.message + " (needs CAP_NET_ADMIN and a kernel with nf_tables)");
     case ErrorCode::kNotFound:
       if (transaction) {
         return fail(o, ExitCode::kPrivilege,
                     "the kernel lacks an nftables feature the ruleset needs: " + e.message +
-                        " (nf_tables, nft_nat, nft_reject, nft_tproxy or nft_socket missing, or the cgroup does not "
+                        " (nf_tables, nft_nat, nft_reject, nft_tproxy or nft_socket missing, or "
+                        "the cgroup does not "
                         "exist)");
       }
       return fail(o, ExitCode::kFailure, e.message);
@@ -139,12 +149,14 @@ int failWith(const Options& o, const Error& e, bool transaction) {
 
 std::optional<int> requireNetAdmin(const Options& o) {
   if (hasEffectiveCapability(CAP_NET_ADMIN)) return std::nullopt;
-  return fail(o, ExitCode::kPrivilege, "needs CAP_NET_ADMIN (run as root, or grant the capability); nothing changed");
+  return fail(o, ExitCode::kPrivilege,
+              "needs CAP_NET_ADMIN (run as root, or grant the capability); nothing changed");
 }
 
 std::string summary(const Plan& p) {
-  return "mode " + std::string(toString(p.config.mode)) + ", scope " + p.config.scope.toString() + ", " +
-         std::to_string(p.elements.size()) + " static raw-allow element" + (p.elements.size() == 1 ? "" : "s");
+  return "mode " + std::string(toString(p.config.mode)) + ", scope " + p.config.scope.toString() +
+         ", " + std::to_string(p.elements.size()) + " static raw-allow element" +
+         (p.elements.size() == 1 ? "" : "s");
 }
 
 int runRender(const Plan& p) {
@@ -198,9 +210,9 @@ int runShow(const Options& o, const Plan& p) {
   std::cout << *result;
   auto routed = net::fwmarkRouteInstalled(fwmarkRoute(p.config));
   if (routed && *routed) {
-    std::cout << "# policy routing (tproxy): fwmark " << o.tproxyMark << " lookup " << p.config.routeTable
-              << " priority " << kRulePriority << "; local default routes dev lo in table " << p.config.routeTable
-              << '\n';
+    std::cout << "# policy routing (tproxy): fwmark " << o.tproxyMark << " lookup "
+              << p.config.routeTable << " priority " << kRulePriority
+              << "; local default routes dev lo in table " << p.config.routeTable << '\n';
   }
   return toInt(ExitCode::kOk);
 }
@@ -209,8 +221,10 @@ int runRemove(const Options& o, const Plan& p) {
   if (auto code = requireNetAdmin(o)) return *code;
   nft::NftContext nft;
   auto result = nft.run("delete table " + kTable);
-  if (!result && result.error().code != ErrorCode::kNotFound) return failWith(o, result.error(), false);
-  if (auto ok = net::removeFwmarkRoute(fwmarkRoute(p.config)); !ok) return failWith(o, ok.error(), false);
+  if (!result && result.error().code != ErrorCode::kNotFound)
+    return failWith(o, result.error(), false);
+  if (auto ok = net::removeFwmarkRoute(fwmarkRoute(p.config)); !ok)
+    return failWith(o, ok.error(), false);
   std::cerr << "lens-lockdown: cage removed" << (result ? "" : " (none was installed)") << '\n';
   return toInt(ExitCode::kOk);
 }
@@ -218,27 +232,36 @@ int runRemove(const Options& o, const Plan& p) {
 }  // namespace
 
 std::unique_ptr<CLI::App> makeCli(Options& o) {
-  auto app = cli::makeApp("lens-lockdown", "Render, check, apply, show and remove the nftables cage.", o.common);
+  auto app = cli::makeApp("lens-lockdown",
+                          "Render, check, apply, show and remove the nftables cage.", o.common);
   app->require_subcommand(1);
-  app->add_option("--mode", o.mode, "How unmarked TCP reaches the transparent proxy: redirect or tproxy")
+  app->add_option("--mode", o.mode,
+                  "How unmarked TCP reaches the transparent proxy: redirect or tproxy")
       ->check(CLI::IsMember({"redirect", "tproxy"}))
       ->capture_default_str();
-  app->add_option("--scope", o.scope, "Which sockets are caged: all, uid:N or cgroup:PATH")->capture_default_str();
-  app->add_option("--policy", o.policyFile, "Policy whose tcp/udp IP and CIDR rules fill the static raw-allow sets")
+  app->add_option("--scope", o.scope, "Which sockets are caged: all, uid:N or cgroup:PATH")
+      ->capture_default_str();
+  app->add_option("--policy", o.policyFile,
+                  "Policy whose tcp/udp IP and CIDR rules fill the static raw-allow sets")
       ->type_name("FILE");
   app->add_option("--dns-port", o.dnsPort, "Local port of the DNS stub (lens-dns)")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
-  app->add_option("--transparent-port", o.transparentPort, "Local port of the transparent proxy (lens-tproxy)")
+  app->add_option("--transparent-port", o.transparentPort,
+                  "Local port of the transparent proxy (lens-tproxy)")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
-  app->add_option("--mark", o.mark, "Socket mark of trusted traffic (the daemons' SO_MARK)")->capture_default_str();
-  app->add_option("--tproxy-mark", o.tproxyMark, "Mark that steers packets to the TPROXY route (tproxy mode)")
+  app->add_option("--mark", o.mark, "Socket mark of trusted traffic (the daemons' SO_MARK)")
       ->capture_default_str();
-  app->add_option("--route-table", o.routeTable, "Routing table of the TPROXY local route (tproxy mode)")
+  app->add_option("--tproxy-mark", o.tproxyMark,
+                  "Mark that steers packets to the TPROXY route (tproxy mode)")
+      ->capture_default_str();
+  app->add_option("--route-table", o.routeTable,
+                  "Routing table of the TPROXY local route (tproxy mode)")
       ->check(CLI::Range(1, 0x7fffffff))
       ->capture_default_str();
-  app->add_option("--log-group", o.logGroup, "NFLOG group the cage logs refused packets to (and watch reads)")
+  app->add_option("--log-group", o.logGroup,
+                  "NFLOG group the cage logs refused packets to (and watch reads)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
 
@@ -250,14 +273,20 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
       {"remove", "Delete the cage (an absent cage is success)"},
   };
   for (const auto& [name, help] : commands) {
-    app->add_subcommand(name, help)->callback([&o, command = std::string(name)] { o.command = command; });
+    app->add_subcommand(name, help)->callback([&o, command = std::string(name)] {
+      o.command = command;
+    });
   }
   CLI::App* watch = app->add_subcommand(
-      "watch", "Write an audit event for each packet the cage refuses (NFLOG), until SIGTERM or SIGINT");
+      "watch",
+      "Write an audit event for each packet the cage refuses (NFLOG), until SIGTERM or SIGINT");
   watch->callback([&o] { o.command = "watch"; });
-  watch->add_option("--audit", o.audit, "Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)")
+  watch
+      ->add_option("--audit", o.audit,
+                   "Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)")
       ->type_name("SINK");
-  watch->add_option("--state-dir", o.stateDir, "State directory (audit.sock)")->capture_default_str();
+  watch->add_option("--state-dir", o.stateDir, "State directory (audit.sock)")
+      ->capture_default_str();
   watch->add_option("--ready-file", o.readyFile, "Create this file once the NFLOG group is bound")
       ->type_name("FILE")
       ->envname("LENS_READY_FILE");

@@ -82,15 +82,18 @@ class Watcher {
                               std::string(lens::lockdown::kRefusalChain);
     auto listing = nft_.run("list chain " + chain);
     Result<lens::lockdown::RefusalCounters> counters =
-        listing ? lens::lockdown::parseRefusalCounters(*listing) : Result<lens::lockdown::RefusalCounters>(listing.error());
+        listing ? lens::lockdown::parseRefusalCounters(*listing)
+                : Result<lens::lockdown::RefusalCounters>(listing.error());
     if (!counters) {
       const std::string why = counters.error().code == ErrorCode::kNotFound && !listing
                                   ? "no cage installed (" + chain + " does not exist)"
                                   : counters.error().message;
       if (why != counterProblem_) {
-        log::get("lockdown")->warn("cannot read the cage's counters: {}; refusals the rate limit keeps from the log "
-                                   "are not counted until it can",
-                                   why);
+        log::get("lockdown")
+            ->warn(
+                "cannot read the cage's counters: {}; refusals the rate limit keeps from the log "
+                "are not counted until it can",
+                why);
         counterProblem_ = why;
       }
       return false;
@@ -100,9 +103,11 @@ class Watcher {
     for (std::size_t i = 0; i < counters->size(); ++i) {
       const auto& c = (*counters)[i];
       if (c.group && *c.group != group_ && !warnedGroup_) {
-        log::get("lockdown")->warn("the cage logs \"{}\" refusals to NFLOG group {}, but this watches group {}: "
-                                   "apply the cage and run watch with the same --log-group",
-                                   lens::lockdown::kRefusals[i].prefix, *c.group, group_);
+        log::get("lockdown")
+            ->warn(
+                "the cage logs \"{}\" refusals to NFLOG group {}, but this watches group {}: "
+                "apply the cage and run watch with the same --log-group",
+                lens::lockdown::kRefusals[i].prefix, *c.group, group_);
         warnedGroup_ = true;
       }
     }
@@ -127,7 +132,8 @@ class Watcher {
 
   void tick() {
     const auto since = Clock::now() - lastRead_;
-    if ((auditor_.wantsCounters() && since >= kBusyCounterInterval) || since >= kIdleCounterInterval) {
+    if ((auditor_.wantsCounters() && since >= kBusyCounterInterval) ||
+        since >= kIdleCounterInterval) {
       (void)readCounters();
     }
     auditor_.emitSummaries();
@@ -155,12 +161,14 @@ std::string sinkName(const Options& o) {
 
 int runWatch(const Options& o, const Plan& p) {
   if (!hasEffectiveCapability(CAP_NET_ADMIN)) {
-    return fail(ExitCode::kPrivilege,
-                "needs CAP_NET_ADMIN to bind an NFLOG group (run as root, or grant the capability)");
+    return fail(
+        ExitCode::kPrivilege,
+        "needs CAP_NET_ADMIN to bind an NFLOG group (run as root, or grant the capability)");
   }
   blockDaemonSignals();
   SignalFd signals;
-  if (signals.fd() < 0) return fail(ExitCode::kFailure, std::string("signalfd: ") + std::strerror(errno));
+  if (signals.fd() < 0)
+    return fail(ExitCode::kFailure, std::string("signalfd: ") + std::strerror(errno));
 
   auto opened = openAuditSink(o.audit, o.stateDir);
   if (!opened) return fail(exitCodeFor(opened.error().code), opened.error().message);
@@ -178,8 +186,8 @@ int runWatch(const Options& o, const Plan& p) {
   Watcher watcher(group, socket, auditor);
   if (!watcher.readCounters()) auditor.noCageAtStart();
 
-  std::cerr << "lens-lockdown: ready: watching NFLOG group " << group << " (copy range " << config.copyRange
-            << " bytes); audit to " << sinkName(o)
+  std::cerr << "lens-lockdown: ready: watching NFLOG group " << group << " (copy range "
+            << config.copyRange << " bytes); audit to " << sinkName(o)
             << (watcher.counterProblem().empty() ? "" : "; no readable cage yet") << std::endl;
   if (!o.readyFile.empty()) std::ofstream(o.readyFile) << "ready\n";
 

@@ -72,8 +72,9 @@ std::chrono::milliseconds toMs(double seconds) {
 std::variant<Plan, int> makePlan(const Options& o) {
   Plan p;
   if (o.url.empty() == o.policyFile.empty()) {
-    return fail(ExitCode::kUsage, o.url.empty() ? "give --url (server mode) or --policy-file (standalone mode)"
-                                                : "give --url or --policy-file, not both");
+    return fail(ExitCode::kUsage,
+                o.url.empty() ? "give --url (server mode) or --policy-file (standalone mode)"
+                              : "give --url or --policy-file, not both");
   }
   p.standalone = !o.policyFile.empty();
   const std::string state = o.stateDir.empty() ? std::string("/run/lens") : o.stateDir;
@@ -84,16 +85,20 @@ std::variant<Plan, int> makePlan(const Options& o) {
 
   const auto spoolMax = parseSize(o.spoolMax);
   if (!spoolMax || *spoolMax < kMinSpool) {
-    return fail(ExitCode::kUsage, "--spool-max \"" + o.spoolMax + "\": give a size of at least 64K (for example 64M)");
+    return fail(ExitCode::kUsage, "--spool-max \"" + o.spoolMax +
+                                      "\": give a size of at least 64K (for example 64M)");
   }
   p.spoolMax = *spoolMax;
   const auto maxFrame = parseSize(o.maxFrame);
   if (!maxFrame || *maxFrame < 1024 || *maxFrame > (1u << 30)) {
-    return fail(ExitCode::kUsage, "--max-frame \"" + o.maxFrame + "\": give a size from 1K to 1G (for example 16M)");
+    return fail(ExitCode::kUsage,
+                "--max-frame \"" + o.maxFrame + "\": give a size from 1K to 1G (for example 16M)");
   }
   p.maxFrame = *maxFrame;
-  if (!(o.pingInterval > 0 && o.pingInterval <= 3600) || !(o.pongTimeout > 0 && o.pongTimeout <= 3600)) {
-    return fail(ExitCode::kUsage, "--ping-interval and --pong-timeout take seconds between 0 and 3600");
+  if (!(o.pingInterval > 0 && o.pingInterval <= 3600) ||
+      !(o.pongTimeout > 0 && o.pongTimeout <= 3600)) {
+    return fail(ExitCode::kUsage,
+                "--ping-interval and --pong-timeout take seconds between 0 and 3600");
   }
   p.ping = toMs(o.pingInterval);
   p.pongTimeout = toMs(o.pongTimeout);
@@ -107,7 +112,8 @@ std::variant<Plan, int> makePlan(const Options& o) {
     p.token = std::move(*token);
     p.tokenSource = o.tokenFile.empty() ? "LENS_TOKEN" : "--token-file " + o.tokenFile;
     if (!o.caFile.empty() && ::access(o.caFile.c_str(), R_OK) != 0) {
-      return fail(ExitCode::kInvalidConfig, "cannot read --ca-file " + o.caFile + ": " + std::strerror(errno));
+      return fail(ExitCode::kInvalidConfig,
+                  "cannot read --ca-file " + o.caFile + ": " + std::strerror(errno));
     }
     if (p.url.secure) {
       auto tls = sync::makeTlsContext(o.caFile, p.url.host);
@@ -123,7 +129,8 @@ Result<std::string> readPolicyFile(const std::string& path, std::uint64_t limit)
   if (!in) return makeError(ErrorCode::kIo, "cannot read " + path + ": " + std::strerror(errno));
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > limit) {
-    return makeError(ErrorCode::kInvalidPolicy, path + " is larger than " + std::to_string(limit) + " bytes");
+    return makeError(ErrorCode::kInvalidPolicy,
+                     path + " is larger than " + std::to_string(limit) + " bytes");
   }
   std::ostringstream text;
   text << in.rdbuf();
@@ -131,19 +138,24 @@ Result<std::string> readPolicyFile(const std::string& path, std::uint64_t limit)
 }
 
 int runCheck(const Options& o, const Plan& p) {
-  std::cout << "mode:            " << (p.standalone ? "standalone (--policy-file " + o.policyFile + ")" : "server")
+  std::cout << "mode:            "
+            << (p.standalone ? "standalone (--policy-file " + o.policyFile + ")" : "server")
             << '\n';
   if (!p.standalone) {
     std::cout << "control plane:   " << p.url.text() << '\n'
               << "token:           from " << p.tokenSource << " (" << p.token.size() << " bytes)\n"
               << "tls roots:       "
-              << (p.url.secure ? "system" + (o.caFile.empty() ? std::string() : " + " + o.caFile) : "(not tls)") << '\n'
+              << (p.url.secure ? "system" + (o.caFile.empty() ? std::string() : " + " + o.caFile)
+                               : "(not tls)")
+              << '\n'
               << "spool:           " << p.spoolDir << " (at most " << p.spoolMax << " bytes)\n"
               << "max frame:       " << p.maxFrame << " bytes\n"
-              << "ping / dead:     " << o.pingInterval << " s / " << o.pongTimeout << " s without pong\n"
+              << "ping / dead:     " << o.pingInterval << " s / " << o.pongTimeout
+              << " s without pong\n"
               << "decision socket: " << p.decisionSocket << '\n';
   }
-  std::cout << "policy file:     " << p.policyPath << '\n' << "audit intake:    unix:" << p.auditSocket << '\n';
+  std::cout << "policy file:     " << p.policyPath << '\n'
+            << "audit intake:    unix:" << p.auditSocket << '\n';
   for (const auto& f : o.notifyPidfiles) std::cout << "notify pidfile:  " << f << '\n';
 
   policy::JsonLimits limits;
@@ -162,8 +174,8 @@ int runCheck(const Options& o, const Plan& p) {
   for (const auto& e : check.errors) std::cerr << e << '\n';
   if (check.protocolTooOld) return toInt(ExitCode::kDenied);
   if (!check.ok()) return toInt(ExitCode::kInvalidConfig);
-  std::cout << (p.standalone ? "policy:          " : "installed policy: ") << file << ": ok (version "
-            << check.version.substr(0, 12) << ")\n";
+  std::cout << (p.standalone ? "policy:          " : "installed policy: ") << file
+            << ": ok (version " << check.version.substr(0, 12) << ")\n";
   return toInt(ExitCode::kOk);
 }
 
@@ -214,11 +226,12 @@ class StopSignal {
 // Says "ready" once (DESIGN.md section 3): a line on stderr and --ready-file.
 class Readiness {
  public:
-  Readiness(std::string readyFile, std::string intake) : readyFile_(std::move(readyFile)), intake_(std::move(intake)) {}
+  Readiness(std::string readyFile, std::string intake)
+      : readyFile_(std::move(readyFile)), intake_(std::move(intake)) {}
   void announce(const std::string& version) {
     std::call_once(once_, [&] {
-      std::cerr << kTool << ": ready (policy " << version.substr(0, 12) << ", audit intake unix:" << intake_ << ")"
-                << std::endl;
+      std::cerr << kTool << ": ready (policy " << version.substr(0, 12)
+                << ", audit intake unix:" << intake_ << ")" << std::endl;
       if (!readyFile_.empty()) {
         std::ofstream out(readyFile_, std::ios::trunc);
         out << ::getpid() << '\n';
@@ -260,11 +273,14 @@ int runStandalone(const Options& o, const Plan& p, StopSignal& stop, sync::Event
     case sync::InstallResult::Status::kUnchanged:
       break;
     case sync::InstallResult::Status::kProtocolTooOld:
-      return fail(ExitCode::kDenied, o.policyFile + " needs a newer lens-policy-sync (minProtocolDate)");
+      return fail(ExitCode::kDenied,
+                  o.policyFile + " needs a newer lens-policy-sync (minProtocolDate)");
     case sync::InstallResult::Status::kRejected:
-      return fail(ExitCode::kInvalidConfig, o.policyFile + " is not a valid policy; " + p.policyPath + " left as it was");
+      return fail(ExitCode::kInvalidConfig,
+                  o.policyFile + " is not a valid policy; " + p.policyPath + " left as it was");
     case sync::InstallResult::Status::kIoError:
-      return fail(ExitCode::kFailure, installed.errors.empty() ? "cannot install the policy" : installed.errors.front());
+      return fail(ExitCode::kFailure, installed.errors.empty() ? "cannot install the policy"
+                                                               : installed.errors.front());
   }
 
   sync::AuditIntake::Options intakeOptions;
@@ -284,8 +300,8 @@ int runStandalone(const Options& o, const Plan& p, StopSignal& stop, sync::Event
   while (::poll(&pfd, 1, -1) <= 0) {
   }
   (*intake)->stop();
-  logger->info("stopped: {} audit events forwarded to stdout, {} malformed dropped", (*intake)->accepted(),
-               (*intake)->malformed());
+  logger->info("stopped: {} audit events forwarded to stdout, {} malformed dropped",
+               (*intake)->accepted(), (*intake)->malformed());
   return toInt(ExitCode::kOk);
 }
 
@@ -307,7 +323,8 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
       const auto obj = parser.parse(std::string(record)).extract<Poco::JSON::Object::Ptr>();
       if (obj->optValue<std::string>("source", "") != kTool) return std::nullopt;
       const auto meta = obj->getObject("metadata");
-      if (!meta || meta->optValue<std::string>("reason", "") != "spool_overflow") return std::nullopt;
+      if (!meta || meta->optValue<std::string>("reason", "") != "spool_overflow")
+        return std::nullopt;
       return meta->getValue<std::uint64_t>("dropped");
     } catch (const Poco::Exception&) {
       return std::nullopt;
@@ -343,7 +360,9 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
   agent.loadInstalled();
   agent.setExtraCounters([&]() -> std::vector<std::pair<std::string, std::uint64_t>> {
     const auto s = (*spool)->stats();
-    return {{"spool_pending_bytes", s.pendingBytes}, {"spool_dropped", s.dropped}, {"spool_corrupt", s.corrupt}};
+    return {{"spool_pending_bytes", s.pendingBytes},
+            {"spool_dropped", s.dropped},
+            {"spool_corrupt", s.corrupt}};
   });
 
   sync::AuditIntake::Options intakeOptions;
@@ -382,7 +401,8 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
     } else if (!pendingVersion.empty()) {
       ready.announce(pendingVersion);
     } else {
-      logger->info("no policy installed yet: waiting for the first policy frame from {}", p.url.text());
+      logger->info("no policy installed yet: waiting for the first policy frame from {}",
+                   p.url.text());
     }
   }
 
@@ -400,8 +420,11 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
   stopIntake();
   if (Status s = (*spool)->sync(); !s) logger->error("spool: {}", s.error().message);
   const auto stats = (*spool)->stats();
-  logger->info("stopped: {} events sent, {} bytes left in the spool, {} dropped by overflow, {} malformed audit lines",
-               agent.counters().eventsSent.load(), stats.pendingBytes, stats.dropped, (*intake)->malformed());
+  logger->info(
+      "stopped: {} events sent, {} bytes left in the spool, {} dropped by overflow, {} malformed "
+      "audit lines",
+      agent.counters().eventsSent.load(), stats.pendingBytes, stats.dropped,
+      (*intake)->malformed());
   switch (outcome) {
     case sync::Client::Outcome::kStopped:
       return toInt(ExitCode::kOk);
@@ -422,10 +445,20 @@ std::optional<std::uint64_t> parseSize(const std::string& text) {
   std::uint64_t multiplier = 1;
   std::string digits = text;
   switch (digits.back()) {
-    case 'K': case 'k': multiplier = 1ull << 10; break;
-    case 'M': case 'm': multiplier = 1ull << 20; break;
-    case 'G': case 'g': multiplier = 1ull << 30; break;
-    default: break;
+    case 'K':
+    case 'k':
+      multiplier = 1ull << 10;
+      break;
+    case 'M':
+    case 'm':
+      multiplier = 1ull << 20;
+      break;
+    case 'G':
+    case 'g':
+      multiplier = 1ull << 30;
+      break;
+    default:
+      break;
   }
   if (multiplier != 1) digits.pop_back();
   if (digits.empty() || digits.size() > 12) return std::nullopt;
@@ -438,44 +471,56 @@ std::optional<std::uint64_t> parseSize(const std::string& text) {
 }
 
 std::unique_ptr<CLI::App> makeCli(Options& o) {
-  auto app = cli::makeApp(std::string(kTool),
-                          "Control-plane client: receive policies over a WebSocket, install them atomically, "
-                          "forward audit events (spooled on disk while offline).",
-                          o.common);
+  auto app = cli::makeApp(
+      std::string(kTool),
+      "Control-plane client: receive policies over a WebSocket, install them atomically, "
+      "forward audit events (spooled on disk while offline).",
+      o.common);
   app->add_option("--url", o.url, "Control plane, ws://HOST[:PORT]/PATH or wss://... (server mode)")
       ->type_name("URL");
   app->add_option("--policy-file", o.policyFile,
                   "Standalone mode: install this policy once and forward audit events to stdout")
       ->type_name("FILE");
-  app->add_option("--token-file", o.tokenFile, "File holding the bearer token (else the LENS_TOKEN variable)")
+  app->add_option("--token-file", o.tokenFile,
+                  "File holding the bearer token (else the LENS_TOKEN variable)")
       ->type_name("FILE");
-  app->add_option("--ca-file", o.caFile, "PEM certificates trusted for wss:// in addition to the system roots")
+  app->add_option("--ca-file", o.caFile,
+                  "PEM certificates trusted for wss:// in addition to the system roots")
       ->type_name("FILE");
   app->add_option("--state-dir", o.stateDir, "State directory: policy.json, audit.sock, spool/")
       ->type_name("DIR")
       ->capture_default_str();
-  app->add_option("--policy", o.policy, "Where to install the policy (default STATE/policy.json)")->type_name("FILE");
-  app->add_option("--audit-socket", o.auditSocket, "Audit intake, a Unix datagram socket (default STATE/audit.sock)")
+  app->add_option("--policy", o.policy, "Where to install the policy (default STATE/policy.json)")
+      ->type_name("FILE");
+  app->add_option("--audit-socket", o.auditSocket,
+                  "Audit intake, a Unix datagram socket (default STATE/audit.sock)")
       ->type_name("PATH");
-  app->add_option("--decision-socket", o.decisionSocket,
-                  "Where request_decision and credential_decision frames go (default STATE/decision.sock)")
+  app->add_option(
+         "--decision-socket", o.decisionSocket,
+         "Where request_decision and credential_decision frames go (default STATE/decision.sock)")
       ->type_name("PATH");
-  app->add_option("--spool-max", o.spoolMax, "Most bytes of unsent events kept on disk; the oldest give way")
+  app->add_option("--spool-max", o.spoolMax,
+                  "Most bytes of unsent events kept on disk; the oldest give way")
       ->type_name("SIZE")
       ->capture_default_str();
-  app->add_option("--max-frame", o.maxFrame, "Largest inbound message; larger ones are refused and counted")
+  app->add_option("--max-frame", o.maxFrame,
+                  "Largest inbound message; larger ones are refused and counted")
       ->type_name("SIZE")
       ->capture_default_str();
-  app->add_option("--notify-pidfile", o.notifyPidfiles, "Send SIGHUP to the pid in this file after a new policy")
+  app->add_option("--notify-pidfile", o.notifyPidfiles,
+                  "Send SIGHUP to the pid in this file after a new policy")
       ->type_name("FILE");
   app->add_option("--ping-interval", o.pingInterval, "Seconds between WebSocket pings")
       ->type_name("SECONDS")
       ->capture_default_str();
-  app->add_option("--pong-timeout", o.pongTimeout, "Seconds without a pong after which the connection is dead")
+  app->add_option("--pong-timeout", o.pongTimeout,
+                  "Seconds without a pong after which the connection is dead")
       ->type_name("SECONDS")
       ->capture_default_str();
-  app->add_option("--ready-file", o.readyFile, "Create this file (with the pid) once ready")->type_name("FILE");
-  app->add_flag("--check", o.check, "Validate the configuration and policy, print what would run, and exit");
+  app->add_option("--ready-file", o.readyFile, "Create this file (with the pid) once ready")
+      ->type_name("FILE");
+  app->add_flag("--check", o.check,
+                "Validate the configuration and policy, print what would run, and exit");
   return app;
 }
 
@@ -490,7 +535,8 @@ int run(const Options& o) {
   if (o.check) return runCheck(o, p);
 
   if (::mkdir(p.spoolDir.substr(0, p.spoolDir.rfind('/')).c_str(), 0755) != 0 && errno != EEXIST) {
-    return fail(ExitCode::kFailure, "cannot create the state directory: " + std::string(std::strerror(errno)));
+    return fail(ExitCode::kFailure,
+                "cannot create the state directory: " + std::string(std::strerror(errno)));
   }
   StopSignal stop;
   sync::EventIds ids;

@@ -16,13 +16,13 @@ namespace lens::app::policy_sync {
 struct Options {
   cli::CommonOptions common;
 
-  std::string url;          // ws:// or wss://; server mode
-  std::string policyFile;   // standalone mode
-  std::string tokenFile;    // else LENS_TOKEN
+  std::string url;         // ws:// or wss://; server mode
+  std::string policyFile;  // standalone mode
+  std::string tokenFile;   // else LENS_TOKEN
   std::string caFile;
   std::string stateDir = "/run/lens";
-  std::string policy;       // default STATE/policy.json
-  std::string auditSocket;  // default STATE/audit.sock
+  std::string policy;          // default STATE/policy.json
+  std::string auditSocket;     // default STATE/audit.sock
   std::string decisionSocket;  // default STATE/decision.sock
   std::string spoolMax = "64M";
   std::string maxFrame = "16M";

@@ -31,8 +31,9 @@ int fail(ExitCode code, const std::string& message) {
 
 void printCa(const std::string& dir, const tls::CaInfo& info) {
   const tls::CaFiles files = tls::caFiles(dir);
-  std::cout << "certificate: " << files.cert << "\nkey:         " << files.key << "\nsubject:     " << info.subject
-            << "\nsha256:      " << info.fingerprint << "\nvalid:       " << info.notBefore << " to " << info.notAfter
+  std::cout << "certificate: " << files.cert << "\nkey:         " << files.key
+            << "\nsubject:     " << info.subject << "\nsha256:      " << info.fingerprint
+            << "\nvalid:       " << info.notBefore << " to " << info.notAfter
             << (info.expired ? " (EXPIRED)" : "") << '\n';
 }
 
@@ -49,13 +50,16 @@ int runCaExport(const Options& o, const tls::CaInfo& ca) {
   std::string bundle;
   if (!o.caBundle.empty()) {
     auto text = util::readFile(o.caBundle, 64 * 1024 * 1024);
-    if (!text) return fail(ExitCode::kFailure, "ca export: --bundle " + o.caBundle + ": " + text.error().message);
+    if (!text)
+      return fail(ExitCode::kFailure,
+                  "ca export: --bundle " + o.caBundle + ": " + text.error().message);
     bundle = std::move(*text);
   }
   bundle = tls::appendToBundle(std::move(bundle), ca.certPem);
   if (o.caFormat == "pkcs12") {
     if (o.caOut.empty() && ::isatty(STDOUT_FILENO) == 1) {
-      return fail(ExitCode::kUsage, "ca export: a PKCS#12 store is binary; give --out FILE or redirect the output");
+      return fail(ExitCode::kUsage,
+                  "ca export: a PKCS#12 store is binary; give --out FILE or redirect the output");
     }
     auto store = tls::pkcs12TrustStore(bundle, tls::kTrustStorePassword);
     if (!store) return fail(caExitCode(store.error().code), "ca export: " + store.error().message);
@@ -83,7 +87,9 @@ int runCaEnv(const Options& o, const std::string& dir, const tls::CaInfo& ca) {
   if (!files) return fail(caExitCode(files.error().code), "ca env: " + files.error().message);
   auto env = tls::trustEnvironment(*files, proxy);
   if (!env) return fail(ExitCode::kUsage, "ca env: " + env.error().message);
-  std::cout << tls::renderAssignments(*env, o.caShell == "fish" ? tls::Shell::kFish : tls::Shell::kSh) << std::flush;
+  std::cout << tls::renderAssignments(*env,
+                                      o.caShell == "fish" ? tls::Shell::kFish : tls::Shell::kSh)
+            << std::flush;
   return std::cout ? 0 : toInt(ExitCode::kFailure);
 }
 
@@ -98,7 +104,8 @@ int runCa(const Options& o) {
     return 0;
   }
   auto ca = tls::loadCa(dir);
-  if (!ca) return fail(caExitCode(ca.error().code), "ca " + o.caCommand + ": " + ca.error().message);
+  if (!ca)
+    return fail(caExitCode(ca.error().code), "ca " + o.caCommand + ": " + ca.error().message);
   if (o.caCommand == "show") {
     printCa(dir, *ca);
     return ca->expired ? toInt(ExitCode::kFailure) : 0;
@@ -116,8 +123,8 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   addListenOption(*app, o.daemon, kText);
   addProxyDaemonOptions(*app, o.daemon, kText);
 
-  CLI::App* ca =
-      app->add_subcommand("ca", "The interception CA: create it, show it, export it, give the workload its trust");
+  CLI::App* ca = app->add_subcommand(
+      "ca", "The interception CA: create it, show it, export it, give the workload its trust");
   ca->require_subcommand(1);
   auto caDir = [&o](CLI::App* sub) {
     sub->add_option("--ca-dir", o.caDir, "Directory of ca.crt and ca.key (default STATE_DIR/ca)")
@@ -129,18 +136,23 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
       ->check(CLI::Range(1, 36500))
       ->capture_default_str();
   init->add_flag("--force", o.caForce, "Replace the CA even if it is usable");
-  CLI::App* show = ca->add_subcommand("show", "Print the CA's files, subject, fingerprint and validity");
+  CLI::App* show =
+      ca->add_subcommand("show", "Print the CA's files, subject, fingerprint and validity");
   caDir(show);
-  CLI::App* exportCa =
-      ca->add_subcommand("export", "Print the CA certificate, or a trust bundle with it, as PEM or PKCS#12");
+  CLI::App* exportCa = ca->add_subcommand(
+      "export", "Print the CA certificate, or a trust bundle with it, as PEM or PKCS#12");
   caDir(exportCa);
-  exportCa->add_option("--bundle", o.caBundle,
-                       "Put the certificate after this bundle, e.g. /etc/ssl/certs/ca-certificates.crt")
+  exportCa
+      ->add_option("--bundle", o.caBundle,
+                   "Put the certificate after this bundle, e.g. /etc/ssl/certs/ca-certificates.crt")
       ->type_name("FILE");
-  exportCa->add_option("--format", o.caFormat, "pem, or pkcs12: a Java trust store (password changeit)")
+  exportCa
+      ->add_option("--format", o.caFormat, "pem, or pkcs12: a Java trust store (password changeit)")
       ->check(CLI::IsMember({"pem", "pkcs12"}))
       ->capture_default_str();
-  exportCa->add_option("--out", o.caOut, "Write atomically to this file (mode 0644) instead of standard output")
+  exportCa
+      ->add_option("--out", o.caOut,
+                   "Write atomically to this file (mode 0644) instead of standard output")
       ->type_name("FILE");
   CLI::App* env = ca->add_subcommand(
       "env", "Print, for eval, the variables that make common runtimes (and the JVM) trust the CA");
@@ -148,12 +160,15 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   env->add_option("--shell", o.caShell, "Syntax of the assignments: sh (export) or fish (set -gx)")
       ->check(CLI::IsMember({"sh", "fish"}))
       ->capture_default_str();
-  env->add_option("--bundle", o.caBundle, "Name this bundle (it must hold the CA) instead of CA_DIR/bundle.pem")
+  env->add_option("--bundle", o.caBundle,
+                  "Name this bundle (it must hold the CA) instead of CA_DIR/bundle.pem")
       ->type_name("FILE");
   CLI::Option* proxy =
-      env->add_option("--proxy", o.caProxy, "Also set the proxy variables and the JVM's proxy properties to this proxy")
+      env->add_option("--proxy", o.caProxy,
+                      "Also set the proxy variables and the JVM's proxy properties to this proxy")
           ->type_name("HOST:PORT");
-  env->add_option("--no-proxy", o.caNoProxy, "Hosts to reach without the proxy, comma-separated (NO_PROXY)")
+  env->add_option("--no-proxy", o.caNoProxy,
+                  "Hosts to reach without the proxy, comma-separated (NO_PROXY)")
       ->type_name("LIST")
       ->needs(proxy);
   for (CLI::App* sub : {init, show, exportCa, env}) {

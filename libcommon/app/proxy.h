@@ -20,8 +20,9 @@ struct Options {
   std::string caDir;      // default STATE_DIR/ca
   int caDays = 3650;
   bool caForce = false;
-  std::string caOut;          // export: default standard output
-  std::string caBundle;       // export: a bundle to put the CA certificate after; env: the bundle to name
+  std::string caOut;  // export: default standard output
+  std::string
+      caBundle;  // export: a bundle to put the CA certificate after; env: the bundle to name
   std::string caFormat = "pem";  // export: pem or pkcs12
   std::string caShell = "sh";    // env: sh or fish
   std::string caProxy;           // env: HOST:PORT of the workload's proxy

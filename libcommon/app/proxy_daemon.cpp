@@ -28,25 +28,34 @@ std::chrono::milliseconds fromSeconds(double seconds) {
 }
 
 void addListenOption(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaemonText& text) {
-  app.add_option("--listen", o.listen, "Address to listen on (repeatable; default " + text.defaultListen + ")")
+  app.add_option("--listen", o.listen,
+                 "Address to listen on (repeatable; default " + text.defaultListen + ")")
       ->type_name("ADDR:PORT");
 }
 
 void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaemonText& text) {
-  app.add_option("--state-dir", o.stateDir, "State directory (policy.json, audit.sock)")->capture_default_str();
-  app.add_option("--policy", o.policyFile, "Policy file (default STATE_DIR/policy.json)")->type_name("FILE");
-  app.add_option("--audit", o.audit, "Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)")
-      ->type_name("SINK");
-  app.add_option("--ready-file", o.readyFile, "Create this file once listening with a policy loaded")
+  app.add_option("--state-dir", o.stateDir, "State directory (policy.json, audit.sock)")
+      ->capture_default_str();
+  app.add_option("--policy", o.policyFile, "Policy file (default STATE_DIR/policy.json)")
       ->type_name("FILE");
-  app.add_flag("--check", o.check, "Check the options and the policy, print what would run, and exit");
-  app.add_option("--max-connections", o.maxConnections, "Clients at once; more are " + text.overLimit)
+  app.add_option("--audit", o.audit,
+                 "Audit sink: -, a file, unix:PATH, or off (default unix:STATE_DIR/audit.sock)")
+      ->type_name("SINK");
+  app.add_option("--ready-file", o.readyFile,
+                 "Create this file once listening with a policy loaded")
+      ->type_name("FILE");
+  app.add_flag("--check", o.check,
+               "Check the options and the policy, print what would run, and exit");
+  app.add_option("--max-connections", o.maxConnections,
+                 "Clients at once; more are " + text.overLimit)
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
-  app.add_option("--max-header-size", o.maxHeaderSize, "Largest HTTP request head in bytes; larger ones get 431")
+  app.add_option("--max-header-size", o.maxHeaderSize,
+                 "Largest HTTP request head in bytes; larger ones get 431")
       ->check(CLI::Range(1024, 1048576))
       ->capture_default_str();
-  app.add_option("--header-timeout", o.headerTimeout, "Seconds for " + text.headerTimeoutHelp + " to arrive")
+  app.add_option("--header-timeout", o.headerTimeout,
+                 "Seconds for " + text.headerTimeoutHelp + " to arrive")
       ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
   app.add_option("--connect-timeout", o.connectTimeout,
@@ -57,27 +66,32 @@ void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaem
                  "Seconds for the upstream proxy to answer CONNECT (HTTP: then 504)")
       ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
-  app.add_option("--idle-timeout", o.idleTimeout, "Seconds without traffic before " + text.idleHelp + " is closed")
+  app.add_option("--idle-timeout", o.idleTimeout,
+                 "Seconds without traffic before " + text.idleHelp + " is closed")
       ->check(CLI::Range(0.05, 86400.0))
       ->capture_default_str();
-  app.add_option("--drain-timeout", o.drainTimeout, "Seconds open connections may take to finish after SIGTERM")
+  app.add_option("--drain-timeout", o.drainTimeout,
+                 "Seconds open connections may take to finish after SIGTERM")
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_option("--resolver", o.resolvers,
                  "DNS server ADDRESS[:PORT] for names (repeatable; default /etc/resolv.conf)")
       ->type_name("ADDR");
-  app.add_option("--resolver-timeout", o.resolverTimeoutMs, "Milliseconds to wait for a DNS answer per try")
+  app.add_option("--resolver-timeout", o.resolverTimeoutMs,
+                 "Milliseconds to wait for a DNS answer per try")
       ->check(CLI::Range(100, 60000))
       ->capture_default_str();
   app.add_option("--resolver-tries", o.resolverTries, "Tries per DNS server")
       ->check(CLI::Range(1, 10))
       ->capture_default_str();
-  app.add_option("--intercept", o.intercept,
-                 "TLS connections to intercept: needed (when the policy must see the requests) or all "
-                 "(every TLS connection an egress.tcp rule does not open)")
+  app.add_option(
+         "--intercept", o.intercept,
+         "TLS connections to intercept: needed (when the policy must see the requests) or all "
+         "(every TLS connection an egress.tcp rule does not open)")
       ->check(CLI::IsMember({"needed", "all"}))
       ->capture_default_str();
-  app.add_option("--leaf-cache", o.leafCache, "Interception certificates kept in memory (one per host name)")
+  app.add_option("--leaf-cache", o.leafCache,
+                 "Interception certificates kept in memory (one per host name)")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app.add_option("--max-signed-body", o.maxSignedBody,
@@ -89,7 +103,8 @@ void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaem
                  "PEM bundle of CAs trusted for intercepted origins besides the system roots")
       ->envname("LENS_ORIGIN_CA")
       ->type_name("FILE");
-  app.add_option("--mark", o.mark, "Socket mark of every socket " + text.tool + " opens (trusted by the cage)")
+  app.add_option("--mark", o.mark,
+                 "Socket mark of every socket " + text.tool + " opens (trusted by the cage)")
       ->capture_default_str();
 }
 
@@ -97,7 +112,8 @@ std::string policyPathOf(const ProxyDaemonOptions& o) {
   return o.policyFile.empty() ? o.stateDir + "/policy.json" : o.policyFile;
 }
 
-Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o, const ProxyDaemonText& text) {
+Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o,
+                                                const ProxyDaemonText& text) {
   proxy::ServerOptions s;
   s.tool = text.tool;
   s.listen = o.listen;
@@ -127,15 +143,16 @@ Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o, con
     auto pem = util::readFile(o.originCa, 16 * 1024 * 1024);
     if (!pem) return makeError(ErrorCode::kInvalidArgument, "--origin-ca: " + pem.error().message);
     if (pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-      return makeError(ErrorCode::kInvalidArgument, "--origin-ca: " + o.originCa + " holds no PEM certificate");
+      return makeError(ErrorCode::kInvalidArgument,
+                       "--origin-ca: " + o.originCa + " holds no PEM certificate");
     }
     s.originCaPem = std::move(*pem);
   }
   return s;
 }
 
-int checkProxyDaemon(const ProxyDaemonOptions& o, const ProxyDaemonText& text, const proxy::ServerOptions& s,
-                     const std::string& extra) {
+int checkProxyDaemon(const ProxyDaemonOptions& o, const ProxyDaemonText& text,
+                     const proxy::ServerOptions& s, const std::string& extra) {
   policy::ParseOptions parse;
   parse.allowTransportFields = true;
   const policy::ParseOutcome out = policy::loadPolicyFile(policyPathOf(o), parse);
@@ -150,7 +167,9 @@ int checkProxyDaemon(const ProxyDaemonOptions& o, const ProxyDaemonText& text, c
   std::cout << '\n'
             << extra << "resolver:  " << (*resolver)->describeServers() << '\n'
             << "policy:    " << policyPathOf(o)
-            << (out.ok() ? " (valid, version " + out.policy->version.substr(0, 12) + ")" : " (INVALID)") << '\n';
+            << (out.ok() ? " (valid, version " + out.policy->version.substr(0, 12) + ")"
+                         : " (INVALID)")
+            << '\n';
   {
     auto ca = tls::SigningCa::load(s.caDir);
     std::cout << "intercept: " << (s.interceptAll ? "all" : "needed") << ", CA "
@@ -188,9 +207,12 @@ int runProxyDaemon(const ProxyDaemonOptions& o, const ProxyDaemonText& text, pro
   daemon.sink = sink.get();
   daemon.readyFile = o.readyFile;
   daemon.waitingNote = text.waitingNote;
-  daemon.setEngine = [&srv](std::shared_ptr<const decision::Engine> engine) { srv.setEngine(std::move(engine)); };
+  daemon.setEngine = [&srv](std::shared_ptr<const decision::Engine> engine) {
+    srv.setEngine(std::move(engine));
+  };
   daemon.readyText = [&srv, readyExtra] {
-    return "listening on " + joinAddresses(srv.boundAddresses()) + readyExtra + "; resolver " + srv.resolvers();
+    return "listening on " + joinAddresses(srv.boundAddresses()) + readyExtra + "; resolver " +
+           srv.resolvers();
   };
   daemon.serve = [&srv] { return srv.run(); };
   daemon.statsJson = [&srv, transparent] { return proxy::statsJson(srv.stats(), transparent); };

@@ -42,13 +42,13 @@ struct ProxyDaemonOptions {
 
 // The wording that differs between the two tools.
 struct ProxyDaemonText {
-  std::string tool;                // "lens-proxy"
-  std::string defaultListen;       // for --help
-  std::string overLimit;           // what happens to a client over --max-connections
-  std::string headerTimeoutHelp;   // what must arrive within --header-timeout
-  std::string idleHelp;            // what --idle-timeout closes
-  std::string waitingNote;         // until the first policy ("every request is answered 503")
-  std::string noUpstream;          // --check, no upstream proxy ("transport upstream is answered 503")
+  std::string tool;               // "lens-proxy"
+  std::string defaultListen;      // for --help
+  std::string overLimit;          // what happens to a client over --max-connections
+  std::string headerTimeoutHelp;  // what must arrive within --header-timeout
+  std::string idleHelp;           // what --idle-timeout closes
+  std::string waitingNote;        // until the first policy ("every request is answered 503")
+  std::string noUpstream;  // --check, no upstream proxy ("transport upstream is answered 503")
 };
 
 // Adds the shared options, after --listen and before the tool's own.
@@ -63,7 +63,7 @@ void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaem
 // The server settings of the shared options (listen addresses left to the
 // tool); kInvalidArgument naming the option that is wrong.
 [[nodiscard]] Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o,
-                                                             const ProxyDaemonText& text);
+                                                              const ProxyDaemonText& text);
 
 // --check: prints the listen addresses, the resolver, the policy and its
 // upstream proxy, with `extra` lines after the addresses; 0, or 3 when the

@@ -27,7 +27,8 @@ void printDiagnostics(const std::vector<policy::Diagnostic>& list) {
 }
 
 int runPrint(const Options& o) {
-  std::cout << (o.printDefaultPolicy ? std::string(policy::embeddedDefaultPolicy()) : policy::generatePolicySchema());
+  std::cout << (o.printDefaultPolicy ? std::string(policy::embeddedDefaultPolicy())
+                                     : policy::generatePolicySchema());
   return toInt(ExitCode::kOk);
 }
 
@@ -47,8 +48,9 @@ int runCheck(const Options& o) {
       const auto& net = out.policy->network;
       std::cout << file << ": ok";
       if (net) {
-        std::cout << " (" << net->http.size() << " http, " << net->tcp.size() << " tcp, " << net->udp.size()
-                  << " udp rules; default " << policy::toString(net->defaultVerdict) << ")";
+        std::cout << " (" << net->http.size() << " http, " << net->tcp.size() << " tcp, "
+                  << net->udp.size() << " udp rules; default "
+                  << policy::toString(net->defaultVerdict) << ")";
       } else {
         std::cout << " (no network section: everything allowed)";
       }
@@ -61,7 +63,8 @@ int runCheck(const Options& o) {
 std::string rulePath(const policy::PolicyDocument& doc, const decision::RuleRef& rule) {
   std::string table;
   if (rule.table == decision::Table::kHttp) {
-    table = doc.network && doc.network->fromAllowedRoutes ? "network.allowedRoutes" : "network.egress.http";
+    table = doc.network && doc.network->fromAllowedRoutes ? "network.allowedRoutes"
+                                                          : "network.egress.http";
   } else {
     table = "network.egress." + std::string(decision::toString(rule.table));
   }
@@ -86,7 +89,8 @@ int runExplain(const Options& o) {
     }
   }
   request.port = static_cast<std::uint16_t>(o.port);
-  if (!o.scheme.empty()) request.scheme = o.scheme == "http" ? policy::Scheme::kHttp : policy::Scheme::kHttps;
+  if (!o.scheme.empty())
+    request.scheme = o.scheme == "http" ? policy::Scheme::kHttp : policy::Scheme::kHttps;
   request.method = o.method;
   request.path = o.path;
   request.callerChain = o.callers;
@@ -122,13 +126,15 @@ int runExplain(const Options& o) {
     std::cout << "verdict:     " << policy::toString(d.verdict) << '\n'
               << "transport:   " << policy::toString(d.transport) << '\n'
               << "rule:        "
-              << (d.rule ? rulePath(*out.policy, *d.rule) + " \"" + d.rule->match + "\"" : std::string("none (default)"))
+              << (d.rule ? rulePath(*out.policy, *d.rule) + " \"" + d.rule->match + "\""
+                         : std::string("none (default)"))
               << '\n'
               << "reason:      " << d.reason << '\n'
               << "intercept:   " << (d.intercept ? "yes" : "no") << '\n';
     if (!d.credentials.empty()) {
       std::cout << "credentials:";
-      for (const auto& c : d.credentials) std::cout << ' ' << c.id << " (" << policy::toString(c.type) << ")";
+      for (const auto& c : d.credentials)
+        std::cout << ' ' << c.id << " (" << policy::toString(c.type) << ")";
       std::cout << '\n';
     }
     std::cout << "detail:      " << d.detail << '\n';
@@ -138,7 +144,8 @@ int runExplain(const Options& o) {
 
 // The policy of env and files, or the exit code after reporting why not.
 std::variant<std::shared_ptr<const policy::PolicyDocument>, int> loadForWorkload(const Options& o) {
-  const std::string file = o.workloadPolicyFile.empty() ? defaultPolicyPath() : o.workloadPolicyFile;
+  const std::string file =
+      o.workloadPolicyFile.empty() ? defaultPolicyPath() : o.workloadPolicyFile;
   const policy::ParseOutcome out = policy::loadInstalledPolicy(file);
   printDiagnostics(out.errors);
   if (!out.ok()) return toInt(ExitCode::kInvalidConfig);
@@ -158,18 +165,23 @@ int runFiles(const Options& o) {
   unsigned long uid = 0;
   unsigned long gid = 0;
   const auto colon = o.owner.find(':');
-  const auto u = colon == std::string::npos ? std::nullopt : util::parseDecimal(o.owner.substr(0, colon), 0xfffffffeUL);
-  const auto g = colon == std::string::npos ? std::nullopt : util::parseDecimal(o.owner.substr(colon + 1), 0xfffffffeUL);
+  const auto u = colon == std::string::npos
+                     ? std::nullopt
+                     : util::parseDecimal(o.owner.substr(0, colon), 0xfffffffeUL);
+  const auto g = colon == std::string::npos
+                     ? std::nullopt
+                     : util::parseDecimal(o.owner.substr(colon + 1), 0xfffffffeUL);
   if (!u || !g) {
-    std::cerr << "lens-schema: files: --owner must be UID:GID (numbers), not \"" << o.owner << "\"\n";
+    std::cerr << "lens-schema: files: --owner must be UID:GID (numbers), not \"" << o.owner
+              << "\"\n";
     return toInt(ExitCode::kUsage);
   }
   uid = *u;
   gid = *g;
   auto loaded = loadForWorkload(o);
   if (const int* code = std::get_if<int>(&loaded)) return *code;
-  auto written = policy::writeWorkloadFiles(*std::get<0>(loaded), static_cast<uid_t>(uid), static_cast<gid_t>(gid),
-                                            o.filesRoot);
+  auto written = policy::writeWorkloadFiles(*std::get<0>(loaded), static_cast<uid_t>(uid),
+                                            static_cast<gid_t>(gid), o.filesRoot);
   if (!written) {
     std::cerr << "lens-schema: files: " << written.error().message << '\n';
     return toInt(exitCodeFor(written.error().code));
@@ -180,45 +192,68 @@ int runFiles(const Options& o) {
 }  // namespace
 
 std::unique_ptr<CLI::App> makeCli(Options& o) {
-  auto app = cli::makeApp("lens-schema", "Print the policy JSON Schema, check policies, explain decisions.", o.common);
+  auto app = cli::makeApp(
+      "lens-schema", "Print the policy JSON Schema, check policies, explain decisions.", o.common);
   app->require_subcommand(1);
 
   CLI::App* print = app->add_subcommand("print", "Print the policy JSON Schema (draft 2020-12)");
-  print->add_flag("--default-policy", o.printDefaultPolicy, "Print the embedded deny-by-default policy instead");
+  print->add_flag("--default-policy", o.printDefaultPolicy,
+                  "Print the embedded deny-by-default policy instead");
   print->callback([&o] { o.command = "print"; });
 
-  CLI::App* check = app->add_subcommand("check", "Validate policy files; report every error with its location");
+  CLI::App* check =
+      app->add_subcommand("check", "Validate policy files; report every error with its location");
   check->add_option("files", o.files, "Policy files")->required()->type_name("FILE");
-  check->add_flag("--frames", o.frames, "Accept control-plane frame fields (type, proxyUpstream, ...)");
+  check->add_flag("--frames", o.frames,
+                  "Accept control-plane frame fields (type, proxyUpstream, ...)");
   check->add_flag("-q,--quiet", o.quiet, "Print nothing for valid files");
   check->callback([&o] { o.command = "check"; });
 
   CLI::App* explain = app->add_subcommand("explain", "Show which rule decides a request, and how");
-  explain->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
+  explain->add_option("--policy", o.policyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")
+      ->type_name("FILE");
   explain->add_option("--door", o.door, "Where the request enters")
-      ->check(CLI::IsMember({"dns", "connect", "forward", "transparent-tls", "transparent-http", "raw-tcp", "udp"}))
+      ->check(CLI::IsMember(
+          {"dns", "connect", "forward", "transparent-tls", "transparent-http", "raw-tcp", "udp"}))
       ->capture_default_str();
-  auto* host = explain->add_option("--host", o.host, "Host as the client sends it (name or IP literal)");
-  auto* addr = explain->add_option("--addr", o.addr, "Destination IP address (resolved or original)");
-  explain->add_option("--port", o.port, "Destination port (default: 443, or 80 for forward and transparent-http)")
+  auto* host =
+      explain->add_option("--host", o.host, "Host as the client sends it (name or IP literal)");
+  auto* addr =
+      explain->add_option("--addr", o.addr, "Destination IP address (resolved or original)");
+  explain
+      ->add_option("--port", o.port,
+                   "Destination port (default: 443, or 80 for forward and transparent-http)")
       ->check(CLI::Range(0, 65535));
   explain->add_option("--method", o.method, "HTTP method of a request inside the connection");
   explain->add_option("--path", o.path, "Request path (with --method)")->capture_default_str();
-  explain->add_option("--scheme", o.scheme, "Override the door's scheme")->check(CLI::IsMember({"http", "https"}));
+  explain->add_option("--scheme", o.scheme, "Override the door's scheme")
+      ->check(CLI::IsMember({"http", "https"}));
   explain->add_option("--caller", o.callers, "Caller executable, then its ancestors (repeatable)");
   explain->add_flag("--json", o.json, "Print one JSON object");
   explain->callback([&o, host, addr] {
     o.command = "explain";
-    if (host->count() == 0 && addr->count() == 0) throw CLI::ValidationError("explain", "--host or --addr is required");
+    if (host->count() == 0 && addr->count() == 0)
+      throw CLI::ValidationError("explain", "--host or --addr is required");
   });
-  CLI::App* env = app->add_subcommand("env", "Print the workload's environment from a policy as shell exports");
-  env->add_option("--policy", o.workloadPolicyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
+  CLI::App* env =
+      app->add_subcommand("env", "Print the workload's environment from a policy as shell exports");
+  env->add_option("--policy", o.workloadPolicyFile,
+                  "Policy file (default $LENS_STATE_DIR/policy.json)")
+      ->type_name("FILE");
   env->callback([&o] { o.command = "env"; });
 
-  CLI::App* files = app->add_subcommand("files", "Write the policy's files for the workload, owned by it");
-  files->add_option("--policy", o.workloadPolicyFile, "Policy file (default $LENS_STATE_DIR/policy.json)")->type_name("FILE");
-  files->add_option("--owner", o.owner, "Owner of the files: UID:GID")->required()->type_name("UID:GID");
-  files->add_option("--root", o.filesRoot, "Directory that stands for /tmp")->capture_default_str()->type_name("DIR");
+  CLI::App* files =
+      app->add_subcommand("files", "Write the policy's files for the workload, owned by it");
+  files
+      ->add_option("--policy", o.workloadPolicyFile,
+                   "Policy file (default $LENS_STATE_DIR/policy.json)")
+      ->type_name("FILE");
+  files->add_option("--owner", o.owner, "Owner of the files: UID:GID")
+      ->required()
+      ->type_name("UID:GID");
+  files->add_option("--root", o.filesRoot, "Directory that stands for /tmp")
+      ->capture_default_str()
+      ->type_name("DIR");
   files->callback([&o] { o.command = "files"; });
   return app;
 }

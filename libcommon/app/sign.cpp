@@ -315,7 +315,8 @@ Status streamBody(RequestReader& reader, const http::RawRequestHead& head, http:
 
 // A refusal of the credentials stage as lens-sign's error.
 Error refused(const lens::sign::BoundaryRefusal& r) {
-  return makeError(r.code, (r.code == ErrorCode::kInvalidInput ? std::string(kStdin) : std::string()) + r.text);
+  return makeError(
+      r.code, (r.code == ErrorCode::kInvalidInput ? std::string(kStdin) : std::string()) + r.text);
 }
 
 // The credentials stage of the proxies (libcommon/sign/boundary.h) on the
@@ -368,14 +369,17 @@ Status runResign(const Options& o, std::istream& in, std::ostream& out) {
   if (!stage.finish(request, body, time.value_or(now()))) return refused(stage.refusal());
   const lens::sign::BoundaryReport& report = stage.report();
   if (stage.answer()) {
-    return makeError(ErrorCode::kDenied, "the request is an OAuth token request of credential " +
-                                             report.tokenCredentialId +
-                                             ", which the proxies answer themselves: nothing to re-sign");
+    return makeError(ErrorCode::kDenied,
+                     "the request is an OAuth token request of credential " +
+                         report.tokenCredentialId +
+                         ", which the proxies answer themselves: nothing to re-sign");
   }
   if (report.awsCredentialId.empty()) {
-    return makeError(ErrorCode::kDenied, "no awsSigv4 injection of the policy re-signs this request for " + host.host);
+    return makeError(ErrorCode::kDenied,
+                     "no awsSigv4 injection of the policy re-signs this request for " + host.host);
   }
-  log::get("sign")->debug("re-signed with credential {} for {}", report.awsCredentialId, report.service);
+  log::get("sign")->debug("re-signed with credential {} for {}", report.awsCredentialId,
+                          report.service);
   const std::string text = http::serializeRawRequest(request, http::detectLineEnding(headText));
   if (auto ok = write(out, text); !ok) return ok;
   if (stage.needsBody()) return write(out, body);

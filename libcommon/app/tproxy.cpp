@@ -24,7 +24,8 @@ Result<lens::proxy::ServerOptions> serverOptions(const Options& o) {
   if (!s) return s;
   auto mode = lens::proxy::parseTransparentMode(o.mode);
   if (!mode) {
-    return makeError(ErrorCode::kInvalidArgument, "--mode: \"" + o.mode + "\" is neither redirect nor tproxy");
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--mode: \"" + o.mode + "\" is neither redirect nor tproxy");
   }
   s->transparent = *mode;
   if (s->listen.empty()) {
@@ -72,9 +73,10 @@ int run(const Options& o) {
   }
   const std::string mode(lens::proxy::toString(s->transparent));
   if (o.daemon.check) {
-    const std::string how = s->transparent == lens::proxy::TransparentMode::kTproxy
-                                ? " (IP_TRANSPARENT listeners, original destination = local address)"
-                                : " (original destination from SO_ORIGINAL_DST)";
+    const std::string how =
+        s->transparent == lens::proxy::TransparentMode::kTproxy
+            ? " (IP_TRANSPARENT listeners, original destination = local address)"
+            : " (original destination from SO_ORIGINAL_DST)";
     return checkProxyDaemon(o.daemon, kText, *s, "mode:      " + mode + how + "\n");
   }
   return runProxyDaemon(o.daemon, kText, std::move(*s), " (" + mode + ")");

@@ -14,8 +14,8 @@ namespace lens::app::tproxy {
 // lens-tproxy: the transparent proxy for connections the cage redirects.
 struct Options {
   cli::CommonOptions common;
-  ProxyDaemonOptions daemon;        // --listen default 127.0.0.1:3129 and [::1]:3129 (when IPv6 is there)
-  std::string mode = "redirect";    // redirect | tproxy (lens-lockdown --mode)
+  ProxyDaemonOptions daemon;  // --listen default 127.0.0.1:3129 and [::1]:3129 (when IPv6 is there)
+  std::string mode = "redirect";  // redirect | tproxy (lens-lockdown --mode)
   double peekTimeout = 0.5;
   std::size_t maxClientHello = 16 * 1024;
 };

@@ -160,7 +160,8 @@ Status DatagramSink::write(const Event& event) {
   if (line.size() > kMaxDatagram) {
     ++dropped_;
     return makeError(ErrorCode::kLimit, "audit sink " + quoted("unix:" + path_) + ": event of " +
-                                            std::to_string(line.size()) + " bytes is larger than a datagram may be (" +
+                                            std::to_string(line.size()) +
+                                            " bytes is larger than a datagram may be (" +
                                             std::to_string(kMaxDatagram) + " bytes); dropped");
   }
   {
@@ -205,7 +206,8 @@ void DatagramSink::send(const std::string& line) {
   const auto addrLen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size() + 1);
   const int flags = MSG_NOSIGNAL | (stalled_ ? MSG_DONTWAIT : 0);
   for (;;) {
-    if (::sendto(fd_.get(), line.data(), line.size(), flags, reinterpret_cast<const sockaddr*>(&addr), addrLen) >= 0) {
+    if (::sendto(fd_.get(), line.data(), line.size(), flags,
+                 reinterpret_cast<const sockaddr*>(&addr), addrLen) >= 0) {
       stalled_ = false;
       return;
     }

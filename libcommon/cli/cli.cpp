@@ -26,19 +26,22 @@ bool isShared(const CLI::Option* opt) {
 // arguments (a host to explain, a file to check) and get none, so that a
 // stray LENS_HOST does not change every tool.
 bool isSharedSetting(const CLI::Option* opt) {
-  static constexpr std::string_view kShared[] = {"policy", "state-dir", "audit", "listen", "log-level"};
+  static constexpr std::string_view kShared[] = {"policy", "state-dir", "audit", "listen",
+                                                 "log-level"};
   const std::string& name = opt->get_lnames().front();
   return std::find(std::begin(kShared), std::end(kShared), name) != std::end(kShared);
 }
 
 void applyEnvNames(CLI::App& app, bool topLevel) {
   for (CLI::Option* opt : app.get_options()) {
-    if (opt->get_positional() || opt->get_lnames().empty() || isShared(opt) || !opt->get_envname().empty()) {
+    if (opt->get_positional() || opt->get_lnames().empty() || isShared(opt) ||
+        !opt->get_envname().empty()) {
       continue;
     }
     if (topLevel || isSharedSetting(opt)) opt->envname(envNameFor(opt->get_lnames().front()));
   }
-  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) applyEnvNames(*sub, false);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    applyEnvNames(*sub, false);
 }
 
 void writeApp(json::ObjectWriter& w, const CLI::App& app) {
@@ -55,7 +58,8 @@ void writeApp(json::ObjectWriter& w, const CLI::App& app) {
     w.endArray();
     w.field("positional", opt->get_positional());
     w.field("takes_value", opt->get_expected_max() != 0 && opt->get_type_size() != 0);
-    w.field("repeatable", opt->get_expected_max() > 1 || opt->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll);
+    w.field("repeatable", opt->get_expected_max() > 1 ||
+                              opt->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll);
     w.field("required", opt->get_required());
     w.field("type", opt->get_type_name());
     w.field("env", opt->get_envname());
@@ -82,14 +86,18 @@ std::string envNameFor(std::string_view longName) {
   return out;
 }
 
-std::unique_ptr<CLI::App> makeApp(std::string name, std::string description, CommonOptions& common) {
+std::unique_ptr<CLI::App> makeApp(std::string name, std::string description,
+                                  CommonOptions& common) {
   auto app = std::make_unique<CLI::App>(std::move(description), std::move(name));
   app->fallthrough();  // shared options are accepted after a subcommand too
   app->set_version_flag("--version", app->get_name() + " " LENS_VERSION);
-  app->add_option("--log-level", common.logLevel, "Diagnostics on stderr: trace, debug, info, warn, error, critical or off")
+  app->add_option("--log-level", common.logLevel,
+                  "Diagnostics on stderr: trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  app->add_flag(std::string(kCliSpecFlag))->description("Print the command-line options as JSON")->group("");
+  app->add_flag(std::string(kCliSpecFlag))
+      ->description("Print the command-line options as JSON")
+      ->group("");
   app->footer(
       "Exit status: 0 ok, 1 runtime failure, 2 usage, 3 invalid configuration or policy,\n"
       "4 denied, 5 missing privilege or kernel feature.");

@@ -14,13 +14,20 @@ using policy::Verdict;
 
 std::string_view toString(Door door) {
   switch (door) {
-    case Door::kDns: return "dns";
-    case Door::kConnect: return "connect";
-    case Door::kForward: return "forward";
-    case Door::kTransparentTls: return "transparent-tls";
-    case Door::kTransparentHttp: return "transparent-http";
-    case Door::kRawTcp: return "raw-tcp";
-    case Door::kUdp: return "udp";
+    case Door::kDns:
+      return "dns";
+    case Door::kConnect:
+      return "connect";
+    case Door::kForward:
+      return "forward";
+    case Door::kTransparentTls:
+      return "transparent-tls";
+    case Door::kTransparentHttp:
+      return "transparent-http";
+    case Door::kRawTcp:
+      return "raw-tcp";
+    case Door::kUdp:
+      return "udp";
   }
   return "connect";
 }
@@ -35,9 +42,12 @@ std::optional<Door> parseDoor(std::string_view text) {
 
 std::string_view toString(Table table) {
   switch (table) {
-    case Table::kHttp: return "http";
-    case Table::kTcp: return "tcp";
-    case Table::kUdp: return "udp";
+    case Table::kHttp:
+      return "http";
+    case Table::kTcp:
+      return "tcp";
+    case Table::kUdp:
+      return "udp";
   }
   return "http";
 }
@@ -48,9 +58,12 @@ constexpr std::uint32_t kInjectionBits = 16;
 
 std::string_view verdictReason(Verdict v) {
   switch (v) {
-    case Verdict::kAllow: return reason::kPolicyAllow;
-    case Verdict::kAsk: return reason::kPolicyAsk;
-    case Verdict::kDeny: return reason::kPolicyDeny;
+    case Verdict::kAllow:
+      return reason::kPolicyAllow;
+    case Verdict::kAsk:
+      return reason::kPolicyAsk;
+    case Verdict::kDeny:
+      return reason::kPolicyDeny;
   }
   return reason::kPolicyDeny;
 }
@@ -76,10 +89,13 @@ Decision deny(std::string_view why, std::string detail) {
 }
 
 Scheme doorScheme(Door door) {
-  return (door == Door::kForward || door == Door::kTransparentHttp) ? Scheme::kHttp : Scheme::kHttps;
+  return (door == Door::kForward || door == Door::kTransparentHttp) ? Scheme::kHttp
+                                                                    : Scheme::kHttps;
 }
 
-Scheme requestScheme(const Request& request) { return request.scheme.value_or(doorScheme(request.door)); }
+Scheme requestScheme(const Request& request) {
+  return request.scheme.value_or(doorScheme(request.door));
+}
 
 // The destination port; a request without one uses its scheme's default.
 std::uint16_t destinationPort(const Request& request) {
@@ -88,7 +104,8 @@ std::uint16_t destinationPort(const Request& request) {
 }
 
 // True when the caller (or an ancestor) is one of the listed executables.
-bool callerAllowed(const std::vector<std::string>& binaries, const std::vector<std::string>& chain) {
+bool callerAllowed(const std::vector<std::string>& binaries,
+                   const std::vector<std::string>& chain) {
   if (binaries.empty()) return true;
   return std::any_of(chain.begin(), chain.end(), [&](const std::string& exe) {
     return std::find(binaries.begin(), binaries.end(), exe) != binaries.end();
@@ -109,7 +126,8 @@ bool rulesCover(const std::vector<policy::HttpRule>& rules, std::string_view met
 }
 
 std::string describe(const Request& r, std::string_view host) {
-  std::string out = host.empty() ? (r.address ? r.address->toString() : std::string("?")) : std::string(host);
+  std::string out =
+      host.empty() ? (r.address ? r.address->toString() : std::string("?")) : std::string(host);
   if (r.port != 0) out += ":" + std::to_string(r.port);
   return out;
 }
@@ -158,7 +176,8 @@ std::optional<Decision> floorDecision(const Request& request) {
     return deny(reason::kInvalidRequest, "request names neither a host nor an address");
   }
   if (request.address) {
-    if (auto v = checkAddressFloor(*request.address)) return deny(reason::kBlockedDestination, v->detail);
+    if (auto v = checkAddressFloor(*request.address))
+      return deny(reason::kBlockedDestination, v->detail);
   }
   return std::nullopt;
 }
@@ -175,15 +194,16 @@ Decision Engine::decide(const Request& request) const {
   if (request.door == Door::kDns) return decideDns(request, hostName);
 
   if (!network_) {  // no network section: allow everything through the upstream
-    if (request.door == Door::kUdp) return deny(reason::kPolicyDeny, "udp is denied unless a rule allows it");
+    if (request.door == Door::kUdp)
+      return deny(reason::kPolicyDeny, "udp is denied unless a rule allows it");
     Decision d;
     d.verdict = Verdict::kAllow;
     d.transport = Transport::kUpstream;
     d.reason = reason::kPolicyAllow;
     d.detail = "the policy has no network section: everything is allowed";
     addCredentials(request, hostName, d);
-    d.intercept = requestScheme(request) == Scheme::kHttps &&
-                  request.door != Door::kRawTcp && !d.credentials.empty();
+    d.intercept = requestScheme(request) == Scheme::kHttps && request.door != Door::kRawTcp &&
+                  !d.credentials.empty();
     return d;
   }
 
@@ -200,7 +220,8 @@ Decision Engine::decide(const Request& request) const {
     d.verdict = network_->defaultVerdict == Verdict::kDeny ? Verdict::kDeny : Verdict::kAsk;
     d.transport = Transport::kDirect;
     d.reason = reason::kUnknownProtocol;
-    d.detail = "no tcp rule matches " + describe(request, hostName) + "; an unrecognised protocol is " +
+    d.detail = "no tcp rule matches " + describe(request, hostName) +
+               "; an unrecognised protocol is " +
                (d.verdict == Verdict::kDeny ? "refused by the default deny" : "asked for");
     return d;
   }
@@ -208,7 +229,8 @@ Decision Engine::decide(const Request& request) const {
 }
 
 std::optional<Decision> Engine::decideRaw(const Request& request, std::string_view host,
-                                          const std::optional<net::IpAddress>& address, Table table) const {
+                                          const std::optional<net::IpAddress>& address,
+                                          Table table) const {
   const auto& rules = table == Table::kTcp ? network_->tcp : network_->udp;
   if (rules.empty()) return std::nullopt;
   const HostIndex& index = table == Table::kTcp ? tcp_ : udp_;
@@ -246,7 +268,8 @@ Decision Engine::decideHttp(const Request& request, std::string_view host,
     const policy::RouteRule& rule = network_->http[id];
     const bool destination = (!host.empty() && rule.match.matchesHost(host)) ||
                              (address && rule.match.matchesAddress(*address));
-    if (!destination || !rule.match.matchesPort(port) || (rule.scheme && *rule.scheme != scheme)) continue;
+    if (!destination || !rule.match.matchesPort(port) || (rule.scheme && *rule.scheme != scheme))
+      continue;
     Decision d;
     d.rule = RuleRef{Table::kHttp, id, rule.match.text()};
     d.transport = rule.transport;
@@ -264,7 +287,8 @@ Decision Engine::decideHttp(const Request& request, std::string_view host,
         !rulesCover(rule.rules, request.method, policy::normalizePath(request.path))) {
       d.verdict = Verdict::kDeny;
       d.reason = reason::kHttpRuleDenied;
-      d.detail = "no entry of the rule's rules list covers " + request.method + " " + policy::normalizePath(request.path);
+      d.detail = "no entry of the rule's rules list covers " + request.method + " " +
+                 policy::normalizePath(request.path);
       return d;
     }
     addCredentials(request, host, d);
@@ -302,13 +326,15 @@ void Engine::addCredentials(const Request& request, std::string_view host, Decis
   const std::uint16_t port = destinationPort(request);
   std::vector<std::uint32_t>& ids = injectionScratch();
   injections_.candidates(host, literal, ids);
-  const std::string path = request.method.empty() ? std::string() : policy::normalizePath(request.path);
+  const std::string path =
+      request.method.empty() ? std::string() : policy::normalizePath(request.path);
   for (std::uint32_t id : ids) {
     const std::uint32_t c = id >> kInjectionBits;
     const std::uint32_t i = id & ((1u << kInjectionBits) - 1);
     const policy::Credential& cred = policy_->credentials[c];
     const policy::Injection& inj = cred.injections[i];
-    const bool destination = inj.domain.matchesHost(host) || (literal && inj.domain.matchesAddress(*literal));
+    const bool destination =
+        inj.domain.matchesHost(host) || (literal && inj.domain.matchesAddress(*literal));
     // A domain with an explicit port applies to that port only (host:port).
     if (!destination || !inj.domain.matchesPort(port)) continue;
     if (!request.method.empty() && !rulesCover(inj.rules, request.method, path)) continue;
@@ -327,7 +353,8 @@ Decision Engine::decideDns(const Request& request, std::string_view host) const 
     return d;
   }
   // The name resolves when some table allows it; CIDR rules never match a name.
-  auto allows = [&](const policy::MatchPattern& m, Verdict v, const std::vector<std::string>& binaries) {
+  auto allows = [&](const policy::MatchPattern& m, Verdict v,
+                    const std::vector<std::string>& binaries) {
     return m.isHostPattern() && m.matchesHost(host) && v != Verdict::kDeny &&
            (request.callerChain.empty() || callerAllowed(binaries, request.callerChain));
   };
@@ -369,7 +396,8 @@ Decision Engine::decideDns(const Request& request, std::string_view host) const 
         d.transport = Transport::kDirect;
         d.rule = RuleRef{table, id, rule.match.text()};
         d.reason = reason::kPolicyAllow;
-        d.detail = std::string(toString(table)) + " rule " + std::to_string(id) + " allows the name";
+        d.detail =
+            std::string(toString(table)) + " rule " + std::to_string(id) + " allows the name";
         return d;
       }
     }

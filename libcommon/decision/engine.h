@@ -53,7 +53,9 @@ class Engine {
   // applies them to whatever it is given). Empty without a policy.
   [[nodiscard]] std::vector<CredentialRef> injectionsFor(const Request& request) const;
 
-  [[nodiscard]] const std::shared_ptr<const policy::PolicyDocument>& policy() const { return policy_; }
+  [[nodiscard]] const std::shared_ptr<const policy::PolicyDocument>& policy() const {
+    return policy_;
+  }
 
   // Whether some rule names `binaries`: only then does a decision depend on
   // the caller (the proxies skip the lookup otherwise).

@@ -38,7 +38,9 @@ void HostIndex::add(const MatchPattern& pattern, std::uint32_t id) {
 void HostIndex::candidates(std::string_view host, const std::optional<net::IpAddress>& address,
                            std::vector<std::uint32_t>& out) const {
   const std::size_t start = out.size();
-  auto append = [&out](const std::vector<std::uint32_t>& ids) { out.insert(out.end(), ids.begin(), ids.end()); };
+  auto append = [&out](const std::vector<std::uint32_t>& ids) {
+    out.insert(out.end(), ids.begin(), ids.end());
+  };
   if (!host.empty() && !names_.empty()) {
     // Every label-aligned suffix: "a.b.c" -> "a.b.c", "b.c", "c".
     for (std::string_view rest = host;;) {

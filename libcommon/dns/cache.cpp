@@ -18,15 +18,17 @@ void Cache::setKey(const Query& query) {
   key_.push_back(static_cast<char>(query.qclass & 0xff));
 }
 
-Cache::Memo* Cache::insert(const Query& query, std::span<const std::uint8_t> response, const ResponseInfo& info,
-                   Clock::time_point now) {
+Cache::Memo* Cache::insert(const Query& query, std::span<const std::uint8_t> response,
+                           const ResponseInfo& info, Clock::time_point now) {
   if (info.truncated()) return nullptr;
   std::uint32_t lifetime = 0;
   const bool positive = info.rcode() == Rcode::kNoError && info.answerCount > 0;
   if (positive) {
     lifetime = std::clamp(info.minAnswerTtl.value_or(0), limits_.minTtl, limits_.maxTtl);
-  } else if ((info.rcode() == Rcode::kNxDomain || info.rcode() == Rcode::kNoError) && info.negativeTtl) {
-    lifetime = std::clamp(*info.negativeTtl, limits_.minTtl, std::min(limits_.maxTtl, limits_.maxNegativeTtl));
+  } else if ((info.rcode() == Rcode::kNxDomain || info.rcode() == Rcode::kNoError) &&
+             info.negativeTtl) {
+    lifetime = std::clamp(*info.negativeTtl, limits_.minTtl,
+                          std::min(limits_.maxTtl, limits_.maxNegativeTtl));
   } else {
     return nullptr;
   }
@@ -47,8 +49,8 @@ Cache::Memo* Cache::insert(const Query& query, std::span<const std::uint8_t> res
   }
   setKey(query);
   e.key = key_;
-  e.cost = e.wire.size() + e.key.size() + e.ttls.size() * 8 + e.addresses.size() * sizeof(net::IpAddress) +
-           kEntryOverhead;
+  e.cost = e.wire.size() + e.key.size() + e.ttls.size() * 8 +
+           e.addresses.size() * sizeof(net::IpAddress) + kEntryOverhead;
   if (e.cost > limits_.maxBytes) return nullptr;
 
   if (auto found = map_.find(key_); found != map_.end()) erase(found->second);
@@ -78,7 +80,8 @@ std::optional<Cache::Hit> Cache::lookup(std::span<const std::uint8_t> queryWire,
   lru_.splice(lru_.begin(), lru_, it);
 
   out.assign(it->wire.begin(), it->wire.end());
-  std::memcpy(out.data() + kHeaderSize, queryWire.data() + kHeaderSize, query.questionEnd - kHeaderSize);
+  std::memcpy(out.data() + kHeaderSize, queryWire.data() + kHeaderSize,
+              query.questionEnd - kHeaderSize);
   write16(out, 0, query.id);
   // Keep the cached flags except the client's RD and CD.
   const std::uint16_t flags = read16(out, 2);
@@ -87,7 +90,8 @@ std::optional<Cache::Hit> Cache::lookup(std::span<const std::uint8_t> queryWire,
                                      (query.flags & (flag::kRd | flag::kCd))));
   const auto elapsed = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::seconds>(now - it->stored).count());
-  for (const auto& [offset, ttl] : it->ttls) write32(out, offset, ttl > elapsed ? ttl - elapsed : 0);
+  for (const auto& [offset, ttl] : it->ttls)
+    write32(out, offset, ttl > elapsed ? ttl - elapsed : 0);
 
   Hit hit;
   hit.addresses = &it->addresses;

@@ -41,8 +41,8 @@ class Cache {
   struct Hit {
     // A/AAAA of the answer's chain; valid until the cache is next changed.
     const std::vector<net::IpAddress>* addresses = nullptr;
-    std::uint32_t remainingTtl = 0;         // of the smallest answer record
-    Memo* memo = nullptr;                   // valid until the cache is next changed
+    std::uint32_t remainingTtl = 0;  // of the smallest answer record
+    Memo* memo = nullptr;            // valid until the cache is next changed
   };
 
   explicit Cache(Limits limits) : limits_(limits) {}
@@ -51,12 +51,12 @@ class Cache {
   // new entry's memo (valid until the cache is next changed), or null when
   // the response is not cacheable (SERVFAIL, truncated, negative without SOA...).
   Memo* insert(const Query& query, std::span<const std::uint8_t> response, const ResponseInfo& info,
-              Clock::time_point now);
+               Clock::time_point now);
 
   // Writes the cached answer for the query into `out` (id and question from
   // the query, TTLs decremented), or returns nullopt on a miss.
-  std::optional<Hit> lookup(std::span<const std::uint8_t> queryWire, const Query& query, Clock::time_point now,
-                            std::vector<std::uint8_t>& out);
+  std::optional<Hit> lookup(std::span<const std::uint8_t> queryWire, const Query& query,
+                            Clock::time_point now, std::vector<std::uint8_t>& out);
 
   void clear();
   [[nodiscard]] std::size_t entries() const { return map_.size(); }

@@ -14,7 +14,8 @@ void appendLabel(std::string& out, Wire label) {
     const char c = static_cast<char>(byte);
     if (c >= 'A' && c <= 'Z') {
       out.push_back(static_cast<char>(c - 'A' + 'a'));
-    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '*') {
+    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+               c == '*') {
       out.push_back(c);
     } else {
       out.push_back('\\');
@@ -92,7 +93,8 @@ std::optional<Record> readRecord(Wire w, std::size_t at, std::string* owner) {
   return r;
 }
 
-void setCounts(std::vector<std::uint8_t>& w, std::uint16_t qd, std::uint16_t an, std::uint16_t ns, std::uint16_t ar) {
+void setCounts(std::vector<std::uint8_t>& w, std::uint16_t qd, std::uint16_t an, std::uint16_t ns,
+               std::uint16_t ar) {
   write16(w, 4, qd);
   write16(w, 6, an);
   write16(w, 8, ns);
@@ -101,7 +103,8 @@ void setCounts(std::vector<std::uint8_t>& w, std::uint16_t qd, std::uint16_t an,
 
 std::uint16_t responseFlags(std::uint16_t queryFlags, Rcode rcode) {
   const std::uint16_t kept = queryFlags & (0x7800 | flag::kRd | flag::kCd);  // opcode, RD, CD
-  return static_cast<std::uint16_t>(flag::kQr | flag::kRa | kept | static_cast<std::uint16_t>(rcode));
+  return static_cast<std::uint16_t>(flag::kQr | flag::kRa | kept |
+                                    static_cast<std::uint16_t>(rcode));
 }
 
 }  // namespace
@@ -165,7 +168,9 @@ std::variant<Query, QueryError> parseQuery(Wire w) {
 }
 
 Result<ResponseInfo> scanResponse(Wire w) {
-  auto bad = [](const char* what) { return makeError(ErrorCode::kInvalidInput, std::string("DNS response: ") + what); };
+  auto bad = [](const char* what) {
+    return makeError(ErrorCode::kInvalidInput, std::string("DNS response: ") + what);
+  };
   if (w.size() < kHeaderSize) return bad("shorter than a header");
   ResponseInfo info;
   info.id = read16(w, 0);
@@ -192,13 +197,15 @@ Result<ResponseInfo> scanResponse(Wire w) {
   std::size_t pos = info.questionEnd;
   const std::size_t total = std::size_t{info.answerCount} + ns + ar;
   for (std::size_t i = 0; i < total; ++i) {
-    const std::uint8_t section = i < info.answerCount ? 1 : (i < std::size_t{info.answerCount} + ns ? 2 : 3);
+    const std::uint8_t section =
+        i < info.answerCount ? 1 : (i < std::size_t{info.answerCount} + ns ? 2 : 3);
     std::string owner;
     auto r = readRecord(w, pos, section == 1 ? &owner : nullptr);
     if (!r) return bad("record runs past the end or has a malformed name");
     if (r->type == rrtype::kOpt) {
       // Last, so lens-dns can replace it without moving any other record.
-      if (section != 3 || info.optOffset || i + 1 != total) return bad("misplaced or repeated OPT record");
+      if (section != 3 || info.optOffset || i + 1 != total)
+        return bad("misplaced or repeated OPT record");
       info.optOffset = r->start;
       info.optLength = r->end - r->start;
       pos = r->end;
@@ -212,7 +219,8 @@ Result<ResponseInfo> scanResponse(Wire w) {
         // The target fills the record's data exactly, never beyond it.
         const auto after = readName(w.first(r->end), r->rdata, &target);
         if (!after || *after != r->end) return bad("malformed CNAME target");
-        if (std::find(chain.begin(), chain.end(), owner) != chain.end()) chain.push_back(std::move(target));
+        if (std::find(chain.begin(), chain.end(), owner) != chain.end())
+          chain.push_back(std::move(target));
       } else if (r->type == rrtype::kA && r->rdlength == 4) {
         std::uint32_t v4 = read32(w, r->rdata);
         candidates.push_back({std::move(owner), net::IpAddress::fromV4(v4)});
@@ -233,13 +241,15 @@ Result<ResponseInfo> scanResponse(Wire w) {
   }
   if (pos != w.size()) return bad("bytes after the last record");
   for (auto& c : candidates) {
-    if (std::find(chain.begin(), chain.end(), c.owner) != chain.end()) info.addresses.push_back(c.address);
+    if (std::find(chain.begin(), chain.end(), c.owner) != chain.end())
+      info.addresses.push_back(c.address);
   }
   return info;
 }
 
 std::vector<std::uint8_t> responseHead(Wire queryWire, const Query& query, Rcode rcode) {
-  std::vector<std::uint8_t> out(queryWire.begin(), queryWire.begin() + static_cast<std::ptrdiff_t>(query.questionEnd));
+  std::vector<std::uint8_t> out(queryWire.begin(),
+                                queryWire.begin() + static_cast<std::ptrdiff_t>(query.questionEnd));
   write16(out, 2, responseFlags(query.flags, rcode));
   setCounts(out, 1, 0, 0, 0);
   return out;
@@ -259,12 +269,17 @@ std::vector<std::uint8_t> notImplemented(std::uint16_t id, std::uint16_t queryFl
 std::vector<std::uint8_t> anyResponse(Wire queryWire, const Query& query) {
   std::vector<std::uint8_t> out = responseHead(queryWire, query, Rcode::kNoError);
   static constexpr std::uint8_t kHinfo[] = {
-      0xC0, 0x0C,              // the question's name
-      0x00, rrtype::kHinfo,    // type HINFO
-      0x00, 0x01,              // class IN
-      0x00, 0x00, 0x0E, 0x10,  // TTL 3600
-      0x00, 0x09,              // rdlength
-      0x07, 'R', 'F', 'C', '8', '4', '8', '2', 0x00,
+      0xC0, 0x0C,            // the question's name
+      0x00, rrtype::kHinfo,  // type HINFO
+      0x00, 0x01,            // class IN
+      0x00, 0x00,
+      0x0E, 0x10,  // TTL 3600
+      0x00, 0x09,  // rdlength
+      0x07, 'R',
+      'F',  'C',
+      '8',  '4',
+      '8',  '2',
+      0x00,
   };
   out.insert(out.end(), std::begin(kHinfo), std::end(kHinfo));
   write16(out, 6, 1);
@@ -282,18 +297,26 @@ void stripOpt(std::vector<std::uint8_t>& wire, ResponseInfo& info) {
 
 void appendOpt(std::vector<std::uint8_t>& wire, bool dnssecOk) {
   const std::uint8_t opt[] = {
-      0x00,                                                      // root
-      0x00, rrtype::kOpt,                                        // type OPT
-      static_cast<std::uint8_t>(kOurUdpPayload >> 8), static_cast<std::uint8_t>(kOurUdpPayload & 0xff),
-      0x00, 0x00, static_cast<std::uint8_t>(dnssecOk ? 0x80 : 0x00), 0x00,  // ext-rcode, version, DO
-      0x00, 0x00,                                                // no options
+      0x00,  // root
+      0x00,
+      rrtype::kOpt,  // type OPT
+      static_cast<std::uint8_t>(kOurUdpPayload >> 8),
+      static_cast<std::uint8_t>(kOurUdpPayload & 0xff),
+      0x00,
+      0x00,
+      static_cast<std::uint8_t>(dnssecOk ? 0x80 : 0x00),
+      0x00,  // ext-rcode, version, DO
+      0x00,
+      0x00,  // no options
   };
   wire.insert(wire.end(), std::begin(opt), std::end(opt));
   write16(wire, 10, static_cast<std::uint16_t>(read16(wire, 10) + 1));
 }
 
-std::vector<std::uint8_t> truncatedResponse(Wire wire, std::size_t questionEnd, const Query& query) {
-  std::vector<std::uint8_t> out(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(questionEnd));
+std::vector<std::uint8_t> truncatedResponse(Wire wire, std::size_t questionEnd,
+                                            const Query& query) {
+  std::vector<std::uint8_t> out(wire.begin(),
+                                wire.begin() + static_cast<std::ptrdiff_t>(questionEnd));
   write16(out, 2, static_cast<std::uint16_t>(read16(out, 2) | flag::kTc));
   setCounts(out, 1, 0, 0, 0);
   if (query.edns) appendOpt(out, query.dnssecOk);

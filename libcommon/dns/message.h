@@ -1,8 +1,8 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <optional>
 #include <span>
 #include <string>
@@ -40,7 +40,14 @@ inline constexpr std::uint16_t kHttps = 65;
 inline constexpr std::uint16_t kAny = 255;
 }  // namespace rrtype
 
-enum class Rcode : std::uint8_t { kNoError = 0, kFormErr = 1, kServFail = 2, kNxDomain = 3, kNotImp = 4, kRefused = 5 };
+enum class Rcode : std::uint8_t {
+  kNoError = 0,
+  kFormErr = 1,
+  kServFail = 2,
+  kNxDomain = 3,
+  kNotImp = 4,
+  kRefused = 5
+};
 
 // Header flag bits (second 16-bit word).
 namespace flag {
@@ -58,12 +65,12 @@ inline constexpr std::uint16_t kCd = 0x0010;
 // all (dropped on UDP, the connection closed on TCP).
 enum class QueryProblem : std::uint8_t {
   kTooShort,
-  kNotAQuery,       // QR set: a response
+  kNotAQuery,  // QR set: a response
   kUnsupportedOpcode,
-  kQuestionCount,   // not exactly one question
+  kQuestionCount,  // not exactly one question
   kBadName,
   kTruncatedRecord,
-  kBadOpt,          // a second OPT, OPT not at the root, or a malformed one
+  kBadOpt,  // a second OPT, OPT not at the root, or a malformed one
   kTrailingBytes,
 };
 std::string_view toString(QueryProblem problem);
@@ -82,10 +89,14 @@ struct Query {
   std::uint16_t udpPayload = 512;  // what the client can receive over UDP
   bool dnssecOk = false;
 
-  [[nodiscard]] std::uint8_t opcode() const { return static_cast<std::uint8_t>((flags >> 11) & 0xf); }
+  [[nodiscard]] std::uint8_t opcode() const {
+    return static_cast<std::uint8_t>((flags >> 11) & 0xf);
+  }
   [[nodiscard]] bool recursionDesired() const { return (flags & flag::kRd) != 0; }
   // The largest response the client accepts over UDP.
-  [[nodiscard]] std::size_t udpLimit() const { return edns ? std::max<std::size_t>(512, udpPayload) : 512; }
+  [[nodiscard]] std::size_t udpLimit() const {
+    return edns ? std::max<std::size_t>(512, udpPayload) : 512;
+  }
 };
 
 struct QueryError {
@@ -111,7 +122,7 @@ struct ResponseInfo {
   std::uint16_t id = 0;
   std::uint16_t flags = 0;
   std::size_t questionEnd = 0;
-  std::vector<RecordRef> records;  // every record except OPT, in order
+  std::vector<RecordRef> records;        // every record except OPT, in order
   std::optional<std::size_t> optOffset;  // the OPT record, if any
   std::size_t optLength = 0;
   std::uint16_t answerCount = 0;
@@ -131,12 +142,14 @@ Result<ResponseInfo> scanResponse(std::span<const std::uint8_t> wire);
 
 // The query's header and question as a response header: QR and RA set, the
 // query's id, opcode, RD and CD kept, counts zero except qdcount.
-std::vector<std::uint8_t> responseHead(std::span<const std::uint8_t> queryWire, const Query& query, Rcode rcode);
+std::vector<std::uint8_t> responseHead(std::span<const std::uint8_t> queryWire, const Query& query,
+                                       Rcode rcode);
 
 // A response with no records: NXDOMAIN, SERVFAIL, NOTIMP, REFUSED, or an
 // empty NOERROR (NODATA). Like anyResponse, without OPT: the caller appends
 // one (appendOpt) when the query had EDNS.
-std::vector<std::uint8_t> emptyResponse(std::span<const std::uint8_t> queryWire, const Query& query, Rcode rcode);
+std::vector<std::uint8_t> emptyResponse(std::span<const std::uint8_t> queryWire, const Query& query,
+                                        Rcode rcode);
 
 // NOTIMP for a query whose header was readable but whose opcode is not QUERY.
 std::vector<std::uint8_t> notImplemented(std::uint16_t id, std::uint16_t queryFlags);
@@ -154,15 +167,16 @@ void appendOpt(std::vector<std::uint8_t>& wire, bool dnssecOk);
 // The header and question of `wire` with TC set, records dropped (and an OPT
 // appended when the query had EDNS): what a UDP client gets when the answer
 // does not fit.
-std::vector<std::uint8_t> truncatedResponse(std::span<const std::uint8_t> wire, std::size_t questionEnd,
-                                            const Query& query);
+std::vector<std::uint8_t> truncatedResponse(std::span<const std::uint8_t> wire,
+                                            std::size_t questionEnd, const Query& query);
 
 // Big-endian helpers.
 inline std::uint16_t read16(std::span<const std::uint8_t> w, std::size_t at) {
   return static_cast<std::uint16_t>((w[at] << 8) | w[at + 1]);
 }
 inline std::uint32_t read32(std::span<const std::uint8_t> w, std::size_t at) {
-  return (std::uint32_t{w[at]} << 24) | (std::uint32_t{w[at + 1]} << 16) | (std::uint32_t{w[at + 2]} << 8) | w[at + 3];
+  return (std::uint32_t{w[at]} << 24) | (std::uint32_t{w[at + 1]} << 16) |
+         (std::uint32_t{w[at + 2]} << 8) | w[at + 3];
 }
 inline void write16(std::span<std::uint8_t> w, std::size_t at, std::uint16_t v) {
   w[at] = static_cast<std::uint8_t>(v >> 8);

@@ -24,9 +24,9 @@ namespace lens::dns {
 
 namespace {
 
-constexpr std::size_t kBatch = 32;             // datagrams per recvmmsg/sendmmsg
-constexpr std::size_t kMaxUdpQuery = 4096;     // larger datagrams are dropped
-constexpr std::size_t kMaxTcpOutput = 1 << 20; // a client that does not read is closed
+constexpr std::size_t kBatch = 32;              // datagrams per recvmmsg/sendmmsg
+constexpr std::size_t kMaxUdpQuery = 4096;      // larger datagrams are dropped
+constexpr std::size_t kMaxTcpOutput = 1 << 20;  // a client that does not read is closed
 constexpr auto kAllowWindow = std::chrono::seconds(10);
 constexpr auto kPinRetry = std::chrono::seconds(10);
 
@@ -71,7 +71,9 @@ audit::Endpoint endpointOf(const sockaddr_storage& ss) {
   return {address.address().toString(), address.port()};
 }
 
-std::string describe(const sockaddr_storage& ss) { return net::SocketAddress::fromStorage(ss).toString(); }
+std::string describe(const sockaddr_storage& ss) {
+  return net::SocketAddress::fromStorage(ss).toString();
+}
 
 }  // namespace
 
@@ -138,9 +140,11 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   sigaddset(&set, SIGUSR1);
   self->signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!self->signals_) return util::systemError("signalfd");
-  for (auto [fd, kind] : {std::pair{self->handoff_.fd(), Watch::Kind::kWake}, std::pair{self->signals_.get(), Watch::Kind::kSignal}}) {
+  for (auto [fd, kind] : {std::pair{self->handoff_.fd(), Watch::Kind::kWake},
+                          std::pair{self->signals_.get(), Watch::Kind::kSignal}}) {
     self->listenerWatches_.push_back(std::make_unique<Watch>(Watch{kind, fd}));
-    if (auto ok = self->addWatch(fd, EPOLLIN, self->listenerWatches_.back().get()); !ok) return ok.error();
+    if (auto ok = self->addWatch(fd, EPOLLIN, self->listenerWatches_.back().get()); !ok)
+      return ok.error();
   }
 
   Server* raw = self.get();
@@ -153,7 +157,8 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
       if (it != raw->upstreamWatches_.end()) {
         if (::epoll_ctl(raw->epoll_.get(), EPOLL_CTL_DEL, fd, nullptr) != 0) {
           const int err = errno;
-          log::get("dns")->error("epoll_ctl(EPOLL_CTL_DEL) of upstream socket {}: {}", fd, std::strerror(err));
+          log::get("dns")->error("epoll_ctl(EPOLL_CTL_DEL) of upstream socket {}: {}", fd,
+                                 std::strerror(err));
         }
         raw->upstreamWatches_.erase(it);
       }
@@ -162,7 +167,9 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
     epoll_event ev{};
     ev.events = (readable ? EPOLLIN : 0u) | (writable ? EPOLLOUT : 0u);
     if (it == raw->upstreamWatches_.end()) {
-      it = raw->upstreamWatches_.emplace(fd, std::make_unique<Watch>(Watch{Watch::Kind::kUpstream, fd})).first;
+      it = raw->upstreamWatches_
+               .emplace(fd, std::make_unique<Watch>(Watch{Watch::Kind::kUpstream, fd}))
+               .first;
       ev.data.ptr = it->second.get();
       if (::epoll_ctl(raw->epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
         const int err = errno;
@@ -213,7 +220,8 @@ Status Server::bindAll() {
     if (!udp) return util::systemError("socket");
     const int one = 1;
     if (family == AF_INET6) ::setsockopt(udp.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (options_.mark != 0) (void)net::markSocket(udp.get(), options_.mark);  // EPERM unprivileged: fine
+    if (options_.mark != 0)
+      (void)net::markSocket(udp.get(), options_.mark);  // EPERM unprivileged: fine
     net::growSocketBuffers(udp.get());
     if (::bind(udp.get(), reinterpret_cast<sockaddr*>(&ss), length) != 0) {
       Status failed = util::systemError("cannot listen on " + text + " (udp)");
@@ -232,7 +240,8 @@ Status Server::bindAll() {
     ::setsockopt(tcp.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (family == AF_INET6) ::setsockopt(tcp.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (options_.mark != 0) (void)net::markSocket(tcp.get(), options_.mark);
-    if (::bind(tcp.get(), reinterpret_cast<sockaddr*>(&actual), actualLength) != 0 || ::listen(tcp.get(), 128) != 0) {
+    if (::bind(tcp.get(), reinterpret_cast<sockaddr*>(&actual), actualLength) != 0 ||
+        ::listen(tcp.get(), 128) != 0) {
       return util::systemError("cannot listen on " + describe(actual) + " (tcp)");
     }
     const int udpFd = udp.get();
@@ -249,7 +258,9 @@ Status Server::bindAll() {
   return Ok{};
 }
 
-void Server::setEngine(std::shared_ptr<const decision::Engine> engine) { handoff_.post(std::move(engine)); }
+void Server::setEngine(std::shared_ptr<const decision::Engine> engine) {
+  handoff_.post(std::move(engine));
+}
 
 void Server::stop() {
   stopping_ = true;
@@ -277,7 +288,8 @@ Status Server::run() {
   while (!stopping_) {
     int timeout = upstream_->timeoutMs();
     if (!connections_.empty() && (timeout < 0 || timeout > 1000)) timeout = 1000;
-    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout);
+    const int n =
+        ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       return util::systemError("epoll_wait");
@@ -306,7 +318,8 @@ Status Server::run() {
           break;
         }
         case Watch::Kind::kUpstream:
-          upstream_->process(watch->fd, (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0, (ev & EPOLLOUT) != 0);
+          upstream_->process(watch->fd, (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
+                             (ev & EPOLLOUT) != 0);
           break;
         case Watch::Kind::kWake:
           applyPendingEngine();
@@ -400,7 +413,8 @@ Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin&
       return Outcome::kRespond;
     }
     ++stats_.droppedMalformed;
-    log::get("dns")->debug("dropped a malformed query from {}: {}", describe(origin.peer), toString(error->problem));
+    log::get("dns")->debug("dropped a malformed query from {}: {}", describe(origin.peer),
+                           toString(error->problem));
     return Outcome::kDrop;
   }
   const Query& query = std::get<Query>(parsed);
@@ -437,7 +451,8 @@ Server::Outcome Server::handle(std::span<const std::uint8_t> wire, const Origin&
     return respond();
   }
   const bool httpsRecord = query.qtype == rrtype::kHttps || query.qtype == rrtype::kSvcb;
-  if ((httpsRecord && !options_.allowHttpsRr) || (query.qtype == rrtype::kAaaa && options_.noAaaa)) {
+  if ((httpsRecord && !options_.allowHttpsRr) ||
+      (query.qtype == rrtype::kAaaa && options_.noAaaa)) {
     ++stats_.suppressedRecords;
     return respondEmpty(Rcode::kNoError);
   }
@@ -471,8 +486,9 @@ Cache::Memo Server::decide(const Query& query) const {
   if (d.rule) m.rule = d.rule->match;
   if (m.allowed && pinner_) {
     for (const auto& p : engine_->pinnablePorts(query.name)) {
-      m.pinPorts.emplace_back(p.table == decision::Table::kTcp ? lockdown::Protocol::kTcp : lockdown::Protocol::kUdp,
-                              p.port);
+      m.pinPorts.emplace_back(
+          p.table == decision::Table::kTcp ? lockdown::Protocol::kTcp : lockdown::Protocol::kUdp,
+          p.port);
     }
   }
   return m;
@@ -514,7 +530,8 @@ void Server::forward(std::span<const std::uint8_t> wire, const Query& query, con
                      Cache::Memo verdict) {
   ++stats_.forwarded;
   if (origin.tcpConnection != 0) {
-    if (auto it = connections_.find(origin.tcpConnection); it != connections_.end()) ++it->second->pending;
+    if (auto it = connections_.find(origin.tcpConnection); it != connections_.end())
+      ++it->second->pending;
   }
   Forward f{std::vector<std::uint8_t>(wire.begin(), wire.end()), query, origin, std::move(verdict)};
   if (upstream_->pending() < options_.upstreamWindow && queued_.empty()) return send(std::move(f));
@@ -525,34 +542,38 @@ void Server::forward(std::span<const std::uint8_t> wire, const Query& query, con
 
 void Server::send(Forward f) {
   const std::vector<std::uint8_t> wire = f.wire;
-  upstream_->send(wire, [this, f = std::move(f)](const Result<std::span<const std::uint8_t>>& answer) mutable {
-    onAnswer(answer, f.wire, f.query, f.origin, std::move(f.verdict));
-  });
+  upstream_->send(
+      wire, [this, f = std::move(f)](const Result<std::span<const std::uint8_t>>& answer) mutable {
+        onAnswer(answer, f.wire, f.query, f.origin, std::move(f.verdict));
+      });
 }
 
 void Server::sendQueued() {
   if (queued_.empty()) return;
   const auto now = Cache::Clock::now();
   const auto patience = options_.upstream.timeout * options_.upstream.tries;
-  while (!queued_.empty() && (upstream_->pending() < options_.upstreamWindow || now - queued_.front().queued > patience)) {
+  while (!queued_.empty() && (upstream_->pending() < options_.upstreamWindow ||
+                              now - queued_.front().queued > patience)) {
     Forward f = std::move(queued_.front());
     queued_.pop_front();
     if (f.verdict.generation != generation_) f.verdict = decide(f.query);
     if (now - f.queued > patience || !f.verdict.allowed) {
       // Answered here, as onAnswer answers a failed or no longer allowed query.
       ++stats_.queuedExpired;
-      onAnswer(makeError(ErrorCode::kTimeout, "waited too long for the upstream window"), f.wire, f.query, f.origin,
-               std::move(f.verdict));
+      onAnswer(makeError(ErrorCode::kTimeout, "waited too long for the upstream window"), f.wire,
+               f.query, f.origin, std::move(f.verdict));
       continue;
     }
     send(std::move(f));
   }
 }
 
-void Server::onAnswer(const Result<std::span<const std::uint8_t>>& answer, const std::vector<std::uint8_t>& queryWire,
-                      const Query& query, const Origin& origin, Cache::Memo verdict) {
+void Server::onAnswer(const Result<std::span<const std::uint8_t>>& answer,
+                      const std::vector<std::uint8_t>& queryWire, const Query& query,
+                      const Origin& origin, Cache::Memo verdict) {
   if (origin.tcpConnection != 0) {
-    if (auto it = connections_.find(origin.tcpConnection); it != connections_.end()) --it->second->pending;
+    if (auto it = connections_.find(origin.tcpConnection); it != connections_.end())
+      --it->second->pending;
   }
   std::vector<std::uint8_t> out;
   auto deliverEmpty = [&](Rcode rcode) {
@@ -578,13 +599,16 @@ void Server::onAnswer(const Result<std::span<const std::uint8_t>>& answer, const
   // Remember the decision with the data: the next hit skips the engine.
   if (Cache::Memo* memo = cache_.insert(query, out, *info, Cache::Clock::now())) *memo = verdict;
   write16(out, 0, query.id);
-  std::memcpy(out.data() + kHeaderSize, queryWire.data() + kHeaderSize, query.questionEnd - kHeaderSize);
-  if (pinner_ && !info->addresses.empty()) pin(verdict, info->addresses, info->minAnswerTtl.value_or(0));
+  std::memcpy(out.data() + kHeaderSize, queryWire.data() + kHeaderSize,
+              query.questionEnd - kHeaderSize);
+  if (pinner_ && !info->addresses.empty())
+    pin(verdict, info->addresses, info->minAnswerTtl.value_or(0));
   finish(query, origin, out);
   deliver(origin, out);
 }
 
-void Server::pin(const Cache::Memo& verdict, const std::vector<net::IpAddress>& addresses, std::uint32_t ttl) {
+void Server::pin(const Cache::Memo& verdict, const std::vector<net::IpAddress>& addresses,
+                 std::uint32_t ttl) {
   if (verdict.pinPorts.empty()) return;
   const auto now = Cache::Clock::now();
   if (now < pinRetryAfter_) return;
@@ -602,10 +626,12 @@ void Server::pin(const Cache::Memo& verdict, const std::vector<net::IpAddress>& 
   if (!pinWarned_) {
     pinWarned_ = true;
     if (written.error().code == ErrorCode::kNotFound) {
-      log::get("dns")->warn("no lockdown table (inet lens_sandbox): answers are not pinned; retrying every {} s",
-                            kPinRetry.count());
+      log::get("dns")->warn(
+          "no lockdown table (inet lens_sandbox): answers are not pinned; retrying every {} s",
+          kPinRetry.count());
     } else {
-      log::get("dns")->warn("cannot pin answers into the lockdown sets: {}", written.error().message);
+      log::get("dns")->warn("cannot pin answers into the lockdown sets: {}",
+                            written.error().message);
     }
   }
 }
@@ -620,14 +646,15 @@ void Server::finish(const Query& query, const Origin& origin, std::vector<std::u
 
 void Server::deliver(const Origin& origin, std::span<const std::uint8_t> out) {
   if (origin.tcpConnection == 0) {
-    (void)::sendto(origin.udpFd, out.data(), out.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&origin.peer),
-                   origin.peerLength);
+    (void)::sendto(origin.udpFd, out.data(), out.size(), MSG_DONTWAIT,
+                   reinterpret_cast<const sockaddr*>(&origin.peer), origin.peerLength);
     return;
   }
   auto it = connections_.find(origin.tcpConnection);
   if (it == connections_.end()) return;  // the client went away meanwhile
   TcpConnection& c = *it->second;
-  const std::uint8_t length[2] = {static_cast<std::uint8_t>(out.size() >> 8), static_cast<std::uint8_t>(out.size())};
+  const std::uint8_t length[2] = {static_cast<std::uint8_t>(out.size() >> 8),
+                                  static_cast<std::uint8_t>(out.size())};
   c.out.insert(c.out.end(), std::begin(length), std::end(length));
   c.out.insert(c.out.end(), out.begin(), out.end());
   if (c.out.size() - c.outSent > kMaxTcpOutput) {
@@ -641,7 +668,8 @@ void Server::acceptTcp(int fd) {
   for (;;) {
     sockaddr_storage peer{};
     socklen_t length = sizeof peer;
-    util::UniqueFd client(::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    util::UniqueFd client(
+        ::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!client) return;
     if (connections_.size() >= options_.maxTcpConnections) continue;  // closed at once
     ++stats_.tcpConnections;
@@ -713,7 +741,8 @@ void Server::readTcp(TcpConnection& c) {
 
 void Server::flushTcp(TcpConnection& c) {
   while (c.outSent < c.out.size()) {
-    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.outSent, c.out.size() - c.outSent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.outSent, c.out.size() - c.outSent,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
@@ -749,15 +778,16 @@ void Server::closeTcp(std::uint64_t id) {
   // Closing the socket below takes it out of epoll unless something else holds it open.
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second->fd.get(), nullptr) != 0) {
     const int err = errno;
-    log::get("dns")->error("epoll_ctl(EPOLL_CTL_DEL) of the TCP connection from {}: {}", describe(it->second->peer),
-                           std::strerror(err));
+    log::get("dns")->error("epoll_ctl(EPOLL_CTL_DEL) of the TCP connection from {}: {}",
+                           describe(it->second->peer), std::strerror(err));
   }
   connections_.erase(it);  // closes the socket
 }
 
 void Server::failTcp(TcpConnection& c, const char* what) {
   const int err = errno;
-  log::get("dns")->warn("TCP connection from {}: {}: {}; closed", describe(c.peer), what, std::strerror(err));
+  log::get("dns")->warn("TCP connection from {}: {}: {}; closed", describe(c.peer), what,
+                        std::strerror(err));
   closeTcp(c.id);
 }
 

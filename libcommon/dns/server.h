@@ -17,8 +17,8 @@
 #include "libcommon/decision/engine_handoff.h"
 #include "libcommon/dns/cache.h"
 #include "libcommon/dns/message.h"
-#include "libcommon/net/resolver.h"
 #include "libcommon/lockdown/pinner.h"
+#include "libcommon/net/resolver.h"
 #include "libcommon/util/result.h"
 #include "libcommon/util/unique_fd.h"
 
@@ -31,7 +31,8 @@ struct ServerOptions {
   std::vector<std::string> optionalListen;
   net::Resolver::Options upstream;
   Cache::Limits cache;
-  std::size_t maxInflight = 1024;       // queries waiting for the upstream (sent or queued); beyond: SERVFAIL
+  std::size_t maxInflight =
+      1024;  // queries waiting for the upstream (sent or queued); beyond: SERVFAIL
   // Queries sent upstream at once; more wait in order. A burst sent whole
   // overflows a local upstream's receive queue and costs a retry timeout.
   std::size_t upstreamWindow = 128;
@@ -52,14 +53,15 @@ struct Stats {
   std::uint64_t forwarded = 0;
   std::uint64_t cacheHits = 0;
   std::uint64_t upstreamFailures = 0;
-  std::uint64_t upstreamQueued = 0;   // waited for a place in the upstream window
-  std::uint64_t queuedExpired = 0;    // answered without going upstream: waited too long, or now denied
+  std::uint64_t upstreamQueued = 0;  // waited for a place in the upstream window
+  std::uint64_t queuedExpired =
+      0;  // answered without going upstream: waited too long, or now denied
   std::uint64_t droppedMalformed = 0;
-  std::uint64_t overflow = 0;         // answered SERVFAIL: too many in flight
-  std::uint64_t truncated = 0;        // answered with TC over UDP
+  std::uint64_t overflow = 0;           // answered SERVFAIL: too many in flight
+  std::uint64_t truncated = 0;          // answered with TC over UDP
   std::uint64_t suppressedRecords = 0;  // HTTPS/SVCB, ANY, AAAA answered by lens-dns itself
   std::uint64_t tcpConnections = 0;
-  std::uint64_t pinned = 0;           // set elements written
+  std::uint64_t pinned = 0;  // set elements written
   std::uint64_t pinFailures = 0;
   std::uint64_t auditSuppressed = 0;  // repeated allow events folded
   std::size_t cacheEntries = 0;
@@ -104,7 +106,8 @@ class Server {
   explicit Server(ServerOptions options);
   Status bindAll();
   Status addWatch(int fd, std::uint32_t events, Watch* watch);
-  Outcome handle(std::span<const std::uint8_t> wire, const Origin& origin, std::vector<std::uint8_t>& out);
+  Outcome handle(std::span<const std::uint8_t> wire, const Origin& origin,
+                 std::vector<std::uint8_t>& out);
   // A query on its way upstream: sent now, or queued while the window is full.
   struct Forward {
     std::vector<std::uint8_t> wire;
@@ -113,18 +116,21 @@ class Server {
     Cache::Memo verdict;
     Cache::Clock::time_point queued{};  // when it began to wait for the window
   };
-  void forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin, Cache::Memo verdict);
+  void forward(std::span<const std::uint8_t> wire, const Query& query, const Origin& origin,
+               Cache::Memo verdict);
   void send(Forward f);
   // As many queued queries as the window has room for: one that waited
   // longer than a sent query may take is answered SERVFAIL, one the policy
   // no longer allows NXDOMAIN, without going upstream.
   void sendQueued();
-  void onAnswer(const Result<std::span<const std::uint8_t>>& answer, const std::vector<std::uint8_t>& queryWire,
-                const Query& query, const Origin& origin, Cache::Memo verdict);
+  void onAnswer(const Result<std::span<const std::uint8_t>>& answer,
+                const std::vector<std::uint8_t>& queryWire, const Query& query,
+                const Origin& origin, Cache::Memo verdict);
   // The policy's decision for the query's name under the current generation.
   Cache::Memo decide(const Query& query) const;
   void audit(const Query& query, const Origin& origin, const Cache::Memo& verdict);
-  void pin(const Cache::Memo& verdict, const std::vector<net::IpAddress>& addresses, std::uint32_t ttl);
+  void pin(const Cache::Memo& verdict, const std::vector<net::IpAddress>& addresses,
+           std::uint32_t ttl);
   void finish(const Query& query, const Origin& origin, std::vector<std::uint8_t>& out);
   void deliver(const Origin& origin, std::span<const std::uint8_t> out);
   void readUdp(int fd);

@@ -21,7 +21,8 @@ using RangeList = std::vector<Range>;  // sorted, non-overlapping
 Uint128 toInteger(const net::IpAddress& address) {
   Uint128 value = 0;
   const int bytes = address.isV4() ? 4 : 16;
-  for (int i = 0; i < bytes; ++i) value = (value << 8) | address.bytes()[static_cast<std::size_t>(i)];
+  for (int i = 0; i < bytes; ++i)
+    value = (value << 8) | address.bytes()[static_cast<std::size_t>(i)];
   return value;
 }
 
@@ -44,7 +45,6 @@ Range toRange(const net::Cidr& cidr) {
 }
 
 Range fullRange(bool v4) { return {0, v4 ? Uint128{0xffffffffU} : ~Uint128{0}}; }
-
 
 // A set of addresses as disjoint, non-adjacent ranges keyed by their first
 // address: insert and subtract in O(log n + k).
@@ -95,7 +95,8 @@ IntervalSet floorRanges(bool v4) {
   IntervalSet list;
   const char* const v4Blocks[] = {"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16"};
   const char* const v6Blocks[] = {"::/96", "::ffff:0:0/96", "fe80::/10"};
-  for (const char* text : v4 ? std::span<const char* const>(v4Blocks) : std::span<const char* const>(v6Blocks)) {
+  for (const char* text :
+       v4 ? std::span<const char* const>(v4Blocks) : std::span<const char* const>(v6Blocks)) {
     // Cidr::parse turns ::ffff:0:0/96 into 0.0.0.0/0; build the mapped block by hand.
     if (std::string_view(text) == "::ffff:0:0/96") {
       list.insert({Uint128{0xffff} << 32, (Uint128{0xffff} << 32) | 0xffffffffU});
@@ -118,18 +119,22 @@ struct PortState {
   IntervalSet allowed;
 };
 
-void collect(const std::vector<policy::RawRule>& rules, Protocol protocol, std::map<Key, PortState>& state) {
+void collect(const std::vector<policy::RawRule>& rules, Protocol protocol,
+             std::map<Key, PortState>& state) {
   for (const policy::RawRule& rule : rules) {
     const policy::MatchPattern& match = rule.match;
     const auto kind = match.kind();
-    if (kind != policy::MatchPattern::Kind::kCidr && kind != policy::MatchPattern::Kind::kAny) continue;
+    if (kind != policy::MatchPattern::Kind::kCidr && kind != policy::MatchPattern::Kind::kAny)
+      continue;
     const std::uint16_t port = match.port().value_or(0);
     for (bool v4 : {true, false}) {
-      if (kind == policy::MatchPattern::Kind::kCidr && match.cidr().network().isV4() != v4) continue;
+      if (kind == policy::MatchPattern::Kind::kCidr && match.cidr().network().isV4() != v4)
+        continue;
       PortState& s = state[Key{!v4, protocol, port}];
-      const Range range = kind == policy::MatchPattern::Kind::kAny ? fullRange(v4) : toRange(match.cidr());
-      const bool opens = kind == policy::MatchPattern::Kind::kCidr && rule.verdict == policy::Verdict::kAllow &&
-                         rule.binaries.empty();
+      const Range range =
+          kind == policy::MatchPattern::Kind::kAny ? fullRange(v4) : toRange(match.cidr());
+      const bool opens = kind == policy::MatchPattern::Kind::kCidr &&
+                         rule.verdict == policy::Verdict::kAllow && rule.binaries.empty();
       if (opens) {
         for (const Range& part : s.decided.uncovered(range)) s.allowed.insert(part);
       }

@@ -13,12 +13,15 @@ namespace {
 constexpr std::size_t kMaxRemembered = 65536;
 
 std::string element(const Pin& p) {
-  return p.address.toString() + " . " + std::string(toString(p.protocol)) + " . " + std::to_string(p.port);
+  return p.address.toString() + " . " + std::string(toString(p.protocol)) + " . " +
+         std::to_string(p.port);
 }
 
 }  // namespace
 
-std::uint32_t pinTimeout(std::uint32_t ttl) { return std::clamp(ttl, kMinPinSeconds, kMaxPinSeconds); }
+std::uint32_t pinTimeout(std::uint32_t ttl) {
+  return std::clamp(ttl, kMinPinSeconds, kMaxPinSeconds);
+}
 
 bool pinnable(const net::IpAddress& address) { return !decision::checkAddressFloor(address); }
 
@@ -40,7 +43,8 @@ std::string Pinner::script(const std::vector<Pin>& pins, std::uint32_t seconds) 
   return out;
 }
 
-Result<std::size_t> Pinner::pin(const std::vector<Pin>& pins, std::uint32_t seconds, Clock::time_point now) {
+Result<std::size_t> Pinner::pin(const std::vector<Pin>& pins, std::uint32_t seconds,
+                                Clock::time_point now) {
   std::vector<Pin> due;
   for (const Pin& p : pins) {
     if (!pinnable(p.address)) continue;
@@ -52,7 +56,8 @@ Result<std::size_t> Pinner::pin(const std::vector<Pin>& pins, std::uint32_t seco
       const auto left = std::chrono::seconds(it->second.seconds) - age;
       if (fresh && left >= std::chrono::seconds(seconds) / 2) continue;
     }
-    if (std::none_of(due.begin(), due.end(), [&](const Pin& d) { return element(d) == element(p); })) {
+    if (std::none_of(due.begin(), due.end(),
+                     [&](const Pin& d) { return element(d) == element(p); })) {
       due.push_back(p);
     }
   }

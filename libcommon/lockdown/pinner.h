@@ -47,7 +47,8 @@ class Pinner {
   // Pins every pinnable address for `seconds` (already clamped). Returns the
   // number of elements written; kNotFound when the lockdown table or its sets
   // do not exist.
-  Result<std::size_t> pin(const std::vector<Pin>& pins, std::uint32_t seconds, Clock::time_point now);
+  Result<std::size_t> pin(const std::vector<Pin>& pins, std::uint32_t seconds,
+                          Clock::time_point now);
 
   // The nftables commands pin() would run for these pins (for tests).
   static std::string script(const std::vector<Pin>& pins, std::uint32_t seconds);

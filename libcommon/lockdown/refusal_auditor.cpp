@@ -21,11 +21,15 @@ std::string upper(std::string text) {
 audit::Event refusalEvent(const net::nflog::Packet& packet) {
   const Refusal* refusal = packet.prefix ? refusalForPrefix(*packet.prefix) : nullptr;
   const std::string_view reason = refusal ? refusal->reason : "kernel-logged";
-  auto parsed = packet.hasPayload ? net::parseIpPacket(packet.payload)
-                                  : Result<net::IpPacket>(makeError(ErrorCode::kInvalidInput, "no packet payload"));
+  auto parsed =
+      packet.hasPayload
+          ? net::parseIpPacket(packet.payload)
+          : Result<net::IpPacket>(makeError(ErrorCode::kInvalidInput, "no packet payload"));
   if (!parsed) {
     audit::Event event(RefusalAuditor::kSource, "PACKET unparsed");
-    event.outcome(audit::Outcome::kError).meta("reason", reason).meta("error", parsed.error().message);
+    event.outcome(audit::Outcome::kError)
+        .meta("reason", reason)
+        .meta("error", parsed.error().message);
     if (!refusal && packet.prefix) event.meta("prefix", *packet.prefix);
     if (packet.uid) event.meta("uid", *packet.uid);
     if (packet.gid) event.meta("gid", *packet.gid);
@@ -33,7 +37,8 @@ audit::Event refusalEvent(const net::nflog::Packet& packet) {
   }
   const net::IpPacket& ip = *parsed;
   const std::string protocol = net::protocolName(ip.protocol);
-  audit::Event event(RefusalAuditor::kSource, upper(protocol) + " " + net::endpointText(ip.dst, ip.dstPort));
+  audit::Event event(RefusalAuditor::kSource,
+                     upper(protocol) + " " + net::endpointText(ip.dst, ip.dstPort));
   event.host(ip.dst.toString()).outcome(audit::Outcome::kFailure).meta("reason", reason);
   if (!refusal && packet.prefix) event.meta("prefix", *packet.prefix);
   event.meta("protocol", protocol);
@@ -44,7 +49,8 @@ audit::Event refusalEvent(const net::nflog::Packet& packet) {
   if (ip.opaque) event.meta("opaque", true);
   if (!ip.extensionHeaders.empty()) {
     std::string names;
-    for (std::string_view name : ip.extensionHeaders) names += (names.empty() ? "" : ",") + std::string(name);
+    for (std::string_view name : ip.extensionHeaders)
+      names += (names.empty() ? "" : ",") + std::string(name);
     event.meta("ipv6_extension_headers", names);
   }
   event.src(audit::Endpoint{ip.src.toString(), ip.srcPort.value_or(0)});
@@ -52,7 +58,8 @@ audit::Event refusalEvent(const net::nflog::Packet& packet) {
 }
 
 RefusalAuditor::RefusalAuditor(audit::Sink& sink, Clock clock)
-    : sink_(sink), clock_(clock ? std::move(clock) : [] { return std::chrono::steady_clock::now(); }) {}
+    : sink_(sink),
+      clock_(clock ? std::move(clock) : [] { return std::chrono::steady_clock::now(); }) {}
 
 void RefusalAuditor::write(const audit::Event& event) {
   auto written = sink_.write(event);
@@ -96,7 +103,9 @@ void RefusalAuditor::onOverrun() {
   ++stats_.overruns;
   activity_ = true;
   if (stats_.overruns == 1) {
-    logger()->warn("the NFLOG socket overran (ENOBUFS): the kernel dropped log messages; they are counted as lost");
+    logger()->warn(
+        "the NFLOG socket overran (ENOBUFS): the kernel dropped log messages; they are counted as "
+        "lost");
   }
 }
 

@@ -49,13 +49,13 @@ class RefusalAuditor {
 
   struct Stats {
     std::uint64_t datagrams = 0;
-    std::uint64_t packets = 0;       // logged packets received
-    std::uint64_t events = 0;        // audit events written (packets and summaries)
-    std::uint64_t parseErrors = 0;   // messages or packets that could not be parsed
+    std::uint64_t packets = 0;           // logged packets received
+    std::uint64_t events = 0;            // audit events written (packets and summaries)
+    std::uint64_t parseErrors = 0;       // messages or packets that could not be parsed
     std::uint64_t kernelSuppressed = 0;  // refused, not logged (rate limit), since the start
-    std::uint64_t overruns = 0;      // ENOBUFS from the socket
-    std::uint64_t lost = 0;          // messages lost (sequence gaps)
-    std::uint64_t sinkErrors = 0;    // events the sink refused
+    std::uint64_t overruns = 0;          // ENOBUFS from the socket
+    std::uint64_t lost = 0;              // messages lost (sequence gaps)
+    std::uint64_t sinkErrors = 0;        // events the sink refused
     std::uint64_t counterReads = 0;
   };
 

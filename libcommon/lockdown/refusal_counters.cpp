@@ -54,9 +54,10 @@ Result<RefusalCounters> parseRefusalCounters(std::string_view listing) {
   }
   for (std::size_t i = 0; i < std::size(kRefusals); ++i) {
     if (!sawLog[i] || !sawReject[i]) {
-      return makeError(ErrorCode::kNotFound, "the installed cage has no counted NFLOG rule with prefix \"" +
-                                                 std::string(kRefusals[i].prefix) +
-                                                 "\" (applied by an older lens-lockdown? apply it again)");
+      return makeError(ErrorCode::kNotFound,
+                       "the installed cage has no counted NFLOG rule with prefix \"" +
+                           std::string(kRefusals[i].prefix) +
+                           "\" (applied by an older lens-lockdown? apply it again)");
     }
   }
   return counters;

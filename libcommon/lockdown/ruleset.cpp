@@ -43,8 +43,9 @@ std::string inScope(const Scope& scope) {
       return "meta skuid " + std::to_string(scope.uid);
     case Scope::Kind::kCgroup: {
       const auto level = util::split(scope.cgroup, '/').size();
-      const std::string path =
-          scope.cgroupMountPrefix.empty() ? scope.cgroup : scope.cgroupMountPrefix + "/" + scope.cgroup;
+      const std::string path = scope.cgroupMountPrefix.empty()
+                                   ? scope.cgroup
+                                   : scope.cgroupMountPrefix + "/" + scope.cgroup;
       return "socket cgroupv2 level " + std::to_string(level) + " \"" + path + "\"";
     }
   }
@@ -62,10 +63,12 @@ struct Writer {
 
 void setLookups(Writer& w, std::string_view verdict, bool tcpOnly) {
   const std::string proto = tcpOnly ? "meta l4proto tcp " : "";
-  for (auto [family, dynamicSet, staticSet] :
-       {std::tuple{"ip", kDynamicSet4, kStaticSet4}, std::tuple{"ip6", kDynamicSet6, kStaticSet6}}) {
+  for (auto [family, dynamicSet, staticSet] : {std::tuple{"ip", kDynamicSet4, kStaticSet4},
+                                               std::tuple{"ip6", kDynamicSet6, kStaticSet6}}) {
     for (std::string_view set : {dynamicSet, staticSet}) {
-      w.line(proto + family + " daddr . meta l4proto . th dport @" + std::string(set) + " " + std::string(verdict), 2);
+      w.line(proto + family + " daddr . meta l4proto . th dport @" + std::string(set) + " " +
+                 std::string(verdict),
+             2);
     }
   }
 }
@@ -87,7 +90,8 @@ void natChain(Writer& w, const Config& c) {
   const std::string dns = std::to_string(c.dnsPort);
   w.line("# DNS of unmarked traffic goes to lens-dns, even to a loopback server;", 1);
   w.line("# then local destinations and raw-allow destinations are left alone.", 1);
-  baseChain(w, c, kNatChain, "type nat hook output priority -100; policy accept;", "return", kNatCage, "");
+  baseChain(w, c, kNatChain, "type nat hook output priority -100; policy accept;", "return",
+            kNatCage, "");
   w.line("chain " + std::string(kNatCage) + " {", 1);
   w.line("udp dport 53 redirect to :" + dns, 2);
   w.line("tcp dport 53 redirect to :" + dns, 2);
@@ -102,10 +106,12 @@ void natChain(Writer& w, const Config& c) {
 
 void routeChain(Writer& w, const Config& c) {
   w.line("# TPROXY mode: unmarked TCP leaving the host gets the steering mark; the", 1);
-  w.line("# policy routing rule (fwmark " + hex(c.tproxyMark) + " lookup " + std::to_string(c.routeTable) +
-             ") delivers it locally,", 1);
+  w.line("# policy routing rule (fwmark " + hex(c.tproxyMark) + " lookup " +
+             std::to_string(c.routeTable) + ") delivers it locally,",
+         1);
   w.line("# where " + std::string(kTproxyChain) + " hands it to the transparent listener.", 1);
-  baseChain(w, c, kRouteChain, "type route hook output priority mangle; policy accept;", "return", kRouteCage, "");
+  baseChain(w, c, kRouteChain, "type route hook output priority mangle; policy accept;", "return",
+            kRouteCage, "");
   w.line("chain " + std::string(kRouteCage) + " {", 1);
   w.line("meta l4proto != tcp return", 2);
   w.line("tcp dport 53 return", 2);
@@ -116,8 +122,8 @@ void routeChain(Writer& w, const Config& c) {
   w.line("}", 1);
   w.line("chain " + std::string(kTproxyChain) + " {", 1);
   w.line("type filter hook prerouting priority mangle; policy accept;", 2);
-  w.line("iifname \"lo\" meta mark " + hex(c.tproxyMark) + " meta l4proto tcp tproxy to :" +
-             std::to_string(c.transparentPort) + " accept",
+  w.line("iifname \"lo\" meta mark " + hex(c.tproxyMark) +
+             " meta l4proto tcp tproxy to :" + std::to_string(c.transparentPort) + " accept",
          2);
   w.line("}", 1);
 }
@@ -127,9 +133,10 @@ void filterChain(Writer& w, const Config& c) {
   w.line("# port-unreachable), never silently dropped. Established flows pass, but", 1);
   w.line("# never UDP: a datagram leaves only while its destination is in a set.", 1);
   w.line("# Refusals are logged to NFLOG group " + std::to_string(c.logGroup) +
-             " (lens-lockdown watch), rate-limited and counted.", 1);
-  baseChain(w, c, kFilterChain, "type filter hook output priority 0; policy drop;", "accept", kFilterCage,
-            "accept");
+             " (lens-lockdown watch), rate-limited and counted.",
+         1);
+  baseChain(w, c, kFilterChain, "type filter hook output priority 0; policy drop;", "accept",
+            kFilterCage, "accept");
   w.line("chain " + std::string(kFilterCage) + " {", 1);
   // After a redirect the packet goes to loopback, but oifname still names
   // the device of the first route: accept by destination too.
@@ -137,15 +144,18 @@ void filterChain(Writer& w, const Config& c) {
   w.line("ip daddr 127.0.0.0/8 accept", 2);
   w.line("ip6 daddr ::1 accept", 2);
   if (c.mode == Mode::kTproxy) w.line("meta mark " + hex(c.tproxyMark) + " accept", 2);
-  w.line("icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld2-listener-report } accept", 2);
+  w.line(
+      "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, "
+      "mld2-listener-report } accept",
+      2);
   w.line("meta l4proto != udp ct state established,related accept", 2);
   setLookups(w, "accept", false);
   // Each refusal: a rate-limited, counted NFLOG rule, then the counted reject
   // (lens-lockdown watch reads both counters: refused - logged = not logged).
   const auto logRule = [&](std::string_view match, std::string_view prefix) {
-    w.line(std::string(match) + "limit rate " + std::to_string(kLogRatePerSecond) + "/second burst " +
-               std::to_string(kLogBurst) + " packets counter log prefix \"" + std::string(prefix) + "\" group " +
-               std::to_string(c.logGroup),
+    w.line(std::string(match) + "limit rate " + std::to_string(kLogRatePerSecond) +
+               "/second burst " + std::to_string(kLogBurst) + " packets counter log prefix \"" +
+               std::string(prefix) + "\" group " + std::to_string(c.logGroup),
            2);
     w.line(std::string(match) + "counter reject with icmpx port-unreachable", 2);
   };
@@ -156,7 +166,8 @@ void filterChain(Writer& w, const Config& c) {
 }
 
 std::string setDefinition(std::string_view name, bool v6, bool dynamic) {
-  return "set " + std::string(name) + " { type " + (v6 ? "ipv6_addr" : "ipv4_addr") + " . inet_proto . inet_service; " +
+  return "set " + std::string(name) + " { type " + (v6 ? "ipv6_addr" : "ipv4_addr") +
+         " . inet_proto . inet_service; " +
          (dynamic ? "flags timeout; size 65536; }" : "flags interval; }");
 }
 
@@ -177,8 +188,8 @@ Result<Scope> Scope::parse(std::string_view text) {
   if (text.starts_with("uid:")) {
     const auto uid = util::parseDecimal(text.substr(4), 0xfffffffeUL);
     if (!uid) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "invalid scope \"" + std::string(text) + "\": uid:N needs a numeric user id");
+      return makeError(ErrorCode::kInvalidArgument, "invalid scope \"" + std::string(text) +
+                                                        "\": uid:N needs a numeric user id");
     }
     scope.kind = Kind::kUid;
     scope.uid = static_cast<std::uint32_t>(*uid);
@@ -192,9 +203,10 @@ Result<Scope> Scope::parse(std::string_view text) {
     bool valid = !path.empty() && parts.size() <= 255;
     for (const auto& part : parts) valid = valid && validCgroupComponent(part);
     if (!valid) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "invalid scope \"" + std::string(text) +
-                           "\": cgroup:PATH needs a path below the cgroup v2 root such as cgroup:/sandbox/job1");
+      return makeError(
+          ErrorCode::kInvalidArgument,
+          "invalid scope \"" + std::string(text) +
+              "\": cgroup:PATH needs a path below the cgroup v2 root such as cgroup:/sandbox/job1");
     }
     scope.kind = Kind::kCgroup;
     scope.cgroup = std::string(path);
@@ -224,17 +236,19 @@ std::vector<std::string_view> chainNames() {
 std::string renderScript(const Config& c, const std::vector<AllowElement>& staticElements) {
   const std::string table = std::string(kTableFamily) + " " + std::string(kTableName);
   Writer w;
-  w.line("# lens-lockdown ruleset: mode " + std::string(toString(c.mode)) + ", scope " + c.scope.toString() +
-             ", trusted mark " + hex(c.mark),
+  w.line("# lens-lockdown ruleset: mode " + std::string(toString(c.mode)) + ", scope " +
+             c.scope.toString() + ", trusted mark " + hex(c.mark),
          0);
   w.line("# Applied as one transaction. The dynamic sets raw4/raw6 (filled by lens-dns)", 0);
   w.line("# keep their elements; static sets and chains are replaced.", 0);
   w.line("add table " + table, 0);
-  for (auto [name, v6, dynamic] : {std::tuple{kDynamicSet4, false, true}, std::tuple{kDynamicSet6, true, true},
-                                   std::tuple{kStaticSet4, false, false}, std::tuple{kStaticSet6, true, false}}) {
+  for (auto [name, v6, dynamic] :
+       {std::tuple{kDynamicSet4, false, true}, std::tuple{kDynamicSet6, true, true},
+        std::tuple{kStaticSet4, false, false}, std::tuple{kStaticSet6, true, false}}) {
     w.line("add " + setDefinition(name, v6, dynamic).insert(4, table + " "), 0);
   }
-  for (std::string_view set : {kStaticSet4, kStaticSet6}) w.line("flush set " + table + " " + std::string(set), 0);
+  for (std::string_view set : {kStaticSet4, kStaticSet6})
+    w.line("flush set " + table + " " + std::string(set), 0);
   for (std::string_view chain : chainNames()) {
     const std::string name = table + " " + std::string(chain);
     w.line("add chain " + name, 0);

@@ -31,8 +31,8 @@ struct Refusal {
   std::string_view reason;  // metadata.reason of the audit event
 };
 inline constexpr Refusal kRefusals[] = {
-    {"lens:dot: ", "dot-refused"},    // TCP 853 (DNS over TLS)
-    {"lens:quic: ", "quic-refused"},  // UDP 443 (QUIC)
+    {"lens:dot: ", "dot-refused"},      // TCP 853 (DNS over TLS)
+    {"lens:quic: ", "quic-refused"},    // UDP 443 (QUIC)
     {"lens:deny: ", "kernel-refused"},  // everything else the cage refuses
 };
 // The refusal logged with `prefix`, or nullptr.
@@ -70,11 +70,11 @@ struct Scope {
 struct Config {
   Mode mode = Mode::kRedirect;
   Scope scope;
-  std::uint16_t dnsPort = 5355;          // lens-dns stub
-  std::uint16_t transparentPort = 3129;  // lens-tproxy
-  std::uint32_t mark = 0x4E585553;       // trusted traffic (the daemons' SO_MARK)
-  std::uint32_t tproxyMark = 0x4E585554; // steers packets to the TPROXY route (tproxy mode)
-  std::uint32_t routeTable = 3129;       // holds the local default route (tproxy mode)
+  std::uint16_t dnsPort = 5355;               // lens-dns stub
+  std::uint16_t transparentPort = 3129;       // lens-tproxy
+  std::uint32_t mark = 0x4E585553;            // trusted traffic (the daemons' SO_MARK)
+  std::uint32_t tproxyMark = 0x4E585554;      // steers packets to the TPROXY route (tproxy mode)
+  std::uint32_t routeTable = 3129;            // holds the local default route (tproxy mode)
   std::uint16_t logGroup = kDefaultLogGroup;  // NFLOG group of the refusal log
 };
 

@@ -24,7 +24,9 @@ std::uint16_t be16(std::span<const std::uint8_t> b, std::size_t at) {
   return static_cast<std::uint16_t>((b[at] << 8) | b[at + 1]);
 }
 
-Error invalid(std::string message) { return makeError(ErrorCode::kInvalidInput, std::move(message)); }
+Error invalid(std::string message) {
+  return makeError(ErrorCode::kInvalidInput, std::move(message));
+}
 
 // The ports of a TCP or UDP header starting at `at`, if the bytes hold them.
 void readPorts(IpPacket& p, std::span<const std::uint8_t> b, std::size_t at) {
@@ -38,16 +40,19 @@ void readPorts(IpPacket& p, std::span<const std::uint8_t> b, std::size_t at) {
 }
 
 Result<IpPacket> parseV4(std::span<const std::uint8_t> b) {
-  if (b.size() < 20) return invalid("IPv4 header cut short: " + std::to_string(b.size()) + " of 20 bytes");
+  if (b.size() < 20)
+    return invalid("IPv4 header cut short: " + std::to_string(b.size()) + " of 20 bytes");
   const std::size_t headerLength = static_cast<std::size_t>(b[0] & 0x0f) * 4;
-  if (headerLength < 20) return invalid("IPv4 header length " + std::to_string(headerLength) + " is below 20");
+  if (headerLength < 20)
+    return invalid("IPv4 header length " + std::to_string(headerLength) + " is below 20");
   if (b.size() < headerLength) {
     return invalid("IPv4 header with options cut short: " + std::to_string(b.size()) + " of " +
                    std::to_string(headerLength) + " bytes");
   }
   IpPacket p;
   const auto address = [&b](std::size_t at) {
-    return IpAddress::fromV4(static_cast<std::uint32_t>(b[at]) << 24 | static_cast<std::uint32_t>(b[at + 1]) << 16 |
+    return IpAddress::fromV4(static_cast<std::uint32_t>(b[at]) << 24 |
+                             static_cast<std::uint32_t>(b[at + 1]) << 16 |
                              static_cast<std::uint32_t>(b[at + 2]) << 8 | b[at + 3]);
   };
   p.src = address(12);
@@ -58,7 +63,8 @@ Result<IpPacket> parseV4(std::span<const std::uint8_t> b) {
   // 0 stands for "larger than 64 KiB" (BIG TCP): then only the copy bounds it.
   std::size_t total = be16(b, 2);
   if (total == 0) total = b.size();
-  if (total < headerLength) return invalid("IPv4 total length " + std::to_string(total) + " is below its header");
+  if (total < headerLength)
+    return invalid("IPv4 total length " + std::to_string(total) + " is below its header");
   const std::span<const std::uint8_t> packet = b.subspan(0, std::min(total, b.size()));
   if ((be16(b, 6) & 0x1fff) != 0) {
     p.laterFragment = true;
@@ -92,7 +98,8 @@ std::string_view extensionName(std::uint8_t next) {
 }
 
 Result<IpPacket> parseV6(std::span<const std::uint8_t> b) {
-  if (b.size() < 40) return invalid("IPv6 header cut short: " + std::to_string(b.size()) + " of 40 bytes");
+  if (b.size() < 40)
+    return invalid("IPv6 header cut short: " + std::to_string(b.size()) + " of 40 bytes");
   IpPacket p;
   std::array<std::uint8_t, 16> bytes{};
   std::copy(b.begin() + 8, b.begin() + 24, bytes.begin());

@@ -1,8 +1,8 @@
 #include "libcommon/net/nflog_message.h"
 
+#include <arpa/inet.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
-#include <arpa/inet.h>
 #include <linux/netlink.h>
 
 #include <cstring>
@@ -14,7 +14,7 @@ namespace {
 constexpr std::size_t kNlmsgHeader = sizeof(nlmsghdr);  // 16
 constexpr std::size_t kGenHeader = sizeof(nfgenmsg);    // 4
 constexpr std::size_t kAttrHeader = sizeof(nlattr);     // 4
-constexpr std::uint16_t kAttrTypeMask = 0x3fff;         // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+constexpr std::uint16_t kAttrTypeMask = 0x3fff;  // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 constexpr std::uint16_t kPacketType = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET;
 constexpr std::uint16_t kConfigType = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
 
@@ -32,20 +32,24 @@ std::uint32_t host32(std::span<const std::uint8_t> b, std::size_t at) {
   return v;
 }
 // Network-order attribute values.
-std::uint16_t be16(std::span<const std::uint8_t> b) { return static_cast<std::uint16_t>(b[0] << 8 | b[1]); }
+std::uint16_t be16(std::span<const std::uint8_t> b) {
+  return static_cast<std::uint16_t>(b[0] << 8 | b[1]);
+}
 std::uint32_t be32(std::span<const std::uint8_t> b) {
   return static_cast<std::uint32_t>(b[0]) << 24 | static_cast<std::uint32_t>(b[1]) << 16 |
          static_cast<std::uint32_t>(b[2]) << 8 | b[3];
 }
 
-Error invalid(std::string message) { return makeError(ErrorCode::kInvalidInput, std::move(message)); }
+Error invalid(std::string message) {
+  return makeError(ErrorCode::kInvalidInput, std::move(message));
+}
 
 // A fixed-size attribute value, or an error naming the attribute.
 Result<std::span<const std::uint8_t>> sized(std::span<const std::uint8_t> value, std::size_t size,
                                             const char* name) {
   if (value.size() < size) {
-    return invalid(std::string(name) + " attribute of " + std::to_string(value.size()) + " bytes, expected " +
-                   std::to_string(size));
+    return invalid(std::string(name) + " attribute of " + std::to_string(value.size()) +
+                   " bytes, expected " + std::to_string(size));
   }
   return value.subspan(0, size);
 }
@@ -76,7 +80,8 @@ class Builder {
     if (!value.empty()) std::memcpy(bytes_.data() + at + kAttrHeader, value.data(), value.size());
   }
   void attrBe32(std::uint16_t type, std::uint32_t v) {
-    const std::uint8_t b[4] = {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+    const std::uint8_t b[4] = {static_cast<std::uint8_t>(v >> 24),
+                               static_cast<std::uint8_t>(v >> 16),
                                static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
     attr(type, b);
   }
@@ -96,7 +101,8 @@ class Builder {
 
 Result<Packet> parsePacketMessage(std::span<const std::uint8_t> body) {
   if (body.size() < kGenHeader) {
-    return invalid("NFLOG packet message of " + std::to_string(body.size()) + " bytes has no nfgenmsg header");
+    return invalid("NFLOG packet message of " + std::to_string(body.size()) +
+                   " bytes has no nfgenmsg header");
   }
   Packet p;
   p.family = body[0];
@@ -104,13 +110,14 @@ Result<Packet> parsePacketMessage(std::span<const std::uint8_t> body) {
   std::span<const std::uint8_t> rest = body.subspan(kGenHeader);
   while (!rest.empty()) {
     if (rest.size() < kAttrHeader) {
-      return invalid("NFLOG attribute header cut short: " + std::to_string(rest.size()) + " bytes left");
+      return invalid("NFLOG attribute header cut short: " + std::to_string(rest.size()) +
+                     " bytes left");
     }
     const std::uint16_t length = host16(rest, 0);
     const auto type = static_cast<std::uint16_t>(host16(rest, 2) & kAttrTypeMask);
     if (length < kAttrHeader || length > rest.size()) {
-      return invalid("NFLOG attribute " + std::to_string(type) + " claims " + std::to_string(length) +
-                     " bytes, " + std::to_string(rest.size()) + " left");
+      return invalid("NFLOG attribute " + std::to_string(type) + " claims " +
+                     std::to_string(length) + " bytes, " + std::to_string(rest.size()) + " left");
     }
     const std::span<const std::uint8_t> value = rest.subspan(kAttrHeader, length - kAttrHeader);
     rest = rest.subspan(std::min(rest.size(), align4(length)));
@@ -194,7 +201,8 @@ Datagram parseDatagram(std::span<const std::uint8_t> bytes) {
   std::span<const std::uint8_t> rest = bytes;
   while (!rest.empty()) {
     if (rest.size() < kNlmsgHeader) {
-      d.errors.push_back(invalid("netlink header cut short: " + std::to_string(rest.size()) + " bytes left"));
+      d.errors.push_back(
+          invalid("netlink header cut short: " + std::to_string(rest.size()) + " bytes left"));
       break;
     }
     const std::uint32_t length = host32(rest, 0);
@@ -219,13 +227,15 @@ Datagram parseDatagram(std::span<const std::uint8_t> bytes) {
       }
       case NLMSG_ERROR: {
         if (body.size() < sizeof(std::int32_t)) {
-          d.errors.push_back(invalid("netlink error message of " + std::to_string(body.size()) + " bytes"));
+          d.errors.push_back(
+              invalid("netlink error message of " + std::to_string(body.size()) + " bytes"));
           break;
         }
         std::int32_t error;
         std::memcpy(&error, body.data(), sizeof error);
         // The error message echoes the request's header, with its seq.
-        const std::uint32_t requestSeq = body.size() >= 4 + kNlmsgHeader ? host32(body, 4 + 8) : seq;
+        const std::uint32_t requestSeq =
+            body.size() >= 4 + kNlmsgHeader ? host32(body, 4 + 8) : seq;
         d.acks.push_back(Ack{requestSeq, error < 0 ? -error : error});
         break;
       }
@@ -241,11 +251,15 @@ std::vector<std::uint8_t> bindRequest(const Config& c, std::uint32_t seq) {
   Builder b(kConfigType, c.group, seq);
   const std::uint8_t command[1] = {NFULNL_CFG_CMD_BIND};
   b.attr(NFULA_CFG_CMD, command);
-  const std::uint8_t mode[6] = {static_cast<std::uint8_t>(c.copyRange >> 24), static_cast<std::uint8_t>(c.copyRange >> 16),
-                                static_cast<std::uint8_t>(c.copyRange >> 8), static_cast<std::uint8_t>(c.copyRange),
-                                NFULNL_COPY_PACKET, 0};
+  const std::uint8_t mode[6] = {static_cast<std::uint8_t>(c.copyRange >> 24),
+                                static_cast<std::uint8_t>(c.copyRange >> 16),
+                                static_cast<std::uint8_t>(c.copyRange >> 8),
+                                static_cast<std::uint8_t>(c.copyRange),
+                                NFULNL_COPY_PACKET,
+                                0};
   b.attr(NFULA_CFG_MODE, mode);
-  const std::uint8_t flags[2] = {static_cast<std::uint8_t>(c.flags >> 8), static_cast<std::uint8_t>(c.flags)};
+  const std::uint8_t flags[2] = {static_cast<std::uint8_t>(c.flags >> 8),
+                                 static_cast<std::uint8_t>(c.flags)};
   b.attr(NFULA_CFG_FLAGS, flags);
   b.attrBe32(NFULA_CFG_QTHRESH, c.queueThreshold);
   b.attrBe32(NFULA_CFG_TIMEOUT, c.timeout);

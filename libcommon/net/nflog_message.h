@@ -18,14 +18,14 @@ namespace lens::net::nflog {
 
 // One logged packet (NFULNL_MSG_PACKET).
 struct Packet {
-  std::uint8_t family = 0;   // nfgenmsg family: NFPROTO_IPV4 (2) or NFPROTO_IPV6 (10)
-  std::uint16_t group = 0;   // the NFLOG group (res_id)
+  std::uint8_t family = 0;  // nfgenmsg family: NFPROTO_IPV4 (2) or NFPROTO_IPV6 (10)
+  std::uint16_t group = 0;  // the NFLOG group (res_id)
   std::optional<std::uint16_t> hwProtocol;  // NFULA_PACKET_HDR
   std::optional<std::uint8_t> hook;
   std::optional<std::string> prefix;  // NFULA_PREFIX, up to its NUL
   std::optional<std::uint32_t> uid;   // the sending socket's file owner, when there is one
   std::optional<std::uint32_t> gid;
-  std::optional<std::uint32_t> seq;   // instance-local sequence number (NFULNL_CFG_F_SEQ)
+  std::optional<std::uint32_t> seq;  // instance-local sequence number (NFULNL_CFG_F_SEQ)
   std::optional<std::uint32_t> mark;
   std::optional<std::uint32_t> outputInterface;
   std::vector<std::uint8_t> payload;  // the packet from its network header, cut at the copy range
@@ -58,8 +58,8 @@ struct Datagram {
 // Configuration of a group's instance (NFULNL_MSG_CONFIG).
 struct Config {
   std::uint16_t group = 0;
-  std::uint32_t copyRange = 256;  // bytes of each packet copied (headers only)
-  std::uint16_t flags = 0x0001;   // NFULNL_CFG_F_SEQ: numbered, so losses show as gaps
+  std::uint32_t copyRange = 256;     // bytes of each packet copied (headers only)
+  std::uint16_t flags = 0x0001;      // NFULNL_CFG_F_SEQ: numbered, so losses show as gaps
   std::uint32_t queueThreshold = 1;  // send every packet at once, not in batches
   std::uint32_t timeout = 0;         // hundredths of a second a batch may wait
 };

@@ -20,12 +20,14 @@ constexpr int kAckTimeoutMs = 2000;
 }  // namespace
 
 Result<Socket> Socket::open(const Config& config, int receiveBuffer) {
-  util::UniqueFd owned(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER));
+  util::UniqueFd owned(
+      ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER));
   if (!owned) {
     const int e = errno;
-    return makeError(e == EPROTONOSUPPORT || e == EAFNOSUPPORT ? ErrorCode::kPermission : ErrorCode::kIo,
-                     std::string("socket(AF_NETLINK, NETLINK_NETFILTER): ") + std::strerror(e) +
-                         (e == EPROTONOSUPPORT ? " (a kernel without nfnetlink)" : ""));
+    return makeError(
+        e == EPROTONOSUPPORT || e == EAFNOSUPPORT ? ErrorCode::kPermission : ErrorCode::kIo,
+        std::string("socket(AF_NETLINK, NETLINK_NETFILTER): ") + std::strerror(e) +
+            (e == EPROTONOSUPPORT ? " (a kernel without nfnetlink)" : ""));
   }
   Socket socket(std::move(owned), config.group);
   const int fd = socket.fd();
@@ -47,17 +49,19 @@ Result<Socket> Socket::open(const Config& config, int receiveBuffer) {
   if (error == EPERM || error == EBUSY) {
     // With CAP_NET_ADMIN (the caller checks), EPERM means another socket
     // holds the group: the kernel hands each group to one socket.
-    return makeError(ErrorCode::kIo,
-                     group + " is already bound by another process in this network namespace (" +
-                         std::strerror(error) +
-                         "): only one process can receive a group; stop the other watcher (lens-lockdown watch, "
-                         "ulogd) or use another --log-group with a cage applied for it");
+    return makeError(
+        ErrorCode::kIo,
+        group + " is already bound by another process in this network namespace (" +
+            std::strerror(error) +
+            "): only one process can receive a group; stop the other watcher (lens-lockdown watch, "
+            "ulogd) or use another --log-group with a cage applied for it");
   }
   if (error == ENOENT || error == EOPNOTSUPP || error == EAFNOSUPPORT) {
-    return makeError(ErrorCode::kPermission,
-                     "binding " + group + ": " + std::strerror(error) + " (a kernel without nfnetlink_log)");
+    return makeError(ErrorCode::kPermission, "binding " + group + ": " + std::strerror(error) +
+                                                 " (a kernel without nfnetlink_log)");
   }
-  if (error != 0) return makeError(ErrorCode::kIo, "binding " + group + ": " + std::strerror(error));
+  if (error != 0)
+    return makeError(ErrorCode::kIo, "binding " + group + ": " + std::strerror(error));
   socket.bound_ = true;
   return socket;
 }
@@ -80,19 +84,21 @@ Socket::~Socket() {
 }
 
 Result<int> Socket::transact(std::vector<std::uint8_t> request, std::uint32_t seq) {
-  if (::send(fd_.get(), request.data(), request.size(), 0) < 0) return util::systemError("send to nfnetlink", errno);
+  if (::send(fd_.get(), request.data(), request.size(), 0) < 0)
+    return util::systemError("send to nfnetlink", errno);
   std::vector<std::uint8_t> buffer;
   for (;;) {
     pollfd p{fd_.get(), POLLIN, 0};
     const int ready = ::poll(&p, 1, kAckTimeoutMs);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return util::systemError("poll(nfnetlink)", errno);
-    if (ready == 0) return makeError(ErrorCode::kTimeout, "nfnetlink did not answer the NFLOG configuration");
+    if (ready == 0)
+      return makeError(ErrorCode::kTimeout, "nfnetlink did not answer the NFLOG configuration");
     buffer.resize(kMaxDatagram);
     sockaddr_nl from{};
     socklen_t fromLength = sizeof from;
-    const ssize_t n =
-        ::recvfrom(fd_.get(), buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &fromLength);
+    const ssize_t n = ::recvfrom(fd_.get(), buffer.data(), buffer.size(), 0,
+                                 reinterpret_cast<sockaddr*>(&from), &fromLength);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS) continue;
       return util::systemError("recv from nfnetlink", errno);
@@ -117,8 +123,8 @@ Result<Socket::Received> Socket::receive(std::vector<std::uint8_t>& buffer) {
     buffer.resize(kMaxDatagram);
     sockaddr_nl from{};
     socklen_t fromLength = sizeof from;
-    const ssize_t n = ::recvfrom(fd_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
-                                 &fromLength);
+    const ssize_t n = ::recvfrom(fd_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT,
+                                 reinterpret_cast<sockaddr*>(&from), &fromLength);
     if (n < 0) {
       buffer.clear();
       if (errno == EINTR) continue;

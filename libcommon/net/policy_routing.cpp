@@ -60,7 +60,8 @@ class Socket {
   Result<int> transact(Message& message) {
     if (!fd_) return util::systemError("socket(AF_NETLINK)");
     std::vector<char>& bytes = message.finish(++seq_);
-    if (::send(fd_.get(), bytes.data(), bytes.size(), 0) < 0) return util::systemError("send to rtnetlink");
+    if (::send(fd_.get(), bytes.data(), bytes.size(), 0) < 0)
+      return util::systemError("send to rtnetlink");
     char reply[8192];
     for (;;) {
       const ssize_t n = ::recv(fd_.get(), reply, sizeof reply, 0);
@@ -69,7 +70,8 @@ class Socket {
         return util::systemError("recv from rtnetlink");
       }
       int length = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(h, length); h = NLMSG_NEXT(h, length)) {
+      for (auto* h = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(h, length);
+           h = NLMSG_NEXT(h, length)) {
         if (h->nlmsg_seq != seq_ || h->nlmsg_type != NLMSG_ERROR) continue;
         const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
         return -err->error;
@@ -85,7 +87,8 @@ class Socket {
     hdr.family = family;
     Message message(RTM_GETRULE, NLM_F_DUMP, &hdr, sizeof hdr);
     std::vector<char>& bytes = message.finish(++seq_);
-    if (::send(fd_.get(), bytes.data(), bytes.size(), 0) < 0) return util::systemError("send to rtnetlink");
+    if (::send(fd_.get(), bytes.data(), bytes.size(), 0) < 0)
+      return util::systemError("send to rtnetlink");
     std::vector<char> reply(32768);
     for (;;) {
       const ssize_t n = ::recv(fd_.get(), reply.data(), reply.size(), 0);
@@ -94,17 +97,20 @@ class Socket {
         return util::systemError("recv from rtnetlink");
       }
       int length = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<nlmsghdr*>(reply.data()); NLMSG_OK(h, length); h = NLMSG_NEXT(h, length)) {
+      for (auto* h = reinterpret_cast<nlmsghdr*>(reply.data()); NLMSG_OK(h, length);
+           h = NLMSG_NEXT(h, length)) {
         if (h->nlmsg_seq != seq_) continue;
         if (h->nlmsg_type == NLMSG_DONE) return Ok{};
         if (h->nlmsg_type == NLMSG_ERROR) {
           const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-          return makeError(ErrorCode::kIo, std::string("rtnetlink rule dump: ") + std::strerror(-err->error));
+          return makeError(ErrorCode::kIo,
+                           std::string("rtnetlink rule dump: ") + std::strerror(-err->error));
         }
         const auto* rule = static_cast<const fib_rule_hdr*>(NLMSG_DATA(h));
         int attrLength = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *rule));
         std::uint32_t mark = 0, table = rule->table, priority = 0;
-        for (auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(NLMSG_DATA(h)) + NLMSG_ALIGN(sizeof *rule));
+        for (auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(NLMSG_DATA(h)) +
+                                                 NLMSG_ALIGN(sizeof *rule));
              RTA_OK(a, attrLength); a = RTA_NEXT(a, attrLength)) {
           std::uint32_t value = 0;
           if (RTA_PAYLOAD(a) >= sizeof value) std::memcpy(&value, RTA_DATA(a), sizeof value);
@@ -122,11 +128,13 @@ class Socket {
   std::uint32_t seq_ = 0;
 };
 
-Message ruleMessage(std::uint16_t type, std::uint16_t flags, unsigned char family, const FwmarkRoute& r) {
+Message ruleMessage(std::uint16_t type, std::uint16_t flags, unsigned char family,
+                    const FwmarkRoute& r) {
   fib_rule_hdr hdr{};
   hdr.family = family;
   hdr.action = FR_ACT_TO_TBL;
-  hdr.table = r.table < 256 ? static_cast<unsigned char>(r.table) : static_cast<unsigned char>(RT_TABLE_UNSPEC);
+  hdr.table = r.table < 256 ? static_cast<unsigned char>(r.table)
+                            : static_cast<unsigned char>(RT_TABLE_UNSPEC);
   Message m(type, flags, &hdr, sizeof hdr);
   m.addU32(FRA_FWMARK, r.mark);
   m.addU32(FRA_FWMASK, 0xffffffffU);
@@ -135,10 +143,12 @@ Message ruleMessage(std::uint16_t type, std::uint16_t flags, unsigned char famil
   return m;
 }
 
-Message routeMessage(std::uint16_t type, std::uint16_t flags, unsigned char family, const FwmarkRoute& r) {
+Message routeMessage(std::uint16_t type, std::uint16_t flags, unsigned char family,
+                     const FwmarkRoute& r) {
   rtmsg hdr{};
   hdr.rtm_family = family;
-  hdr.rtm_table = r.table < 256 ? static_cast<unsigned char>(r.table) : static_cast<unsigned char>(RT_TABLE_UNSPEC);
+  hdr.rtm_table = r.table < 256 ? static_cast<unsigned char>(r.table)
+                                : static_cast<unsigned char>(RT_TABLE_UNSPEC);
   hdr.rtm_protocol = RTPROT_STATIC;
   hdr.rtm_scope = RT_SCOPE_HOST;
   hdr.rtm_type = RTN_LOCAL;
@@ -182,10 +192,12 @@ Status removeSteps(Socket& socket, const std::vector<Step>& steps, const FwmarkR
 Status installFwmarkRoute(const FwmarkRoute& r) {
   Socket socket;
   std::vector<Step> done;
-  for (unsigned char family : {static_cast<unsigned char>(AF_INET), static_cast<unsigned char>(AF_INET6)}) {
+  for (unsigned char family :
+       {static_cast<unsigned char>(AF_INET), static_cast<unsigned char>(AF_INET6)}) {
     for (bool rule : {false, true}) {
-      Message m = rule ? ruleMessage(RTM_NEWRULE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, family, r)
-                       : routeMessage(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, family, r);
+      Message m =
+          rule ? ruleMessage(RTM_NEWRULE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, family, r)
+               : routeMessage(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, family, r);
       auto result = socket.transact(m);
       Status failed = Ok{};
       if (!result) {
@@ -207,7 +219,8 @@ Status installFwmarkRoute(const FwmarkRoute& r) {
 Status removeFwmarkRoute(const FwmarkRoute& r) {
   Socket socket;
   std::vector<Step> all;
-  for (unsigned char family : {static_cast<unsigned char>(AF_INET), static_cast<unsigned char>(AF_INET6)}) {
+  for (unsigned char family :
+       {static_cast<unsigned char>(AF_INET), static_cast<unsigned char>(AF_INET6)}) {
     all.push_back({true, family});
     all.push_back({false, family});
   }
@@ -217,9 +230,10 @@ Status removeFwmarkRoute(const FwmarkRoute& r) {
 Result<bool> fwmarkRouteInstalled(const FwmarkRoute& r) {
   Socket socket;
   bool found = false;
-  auto status = socket.dumpRules(AF_INET, [&](std::uint32_t mark, std::uint32_t table, std::uint32_t priority) {
-    if (mark == r.mark && table == r.table && priority == r.priority) found = true;
-  });
+  auto status = socket.dumpRules(
+      AF_INET, [&](std::uint32_t mark, std::uint32_t table, std::uint32_t priority) {
+        if (mark == r.mark && table == r.table && priority == r.priority) found = true;
+      });
   if (!status) return status.error();
   return found;
 }

@@ -1,7 +1,7 @@
 #include "libcommon/net/resolver.h"
 
-#include <arpa/inet.h>
 #include <ares.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -59,12 +59,14 @@ Result<std::string> normalizeServer(std::string_view text) {
   std::string_view host = text;
   std::uint16_t port = 53;
   auto badPort = [&] {
-    return makeError(ErrorCode::kInvalidArgument, "invalid upstream \"" + std::string(text) + "\": bad port");
+    return makeError(ErrorCode::kInvalidArgument,
+                     "invalid upstream \"" + std::string(text) + "\": bad port");
   };
   if (host.starts_with('[')) {
     const auto close = host.find(']');
     if (close == std::string_view::npos) {
-      return makeError(ErrorCode::kInvalidArgument, "invalid upstream \"" + std::string(text) + "\": missing ']'");
+      return makeError(ErrorCode::kInvalidArgument,
+                       "invalid upstream \"" + std::string(text) + "\": missing ']'");
     }
     std::string_view rest = host.substr(close + 1);
     host = host.substr(1, close - 1);
@@ -84,10 +86,12 @@ Result<std::string> normalizeServer(std::string_view text) {
   auto address = net::IpAddress::parse(host);
   if (!address) {
     return makeError(ErrorCode::kInvalidArgument,
-                     "invalid upstream \"" + std::string(text) + "\": give an IP address, optionally with :PORT");
+                     "invalid upstream \"" + std::string(text) +
+                         "\": give an IP address, optionally with :PORT");
   }
   const std::string addr = address->toString();
-  return address->isV6() ? "[" + addr + "]:" + std::to_string(port) : addr + ":" + std::to_string(port);
+  return address->isV6() ? "[" + addr + "]:" + std::to_string(port)
+                         : addr + ":" + std::to_string(port);
 }
 
 Result<std::unique_ptr<Resolver>> Resolver::create(const Options& options, WatchFn watch) {
@@ -105,7 +109,8 @@ Result<std::unique_ptr<Resolver>> Resolver::create(const Options& options, Watch
   opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
   const int rc = ares_init_options(&self->channel_, &opts, mask);
   if (rc != ARES_SUCCESS) {
-    return makeError(ErrorCode::kIo, std::string("c-ares: cannot initialise: ") + ares_strerror(rc));
+    return makeError(ErrorCode::kIo,
+                     std::string("c-ares: cannot initialise: ") + ares_strerror(rc));
   }
   ares_set_socket_callback(self->channel_, &Resolver::onSocketCreated, self.get());
 
@@ -119,12 +124,14 @@ Result<std::unique_ptr<Resolver>> Resolver::create(const Options& options, Watch
     }
     const int set = ares_set_servers_ports_csv(self->channel_, csv.c_str());
     if (set != ARES_SUCCESS) {
-      return makeError(ErrorCode::kInvalidArgument, "c-ares rejected the upstream list " + csv + ": " + ares_strerror(set));
+      return makeError(ErrorCode::kInvalidArgument,
+                       "c-ares rejected the upstream list " + csv + ": " + ares_strerror(set));
     }
   }
   if (self->describeServers().empty()) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "no upstream resolver: give --upstream or a nameserver line in /etc/resolv.conf");
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "no upstream resolver: give --upstream or a nameserver line in /etc/resolv.conf");
   }
   return self;
 }
@@ -151,8 +158,9 @@ int Resolver::onSocketCreated(int fd, int type, void* self) {
   auto marked = net::markSocket(fd, up->mark_);
   if (!marked || *marked != net::MarkResult::kMarked) {
     if (!up->markFailed_) {
-      log::get("dns")->warn("cannot mark upstream sockets ({}): inside a cage, upstream queries would loop back",
-                            marked ? "not permitted" : marked.error().message);
+      log::get("dns")->warn(
+          "cannot mark upstream sockets ({}): inside a cage, upstream queries would loop back",
+          marked ? "not permitted" : marked.error().message);
     }
     up->markFailed_ = true;
   }
@@ -165,14 +173,16 @@ void Resolver::send(std::span<const std::uint8_t> query, Callback callback) {
   ares_send(channel_, query.data(), static_cast<int>(query.size()), &Resolver::onAnswer, pending);
 }
 
-void Resolver::onAnswer(void* arg, int status, int /*timeouts*/, unsigned char* answer, int length) {
+void Resolver::onAnswer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
+                        int length) {
   std::unique_ptr<Pending> pending(static_cast<Pending*>(arg));
   --pending->owner->pending_;
   try {
     if (status == ARES_SUCCESS && answer && length > 0) {
       pending->callback(std::span<const std::uint8_t>(answer, static_cast<std::size_t>(length)));
     } else {
-      pending->callback(makeError(ErrorCode::kIo, "upstream " + std::string(aresErrorName(status))));
+      pending->callback(
+          makeError(ErrorCode::kIo, "upstream " + std::string(aresErrorName(status))));
     }
   } catch (const std::exception& e) {
     // Never let an exception cross c-ares's C frames.
@@ -194,7 +204,8 @@ void Resolver::onAddresses(void* arg, int status, int /*timeouts*/, ares_addrinf
   std::unique_ptr<ares_addrinfo, void (*)(ares_addrinfo*)> owned(result, ares_freeaddrinfo);
   --pending->owner->pending_;
   std::vector<net::IpAddress> addresses;
-  for (const ares_addrinfo_node* node = result ? result->nodes : nullptr; node; node = node->ai_next) {
+  for (const ares_addrinfo_node* node = result ? result->nodes : nullptr; node;
+       node = node->ai_next) {
     std::optional<net::IpAddress> ip;
     if (node->ai_family == AF_INET) {
       const auto* sin = reinterpret_cast<const sockaddr_in*>(node->ai_addr);
@@ -205,15 +216,18 @@ void Resolver::onAddresses(void* arg, int status, int /*timeouts*/, ares_addrinf
       std::memcpy(bytes.data(), &sin6->sin6_addr, bytes.size());
       ip = net::IpAddress::fromV6(bytes);
     }
-    if (ip && std::find(addresses.begin(), addresses.end(), *ip) == addresses.end()) addresses.push_back(*ip);
+    if (ip && std::find(addresses.begin(), addresses.end(), *ip) == addresses.end())
+      addresses.push_back(*ip);
   }
   try {
     if (status == ARES_SUCCESS && !addresses.empty()) {
       pending->callback(std::move(addresses));
     } else {
-      const std::string why = status == ARES_ENOTFOUND || status == ARES_SUCCESS ? "no such name or no address"
-                                                                                : std::string(aresErrorName(status));
-      pending->callback(makeError(status == ARES_ETIMEOUT ? ErrorCode::kTimeout : ErrorCode::kNotFound, why));
+      const std::string why = status == ARES_ENOTFOUND || status == ARES_SUCCESS
+                                  ? "no such name or no address"
+                                  : std::string(aresErrorName(status));
+      pending->callback(
+          makeError(status == ARES_ETIMEOUT ? ErrorCode::kTimeout : ErrorCode::kNotFound, why));
     }
   } catch (const std::exception& e) {
     log::get("dns")->error("address lookup handler failed: {}", e.what());

@@ -21,13 +21,15 @@ Result<std::uint32_t> parseMark(std::string_view option, const std::string& text
   const auto value = util::parseUint32(text);
   if (!value) {
     return makeError(ErrorCode::kInvalidArgument,
-                     "invalid " + std::string(option) + " \"" + text + "\": give a 32-bit number (0x4e585553 or 1314411859)");
+                     "invalid " + std::string(option) + " \"" + text +
+                         "\": give a 32-bit number (0x4e585553 or 1314411859)");
   }
   return *value;
 }
 
 void growSocketBuffers(int fd, int bytes) {
-  for (auto [force, plain] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
+  for (auto [force, plain] :
+       {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
     if (::setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0) {
       (void)::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
     }

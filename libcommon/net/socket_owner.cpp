@@ -1,6 +1,6 @@
 #include "libcommon/net/socket_owner.h"
-#include "libcommon/util/unique_fd.h"
 #include "libcommon/util/system_error.h"
+#include "libcommon/util/unique_fd.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -137,9 +137,9 @@ Result<SocketInode> findTcpSocket(const SocketAddress& source, const SocketAddre
   if (isMapped(src) && (isMapped(dst) || dst.isV4())) src = asV4(src);
   if (isMapped(dst) && src.isV4()) dst = asV4(dst);
   if (src.isV4() != dst.isV4()) {
-    return Error{ErrorCode::kInvalidArgument,
-                 "socket lookup: " + source.toString() + " and " + destination.toString() +
-                     " are of different address families"};
+    return Error{ErrorCode::kInvalidArgument, "socket lookup: " + source.toString() + " and " +
+                                                  destination.toString() +
+                                                  " are of different address families"};
   }
 
   struct {
@@ -189,7 +189,8 @@ Result<SocketInode> findTcpSocket(const SocketAddress& source, const SocketAddre
         if (errno == ENOENT) return Error{ErrorCode::kNotFound, what + ": no such socket"};
         return util::systemError("sock_diag " + what);
       }
-      if (h->nlmsg_type == NLMSG_DONE) return Error{ErrorCode::kNotFound, what + ": no such socket"};
+      if (h->nlmsg_type == NLMSG_DONE)
+        return Error{ErrorCode::kNotFound, what + ": no such socket"};
       if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
           h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) {
         continue;

@@ -67,9 +67,12 @@ std::string summarizeError(std::string_view errorText) {
 }
 
 ErrorCode classifyError(std::string_view errorText) {
-  const auto has = [&](std::string_view needle) { return errorText.find(needle) != std::string_view::npos; };
+  const auto has = [&](std::string_view needle) {
+    return errorText.find(needle) != std::string_view::npos;
+  };
   if (has("Operation not permitted") || has("Permission denied")) return ErrorCode::kPermission;
-  if (has("Protocol not supported") || has("Operation not supported") || has("Address family not supported")) {
+  if (has("Protocol not supported") || has("Operation not supported") ||
+      has("Address family not supported")) {
     return ErrorCode::kPermission;
   }
   if (has("No such file or directory")) return ErrorCode::kNotFound;

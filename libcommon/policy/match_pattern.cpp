@@ -9,12 +9,13 @@ namespace lens::policy {
 namespace {
 
 Result<std::uint16_t> parsePort(std::string_view text, std::string_view pattern) {
-  if (text == "0") return makeError(ErrorCode::kInvalidPolicy, "port 0 is not a valid port in \"" + std::string(pattern) + "\"");
+  if (text == "0")
+    return makeError(ErrorCode::kInvalidPolicy,
+                     "port 0 is not a valid port in \"" + std::string(pattern) + "\"");
   auto value = util::parseDecimal(text, 65535);
   if (!value) {
-    return makeError(ErrorCode::kInvalidPolicy,
-                     "invalid port \"" + std::string(text) + "\" in \"" + std::string(pattern) +
-                         "\" (expected 1-65535)");
+    return makeError(ErrorCode::kInvalidPolicy, "invalid port \"" + std::string(text) + "\" in \"" +
+                                                    std::string(pattern) + "\" (expected 1-65535)");
   }
   return static_cast<std::uint16_t>(*value);
 }
@@ -28,7 +29,8 @@ bool validHostChar(char c) {
 // at most 253 characters, at most one '*'.
 Status checkHostPattern(std::string_view host, std::string_view pattern) {
   auto fail = [&](const std::string& why) -> Status {
-    return makeError(ErrorCode::kInvalidPolicy, "invalid match \"" + std::string(pattern) + "\": " + why);
+    return makeError(ErrorCode::kInvalidPolicy,
+                     "invalid match \"" + std::string(pattern) + "\": " + why);
   };
   if (host.empty()) return fail("empty host");
   if (host.size() > 253) return fail("host longer than 253 characters");
@@ -46,7 +48,8 @@ Status checkHostPattern(std::string_view host, std::string_view pattern) {
   // A host whose last label is numeric is meant as an IPv4 address; if it did
   // not parse as one it is a spelling the safety floor refuses (127.1,
   // 0x7f.0.0.1, 2130706433), so a rule naming it could never match.
-  const std::string_view last = host.substr(host.rfind('.') == std::string_view::npos ? 0 : host.rfind('.') + 1);
+  const std::string_view last =
+      host.substr(host.rfind('.') == std::string_view::npos ? 0 : host.rfind('.') + 1);
   const bool hex = last.size() >= 2 && last[0] == '0' && last[1] == 'x';
   const std::string_view digits = hex ? last.substr(2) : last;
   if (!last.empty() && std::all_of(digits.begin(), digits.end(), [hex](char c) {
@@ -73,7 +76,8 @@ Result<MatchPattern> MatchPattern::parse(std::string_view text) {
   if (text.empty()) return fail("empty match pattern");
   // Caught before the port split, which would otherwise call "//x.com" a bad port.
   if (text.find("://") != std::string_view::npos) {
-    return fail("invalid match \"" + std::string(text) + "\": expected a host, address or prefix, not a URL");
+    return fail("invalid match \"" + std::string(text) +
+                "\": expected a host, address or prefix, not a URL");
   }
 
   // 1. An address or prefix without a port.
@@ -95,7 +99,8 @@ Result<MatchPattern> MatchPattern::parse(std::string_view text) {
     const std::string_view inner = text.substr(1, close - 1);
     auto cidr = net::Cidr::parse(inner);
     if (!cidr || inner.find(':') == std::string_view::npos) {
-      return fail("invalid match \"" + std::string(text) + "\": expected an IPv6 address or prefix inside [ ]");
+      return fail("invalid match \"" + std::string(text) +
+                  "\": expected an IPv6 address or prefix inside [ ]");
     }
     auto port = parsePort(text.substr(close + 2), text);
     if (!port) return port.error();
@@ -153,9 +158,8 @@ bool MatchPattern::matchesHost(std::string_view host) const {
     case Kind::kExact:
       return host == host_;
     case Kind::kSuffix:
-      return host == host_ ||
-             (host.size() > host_.size() && host.ends_with(host_) &&
-              host[host.size() - host_.size() - 1] == '.');
+      return host == host_ || (host.size() > host_.size() && host.ends_with(host_) &&
+                               host[host.size() - host_.size() - 1] == '.');
     case Kind::kMidWildcard:
       return host.size() > host_.size() + suffix_.size() && host.starts_with(host_) &&
              host.ends_with(suffix_);

@@ -55,7 +55,7 @@ struct RouteRule {  // network.egress.http[] (and legacy network.allowedRoutes[]
   std::optional<ForwardBridge> forward;
 };
 
-struct RawRule {  // network.egress.tcp[] and network.egress.udp[]
+struct RawRule {       // network.egress.tcp[] and network.egress.udp[]
   MatchPattern match;  // always carries a port
   Verdict verdict = Verdict::kDeny;
   std::string description;
@@ -71,7 +71,12 @@ struct NetworkPolicy {
   bool fromAllowedRoutes = false;  // http came from the legacy spelling
 };
 
-enum class InjectionType : std::uint8_t { kHeader, kUriPlaceholder, kAwsSigv4, kOauthClientCredentials };
+enum class InjectionType : std::uint8_t {
+  kHeader,
+  kUriPlaceholder,
+  kAwsSigv4,
+  kOauthClientCredentials
+};
 
 // The placeholder of a credential with an awsSigv4 injection is the fake
 // access key id the sandbox signs with; it starts with this prefix.
@@ -89,7 +94,7 @@ struct Injection {
   std::string sessionToken;     // awsSigv4
   // oauthClientCredentials: the token endpoint the proxy answers itself,
   // with the credential's placeholder as the access token.
-  std::string tokenPath;            // normalised path
+  std::string tokenPath;  // normalised path
   std::string clientId;
   std::vector<std::string> scopes;  // sorted, no repeats; empty = a request without scope
   std::uint32_t expiresIn = 3600;

@@ -22,9 +22,12 @@ namespace lens::policy {
 
 std::string_view toString(Verdict v) {
   switch (v) {
-    case Verdict::kAllow: return "allow";
-    case Verdict::kDeny: return "deny";
-    case Verdict::kAsk: return "ask";
+    case Verdict::kAllow:
+      return "allow";
+    case Verdict::kDeny:
+      return "deny";
+    case Verdict::kAsk:
+      return "ask";
   }
   return "deny";
 }
@@ -34,10 +37,14 @@ std::string_view toString(Scheme s) { return s == Scheme::kHttp ? "http" : "http
 
 std::string_view toString(InjectionType t) {
   switch (t) {
-    case InjectionType::kHeader: return "header";
-    case InjectionType::kUriPlaceholder: return "uriPlaceholder";
-    case InjectionType::kAwsSigv4: return "awsSigv4";
-    case InjectionType::kOauthClientCredentials: return "oauthClientCredentials";
+    case InjectionType::kHeader:
+      return "header";
+    case InjectionType::kUriPlaceholder:
+      return "uriPlaceholder";
+    case InjectionType::kAwsSigv4:
+      return "awsSigv4";
+    case InjectionType::kOauthClientCredentials:
+      return "oauthClientCredentials";
   }
   return "header";
 }
@@ -79,13 +86,15 @@ std::string joinValues(const std::vector<std::string_view>& values) {
 // (relative paths are placed there) without "..", "." or empty segments.
 std::optional<std::string> filePathProblem(std::string_view path) {
   const auto segments = util::split(path, '/');
-  if (std::find(segments.begin(), segments.end(), "..") != segments.end()) return "must not contain \"..\"";
+  if (std::find(segments.begin(), segments.end(), "..") != segments.end())
+    return "must not contain \"..\"";
   const bool absolute = path.starts_with('/');
   if (path.ends_with('/') || (absolute && (segments.size() < 3 || segments[1] != "tmp"))) {
     return "must name a file under /tmp";
   }
   for (std::size_t i = absolute ? 1 : 0; i < segments.size(); ++i) {
-    if (segments[i].empty() || segments[i] == ".") return "must not contain \".\" or empty segments";
+    if (segments[i].empty() || segments[i] == ".")
+      return "must not contain \".\" or empty segments";
   }
   return std::nullopt;
 }
@@ -138,7 +147,8 @@ class Parser {
       for (std::string_view key : spec::transportFields()) obj->remove(std::string(key));
     }
     const ObjectView view = check(obj, spec::policyDocument(), "");
-    if (view.has("network")) doc.network = network(view.get("network").extract<ObjectPtr>(), view.at("network"));
+    if (view.has("network"))
+      doc.network = network(view.get("network").extract<ObjectPtr>(), view.at("network"));
     if (view.has("credentials")) credentials(view, doc.credentials);
     if (view.has("env")) environment(view, doc.env);
     if (view.has("files")) files(view, doc.files);
@@ -206,8 +216,10 @@ class Parser {
         if (!v.isString()) return wrongKind(path, "a string", v);
         const std::string s = v.extract<std::string>();
         if (std::find(type.values.begin(), type.values.end(), s) != type.values.end()) return true;
-        std::string message = "unknown value " + quoted(s) + " (expected " + joinValues(type.values) + ")";
-        if (auto near = util::closestMatch(s, type.values)) message += "; did you mean " + quoted(*near) + "?";
+        std::string message =
+            "unknown value " + quoted(s) + " (expected " + joinValues(type.values) + ")";
+        if (auto near = util::closestMatch(s, type.values))
+          message += "; did you mean " + quoted(*near) + "?";
         error(path, std::move(message));
         return false;
       }
@@ -245,7 +257,8 @@ class Parser {
                                 [&key = key](const spec::Field& f) { return f.name == key; });
       if (field == type.fields.end()) {
         std::string message = "unknown key " + quoted(key);
-        if (auto near = util::closestMatch(key, names)) message += " (did you mean " + quoted(*near) + "?)";
+        if (auto near = util::closestMatch(key, names))
+          message += " (did you mean " + quoted(*near) + "?)";
         error(at, std::move(message), true);
         continue;
       }
@@ -253,7 +266,8 @@ class Parser {
       if (field->type == nullptr || checkShallow(value, *field->type, at)) {
         view.valid.insert(key);
         if (field->deprecated && field->type != nullptr) {
-          warning(at, "key " + quoted(key) + " is deprecated: " + std::string(field->description), true);
+          warning(at, "key " + quoted(key) + " is deprecated: " + std::string(field->description),
+                  true);
         }
       }
     }
@@ -273,7 +287,8 @@ class Parser {
     if (!parent.has(key)) return;
     const ArrayPtr array = parent.get(key).extract<ArrayPtr>();
     const std::string at = parent.at(key);
-    for (std::size_t i = 0; i < array->size(); ++i) fn(array->get(static_cast<unsigned>(i)), indexPath(at, i));
+    for (std::size_t i = 0; i < array->size(); ++i)
+      fn(array->get(static_cast<unsigned>(i)), indexPath(at, i));
   }
 
   // Checks an array item as an object of `type` and returns its view, or
@@ -356,7 +371,8 @@ class Parser {
       if (r->has("path")) {
         const std::string path = r->str("path");
         if (path != "*" && path != "**" && !path.starts_with('/')) {
-          error(r->at("path"), "path " + quoted(path) + " must start with '/' (or be \"*\" or \"**\")");
+          error(r->at("path"),
+                "path " + quoted(path) + " must start with '/' (or be \"*\" or \"**\")");
           ok = false;
         } else if (path.find_first_of("?#") != std::string::npos) {
           error(r->at("path"), "path " + quoted(path) + " must not contain a query or fragment");
@@ -379,7 +395,8 @@ class Parser {
 
     const spec::Type& egressType = fieldType(networkType, "egress");
     std::optional<ObjectView> egress;
-    if (v.has("egress")) egress = check(v.get("egress").extract<ObjectPtr>(), egressType, v.at("egress"));
+    if (v.has("egress"))
+      egress = check(v.get("egress").extract<ObjectPtr>(), egressType, v.at("egress"));
 
     const bool haveHttp = egress && egress->has("http");
     if (v.has("allowedRoutes") && haveHttp) {
@@ -405,7 +422,8 @@ class Parser {
   }
 
   void routes(const ObjectView& v, std::string_view key, std::vector<RouteRule>& out) {
-    const spec::Type& ruleType = *fieldType(fieldType(spec::policyDocument(), "network"), "allowedRoutes").items;
+    const spec::Type& ruleType =
+        *fieldType(fieldType(spec::policyDocument(), "network"), "allowedRoutes").items;
     eachItem(v, key, [&](const Var& value, const std::string& at) {
       auto r = item(value, ruleType, at);
       if (!r) return;
@@ -417,7 +435,8 @@ class Parser {
       rule.match = std::move(*match);
       rule.verdict = verdict(r->str("verdict"));
       rule.transport = transport(r->str("transport"));
-      if (r->has("scheme")) rule.scheme = r->str("scheme") == "http" ? Scheme::kHttp : Scheme::kHttps;
+      if (r->has("scheme"))
+        rule.scheme = r->str("scheme") == "http" ? Scheme::kHttp : Scheme::kHttps;
       rule.description = r->str("description");
       rule.tlsTerminate = r->has("tlsTerminate") && r->get("tlsTerminate").extract<bool>();
       if (r->has("forward")) forward(*r, ruleType, rule);
@@ -429,7 +448,8 @@ class Parser {
   // (the rule denies, as the original) rather than the whole policy.
   void forward(const ObjectView& r, const spec::Type& ruleType, RouteRule& rule) {
     const std::string at = r.at("forward");
-    const ObjectView f = check(r.get("forward").extract<ObjectPtr>(), fieldType(ruleType, "forward"), at);
+    const ObjectView f =
+        check(r.get("forward").extract<ObjectPtr>(), fieldType(ruleType, "forward"), at);
     std::optional<std::string> problem;
     const MatchPattern& m = rule.match;
     if (m.kind() != MatchPattern::Kind::kExact || !m.port()) {
@@ -442,7 +462,8 @@ class Parser {
     if (!problem) {
       auto dial = net::parseHostPort(f.str("dialAddr"));
       if (!dial || !dial->port) {
-        problem = "dialAddr must be host:port" + (dial ? std::string() : " (" + dial.error().message + ")");
+        problem = "dialAddr must be host:port" +
+                  (dial ? std::string() : " (" + dial.error().message + ")");
       } else {
         bridge.dialHost = dial->host;
         bridge.dialPort = *dial->port;
@@ -463,7 +484,8 @@ class Parser {
       } else if (auto ok = tls::checkClientIdentity(bridge.certPem, bridge.keyPem); !ok) {
         problem = ok.error().message;
       } else if (!bridge.caPem.empty()) {
-        if (auto roots = tls::readCertificates(bridge.caPem, "caPem"); !roots) problem = roots.error().message;
+        if (auto roots = tls::readCertificates(bridge.caPem, "caPem"); !roots)
+          problem = roots.error().message;
       }
     }
     if (problem) {
@@ -475,7 +497,8 @@ class Parser {
   }
 
   void rawRules(const ObjectView& v, std::string_view table, std::vector<RawRule>& out) {
-    const spec::Type& ruleType = *fieldType(fieldType(fieldType(spec::policyDocument(), "network"), "egress"), table).items;
+    const spec::Type& ruleType =
+        *fieldType(fieldType(fieldType(spec::policyDocument(), "network"), "egress"), table).items;
     eachItem(v, table, [&](const Var& value, const std::string& at) {
       auto r = item(value, ruleType, at);
       if (!r) return;
@@ -484,10 +507,12 @@ class Parser {
       rule.binaries = binaries(*r);
       if (!match || !r->has("verdict")) return;
       if (!match->port()) {
-        const bool v6 = match->kind() == MatchPattern::Kind::kCidr && match->cidr().network().isV6();
-        error(r->at("match"), std::string(table) + " rule " + quoted(match->text()) + " needs a port" +
-                                  (v6 ? "; an IPv6 address with a port must be written [address]:port"
-                                      : " (host:port, cidr:port or [ipv6]:port)"));
+        const bool v6 =
+            match->kind() == MatchPattern::Kind::kCidr && match->cidr().network().isV6();
+        error(r->at("match"),
+              std::string(table) + " rule " + quoted(match->text()) + " needs a port" +
+                  (v6 ? "; an IPv6 address with a port must be written [address]:port"
+                      : " (host:port, cidr:port or [ipv6]:port)"));
         return;
       }
       if (table == "udp" && *match->port() == 53) {
@@ -515,8 +540,8 @@ class Parser {
         auto [it, inserted] = firstSeen.emplace(cred.id, at);
         if (!inserted) {
           const SourcePos first = map_.valuePos(childPath(it->second, "id"));
-          error(c->at("id"), "duplicate credential id " + quoted(cred.id) + " (first used at line " +
-                                 std::to_string(first.line) + ")");
+          error(c->at("id"), "duplicate credential id " + quoted(cred.id) +
+                                 " (first used at line " + std::to_string(first.line) + ")");
         }
       }
       if (!cred.envVar.empty() && !isEnvName(cred.envVar)) {
@@ -524,14 +549,15 @@ class Parser {
       }
       const spec::Type& injType = *fieldType(credType, "injections").items;
       eachItem(*c, "injections", [&](const Var& iv, const std::string& iat) {
-        if (auto inj = injection(iv, injType, iat, cred)) cred.injections.push_back(std::move(*inj));
+        if (auto inj = injection(iv, injType, iat, cred))
+          cred.injections.push_back(std::move(*inj));
       });
       out.push_back(std::move(cred));
     });
   }
 
-  std::optional<Injection> injection(const Var& value, const spec::Type& tagged, const std::string& at,
-                                     const Credential& cred) {
+  std::optional<Injection> injection(const Var& value, const spec::Type& tagged,
+                                     const std::string& at, const Credential& cred) {
     if (!isObject(value)) {
       wrongKind(at, "an object", value);
       return std::nullopt;
@@ -554,8 +580,10 @@ class Parser {
     auto variant = std::find_if(tagged.variants.begin(), tagged.variants.end(),
                                 [&](const auto& vt) { return vt.first == tagValue; });
     if (variant == tagged.variants.end()) {
-      std::string message = "unknown injection type " + quoted(tagValue) + " (expected " + joinValues(names) + ")";
-      if (auto near = util::closestMatch(tagValue, names)) message += "; did you mean " + quoted(*near) + "?";
+      std::string message =
+          "unknown injection type " + quoted(tagValue) + " (expected " + joinValues(names) + ")";
+      if (auto near = util::closestMatch(tagValue, names))
+        message += "; did you mean " + quoted(*near) + "?";
       error(tagPath, std::move(message));
       return std::nullopt;
     }
@@ -597,7 +625,9 @@ class Parser {
       inj.scopes.erase(std::unique(inj.scopes.begin(), inj.scopes.end()), inj.scopes.end());
       if (v.has("expiresIn")) inj.expiresIn = v.get("expiresIn").convert<std::uint32_t>();
       if (cred.placeholder.empty()) {
-        error(at, "an oauthClientCredentials injection needs the credential's placeholder (the token it answers)");
+        error(at,
+              "an oauthClientCredentials injection needs the credential's placeholder (the token "
+              "it answers)");
       }
     } else {
       inj.type = InjectionType::kAwsSigv4;
@@ -609,7 +639,8 @@ class Parser {
       static_cast<void>(httpRules(v, *variant->second));
       if (!cred.placeholder.starts_with(kAwsPlaceholderPrefix)) {
         error(at, "an awsSigv4 injection needs a credential placeholder starting with \"" +
-                      std::string(kAwsPlaceholderPrefix) + "\" (the fake access key id the sandbox uses)");
+                      std::string(kAwsPlaceholderPrefix) +
+                      "\" (the fake access key id the sandbox uses)");
       }
     }
     if (!domain || out_.errors.size() != errorsBefore) return std::nullopt;
@@ -618,7 +649,8 @@ class Parser {
 
   // Without a type tag the variant is unknown; still name the keys that no
   // variant has (a misspelt tag is the likely cause of the missing one).
-  void unknownKeysOfAnyVariant(const ObjectPtr& obj, const spec::Type& tagged, const std::string& at) {
+  void unknownKeysOfAnyVariant(const ObjectPtr& obj, const spec::Type& tagged,
+                               const std::string& at) {
     std::vector<std::string_view> known;
     for (const auto& variant : tagged.variants) {
       for (const spec::Field& f : variant.second->fields) {
@@ -629,7 +661,8 @@ class Parser {
       const std::string& key = entry.first;
       if (std::find(known.begin(), known.end(), key) != known.end()) continue;
       std::string message = "unknown key " + quoted(key);
-      if (auto near = util::closestMatch(key, known)) message += " (did you mean " + quoted(*near) + "?)";
+      if (auto near = util::closestMatch(key, known))
+        message += " (did you mean " + quoted(*near) + "?)";
       error(childPath(at, key), std::move(message), true);
     }
   }
@@ -638,7 +671,8 @@ class Parser {
     for (const auto& [key, value] : *v.get("env").extract<ObjectPtr>()) {
       if (!value.isString()) continue;  // reported by the structural check
       if (!isEnvName(key)) {
-        error(childPath(v.at("env"), key), "invalid environment variable name " + quoted(key), true);
+        error(childPath(v.at("env"), key), "invalid environment variable name " + quoted(key),
+              true);
         continue;
       }
       out.emplace(key, value.extract<std::string>());
@@ -653,7 +687,8 @@ class Parser {
       TempFile file;
       file.path = f->str("path");
       file.content = f->str("content");
-      if (f->has("mode")) file.mode = static_cast<std::uint32_t>(f->get("mode").convert<std::int64_t>());
+      if (f->has("mode"))
+        file.mode = static_cast<std::uint32_t>(f->get("mode").convert<std::int64_t>());
       if (auto problem = filePathProblem(file.path)) {
         error(f->at("path"), "file path " + quoted(file.path) + " " + *problem);
         return;
@@ -671,13 +706,19 @@ class Parser {
 // The kind of the JSON value that starts with `c` (the scanner has validated it).
 std::string_view kindOf(char c) {
   switch (c) {
-    case '{': return "an object";
-    case '[': return "an array";
-    case '"': return "a string";
-    case 'n': return "null";
+    case '{':
+      return "an object";
+    case '[':
+      return "an array";
+    case '"':
+      return "a string";
+    case 'n':
+      return "null";
     case 't':
-    case 'f': return "a boolean";
-    default: return "a number";
+    case 'f':
+      return "a boolean";
+    default:
+      return "a number";
   }
 }
 
@@ -698,12 +739,14 @@ ParseOutcome parsePolicy(std::string_view text, const ParseOptions& options) {
   const SourceMap& map = std::get<SourceMap>(scanned);
 
   std::string_view body = text;
-  if (body.starts_with(kByteOrderMark)) body.remove_prefix(kByteOrderMark.size());  // Poco refuses it
+  if (body.starts_with(kByteOrderMark))
+    body.remove_prefix(kByteOrderMark.size());  // Poco refuses it
   // Poco cannot parse a bare scalar (null, 5, "x") as a document; name it here.
   const std::size_t first = body.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && body[first] != '{') {
-    out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, map.valuePos(""), "",
-                                    "a policy must be a JSON object, not " + std::string(kindOf(body[first]))});
+    out.errors.push_back(
+        Diagnostic{Diagnostic::Severity::kError, options.fileName, map.valuePos(""), "",
+                   "a policy must be a JSON object, not " + std::string(kindOf(body[first]))});
     return out;
   }
 
@@ -714,7 +757,10 @@ ParseOutcome parsePolicy(std::string_view text, const ParseOptions& options) {
     root = json.parse(std::string(body));
   } catch (const Poco::Exception& e) {
     // The scanner accepted the text, so this is a value Poco cannot represent.
-    out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, {}, "",
+    out.errors.push_back(Diagnostic{Diagnostic::Severity::kError,
+                                    options.fileName,
+                                    {},
+                                    "",
                                     "cannot parse JSON: " + e.displayText()});
     return out;
   }
@@ -735,7 +781,8 @@ ParseOutcome loadPolicyFile(const std::string& path, ParseOptions options) {
   if (options.fileName == ParseOptions{}.fileName) options.fileName = path;
   ParseOutcome out;
   auto fail = [&](std::string message) {
-    out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, {}, "", std::move(message)});
+    out.errors.push_back(
+        Diagnostic{Diagnostic::Severity::kError, options.fileName, {}, "", std::move(message)});
     return out;
   };
   auto text = util::readFile(path, options.limits.maxBytes);

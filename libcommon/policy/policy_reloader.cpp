@@ -80,7 +80,8 @@ bool PolicyReloader::reload(std::string_view trigger) {
       lastRejected_ = version;
     }
     logger->error("policy {} rejected; {}", options_.path,
-                  ready() ? "keeping the last good policy" : "denying everything until a valid policy arrives");
+                  ready() ? "keeping the last good policy"
+                          : "denying everything until a valid policy arrives");
     if (!repeat) emit(false, version, errorsJson, trigger);
     return false;
   }
@@ -107,8 +108,10 @@ Status PolicyReloader::start() {
   const std::filesystem::path file(options_.path);
   const std::string dir = file.has_parent_path() ? file.parent_path().string() : ".";
   inotifyFd_.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-  if (!inotifyFd_) return makeError(ErrorCode::kIo, std::string("inotify_init1: ") + std::strerror(errno));
-  const std::uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB;
+  if (!inotifyFd_)
+    return makeError(ErrorCode::kIo, std::string("inotify_init1: ") + std::strerror(errno));
+  const std::uint32_t mask =
+      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB;
   if (::inotify_add_watch(inotifyFd_.get(), dir.c_str(), mask) < 0) {
     const int err = errno;
     inotifyFd_.reset();
@@ -174,7 +177,8 @@ void PolicyReloader::watch() {
       if (relevant) {
         reload("file-changed");
       } else if (removed) {
-        log::get("policy")->warn("policy file {} was removed; keeping the policy in force", options_.path);
+        log::get("policy")->warn("policy file {} was removed; keeping the policy in force",
+                                 options_.path);
       }
     }
   }

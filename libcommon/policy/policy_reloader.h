@@ -24,10 +24,10 @@ namespace lens::policy {
 class PolicyReloader {
  public:
   struct Options {
-    std::string path;            // the policy file
-    std::string source;          // tool name for audit events
+    std::string path;             // the policy file
+    std::string source;           // tool name for audit events
     audit::Sink* sink = nullptr;  // may be null
-    bool watchSighup = true;     // block SIGHUP in the calling thread, take it via signalfd
+    bool watchSighup = true;      // block SIGHUP in the calling thread, take it via signalfd
     // Called after each successful swap (from the watcher thread).
     std::function<void(const std::shared_ptr<const decision::Engine>&)> onApplied;
   };

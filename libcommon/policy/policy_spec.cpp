@@ -13,24 +13,28 @@ const Type kAbsolutePath{.kind = Kind::kString, .pattern = "^/"};
 const Type kBinaryList{.kind = Kind::kArray, .items = &kAbsolutePath};
 
 // host or address, then a port 1-65535 (IPv6 in brackets).
-#define LENS_PORT_RE "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
-const Type kRawMatch{.kind = Kind::kString,
-                     .minLength = 1,
-                     .pattern = "^(\\[[0-9A-Fa-f:.]+(/[0-9]{1,3})?\\]|[^:\\[\\]]+):" LENS_PORT_RE "$"};
+#define LENS_PORT_RE \
+  "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+const Type kRawMatch{
+    .kind = Kind::kString,
+    .minLength = 1,
+    .pattern = "^(\\[[0-9A-Fa-f:.]+(/[0-9]{1,3})?\\]|[^:\\[\\]]+):" LENS_PORT_RE "$"};
 #undef LENS_PORT_RE
 
 const Type kVerdict{
     .kind = Kind::kEnum,
     .name = "Verdict",
-    .description = "allow: let it through; deny: refuse it; ask: hold it for a person to decide "
-                   "(refused where no approver is present).",
+    .description =
+        "allow: let it through; deny: refuse it; ask: hold it for a person to decide "
+        "(refused where no approver is present).",
     .values = {"allow", "deny", "ask"}};
 
 const Type kTransport{
     .kind = Kind::kEnum,
     .name = "Transport",
-    .description = "upstream: through the control plane's upstream proxy; direct: straight out "
-                   "from the sandbox on a trusted socket.",
+    .description =
+        "upstream: through the control plane's upstream proxy; direct: straight out "
+        "from the sandbox on a trusted socket.",
     .values = {"upstream", "direct"}};
 
 const Type kScheme{.kind = Kind::kEnum,
@@ -42,30 +46,37 @@ const Type kHttpRule{
     .kind = Kind::kObject,
     .name = "HttpRule",
     .description = "One permitted request shape. At least one of method and path is required.",
-    .fields = {
-        {"method", &kNonEmptyString, false, "HTTP method, case-insensitive; \"*\" or absent = any."},
-        {"path", &kNonEmptyString, false,
-         "Path glob on the normalised path: \"*\" = one segment, \"**\" = any number of "
-         "segments."},
-    },
+    .fields =
+        {
+            {"method", &kNonEmptyString, false,
+             "HTTP method, case-insensitive; \"*\" or absent = any."},
+            {"path", &kNonEmptyString, false,
+             "Path glob on the normalised path: \"*\" = one segment, \"**\" = any number of "
+             "segments."},
+        },
     // null counts as absent, so "required" alone would let {"method": null} through.
-    .extraSchema = R"({"anyOf": [{"required": ["method"], "properties": {"method": {"type": "string"}}}, )"
-                   R"({"required": ["path"], "properties": {"path": {"type": "string"}}}]})"};
+    .extraSchema =
+        R"({"anyOf": [{"required": ["method"], "properties": {"method": {"type": "string"}}}, )"
+        R"({"required": ["path"], "properties": {"path": {"type": "string"}}}]})"};
 const Type kHttpRuleList{.kind = Kind::kArray, .items = &kHttpRule};
 
 const Type kForwardBridge{
     .kind = Kind::kObject,
     .name = "ForwardConfig",
-    .description = "A mutual-TLS bridge set by the control plane: requests for the rule's host:port go to "
-                   "dialAddr with a client certificate, without the sandbox's Authorization.",
+    .description =
+        "A mutual-TLS bridge set by the control plane: requests for the rule's host:port go to "
+        "dialAddr with a client certificate, without the sandbox's Authorization.",
     .fields = {
-        {"dialAddr", &kNonEmptyString, true, "host:port the proxy dials instead of the requested one."},
+        {"dialAddr", &kNonEmptyString, true,
+         "host:port the proxy dials instead of the requested one."},
         {"tlsServerName", &kNonEmptyString, true, "TLS server name sent and verified at dialAddr."},
         {"certPem", &kNonEmptyString, true, "Client certificate chain (PEM)."},
         {"keyPem", &kNonEmptyString, true, "The client certificate's private key (PEM)."},
-        {"upstreamHostHeader", &kString, false, "Host header sent to dialAddr; absent = the client's."},
+        {"upstreamHostHeader", &kString, false,
+         "Host header sent to dialAddr; absent = the client's."},
         {"caPem", &kString, false,
-         "Roots (PEM) that dialAddr's certificate must chain to; absent = the system's and --origin-ca."},
+         "Roots (PEM) that dialAddr's certificate must chain to; absent = the system's and "
+         "--origin-ca."},
     }};
 
 const Type kRouteRule{
@@ -110,7 +121,8 @@ const Type kUdpRule{
     .name = "UdpEgressRule",
     .description = "A raw UDP egress rule. The match must carry a port other than 53.",
     .fields = kRawRuleFields,
-    .extraSchema = R"({"not": {"properties": {"match": {"pattern": ":53$"}}, "required": ["match"]}})"};
+    .extraSchema =
+        R"({"not": {"properties": {"match": {"pattern": ":53$"}}, "required": ["match"]}})"};
 const Type kTcpRuleList{.kind = Kind::kArray, .items = &kTcpRule};
 const Type kUdpRuleList{.kind = Kind::kArray, .items = &kUdpRule};
 
@@ -121,8 +133,9 @@ const Type kEgress{
     .fields = {
         {"http", &kRouteRuleList, false, "HTTP-aware rules (CONNECT, forward, transparent)."},
         {"tcp", &kTcpRuleList, false, "Raw TCP rules; they decide before the http rules."},
-        {"udp", &kUdpRuleList, false, "Raw UDP rules; UDP is denied unless a rule allows it. "
-                                      "Port 53 is refused (DNS goes through lens-dns)."},
+        {"udp", &kUdpRuleList, false,
+         "Raw UDP rules; UDP is denied unless a rule allows it. "
+         "Port 53 is refused (DNS goes through lens-dns)."},
     }};
 
 const Type kNetwork{
@@ -180,8 +193,9 @@ const Type kExpiresIn{.kind = Kind::kInteger, .minimum = 1, .maximum = 86400};
 const Type kOauthInjection{
     .kind = Kind::kObject,
     .name = "OauthClientCredentialsInjection",
-    .description = "Answer an OAuth client-credentials token request in the proxy, with the credential's "
-                   "placeholder as the access token (a header injection swaps it on the API calls).",
+    .description =
+        "Answer an OAuth client-credentials token request in the proxy, with the credential's "
+        "placeholder as the access token (a header injection swaps it on the API calls).",
     .fields = {
         {"injectionType", nullptr, true, "\"oauthClientCredentials\""},
         {"domain", &kNonEmptyString, true, "Host pattern of the token endpoint."},
@@ -206,14 +220,16 @@ const Type kCredential{
     .kind = Kind::kObject,
     .name = "Credential",
     .description = "A secret the sandbox only ever sees as a placeholder.",
-    .fields = {
-        {"id", &kNonEmptyString, true, "Unique identifier."},
-        {"envVar", &kString, false, "Environment variable that receives the placeholder."},
-        {"placeholder", &kString, false,
-         "Fake value the sandbox sees (LENSFAKE... for AWS access key ids)."},
-        {"injections", &kInjectionList, false, "Where and how the real value is injected."},
-    },
-    .extraSchema = R"({"if": {"properties": {"injections": {"type": "array", "contains": {"type": "object", "properties": {"injectionType": {"const": "awsSigv4"}}, "required": ["injectionType"]}}}, "required": ["injections"]}, "then": {"properties": {"placeholder": {"type": "string", "pattern": "^LENSFAKE"}}, "required": ["placeholder"]}})"};
+    .fields =
+        {
+            {"id", &kNonEmptyString, true, "Unique identifier."},
+            {"envVar", &kString, false, "Environment variable that receives the placeholder."},
+            {"placeholder", &kString, false,
+             "Fake value the sandbox sees (LENSFAKE... for AWS access key ids)."},
+            {"injections", &kInjectionList, false, "Where and how the real value is injected."},
+        },
+    .extraSchema =
+        R"({"if": {"properties": {"injections": {"type": "array", "contains": {"type": "object", "properties": {"injectionType": {"const": "awsSigv4"}}, "required": ["injectionType"]}}}, "required": ["injections"]}, "then": {"properties": {"placeholder": {"type": "string", "pattern": "^LENSFAKE"}}, "required": ["placeholder"]}})"};
 const Type kCredentialList{.kind = Kind::kArray, .items = &kCredential};
 
 const Type kFilePath{.kind = Kind::kString,

@@ -20,7 +20,7 @@ enum class Kind : std::uint8_t {
   kObject,     // fixed keys
   kStringMap,  // object with arbitrary keys and string values
   kArray,
-  kTagged,     // object whose `tag` key selects one of `variants`
+  kTagged,  // object whose `tag` key selects one of `variants`
 };
 
 struct Type;

@@ -69,9 +69,11 @@ class JsonScanner {
 
   std::optional<SourceMap::ScanError> run() {
     if (text_.size() > limits_.maxBytes) {
-      return SourceMap::ScanError{{1, 1}, "", "document is " + std::to_string(text_.size()) +
-                                                 " bytes, over the limit of " +
-                                                 std::to_string(limits_.maxBytes)};
+      return SourceMap::ScanError{{1, 1},
+                                  "",
+                                  "document is " + std::to_string(text_.size()) +
+                                      " bytes, over the limit of " +
+                                      std::to_string(limits_.maxBytes)};
     }
     if (text_.starts_with("\xEF\xBB\xBF")) {  // tolerate a UTF-8 byte order mark
       advance(3);
@@ -145,7 +147,8 @@ class JsonScanner {
   std::string describeUnexpected(std::string_view expected) const {
     if (atEnd()) return "unexpected end of document, expected " + std::string(expected);
     const auto c = static_cast<unsigned char>(peek());
-    std::string shown = (c >= 0x21 && c < 0x7f) ? std::string("'") + peek() + "'" : "byte " + std::to_string(c);
+    std::string shown =
+        (c >= 0x21 && c < 0x7f) ? std::string("'") + peek() + "'" : "byte " + std::to_string(c);
     return "unexpected " + shown + ", expected " + std::string(expected);
   }
 
@@ -246,7 +249,8 @@ class JsonScanner {
     if (peek() == '-') advance();
     if (!atEnd() && peek() == '0') {
       advance();
-      if (!atEnd() && peek() >= '0' && peek() <= '9') return failed("numbers must not have leading zeros");
+      if (!atEnd() && peek() >= '0' && peek() <= '9')
+        return failed("numbers must not have leading zeros");
     } else if (!digits()) {
       return false;
     }
@@ -284,7 +288,8 @@ class JsonScanner {
       return digits.size() < limit.size() || (digits.size() == limit.size() && digits <= limit);
     }
     double value = 0;
-    const auto [end, error] = std::from_chars(literal.data(), literal.data() + literal.size(), value);
+    const auto [end, error] =
+        std::from_chars(literal.data(), literal.data() + literal.size(), value);
     return error == std::errc() && end == literal.data() + literal.size() && std::isfinite(value);
   }
 
@@ -369,14 +374,30 @@ class JsonScanner {
         const char e = peek();
         advance();
         switch (e) {
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '/': out += '/'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
+          case '"':
+            out += '"';
+            break;
+          case '\\':
+            out += '\\';
+            break;
+          case '/':
+            out += '/';
+            break;
+          case 'b':
+            out += '\b';
+            break;
+          case 'f':
+            out += '\f';
+            break;
+          case 'n':
+            out += '\n';
+            break;
+          case 'r':
+            out += '\r';
+            break;
+          case 't':
+            out += '\t';
+            break;
           case 'u': {
             auto cp = hex4();
             if (!cp) return failed("invalid \\u escape (expected four hex digits)");
@@ -436,7 +457,7 @@ const SourceMap::Entry* SourceMap::find(const std::string& path) const {
     // Strip the last component: ".key", "[n]" or "[\"key\"]".
     const std::size_t dot = p.rfind('.');
     const std::size_t bracket = p.rfind('[');
-    const std::size_t cut = (dot == std::string::npos) ? bracket
+    const std::size_t cut = (dot == std::string::npos)       ? bracket
                             : (bracket == std::string::npos) ? dot
                                                              : std::max(dot, bracket);
     p.resize(cut == std::string::npos ? 0 : cut);

@@ -16,9 +16,9 @@ struct SourcePos {
 
 // Limits applied to untrusted JSON before anything else reads it.
 struct JsonLimits {
-  std::size_t maxBytes = 16u << 20;   // whole document
-  int maxDepth = 64;                  // nested arrays/objects
-  std::size_t maxString = 1u << 20;   // one string (decoded bytes)
+  std::size_t maxBytes = 16u << 20;  // whole document
+  int maxDepth = 64;                 // nested arrays/objects
+  std::size_t maxString = 1u << 20;  // one string (decoded bytes)
 };
 
 // JSON paths as used in every diagnostic: `network.egress.tcp[2].match`.

@@ -38,7 +38,8 @@ std::vector<std::pair<std::string, std::string>> workloadEnvironment(const Polic
   return env;
 }
 
-Status writeWorkloadFiles(const PolicyDocument& policy, uid_t uid, gid_t gid, const std::string& root) {
+Status writeWorkloadFiles(const PolicyDocument& policy, uid_t uid, gid_t gid,
+                          const std::string& root) {
   for (const TempFile& file : policy.files) {
     const std::string shown = file.path.starts_with('/') ? file.path : "/tmp/" + file.path;
     util::UniqueFd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -54,13 +55,16 @@ Status writeWorkloadFiles(const PolicyDocument& policy, uid_t uid, gid_t gid, co
       } else if (errno != EEXIST) {
         return failure(shown, "cannot create directory " + name);
       }
-      util::UniqueFd next(::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      util::UniqueFd next(
+          ::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (next.get() < 0) return failure(shown, name + " is not a plain directory");
       dir = std::move(next);
     }
     const std::string name(parts.back());
-    util::UniqueFd out(::openat(dir.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (out.get() < 0) return failure(shown, errno == EEXIST ? "it exists already" : "cannot create it");
+    util::UniqueFd out(::openat(dir.get(), name.c_str(),
+                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (out.get() < 0)
+      return failure(shown, errno == EEXIST ? "it exists already" : "cannot create it");
     std::string_view rest = file.content;
     while (!rest.empty()) {
       const ssize_t n = ::write(out.get(), rest.data(), rest.size());

@@ -23,6 +23,7 @@ std::vector<std::pair<std::string, std::string>> workloadEnvironment(const Polic
 // be a symbolic link and no file may exist yet (a collision fails closed:
 // the workload cannot pre-plant a link to redirect the write). Stops at the
 // first failure, naming the file.
-Status writeWorkloadFiles(const PolicyDocument& policy, uid_t uid, gid_t gid, const std::string& root = "/tmp");
+Status writeWorkloadFiles(const PolicyDocument& policy, uid_t uid, gid_t gid,
+                          const std::string& root = "/tmp");
 
 }  // namespace lens::policy

@@ -48,7 +48,8 @@ void addCredentials(audit::Event& event, const DecisionFacts& facts) {
 audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
                            audit::Outcome outcome, int status, std::string_view reason,
                            std::string_view detail) {
-  audit::Event event(party.tool, facts.action.empty() ? std::string_view("HTTP request") : facts.action);
+  audit::Event event(party.tool,
+                     facts.action.empty() ? std::string_view("HTTP request") : facts.action);
   if (!facts.method.empty()) event.method(facts.method);
   if (!facts.host.empty()) event.host(facts.host);
   if (!facts.path.empty()) event.path(facts.path);
@@ -64,7 +65,8 @@ audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
     // Why the engine decided, when the proxy's reason is another (no-approver, ...).
     if (reason != d->reason) event.meta("decision_reason", d->reason);
     if (facts.engine) {
-      if (const auto& policy = facts.engine->policy()) event.meta("policy_version", policy->version);
+      if (const auto& policy = facts.engine->policy())
+        event.meta("policy_version", policy->version);
     }
   }
   if (facts.mitm) event.meta("mitm", true);
@@ -96,7 +98,8 @@ audit::Event closeEvent(const EventParty& party, const CloseFacts& facts) {
     event.meta("decision_reason", d->reason);
     if (d->rule) event.meta("rule", d->rule->match);
     if (facts.engine) {
-      if (const auto& policy = facts.engine->policy()) event.meta("policy_version", policy->version);
+      if (const auto& policy = facts.engine->policy())
+        event.meta("policy_version", policy->version);
     }
   }
   event.src(party.peer);

@@ -49,8 +49,8 @@ struct DecisionFacts {
 // got, reason (the proxy's own when it differs from the engine's, which is
 // then decision_reason), rule, transport, policy version, address, detail.
 [[nodiscard]] audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
-                                         audit::Outcome outcome, int status, std::string_view reason,
-                                         std::string_view detail);
+                                         audit::Outcome outcome, int status,
+                                         std::string_view reason, std::string_view detail);
 
 // What the close event of a connection reports.
 struct CloseFacts {

@@ -2,9 +2,11 @@
 
 namespace lens::proxy {
 
-const policy::ForwardBridge* bridgeOf(const decision::Engine& engine, const decision::Decision& decision) {
+const policy::ForwardBridge* bridgeOf(const decision::Engine& engine,
+                                      const decision::Decision& decision) {
   const auto& policy = engine.policy();
-  if (!policy || !decision.allowed() || !decision.rule || decision.rule->table != decision::Table::kHttp) {
+  if (!policy || !decision.allowed() || !decision.rule ||
+      decision.rule->table != decision::Table::kHttp) {
     return nullptr;
   }
   if (!policy->network) return nullptr;

@@ -28,7 +28,7 @@ class BridgeTlsCache {
   // `originCaPem`: --origin-ca, trusted with the system roots when the
   // bridge names no caPem.
   [[nodiscard]] Result<std::shared_ptr<TlsClientConfig>> get(const policy::ForwardBridge& bridge,
-                                                            std::string_view originCaPem);
+                                                             std::string_view originCaPem);
 
  private:
   static constexpr std::size_t kMaxEntries = 64;  // distinct bridges; more: start over

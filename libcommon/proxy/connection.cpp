@@ -39,7 +39,8 @@ std::string_view pathOnly(std::string_view target) { return target.substr(0, tar
 
 }  // namespace
 
-Connection::Connection(ProxyContext& ctx, std::uint64_t id, util::UniqueFd fd, const sockaddr_storage& peer)
+Connection::Connection(ProxyContext& ctx, std::uint64_t id, util::UniqueFd fd,
+                       const sockaddr_storage& peer)
     : ctx_(ctx),
       id_(id),
       clientWatch_{this, fd.get()},
@@ -333,7 +334,8 @@ void Connection::onTick() {
   }
   // A timeout that produced an answer (or a connect to the next address)
   // needs the loop to write it (or to watch the new socket).
-  if (state_ != State::kClosed && (moved || state_ != before || deadline_ != deadlineBefore)) drive();
+  if (state_ != State::kClosed && (moved || state_ != before || deadline_ != deadlineBefore))
+    drive();
 }
 
 // ---- the request head and its decision ----------------------------------------
@@ -444,7 +446,7 @@ void Connection::judge() {
   credentialReport_ = {};
   credentialRefused_.clear();
   const std::string_view head = std::string_view(in_).substr(0, end);
-  auto parsed = mitm_ ? parseTransparentRequest(head, mitm_->port())
+  auto parsed = mitm_          ? parseTransparentRequest(head, mitm_->port())
                 : transparent_ ? parseTransparentRequest(head, original_.port())
                                : parseProxyRequest(head);
   if (mitm_) {
@@ -458,7 +460,8 @@ void Connection::judge() {
     const ErrorCode code = parsed.error().code;
     const bool tooMany = code == ErrorCode::kLimit;
     std::string_view why = tooMany ? reason::kHeaderTooLarge : reason::kBadRequest;
-    if (code == ErrorCode::kDenied) why = mitm_ ? reason::kBadRequest : reason::kHttpConnectOnTransparent;
+    if (code == ErrorCode::kDenied)
+      why = mitm_ ? reason::kBadRequest : reason::kHttpConnectOnTransparent;
     if (code == ErrorCode::kNotFound) why = reason::kHttpNoHost;
     refuse(tooMany ? 431 : 400, why, parsed.error().message);
     return;
@@ -469,7 +472,8 @@ void Connection::judge() {
     requestAction_ = mitm_->action(*request_);
     if (auto why = mitm_->disagreement(*request_)) {
       ++ctx_.stats.hostMismatches;
-      refuse(421, reason::kHostMismatch, "the request names another host than its connection", *why);
+      refuse(421, reason::kHostMismatch, "the request names another host than its connection",
+             *why);
       return;
     }
   } else {
@@ -553,11 +557,12 @@ void Connection::refuse(int status, std::string_view why, std::string_view text,
   const bool keep = insideTls_ && request_ && request_->kind == RequestKind::kForward &&
                     request_->body == http::Framing::kNone && request_->keepAlive &&
                     !ctx_.draining && (!midExchange || !exchange_.answered());
-  const bool tlsExpected = connectAnswered_ && !insideTls_;  // after CONNECT's 200: the client speaks TLS
+  const bool tlsExpected =
+      connectAnswered_ && !insideTls_;  // after CONNECT's 200: the client speaks TLS
   if (!tlsExpected && (!transparent_ || door_ == decision::Door::kTransparentHttp || insideTls_)) {
     out_.append(errorReply(status, why, subject, text, ctx_.options.tool, keep));
   } else if (tlsExpected || door_ == decision::Door::kTransparentTls) {
-    out_.append(tlsAlertRecord(status == 403   ? TlsAlert::kAccessDenied
+    out_.append(tlsAlertRecord(status == 403  ? TlsAlert::kAccessDenied
                                : status < 500 ? TlsAlert::kDecodeError
                                               : TlsAlert::kInternalError));
   }  // raw: the close says it
@@ -642,7 +647,8 @@ void Connection::readHello() {
         refuse(400, reason::kTlsBadClientHello, "the TLS ClientHello is malformed", hello.error);
         return;
       case tls::HelloStatus::kTooLarge:
-        refuse(431, reason::kTlsClientHelloTooLarge, "the TLS ClientHello is too large", hello.error);
+        refuse(431, reason::kTlsClientHelloTooLarge, "the TLS ClientHello is too large",
+               hello.error);
         return;
       case tls::HelloStatus::kNeedMore:
         break;
@@ -682,8 +688,8 @@ void Connection::judgeTunnel(decision::Door door, std::string host) {
 // ---- interception -------------------------------------------------------------------
 
 void Connection::startInterception(bool optional) {
-  mitm_.emplace(request_->host, request_->port, transparent_ ? decision::Door::kTransparentTls
-                                                             : decision::Door::kConnect);
+  mitm_.emplace(request_->host, request_->port,
+                transparent_ ? decision::Door::kTransparentTls : decision::Door::kConnect);
   if (!ctx_.leaves) {
     mitm_.reset();
     refuse(503, reason::kCaUnavailable,
@@ -750,7 +756,8 @@ void Connection::onLeaf(Result<tls::LeafCache::Context> leaf) {
   ctx_.now = Clock::now();
   if (!leaf) {
     log::get("proxy")->error("no certificate for {}: {}", mitm_->host(), leaf.error().message);
-    refuse(503, reason::kCaUnavailable, "no certificate can be made for this host", leaf.error().message);
+    refuse(503, reason::kCaUnavailable, "no certificate can be made for this host",
+           leaf.error().message);
   } else {
     acceptClientTls(std::move(*leaf));
   }
@@ -794,12 +801,13 @@ void Connection::dial() {
   const bool viaProxy = !bridge && decision_.transport == policy::Transport::kUpstream;
   const std::string& host = bridge ? bridge->dialHost : mitm_ ? mitm_->host() : request_->host;
   const std::uint16_t port = bridge ? bridge->dialPort : mitm_ ? mitm_->port() : request_->port;
-  std::string key = std::string(viaProxy ? "u:" : "d:") + (mitm_ ? "tls:" : "") +
-                    lowerHost(host) + ":" + std::to_string(port);
+  std::string key = std::string(viaProxy ? "u:" : "d:") + (mitm_ ? "tls:" : "") + lowerHost(host) +
+                    ":" + std::to_string(port);
   if (bridge) {
     // A kept bridge connection serves the same name with the same identity only.
-    key = "b:" + key + "/" + bridge->tlsServerName + "/" +
-          std::to_string(std::hash<std::string>{}(bridge->certPem + bridge->keyPem + bridge->caPem));
+    key =
+        "b:" + key + "/" + bridge->tlsServerName + "/" +
+        std::to_string(std::hash<std::string>{}(bridge->certPem + bridge->keyPem + bridge->caPem));
   }
   const bool request = mitm_ || request_->kind == RequestKind::kForward;
   if (request && server_ && key == serverKey_) {
@@ -826,7 +834,8 @@ void Connection::dial() {
   if (bridge) {
     auto tls = ctx_.bridgeTls.get(*bridge, ctx_.options.originCaPem);
     if (!tls) {
-      refuse(502, reason::kOriginTlsFailed, "the route's forward bridge cannot be used", tls.error().message);
+      refuse(502, reason::kOriginTlsFailed, "the route's forward bridge cannot be used",
+             tls.error().message);
       return;
     }
     target.tls = std::move(*tls);
@@ -910,14 +919,16 @@ void Connection::startForward() {
   lastActive_ = ctx_.now;
   HttpExchange::Request r;
   const policy::ForwardBridge* bridge = this->bridge();
-  r.head = originFormHead(*request_, mitm_ ? 443 : 80, bridge ? std::string_view(bridge->upstreamHostHeader) : "");
+  r.head = originFormHead(*request_, mitm_ ? 443 : 80,
+                          bridge ? std::string_view(bridge->upstreamHostHeader) : "");
   r.method = request_->head.method;
   r.body = request_->body;
   r.contentLength = request_->contentLength;
   r.keepAlive = request_->keepAlive && !ctx_.draining;
   r.http10 = request_->head.version == "HTTP/1.0";
   r.upgrade = upgradesToWebSocket(*request_);
-  if (boundary_) r.bodyFilter = boundary_->bodyFilter();  // an aws-chunked body, re-signed as it streams
+  if (boundary_)
+    r.bodyFilter = boundary_->bodyFilter();  // an aws-chunked body, re-signed as it streams
   // Bytes the upstream proxy sent after its 200 belong to the response.
   exchange_.start(std::move(r), std::move(serverPending_));
   serverPending_.clear();
@@ -1040,8 +1051,9 @@ void Connection::rejudge() {
     r = engineRequest();  // the request in flight, or the connection between requests
   } else {
     const bool going = state_ == State::kTunnel || state_ == State::kForward ||
-                       state_ == State::kDialing || state_ == State::kClientTls || state_ == State::kMinting ||
-                       state_ == State::kPeekTls || state_ == State::kSignedBody;
+                       state_ == State::kDialing || state_ == State::kClientTls ||
+                       state_ == State::kMinting || state_ == State::kPeekTls ||
+                       state_ == State::kSignedBody;
     if (!request_ || !going) return;
     r = engineRequest();
   }
@@ -1087,7 +1099,8 @@ void Connection::close(std::string_view why, bool failure) {
     f.mitm = mitm_.has_value();
     f.bytesUp = bytesUp_;
     f.bytesDown = bytesDown_;
-    f.durationMs = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now - opened_).count();
+    f.durationMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now - opened_).count();
     f.requests = mitm_ ? mitm_->requests : requests_;
     if (why == reason::kPolicyChanged) {
       f.decision = &decision_;

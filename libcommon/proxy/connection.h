@@ -180,17 +180,17 @@ class Connection final : public IoHandler {
   net::SocketAddress peerAddress_;
   bool callerLooked_ = false;
   std::vector<std::string> callerChain_;  // empty: unknown
-  State state_ = State::kHead;  // changed by enter() only
-  std::uint64_t moves_ = 0;     // state changes so far
+  State state_ = State::kHead;            // changed by enter() only
+  std::uint64_t moves_ = 0;               // state changes so far
   bool transparent_ = false;
   std::size_t helloWaitFor_ = 0;  // transparent: the ClientHello parser wants this many bytes first
-  bool clientReadable_ = false;  // the client reported readable since the last EAGAIN
-  bool serverReadable_ = false;  // a kept origin connection said something between requests
-  bool insideTls_ = false;       // interception: the client's TLS handshake is done
-  bool decided_ = false;         // decision_ is the engine's answer for request_
+  bool clientReadable_ = false;   // the client reported readable since the last EAGAIN
+  bool serverReadable_ = false;   // a kept origin connection said something between requests
+  bool insideTls_ = false;        // interception: the client's TLS handshake is done
+  bool decided_ = false;          // decision_ is the engine's answer for request_
   bool connectAnswered_ = false;  // CONNECT's 200 went out before the destination was dialled
   decision::Door door_ = decision::Door::kConnect;  // transparent: the door it was classified to
-  net::SocketAddress original_;                      // transparent: where the client meant to go
+  net::SocketAddress original_;                     // transparent: where the client meant to go
   Clock::time_point opened_;
   Clock::time_point deadline_;    // of the current wait (head, peek, handshake, closing)
   Clock::time_point lastActive_;  // bytes moved (tunnel, forward, kept-alive head)

@@ -31,8 +31,9 @@ const policy::ForwardBridge* Connection::bridge() const {
 }
 
 bool Connection::finishCredentials() {
-  const std::string_view body =
-      boundary_->needsBody() ? std::string_view(in_).substr(0, boundary_->bodyLength()) : std::string_view();
+  const std::string_view body = boundary_->needsBody()
+                                    ? std::string_view(in_).substr(0, boundary_->bodyLength())
+                                    : std::string_view();
   const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
   if (!boundary_->finish(request_->head, body, now)) return refuseCredentials();
   credentialReport_ = boundary_->report();
@@ -52,8 +53,9 @@ void Connection::answerLocally(const sign::TokenAnswer& answer) {
   ++ctx_.stats.allowed;
   const bool keep = request_->keepAlive && !ctx_.draining;
   out_.append(tokenReply(answer.status, answer.body, keep));
-  emitDecision(answer.status == 200 ? audit::Outcome::kSuccess : audit::Outcome::kFailure, answer.status,
-               decision_.reason, "an OAuth client-credentials token request, answered by the proxy");
+  emitDecision(answer.status == 200 ? audit::Outcome::kSuccess : audit::Outcome::kFailure,
+               answer.status, decision_.reason,
+               "an OAuth client-credentials token request, answered by the proxy");
   answered(keep);
 }
 

@@ -38,7 +38,7 @@ struct ServerOptions {
   std::chrono::milliseconds drainTimeout{10000};  // after SIGTERM
   net::Resolver::Options resolver;                // servers, timeout, tries (mark set from `mark`)
   std::uint32_t mark = 0x4E585553;
-  audit::Sink* sink = nullptr;                // may be null
+  audit::Sink* sink = nullptr;  // may be null
   // TLS interception: the CA directory (empty: none), the leaf cache's
   // size, extra origin trust (PEM, --origin-ca), and --intercept all.
   std::string caDir;
@@ -49,7 +49,7 @@ struct ServerOptions {
   // lens-tproxy: the clients were redirected by the cage, not configured.
   std::string tool = "lens-proxy";  // audit source, refusal bodies
   TransparentMode transparent = TransparentMode::kOff;
-  std::vector<std::string> optionalListen;   // bound when the address exists (a default [::1])
+  std::vector<std::string> optionalListen;     // bound when the address exists (a default [::1])
   std::chrono::milliseconds peekTimeout{500};  // first bytes (TLS, HTTP or not); then raw
   std::size_t maxClientHello = 16 * 1024;      // a larger ClientHello is refused
 };

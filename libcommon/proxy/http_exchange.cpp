@@ -10,8 +10,9 @@ namespace lens::proxy {
 
 namespace {
 
-constexpr std::size_t kChunk = 64 * 1024;         // one read from a socket
-constexpr std::size_t kBufferLimit = 256 * 1024;  // bytes buffered per direction before reading stops
+constexpr std::size_t kChunk = 64 * 1024;  // one read from a socket
+constexpr std::size_t kBufferLimit =
+    256 * 1024;  // bytes buffered per direction before reading stops
 constexpr std::size_t kMaxResponseHead = 64 * 1024;
 constexpr std::size_t kJoined = 16 * 1024;  // a head and body bytes up to this go in one write
 
@@ -229,7 +230,8 @@ bool HttpExchange::parseResponse(Stream& client, std::string_view& data, Outcome
       if (request_.http10 && head->framing == http::Framing::kChunked) {
         // An HTTP/1.0 client cannot read chunks (and an HTTP/1.0 request
         // must not get them, RFC 9112 section 6.1).
-        fail(502, reason::kBadResponse, "the server answered an HTTP/1.0 request with a chunked body");
+        fail(502, reason::kBadResponse,
+             "the server answered an HTTP/1.0 request with a chunked body");
         outcome = Outcome::kRefuse;
         return true;
       }

@@ -49,7 +49,8 @@ class HttpExchange {
   };
   // Moves what can be moved now; `in` holds the client's unread bytes.
   Outcome pump(Stream& client, Stream& server, std::string& in, bool& progress);
-  void interest(const Stream& server, std::uint32_t& clientEvents, std::uint32_t& serverEvents) const;
+  void interest(const Stream& server, std::uint32_t& clientEvents,
+                std::uint32_t& serverEvents) const;
 
   struct Failure {
     int status = 502;
@@ -93,7 +94,7 @@ class HttpExchange {
   Buffer toClient_;
   std::string fromServer_;
   std::string filtered_;  // the body filter's output of one piece
-  std::string head_;  // a response head not yet written: its body's first bytes join it
+  std::string head_;      // a response head not yet written: its body's first bytes join it
   bool requestDone_ = false;
   bool responseHead_ = false;
   bool responseDone_ = false;

@@ -53,7 +53,10 @@ void OutgoingEntry::reset() {
 }
 
 OriginDialer::OriginDialer(ProxyContext& ctx, Watch& watch, std::function<void()> wake)
-    : ctx_(ctx), watch_(watch), wake_(std::move(wake)), alive_(std::make_shared<std::uint64_t>(0)) {}
+    : ctx_(ctx),
+      watch_(watch),
+      wake_(std::move(wake)),
+      alive_(std::make_shared<std::uint64_t>(0)) {}
 
 OriginDialer::~OriginDialer() { cancel(); }
 
@@ -150,7 +153,8 @@ void OriginDialer::onTick() {
       fail(504, reason::kUpstreamProxyTimeout, "the upstream proxy did not answer in time");
       break;
     case Stage::kOriginTls:
-      fail(502, reason::kOriginTlsFailed, "TLS to the server failed", "the TLS handshake timed out");
+      fail(502, reason::kOriginTlsFailed, "TLS to the server failed",
+           "the TLS handshake timed out");
       break;
     default:
       break;
@@ -250,8 +254,9 @@ void OriginDialer::dialNext() {
       auto marked = net::markSocket(fd.get(), ctx_.options.mark);
       if ((!marked || *marked != net::MarkResult::kMarked) && !ctx_.markWarned) {
         ctx_.markWarned = true;
-        log::get("proxy")->warn("cannot mark outgoing sockets ({}): inside a cage they would be refused",
-                                marked ? "not permitted" : marked.error().message);
+        log::get("proxy")->warn(
+            "cannot mark outgoing sockets ({}): inside a cage they would be refused",
+            marked ? "not permitted" : marked.error().message);
       }
     }
     const int one = 1;
@@ -265,7 +270,8 @@ void OriginDialer::dialNext() {
         sockaddr_storage local{};
         socklen_t length = sizeof local;
         if (::getsockname(raw, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
-          outgoing_ = OutgoingEntry(ctx_.outgoing, net::SocketAddress::fromStorage(local).toString());
+          outgoing_ =
+              OutgoingEntry(ctx_.outgoing, net::SocketAddress::fromStorage(local).toString());
         }
       }
       stage_ = Stage::kConnecting;
@@ -428,7 +434,8 @@ void OriginDialer::routeOpen() {
     return;
   }
   stream_ = TlsStream::client(std::move(stream_), target_.tls,
-                              target_.serverName.empty() ? target_.host : target_.serverName, target_.alpn);
+                              target_.serverName.empty() ? target_.host : target_.serverName,
+                              target_.alpn);
   if (!stream_) {
     fail(502, reason::kOriginTlsFailed, "TLS to the server failed", "out of memory");
     return;

@@ -84,7 +84,9 @@ class OriginDialer {
   };
   void start(DialTarget target);
   [[nodiscard]] Stage stage() const { return stage_; }
-  [[nodiscard]] bool busy() const { return stage_ != Stage::kIdle && stage_ != Stage::kDone && stage_ != Stage::kFailed; }
+  [[nodiscard]] bool busy() const {
+    return stage_ != Stage::kIdle && stage_ != Stage::kDone && stage_ != Stage::kFailed;
+  }
 
   void onEvents(std::uint32_t events);
   void step();
@@ -127,7 +129,8 @@ class OriginDialer {
   ProxyContext& ctx_;
   Watch& watch_;
   std::function<void()> wake_;
-  std::shared_ptr<std::uint64_t> alive_;  // the resolver's callback checks it (and the dial's number)
+  std::shared_ptr<std::uint64_t>
+      alive_;  // the resolver's callback checks it (and the dial's number)
   std::uint64_t dials_ = 0;
   DialTarget target_;
   Stage stage_ = Stage::kIdle;

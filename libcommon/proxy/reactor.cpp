@@ -52,7 +52,8 @@ void Reactor::unregister(Watch& watch) {
   // still report events for a watch that may be gone: say so.
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, watch.fd, nullptr) != 0) {
     const int err = errno;
-    log::get("proxy")->error("epoll_ctl(EPOLL_CTL_DEL) of descriptor {}: {}", watch.fd, std::strerror(err));
+    log::get("proxy")->error("epoll_ctl(EPOLL_CTL_DEL) of descriptor {}: {}", watch.fd,
+                             std::strerror(err));
   }
   watch.registered = false;
   watch.events = 0;

@@ -51,9 +51,12 @@ std::string errorReply(int status, std::string_view reason, std::string_view sub
 }
 
 std::string tokenReply(int status, std::string_view json, bool keepAlive) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + std::string(statusText(status)) + "\r\n";
   if (!keepAlive) out.append("Connection: close\r\n");
-  out.append("Content-Type: application/json\r\nCache-Control: no-store\r\nPragma: no-cache\r\nContent-Length: ")
+  out.append(
+         "Content-Type: application/json\r\nCache-Control: no-store\r\nPragma: "
+         "no-cache\r\nContent-Length: ")
       .append(std::to_string(json.size()))
       .append("\r\n\r\n")
       .append(json);

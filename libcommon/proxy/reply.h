@@ -26,19 +26,24 @@ inline constexpr std::string_view kPolicyChanged = "policy-changed";  // a reloa
 inline constexpr std::string_view kDrainTimeout = "drain-timeout";    // closed at shutdown
 inline constexpr std::string_view kIdleTimeout = "idle-timeout";
 // lens-tproxy (the transparent doors).
-inline constexpr std::string_view kRedirectLoop = "redirect-loop";  // the destination is our listener
+inline constexpr std::string_view kRedirectLoop =
+    "redirect-loop";  // the destination is our listener
 inline constexpr std::string_view kHttpConnectOnTransparent = "http-connect-on-transparent";
 inline constexpr std::string_view kHttpNoHost = "http-no-host";
 inline constexpr std::string_view kTlsBadClientHello = "tls-bad-client-hello";
 inline constexpr std::string_view kTlsClientHelloTooLarge = "tls-client-hello-too-large";
 // TLS interception.
-inline constexpr std::string_view kCaUnavailable = "ca-unavailable";        // 503: no usable CA
-inline constexpr std::string_view kOriginTlsFailed = "origin-tls-failed";   // 502
-inline constexpr std::string_view kHostMismatch = "host-mismatch";          // 421: Host or SNI names another host
-inline constexpr std::string_view kAlpnUnsupported = "alpn-unsupported";    // the client offers only protocols we do not speak
-inline constexpr std::string_view kClientTlsFailed = "client-tls-failed";   // the client's TLS handshake failed
+inline constexpr std::string_view kCaUnavailable = "ca-unavailable";       // 503: no usable CA
+inline constexpr std::string_view kOriginTlsFailed = "origin-tls-failed";  // 502
+inline constexpr std::string_view kHostMismatch =
+    "host-mismatch";  // 421: Host or SNI names another host
+inline constexpr std::string_view kAlpnUnsupported =
+    "alpn-unsupported";  // the client offers only protocols we do not speak
+inline constexpr std::string_view kClientTlsFailed =
+    "client-tls-failed";  // the client's TLS handshake failed
 inline constexpr std::string_view kTlsHandshakeTimeout = "tls-handshake-timeout";
-inline constexpr std::string_view kResponseTimeout = "response-timeout";    // 504: no answer from the origin
+inline constexpr std::string_view kResponseTimeout =
+    "response-timeout";  // 504: no answer from the origin
 }  // namespace reason
 
 // The reason phrase of a status code lens-proxy sends ("Forbidden").

@@ -161,7 +161,8 @@ Result<ProxyRequest> parseProxyRequest(std::string_view text, const RequestLimit
         !listHas(head, "connection", "close") && !listHas(head, "proxy-connection", "close");
   } else {
     // An HTTP/1.0 client keeps its connection only when it asks to.
-    request.keepAlive = listHas(head, "connection", "keep-alive") || listHas(head, "proxy-connection", "keep-alive");
+    request.keepAlive = listHas(head, "connection", "keep-alive") ||
+                        listHas(head, "proxy-connection", "keep-alive");
   }
   return request;
 }
@@ -193,7 +194,7 @@ Result<ProxyRequest> parseTransparentRequest(std::string_view text, std::uint16_
   request.port = hp->port.value_or(defaultPort);
   if (request.port == 0) return badRequest("invalid Host header");
   request.keepAlive = head.version == "HTTP/1.1" ? !listHas(head, "connection", "close")
-                                                : listHas(head, "connection", "keep-alive");
+                                                 : listHas(head, "connection", "keep-alive");
   return request;
 }
 
@@ -215,7 +216,8 @@ bool upgradesToWebSocket(const ProxyRequest& request) {
   return false;
 }
 
-std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort, std::string_view hostField) {
+std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort,
+                           std::string_view hostField) {
   const http::RawRequest& head = request.head;
   std::string out;
   out.reserve(256 + request.originTarget.size());

@@ -74,7 +74,8 @@ struct RequestLimits {
 // the other fields in order, CRLF line ends.
 // `hostField`: the Host value to send instead of the request's host (a
 // forward bridge's upstreamHostHeader); empty: the request's.
-[[nodiscard]] std::string originFormHead(const ProxyRequest& request, std::uint16_t defaultPort = 80,
+[[nodiscard]] std::string originFormHead(const ProxyRequest& request,
+                                         std::uint16_t defaultPort = 80,
                                          std::string_view hostField = {});
 
 // An Upgrade field value naming only "websocket" (the one upgrade the

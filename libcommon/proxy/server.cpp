@@ -13,8 +13,8 @@
 #include <iostream>
 
 #include "libcommon/log/logging.h"
-#include "libcommon/net/socket_mark.h"
 #include "libcommon/net/socket_address.h"
+#include "libcommon/net/socket_mark.h"
 #include "libcommon/proxy/reply.h"
 #include "libcommon/tls/leaf_cache.h"
 #include "libcommon/util/json_writer.h"
@@ -199,8 +199,8 @@ void Server::loadInterceptionCa() {
   auto ca = tls::SigningCa::load(ctx_.options.caDir);
   if (!ca) {
     ctx_.caProblem = ca.error().message;
-    logger->info("interception CA: {} (connections that need interception are refused: {})", ca.error().message,
-                 reason::kCaUnavailable);
+    logger->info("interception CA: {} (connections that need interception are refused: {})",
+                 ca.error().message, reason::kCaUnavailable);
     return;
   }
   tls::LeafOptions leaves;
@@ -234,7 +234,8 @@ Status Server::updateOriginTrust(const std::string& proxyCa) {
     if (!own) return own.error();
     ctx_.originTls = std::move(*own);
   }
-  log::get("proxy")->error("the policy's proxyCaCert is not used to verify origins: {}", config.error().message);
+  log::get("proxy")->error("the policy's proxyCaCert is not used to verify origins: {}",
+                           config.error().message);
   return Ok{};
 }
 
@@ -255,7 +256,8 @@ Status Server::bindAll() {
   for (const auto& [text, optional] : all) {
     auto address = net::SocketAddress::parse(text);
     if (!address) return address.error();
-    util::UniqueFd owned(::socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    util::UniqueFd owned(
+        ::socket(address->family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!owned && optional && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
       log::get("proxy")->warn("not listening on {}: {}", text, std::strerror(errno));
       continue;
@@ -267,7 +269,8 @@ Status Server::bindAll() {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
     if (address->family() == AF_INET6)
       ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (ctx_.options.mark != 0) (void)net::markSocket(fd, ctx_.options.mark);  // EPERM unprivileged: fine
+    if (ctx_.options.mark != 0)
+      (void)net::markSocket(fd, ctx_.options.mark);  // EPERM unprivileged: fine
     if (ctx_.options.transparent == TransparentMode::kTproxy) {
       if (auto ok = makeTransparent(fd, address->family()); !ok) {
         return makeError(ok.error().code, "cannot listen on " + text + " in tproxy mode: " +
@@ -308,9 +311,9 @@ void Server::accept(int listenFd) {
     if (connections_.size() >= ctx_.options.maxConnections) {
       ++ctx_.stats.refusedOverLimit;
       if (ctx_.options.transparent == TransparentMode::kOff) {  // a redirected client gets no HTTP
-        const std::string reply =
-            errorReply(503, reason::kConnectionLimit, "request",
-                       "too many connections (" + std::to_string(ctx_.options.maxConnections) + ")");
+        const std::string reply = errorReply(
+            503, reason::kConnectionLimit, "request",
+            "too many connections (" + std::to_string(ctx_.options.maxConnections) + ")");
         (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       }
       owned.reset();  // the client is let go before the audit event is written
@@ -331,8 +334,8 @@ void Server::accept(int listenFd) {
       if (!original) {
         // Not redirected (or conntrack has forgotten it): nowhere to go.
         const net::SocketAddress from = net::SocketAddress::fromStorage(peer);
-        log::get("proxy")->warn("connection from {}: no original destination ({}); closed", from.toString(),
-                                original.error().message);
+        log::get("proxy")->warn("connection from {}: no original destination ({}); closed",
+                                from.toString(), original.error().message);
         if (ctx_.options.sink) {
           audit::Event event(ctx_.options.tool, "TRANSPARENT unknown");
           event.outcome(audit::Outcome::kFailure).meta("reason", "no-original-destination");
@@ -353,7 +356,8 @@ void Server::accept(int listenFd) {
         loop = loop || (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &localLength) == 0 &&
                         net::SocketAddress::fromStorage(local).toString() == original->toString());
       } else {
-        for (const net::SocketAddress& own : boundSockets_) loop = loop || sameEndpoint(*original, own);
+        for (const net::SocketAddress& own : boundSockets_)
+          loop = loop || sameEndpoint(*original, own);
       }
       // The connection owns the socket from here on.
       auto connection = std::make_unique<Connection>(ctx_, id, std::move(owned), peer);
@@ -369,7 +373,9 @@ void Server::accept(int listenFd) {
   }
 }
 
-void Server::setEngine(std::shared_ptr<const decision::Engine> engine) { handoff_.post(std::move(engine)); }
+void Server::setEngine(std::shared_ptr<const decision::Engine> engine) {
+  handoff_.post(std::move(engine));
+}
 
 void Server::stop() {
   stopRequested_ = true;

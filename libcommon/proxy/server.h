@@ -36,7 +36,9 @@ class Server {
   Status run();
   void stop();  // thread-safe
   [[nodiscard]] Stats stats() const { return ctx_.stats; }
-  [[nodiscard]] bool transparent() const { return ctx_.options.transparent != TransparentMode::kOff; }
+  [[nodiscard]] bool transparent() const {
+    return ctx_.options.transparent != TransparentMode::kOff;
+  }
   [[nodiscard]] const std::vector<std::string>& boundAddresses() const { return bound_; }
   [[nodiscard]] std::string resolvers() const { return ctx_.resolver->describeServers(); }
 
@@ -68,13 +70,13 @@ class Server {
   std::vector<std::unique_ptr<Connection>> graveyard_;
   std::uint64_t nextId_ = 1;
   decision::EngineHandoff handoff_;  // new engines from the reloader's thread, and stop()
-  util::UniqueFd signals_;  // the signalfd
+  util::UniqueFd signals_;           // the signalfd
   std::atomic<bool> stopRequested_{false};
   bool draining_ = false;
   Clock::time_point drainDeadline_{};
   std::string upstreamText_;  // the policy's proxyUpstream and proxyCaCert in force
   std::string upstreamCa_;
-  std::string originProxyCa_;  // the proxyCaCert in ctx_.originTls
+  std::string originProxyCa_;               // the proxyCaCert in ctx_.originTls
   std::unique_ptr<IoHandler> leafHandler_;  // collects leaves minted off the loop
   std::unique_ptr<Watch> leafWatch_;
 };

@@ -66,7 +66,8 @@ Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(const TlsClient
       if (X509_STORE_add_cert(store, cert.get()) != 1) ERR_clear_error();  // a duplicate
     }
   } else if (!options.systemRoots) {
-    return makeError(ErrorCode::kInvalidInput, std::string(options.what) + ": no roots to verify the server with");
+    return makeError(ErrorCode::kInvalidInput,
+                     std::string(options.what) + ": no roots to verify the server with");
   }
   if (!options.certPem.empty() || !options.keyPem.empty()) {
     const std::string what(options.what);
@@ -85,7 +86,8 @@ Result<std::shared_ptr<TlsClientConfig>> TlsClientConfig::create(const TlsClient
     }
     if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
       ERR_clear_error();
-      return makeError(ErrorCode::kInvalidInput, what + " keyPem: the key does not belong to the certificate");
+      return makeError(ErrorCode::kInvalidInput,
+                       what + " keyPem: the key does not belong to the certificate");
     }
   }
   return config;
@@ -110,7 +112,8 @@ struct StreamBio {
     BIO_clear_retry_flags(bio);
     if (size <= 0) return 0;
     if (s->initialUsed_ < s->initial_.size()) {
-      const std::size_t n = std::min(static_cast<std::size_t>(size), s->initial_.size() - s->initialUsed_);
+      const std::size_t n =
+          std::min(static_cast<std::size_t>(size), s->initial_.size() - s->initialUsed_);
       std::memcpy(out, s->initial_.data() + s->initialUsed_, n);
       s->initialUsed_ += n;
       if (s->initialUsed_ == s->initial_.size()) {
@@ -164,7 +167,8 @@ struct StreamBio {
   }
 };
 
-TlsStream::TlsStream(std::unique_ptr<Stream> inner, tls::Ssl ssl) : inner_(std::move(inner)), ssl_(std::move(ssl)) {
+TlsStream::TlsStream(std::unique_ptr<Stream> inner, tls::Ssl ssl)
+    : inner_(std::move(inner)), ssl_(std::move(ssl)) {
   BIO* bio = BIO_new(StreamBio::method());
   BIO_set_data(bio, this);
   BIO_set_init(bio, 1);
@@ -182,8 +186,10 @@ TlsStream::~TlsStream() { ssl_.reset(); }
 
 bool TlsStream::alpnRefused() const { return tls::alpnRefused(ssl_.get()); }
 
-std::unique_ptr<TlsStream> TlsStream::client(std::unique_ptr<Stream> inner, std::shared_ptr<TlsClientConfig> config,
-                                             const std::string& serverName, const std::vector<std::string>& alpn) {
+std::unique_ptr<TlsStream> TlsStream::client(std::unique_ptr<Stream> inner,
+                                             std::shared_ptr<TlsClientConfig> config,
+                                             const std::string& serverName,
+                                             const std::vector<std::string>& alpn) {
   tls::Ssl owned(SSL_new(config->context()));  // holds its own reference to the context
   if (!owned) return nullptr;
   SSL* const ssl = owned.get();
@@ -191,13 +197,16 @@ std::unique_ptr<TlsStream> TlsStream::client(std::unique_ptr<Stream> inner, std:
   // Without the name to check, verification would accept any certificate
   // of a trusted CA: no stream at all then.
   if (auto ip = net::IpAddress::parse(serverName)) {
-    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip->toString().c_str()) != 1) return nullptr;
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip->toString().c_str()) != 1)
+      return nullptr;
   } else {
     // SSL_set_tlsext_host_name() without its C cast.
-    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(serverName.c_str()));
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(serverName.c_str()));
     // The name must be in the subjectAltName: no fallback to the subject's
     // CN, no partial wildcards ("w*.example.com").
-    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    SSL_set_hostflags(ssl,
+                      X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     if (SSL_set1_host(ssl, serverName.c_str()) != 1) return nullptr;
   }
   if (!alpn.empty()) {
@@ -206,13 +215,15 @@ std::unique_ptr<TlsStream> TlsStream::client(std::unique_ptr<Stream> inner, std:
       wire.push_back(static_cast<char>(p.size()));
       wire += p;
     }
-    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
+                        static_cast<unsigned>(wire.size()));
   }
   SSL_set_connect_state(ssl);
   return stream;
 }
 
-std::unique_ptr<TlsStream> TlsStream::server(std::unique_ptr<Stream> inner, std::shared_ptr<ssl_ctx_st> context,
+std::unique_ptr<TlsStream> TlsStream::server(std::unique_ptr<Stream> inner,
+                                             std::shared_ptr<ssl_ctx_st> context,
                                              std::string initial) {
   tls::Ssl owned(SSL_new(context.get()));  // holds its own reference to the context
   if (!owned) return nullptr;
@@ -251,7 +262,8 @@ IoResult TlsStream::result(int rc) {
   if (out.status != IoStatus::kError) return out;
   const long verify = SSL_get_verify_result(ssl_.get());
   if (verify != X509_V_OK) {
-    error_ = std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
+    error_ =
+        std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
   } else if (innerFailed_ && ERR_peek_error() == 0) {
     error_ = "the connection failed";
   } else {
@@ -296,7 +308,8 @@ IoResult TlsStream::read(char* data, std::size_t size) {
 IoResult TlsStream::write(const char* data, std::size_t size) {
   if (size == 0) return {IoStatus::kOk, 0};
   ERR_clear_error();
-  return result(SSL_write(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
+  return result(
+      SSL_write(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
 }
 
 void TlsStream::shutdownWrite() {

@@ -83,7 +83,8 @@ class TlsClientConfig {
   // error naming `what`.
   [[nodiscard]] static Result<std::shared_ptr<TlsClientConfig>> create(
       std::string_view extraCaPem, std::string_view what = "proxyCaCert");
-  [[nodiscard]] static Result<std::shared_ptr<TlsClientConfig>> create(const TlsClientOptions& options);
+  [[nodiscard]] static Result<std::shared_ptr<TlsClientConfig>> create(
+      const TlsClientOptions& options);
   TlsClientConfig(const TlsClientConfig&) = delete;
   TlsClientConfig& operator=(const TlsClientConfig&) = delete;
   [[nodiscard]] ssl_ctx_st* context() const { return ctx_.get(); }
@@ -136,7 +137,7 @@ class TlsStream final : public Stream {
   friend struct StreamBio;
 
   std::unique_ptr<Stream> inner_;
-  tls::Ssl ssl_;  // its BIO reads and writes inner_ and the members below
+  tls::Ssl ssl_;         // its BIO reads and writes inner_ and the members below
   std::string initial_;  // bytes read before TLS began, fed first
   std::size_t initialUsed_ = 0;
   bool lastWantsRead_ = false;  // the socket readiness the last operation waits for

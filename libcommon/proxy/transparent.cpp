@@ -25,9 +25,12 @@ constexpr std::size_t kMaxMethod = 20;
 
 std::string_view toString(TransparentMode mode) {
   switch (mode) {
-    case TransparentMode::kOff: return "off";
-    case TransparentMode::kRedirect: return "redirect";
-    case TransparentMode::kTproxy: return "tproxy";
+    case TransparentMode::kOff:
+      return "off";
+    case TransparentMode::kRedirect:
+      return "redirect";
+    case TransparentMode::kTproxy:
+      return "tproxy";
   }
   return "?";
 }
@@ -64,9 +67,8 @@ Result<net::SocketAddress> originalDestination(int fd, TransparentMode mode) {
 
 Status makeTransparent(int fd, int family) {
   const int one = 1;
-  const int rc = family == AF_INET6
-                     ? ::setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
-                     : ::setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one);
+  const int rc = family == AF_INET6 ? ::setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
+                                    : ::setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one);
   if (rc != 0) return util::systemError(family == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT");
   return Ok{};
 }
@@ -89,8 +91,8 @@ std::optional<bool> looksLikeHttp(std::string_view prefix) {
 }
 
 std::string tlsAlertRecord(TlsAlert alert) {
-  const std::array<char, 7> record{0x15, 0x03, 0x03, 0x00, 0x02, 0x02,
-                                   static_cast<char>(static_cast<std::uint8_t>(alert))};
+  const std::array<char, 7> record{
+      0x15, 0x03, 0x03, 0x00, 0x02, 0x02, static_cast<char>(static_cast<std::uint8_t>(alert))};
   return std::string(record.data(), record.size());
 }
 

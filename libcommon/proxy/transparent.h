@@ -29,7 +29,8 @@ std::optional<TransparentMode> parseTransparentMode(std::string_view text);
 
 // True when `address` is what a listener bound to `listener` accepts (same
 // family and port; the same address, or the listener's is unspecified).
-[[nodiscard]] bool sameEndpoint(const net::SocketAddress& address, const net::SocketAddress& listener);
+[[nodiscard]] bool sameEndpoint(const net::SocketAddress& address,
+                                const net::SocketAddress& listener);
 
 // Whether the first bytes a client sent start an HTTP/1 request line: a
 // method token of capital letters followed by a space. true, false, or

@@ -10,9 +10,10 @@ namespace lens::proxy {
 
 namespace {
 
-constexpr std::size_t kChunk = 64 * 1024;         // one read from a socket
-constexpr std::size_t kBufferLimit = 256 * 1024;  // bytes buffered per direction before reading stops
-constexpr std::size_t kSmallRead = 16 * 1024;     // a splice below this drained the socket
+constexpr std::size_t kChunk = 64 * 1024;  // one read from a socket
+constexpr std::size_t kBufferLimit =
+    256 * 1024;                                // bytes buffered per direction before reading stops
+constexpr std::size_t kSmallRead = 16 * 1024;  // a splice below this drained the socket
 
 }  // namespace
 
@@ -115,8 +116,8 @@ bool TunnelRelay::pumpFlow(Flow& f, const Flow& other, Stream& src, Stream& dst,
         if (!f.pipe.open()) return false;
         if (f.pipe.fill < f.pipe.capacity) {
           const ssize_t n =
-              ::splice(src.fd(), nullptr, f.pipe.write.get(), nullptr, f.pipe.capacity - f.pipe.fill,
-                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+              ::splice(src.fd(), nullptr, f.pipe.write.get(), nullptr,
+                       f.pipe.capacity - f.pipe.fill, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
           if (n > 0) {
             // A small read is all there was (a request, an answer): epoll
             // says when more comes, no need to ask again for EAGAIN. A

@@ -27,7 +27,8 @@ class TunnelRelay {
   // Starts over: `toServer` and `toClient` were read before the relay began
   // and go first. `clientBuffered`, `serverBuffered`: that stream may hold
   // bytes epoll cannot see (TLS), so it is read before waiting.
-  void start(std::string_view toServer, std::string_view toClient, bool clientBuffered, bool serverBuffered);
+  void start(std::string_view toServer, std::string_view toClient, bool clientBuffered,
+             bool serverBuffered);
   // Drops what is buffered and gives the pipes back.
   void reset();
 
@@ -38,7 +39,8 @@ class TunnelRelay {
   // Moves what can be moved now. `progress` is set when a byte moved.
   Outcome pump(Stream& client, Stream& server, bool& progress);
   // The epoll events each side needs next.
-  void interest(const Stream& server, std::uint32_t& clientEvents, std::uint32_t& serverEvents) const;
+  void interest(const Stream& server, std::uint32_t& clientEvents,
+                std::uint32_t& serverEvents) const;
 
   [[nodiscard]] std::uint64_t bytesUp() const { return bytesUp_; }
   [[nodiscard]] std::uint64_t bytesDown() const { return bytesDown_; }

@@ -19,7 +19,9 @@ bool holdsInBasic(std::string_view value, std::string_view placeholder) {
   const std::size_t start = value.find_first_not_of(' ');
   if (start == std::string_view::npos) return false;
   const std::size_t space = value.find(' ', start);
-  if (space == std::string_view::npos || !util::iequals(value.substr(start, space - start), "Basic")) return false;
+  if (space == std::string_view::npos ||
+      !util::iequals(value.substr(start, space - start), "Basic"))
+    return false;
   const std::size_t token = value.find_first_not_of(' ', space);
   if (token == std::string_view::npos) return false;
   auto decoded = util::base64Decode(value.substr(token));
@@ -37,8 +39,11 @@ bool signsForAws(const http::RawRequest& head) {
 
 class AwsChunkedFilter final : public http::BodyFilter {
  public:
-  AwsChunkedFilter(ChunkSigner signer, AwsChunkedLimits limits) : resigner_(std::move(signer), limits) {}
-  Status feed(std::string_view input, std::string& out) override { return resigner_.feed(input, out); }
+  AwsChunkedFilter(ChunkSigner signer, AwsChunkedLimits limits)
+      : resigner_(std::move(signer), limits) {}
+  Status feed(std::string_view input, std::string& out) override {
+    return resigner_.feed(input, out);
+  }
   Status finish() override { return resigner_.finish(); }
 
  private:
@@ -52,7 +57,8 @@ bool hasCredentials(const policy::PolicyDocument& policy) {
                      [](const policy::Credential& c) { return !c.placeholder.empty(); });
 }
 
-std::optional<std::string> placeholderIn(const policy::PolicyDocument& policy, const http::RawRequest& head) {
+std::optional<std::string> placeholderIn(const policy::PolicyDocument& policy,
+                                         const http::RawRequest& head) {
   // Each field's value made once (value() unfolds and trims).
   std::vector<std::string> values;
   values.reserve(head.headers.size());
@@ -71,11 +77,12 @@ std::optional<std::string> placeholderIn(const policy::PolicyDocument& policy, c
   return std::nullopt;
 }
 
-BoundaryRequest::BoundaryRequest(const decision::Engine& engine, decision::Request destination, BoundaryLimits limits)
+BoundaryRequest::BoundaryRequest(const decision::Engine& engine, decision::Request destination,
+                                 BoundaryLimits limits)
     : engine_(engine), destination_(std::move(destination)), limits_(limits) {}
 
-bool BoundaryRequest::refuse(int status, std::string_view why, std::string text, std::string credentialId,
-                             ErrorCode code) {
+bool BoundaryRequest::refuse(int status, std::string_view why, std::string text,
+                             std::string credentialId, ErrorCode code) {
   refusal_ = BoundaryRefusal{status, why, std::move(text), std::move(credentialId), code};
   return false;
 }
@@ -85,7 +92,8 @@ bool BoundaryRequest::begin(http::RawRequest& head) {
   if (!policy) return true;
   const std::vector<decision::CredentialRef> refs = engine_.injectionsFor(destination_);
   auto injected = applyInjections(head, *policy, refs);
-  if (!injected) return refuse(400, reason::kBadRewrite, injected.error().message, {}, ErrorCode::kInvalidInput);
+  if (!injected)
+    return refuse(400, reason::kBadRewrite, injected.error().message, {}, ErrorCode::kInvalidInput);
   report_.applied = std::move(injected->applied);
   report_.unarmed = std::move(injected->unarmed);
   if (injected->request.target != head.target) {
@@ -94,10 +102,12 @@ bool BoundaryRequest::begin(http::RawRequest& head) {
     again.path = injected->request.target;
     const decision::Decision d = engine_.decide(again);
     if (!d.allowed()) {
-      const auto by = std::find_if(report_.applied.begin(), report_.applied.end(), [](const AppliedInjection& a) {
-        return a.type == policy::InjectionType::kUriPlaceholder;
-      });
-      return refuse(403, reason::kRewrittenPathDenied, "the request target with the credential substituted is refused",
+      const auto by = std::find_if(report_.applied.begin(), report_.applied.end(),
+                                   [](const AppliedInjection& a) {
+                                     return a.type == policy::InjectionType::kUriPlaceholder;
+                                   });
+      return refuse(403, reason::kRewrittenPathDenied,
+                    "the request target with the credential substituted is refused",
                     by != report_.applied.end() ? by->credentialId : std::string());
     }
     destination_ = std::move(again);
@@ -110,13 +120,14 @@ bool BoundaryRequest::begin(http::RawRequest& head) {
   return !aws || beginAws(head, refs);
 }
 
-bool BoundaryRequest::beginAws(http::RawRequest& head, std::span<const decision::CredentialRef> refs) {
+bool BoundaryRequest::beginAws(http::RawRequest& head,
+                               std::span<const decision::CredentialRef> refs) {
   // Everything to a host with an awsSigv4 injection is signed, by the
   // sandbox with a placeholder key.
   auto client = parseClientSignature(head);
   if (!client) {
-    return refuse(401, signsForAws(head) ? reason::kAwsUnsupported : reason::kAwsUnsigned, client.error().message, {},
-                  ErrorCode::kInvalidInput);
+    return refuse(401, signsForAws(head) ? reason::kAwsUnsupported : reason::kAwsUnsigned,
+                  client.error().message, {}, ErrorCode::kInvalidInput);
   }
   auto injection = findAwsInjection(engine_, client->accessKeyId, destination_, refs);
   if (!injection) return refuse(401, reason::kAwsUnknownKey, injection.error().message);
@@ -128,40 +139,44 @@ bool BoundaryRequest::beginAws(http::RawRequest& head, std::span<const decision:
   const bool chunkedTransfer = head.countHeader("transfer-encoding") != 0;
   if (*handling == BodyHandling::kHashed) {
     if (chunkedTransfer) {
-      return refuse(411, reason::kAwsLengthRequired, "the body is signed by its hash: send it with a Content-Length",
+      return refuse(411, reason::kAwsLengthRequired,
+                    "the body is signed by its hash: send it with a Content-Length",
                     injection->credentialId, ErrorCode::kInvalidInput);
     }
     std::uint64_t length = 0;
     if (const http::HeaderField* field = head.findHeader("content-length")) {
       const auto parsed = util::parseDecimal(field->value(), ~0UL);
       if (!parsed) {
-        return refuse(400, reason::kAwsSigningFailed, "the Content-Length is not a number", injection->credentialId,
-                      ErrorCode::kInvalidInput);
+        return refuse(400, reason::kAwsSigningFailed, "the Content-Length is not a number",
+                      injection->credentialId, ErrorCode::kInvalidInput);
       }
       length = *parsed;
     }
     if (length > limits_.maxSignedBody) {
       return refuse(413, reason::kAwsBodyTooLarge,
-                    "the body is signed by its hash and is larger than " + std::to_string(limits_.maxSignedBody) +
-                        " bytes (--max-signed-body)",
+                    "the body is signed by its hash and is larger than " +
+                        std::to_string(limits_.maxSignedBody) + " bytes (--max-signed-body)",
                     injection->credentialId, ErrorCode::kLimit);
     }
     needsBody_ = true;
     bodyLength_ = length;
   } else if (*handling == BodyHandling::kChunked && chunkedTransfer) {
     return refuse(411, reason::kAwsLengthRequired,
-                  "an aws-chunked body needs a Content-Length (not Transfer-Encoding)", injection->credentialId,
-                  ErrorCode::kInvalidInput);
+                  "an aws-chunked body needs a Content-Length (not Transfer-Encoding)",
+                  injection->credentialId, ErrorCode::kInvalidInput);
   }
   client_ = std::move(client).value();
   aws_ = std::move(injection).value();
   return true;
 }
 
-bool BoundaryRequest::beginToken(const http::RawRequest& head, std::span<const decision::CredentialRef> refs) {
+bool BoundaryRequest::beginToken(const http::RawRequest& head,
+                                 std::span<const decision::CredentialRef> refs) {
   if (head.countHeader("transfer-encoding") != 0) {
-    return refuse(411, reason::kOauthLengthRequired, "a token request is answered from its form: send it with a "
-                  "Content-Length", {}, ErrorCode::kInvalidInput);
+    return refuse(411, reason::kOauthLengthRequired,
+                  "a token request is answered from its form: send it with a "
+                  "Content-Length",
+                  {}, ErrorCode::kInvalidInput);
   }
   std::uint64_t length = 0;
   if (const http::HeaderField* field = head.findHeader("content-length")) {
@@ -173,9 +188,10 @@ bool BoundaryRequest::beginToken(const http::RawRequest& head, std::span<const d
     length = *parsed;
   }
   if (length > kMaxTokenRequestBody) {
-    return refuse(413, reason::kOauthBodyTooLarge,
-                  "a token request body is larger than " + std::to_string(kMaxTokenRequestBody) + " bytes", {},
-                  ErrorCode::kLimit);
+    return refuse(
+        413, reason::kOauthBodyTooLarge,
+        "a token request body is larger than " + std::to_string(kMaxTokenRequestBody) + " bytes",
+        {}, ErrorCode::kLimit);
   }
   needsBody_ = length != 0;
   bodyLength_ = length;
@@ -183,9 +199,11 @@ bool BoundaryRequest::beginToken(const http::RawRequest& head, std::span<const d
   return true;
 }
 
-bool BoundaryRequest::finish(http::RawRequest& head, std::string_view body, std::chrono::sys_seconds now) {
+bool BoundaryRequest::finish(http::RawRequest& head, std::string_view body,
+                             std::chrono::sys_seconds now) {
   if (!tokenRefs_.empty()) {
-    if (const auto& policy = engine_.policy()) answer_ = answerTokenRequest(head, body, *policy, tokenRefs_);
+    if (const auto& policy = engine_.policy())
+      answer_ = answerTokenRequest(head, body, *policy, tokenRefs_);
     if (answer_) {
       report_.tokenCredentialId = answer_->credentialId;
       return true;  // answered here: nothing goes to the origin
@@ -222,8 +240,8 @@ bool BoundaryRequest::guard(const http::RawRequest& head) {
   if (!policy) return true;
   if (auto id = placeholderIn(*policy, head)) {
     return refuse(403, reason::kPlaceholderLeak,
-                  "the request carries the placeholder of credential \"" + *id + "\", which has no injection for " +
-                      destination_.host + " that covers it",
+                  "the request carries the placeholder of credential \"" + *id +
+                      "\", which has no injection for " + destination_.host + " that covers it",
                   *id);
   }
   return true;

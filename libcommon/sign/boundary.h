@@ -1,8 +1,8 @@
 #pragma once
 
 #include <chrono>
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -35,17 +35,17 @@
 namespace lens::sign {
 
 namespace reason {
-inline constexpr std::string_view kPlaceholderLeak = "placeholder-leak";          // 403
-inline constexpr std::string_view kRewrittenPathDenied = "rewritten-path-denied";  // 403
-inline constexpr std::string_view kAwsUnsigned = "aws-missing-authorization";      // 401
+inline constexpr std::string_view kPlaceholderLeak = "placeholder-leak";              // 403
+inline constexpr std::string_view kRewrittenPathDenied = "rewritten-path-denied";     // 403
+inline constexpr std::string_view kAwsUnsigned = "aws-missing-authorization";         // 401
 inline constexpr std::string_view kAwsUnsupported = "aws-unsupported-authorization";  // 401
-inline constexpr std::string_view kAwsUnknownKey = "aws-unknown-credentials";      // 401
-inline constexpr std::string_view kAwsLengthRequired = "aws-length-required";      // 411
-inline constexpr std::string_view kAwsBodyTooLarge = "aws-body-too-large";         // 413
-inline constexpr std::string_view kAwsSigningFailed = "aws-signing-failed";        // 400
-inline constexpr std::string_view kBadRewrite = "bad-rewrite";                     // 400
-inline constexpr std::string_view kOauthLengthRequired = "oauth-length-required";  // 411
-inline constexpr std::string_view kOauthBodyTooLarge = "oauth-body-too-large";     // 413
+inline constexpr std::string_view kAwsUnknownKey = "aws-unknown-credentials";         // 401
+inline constexpr std::string_view kAwsLengthRequired = "aws-length-required";         // 411
+inline constexpr std::string_view kAwsBodyTooLarge = "aws-body-too-large";            // 413
+inline constexpr std::string_view kAwsSigningFailed = "aws-signing-failed";           // 400
+inline constexpr std::string_view kBadRewrite = "bad-rewrite";                        // 400
+inline constexpr std::string_view kOauthLengthRequired = "oauth-length-required";     // 411
+inline constexpr std::string_view kOauthBodyTooLarge = "oauth-body-too-large";        // 413
 }  // namespace reason
 
 struct BoundaryRefusal {
@@ -62,8 +62,8 @@ struct BoundaryRefusal {
 struct BoundaryReport {
   std::vector<AppliedInjection> applied;
   std::vector<AppliedInjection> unarmed;
-  std::string awsCredentialId;  // re-signed with this credential's key; "" when not
-  std::string service;          // of the re-signed request's credential scope
+  std::string awsCredentialId;    // re-signed with this credential's key; "" when not
+  std::string service;            // of the re-signed request's credential scope
   std::string tokenCredentialId;  // answered a token request with this credential's placeholder
 };
 
@@ -75,7 +75,8 @@ class BoundaryRequest {
  public:
   // `destination`: the request as the engine judged it (door, host, port,
   // method, path, caller), which names the credentials that apply.
-  BoundaryRequest(const decision::Engine& engine, decision::Request destination, BoundaryLimits limits = {});
+  BoundaryRequest(const decision::Engine& engine, decision::Request destination,
+                  BoundaryLimits limits = {});
 
   // Steps 1 and 2, and step 3 up to the body: rewrites `head` in place.
   // False when refused (refusal()). Then, unless needsBody(), call finish().
@@ -87,7 +88,8 @@ class BoundaryRequest {
   [[nodiscard]] std::uint64_t bodyLength() const { return bodyLength_; }
   // Step 3 (with the whole body when needsBody()) and step 4. False when
   // refused.
-  [[nodiscard]] bool finish(http::RawRequest& head, std::string_view body, std::chrono::sys_seconds now);
+  [[nodiscard]] bool finish(http::RawRequest& head, std::string_view body,
+                            std::chrono::sys_seconds now);
 
   // After finish(): the response that answers the request instead of the
   // origin (an OAuth token answer); nullopt when the request goes on.
@@ -116,7 +118,8 @@ class BoundaryRequest {
   BoundaryLimits limits_;
   std::optional<ClientSignature> client_;
   std::optional<AwsInjection> aws_;
-  std::vector<decision::CredentialRef> tokenRefs_;  // a token request: the injections that may answer it
+  std::vector<decision::CredentialRef>
+      tokenRefs_;  // a token request: the injections that may answer it
   std::optional<TokenAnswer> answer_;
   bool needsBody_ = false;
   std::uint64_t bodyLength_ = 0;

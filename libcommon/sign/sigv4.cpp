@@ -1,8 +1,8 @@
 #include "libcommon/sign/sigv4.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
 #include <openssl/params.h>
 
 #include <algorithm>
@@ -102,7 +102,8 @@ Digest hmacSha256(std::span<const std::uint8_t> key, std::string_view data) {
     EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
     Context() {
       char digest[] = "SHA256";
-      const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+      const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                                   OSSL_PARAM_construct_end()};
       if (ctx != nullptr && EVP_MAC_CTX_set_params(ctx, params) != 1) {
         EVP_MAC_CTX_free(ctx);
         ctx = nullptr;
@@ -123,7 +124,8 @@ Digest hmacSha256(std::span<const std::uint8_t> key, std::string_view data) {
   Digest out{};
   std::size_t length = 0;
   if (context.ctx == nullptr || EVP_MAC_init(context.ctx, key.data(), key.size(), nullptr) != 1 ||
-      EVP_MAC_update(context.ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_update(context.ctx, reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) != 1 ||
       EVP_MAC_final(context.ctx, out.data(), &length, out.size()) != 1 || length != out.size()) {
     throw std::runtime_error("HMAC-SHA256 failed");  // only on a broken libcrypto
   }
@@ -590,8 +592,8 @@ struct DerivedKey {
 SigningKey deriveSigningKey(const SigningContext& ctx) {
   thread_local DerivedKey last;
   const std::string date = formatDateStamp(ctx.timestamp);
-  if (!last.secret.empty() && last.secret == ctx.secretAccessKey && last.date == date && last.region == ctx.region &&
-      last.service == ctx.service) {
+  if (!last.secret.empty() && last.secret == ctx.secretAccessKey && last.date == date &&
+      last.region == ctx.region && last.service == ctx.service) {
     return last.key;
   }
   std::string secret = "AWS4" + ctx.secretAccessKey;

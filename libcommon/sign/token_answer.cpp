@@ -15,7 +15,8 @@ namespace lens::sign {
 
 namespace {
 
-const policy::Injection& injectionOf(const policy::PolicyDocument& policy, const decision::CredentialRef& ref) {
+const policy::Injection& injectionOf(const policy::PolicyDocument& policy,
+                                     const decision::CredentialRef& ref) {
   return policy.credentials[ref.credential].injections[ref.injection];
 }
 
@@ -28,8 +29,10 @@ std::optional<std::map<std::string, std::string>> formFields(std::string_view bo
     if (pair.empty()) continue;
     const std::size_t eq = pair.find('=');
     auto name = util::formDecode(pair.substr(0, eq));
-    auto value = util::formDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-    if (!name || !value || !out.emplace(std::move(*name), std::move(*value)).second) return std::nullopt;
+    auto value =
+        util::formDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!name || !value || !out.emplace(std::move(*name), std::move(*value)).second)
+      return std::nullopt;
   }
   return out;
 }
@@ -52,7 +55,8 @@ std::optional<std::string> basicClientId(const http::RawRequest& head) {
   if (field == nullptr) return std::string();
   const std::string value = field->value();
   const std::size_t space = value.find(' ');
-  if (space == std::string::npos || !util::iequals(std::string_view(value).substr(0, space), "Basic")) {
+  if (space == std::string::npos ||
+      !util::iequals(std::string_view(value).substr(0, space), "Basic")) {
     return std::string();  // another scheme: not a client authentication this answer reads
   }
   const std::size_t token = value.find_first_not_of(' ', space);
@@ -107,12 +111,14 @@ std::optional<TokenAnswer> answerTokenRequest(const http::RawRequest& head, std:
   const auto formId = fields->find("client_id");
   std::string clientId = *basic;
   if (formId != fields->end()) {
-    if (!clientId.empty() && clientId != formId->second) return std::nullopt;  // two different clients
+    if (!clientId.empty() && clientId != formId->second)
+      return std::nullopt;  // two different clients
     clientId = formId->second;
   }
   if (clientId.empty()) return std::nullopt;
   const auto scopeField = fields->find("scope");
-  const std::vector<std::string> asked = scopeSet(scopeField == fields->end() ? "" : scopeField->second);
+  const std::vector<std::string> asked =
+      scopeSet(scopeField == fields->end() ? "" : scopeField->second);
   const std::string path = policy::normalizePath(head.target);
   std::optional<TokenAnswer> scopeRefusal;
   for (const decision::CredentialRef& ref : refs) {
@@ -129,7 +135,8 @@ std::optional<TokenAnswer> answerTokenRequest(const http::RawRequest& head, std:
     if (!scopeRefusal) {
       Poco::JSON::Object answer(Poco::JSON_PRESERVE_KEY_ORDER);
       answer.set("error", "invalid_scope");
-      answer.set("error_description", "the requested scope is not the one configured for this client");
+      answer.set("error_description",
+                 "the requested scope is not the one configured for this client");
       scopeRefusal = TokenAnswer{400, json(answer), ref.id};
     }
   }

@@ -20,7 +20,8 @@ inline constexpr std::size_t kMaxTokenRequestBody = 64 * 1024;
 
 // Whether `head` is a POST to the token path of one of the
 // oauthClientCredentials injections among `refs` (its body decides the rest).
-[[nodiscard]] bool isTokenRequest(const http::RawRequest& head, const policy::PolicyDocument& policy,
+[[nodiscard]] bool isTokenRequest(const http::RawRequest& head,
+                                  const policy::PolicyDocument& policy,
                                   std::span<const decision::CredentialRef> refs);
 
 struct TokenAnswer {
@@ -34,8 +35,8 @@ struct TokenAnswer {
 // user name) one of the injections names, and exactly its scopes (200; 400
 // invalid_scope when the scopes differ). nullopt for anything else, which
 // goes to the origin unchanged.
-[[nodiscard]] std::optional<TokenAnswer> answerTokenRequest(const http::RawRequest& head, std::string_view body,
-                                                            const policy::PolicyDocument& policy,
-                                                            std::span<const decision::CredentialRef> refs);
+[[nodiscard]] std::optional<TokenAnswer> answerTokenRequest(
+    const http::RawRequest& head, std::string_view body, const policy::PolicyDocument& policy,
+    std::span<const decision::CredentialRef> refs);
 
 }  // namespace lens::sign

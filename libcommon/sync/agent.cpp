@@ -11,8 +11,8 @@
 
 #include "libcommon/log/logging.h"
 #include "libcommon/sync/policy_installer.h"
-#include "libcommon/util/file.h"
 #include "libcommon/sync/protocol.h"
+#include "libcommon/util/file.h"
 #include "libcommon/util/json_writer.h"
 #include "libcommon/util/unique_fd.h"
 
@@ -26,14 +26,16 @@ std::string ruleSummary(const policy::PolicyDocument& doc) {
   if (!doc.network) return "no network section: everything allowed";
   const auto& net = *doc.network;
   return std::to_string(net.http.size()) + " http, " + std::to_string(net.tcp.size()) + " tcp, " +
-         std::to_string(net.udp.size()) + " udp rules, default " + std::string(policy::toString(net.defaultVerdict));
+         std::to_string(net.udp.size()) + " udp rules, default " +
+         std::string(policy::toString(net.defaultVerdict));
 }
 
 }  // namespace
 
 void ActivityLog::add(std::string line) {
   std::lock_guard lock(mutex_);
-  lines_.push_back(audit::formatTimestamp(std::chrono::system_clock::now()) + " " + std::move(line));
+  lines_.push_back(audit::formatTimestamp(std::chrono::system_clock::now()) + " " +
+                   std::move(line));
   while (lines_.size() > kMaxLines) lines_.pop_front();
 }
 
@@ -54,8 +56,9 @@ void Agent::loadInstalled() {
     std::lock_guard lock(mutex_);
     installedVersion_ = check.version;
   } else {
-    log::get("sync")->warn("the installed policy {} is not valid; it is replaced by the next policy frame",
-                           options_.policyPath);
+    log::get("sync")->warn(
+        "the installed policy {} is not valid; it is replaced by the next policy frame",
+        options_.policyPath);
   }
 }
 
@@ -71,13 +74,15 @@ InstallResult Agent::install(std::string_view text, std::string_view origin) {
   result.version = check.version;
   for (const std::string& w : check.warnings) logger->warn("{}", w);
   if (!check.ok()) {
-    result.status = check.protocolTooOld ? InstallResult::Status::kProtocolTooOld : InstallResult::Status::kRejected;
+    result.status = check.protocolTooOld ? InstallResult::Status::kProtocolTooOld
+                                         : InstallResult::Status::kRejected;
     result.errors = check.errors;
     for (const std::string& e : check.errors) logger->error("{}", e);
     ++counters_.policiesRejected;
-    activity_.add("policy " + shortVersion(check.version) + " rejected (" + std::to_string(check.errors.size()) +
-                  " errors); keeping " +
-                  (installedVersion().empty() ? std::string("no policy") : shortVersion(installedVersion())));
+    activity_.add(
+        "policy " + shortVersion(check.version) + " rejected (" +
+        std::to_string(check.errors.size()) + " errors); keeping " +
+        (installedVersion().empty() ? std::string("no policy") : shortVersion(installedVersion())));
     emitPolicyEvent(false, check.version, check.errors);
     return result;
   }
@@ -102,7 +107,8 @@ InstallResult Agent::install(std::string_view text, std::string_view origin) {
   }
   result.status = InstallResult::Status::kApplied;
   ++counters_.policiesApplied;
-  logger->info("policy {} installed in {} ({})", shortVersion(check.version), options_.policyPath, result.summary);
+  logger->info("policy {} installed in {} ({})", shortVersion(check.version), options_.policyPath,
+               result.summary);
   activity_.add("policy " + shortVersion(check.version) + " applied (" + result.summary + ")");
   for (const std::string& problem : notifyPidfiles(options_.notifyPidfiles)) {
     logger->warn("--notify-pidfile {}", problem);
@@ -112,7 +118,8 @@ InstallResult Agent::install(std::string_view text, std::string_view origin) {
   return result;
 }
 
-void Agent::emitPolicyEvent(bool applied, const std::string& version, const std::vector<std::string>& errors) {
+void Agent::emitPolicyEvent(bool applied, const std::string& version,
+                            const std::vector<std::string>& errors) {
   if (!options_.emit) return;
   audit::Event event(options_.source, "POLICY " + options_.policyPath);
   event.outcome(applied ? audit::Outcome::kSuccess : audit::Outcome::kFailure)
@@ -175,20 +182,22 @@ Agent::Reply Agent::onText(std::string_view text) {
 void Agent::onBinary(std::size_t size) {
   ++counters_.framesReceived;
   ++counters_.refusedBinary;
-  log::get("sync")->warn("refused a binary frame of {} bytes ({} binary frames refused so far)", size,
-                         counters_.refusedBinary.load());
+  log::get("sync")->warn("refused a binary frame of {} bytes ({} binary frames refused so far)",
+                         size, counters_.refusedBinary.load());
   activity_.add("refused a binary frame of " + std::to_string(size) + " bytes");
 }
 
 void Agent::onOversized(std::size_t size, std::size_t limit) {
   ++counters_.framesReceived;
   ++counters_.refusedOversized;
-  log::get("sync")->warn("refused a frame of {} bytes over --max-frame {} ({} oversized frames refused so far)", size,
-                         limit, counters_.refusedOversized.load());
+  log::get("sync")->warn(
+      "refused a frame of {} bytes over --max-frame {} ({} oversized frames refused so far)", size,
+      limit, counters_.refusedOversized.load());
   activity_.add("refused a frame of " + std::to_string(size) + " bytes (over --max-frame)");
 }
 
-void Agent::forwardDecision(std::string_view type, const std::string& id, const std::string& decision) {
+void Agent::forwardDecision(std::string_view type, const std::string& id,
+                            const std::string& decision) {
   auto logger = log::get("sync");
   json::ObjectWriter w;
   w.field("type", type).field("id", id).field("decision", decision);
@@ -198,9 +207,10 @@ void Agent::forwardDecision(std::string_view type, const std::string& id, const 
     addr.sun_family = AF_UNIX;
     if (options_.decisionSocket.size() < sizeof addr.sun_path) {
       std::memcpy(addr.sun_path, options_.decisionSocket.data(), options_.decisionSocket.size());
-      if (const util::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)); fd) {
-        const ssize_t n =
-            ::sendto(fd.get(), line.data(), line.size(), 0, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+      if (const util::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+          fd) {
+        const ssize_t n = ::sendto(fd.get(), line.data(), line.size(), 0,
+                                   reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
         const int err = errno;
         if (n == static_cast<ssize_t>(line.size())) {
           ++counters_.decisionsForwarded;
@@ -209,7 +219,8 @@ void Agent::forwardDecision(std::string_view type, const std::string& id, const 
           return;
         }
         if (err != ENOENT && err != ECONNREFUSED) {
-          logger->warn("cannot pass {} to {}: {}", type, options_.decisionSocket, std::strerror(err));
+          logger->warn("cannot pass {} to {}: {}", type, options_.decisionSocket,
+                       std::strerror(err));
         }
       }
     }

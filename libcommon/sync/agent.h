@@ -106,7 +106,8 @@ class Agent {
 
  private:
   void forwardDecision(std::string_view type, const std::string& id, const std::string& decision);
-  void emitPolicyEvent(bool applied, const std::string& version, const std::vector<std::string>& errors);
+  void emitPolicyEvent(bool applied, const std::string& version,
+                       const std::vector<std::string>& errors);
 
   Options options_;
   Counters counters_;

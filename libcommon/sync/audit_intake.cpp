@@ -26,7 +26,9 @@ namespace lens::sync {
 
 namespace {
 
-Error refuse(std::string message) { return makeError(ErrorCode::kInvalidInput, std::move(message)); }
+Error refuse(std::string message) {
+  return makeError(ErrorCode::kInvalidInput, std::move(message));
+}
 
 bool isJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -39,7 +41,8 @@ bool nonEmptyString(const Poco::JSON::Object::Ptr& obj, const std::string& key) 
 EventIds::EventIds() {
   std::array<unsigned char, 8> bytes{};
   if (::getrandom(bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
-    throw std::runtime_error(std::string("getrandom: ") + std::strerror(errno));  // fatal at start-up
+    throw std::runtime_error(std::string("getrandom: ") +
+                             std::strerror(errno));  // fatal at start-up
   }
   static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned char b : bytes) {
@@ -51,7 +54,8 @@ EventIds::EventIds() {
 std::string EventIds::next() { return instance_ + "-" + std::to_string(++counter_); }
 
 Result<std::string> acceptAuditLine(std::string_view text, std::string_view id) {
-  if (text.size() > kMaxAuditLine) return refuse("line longer than " + std::to_string(kMaxAuditLine) + " bytes");
+  if (text.size() > kMaxAuditLine)
+    return refuse("line longer than " + std::to_string(kMaxAuditLine) + " bytes");
   while (!text.empty() && isJsonSpace(text.front())) text.remove_prefix(1);
   while (!text.empty() && isJsonSpace(text.back())) text.remove_suffix(1);
   if (text.empty()) return refuse("empty line");
@@ -61,8 +65,8 @@ Result<std::string> acceptAuditLine(std::string_view text, std::string_view id) 
   limits.maxDepth = 16;
   auto scanned = policy::SourceMap::scan(text, limits);
   if (const auto* err = std::get_if<policy::SourceMap::ScanError>(&scanned)) {
-    return refuse("not JSON: " + std::to_string(err->pos.line) + ":" + std::to_string(err->pos.column) + ": " +
-                  err->message);
+    return refuse("not JSON: " + std::to_string(err->pos.line) + ":" +
+                  std::to_string(err->pos.column) + ": " + err->message);
   }
   Poco::JSON::Object::Ptr obj;
   try {
@@ -74,7 +78,8 @@ Result<std::string> acceptAuditLine(std::string_view text, std::string_view id) 
   } catch (const Poco::Exception& e) {
     return refuse("not JSON: " + e.displayText());
   }
-  if (!obj->has("type") || !obj->get("type").isString() || obj->getValue<std::string>("type") != "audit_event") {
+  if (!obj->has("type") || !obj->get("type").isString() ||
+      obj->getValue<std::string>("type") != "audit_event") {
     return refuse("\"type\" is not \"audit_event\"");
   }
   if (!nonEmptyString(obj, "source")) return refuse("no \"source\"");
@@ -96,13 +101,15 @@ Result<std::unique_ptr<AuditIntake>> AuditIntake::open(Options options) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (options.path.empty() || options.path.size() >= sizeof addr.sun_path) {
-    return makeError(ErrorCode::kInvalidArgument, "audit socket path \"" + options.path + "\" is empty or too long");
+    return makeError(ErrorCode::kInvalidArgument,
+                     "audit socket path \"" + options.path + "\" is empty or too long");
   }
   std::memcpy(addr.sun_path, options.path.data(), options.path.size());
 
   std::unique_ptr<AuditIntake> intake(new AuditIntake(std::move(options)));
   intake->fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!intake->fd_) return makeError(ErrorCode::kIo, std::string("socket(AF_UNIX): ") + std::strerror(errno));
+  if (!intake->fd_)
+    return makeError(ErrorCode::kIo, std::string("socket(AF_UNIX): ") + std::strerror(errno));
   const int rcvbuf = 4 << 20;  // ask for room; the kernel caps it at net.core.rmem_max
   (void)::setsockopt(intake->fd_.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 
@@ -110,7 +117,9 @@ Result<std::unique_ptr<AuditIntake>> AuditIntake::open(Options options) {
   const std::string& path = intake->options_.path;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return makeError(ErrorCode::kIo, path + " exists and is not a socket; remove it or choose another --audit-socket");
+      return makeError(
+          ErrorCode::kIo,
+          path + " exists and is not a socket; remove it or choose another --audit-socket");
     }
     ::unlink(path.c_str());
   }
@@ -121,13 +130,16 @@ Result<std::unique_ptr<AuditIntake>> AuditIntake::open(Options options) {
   if (rc != 0) return makeError(ErrorCode::kIo, "cannot bind " + path + ": " + std::strerror(err));
   intake->bound_ = true;
   intake->stopFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!intake->stopFd_) return makeError(ErrorCode::kIo, std::string("eventfd: ") + std::strerror(errno));
+  if (!intake->stopFd_)
+    return makeError(ErrorCode::kIo, std::string("eventfd: ") + std::strerror(errno));
   return intake;
 }
 
 AuditIntake::~AuditIntake() { stop(); }
 
-void AuditIntake::start() { thread_ = std::thread([this] { loop(); }); }
+void AuditIntake::start() {
+  thread_ = std::thread([this] { loop(); });
+}
 
 void AuditIntake::stop() {
   if (thread_.joinable()) {
@@ -156,15 +168,16 @@ bool AuditIntake::drain() {
     }
     if (static_cast<std::size_t>(n) > buf.size()) {
       ++malformed_;
-      logger->warn("dropped an audit datagram of {} bytes (limit {}; {} malformed so far)", n, kMaxAuditLine,
-                   malformed_.load());
+      logger->warn("dropped an audit datagram of {} bytes (limit {}; {} malformed so far)", n,
+                   kMaxAuditLine, malformed_.load());
       continue;
     }
-    auto record = acceptAuditLine(std::string_view(buf.data(), static_cast<std::size_t>(n)), options_.ids->next());
+    auto record = acceptAuditLine(std::string_view(buf.data(), static_cast<std::size_t>(n)),
+                                  options_.ids->next());
     if (!record) {
       ++malformed_;
-      logger->warn("dropped a malformed audit line: {} ({} malformed so far)", record.error().message,
-                    malformed_.load());
+      logger->warn("dropped a malformed audit line: {} ({} malformed so far)",
+                   record.error().message, malformed_.load());
       continue;
     }
     records.push_back(std::move(*record));

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "libcommon/log/logging.h"
@@ -36,7 +36,11 @@ int pollTimeout(Clock::time_point now, Clock::time_point until) {
 }  // namespace
 
 Client::Client(Options options, Agent& agent, Spool& spool, int stopFd)
-    : options_(std::move(options)), agent_(agent), spool_(spool), stopFd_(stopFd), backoff_(options_.backoff) {}
+    : options_(std::move(options)),
+      agent_(agent),
+      spool_(spool),
+      stopFd_(stopFd),
+      backoff_(options_.backoff) {}
 
 bool Client::stopRequested() const {
   pollfd p{stopFd_, POLLIN, 0};
@@ -73,7 +77,8 @@ Client::Outcome Client::run() {
     }
     auto socket = std::move(std::get<std::unique_ptr<ControlSocket>>(connected));
     ++agent_.counters().connections;
-    logger->info("connected to {}{}", url, socket->marked() ? "" : " (socket not marked: no CAP_NET_ADMIN)");
+    logger->info("connected to {}{}", url,
+                 socket->marked() ? "" : " (socket not marked: no CAP_NET_ADMIN)");
     agent_.activity().add("connected to " + url);
     const auto started = Clock::now();
     const SessionEnd end = session(*socket);
@@ -108,7 +113,9 @@ void Client::flush(ControlSocket& socket) {
   while (more && Clock::now() < deadline) {
     if (!sendBatch(socket, more)) return;
   }
-  if (!spool_.empty()) log::get("sync")->warn("stopping with events left in the spool; they are sent on the next start");
+  if (!spool_.empty())
+    log::get("sync")->warn(
+        "stopping with events left in the spool; they are sent on the next start");
 }
 
 Client::SessionEnd Client::session(ControlSocket& socket) {
@@ -154,7 +161,8 @@ Client::SessionEnd Client::session(ControlSocket& socket) {
     Clock::time_point wake = std::min(nextPing, lastPong + options_.pongTimeout);
     for (const auto& w : watches) wake = std::min(wake, w.due);
     const bool buffered = socket.buffered();
-    std::array<pollfd, 3> fds{{{socket.fd(), POLLIN, 0}, {spool_.eventFd(), POLLIN, 0}, {stopFd_, POLLIN, 0}}};
+    std::array<pollfd, 3> fds{
+        {{socket.fd(), POLLIN, 0}, {spool_.eventFd(), POLLIN, 0}, {stopFd_, POLLIN, 0}}};
     const int n = ::poll(fds.data(), fds.size(), (buffered || more) ? 0 : pollTimeout(now, wake));
     if (n < 0 && errno != EINTR) {
       logger->error("poll: {}", std::strerror(errno));
@@ -186,7 +194,8 @@ Client::SessionEnd Client::session(ControlSocket& socket) {
         break;
       case ControlSocket::Kind::kClose:
         logger->warn("the control plane closed the connection (code {})", message->closeCode);
-        agent_.activity().add("closed by the control plane, code " + std::to_string(message->closeCode));
+        agent_.activity().add("closed by the control plane, code " +
+                              std::to_string(message->closeCode));
         return SessionEnd::kLost;
       case ControlSocket::Kind::kText: {
         Agent::Reply reply = agent_.onText(message->text);
@@ -200,7 +209,8 @@ Client::SessionEnd Client::session(ControlSocket& socket) {
         }
         if (reply.watch) {
           if (watches.size() >= kMaxPendingWatches) {
-            if (Status s = socket.sendText(agent_.watchResult(reply.watch->id)); !s) return SessionEnd::kLost;
+            if (Status s = socket.sendText(agent_.watchResult(reply.watch->id)); !s)
+              return SessionEnd::kLost;
           } else {
             watches.push_back(*reply.watch);
           }

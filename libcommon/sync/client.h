@@ -24,7 +24,7 @@ class Client {
   };
 
   enum class Outcome {
-    kStopped,       // the stop descriptor became readable; pending events flushed or left in the spool
+    kStopped,  // the stop descriptor became readable; pending events flushed or left in the spool
     kUnauthorized,  // the upgrade was answered 401 or 403
     kRecycle,       // a policy needs a newer protocol
   };

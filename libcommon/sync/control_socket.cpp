@@ -32,13 +32,18 @@ namespace {
 using Poco::Net::WebSocket;
 
 Error badUrl(std::string_view url, const std::string& why) {
-  return makeError(ErrorCode::kInvalidArgument, "invalid control-plane URL \"" + std::string(url) + "\": " + why);
+  return makeError(ErrorCode::kInvalidArgument,
+                   "invalid control-plane URL \"" + std::string(url) + "\": " + why);
 }
 
-constexpr int kPongFlags = static_cast<int>(WebSocket::FRAME_FLAG_FIN) | static_cast<int>(WebSocket::FRAME_OP_PONG);
-constexpr int kPingFlags = static_cast<int>(WebSocket::FRAME_FLAG_FIN) | static_cast<int>(WebSocket::FRAME_OP_PING);
+constexpr int kPongFlags =
+    static_cast<int>(WebSocket::FRAME_FLAG_FIN) | static_cast<int>(WebSocket::FRAME_OP_PONG);
+constexpr int kPingFlags =
+    static_cast<int>(WebSocket::FRAME_FLAG_FIN) | static_cast<int>(WebSocket::FRAME_OP_PING);
 
-Poco::Timespan span(std::chrono::milliseconds ms) { return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000); }
+Poco::Timespan span(std::chrono::milliseconds ms) {
+  return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
+}
 
 std::string hostHeader(const ControlUrl& url) {
   const bool v6 = url.host.find(':') != std::string::npos;
@@ -58,12 +63,15 @@ std::vector<Poco::Net::IPAddress> resolve(const std::string& host) {
 
 }  // namespace
 
-std::string ControlUrl::text() const { return std::string(secure ? "wss://" : "ws://") + hostHeader(*this) + target; }
+std::string ControlUrl::text() const {
+  return std::string(secure ? "wss://" : "ws://") + hostHeader(*this) + target;
+}
 
 Result<ControlUrl> parseControlUrl(std::string_view url) {
   ControlUrl out;
   const auto sep = url.find("://");
-  if (sep == std::string_view::npos) return badUrl(url, "expected ws://HOST[:PORT]/PATH or wss://...");
+  if (sep == std::string_view::npos)
+    return badUrl(url, "expected ws://HOST[:PORT]/PATH or wss://...");
   const std::string scheme = util::toLower(url.substr(0, sep));
   if (scheme == "wss") {
     out.secure = true;
@@ -72,13 +80,15 @@ Result<ControlUrl> parseControlUrl(std::string_view url) {
   }
   std::string_view rest = url.substr(sep + 3);
   for (char c : rest) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return badUrl(url, "spaces and control characters are not allowed");
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return badUrl(url, "spaces and control characters are not allowed");
   }
   const auto end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, end);
   std::string_view target = end == std::string_view::npos ? std::string_view() : rest.substr(end);
   if (authority.find('@') != std::string_view::npos) {
-    return badUrl(url, "user information is not allowed (give the token with --token-file or LENS_TOKEN)");
+    return badUrl(
+        url, "user information is not allowed (give the token with --token-file or LENS_TOKEN)");
   }
   std::string_view portText;
   if (!authority.empty() && authority.front() == '[') {
@@ -92,7 +102,8 @@ Result<ControlUrl> parseControlUrl(std::string_view url) {
       if (portText.empty()) return badUrl(url, "empty port");
     }
     Poco::Net::IPAddress ip;
-    if (!Poco::Net::IPAddress::tryParse(out.host, ip) || ip.family() != Poco::Net::IPAddress::IPv6) {
+    if (!Poco::Net::IPAddress::tryParse(out.host, ip) ||
+        ip.family() != Poco::Net::IPAddress::IPv6) {
       return badUrl(url, "[" + out.host + "] is not an IPv6 address");
     }
   } else {
@@ -112,19 +123,23 @@ Result<ControlUrl> parseControlUrl(std::string_view url) {
   }
   const auto hash = target.find('#');
   if (hash != std::string_view::npos) target = target.substr(0, hash);
-  out.target = target.empty() ? "/" : (target.front() == '?' ? "/" + std::string(target) : std::string(target));
+  out.target = target.empty()
+                   ? "/"
+                   : (target.front() == '?' ? "/" + std::string(target) : std::string(target));
   return out;
 }
 
 Result<Poco::Net::Context::Ptr> makeTlsContext(const std::string& caFile, const std::string& host) {
   try {
     Poco::Net::Context::Params params;
-    params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;  // the client verifies the server's chain
-    params.loadDefaultCAs = true;                                   // the system roots
-    params.caLocation = caFile;                                     // plus --ca-file
+    params.verificationMode =
+        Poco::Net::Context::VERIFY_RELAXED;  // the client verifies the server's chain
+    params.loadDefaultCAs = true;            // the system roots
+    params.caLocation = caFile;              // plus --ca-file
     params.verificationDepth = 9;
     params.cipherList = "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES";
-    Poco::Net::Context::Ptr ctx = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
+    Poco::Net::Context::Ptr ctx =
+        new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
     ctx->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
     // The certificate must name the host (RFC 6125, checked by OpenSSL while
     // it verifies the chain). Poco's own check is off: when names differ it
@@ -134,18 +149,23 @@ Result<Poco::Net::Context::Ptr> makeTlsContext(const std::string& caFile, const 
     X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx->sslContext());
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     Poco::Net::IPAddress ip;
-    const int set = Poco::Net::IPAddress::tryParse(host, ip) ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
-                                                             : X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
-    if (set != 1) return makeError(ErrorCode::kInvalidArgument, "cannot check TLS certificates for host " + host);
+    const int set = Poco::Net::IPAddress::tryParse(host, ip)
+                        ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                        : X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+    if (set != 1)
+      return makeError(ErrorCode::kInvalidArgument,
+                       "cannot check TLS certificates for host " + host);
     return ctx;
   } catch (const Poco::Exception& e) {
     return makeError(ErrorCode::kInvalidArgument,
-                     "cannot set up TLS" + (caFile.empty() ? std::string() : " with --ca-file " + caFile) + ": " +
+                     "cannot set up TLS" +
+                         (caFile.empty() ? std::string() : " with --ca-file " + caFile) + ": " +
                          e.displayText());
   }
 }
 
-std::variant<std::unique_ptr<ControlSocket>, ConnectError> ControlSocket::connect(const ConnectOptions& o) {
+std::variant<std::unique_ptr<ControlSocket>, ConnectError> ControlSocket::connect(
+    const ConnectOptions& o) {
   const ControlUrl& url = o.url;
   std::unique_ptr<ControlSocket> self(new ControlSocket());
   self->maxMessage_ = o.maxMessage;
@@ -181,7 +201,8 @@ std::variant<std::unique_ptr<ControlSocket>, ConnectError> ControlSocket::connec
     sock.setReceiveTimeout(span(o.timeout));
     sock.setSendTimeout(span(o.timeout));
 
-    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, url.target, Poco::Net::HTTPMessage::HTTP_1_1);
+    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, url.target,
+                                   Poco::Net::HTTPMessage::HTTP_1_1);
     request.set("Host", hostHeader(url));
     request.set("Authorization", "Bearer " + o.token);
     request.set("User-Agent", "lens-policy-sync/" LENS_VERSION);
@@ -190,7 +211,8 @@ std::variant<std::unique_ptr<ControlSocket>, ConnectError> ControlSocket::connec
     // HTTP, the socket does TLS.
     Poco::Net::StreamSocket transport = sock;
     if (url.secure) {
-      Poco::Net::SecureStreamSocket tls = Poco::Net::SecureStreamSocket::attach(sock, url.host, o.tls);
+      Poco::Net::SecureStreamSocket tls =
+          Poco::Net::SecureStreamSocket::attach(sock, url.host, o.tls);
       tls.setReceiveTimeout(span(o.timeout));
       tls.setSendTimeout(span(o.timeout));
       transport = tls;
@@ -201,11 +223,14 @@ std::variant<std::unique_ptr<ControlSocket>, ConnectError> ControlSocket::connec
   } catch (const Poco::Net::WebSocketException& e) {
     const int status = static_cast<int>(response.getStatus());
     if (status == 401 || status == 403) {
-      return ConnectError{true, status, "the control plane refused the token: HTTP " + std::to_string(status) + " " +
-                                            response.getReason()};
+      return ConnectError{true, status,
+                          "the control plane refused the token: HTTP " + std::to_string(status) +
+                              " " + response.getReason()};
     }
     if (status != 200 && status != 101) {
-      return ConnectError{false, status, "upgrade refused: HTTP " + std::to_string(status) + " " + response.getReason()};
+      return ConnectError{
+          false, status,
+          "upgrade refused: HTTP " + std::to_string(status) + " " + response.getReason()};
     }
     return ConnectError{false, 0, "WebSocket upgrade failed: " + e.displayText()};
   } catch (const Poco::Net::SSLException& e) {
@@ -269,7 +294,9 @@ Result<ControlSocket::Message> ControlSocket::receive() {
         return out;
       case WebSocket::FRAME_OP_CLOSE:
         out.kind = Kind::kClose;
-        out.closeCode = size >= 2 ? (static_cast<unsigned char>(buf[0]) << 8) | static_cast<unsigned char>(buf[1]) : 1005;
+        out.closeCode = size >= 2 ? (static_cast<unsigned char>(buf[0]) << 8) |
+                                        static_cast<unsigned char>(buf[1])
+                                  : 1005;
         if (!closed_) {
           closed_ = true;
           ws_->shutdown(static_cast<Poco::UInt16>(WebSocket::WS_NORMAL_CLOSE));
@@ -277,14 +304,16 @@ Result<ControlSocket::Message> ControlSocket::receive() {
         return out;
       case WebSocket::FRAME_OP_TEXT:
       case WebSocket::FRAME_OP_BINARY:
-        if (assembling_ != Assembling::kNothing) return makeError(ErrorCode::kIo, "a new message inside a fragmented one");
+        if (assembling_ != Assembling::kNothing)
+          return makeError(ErrorCode::kIo, "a new message inside a fragmented one");
         assembling_ = opcode == WebSocket::FRAME_OP_TEXT ? Assembling::kText : Assembling::kBinary;
         message_.clear();
         messageSize_ = 0;
         discarding_ = assembling_ == Assembling::kBinary;
         break;
       case WebSocket::FRAME_OP_CONT:
-        if (assembling_ == Assembling::kNothing) return makeError(ErrorCode::kIo, "a continuation frame without a message");
+        if (assembling_ == Assembling::kNothing)
+          return makeError(ErrorCode::kIo, "a continuation frame without a message");
         break;
       default:
         return makeError(ErrorCode::kIo, "reserved opcode " + std::to_string(opcode));
@@ -345,7 +374,9 @@ void ControlSocket::close(int code, std::chrono::milliseconds wait) {
       Poco::Buffer<char> buf(0);
       int flags = 0;
       const int n = ws_->receiveFrame(buf, flags);
-      if ((n == 0 && flags == 0) || (flags & WebSocket::FRAME_OP_BITMASK) == WebSocket::FRAME_OP_CLOSE) break;
+      if ((n == 0 && flags == 0) ||
+          (flags & WebSocket::FRAME_OP_BITMASK) == WebSocket::FRAME_OP_CLOSE)
+        break;
     }
   } catch (const Poco::Exception&) {
     // the peer went away without answering: the close is done from our side

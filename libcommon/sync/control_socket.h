@@ -17,9 +17,9 @@ namespace lens::sync {
 // A control-plane URL: ws://HOST[:PORT][/PATH] or wss://... (scheme case-insensitive).
 struct ControlUrl {
   bool secure = false;
-  std::string host;    // without brackets
+  std::string host;  // without brackets
   std::uint16_t port = 0;
-  std::string target;  // path and query, at least "/"
+  std::string target;                      // path and query, at least "/"
   [[nodiscard]] std::string text() const;  // for logs (never holds a secret)
 };
 
@@ -30,14 +30,16 @@ struct ControlUrl {
 // The TLS client context for wss: the peer is verified against the system
 // roots plus `caFile` (when not empty), and its certificate must name `host`
 // (a DNS name, or an IP address in an IP SAN).
-[[nodiscard]] Result<Poco::Net::Context::Ptr> makeTlsContext(const std::string& caFile, const std::string& host);
+[[nodiscard]] Result<Poco::Net::Context::Ptr> makeTlsContext(const std::string& caFile,
+                                                             const std::string& host);
 
 struct ConnectOptions {
   ControlUrl url;
-  std::string token;  // sent as "Authorization: Bearer <token>"; never logged
+  std::string token;            // sent as "Authorization: Bearer <token>"; never logged
   Poco::Net::Context::Ptr tls;  // for wss
-  std::chrono::milliseconds timeout{10000};  // connect, TLS and upgrade, and each frame read or write
-  std::uint32_t mark = 0;  // SO_MARK on the TCP socket (EPERM tolerated)
+  std::chrono::milliseconds timeout{
+      10000};                          // connect, TLS and upgrade, and each frame read or write
+  std::uint32_t mark = 0;              // SO_MARK on the TCP socket (EPERM tolerated)
   std::size_t maxMessage = 16u << 20;  // larger messages are discarded as kOversized
 };
 
@@ -58,7 +60,7 @@ class ControlSocket {
     kBinary,     // a binary message (refused by the caller); size set
     kOversized,  // a text message over maxMessage, discarded; size set
     kPong,
-    kClose,      // the peer closed (close frame or end of stream); closeCode set
+    kClose,  // the peer closed (close frame or end of stream); closeCode set
   };
   struct Message {
     Kind kind = Kind::kNone;

@@ -21,7 +21,8 @@ std::vector<std::string> notifyPidfiles(const std::vector<std::string>& pidfiles
       problems.push_back(file + ": cannot read a pid");
       continue;
     }
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\r' || text.back() == '\t')) text.pop_back();
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\r' || text.back() == '\t'))
+      text.pop_back();
     const auto pid = util::parseDecimal(text, 4194304);  // PID_MAX_LIMIT
     if (!pid || *pid < 2) {
       problems.push_back(file + ": \"" + text.substr(0, 32) + "\" is not a pid");

@@ -20,14 +20,17 @@ namespace {
 
 constexpr std::size_t kMaxTypeName = 64;
 
-Error invalid(std::string message) { return makeError(ErrorCode::kInvalidInput, std::move(message)); }
+Error invalid(std::string message) {
+  return makeError(ErrorCode::kInvalidInput, std::move(message));
+}
 
 // The JSON object of a frame, after the strict scan.
-Result<Poco::JSON::Object::Ptr> parseObject(std::string_view text, const policy::JsonLimits& limits) {
+Result<Poco::JSON::Object::Ptr> parseObject(std::string_view text,
+                                            const policy::JsonLimits& limits) {
   auto scanned = policy::SourceMap::scan(text, limits);
   if (const auto* err = std::get_if<policy::SourceMap::ScanError>(&scanned)) {
-    return invalid("not JSON: " + std::to_string(err->pos.line) + ":" + std::to_string(err->pos.column) + ": " +
-                   err->message);
+    return invalid("not JSON: " + std::to_string(err->pos.line) + ":" +
+                   std::to_string(err->pos.column) + ": " + err->message);
   }
   Poco::Dynamic::Var root;
   try {
@@ -37,7 +40,8 @@ Result<Poco::JSON::Object::Ptr> parseObject(std::string_view text, const policy:
   } catch (const Poco::Exception& e) {
     return invalid("not JSON: " + e.displayText());
   }
-  if (root.type() != typeid(Poco::JSON::Object::Ptr)) return invalid("a frame must be a JSON object");
+  if (root.type() != typeid(Poco::JSON::Object::Ptr))
+    return invalid("a frame must be a JSON object");
   return root.extract<Poco::JSON::Object::Ptr>();
 }
 
@@ -56,19 +60,21 @@ std::string printable(std::string_view s) {
 Result<std::string> requireId(const Poco::JSON::Object::Ptr& obj, std::string_view type) {
   if (!isString(obj, "id")) return invalid(std::string(type) + " frame without a string \"id\"");
   std::string id = obj->getValue<std::string>("id");
-  if (id.empty() || id.size() > 256) return invalid(std::string(type) + " frame with an empty or overlong \"id\"");
+  if (id.empty() || id.size() > 256)
+    return invalid(std::string(type) + " frame with an empty or overlong \"id\"");
   return id;
 }
 
 Result<std::string> requireDecision(const Poco::JSON::Object::Ptr& obj, std::string_view type,
                                     std::span<const std::string_view> allowed) {
-  if (!isString(obj, "decision")) return invalid(std::string(type) + " frame without a string \"decision\"");
+  if (!isString(obj, "decision"))
+    return invalid(std::string(type) + " frame without a string \"decision\"");
   std::string decision = obj->getValue<std::string>("decision");
   if (std::find(allowed.begin(), allowed.end(), decision) == allowed.end()) {
     std::string list;
     for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-    return invalid(std::string(type) + " frame with decision \"" + printable(decision) + "\" (expected one of " +
-                   list + ")");
+    return invalid(std::string(type) + " frame with decision \"" + printable(decision) +
+                   "\" (expected one of " + list + ")");
   }
   return decision;
 }
@@ -76,8 +82,8 @@ Result<std::string> requireDecision(const Poco::JSON::Object::Ptr& obj, std::str
 std::string locate(std::string_view file, const policy::SourceMap* map, const std::string& path,
                    const std::string& message) {
   const policy::SourcePos pos = map ? map->valuePos(path) : policy::SourcePos{};
-  return std::string(file) + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": " + path +
-         ": " + message;
+  return std::string(file) + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) +
+         ": " + path + ": " + message;
 }
 
 }  // namespace
@@ -127,14 +133,16 @@ Result<InboundFrame> parseFrame(std::string_view text, const policy::JsonLimits&
       frame.waitMs = std::min(std::chrono::milliseconds(ms), kMaxWatchWait);
     }
   } else if (type == "request_decision" || type == "credential_decision") {
-    static constexpr std::string_view kRequest[] = {"allow_always", "allow_once", "deny_always", "deny_once"};
+    static constexpr std::string_view kRequest[] = {"allow_always", "allow_once", "deny_always",
+                                                    "deny_once"};
     static constexpr std::string_view kCredential[] = {"allow", "deny"};
     const bool request = type == "request_decision";
     frame.type = request ? FrameType::kRequestDecision : FrameType::kCredentialDecision;
     auto id = requireId(obj, type);
     if (!id) return id.error();
-    auto decision = requireDecision(obj, type, request ? std::span<const std::string_view>(kRequest)
-                                                       : std::span<const std::string_view>(kCredential));
+    auto decision = requireDecision(obj, type,
+                                    request ? std::span<const std::string_view>(kRequest)
+                                            : std::span<const std::string_view>(kCredential));
     if (!decision) return decision.error();
     frame.id = std::move(*id);
     frame.decision = std::move(*decision);
@@ -142,8 +150,8 @@ Result<InboundFrame> parseFrame(std::string_view text, const policy::JsonLimits&
   return frame;
 }
 
-PolicyFrameCheck checkPolicyFrame(std::string_view text, const policy::JsonLimits& limits, std::string_view fileName,
-                                  std::string_view ourDate) {
+PolicyFrameCheck checkPolicyFrame(std::string_view text, const policy::JsonLimits& limits,
+                                  std::string_view fileName, std::string_view ourDate) {
   PolicyFrameCheck check;
   check.version = util::sha256Hex(text);
 
@@ -159,25 +167,29 @@ PolicyFrameCheck checkPolicyFrame(std::string_view text, const policy::JsonLimit
   // and proxyCaCert itself): type and minProtocolDate.
   auto scanned = policy::SourceMap::scan(text, limits);
   const policy::SourceMap* map = std::get_if<policy::SourceMap>(&scanned);
-  auto parsed = map ? parseObject(text, limits) : Result<Poco::JSON::Object::Ptr>(invalid("not JSON"));
+  auto parsed =
+      map ? parseObject(text, limits) : Result<Poco::JSON::Object::Ptr>(invalid("not JSON"));
   std::vector<std::string> transportErrors;
   if (parsed) {
     const Poco::JSON::Object::Ptr& obj = *parsed;
-    if (obj->has("type") && !(obj->get("type").isString() && obj->getValue<std::string>("type") == "policy")) {
+    if (obj->has("type") &&
+        !(obj->get("type").isString() && obj->getValue<std::string>("type") == "policy")) {
       transportErrors.push_back(locate(fileName, map, "type", "must be \"policy\""));
     }
     if (obj->has("minProtocolDate") && !obj->get("minProtocolDate").isEmpty()) {
       const Poco::Dynamic::Var v = obj->get("minProtocolDate");
       const std::string date = v.isString() ? v.extract<std::string>() : std::string();
       if (!v.isString() || !isProtocolDate(date)) {
-        transportErrors.push_back(locate(fileName, map, "minProtocolDate", "must be a date written YYYY-MM-DD"));
+        transportErrors.push_back(
+            locate(fileName, map, "minProtocolDate", "must be a date written YYYY-MM-DD"));
       } else {
         check.minProtocolDate = date;
         if (date > ourDate) {
           check.protocolTooOld = true;
           transportErrors.push_back(locate(fileName, map, "minProtocolDate",
-                                           "the policy needs protocol " + date + " but this build speaks " +
-                                               std::string(ourDate) + "; the sandbox must be recycled"));
+                                           "the policy needs protocol " + date +
+                                               " but this build speaks " + std::string(ourDate) +
+                                               "; the sandbox must be recycled"));
         }
       }
     }

@@ -30,25 +30,26 @@ inline constexpr std::chrono::milliseconds kMaxWatchWait{60000};
 // only their type here; checkPolicyFrame() validates them.
 struct InboundFrame {
   FrameType type = FrameType::kUnknown;
-  std::string typeName;               // as sent (for logs; at most 64 bytes kept)
-  std::string id;                     // watch, request_decision, credential_decision
+  std::string typeName;  // as sent (for logs; at most 64 bytes kept)
+  std::string id;        // watch, request_decision, credential_decision
   std::chrono::milliseconds waitMs{kDefaultWatchWait};  // watch
-  std::string decision;               // request_decision, credential_decision
+  std::string decision;                                 // request_decision, credential_decision
 };
 
 // Parses one text frame: strict JSON (the policy scanner's rules and
 // limits), an object, a string "type", and for the known non-policy types
 // their fields. Errors are kInvalidInput with a message fit for a log line.
-[[nodiscard]] Result<InboundFrame> parseFrame(std::string_view text, const policy::JsonLimits& limits);
+[[nodiscard]] Result<InboundFrame> parseFrame(std::string_view text,
+                                              const policy::JsonLimits& limits);
 
 // The result of validating a policy frame.
 struct PolicyFrameCheck {
-  std::string version;                 // sha256 of the frame text
+  std::string version;                                   // sha256 of the frame text
   std::shared_ptr<const policy::PolicyDocument> policy;  // null when rejected
-  std::vector<std::string> errors;     // located: "policy frame:LINE:COL: PATH: message"
+  std::vector<std::string> errors;  // located: "policy frame:LINE:COL: PATH: message"
   std::vector<std::string> warnings;
   std::optional<std::string> minProtocolDate;
-  bool protocolTooOld = false;         // minProtocolDate is later than kProtocolDate
+  bool protocolTooOld = false;  // minProtocolDate is later than kProtocolDate
   [[nodiscard]] bool ok() const { return policy != nullptr && !protocolTooOld; }
 };
 
@@ -57,7 +58,8 @@ struct PolicyFrameCheck {
 // must be strings, minProtocolDate a date written YYYY-MM-DD. A
 // minProtocolDate later than `ourDate` sets protocolTooOld and adds an error.
 // Diagnostics name `fileName` ("policy frame" for frames, the path for a file).
-[[nodiscard]] PolicyFrameCheck checkPolicyFrame(std::string_view text, const policy::JsonLimits& limits,
+[[nodiscard]] PolicyFrameCheck checkPolicyFrame(std::string_view text,
+                                                const policy::JsonLimits& limits,
                                                 std::string_view fileName = "policy frame",
                                                 std::string_view ourDate = kProtocolDate);
 
@@ -66,11 +68,13 @@ struct PolicyFrameCheck {
 
 // Outbound frames, one JSON object each.
 [[nodiscard]] std::string policyAppliedFrame(std::string_view version);
-[[nodiscard]] std::string policyRejectedFrame(std::string_view version, const std::vector<std::string>& errors);
+[[nodiscard]] std::string policyRejectedFrame(std::string_view version,
+                                              const std::vector<std::string>& errors);
 // output: recent activity, one summary per line, at most kMaxWatchOutput
 // bytes (older lines give way, with a "N earlier lines skipped" marker).
 inline constexpr std::size_t kMaxWatchOutput = 256 * 1024;
-[[nodiscard]] std::string watchResultFrame(std::string_view id, const std::vector<std::string>& activity,
-                                           const std::vector<std::pair<std::string, std::uint64_t>>& counters);
+[[nodiscard]] std::string watchResultFrame(
+    std::string_view id, const std::vector<std::string>& activity,
+    const std::vector<std::pair<std::string, std::uint64_t>>& counters);
 
 }  // namespace lens::sync

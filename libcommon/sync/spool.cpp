@@ -31,7 +31,8 @@ constexpr std::string_view kSegmentSuffix = ".jsonl";
 constexpr std::size_t kMaxRecord = 1u << 20;
 
 std::optional<std::uint64_t> segmentNumber(std::string_view name) {
-  if (!util::startsWith(name, kSegmentPrefix) || !util::endsWith(name, kSegmentSuffix)) return std::nullopt;
+  if (!util::startsWith(name, kSegmentPrefix) || !util::endsWith(name, kSegmentSuffix))
+    return std::nullopt;
   name.remove_prefix(kSegmentPrefix.size());
   name.remove_suffix(kSegmentSuffix.size());
   if (name.size() != 16) return std::nullopt;
@@ -70,7 +71,8 @@ bool isSpoolRecord(std::string_view line) {
     const Poco::Dynamic::Var root = parser.parse(std::string(line));
     if (root.type() != typeid(Poco::JSON::Object::Ptr)) return false;
     const auto obj = root.extract<Poco::JSON::Object::Ptr>();
-    return obj->has("type") && obj->get("type").isString() && obj->has("id") && obj->get("id").isString();
+    return obj->has("type") && obj->get("type").isString() && obj->has("id") &&
+           obj->get("id").isString();
   } catch (const Poco::Exception&) {
     return false;
   }
@@ -117,7 +119,8 @@ std::string Spool::segmentPath(std::uint64_t number) const {
 }
 
 Status Spool::load() {
-  if (::mkdir(options_.dir.c_str(), 0700) != 0 && errno != EEXIST) return util::systemError("mkdir " + options_.dir);
+  if (::mkdir(options_.dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return util::systemError("mkdir " + options_.dir);
   eventFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!eventFd_) return util::systemError("eventfd");
 
@@ -136,12 +139,15 @@ Status Spool::load() {
     const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
     std::fclose(f);
     cursor = parseCursor(std::string_view(buf, n));
-    if (!cursor) log::get("sync")->warn("spool cursor in {} is unreadable; sending the whole spool again", options_.dir);
+    if (!cursor)
+      log::get("sync")->warn("spool cursor in {} is unreadable; sending the whole spool again",
+                             options_.dir);
   }
 
   for (std::uint64_t number : numbers) {
     struct stat st {};
-    if (::stat(segmentPath(number).c_str(), &st) != 0) return util::systemError("stat " + segmentPath(number));
+    if (::stat(segmentPath(number).c_str(), &st) != 0)
+      return util::systemError("stat " + segmentPath(number));
     if (cursor && number < cursor->segment) {
       ::unlink(segmentPath(number).c_str());
       continue;
@@ -169,8 +175,8 @@ Status Spool::load() {
         keep -= chunk;
       }
       if (keep != last.size) {
-        log::get("sync")->warn("spool {}: cutting {} bytes of a torn record", segmentPath(last.number),
-                               last.size - keep);
+        log::get("sync")->warn("spool {}: cutting {} bytes of a torn record",
+                               segmentPath(last.number), last.size - keep);
         if (::truncate(segmentPath(last.number).c_str(), static_cast<off_t>(keep)) != 0) {
           return util::systemError("truncate " + segmentPath(last.number));
         }
@@ -181,13 +187,15 @@ Status Spool::load() {
     if (cursor && cursor->segment == segments_.front().number) {
       commit_.offset = std::min(cursor->offset, segments_.front().size);
     }
-    tailFd_.reset(::open(segmentPath(segments_.back().number).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    tailFd_.reset(
+        ::open(segmentPath(segments_.back().number).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
     if (!tailFd_) return util::systemError("open " + segmentPath(segments_.back().number));
   } else {
     const std::uint64_t first = cursor ? cursor->segment + 1 : 1;
     segments_.push_back(Segment{first, 0});
     commit_ = SpoolPosition{first, 0};
-    tailFd_.reset(::open(segmentPath(first).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    tailFd_.reset(
+        ::open(segmentPath(first).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!tailFd_) return util::systemError("create " + segmentPath(first));
   }
   scanned_ = commit_;
@@ -211,11 +219,13 @@ Status Spool::rotateLocked() {
   // The full segment reaches the disk before the spool moves on: a failure
   // here keeps writing into it (the caller reports the error).
   if (dataDirty_) {
-    if (::fdatasync(tailFd_.get()) != 0) return util::systemError("fdatasync " + segmentPath(segments_.back().number));
+    if (::fdatasync(tailFd_.get()) != 0)
+      return util::systemError("fdatasync " + segmentPath(segments_.back().number));
     dataDirty_ = false;
   }
   const std::uint64_t next = segments_.back().number + 1;
-  util::UniqueFd fd(::open(segmentPath(next).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  util::UniqueFd fd(
+      ::open(segmentPath(next).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
   if (!fd) return util::systemError("create " + segmentPath(next));
   tailFd_ = std::move(fd);  // closes the full segment
   segments_.push_back(Segment{next, 0});
@@ -260,16 +270,19 @@ Status Spool::appendLocked(const std::string& data, std::size_t count) {
     if (Status s = rotateLocked(); !s) return s;
   }
   std::uint64_t lost = 0;
-  while (segments_.size() > 1 && pendingBytesLocked() + data.size() > options_.maxBytes) lost += dropOldestLocked();
+  while (segments_.size() > 1 && pendingBytesLocked() + data.size() > options_.maxBytes)
+    lost += dropOldestLocked();
   if (Status s = writeAll(tailFd_.get(), data, segmentPath(segments_.back().number)); !s) return s;
   segments_.back().size += data.size();
   stats_.appended += count;
   dataDirty_ = true;
   if (lost > 0) {
-    log::get("sync")->warn("spool full ({} bytes): dropped the {} oldest unsent events", options_.maxBytes, lost);
+    log::get("sync")->warn("spool full ({} bytes): dropped the {} oldest unsent events",
+                           options_.maxBytes, lost);
     if (options_.overflowRecord) {
       const std::string record = options_.overflowRecord(lost) + "\n";
-      if (Status s = writeAll(tailFd_.get(), record, segmentPath(segments_.back().number)); !s) return s;
+      if (Status s = writeAll(tailFd_.get(), record, segmentPath(segments_.back().number)); !s)
+        return s;
       segments_.back().size += record.size();
       stats_.appended += 1;
     }
@@ -302,7 +315,9 @@ Status Spool::append(const std::vector<std::string>& records) {
   return status;
 }
 
-Status Spool::append(std::string_view record) { return append(std::vector<std::string>{std::string(record)}); }
+Status Spool::append(std::string_view record) {
+  return append(std::vector<std::string>{std::string(record)});
+}
 
 int Spool::readFdFor(std::uint64_t number) {
   if (readFd_ && readSegment_ == number) return readFd_.get();
@@ -323,11 +338,13 @@ Spool::Batch Spool::peek(std::size_t maxRecords, std::size_t maxBytes) {
     while (batch.end.offset < seg.size && batch.records.size() < maxRecords && bytes < maxBytes) {
       const int fd = readFdFor(seg.number);
       if (fd < 0) {
-        log::get("sync")->error("spool: cannot read {}: {}", segmentPath(seg.number), std::strerror(errno));
+        log::get("sync")->error("spool: cannot read {}: {}", segmentPath(seg.number),
+                                std::strerror(errno));
         batch.end = SpoolPosition{seg.number, seg.size};
         break;
       }
-      const std::uint64_t want = std::min<std::uint64_t>(seg.size - batch.end.offset, std::max(maxBytes - bytes, kMaxRecord + 1));
+      const std::uint64_t want = std::min<std::uint64_t>(
+          seg.size - batch.end.offset, std::max(maxBytes - bytes, kMaxRecord + 1));
       buf.resize(want);
       const ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(batch.end.offset));
       if (n <= 0) {
@@ -339,7 +356,8 @@ Spool::Batch Spool::peek(std::size_t maxRecords, std::size_t maxBytes) {
       while (used < chunk.size() && batch.records.size() < maxRecords && bytes < maxBytes) {
         const std::size_t nl = chunk.find('\n', used);
         if (nl == std::string_view::npos) {
-          if (used == 0 && chunk.size() > kMaxRecord) used = chunk.size();  // an overlong line: skip it whole
+          if (used == 0 && chunk.size() > kMaxRecord)
+            used = chunk.size();  // an overlong line: skip it whole
           break;
         }
         const std::string_view line = chunk.substr(used, nl - used);
@@ -349,12 +367,14 @@ Spool::Batch Spool::peek(std::size_t maxRecords, std::size_t maxBytes) {
           bytes += line.size();
         } else if (at >= scanned_) {
           ++stats_.corrupt;
-          log::get("sync")->warn("spool {}: skipping a corrupt record at byte {}", segmentPath(seg.number), at.offset);
+          log::get("sync")->warn("spool {}: skipping a corrupt record at byte {}",
+                                 segmentPath(seg.number), at.offset);
         }
         used = nl + 1;
       }
       if (used == 0) {
-        batch.end = SpoolPosition{seg.number, seg.size};  // no newline up to the end: cannot happen for our writes
+        batch.end = SpoolPosition{
+            seg.number, seg.size};  // no newline up to the end: cannot happen for our writes
         break;
       }
       batch.end.offset += used;
@@ -399,7 +419,8 @@ Status Spool::persistCursorLocked() {
   Status s = writeAll(fd.get(), formatCursor(commit_), tmp);
   fd.reset();  // before the rename
   if (!s) return s;
-  if (::rename(tmp.c_str(), (options_.dir + "/cursor").c_str()) != 0) return util::systemError("rename " + tmp);
+  if (::rename(tmp.c_str(), (options_.dir + "/cursor").c_str()) != 0)
+    return util::systemError("rename " + tmp);
   cursorDirty_ = false;
   return Ok{};
 }
@@ -407,7 +428,8 @@ Status Spool::persistCursorLocked() {
 Status Spool::sync() {
   std::lock_guard lock(mutex_);
   if (dataDirty_) {
-    if (::fdatasync(tailFd_.get()) != 0) return util::systemError("fdatasync " + segmentPath(segments_.back().number));
+    if (::fdatasync(tailFd_.get()) != 0)
+      return util::systemError("fdatasync " + segmentPath(segments_.back().number));
     dataDirty_ = false;
   }
   return persistCursorLocked();

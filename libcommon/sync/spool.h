@@ -60,9 +60,9 @@ class Spool {
   };
 
   struct Stats {
-    std::uint64_t appended = 0;   // records accepted since open
-    std::uint64_t dropped = 0;    // events deleted unsent by overflow since open
-    std::uint64_t corrupt = 0;    // lines that were not records, skipped
+    std::uint64_t appended = 0;  // records accepted since open
+    std::uint64_t dropped = 0;   // events deleted unsent by overflow since open
+    std::uint64_t corrupt = 0;   // lines that were not records, skipped
     std::uint64_t pendingBytes = 0;
     std::size_t segments = 0;
   };

@@ -49,7 +49,9 @@ Result<std::string> readPem(const std::string& path, std::string_view what) {
     return makeError(ErrorCode::kNotFound, std::string(what) + " " + path + " does not exist");
   }
   auto text = util::readFile(path, kMaxPemBytes);
-  if (!text) return makeError(text.error().code, std::string(what) + " " + path + ": " + text.error().message);
+  if (!text)
+    return makeError(text.error().code,
+                     std::string(what) + " " + path + ": " + text.error().message);
   return std::move(*text);
 }
 
@@ -63,7 +65,8 @@ std::string rfc3339(const ASN1_TIME* t) {
 
 std::string subjectText(X509* cert) {
   Bio bio(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
+  X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0,
+                     XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
   return bioText(bio.get());
 }
 
@@ -97,7 +100,8 @@ Status addExtension(X509* cert, int nid, const char* value) {
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
   Extension ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value));
-  if (!ext || X509_add_ext(cert, ext.get(), -1) != 1) return cryptoError(std::string("certificate extension ") + value);
+  if (!ext || X509_add_ext(cert, ext.get(), -1) != 1)
+    return cryptoError(std::string("certificate extension ") + value);
   return Ok{};
 }
 
@@ -113,7 +117,8 @@ Result<NewCa> generate(int days) {
   Bignum serial(BN_new());
   if (!cert || !serial) return cryptoError("out of memory");
   // A random positive 127-bit serial (RFC 5280: at most 20 octets, positive).
-  if (X509_set_version(cert.get(), 2) != 1 || BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+  if (X509_set_version(cert.get(), 2) != 1 ||
+      BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
       BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) == nullptr) {
     return cryptoError("cannot set the serial number");
   }
@@ -122,8 +127,10 @@ Result<NewCa> generate(int days) {
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(days) * 86400L);
   X509_NAME* name = X509_get_subject_name(cert.get());
   const std::string cn(kCaCommonName);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("Lens Sandbox"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>("Lens Sandbox"), -1, -1, 0);
   X509_set_issuer_name(cert.get(), name);
   if (X509_set_pubkey(cert.get(), key.get()) != 1) return cryptoError("cannot set the public key");
   // keyUsage and the key identifiers: strict verifiers (OpenSSL's
@@ -134,11 +141,13 @@ Result<NewCa> generate(int days) {
                             std::pair{NID_authority_key_identifier, "keyid:always"}}) {
     if (Status s = addExtension(cert.get(), nid, value); !s) return s.error();
   }
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) return cryptoError("cannot sign the CA certificate");
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0)
+    return cryptoError("cannot sign the CA certificate");
 
   Bio keyOut(BIO_new(BIO_s_mem()));
   Bio certOut(BIO_new(BIO_s_mem()));
-  if (PEM_write_bio_PrivateKey(keyOut.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
+  if (PEM_write_bio_PrivateKey(keyOut.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+          1 ||
       PEM_write_bio_X509(certOut.get(), cert.get()) != 1) {
     return cryptoError("cannot encode the CA");
   }
@@ -167,44 +176,56 @@ Result<CaInfo> loadCa(const std::string& dir) {
 
   struct stat st {};
   if (::stat(files.key.c_str(), &st) == 0 && st.st_uid != 0 && st.st_uid != ::geteuid()) {
-    return makeError(ErrorCode::kInvalidInput, "CA key " + files.key + " belongs to uid " + std::to_string(st.st_uid) +
-                                                   ": it must belong to root or to the user running lens-proxy");
+    return makeError(ErrorCode::kInvalidInput,
+                     "CA key " + files.key + " belongs to uid " + std::to_string(st.st_uid) +
+                         ": it must belong to root or to the user running lens-proxy");
   }
   if (::stat(files.key.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return makeError(ErrorCode::kInvalidInput, "CA key " + files.key + " has mode " + mode +
-                                                 ": group or others may read it (it must be 0600)");
+    return makeError(ErrorCode::kInvalidInput,
+                     "CA key " + files.key + " has mode " + mode +
+                         ": group or others may read it (it must be 0600)");
   }
 
   Bio certIn(BIO_new_mem_buf(certPem->data(), static_cast<int>(certPem->size())));
   Cert cert(PEM_read_bio_X509(certIn.get(), nullptr, nullptr, nullptr));
-  if (!cert) return makeError(ErrorCode::kInvalidInput, "CA certificate " + files.cert + ": not a PEM certificate (" + opensslError() + ")");
+  if (!cert)
+    return makeError(
+        ErrorCode::kInvalidInput,
+        "CA certificate " + files.cert + ": not a PEM certificate (" + opensslError() + ")");
   Bio keyIn(BIO_new_mem_buf(keyPem->data(), static_cast<int>(keyPem->size())));
   Pkey key(PEM_read_bio_PrivateKey(keyIn.get(), nullptr, nullptr, nullptr));
-  if (!key) return makeError(ErrorCode::kInvalidInput, "CA key " + files.key + ": not a PEM private key (" + opensslError() + ")");
+  if (!key)
+    return makeError(ErrorCode::kInvalidInput,
+                     "CA key " + files.key + ": not a PEM private key (" + opensslError() + ")");
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();
-    return makeError(ErrorCode::kInvalidInput, "CA key " + files.key + " does not belong to the certificate " + files.cert);
+    return makeError(ErrorCode::kInvalidInput,
+                     "CA key " + files.key + " does not belong to the certificate " + files.cert);
   }
   if (X509_check_ca(cert.get()) < 1 || (X509_get_key_usage(cert.get()) & KU_KEY_CERT_SIGN) == 0) {
-    return makeError(ErrorCode::kInvalidInput, "CA certificate " + files.cert + " is not a CA allowed to sign certificates");
+    return makeError(ErrorCode::kInvalidInput,
+                     "CA certificate " + files.cert + " is not a CA allowed to sign certificates");
   }
   return describe(cert.get(), std::move(*certPem));
 }
 
 Result<CaInitResult> initCa(const std::string& dir, int days, bool replace) {
-  if (days < 1) return makeError(ErrorCode::kInvalidArgument, "the CA must be valid for at least one day");
+  if (days < 1)
+    return makeError(ErrorCode::kInvalidArgument, "the CA must be valid for at least one day");
   if (Status s = makeDirectory(dir); !s) return s.error();
   const CaFiles files = caFiles(dir);
   struct stat st {};
-  const bool existed = ::lstat(files.cert.c_str(), &st) == 0 || ::lstat(files.key.c_str(), &st) == 0;
+  const bool existed =
+      ::lstat(files.cert.c_str(), &st) == 0 || ::lstat(files.key.c_str(), &st) == 0;
   if (existed && !replace) {
     auto current = loadCa(dir);
     if (current && !current->expired) return CaInitResult{std::move(*current), CaOutcome::kKept};
-    const std::string problem = current ? "it expired on " + current->notAfter : current.error().message;
-    return makeError(ErrorCode::kInvalidInput,
-                     "the CA in " + dir + " cannot be used: " + problem + " (replace it with --force)");
+    const std::string problem =
+        current ? "it expired on " + current->notAfter : current.error().message;
+    return makeError(ErrorCode::kInvalidInput, "the CA in " + dir + " cannot be used: " + problem +
+                                                   " (replace it with --force)");
   }
   auto made = generate(days);
   if (!made) return made.error();

@@ -12,7 +12,8 @@ namespace {
 constexpr std::uint8_t kRecordHandshake = 0x16;
 constexpr std::uint8_t kHandshakeClientHello = 0x01;
 constexpr std::size_t kRecordHeader = 5;
-constexpr std::size_t kMaxRecord = 16384 + 2048;  // TLSPlaintext limit plus the compression allowance
+constexpr std::size_t kMaxRecord =
+    16384 + 2048;  // TLSPlaintext limit plus the compression allowance
 constexpr std::uint16_t kExtServerName = 0x0000;
 constexpr std::uint8_t kNameTypeHost = 0x00;
 constexpr std::size_t kMaxHostName = 253;
@@ -197,7 +198,8 @@ HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits) 
     (void)header.u16(version);
     (void)header.u16(length);
     if (type != kRecordHandshake) return invalid("not a TLS handshake record");
-    if ((version >> 8) != 0x03 || (version & 0xff) > 0x04) return invalid("TLS record version is not 3.0-3.4");
+    if ((version >> 8) != 0x03 || (version & 0xff) > 0x04)
+      return invalid("TLS record version is not 3.0-3.4");
     if (length == 0 || length > kMaxRecord) return invalid("TLS record length out of range");
     const bool partial = bytes.size() - at - kRecordHeader < length;
     const std::size_t recordEnd = at + kRecordHeader + length;
@@ -209,7 +211,8 @@ HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits) 
     if (partial) {
       head = message;
       head.append(fragment.substr(0, 4));
-      if (head.size() < 4) return needMore(std::min(recordEnd, at + kRecordHeader + 4 - message.size()));
+      if (head.size() < 4)
+        return needMore(std::min(recordEnd, at + kRecordHeader + 4 - message.size()));
     } else {
       message.append(fragment);
       at += kRecordHeader + length;
@@ -220,7 +223,8 @@ HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits) 
       std::uint32_t hlength = 0;
       (void)h.u8(htype);
       (void)h.u24(hlength);
-      if (htype != kHandshakeClientHello) return invalid("first handshake message is not a ClientHello");
+      if (htype != kHandshakeClientHello)
+        return invalid("first handshake message is not a ClientHello");
       if (hlength > limits.maxHandshakeBytes) {
         HelloResult r;
         r.status = HelloStatus::kTooLarge;

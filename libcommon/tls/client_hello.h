@@ -11,7 +11,7 @@ namespace lens::tls {
 // What a TLS client sends first, read without terminating TLS: enough to
 // route a redirected connection by the name it asks for (lens-tproxy).
 struct ClientHello {
-  std::uint16_t legacyVersion = 0;        // client_version / legacy_version (0x0303 for 1.2 and 1.3)
+  std::uint16_t legacyVersion = 0;  // client_version / legacy_version (0x0303 for 1.2 and 1.3)
   std::optional<std::string> serverName;  // the SNI host_name, lower-cased; nullopt: no SNI
   std::size_t bytes = 0;                  // record bytes that carried the ClientHello
 };

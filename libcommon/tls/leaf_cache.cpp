@@ -21,7 +21,9 @@ constexpr long kBackdate = 3600;            // seconds: a client clock slightly 
 constexpr long kLifetime = 30L * 86400L;    // seconds
 constexpr std::size_t kMaxCommonName = 64;  // ub-common-name (RFC 5280)
 
-Error cryptoError(const std::string& what) { return makeError(ErrorCode::kInternal, what + ": " + opensslError()); }
+Error cryptoError(const std::string& what) {
+  return makeError(ErrorCode::kInternal, what + ": " + opensslError());
+}
 
 int alpnIndex() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -30,7 +32,9 @@ int alpnIndex() {
 
 // The context owns its copy of the ALPN list (the callback's argument), so
 // a context outliving its cache stays valid.
-void freeAlpn(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<std::string*>(ptr); }
+void freeAlpn(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<std::string*>(ptr);
+}
 
 int alpnListIndex() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, freeAlpn);
@@ -40,8 +44,8 @@ int alpnListIndex() {
 // Chooses the first of our protocols the client offers (ours in preference
 // order); a client that offers only others gets a no_application_protocol
 // alert. A client that offers no ALPN at all is not asked.
-int selectAlpn(SSL* ssl, const unsigned char** out, unsigned char* outLength, const unsigned char* in,
-               unsigned int inLength, void* arg) {
+int selectAlpn(SSL* ssl, const unsigned char** out, unsigned char* outLength,
+               const unsigned char* in, unsigned int inLength, void* arg) {
   const auto* ours = static_cast<const std::string*>(arg);
   for (std::size_t i = 0; i < ours->size();) {
     const auto length = static_cast<unsigned char>((*ours)[i]);
@@ -67,7 +71,8 @@ Status addExtension(X509* cert, X509* issuer, int nid, const std::string& value)
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   Extension ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str()));
-  if (!ext || X509_add_ext(cert, ext.get(), -1) != 1) return cryptoError("leaf certificate extension " + value);
+  if (!ext || X509_add_ext(cert, ext.get(), -1) != 1)
+    return cryptoError("leaf certificate extension " + value);
   return Ok{};
 }
 
@@ -78,7 +83,9 @@ bool alpnRefused(const SSL* ssl) { return SSL_get_ex_data(ssl, alpnIndex()) != n
 Result<std::shared_ptr<const SigningCa>> SigningCa::load(const std::string& dir) {
   auto info = loadCa(dir);
   if (!info) return info.error();
-  if (info->expired) return makeError(ErrorCode::kInvalidInput, "the CA in " + dir + " expired on " + info->notAfter);
+  if (info->expired)
+    return makeError(ErrorCode::kInvalidInput,
+                     "the CA in " + dir + " expired on " + info->notAfter);
   auto keyPem = util::readFile(caFiles(dir).key, 64 * 1024);
   if (!keyPem) return keyPem.error();
   std::shared_ptr<SigningCa> ca(new SigningCa());
@@ -103,7 +110,8 @@ Result<Leaf> mintLeaf(const SigningCa& ca, std::string_view name) {
   Bignum serial(BN_new());
   if (!leaf.key || !leaf.cert || !serial) return cryptoError("cannot make a leaf key");
   X509* cert = leaf.cert.get();
-  if (X509_set_version(cert, 2) != 1 || BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+  if (X509_set_version(cert, 2) != 1 ||
+      BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
       BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert)) == nullptr) {
     return cryptoError("cannot set the leaf's serial number");
   }
@@ -116,11 +124,12 @@ Result<Leaf> mintLeaf(const SigningCa& ca, std::string_view name) {
   const std::string text(name);
   X509_NAME* subject = X509_get_subject_name(cert);
   if (text.size() <= kMaxCommonName) {
-    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(text.c_str()), -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(text.c_str()), -1, -1, 0);
   }
   X509_set_issuer_name(cert, X509_get_subject_name(ca.cert()));
-  if (X509_set_pubkey(cert, leaf.key.get()) != 1) return cryptoError("cannot set the leaf's public key");
+  if (X509_set_pubkey(cert, leaf.key.get()) != 1)
+    return cryptoError("cannot set the leaf's public key");
   const auto ip = net::IpAddress::parse(text);
   // Without a subject (a name too long for a CN) the SAN must be critical.
   const std::string san = std::string(text.size() <= kMaxCommonName ? "" : "critical,") +
@@ -128,12 +137,13 @@ Result<Leaf> mintLeaf(const SigningCa& ca, std::string_view name) {
   if (!ip && text.find_first_of(",:\n\r") != std::string::npos) {
     return makeError(ErrorCode::kInvalidArgument, "not a host name: " + text);
   }
-  for (const auto& [nid, value] : {std::pair<int, std::string>{NID_basic_constraints, "critical,CA:FALSE"},
-                                   {NID_key_usage, "critical,digitalSignature"},
-                                   {NID_ext_key_usage, "serverAuth"},
-                                   {NID_subject_alt_name, san},
-                                   {NID_subject_key_identifier, "hash"},
-                                   {NID_authority_key_identifier, "keyid:always"}}) {
+  for (const auto& [nid, value] :
+       {std::pair<int, std::string>{NID_basic_constraints, "critical,CA:FALSE"},
+        {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, "serverAuth"},
+        {NID_subject_alt_name, san},
+        {NID_subject_key_identifier, "hash"},
+        {NID_authority_key_identifier, "keyid:always"}}) {
     if (Status s = addExtension(cert, ca.cert(), nid, value); !s) return s.error();
   }
   if (X509_sign(cert, ca.key(), EVP_sha256()) == 0) return cryptoError("cannot sign the leaf");
@@ -141,7 +151,7 @@ Result<Leaf> mintLeaf(const SigningCa& ca, std::string_view name) {
 }
 
 Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca, const std::string& name,
-                                                 const std::string& alpnWire) {
+                                                  const std::string& alpnWire) {
   auto leaf = mintLeaf(ca, name);
   if (!leaf) return leaf.error();
   SslCtx ctx(SSL_CTX_new(TLS_server_method()));
@@ -155,7 +165,8 @@ Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca, const std
   // tickets) small, one per leaf.
   SSL_CTX_sess_set_cache_size(ctx.get(), 64);
   if (SSL_CTX_use_certificate(ctx.get(), leaf->cert.get()) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx.get(), leaf->key.get()) != 1 || SSL_CTX_add1_chain_cert(ctx.get(), ca.cert()) != 1) {
+      SSL_CTX_use_PrivateKey(ctx.get(), leaf->key.get()) != 1 ||
+      SSL_CTX_add1_chain_cert(ctx.get(), ca.cert()) != 1) {
     return cryptoError("cannot load the leaf for " + name);
   }
   if (!alpnWire.empty()) {
@@ -167,7 +178,9 @@ Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca, const std
 }
 
 LeafCache::LeafCache(std::shared_ptr<const SigningCa> ca, LeafOptions options)
-    : ca_(std::move(ca)), options_(std::move(options)), notify_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    : ca_(std::move(ca)),
+      options_(std::move(options)),
+      notify_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   options_.capacity = std::max<std::size_t>(options_.capacity, 1);
   for (const std::string& p : options_.alpn) {
     alpnWire_.push_back(static_cast<char>(p.size()));
@@ -209,7 +222,8 @@ void LeafCache::insert(const std::string& name, Context context) {
   time_t notAfter = 0;
   std::tm end{};
   const X509* leaf = SSL_CTX_get0_certificate(context.get());
-  if (leaf != nullptr && ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &end) == 1) notAfter = timegm(&end);
+  if (leaf != nullptr && ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &end) == 1)
+    notAfter = timegm(&end);
   order_.push_front(name);
   entries_.emplace(name, Entry{std::move(context), order_.begin(), notAfter});
 }

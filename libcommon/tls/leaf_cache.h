@@ -40,8 +40,9 @@ class SigningCa {
 };
 
 struct LeafOptions {
-  std::size_t capacity = 1024;                 // leaves kept (least recently used dropped)
-  std::vector<std::string> alpn{"http/1.1"};   // protocols the server side accepts, in preference order
+  std::size_t capacity = 1024;  // leaves kept (least recently used dropped)
+  std::vector<std::string> alpn{
+      "http/1.1"};  // protocols the server side accepts, in preference order
 };
 
 // A leaf certificate for one name: what a TLS server context needs.
@@ -131,8 +132,9 @@ class LeafCache {
 
 // A TLS server context presenting a fresh leaf for `name`, chained to the
 // CA, accepting the protocols of `alpnWire` (ALPN wire format; "" any).
-[[nodiscard]] Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca, const std::string& name,
-                                                               const std::string& alpnWire);
+[[nodiscard]] Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca,
+                                                                const std::string& name,
+                                                                const std::string& alpnWire);
 
 // True when a server context of a LeafCache refused the handshake of `ssl`
 // because the client offered ALPN protocols and none it accepts.

@@ -19,9 +19,11 @@ Result<std::vector<Cert>> readCertificates(std::string_view pem, std::string_vie
   std::vector<Cert> out;
   Bio bio = memoryBio(pem);
   if (!bio) return makeError(ErrorCode::kInternal, "BIO_new_mem_buf: " + opensslError());
-  while (Cert cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) out.push_back(std::move(cert));
+  while (Cert cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)})
+    out.push_back(std::move(cert));
   ERR_clear_error();  // the end of the text reads as an error
-  if (out.empty()) return makeError(ErrorCode::kInvalidInput, std::string(what) + ": no PEM certificate in it");
+  if (out.empty())
+    return makeError(ErrorCode::kInvalidInput, std::string(what) + ": no PEM certificate in it");
   return out;
 }
 
@@ -29,10 +31,12 @@ Result<Pkey> readPrivateKey(std::string_view pem, std::string_view what) {
   Bio bio = memoryBio(pem);
   if (!bio) return makeError(ErrorCode::kInternal, "BIO_new_mem_buf: " + opensslError());
   // No passphrase callback: an encrypted key is refused, not prompted for.
-  Pkey key{PEM_read_bio_PrivateKey(bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr)};
+  Pkey key{PEM_read_bio_PrivateKey(
+      bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr)};
   if (!key) {
     ERR_clear_error();
-    return makeError(ErrorCode::kInvalidInput, std::string(what) + ": no unencrypted PEM private key in it");
+    return makeError(ErrorCode::kInvalidInput,
+                     std::string(what) + ": no unencrypted PEM private key in it");
   }
   return key;
 }
@@ -44,7 +48,8 @@ Status checkClientIdentity(std::string_view certPem, std::string_view keyPem) {
   if (!key) return key.error();
   if (X509_check_private_key(certs->front().get(), key->get()) != 1) {
     ERR_clear_error();
-    return makeError(ErrorCode::kInvalidInput, "keyPem: the key does not belong to the first certificate of certPem");
+    return makeError(ErrorCode::kInvalidInput,
+                     "keyPem: the key does not belong to the first certificate of certPem");
   }
   return Ok{};
 }

@@ -11,7 +11,8 @@
 namespace lens::tls {
 
 // Every certificate in `pem`, in order; an error when there is none.
-[[nodiscard]] Result<std::vector<Cert>> readCertificates(std::string_view pem, std::string_view what);
+[[nodiscard]] Result<std::vector<Cert>> readCertificates(std::string_view pem,
+                                                         std::string_view what);
 // The (first) private key in `pem`.
 [[nodiscard]] Result<Pkey> readPrivateKey(std::string_view pem, std::string_view what);
 // A client identity: a certificate chain whose first certificate belongs to

@@ -16,8 +16,8 @@
 
 #include "libcommon/net/ip_address.h"
 #include "libcommon/tls/ca.h"
-#include "libcommon/util/file.h"
 #include "libcommon/tls/openssl_handles.h"
+#include "libcommon/util/file.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::tls {
@@ -31,7 +31,9 @@ using Deleter = OpensslDeleter<Free>;
 using Object = std::unique_ptr<ASN1_OBJECT, Deleter<ASN1_OBJECT_free>>;
 using Pkcs12 = std::unique_ptr<PKCS12, Deleter<PKCS12_free>>;
 using Bag = std::unique_ptr<PKCS12_SAFEBAG, Deleter<PKCS12_SAFEBAG_free>>;
-void freeBags(STACK_OF(PKCS12_SAFEBAG) * bags) { sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free); }
+void freeBags(STACK_OF(PKCS12_SAFEBAG) * bags) {
+  sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+}
 void freeSafes(STACK_OF(PKCS7) * safes) { sk_PKCS7_pop_free(safes, PKCS7_free); }
 using Bags = std::unique_ptr<STACK_OF(PKCS12_SAFEBAG), Deleter<freeBags>>;
 using Safes = std::unique_ptr<STACK_OF(PKCS7), Deleter<freeSafes>>;
@@ -71,7 +73,8 @@ std::string aliasFor(X509* cert, std::set<std::string>& taken) {
   std::string name;
   const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
   unsigned char* utf8 = nullptr;
-  if (index >= 0 && ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index))) >= 0) {
+  if (index >= 0 && ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(
+                                                   X509_NAME_get_entry(subject, index))) >= 0) {
     name = reinterpret_cast<char*>(utf8);
     OPENSSL_free(utf8);
   } else {
@@ -98,12 +101,14 @@ Result<Bag> trustedBag(X509* cert, const std::string& alias, const ASN1_OBJECT* 
 }
 
 // Whether a bag carries trusted key usage = anyExtendedKeyUsage.
-bool isTrustedBag(const PKCS12_SAFEBAG* bag, const ASN1_OBJECT* trustedUsage, const ASN1_OBJECT* anyUsage) {
+bool isTrustedBag(const PKCS12_SAFEBAG* bag, const ASN1_OBJECT* trustedUsage,
+                  const ASN1_OBJECT* anyUsage) {
   const STACK_OF(X509_ATTRIBUTE)* attrs = PKCS12_SAFEBAG_get0_attrs(bag);
   const int index = X509at_get_attr_by_OBJ(attrs, trustedUsage, -1);
   if (index < 0) return false;
   const ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(X509at_get_attr(attrs, index), 0);
-  return value != nullptr && value->type == V_ASN1_OBJECT && OBJ_cmp(value->value.object, anyUsage) == 0;
+  return value != nullptr && value->type == V_ASN1_OBJECT &&
+         OBJ_cmp(value->value.object, anyUsage) == 0;
 }
 
 // False only when nothing is there; a path stat cannot look at (EACCES)
@@ -125,8 +130,9 @@ Result<std::string> jvmWord(const std::string& option) {
   if (option.find_first_of(" \t\n\r\f\v'\"") == std::string::npos) return option;
   if (option.find('"') == std::string::npos) return "\"" + option + "\"";
   if (option.find('\'') == std::string::npos) return "'" + option + "'";
-  return makeError(ErrorCode::kInvalidArgument,
-                   "the JVM cannot be given an option holding both ' and \" with a space: " + option);
+  return makeError(
+      ErrorCode::kInvalidArgument,
+      "the JVM cannot be given an option holding both ' and \" with a space: " + option);
 }
 
 std::string hostForUrl(const std::string& host) {
@@ -148,8 +154,8 @@ Result<std::vector<std::string>> pemCertificates(std::string_view pem) {
   const unsigned long code = ERR_peek_last_error();
   ERR_clear_error();
   if (ERR_GET_LIB(code) == ERR_LIB_PEM && ERR_GET_REASON(code) == PEM_R_NO_START_LINE) return certs;
-  return makeError(ErrorCode::kInvalidInput,
-                   "certificate " + std::to_string(certs.size() + 1) + " of the bundle is not a valid PEM certificate");
+  return makeError(ErrorCode::kInvalidInput, "certificate " + std::to_string(certs.size() + 1) +
+                                                 " of the bundle is not a valid PEM certificate");
 }
 
 Result<std::string> pkcs12TrustStore(std::string_view pem, std::string_view password) {
@@ -176,8 +182,8 @@ Result<std::string> pkcs12TrustStore(std::string_view pem, std::string_view pass
   if (added != 1) return internalError("cannot pack the PKCS#12 safe");
   const std::string pass(password);
   Pkcs12 p12(PKCS12_add_safes(safes.get(), 0));
-  if (!p12 || PKCS12_set_mac(p12.get(), pass.c_str(), static_cast<int>(pass.size()), nullptr, 0, PKCS12_DEFAULT_ITER,
-                             EVP_sha256()) != 1) {
+  if (!p12 || PKCS12_set_mac(p12.get(), pass.c_str(), static_cast<int>(pass.size()), nullptr, 0,
+                             PKCS12_DEFAULT_ITER, EVP_sha256()) != 1) {
     return internalError("cannot seal the PKCS#12 store");
   }
   unsigned char* out = nullptr;
@@ -188,7 +194,8 @@ Result<std::string> pkcs12TrustStore(std::string_view pem, std::string_view pass
   return der;
 }
 
-Result<std::vector<std::string>> trustedCertificates(std::string_view pkcs12, std::string_view password) {
+Result<std::vector<std::string>> trustedCertificates(std::string_view pkcs12,
+                                                     std::string_view password) {
   const auto* p = reinterpret_cast<const unsigned char*>(pkcs12.data());
   Pkcs12 p12(d2i_PKCS12(nullptr, &p, static_cast<long>(pkcs12.size())));
   if (!p12) {
@@ -198,7 +205,8 @@ Result<std::vector<std::string>> trustedCertificates(std::string_view pkcs12, st
   const std::string pass(password);
   if (PKCS12_verify_mac(p12.get(), pass.c_str(), static_cast<int>(pass.size())) != 1) {
     ERR_clear_error();
-    return makeError(ErrorCode::kInvalidInput, "the PKCS#12 store's MAC does not match the password");
+    return makeError(ErrorCode::kInvalidInput,
+                     "the PKCS#12 store's MAC does not match the password");
   }
   const Object trustedUsage = numericObject(kJdkTrustedKeyUsage);
   const Object anyUsage = numericObject(kAnyExtendedKeyUsage);
@@ -212,7 +220,8 @@ Result<std::vector<std::string>> trustedCertificates(std::string_view pkcs12, st
     if (!bags) return internalError("cannot unpack a PKCS#12 safe");
     for (int j = 0; j < sk_PKCS12_SAFEBAG_num(bags.get()); ++j) {
       const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags.get(), j);
-      if (PKCS12_SAFEBAG_get_nid(bag) != NID_certBag || !isTrustedBag(bag, trustedUsage.get(), anyUsage.get())) {
+      if (PKCS12_SAFEBAG_get_nid(bag) != NID_certBag ||
+          !isTrustedBag(bag, trustedUsage.get(), anyUsage.get())) {
         continue;
       }
       Cert cert(PKCS12_SAFEBAG_get1_cert(bag));
@@ -223,14 +232,15 @@ Result<std::vector<std::string>> trustedCertificates(std::string_view pkcs12, st
   return certs;
 }
 
-Result<TrustFiles> ensureTrustFiles(const std::string& caDir, std::string_view caPem, const std::string& bundle,
-                                    const std::string& systemRoots) {
+Result<TrustFiles> ensureTrustFiles(const std::string& caDir, std::string_view caPem,
+                                    const std::string& bundle, const std::string& systemRoots) {
   auto ca = pemCertificates(caPem);
   if (!ca) return ca.error();
-  if (ca->size() != 1) return makeError(ErrorCode::kInvalidInput, "the CA certificate is not one PEM certificate");
+  if (ca->size() != 1)
+    return makeError(ErrorCode::kInvalidInput, "the CA certificate is not one PEM certificate");
   const std::string& caDer = ca->front();
-  TrustFiles files{bundle.empty() ? caDir + "/" + std::string(kBundleFileName) : bundle, caDir + "/ca.crt",
-                   caDir + "/" + std::string(kTrustStoreFileName)};
+  TrustFiles files{bundle.empty() ? caDir + "/" + std::string(kBundleFileName) : bundle,
+                   caDir + "/ca.crt", caDir + "/" + std::string(kTrustStoreFileName)};
 
   std::string bundlePem;
   std::vector<std::string> bundleCerts;
@@ -239,13 +249,16 @@ Result<TrustFiles> ensureTrustFiles(const std::string& caDir, std::string_view c
     if (!text) return text.error();
     bundlePem = std::move(*text);
     auto certs = pemCertificates(bundlePem);
-    if (!certs) return makeError(ErrorCode::kInvalidInput, "bundle " + files.bundle + ": " + certs.error().message);
+    if (!certs)
+      return makeError(ErrorCode::kInvalidInput,
+                       "bundle " + files.bundle + ": " + certs.error().message);
     bundleCerts = std::move(*certs);
   }
   if (std::ranges::find(bundleCerts, caDer) == bundleCerts.end()) {
     if (!bundle.empty()) {
-      return makeError(ErrorCode::kInvalidInput, "bundle " + bundle + " does not hold the CA certificate of " + caDir +
-                                                     " (rebuild it with ca export --bundle ... --out " + bundle + ")");
+      return makeError(ErrorCode::kInvalidInput,
+                       "bundle " + bundle + " does not hold the CA certificate of " + caDir +
+                           " (rebuild it with ca export --bundle ... --out " + bundle + ")");
     }
     bundlePem.clear();
     if (exists(systemRoots)) {
@@ -255,7 +268,9 @@ Result<TrustFiles> ensureTrustFiles(const std::string& caDir, std::string_view c
     }
     bundlePem = appendToBundle(std::move(bundlePem), caPem);
     auto certs = pemCertificates(bundlePem);
-    if (!certs) return makeError(ErrorCode::kInvalidInput, "system roots " + systemRoots + ": " + certs.error().message);
+    if (!certs)
+      return makeError(ErrorCode::kInvalidInput,
+                       "system roots " + systemRoots + ": " + certs.error().message);
     bundleCerts = std::move(*certs);
     if (Status s = util::writeFileAtomically(files.bundle, bundlePem, 0644); !s) return s.error();
   }
@@ -274,8 +289,10 @@ Result<TrustFiles> ensureTrustFiles(const std::string& caDir, std::string_view c
 
 Result<ProxySetting> parseProxySetting(std::string_view address, std::string_view noProxy) {
   auto hostPort = net::parseHostPort(address);
-  if (!hostPort) return makeError(ErrorCode::kInvalidArgument, "--proxy: " + hostPort.error().message);
-  if (!hostPort->port) return makeError(ErrorCode::kInvalidArgument, "--proxy: give the port too (HOST:PORT)");
+  if (!hostPort)
+    return makeError(ErrorCode::kInvalidArgument, "--proxy: " + hostPort.error().message);
+  if (!hostPort->port)
+    return makeError(ErrorCode::kInvalidArgument, "--proxy: give the port too (HOST:PORT)");
   ProxySetting setting{std::move(*hostPort), {}};
   for (std::string_view entry : util::split(noProxy, ',')) {
     while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
@@ -315,21 +332,24 @@ std::string jvmNonProxyHosts(std::span<const std::string> noProxy) {
   return out;
 }
 
-Result<std::vector<EnvAssignment>> trustEnvironment(const TrustFiles& files, const std::optional<ProxySetting>& proxy) {
+Result<std::vector<EnvAssignment>> trustEnvironment(const TrustFiles& files,
+                                                    const std::optional<ProxySetting>& proxy) {
   std::vector<EnvAssignment> env;
   for (const TrustVariable& v : kTrustVariables) {
-    env.push_back({std::string(v.name), v.file == TrustFile::kBundle ? files.bundle : files.caCertificate});
+    env.push_back(
+        {std::string(v.name), v.file == TrustFile::kBundle ? files.bundle : files.caCertificate});
   }
-  std::vector<std::string> jvm = {"-Djavax.net.ssl.trustStore=" + files.trustStore,
-                                  "-Djavax.net.ssl.trustStoreType=PKCS12",
-                                  "-Djavax.net.ssl.trustStorePassword=" + std::string(kTrustStorePassword)};
+  std::vector<std::string> jvm = {
+      "-Djavax.net.ssl.trustStore=" + files.trustStore, "-Djavax.net.ssl.trustStoreType=PKCS12",
+      "-Djavax.net.ssl.trustStorePassword=" + std::string(kTrustStorePassword)};
   if (proxy) {
     const std::string port = std::to_string(*proxy->address.port);
     for (const char* scheme : {"https", "http"}) {
       jvm.push_back("-D" + std::string(scheme) + ".proxyHost=" + proxy->address.host);
       jvm.push_back("-D" + std::string(scheme) + ".proxyPort=" + port);
     }
-    if (!proxy->noProxy.empty()) jvm.push_back("-Dhttp.nonProxyHosts=" + jvmNonProxyHosts(proxy->noProxy));
+    if (!proxy->noProxy.empty())
+      jvm.push_back("-Dhttp.nonProxyHosts=" + jvmNonProxyHosts(proxy->noProxy));
   }
   std::string options;
   for (const std::string& option : jvm) {
@@ -341,7 +361,8 @@ Result<std::vector<EnvAssignment>> trustEnvironment(const TrustFiles& files, con
   if (proxy) {
     const std::string url =
         "http://" + hostForUrl(proxy->address.host) + ":" + std::to_string(*proxy->address.port);
-    for (const char* name : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}) env.push_back({name, url});
+    for (const char* name : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"})
+      env.push_back({name, url});
     if (!proxy->noProxy.empty()) {
       std::string list;
       for (const std::string& entry : proxy->noProxy) list += (list.empty() ? "" : ",") + entry;

@@ -74,7 +74,8 @@ inline constexpr std::string_view kSystemRoots = "/etc/ssl/certs/ca-certificates
 // The certificates (DER, in order) that a PKCS#12 store holds as Java
 // trusted entries (cert bags carrying the trusted-key-usage attribute), once
 // its MAC checks out with `password`. Encrypted parts are not looked into.
-[[nodiscard]] Result<std::vector<std::string>> trustedCertificates(std::string_view pkcs12, std::string_view password);
+[[nodiscard]] Result<std::vector<std::string>> trustedCertificates(std::string_view pkcs12,
+                                                                   std::string_view password);
 
 struct TrustFiles {
   std::string bundle;         // system roots + CA (PEM)
@@ -94,7 +95,8 @@ struct TrustFiles {
 // Files that are current are not touched, so a user who cannot write the
 // CA directory can call this once they exist.
 [[nodiscard]] Result<TrustFiles> ensureTrustFiles(const std::string& caDir, std::string_view caPem,
-                                                  const std::string& bundle, const std::string& systemRoots);
+                                                  const std::string& bundle,
+                                                  const std::string& systemRoots);
 
 // The workload's explicit proxy, for the variables that name it.
 struct ProxySetting {
@@ -106,7 +108,8 @@ struct ProxySetting {
 // around entries are dropped). An entry may hold letters, digits and
 // . - _ : / * [ ] only, so it reads the same in every variable and in the
 // JVM's options. Errors are kInvalidArgument.
-[[nodiscard]] Result<ProxySetting> parseProxySetting(std::string_view address, std::string_view noProxy);
+[[nodiscard]] Result<ProxySetting> parseProxySetting(std::string_view address,
+                                                     std::string_view noProxy);
 
 // The JVM's spelling of NO_PROXY entries for http.nonProxyHosts
 // ('|'-separated patterns, '*' only at either end): a name also covers its
@@ -127,13 +130,14 @@ struct EnvAssignment {
 // (http://HOST:PORT) and, with entries, NO_PROXY and no_proxy. A JVM option
 // holding a space or a quote is quoted for the JVM's own option parser; one
 // holding both quote characters is an error (kInvalidArgument).
-[[nodiscard]] Result<std::vector<EnvAssignment>> trustEnvironment(const TrustFiles& files,
-                                                                  const std::optional<ProxySetting>& proxy);
+[[nodiscard]] Result<std::vector<EnvAssignment>> trustEnvironment(
+    const TrustFiles& files, const std::optional<ProxySetting>& proxy);
 
 enum class Shell { kSh, kFish };
 
 // One line per assignment, safe to `eval` as is: `export NAME='value'` for
 // sh, `set -gx NAME 'value'` for fish.
-[[nodiscard]] std::string renderAssignments(std::span<const EnvAssignment> assignments, Shell shell);
+[[nodiscard]] std::string renderAssignments(std::span<const EnvAssignment> assignments,
+                                            Shell shell);
 
 }  // namespace lens::tls

@@ -12,7 +12,8 @@ std::string sha256Hex(std::string_view data) {
   unsigned int length = 0;
   // Fetched once: EVP_sha256() is looked up, under a lock, on every use.
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  if (sha256 == nullptr || EVP_Digest(data.data(), data.size(), digest.data(), &length, sha256, nullptr) != 1) {
+  if (sha256 == nullptr ||
+      EVP_Digest(data.data(), data.size(), digest.data(), &length, sha256, nullptr) != 1) {
     throw std::runtime_error("EVP_Digest(sha256) failed");  // only on a broken libcrypto
   }
   static constexpr char kHex[] = "0123456789abcdef";

@@ -8,12 +8,15 @@
 // daemon says where and stops (fail closed) rather than go on with state it
 // no longer understands. `what` says what was expected, for the report.
 #define LENS_INVARIANT(condition, what) \
-  ((condition) ? static_cast<void>(0) : ::lens::util::invariantBroken(#condition, what, __FILE__, __LINE__))
+  ((condition) ? static_cast<void>(0)   \
+               : ::lens::util::invariantBroken(#condition, what, __FILE__, __LINE__))
 
 namespace lens::util {
 
-[[noreturn]] inline void invariantBroken(const char* condition, const char* what, const char* file, int line) {
-  std::fprintf(stderr, "lens: invariant broken at %s:%d: %s (%s); stopping\n", file, line, what, condition);
+[[noreturn]] inline void invariantBroken(const char* condition, const char* what, const char* file,
+                                         int line) {
+  std::fprintf(stderr, "lens: invariant broken at %s:%d: %s (%s); stopping\n", file, line, what,
+               condition);
   std::abort();
 }
 

@@ -15,10 +15,10 @@ enum class ErrorCode {
   kInvalidPolicy,    // a policy or configuration that fails validation
   kDenied,           // refused by policy
   kNotFound,
-  kIo,               // a system call failed
-  kPermission,       // missing privilege or kernel feature
+  kIo,          // a system call failed
+  kPermission,  // missing privilege or kernel feature
   kTimeout,
-  kLimit,            // an input limit was exceeded
+  kLimit,  // an input limit was exceeded
   kInternal,
 };
 
@@ -31,7 +31,7 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   [[nodiscard]] bool ok() const { return v_.index() == 0; }

@@ -46,10 +46,11 @@ constexpr std::string_view kPolicy = R"({
       {"injectionType": "awsSigv4", "domain": "*.amazonaws.com", "accessKeyId": "ASIASECRETKEYID",
        "secretAccessKey": "SECRET-AWS-ACCESS-KEY", "sessionToken": "SECRET-SESSION-TOKEN"}]}]})";
 
-constexpr std::string_view kSecrets[] = {"SECRET-TOKEN-VALUE", "SECRET-URI-VALUE", "SECRET-CRM-TOKEN", "ASIASECRETKEYID",
+constexpr std::string_view kSecrets[] = {"SECRET-TOKEN-VALUE",    "SECRET-URI-VALUE",
+                                         "SECRET-CRM-TOKEN",      "ASIASECRETKEYID",
                                          "SECRET-AWS-ACCESS-KEY", "SECRET-SESSION-TOKEN"};
-constexpr std::string_view kHosts[] = {"api.test", "s3.eu-west-1.amazonaws.com", "sqs.us-east-1.amazonaws.com",
-                                       "other.test"};
+constexpr std::string_view kHosts[] = {"api.test", "s3.eu-west-1.amazonaws.com",
+                                       "sqs.us-east-1.amazonaws.com", "other.test"};
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "credential_boundary_fuzz: invariant broken: %s\n", what.c_str());
@@ -97,8 +98,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const auto now = std::chrono::sys_days{std::chrono::year{2024} / 1 / 2} + std::chrono::hours{3};
   const std::string_view whole =
-      stage.needsBody() ? std::string_view(body).substr(0, static_cast<std::size_t>(stage.bodyLength()))
-                        : std::string_view();
+      stage.needsBody()
+          ? std::string_view(body).substr(0, static_cast<std::size_t>(stage.bodyLength()))
+          : std::string_view();
   if (!stage.finish(head, whole, now)) {
     checkRefusal(stage.refusal());
     return 0;
@@ -107,12 +109,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::string_view secret : kSecrets) {
       if (answer->body.find(secret) != std::string::npos) fail("a token answer names a secret");
     }
-    if (answer->status == 200 && answer->body.find("\"access_token\":\"__lens_cred:crm__\"") == std::string::npos) {
+    if (answer->status == 200 &&
+        answer->body.find("\"access_token\":\"__lens_cred:crm__\"") == std::string::npos) {
       fail("a token answer without the placeholder");
     }
     return 0;
   }
-  if (auto id = lens::sign::placeholderIn(*engine().policy(), head)) fail("placeholder of " + *id + " let through");
+  if (auto id = lens::sign::placeholderIn(*engine().policy(), head))
+    fail("placeholder of " + *id + " let through");
   if (auto filter = stage.bodyFilter()) {
     std::string out;
     (void)filter->feed(body, out);

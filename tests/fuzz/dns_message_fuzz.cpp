@@ -48,21 +48,25 @@ void asQuery(std::span<const std::uint8_t> wire) {
 void asResponse(std::span<const std::uint8_t> wire) {
   auto info = lens::dns::scanResponse(wire);
   if (!info) return;
-  for (const auto& r : info->records) check(r.ttlOffset + 4 <= wire.size(), "TTL offset inside the response");
+  for (const auto& r : info->records)
+    check(r.ttlOffset + 4 <= wire.size(), "TTL offset inside the response");
   std::vector<std::uint8_t> copy(wire.begin(), wire.end());
   const std::size_t records = info->records.size();
   lens::dns::stripOpt(copy, *info);
   auto stripped = lens::dns::scanResponse(copy);
-  check(stripped.ok() && stripped->records.size() == records && !stripped->optOffset, "stripped response scans");
+  check(stripped.ok() && stripped->records.size() == records && !stripped->optOffset,
+        "stripped response scans");
   for (std::size_t i = 0; i < records; ++i) {
-    check(stripped->records[i].ttlOffset == info->records[i].ttlOffset, "record offsets follow the strip");
+    check(stripped->records[i].ttlOffset == info->records[i].ttlOffset,
+          "record offsets follow the strip");
   }
   lens::dns::appendOpt(copy, false);
   auto appended = lens::dns::scanResponse(copy);
   check(appended.ok() && appended->optOffset.has_value(), "response with our OPT scans");
 
   // Cache it under its own question read as a query.
-  std::vector<std::uint8_t> query(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(info->questionEnd));
+  std::vector<std::uint8_t> query(wire.begin(),
+                                  wire.begin() + static_cast<std::ptrdiff_t>(info->questionEnd));
   lens::dns::write16(query, 2, lens::dns::flag::kRd);
   for (std::size_t at : {6u, 8u, 10u}) lens::dns::write16(query, at, 0);
   auto parsed = lens::dns::parseQuery(query);

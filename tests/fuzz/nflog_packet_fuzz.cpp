@@ -33,7 +33,8 @@ void checkPacket(const lens::net::IpPacket& p) {
   check(!p.dstPort || transport, "ports for a protocol without them");
   check(!p.dstPort || !p.laterFragment, "ports in a later fragment");
   check(p.srcPort.has_value() == p.dstPort.has_value(), "one port without the other");
-  check(p.extensionHeaders.size() <= lens::net::kMaxExtensionHeaders, "extension header walk unbounded");
+  check(p.extensionHeaders.size() <= lens::net::kMaxExtensionHeaders,
+        "extension header walk unbounded");
 }
 
 void checkEvent(const lens::net::nflog::Packet& packet) {

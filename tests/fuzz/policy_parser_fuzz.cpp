@@ -54,7 +54,8 @@ void checkOutcome(const ParseOutcome& out) {
       if (d.message.empty()) fail("diagnostic without a message at " + d.path);
     }
   }
-  if (out.ok() && out.policy->version.size() != 64) fail("policy version is not a sha256 hex digest");
+  if (out.ok() && out.policy->version.size() != 64)
+    fail("policy version is not a sha256 hex digest");
 }
 
 // Candidate hosts: a few strings of the input, and names built from the
@@ -66,11 +67,24 @@ std::vector<std::string> hostsFor(std::string_view text, const PolicyDocument& d
   };
   auto fromPattern = [&](const MatchPattern& m) {
     switch (m.kind()) {
-      case MatchPattern::Kind::kAny: add("any.example"); break;
-      case MatchPattern::Kind::kExact: add(m.host()); add("x." + m.host()); break;
-      case MatchPattern::Kind::kSuffix: add(m.host()); add("a.b." + m.host()); break;
-      case MatchPattern::Kind::kMidWildcard: add(m.host() + "x" + m.suffix()); add(m.host() + m.suffix()); break;
-      case MatchPattern::Kind::kCidr: add(m.cidr().network().toString()); break;
+      case MatchPattern::Kind::kAny:
+        add("any.example");
+        break;
+      case MatchPattern::Kind::kExact:
+        add(m.host());
+        add("x." + m.host());
+        break;
+      case MatchPattern::Kind::kSuffix:
+        add(m.host());
+        add("a.b." + m.host());
+        break;
+      case MatchPattern::Kind::kMidWildcard:
+        add(m.host() + "x" + m.suffix());
+        add(m.host() + m.suffix());
+        break;
+      case MatchPattern::Kind::kCidr:
+        add(m.cidr().network().toString());
+        break;
     }
   };
   // Up to a few quoted strings of the input, as a client might send them.
@@ -103,7 +117,8 @@ struct Destination {
 Destination destinationOf(const Request& r) {
   Destination d{lens::policy::normalizeHost(r.host), r.address};
   std::string_view literal = d.host;
-  if (literal.size() > 2 && literal.front() == '[' && literal.back() == ']') literal = literal.substr(1, literal.size() - 2);
+  if (literal.size() > 2 && literal.front() == '[' && literal.back() == ']')
+    literal = literal.substr(1, literal.size() - 2);
   if (auto ip = IpAddress::parse(literal)) {
     if (!d.address) d.address = ip;
     d.host = std::string(literal);
@@ -113,29 +128,34 @@ Destination destinationOf(const Request& r) {
 
 template <class Rule>
 bool destinationMatches(const Rule& rule, const Destination& d) {
-  return (!d.host.empty() && rule.match.matchesHost(d.host)) || (d.address && rule.match.matchesAddress(*d.address));
+  return (!d.host.empty() && rule.match.matchesHost(d.host)) ||
+         (d.address && rule.match.matchesAddress(*d.address));
 }
 
 // The first rule a linear scan finds for a non-DNS door, or nullopt for the default.
-std::optional<std::pair<Table, std::uint32_t>> linearScan(const lens::policy::NetworkPolicy& net, const Request& r) {
+std::optional<std::pair<Table, std::uint32_t>> linearScan(const lens::policy::NetworkPolicy& net,
+                                                          const Request& r) {
   const Destination d = destinationOf(r);
   const bool plain = r.door == Door::kForward || r.door == Door::kTransparentHttp;
   const std::uint16_t doorPort = r.port != 0 ? r.port : (plain ? 80 : 443);
   if (r.door == Door::kUdp) {
     for (std::uint32_t i = 0; i < net.udp.size(); ++i) {
-      if (destinationMatches(net.udp[i], d) && net.udp[i].match.matchesPort(doorPort)) return std::pair{Table::kUdp, i};
+      if (destinationMatches(net.udp[i], d) && net.udp[i].match.matchesPort(doorPort))
+        return std::pair{Table::kUdp, i};
     }
     return std::nullopt;
   }
   for (std::uint32_t i = 0; i < net.tcp.size(); ++i) {
-    if (destinationMatches(net.tcp[i], d) && net.tcp[i].match.matchesPort(doorPort)) return std::pair{Table::kTcp, i};
+    if (destinationMatches(net.tcp[i], d) && net.tcp[i].match.matchesPort(doorPort))
+      return std::pair{Table::kTcp, i};
   }
   if (r.door == Door::kRawTcp) return std::nullopt;
   const Scheme scheme = r.scheme.value_or(plain ? Scheme::kHttp : Scheme::kHttps);
   const std::uint16_t port = r.port != 0 ? r.port : (scheme == Scheme::kHttp ? 80 : 443);
   for (std::uint32_t i = 0; i < net.http.size(); ++i) {
     const auto& rule = net.http[i];
-    if (destinationMatches(rule, d) && rule.match.matchesPort(port) && (!rule.scheme || *rule.scheme == scheme)) {
+    if (destinationMatches(rule, d) && rule.match.matchesPort(port) &&
+        (!rule.scheme || *rule.scheme == scheme)) {
       return std::pair{Table::kHttp, i};
     }
   }
@@ -143,10 +163,12 @@ std::optional<std::pair<Table, std::uint32_t>> linearScan(const lens::policy::Ne
 }
 
 std::string describe(const Request& r) {
-  return std::string(lens::decision::toString(r.door)) + " \"" + r.host + "\" port " + std::to_string(r.port);
+  return std::string(lens::decision::toString(r.door)) + " \"" + r.host + "\" port " +
+         std::to_string(r.port);
 }
 
-void checkDecision(const lens::decision::Engine& engine, const PolicyDocument& doc, const Request& r) {
+void checkDecision(const lens::decision::Engine& engine, const PolicyDocument& doc,
+                   const Request& r) {
   const Decision a = engine.decide(r);
   const Decision b = engine.decide(r);
   if (a.verdict != b.verdict || a.rule.has_value() != b.rule.has_value() || a.detail != b.detail) {
@@ -157,20 +179,27 @@ void checkDecision(const lens::decision::Engine& engine, const PolicyDocument& d
     const std::size_t size = a.rule->table == Table::kHttp  ? net.http.size()
                              : a.rule->table == Table::kTcp ? net.tcp.size()
                                                             : net.udp.size();
-    if (a.rule->index >= size) fail("decision names rule " + std::to_string(a.rule->index) + " of a table of " + std::to_string(size));
+    if (a.rule->index >= size)
+      fail("decision names rule " + std::to_string(a.rule->index) + " of a table of " +
+           std::to_string(size));
   }
   if (r.door == Door::kDns || !doc.network) return;
   const std::string_view why = a.reason;
-  if (why == lens::decision::reason::kBlockedDestination || why == lens::decision::reason::kInvalidRequest) return;
+  if (why == lens::decision::reason::kBlockedDestination ||
+      why == lens::decision::reason::kInvalidRequest)
+    return;
   const auto expected = linearScan(*doc.network, r);
-  const bool same = expected.has_value() == a.rule.has_value() &&
-                    (!expected || (expected->first == a.rule->table && expected->second == a.rule->index));
+  const bool same =
+      expected.has_value() == a.rule.has_value() &&
+      (!expected || (expected->first == a.rule->table && expected->second == a.rule->index));
   if (!same) {
     fail("the engine decided " + describe(r) + " by " +
-         (a.rule ? std::string(lens::decision::toString(a.rule->table)) + " rule " + std::to_string(a.rule->index)
+         (a.rule ? std::string(lens::decision::toString(a.rule->table)) + " rule " +
+                       std::to_string(a.rule->index)
                  : std::string("the default")) +
          ", a linear scan by " +
-         (expected ? std::string(lens::decision::toString(expected->first)) + " rule " + std::to_string(expected->second)
+         (expected ? std::string(lens::decision::toString(expected->first)) + " rule " +
+                         std::to_string(expected->second)
                    : std::string("the default")));
   }
 }
@@ -178,8 +207,9 @@ void checkDecision(const lens::decision::Engine& engine, const PolicyDocument& d
 void exerciseEngine(std::string_view text, const std::shared_ptr<const PolicyDocument>& doc) {
   const lens::decision::Engine engine(doc);
   const std::vector<std::string> hosts = hostsFor(text, *doc);
-  constexpr Door kDoors[] = {Door::kDns, Door::kConnect, Door::kForward, Door::kTransparentTls,
-                             Door::kTransparentHttp, Door::kRawTcp, Door::kUdp};
+  constexpr Door kDoors[] = {
+      Door::kDns,    Door::kConnect, Door::kForward, Door::kTransparentTls, Door::kTransparentHttp,
+      Door::kRawTcp, Door::kUdp};
   std::size_t n = 0;
   for (const std::string& host : hosts) {
     for (Door door : kDoors) {
@@ -217,7 +247,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.allowTransportFields = true;
   const ParseOutcome frame = lens::policy::parsePolicy(text, options);
   checkOutcome(frame);
-  if (plain.ok() && !frame.ok()) fail("a valid policy is rejected when transport fields are allowed");
+  if (plain.ok() && !frame.ok())
+    fail("a valid policy is rejected when transport fields are allowed");
   if (frame.ok()) exerciseEngine(text, frame.policy);
   return 0;
 }

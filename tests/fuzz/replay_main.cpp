@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   }
   for (const fs::path& file : files) {
     std::ifstream in(file, std::ios::binary);
-    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
     if (in.bad()) {
       std::fprintf(stderr, "replay: %s: read error\n", file.c_str());
       return 1;

@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (!rest.empty()) {
     const auto nl = rest.find('\n');
     const std::string_view line = rest.substr(0, nl);
-    if (lens::sync::isSpoolRecord(line) && line.find('\n') != std::string_view::npos) fail("a record with a newline");
+    if (lens::sync::isSpoolRecord(line) && line.find('\n') != std::string_view::npos)
+      fail("a record with a newline");
     if (nl == std::string_view::npos) break;
     rest.remove_prefix(nl + 1);
   }

@@ -42,17 +42,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (frame->typeName.size() > 64) fail("the type name kept for logs is not bounded");
   if (frame->type == lens::sync::FrameType::kWatch) {
-    if (frame->id.empty() || frame->waitMs > lens::sync::kMaxWatchWait || frame->waitMs.count() < 0) {
+    if (frame->id.empty() || frame->waitMs > lens::sync::kMaxWatchWait ||
+        frame->waitMs.count() < 0) {
       fail("a watch frame out of bounds");
     }
-    roundTrip(lens::sync::watchResultFrame(frame->id, {std::string(text.substr(0, 100))}, {{"n", 1}}));
+    roundTrip(
+        lens::sync::watchResultFrame(frame->id, {std::string(text.substr(0, 100))}, {{"n", 1}}));
   }
   if (frame->type == lens::sync::FrameType::kPolicy) {
     const auto check = lens::sync::checkPolicyFrame(text, limits(), "policy frame", "2026-05-26");
     if (check.version != lens::util::sha256Hex(text)) fail("the version is not the content hash");
     if (check.ok() != check.errors.empty()) fail("installable and errors disagree");
     if (check.protocolTooOld && check.ok()) fail("a frame for a newer protocol is installable");
-    if (check.minProtocolDate && !lens::sync::isProtocolDate(*check.minProtocolDate)) fail("a bad date accepted");
+    if (check.minProtocolDate && !lens::sync::isProtocolDate(*check.minProtocolDate))
+      fail("a bad date accepted");
     roundTrip(check.ok() ? lens::sync::policyAppliedFrame(check.version)
                          : lens::sync::policyRejectedFrame(check.version, check.errors));
   }

@@ -48,10 +48,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t used = whole.hello.bytes;
     check(used >= 5 && used <= input.size(), "a ClientHello uses the bytes it was given");
     const auto exact = lens::tls::parseClientHello(input.substr(0, used), limits);
-    check(exact.status == HelloStatus::kComplete && exact.hello.serverName == whole.hello.serverName &&
-              exact.hello.bytes == used,
+    check(exact.status == HelloStatus::kComplete &&
+              exact.hello.serverName == whole.hello.serverName && exact.hello.bytes == used,
           "the ClientHello's own bytes give the same answer");
-    check(lens::tls::parseClientHello(input.substr(0, used - 1), limits).status == HelloStatus::kNeedMore,
+    check(lens::tls::parseClientHello(input.substr(0, used - 1), limits).status ==
+              HelloStatus::kNeedMore,
           "one byte less asks for more");
     const std::string more = std::string(input) + "\x16\x03\x01\x00\x01\x01";
     const auto after = lens::tls::parseClientHello(more, limits);
@@ -80,7 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (part.status == HelloStatus::kNeedMore) {
       check(part.waitFor > cut, "waitFor lies beyond the bytes given");
       if (part.waitFor > size) {
-        check(whole.status != HelloStatus::kComplete, "no ClientHello completes before waitFor bytes");
+        check(whole.status != HelloStatus::kComplete,
+              "no ClientHello completes before waitFor bytes");
       }
     }
   }

@@ -60,8 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return 0;
   lens::util::UniqueFd peer(fds[1]);  // open and silent: reads after the input would block
   auto inner = std::make_unique<lens::proxy::SocketStream>(lens::util::UniqueFd(fds[0]));
-  auto server = lens::proxy::TlsStream::server(std::move(inner), leaf.context,
-                                               std::string(reinterpret_cast<const char*>(data), size));
+  auto server = lens::proxy::TlsStream::server(
+      std::move(inner), leaf.context, std::string(reinterpret_cast<const char*>(data), size));
   check(server != nullptr, "a server stream is made");
   lens::proxy::IoResult r{};
   for (int i = 0; i < 4; ++i) {
@@ -69,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (r.status != lens::proxy::IoStatus::kWouldBlock) break;
   }
   check(r.status != lens::proxy::IoStatus::kOk, "no handshake completes from client bytes alone");
-  if (r.status == lens::proxy::IoStatus::kError) check(!server->error().empty(), "a failed handshake says why");
+  if (r.status == lens::proxy::IoStatus::kError)
+    check(!server->error().empty(), "a failed handshake says why");
   char buf[512];
   const lens::proxy::IoResult read = server->read(buf, sizeof buf);
   check(read.bytes <= sizeof buf, "a read returns at most what was asked");

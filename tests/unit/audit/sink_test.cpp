@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -303,7 +303,8 @@ TEST_CASE("datagram sink counts drops when nobody listens", "[audit][sink]") {
   }
 }
 
-TEST_CASE("datagram sink never blocks the writer and loses nothing to a slow receiver", "[audit][sink]") {
+TEST_CASE("datagram sink never blocks the writer and loses nothing to a slow receiver",
+          "[audit][sink]") {
   TempDir dir;
   const std::string path = dir.file("slow.sock");
   Receiver receiver(path);  // reads only after every event was written
@@ -322,7 +323,8 @@ TEST_CASE("datagram sink never blocks the writer and loses nothing to a slow rec
   int received = 0;
   bool inOrder = true;
   for (std::string line; !(line = receiver.receive()).empty(); ++received) {
-    inOrder = inOrder && line.find("\"n\":\"" + std::to_string(received) + "\"") != std::string::npos;
+    inOrder =
+        inOrder && line.find("\"n\":\"" + std::to_string(received) + "\"") != std::string::npos;
   }
   CHECK(received == kEvents);
   CHECK(inOrder);
@@ -342,7 +344,8 @@ TEST_CASE("datagram sink gives a stuck receiver a bounded time at exit", "[audit
   CHECK_FALSE(receiver.receive(std::chrono::milliseconds(0)).empty());  // what fitted arrived
 }
 
-TEST_CASE("datagram sink waits once for a stalled receiver, then drops until it reads again", "[audit][sink]") {
+TEST_CASE("datagram sink waits once for a stalled receiver, then drops until it reads again",
+          "[audit][sink]") {
   TempDir dir;
   const std::string path = dir.file("stalled.sock");
   Receiver receiver(path);  // reads nothing until the end
@@ -351,7 +354,8 @@ TEST_CASE("datagram sink waits once for a stalled receiver, then drops until it 
   for (int i = 0; i < 200; ++i) REQUIRE((*sink)->write(fixedEvent("stalled")).ok());
   const auto start = std::chrono::steady_clock::now();
   (*sink)->flush();
-  CHECK(std::chrono::steady_clock::now() - start < DatagramSink::kSendTimeout + 1s);  // one wait, not one per event
+  CHECK(std::chrono::steady_clock::now() - start <
+        DatagramSink::kSendTimeout + 1s);  // one wait, not one per event
   const std::uint64_t dropped = (*sink)->droppedCount();
   CHECK(dropped > 100);
   int received = 0;

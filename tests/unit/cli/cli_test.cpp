@@ -68,7 +68,8 @@ TEST_CASE("environment variables set shared settings and flags win", "[cli]") {
 
   lens::app::schema::Options o2;
   auto app2 = lens::app::schema::makeCli(o2);
-  Args flags{"lens-schema", "explain", "--policy", "/from-flag.json", "--addr", "10.0.0.1", "--log-level", "warn"};
+  Args flags{"lens-schema", "explain",  "--policy",    "/from-flag.json",
+             "--addr",      "10.0.0.1", "--log-level", "warn"};
   CHECK_FALSE(lens::cli::parse(*app2, flags.argc(), flags.argv.data(), o2.common).has_value());
   CHECK(o2.policyFile == "/from-flag.json");
   CHECK(o2.common.logLevel == "warn");

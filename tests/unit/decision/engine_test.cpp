@@ -60,7 +60,9 @@ Request request(Door door, std::string host, std::uint16_t port = 0) {
   return r;
 }
 
-Request connect(std::string host, std::uint16_t port = 0) { return request(Door::kConnect, std::move(host), port); }
+Request connect(std::string host, std::uint16_t port = 0) {
+  return request(Door::kConnect, std::move(host), port);
+}
 Request dns(std::string host) { return request(Door::kDns, std::move(host)); }
 
 // A request whose method and path are visible (forward door unless told).
@@ -85,15 +87,18 @@ Request withCallers(Request r, std::vector<std::string> chain) {
 // (or "default"), reason. One string keeps failures readable.
 std::string summary(const Decision& d) {
   std::string rule = "default";
-  if (d.rule) rule = std::string(toString(d.rule->table)) + "[" + std::to_string(d.rule->index) + "]";
-  return std::string(lens::policy::toString(d.verdict)) + " " + std::string(lens::policy::toString(d.transport)) +
-         " " + rule + " " + std::string(d.reason);
+  if (d.rule)
+    rule = std::string(toString(d.rule->table)) + "[" + std::to_string(d.rule->index) + "]";
+  return std::string(lens::policy::toString(d.verdict)) + " " +
+         std::string(lens::policy::toString(d.transport)) + " " + rule + " " +
+         std::string(d.reason);
 }
 
 // Verdict, rule and reason without the transport.
 std::string outcome(const Decision& d) {
   std::string rule = "default";
-  if (d.rule) rule = std::string(toString(d.rule->table)) + "[" + std::to_string(d.rule->index) + "]";
+  if (d.rule)
+    rule = std::string(toString(d.rule->table)) + "[" + std::to_string(d.rule->index) + "]";
   return std::string(lens::policy::toString(d.verdict)) + " " + rule + " " + std::string(d.reason);
 }
 
@@ -115,7 +120,8 @@ TEST_CASE("engine first match wins: a deny carve-out before a wildcard allow", "
     {"match": "secret.example.com", "verdict": "deny", "transport": "direct"},
     {"match": "*.example.com", "verdict": "allow", "transport": "upstream"}])"));
   CHECK(summary(engine.decide(connect("secret.example.com"))) == "deny direct http[0] policy-deny");
-  CHECK(summary(engine.decide(connect("api.example.com"))) == "allow upstream http[1] policy-allow");
+  CHECK(summary(engine.decide(connect("api.example.com"))) ==
+        "allow upstream http[1] policy-allow");
   CHECK(summary(engine.decide(connect("example.com"))) == "allow upstream http[1] policy-allow");
   const Decision d = engine.decide(connect("secret.example.com"));
   REQUIRE(d.rule.has_value());
@@ -127,7 +133,8 @@ TEST_CASE("engine first match wins: a wildcard allow before a later deny shadows
   const Engine engine = engineFor(httpPolicy(R"([
     {"match": "*.example.com", "verdict": "allow", "transport": "upstream"},
     {"match": "secret.example.com", "verdict": "deny", "transport": "direct"}])"));
-  CHECK(summary(engine.decide(connect("secret.example.com"))) == "allow upstream http[0] policy-allow");
+  CHECK(summary(engine.decide(connect("secret.example.com"))) ==
+        "allow upstream http[0] policy-allow");
   const Decision d = engine.decide(connect("secret.example.com"));
   REQUIRE(d.rule.has_value());
   CHECK(d.rule->match == "*.example.com");
@@ -135,7 +142,8 @@ TEST_CASE("engine first match wins: a wildcard allow before a later deny shadows
 }
 
 TEST_CASE("engine applies the default verdict and transport when no rule matches", "[engine]") {
-  const std::string rules = R"([{"match": "api.example.com", "verdict": "allow", "transport": "direct"}])";
+  const std::string rules =
+      R"([{"match": "api.example.com", "verdict": "allow", "transport": "direct"}])";
   SECTION("default deny") {
     const Engine engine = engineFor(httpPolicy(rules, "deny", "direct"));
     const Decision d = engine.decide(connect("other.example.com"));
@@ -151,18 +159,21 @@ TEST_CASE("engine applies the default verdict and transport when no rule matches
   }
   SECTION("default ask") {
     const Engine engine = engineFor(httpPolicy(rules, "ask", "upstream"));
-    CHECK(summary(engine.decide(connect("other.example.com"))) == "ask upstream default policy-ask");
+    CHECK(summary(engine.decide(connect("other.example.com"))) ==
+          "ask upstream default policy-ask");
   }
   SECTION("an empty rule list") {
     const Engine engine = engineFor(httpPolicy("[]", "allow", "direct"));
-    CHECK(summary(engine.decide(connect("anything.example"))) == "allow direct default policy-allow");
-    CHECK(summary(engine.decide(http("anything.example", "GET", "/"))) == "allow direct default policy-allow");
+    CHECK(summary(engine.decide(connect("anything.example"))) ==
+          "allow direct default policy-allow");
+    CHECK(summary(engine.decide(http("anything.example", "GET", "/"))) ==
+          "allow direct default policy-allow");
   }
 }
 
 TEST_CASE("engine a rule's ask verdict is reported as policy-ask", "[engine]") {
-  const Engine engine =
-      engineFor(httpPolicy(R"([{"match": "new.example.com", "verdict": "ask", "transport": "upstream"}])"));
+  const Engine engine = engineFor(
+      httpPolicy(R"([{"match": "new.example.com", "verdict": "ask", "transport": "upstream"}])"));
   CHECK(summary(engine.decide(connect("new.example.com"))) == "ask upstream http[0] policy-ask");
 }
 
@@ -175,7 +186,8 @@ TEST_CASE("engine matches hosts case-insensitively and ignores a trailing dot", 
 }
 
 TEST_CASE("engine refuses a request with neither host nor address", "[engine]") {
-  const Engine engine = engineFor(httpPolicy(R"([{"match": "*", "verdict": "allow", "transport": "direct"}])"));
+  const Engine engine =
+      engineFor(httpPolicy(R"([{"match": "*", "verdict": "allow", "transport": "direct"}])"));
   CHECK(outcome(engine.decide(connect(""))) == "deny default invalid-request");
 }
 
@@ -187,22 +199,31 @@ TEST_CASE("engine a host:port rule matches only that port", "[engine]") {
   CHECK(outcome(engine.decide(connect("api.example.com", 8443))) == "allow http[0] policy-allow");
   CHECK(outcome(engine.decide(connect("api.example.com", 443))) == "deny default policy-deny");
   CHECK(outcome(engine.decide(connect("api.example.com"))) == "deny default policy-deny");
-  CHECK(outcome(engine.decide(request(Door::kForward, "api.example.com", 8443))) == "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(request(Door::kForward, "api.example.com", 8443))) ==
+        "allow http[0] policy-allow");
 }
 
 TEST_CASE("engine a missing port is 443 on TLS doors and 80 on plain HTTP doors", "[engine]") {
   const Engine engine = engineFor(httpPolicy(R"([
     {"match": "tls.example.com:443", "verdict": "allow", "transport": "direct"},
     {"match": "plain.example.com:80", "verdict": "allow", "transport": "direct"}])"));
-  CHECK(outcome(engine.decide(request(Door::kConnect, "tls.example.com"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(request(Door::kTransparentTls, "tls.example.com"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(request(Door::kForward, "tls.example.com"))) == "deny default policy-deny");
-  CHECK(outcome(engine.decide(request(Door::kTransparentHttp, "tls.example.com"))) == "deny default policy-deny");
+  CHECK(outcome(engine.decide(request(Door::kConnect, "tls.example.com"))) ==
+        "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(request(Door::kTransparentTls, "tls.example.com"))) ==
+        "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(request(Door::kForward, "tls.example.com"))) ==
+        "deny default policy-deny");
+  CHECK(outcome(engine.decide(request(Door::kTransparentHttp, "tls.example.com"))) ==
+        "deny default policy-deny");
 
-  CHECK(outcome(engine.decide(request(Door::kForward, "plain.example.com"))) == "allow http[1] policy-allow");
-  CHECK(outcome(engine.decide(request(Door::kTransparentHttp, "plain.example.com"))) == "allow http[1] policy-allow");
-  CHECK(outcome(engine.decide(request(Door::kConnect, "plain.example.com"))) == "deny default policy-deny");
-  CHECK(outcome(engine.decide(request(Door::kTransparentTls, "plain.example.com"))) == "deny default policy-deny");
+  CHECK(outcome(engine.decide(request(Door::kForward, "plain.example.com"))) ==
+        "allow http[1] policy-allow");
+  CHECK(outcome(engine.decide(request(Door::kTransparentHttp, "plain.example.com"))) ==
+        "allow http[1] policy-allow");
+  CHECK(outcome(engine.decide(request(Door::kConnect, "plain.example.com"))) ==
+        "deny default policy-deny");
+  CHECK(outcome(engine.decide(request(Door::kTransparentTls, "plain.example.com"))) ==
+        "deny default policy-deny");
 }
 
 TEST_CASE("engine a scheme filter restricts a rule to its scheme", "[engine]") {
@@ -210,15 +231,19 @@ TEST_CASE("engine a scheme filter restricts a rule to its scheme", "[engine]") {
     {"match": "plain.example.com", "scheme": "http", "verdict": "allow", "transport": "direct"},
     {"match": "tls.example.com", "scheme": "https", "verdict": "allow", "transport": "direct"}])"));
   CHECK(outcome(engine.decide(connect("plain.example.com"))) == "deny default policy-deny");
-  CHECK(outcome(engine.decide(request(Door::kTransparentTls, "plain.example.com"))) == "deny default policy-deny");
-  CHECK(outcome(engine.decide(http("plain.example.com", "GET", "/"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(request(Door::kTransparentHttp, "plain.example.com"))) == "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(request(Door::kTransparentTls, "plain.example.com"))) ==
+        "deny default policy-deny");
+  CHECK(outcome(engine.decide(http("plain.example.com", "GET", "/"))) ==
+        "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(request(Door::kTransparentHttp, "plain.example.com"))) ==
+        "allow http[0] policy-allow");
 
   CHECK(outcome(engine.decide(connect("tls.example.com"))) == "allow http[1] policy-allow");
   CHECK(outcome(engine.decide(http("tls.example.com", "GET", "/"))) == "deny default policy-deny");
 }
 
-TEST_CASE("engine finds rules of every pattern form through its indexes, in rule order", "[engine]") {
+TEST_CASE("engine finds rules of every pattern form through its indexes, in rule order",
+          "[engine]") {
   const Engine engine = engineFor(httpPolicy(R"([
     {"match": "example.*", "verdict": "deny", "transport": "direct"},
     {"match": "*api.example.com", "verdict": "allow", "transport": "direct"},
@@ -234,8 +259,10 @@ TEST_CASE("engine finds rules of every pattern form through its indexes, in rule
   CHECK(outcome(engine.decide(connect("api.example.com"))) == "ask http[6] policy-ask");
   CHECK(outcome(engine.decide(connect("edge-1"))) == "ask http[2] policy-ask");
   CHECK(outcome(engine.decide(connect("edge-1.example.net"))) == "ask http[2] policy-ask");
-  CHECK(outcome(engine.decide(connect("bedrock-runtime.us-east-1.amazonaws.com"))) == "allow http[3] policy-allow");
-  CHECK(outcome(engine.decide(connect("bedrock-runtime.amazonaws.com"))) == "deny http[4] policy-deny");
+  CHECK(outcome(engine.decide(connect("bedrock-runtime.us-east-1.amazonaws.com"))) ==
+        "allow http[3] policy-allow");
+  CHECK(outcome(engine.decide(connect("bedrock-runtime.amazonaws.com"))) ==
+        "deny http[4] policy-deny");
   CHECK(outcome(engine.decide(connect("s3.amazonaws.com"))) == "deny http[4] policy-deny");
   CHECK(outcome(engine.decide(connect("other.example.net"))) == "ask http[6] policy-ask");
   Request byAddress = request(Door::kConnect, "");
@@ -262,10 +289,12 @@ TEST_CASE("engine CIDR rules match the resolved address of a named host", "[engi
   const Engine engine = engineFor(httpPolicy(R"([
     {"match": "10.0.0.0/8", "verdict": "deny", "transport": "direct"},
     {"match": "*", "verdict": "allow", "transport": "direct"}])"));
-  CHECK(outcome(engine.decide(withAddress(connect("internal.example"), "10.9.8.7"))) == "deny http[0] policy-deny");
+  CHECK(outcome(engine.decide(withAddress(connect("internal.example"), "10.9.8.7"))) ==
+        "deny http[0] policy-deny");
   CHECK(outcome(engine.decide(withAddress(connect("internal.example"), "::ffff:10.9.8.7"))) ==
         "deny http[0] policy-deny");
-  CHECK(outcome(engine.decide(withAddress(connect("public.example"), "192.0.2.1"))) == "allow http[1] policy-allow");
+  CHECK(outcome(engine.decide(withAddress(connect("public.example"), "192.0.2.1"))) ==
+        "allow http[1] policy-allow");
   CHECK(outcome(engine.decide(connect("public.example"))) == "allow http[1] policy-allow");
 
   // A request that only has an address (transparent door before SNI).
@@ -279,18 +308,21 @@ TEST_CASE("engine CIDR rules match the resolved address of a named host", "[engi
 // ---- egress.tcp, raw-tcp, udp -----------------------------------------------
 
 TEST_CASE("engine egress.tcp decides before egress.http on connect", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream",
     "egress": {
       "http": [{"match": "db.internal", "verdict": "allow", "transport": "upstream"}],
       "tcp": [{"match": "db.internal:443", "verdict": "deny"}]}}})");
   CHECK(summary(engine.decide(connect("db.internal"))) == "deny direct tcp[0] policy-deny");
   CHECK(summary(engine.decide(connect("db.internal", 443))) == "deny direct tcp[0] policy-deny");
   // Another port: the tcp rule does not match and egress.http decides.
-  CHECK(summary(engine.decide(connect("db.internal", 8443))) == "allow upstream http[0] policy-allow");
+  CHECK(summary(engine.decide(connect("db.internal", 8443))) ==
+        "allow upstream http[0] policy-allow");
 }
 
 TEST_CASE("engine egress.tcp matches are never intercepted", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream",
     "egress": {
       "http": [{"match": "api.example.com", "verdict": "allow", "transport": "upstream", "tlsTerminate": true,
                 "rules": [{"method": "GET", "path": "/v1/**"}]}],
@@ -315,13 +347,16 @@ TEST_CASE("engine egress.tcp matches are never intercepted", "[engine]") {
 }
 
 TEST_CASE("engine egress.tcp also judges the forward door on port 80", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
     "egress": {"tcp": [{"match": "legacy.example.com:80", "verdict": "deny"}]}}})");
-  CHECK(outcome(engine.decide(http("legacy.example.com", "GET", "/"))) == "deny tcp[0] policy-deny");
+  CHECK(outcome(engine.decide(http("legacy.example.com", "GET", "/"))) ==
+        "deny tcp[0] policy-deny");
   CHECK(outcome(engine.decide(connect("legacy.example.com"))) == "allow default policy-allow");
 }
 
-TEST_CASE("engine raw-tcp door uses egress.tcp then the default verdict, never egress.http", "[engine]") {
+TEST_CASE("engine raw-tcp door uses egress.tcp then the default verdict, never egress.http",
+          "[engine]") {
   const std::string tables = R"("egress": {
       "http": [{"match": "*", "verdict": "allow", "transport": "upstream"}],
       "tcp": [{"match": "git.example.com:22", "verdict": "allow"},
@@ -329,31 +364,37 @@ TEST_CASE("engine raw-tcp door uses egress.tcp then the default verdict, never e
               {"match": "*.blocked.example:22", "verdict": "deny"}]})";
   SECTION("default deny") {
     const Engine engine =
-        engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream", )" + tables + "}}");
+        engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream", )" +
+                  tables + "}}");
     const Decision d = engine.decide(request(Door::kRawTcp, "git.example.com", 22));
     CHECK(summary(d) == "allow direct tcp[0] policy-allow");
     CHECK_FALSE(d.intercept);
     Request byAddress = request(Door::kRawTcp, "", 5432);
     byAddress.address = addr("10.20.30.40");
     CHECK(summary(engine.decide(byAddress)) == "ask direct tcp[1] policy-ask");
-    CHECK(summary(engine.decide(request(Door::kRawTcp, "x.blocked.example", 22))) == "deny direct tcp[2] policy-deny");
+    CHECK(summary(engine.decide(request(Door::kRawTcp, "x.blocked.example", 22))) ==
+          "deny direct tcp[2] policy-deny");
     // The http "*" allow does not open raw TCP.
     CHECK(summary(engine.decide(request(Door::kRawTcp, "git.example.com", 2222))) ==
           "deny direct default unknown-protocol");
     byAddress.port = 5433;
     CHECK(summary(engine.decide(byAddress)) == "deny direct default unknown-protocol");
   }
-  SECTION("default allow: an unrecognised protocol is asked for, never let through by the default") {
+  SECTION(
+      "default allow: an unrecognised protocol is asked for, never let through by the default") {
     const Engine engine =
-        engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "upstream", )" + tables + "}}");
+        engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "upstream", )" +
+                  tables + "}}");
     CHECK(summary(engine.decide(request(Door::kRawTcp, "other.example.com", 2222))) ==
           "ask direct default unknown-protocol");
-    CHECK(summary(engine.decide(request(Door::kRawTcp, "x.blocked.example", 22))) == "deny direct tcp[2] policy-deny");
+    CHECK(summary(engine.decide(request(Door::kRawTcp, "x.blocked.example", 22))) ==
+          "deny direct tcp[2] policy-deny");
   }
 }
 
 TEST_CASE("engine udp door denies without a rule even when the default is allow", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
     "egress": {
       "http": [{"match": "*", "verdict": "allow", "transport": "direct"}],
       "tcp": [{"match": "vpn.example.com:4500", "verdict": "allow"}]}}})");
@@ -365,7 +406,8 @@ TEST_CASE("engine udp door denies without a rule even when the default is allow"
 }
 
 TEST_CASE("engine udp door allows what an egress.udp rule allows", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream",
     "egress": {"udp": [
       {"match": "vpn.example.com:4500", "verdict": "allow"},
       {"match": "192.0.2.0/24:123", "verdict": "allow"},
@@ -380,10 +422,13 @@ TEST_CASE("engine udp door allows what an egress.udp rule allows", "[engine]") {
   ntp.port = 124;
   CHECK(outcome(engine.decide(ntp)) == "deny default policy-deny");
 
-  CHECK(outcome(engine.decide(request(Door::kUdp, "other.example.com", 4500))) == "deny udp[2] policy-deny");
-  CHECK(outcome(engine.decide(request(Door::kUdp, "vpn.example.com", 4501))) == "deny default policy-deny");
+  CHECK(outcome(engine.decide(request(Door::kUdp, "other.example.com", 4500))) ==
+        "deny udp[2] policy-deny");
+  CHECK(outcome(engine.decide(request(Door::kUdp, "vpn.example.com", 4501))) ==
+        "deny default policy-deny");
   // udp rules say nothing about TCP.
-  CHECK(outcome(engine.decide(request(Door::kRawTcp, "vpn.example.com", 4500))) == "deny default unknown-protocol");
+  CHECK(outcome(engine.decide(request(Door::kRawTcp, "vpn.example.com", 4500))) ==
+        "deny default unknown-protocol");
 }
 
 // ---- dns --------------------------------------------------------------------
@@ -399,14 +444,16 @@ TEST_CASE("engine dns resolves a name an egress.http rule allows", "[engine]") {
 }
 
 TEST_CASE("engine dns resolves a name an egress.tcp hostname rule allows", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
     "egress": {"tcp": [{"match": "db.internal:5432", "verdict": "allow"}]}}})");
   CHECK(outcome(engine.decide(dns("db.internal"))) == "allow tcp[0] policy-allow");
   CHECK(outcome(engine.decide(dns("other.internal"))) == "deny default dns-denied");
 }
 
 TEST_CASE("engine dns resolves a name an egress.udp hostname rule allows", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
     "egress": {"udp": [{"match": "*.stun.example:3478", "verdict": "allow"}]}}})");
   CHECK(outcome(engine.decide(dns("eu.stun.example"))) == "allow udp[0] policy-allow");
   CHECK(outcome(engine.decide(dns("stun.example"))) == "allow udp[0] policy-allow");
@@ -414,7 +461,8 @@ TEST_CASE("engine dns resolves a name an egress.udp hostname rule allows", "[eng
 }
 
 TEST_CASE("engine dns: CIDR rules never match a name", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
     "egress": {
       "http": [{"match": "10.0.0.0/8", "verdict": "allow", "transport": "direct"},
                {"match": "192.0.2.1", "verdict": "allow", "transport": "direct"}],
@@ -426,7 +474,8 @@ TEST_CASE("engine dns: CIDR rules never match a name", "[engine]") {
 }
 
 TEST_CASE("engine dns: ask counts as allowed", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
     "egress": {
       "http": [{"match": "new.example.com", "verdict": "ask", "transport": "upstream"}],
       "tcp": [{"match": "db.internal:5432", "verdict": "ask"}]}}})");
@@ -436,8 +485,9 @@ TEST_CASE("engine dns: ask counts as allowed", "[engine]") {
 
 TEST_CASE("engine dns never consults the default verdict", "[engine]") {
   SECTION("default allow, no rule for the name") {
-    const Engine engine = engineFor(httpPolicy(
-        R"([{"match": "api.example.com", "verdict": "allow", "transport": "direct"}])", "allow", "upstream"));
+    const Engine engine = engineFor(
+        httpPolicy(R"([{"match": "api.example.com", "verdict": "allow", "transport": "direct"}])",
+                   "allow", "upstream"));
     CHECK(summary(engine.decide(dns("other.example.com"))) == "deny direct default dns-denied");
   }
   SECTION("default allow, no rules at all") {
@@ -445,13 +495,14 @@ TEST_CASE("engine dns never consults the default verdict", "[engine]") {
     CHECK(outcome(engine.decide(dns("example.com"))) == "deny default dns-denied");
   }
   SECTION("a catch-all route resolves everything") {
-    const Engine engine =
-        engineFor(httpPolicy(R"([{"match": "*", "verdict": "allow", "transport": "direct"}])", "deny"));
+    const Engine engine = engineFor(
+        httpPolicy(R"([{"match": "*", "verdict": "allow", "transport": "direct"}])", "deny"));
     CHECK(outcome(engine.decide(dns("anything.example"))) == "allow http[0] policy-allow");
   }
 }
 
-TEST_CASE("engine dns: egress.http is strict first match, even a port-scoped deny denies the name", "[engine]") {
+TEST_CASE("engine dns: egress.http is strict first match, even a port-scoped deny denies the name",
+          "[engine]") {
   const Engine engine = engineFor(httpPolicy(R"([
     {"match": "secret.example.com:8443", "verdict": "deny", "transport": "direct"},
     {"match": "*.example.com", "verdict": "allow", "transport": "direct"}])"));
@@ -459,16 +510,20 @@ TEST_CASE("engine dns: egress.http is strict first match, even a port-scoped den
   CHECK(outcome(engine.decide(dns("api.example.com"))) == "allow http[1] policy-allow");
 }
 
-TEST_CASE("engine dns: the tables are united, a deny in one does not cancel an allow in another", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
+TEST_CASE("engine dns: the tables are united, a deny in one does not cancel an allow in another",
+          "[engine]") {
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
     "egress": {
       "http": [{"match": "db.internal", "verdict": "deny", "transport": "direct"}],
       "tcp": [{"match": "db.internal:5432", "verdict": "allow"}]}}})");
   CHECK(outcome(engine.decide(dns("db.internal"))) == "allow tcp[0] policy-allow");
 }
 
-TEST_CASE("engine dns: a tcp deny on one port does not cancel an allow on another port", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
+TEST_CASE("engine dns: a tcp deny on one port does not cancel an allow on another port",
+          "[engine]") {
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
     "egress": {"tcp": [
       {"match": "db.internal:5432", "verdict": "deny"},
       {"match": "db.internal:5433", "verdict": "allow"},
@@ -485,18 +540,21 @@ TEST_CASE("engine binaries: a listed caller or ancestor is allowed", "[engine]")
   const Engine engine = engineFor(httpPolicy(R"([
     {"match": "github.com", "verdict": "allow", "transport": "direct", "binaries": ["/usr/bin/git", "/usr/bin/gh"]},
     {"match": "*", "verdict": "allow", "transport": "upstream"}])"));
-  CHECK(outcome(engine.decide(withCallers(connect("github.com"), {"/usr/bin/git"}))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(withCallers(connect("github.com"),
-                                          {"/usr/lib/git-core/git-remote-https", "/usr/bin/git", "/bin/bash"}))) ==
+  CHECK(outcome(engine.decide(withCallers(connect("github.com"), {"/usr/bin/git"}))) ==
         "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(withCallers(connect("github.com"), {"/usr/bin/gh"}))) == "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(withCallers(connect("github.com"),
+                                          {"/usr/lib/git-core/git-remote-https", "/usr/bin/git",
+                                           "/bin/bash"}))) == "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(withCallers(connect("github.com"), {"/usr/bin/gh"}))) ==
+        "allow http[0] policy-allow");
 }
 
 TEST_CASE("engine binaries: another caller is denied and does not fall through", "[engine]") {
   const Engine engine = engineFor(httpPolicy(R"([
     {"match": "github.com", "verdict": "allow", "transport": "direct", "binaries": ["/usr/bin/git"]},
     {"match": "*", "verdict": "allow", "transport": "upstream"}])"));
-  const Decision d = engine.decide(withCallers(connect("github.com"), {"/usr/bin/curl", "/bin/bash"}));
+  const Decision d =
+      engine.decide(withCallers(connect("github.com"), {"/usr/bin/curl", "/bin/bash"}));
   CHECK(outcome(d) == "deny http[0] binary-not-allowed");
   CHECK_FALSE(d.intercept);
   // An unknown caller cannot prove it is listed.
@@ -504,21 +562,23 @@ TEST_CASE("engine binaries: another caller is denied and does not fall through",
   // The path must be equal, not a prefix or a name.
   CHECK(outcome(engine.decide(withCallers(connect("github.com"), {"/usr/bin/git2"}))) ==
         "deny http[0] binary-not-allowed");
-  CHECK(outcome(engine.decide(withCallers(connect("github.com"), {"git"}))) == "deny http[0] binary-not-allowed");
+  CHECK(outcome(engine.decide(withCallers(connect("github.com"), {"git"}))) ==
+        "deny http[0] binary-not-allowed");
   // Other hosts are unaffected.
   CHECK(outcome(engine.decide(withCallers(connect("example.com"), {"/usr/bin/curl"}))) ==
         "allow http[1] policy-allow");
 }
 
 TEST_CASE("engine binaries: egress.tcp rules check the caller too", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
     "egress": {"tcp": [
       {"match": "db.internal:5432", "verdict": "allow", "binaries": ["/usr/bin/psql"]},
       {"match": "*:5432", "verdict": "allow"}]}}})");
-  CHECK(outcome(engine.decide(withCallers(request(Door::kRawTcp, "db.internal", 5432), {"/usr/bin/psql"}))) ==
-        "allow tcp[0] policy-allow");
-  CHECK(outcome(engine.decide(withCallers(request(Door::kRawTcp, "db.internal", 5432), {"/usr/bin/nc"}))) ==
-        "deny tcp[0] binary-not-allowed");
+  CHECK(outcome(engine.decide(withCallers(request(Door::kRawTcp, "db.internal", 5432),
+                                          {"/usr/bin/psql"}))) == "allow tcp[0] policy-allow");
+  CHECK(outcome(engine.decide(withCallers(request(Door::kRawTcp, "db.internal", 5432),
+                                          {"/usr/bin/nc"}))) == "deny tcp[0] binary-not-allowed");
 }
 
 // ---- rules lists --------------------------------------------------------------
@@ -527,19 +587,27 @@ TEST_CASE("engine rules list: a visible request it does not cover is denied", "[
   const Engine engine = engineFor(httpPolicy(R"([
     {"match": "api.example.com", "verdict": "allow", "transport": "direct",
      "rules": [{"method": "GET", "path": "/v1/**"}, {"method": "POST", "path": "/upload"}, {"path": "/health"}]}])"));
-  CHECK(outcome(engine.decide(http("api.example.com", "GET", "/v1/items/7"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(http("api.example.com", "GET", "/v1"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(http("api.example.com", "POST", "/upload"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(http("api.example.com", "DELETE", "/health"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(http("api.example.com", "POST", "/v1/items"))) == "deny http[0] http-rule-denied");
-  CHECK(outcome(engine.decide(http("api.example.com", "GET", "/upload"))) == "deny http[0] http-rule-denied");
-  CHECK(outcome(engine.decide(http("api.example.com", "GET", "/v2/items"))) == "deny http[0] http-rule-denied");
+  CHECK(outcome(engine.decide(http("api.example.com", "GET", "/v1/items/7"))) ==
+        "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(http("api.example.com", "GET", "/v1"))) ==
+        "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(http("api.example.com", "POST", "/upload"))) ==
+        "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(http("api.example.com", "DELETE", "/health"))) ==
+        "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(http("api.example.com", "POST", "/v1/items"))) ==
+        "deny http[0] http-rule-denied");
+  CHECK(outcome(engine.decide(http("api.example.com", "GET", "/upload"))) ==
+        "deny http[0] http-rule-denied");
+  CHECK(outcome(engine.decide(http("api.example.com", "GET", "/v2/items"))) ==
+        "deny http[0] http-rule-denied");
   // Inside the TLS session of a CONNECT the same list applies.
   CHECK(outcome(engine.decide(http("api.example.com", "GET", "/admin", Door::kConnect))) ==
         "deny http[0] http-rule-denied");
 }
 
-TEST_CASE("engine rules list: before the request is visible the connection is allowed", "[engine]") {
+TEST_CASE("engine rules list: before the request is visible the connection is allowed",
+          "[engine]") {
   const Engine engine = engineFor(httpPolicy(R"([
     {"match": "api.example.com", "verdict": "allow", "transport": "direct",
      "rules": [{"method": "GET", "path": "/v1/**"}]}])"));
@@ -563,7 +631,8 @@ TEST_CASE("engine rules list: paths are judged after normalisation", "[engine]")
   // ... and the same request is judged as "/admin" where "/admin" is allowed.
   CHECK(outcome(engine.decide(http("admin.example.com", "GET", "/public/%2e%2e/admin"))) ==
         "allow http[1] policy-allow");
-  CHECK(outcome(engine.decide(http("admin.example.com", "GET", "/admin/?q=1"))) == "allow http[1] policy-allow");
+  CHECK(outcome(engine.decide(http("admin.example.com", "GET", "/admin/?q=1"))) ==
+        "allow http[1] policy-allow");
   CHECK(outcome(engine.decide(http("admin.example.com", "GET", "/admin%2fusers"))) ==
         "deny http[1] http-rule-denied");
 }
@@ -575,10 +644,14 @@ TEST_CASE("engine rules list: methods compare case-insensitively", "[engine]") {
     {"match": "c.example.com", "verdict": "allow", "transport": "direct", "rules": [{"method": "*", "path": "/y"}]}])"));
   CHECK(outcome(engine.decide(http("a.example.com", "GET", "/x"))) == "allow http[0] policy-allow");
   CHECK(outcome(engine.decide(http("a.example.com", "get", "/x"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(http("a.example.com", "PUT", "/x"))) == "deny http[0] http-rule-denied");
-  CHECK(outcome(engine.decide(http("b.example.com", "post", "/anything/at/all"))) == "allow http[1] policy-allow");
-  CHECK(outcome(engine.decide(http("b.example.com", "Get", "/"))) == "deny http[1] http-rule-denied");
-  CHECK(outcome(engine.decide(http("c.example.com", "PATCH", "/y"))) == "allow http[2] policy-allow");
+  CHECK(outcome(engine.decide(http("a.example.com", "PUT", "/x"))) ==
+        "deny http[0] http-rule-denied");
+  CHECK(outcome(engine.decide(http("b.example.com", "post", "/anything/at/all"))) ==
+        "allow http[1] policy-allow");
+  CHECK(outcome(engine.decide(http("b.example.com", "Get", "/"))) ==
+        "deny http[1] http-rule-denied");
+  CHECK(outcome(engine.decide(http("c.example.com", "PATCH", "/y"))) ==
+        "allow http[2] policy-allow");
 }
 
 TEST_CASE("engine rules list on a deny rule still denies with policy-deny", "[engine]") {
@@ -617,7 +690,8 @@ TEST_CASE("engine intercept: tlsTerminate with upstream transport is intercepted
 }
 
 TEST_CASE("engine intercept: a credential injection for the host is intercepted", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
     "egress": {"http": [{"match": "api.example.com", "verdict": "allow", "transport": "direct"},
                         {"match": "gone.example.com", "verdict": "deny", "transport": "direct"}]}},
     "credentials": [{"id": "tok", "injections": [
@@ -698,26 +772,29 @@ TEST_CASE("engine credentials: awsSigv4 injections match by their domain pattern
   CHECK(engine.decide(connect("s3.us-east-1.amazonaws.com")).credentials.empty());
 }
 
-TEST_CASE("engine credentials: an injection's rules filter applies once method and path are known", "[engine]") {
+TEST_CASE("engine credentials: an injection's rules filter applies once method and path are known",
+          "[engine]") {
   const Engine engine = engineFor(kCredentialPolicy);
-  CHECK(credentialIds(engine.decide(http("api.github.com", "POST", "/repos/x/y", Door::kConnect))) ==
-        Ids{"gh", "gh", "gh-post"});
-  CHECK(credentialIds(engine.decide(http("api.github.com", "post", "/repos/x/../y", Door::kConnect))) ==
-        Ids{"gh", "gh", "gh-post"});
+  CHECK(credentialIds(engine.decide(http("api.github.com", "POST", "/repos/x/y",
+                                         Door::kConnect))) == Ids{"gh", "gh", "gh-post"});
+  CHECK(credentialIds(engine.decide(http("api.github.com", "post", "/repos/x/../y",
+                                         Door::kConnect))) == Ids{"gh", "gh", "gh-post"});
   CHECK(credentialIds(engine.decide(http("api.github.com", "GET", "/repos/x/y", Door::kConnect))) ==
         Ids{"gh", "gh"});
-  CHECK(credentialIds(engine.decide(http("api.github.com", "POST", "/repos/%2e%2e/user", Door::kConnect))) ==
-        Ids{"gh", "gh"});
+  CHECK(credentialIds(engine.decide(http("api.github.com", "POST", "/repos/%2e%2e/user",
+                                         Door::kConnect))) == Ids{"gh", "gh"});
 }
 
-TEST_CASE("engine credentials: an injection domain with a port applies only on that port", "[engine]") {
+TEST_CASE("engine credentials: an injection domain with a port applies only on that port",
+          "[engine]") {
   const Engine engine = engineFor(kCredentialPolicy);
   const Decision alt = engine.decide(connect("api.github.com", 8443));
   CHECK(credentialIds(alt) == Ids{"gh", "gh", "gh-post", "alt-port"});
   CHECK(credentialIds(engine.decide(connect("api.github.com", 443))) == Ids{"gh", "gh", "gh-post"});
 }
 
-TEST_CASE("engine credentials: an injection domain that is a prefix applies to IP literal hosts", "[engine]") {
+TEST_CASE("engine credentials: an injection domain that is a prefix applies to IP literal hosts",
+          "[engine]") {
   const Engine engine = engineFor(kCredentialPolicy);
   const Decision d = engine.decide(connect("10.1.2.3"));
   REQUIRE(credentialIds(d) == Ids{"by-ip"});
@@ -728,8 +805,10 @@ TEST_CASE("engine credentials: an injection domain that is a prefix applies to I
   CHECK(credentialIds(engine.decide(withAddress(connect("name.example"), "10.1.2.3"))) == Ids{});
 }
 
-TEST_CASE("engine credentials: an unarmed injection (empty value) still applies and intercepts", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
+TEST_CASE("engine credentials: an unarmed injection (empty value) still applies and intercepts",
+          "[engine]") {
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
     "egress": {"http": [{"match": "api.example.com", "verdict": "allow", "transport": "direct"}]}},
     "credentials": [{"id": "later", "injections": [
       {"injectionType": "header", "domain": "api.example.com", "header": "Authorization", "value": ""}]}]})");
@@ -739,7 +818,8 @@ TEST_CASE("engine credentials: an unarmed injection (empty value) still applies 
 }
 
 TEST_CASE("engine injectionsFor: by domain and rules, whatever the verdict", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
     "egress": {"http": [{"match": "api.github.com", "verdict": "deny", "transport": "direct"}]}},
     "credentials": [{"id": "gh", "injections": [
       {"injectionType": "header", "domain": "API.github.com.", "header": "Authorization", "value": "Bearer x",
@@ -751,7 +831,8 @@ TEST_CASE("engine injectionsFor: by domain and rules, whatever the verdict", "[e
   };
   CHECK(engine.decide(http("api.github.com", "GET", "/", Door::kConnect)).credentials.empty());
   CHECK(ids(engine.injectionsFor(http("api.github.com", "GET", "/", Door::kConnect))) == Ids{"gh"});
-  CHECK(ids(engine.injectionsFor(http("Api.GitHub.com.", "GET", "/", Door::kConnect))) == Ids{"gh"});
+  CHECK(ids(engine.injectionsFor(http("Api.GitHub.com.", "GET", "/", Door::kConnect))) ==
+        Ids{"gh"});
   CHECK(ids(engine.injectionsFor(http("api.github.com", "POST", "/", Door::kConnect))) == Ids{});
   CHECK(ids(engine.injectionsFor(connect("api.github.com"))) == Ids{"gh"});
   CHECK(ids(engine.injectionsFor(connect("localhost"))) == Ids{});
@@ -761,11 +842,13 @@ TEST_CASE("engine injectionsFor: by domain and rules, whatever the verdict", "[e
 // ---- legacy spelling, missing network, null policy ---------------------------
 
 TEST_CASE("engine legacy allowedRoutes decide like egress.http", "[engine]") {
-  const Engine engine = engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
+  const Engine engine =
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct",
     "allowedRoutes": [
       {"match": "secret.example.com", "verdict": "deny", "transport": "direct"},
       {"match": "*.example.com", "verdict": "allow", "transport": "upstream"}]}})");
-  CHECK(summary(engine.decide(connect("api.example.com"))) == "allow upstream http[1] policy-allow");
+  CHECK(summary(engine.decide(connect("api.example.com"))) ==
+        "allow upstream http[1] policy-allow");
   CHECK(summary(engine.decide(connect("secret.example.com"))) == "deny direct http[0] policy-deny");
   CHECK(outcome(engine.decide(dns("api.example.com"))) == "allow http[1] policy-allow");
   CHECK(outcome(engine.decide(connect("example.org"))) == "deny default policy-deny");
@@ -789,14 +872,17 @@ TEST_CASE("engine a policy without a network section allows through the upstream
   const Decision d = engine.decide(connect("anything.example"));
   CHECK(summary(d) == "allow upstream default policy-allow");
   CHECK_FALSE(d.intercept);
-  CHECK(summary(engine.decide(http("anything.example", "POST", "/x"))) == "allow upstream default policy-allow");
-  CHECK(summary(engine.decide(request(Door::kRawTcp, "anything.example", 22))) == "allow upstream default policy-allow");
+  CHECK(summary(engine.decide(http("anything.example", "POST", "/x"))) ==
+        "allow upstream default policy-allow");
+  CHECK(summary(engine.decide(request(Door::kRawTcp, "anything.example", 22))) ==
+        "allow upstream default policy-allow");
   CHECK(outcome(engine.decide(dns("anything.example"))) == "allow default policy-allow");
 }
 
 TEST_CASE("engine a policy without a network section still denies udp", "[engine]") {
   const Engine engine = engineFor("{}");
-  CHECK(outcome(engine.decide(request(Door::kUdp, "anything.example", 4500))) == "deny default policy-deny");
+  CHECK(outcome(engine.decide(request(Door::kUdp, "anything.example", 4500))) ==
+        "deny default policy-deny");
 }
 
 TEST_CASE("engine a policy without a network section still collects credentials", "[engine]") {
@@ -810,8 +896,8 @@ TEST_CASE("engine a policy without a network section still collects credentials"
 TEST_CASE("engine with no policy denies everything with no-policy", "[engine]") {
   const Engine engine(nullptr);
   CHECK(engine.policy() == nullptr);
-  for (Door door : {Door::kDns, Door::kConnect, Door::kForward, Door::kTransparentTls, Door::kTransparentHttp,
-                    Door::kRawTcp, Door::kUdp}) {
+  for (Door door : {Door::kDns, Door::kConnect, Door::kForward, Door::kTransparentTls,
+                    Door::kTransparentHttp, Door::kRawTcp, Door::kUdp}) {
     INFO("door " << toString(door));
     const Decision d = engine.decide(request(door, "api.example.com", 443));
     CHECK(summary(d) == "deny direct default no-policy");
@@ -827,7 +913,8 @@ TEST_CASE("engine with no policy denies everything with no-policy", "[engine]") 
 
 namespace {
 
-constexpr std::string_view kAllowEverything = R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
+constexpr std::string_view kAllowEverything =
+    R"({"network": {"defaultVerdict": "allow", "defaultTransport": "direct",
     "egress": {
       "http": [{"match": "*", "verdict": "allow", "transport": "direct"}],
       "tcp": [{"match": "*:443", "verdict": "allow"}, {"match": "0.0.0.0/0:443", "verdict": "allow"},
@@ -835,16 +922,19 @@ constexpr std::string_view kAllowEverything = R"({"network": {"defaultVerdict": 
       "udp": [{"match": "*:443", "verdict": "allow"}]}}})";
 
 const std::vector<std::string> kBlockedHosts = {
-    "localhost", "LOCALHOST.", "a.localhost", "127.0.0.1", "127.1", "2130706433", "0x7f.1", "0177.0.0.1",
-    "::1", "[::1]", "::ffff:127.0.0.1", "::127.0.0.1", "0.0.0.0", "::", "169.254.169.254", "fe80::1",
-    "[fe80::1]"};
+    "localhost",        "LOCALHOST.",  "a.localhost", "127.0.0.1", "127.1",
+    "2130706433",       "0x7f.1",      "0177.0.0.1",  "::1",       "[::1]",
+    "::ffff:127.0.0.1", "::127.0.0.1", "0.0.0.0",     "::",        "169.254.169.254",
+    "fe80::1",          "[fe80::1]"};
 
-const std::vector<Door> kAllDoors = {Door::kDns, Door::kConnect, Door::kForward, Door::kTransparentTls,
-                                     Door::kTransparentHttp, Door::kRawTcp, Door::kUdp};
+const std::vector<Door> kAllDoors = {
+    Door::kDns,    Door::kConnect, Door::kForward, Door::kTransparentTls, Door::kTransparentHttp,
+    Door::kRawTcp, Door::kUdp};
 
 }  // namespace
 
-TEST_CASE("engine safety floor refuses blocked hosts before any rule, even a \"*\" allow", "[engine]") {
+TEST_CASE("engine safety floor refuses blocked hosts before any rule, even a \"*\" allow",
+          "[engine]") {
   const Engine engine = engineFor(kAllowEverything);
   for (const std::string& host : kBlockedHosts) {
     for (Door door : kAllDoors) {
@@ -869,8 +959,8 @@ TEST_CASE("engine safety floor comes before no-policy", "[engine]") {
 TEST_CASE("engine safety floor refuses a blocked resolved address of an allowed name", "[engine]") {
   const Engine engine = engineFor(kAllowEverything);
   REQUIRE(outcome(engine.decide(connect("api.example.com"))) == "allow tcp[0] policy-allow");
-  for (const std::string_view address : {"127.0.0.1", "169.254.169.254", "::ffff:169.254.169.254", "::1",
-                                         "fe80::1", "0.0.0.0", "::ffff:127.0.0.1"}) {
+  for (const std::string_view address : {"127.0.0.1", "169.254.169.254", "::ffff:169.254.169.254",
+                                         "::1", "fe80::1", "0.0.0.0", "::ffff:127.0.0.1"}) {
     for (Door door : kAllDoors) {
       INFO("address " << address << " door " << toString(door));
       const Decision d = engine.decide(withAddress(request(door, "api.example.com", 443), address));
@@ -886,12 +976,16 @@ TEST_CASE("engine safety floor lets private addresses through", "[engine]") {
   const Engine engine = engineFor(kAllowEverything);
   // Port 443 on a TLS door: the tcp "*:443" rule decides first.
   CHECK(outcome(engine.decide(connect("10.0.0.1"))) == "allow tcp[0] policy-allow");
-  CHECK(outcome(engine.decide(withAddress(connect("db.internal"), "10.0.0.1"))) == "allow tcp[0] policy-allow");
-  CHECK(outcome(engine.decide(withAddress(connect("db.internal"), "192.168.1.1"))) == "allow tcp[0] policy-allow");
+  CHECK(outcome(engine.decide(withAddress(connect("db.internal"), "10.0.0.1"))) ==
+        "allow tcp[0] policy-allow");
+  CHECK(outcome(engine.decide(withAddress(connect("db.internal"), "192.168.1.1"))) ==
+        "allow tcp[0] policy-allow");
   CHECK(outcome(engine.decide(http("172.16.0.1", "GET", "/"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(withAddress(http("db.internal", "GET", "/"), "10.0.0.1"))) == "allow http[0] policy-allow");
+  CHECK(outcome(engine.decide(withAddress(http("db.internal", "GET", "/"), "10.0.0.1"))) ==
+        "allow http[0] policy-allow");
   CHECK(outcome(engine.decide(dns("db.internal"))) == "allow http[0] policy-allow");
-  CHECK(outcome(engine.decide(request(Door::kRawTcp, "10.0.0.1", 443))) == "allow tcp[0] policy-allow");
+  CHECK(outcome(engine.decide(request(Door::kRawTcp, "10.0.0.1", 443))) ==
+        "allow tcp[0] policy-allow");
 }
 
 // ---- doors ---------------------------------------------------------------------
@@ -932,9 +1026,12 @@ std::string describe(const Expected& e) {
 
 std::string_view reasonFor(Verdict v) {
   switch (v) {
-    case Verdict::kAllow: return "policy-allow";
-    case Verdict::kAsk: return "policy-ask";
-    case Verdict::kDeny: return "policy-deny";
+    case Verdict::kAllow:
+      return "policy-allow";
+    case Verdict::kAsk:
+      return "policy-ask";
+    case Verdict::kDeny:
+      return "policy-deny";
   }
   return "policy-deny";
 }
@@ -971,7 +1068,8 @@ class LinearOracle {
   }
 
   [[nodiscard]] static bool destination(const MatchPattern& m, const Target& t) {
-    return ((!t.name.empty() && m.matchesHost(t.name)) || (t.address && m.matchesAddress(*t.address))) &&
+    return ((!t.name.empty() && m.matchesHost(t.name)) ||
+            (t.address && m.matchesAddress(*t.address))) &&
            m.matchesPort(t.port);
   }
 
@@ -985,7 +1083,8 @@ class LinearOracle {
     for (std::uint32_t i = 0; i < net_.tcp.size(); ++i) {
       if (destination(net_.tcp[i].match, t)) return rule(Table::kTcp, i, net_.tcp[i].verdict);
     }
-    if (r.door == Door::kRawTcp) {  // an unrecognised protocol: refused or asked, never allowed by default
+    if (r.door ==
+        Door::kRawTcp) {  // an unrecognised protocol: refused or asked, never allowed by default
       const Verdict v = net_.defaultVerdict == Verdict::kDeny ? Verdict::kDeny : Verdict::kAsk;
       return Expected{v, std::nullopt, 0, lens::decision::reason::kUnknownProtocol};
     }
@@ -996,10 +1095,14 @@ class LinearOracle {
   }
 
  private:
-  static Expected rule(Table table, std::uint32_t index, Verdict v) { return Expected{v, table, index, reasonFor(v)}; }
+  static Expected rule(Table table, std::uint32_t index, Verdict v) {
+    return Expected{v, table, index, reasonFor(v)};
+  }
 
   [[nodiscard]] Expected dns(const std::string& name) const {
-    auto hostMatch = [&](const MatchPattern& m) { return m.isHostPattern() && m.matchesHost(name); };
+    auto hostMatch = [&](const MatchPattern& m) {
+      return m.isHostPattern() && m.matchesHost(name);
+    };
     for (std::uint32_t i = 0; i < net_.http.size(); ++i) {
       if (!hostMatch(net_.http[i].match)) continue;
       if (net_.http[i].verdict != Verdict::kDeny) return rule(Table::kHttp, i, Verdict::kAllow);
@@ -1025,7 +1128,9 @@ class LinearOracle {
 constexpr int kExactRules = 100000;
 constexpr int kDomains = 97;
 
-std::string exactHost(int i) { return "h" + std::to_string(i) + ".d" + std::to_string(i % kDomains) + ".example"; }
+std::string exactHost(int i) {
+  return "h" + std::to_string(i) + ".d" + std::to_string(i % kDomains) + ".example";
+}
 
 // 100,000 exact hosts with wildcards, mid-label wildcards, CIDRs, duplicates
 // and scheme-scoped rules interleaved, so that many requests have several
@@ -1038,7 +1143,9 @@ std::string scalePolicyJson() {
     rules += R"({"match":")" + match + R"(","verdict":")" + std::string(verdict) +
              R"(","transport":"direct")" + std::string(extra) + "}";
   };
-  auto verdictOf = [](int i) -> std::string_view { return i % 13 == 0 ? "ask" : i % 3 == 0 ? "deny" : "allow"; };
+  auto verdictOf = [](int i) -> std::string_view {
+    return i % 13 == 0 ? "ask" : i % 3 == 0 ? "deny" : "allow";
+  };
   for (int i = 0; i < kExactRules; ++i) {
     const std::string host = exactHost(i);
     add(i % 11 == 0 ? host + ":8443" : host, verdictOf(i));
@@ -1068,15 +1175,16 @@ std::string scalePolicyJson() {
     if (!tcp.empty()) tcp += ",\n";
     tcp += R"({"match":")" + match + R"(","verdict":")" + std::string(verdict) + R"("})";
   };
-  for (int i = 0; i < kExactRules; i += 97) addTcp(exactHost(i) + ":5432", i % 2 == 0 ? "allow" : "deny");
+  for (int i = 0; i < kExactRules; i += 97)
+    addTcp(exactHost(i) + ":5432", i % 2 == 0 ? "allow" : "deny");
   addTcp("*.d5.example:22", "deny");
   addTcp("*.d5.example:5432", "allow");
   addTcp("10.5.0.0/16:5432", "deny");
   addTcp("[2001:db8:5::/48]:5432", "allow");
   addTcp("h7*.d7.example:443", "deny");
 
-  return R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream", "egress": {"http": [)" + rules +
-         R"(], "tcp": [)" + tcp + "]}}}";
+  return R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream", "egress": {"http": [)" +
+         rules + R"(], "tcp": [)" + tcp + "]}}}";
 }
 
 // Random requests over exact hosts (with case and trailing-dot noise),
@@ -1085,26 +1193,35 @@ std::string scalePolicyJson() {
 std::vector<Request> randomRequests(std::size_t count) {
   std::mt19937 rng(20240611);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
-  const std::vector<Door> doors = {Door::kConnect, Door::kForward, Door::kTransparentTls, Door::kTransparentHttp,
-                                   Door::kRawTcp, Door::kDns};
+  const std::vector<Door> doors = {Door::kConnect,         Door::kForward, Door::kTransparentTls,
+                                   Door::kTransparentHttp, Door::kRawTcp,  Door::kDns};
   const std::vector<std::uint16_t> ports = {0, 80, 443, 8443, 8080, 5432, 22};
   auto v4 = [&] {
     switch (pick(4)) {
-      case 0: return "10." + std::to_string(pick(kDomains)) + "." + std::to_string(pick(3)) + "." + std::to_string(1 + pick(250));
-      case 1: return "10." + std::to_string(100 + pick(150)) + ".0.1";
-      case 2: return "192.0.2." + std::to_string(1 + pick(250));
-      default: return "203.0.113." + std::to_string(1 + pick(250));
+      case 0:
+        return "10." + std::to_string(pick(kDomains)) + "." + std::to_string(pick(3)) + "." +
+               std::to_string(1 + pick(250));
+      case 1:
+        return "10." + std::to_string(100 + pick(150)) + ".0.1";
+      case 2:
+        return "192.0.2." + std::to_string(1 + pick(250));
+      default:
+        return "203.0.113." + std::to_string(1 + pick(250));
     }
   };
   auto v6 = [&] {
     switch (pick(3)) {
-      case 0: return "2001:db8:" + std::to_string(pick(kDomains)) + "::" + std::to_string(1 + pick(9));
-      case 1: return std::string("2001:db8:ffff::1");
-      default: return std::string("2001:db9::1");
+      case 0:
+        return "2001:db8:" + std::to_string(pick(kDomains)) + "::" + std::to_string(1 + pick(9));
+      case 1:
+        return std::string("2001:db8:ffff::1");
+      default:
+        return std::string("2001:db9::1");
     }
   };
   auto noisy = [&](std::string host) {
-    if (pick(4) == 0) std::transform(host.begin(), host.end(), host.begin(), [](char c) {
+    if (pick(4) == 0)
+      std::transform(host.begin(), host.end(), host.begin(), [](char c) {
         return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
       });
     if (pick(5) == 0) host += '.';
@@ -1122,17 +1239,33 @@ std::vector<Request> randomRequests(std::size_t count) {
     switch (pick(10)) {
       case 0:
       case 1:
-      case 2: r.host = noisy(exactHost(pick(kExactRules))); break;
-      case 3: r.host = "h" + std::to_string(pick(kExactRules)) + d; break;  // usually the wrong domain
-      case 4: r.host = noisy(pick(2) == 0 ? "x.y" + d : "a.sub" + d); break;
-      case 5: r.host = pick(2) == 0 ? "h1" + std::to_string(pick(100)) + "z" + d : "api-" + std::to_string(pick(9)) + d; break;
-      case 6: r.host = v4(); break;
-      case 7: r.host = pick(2) == 0 ? "[" + v6() + "]" : v6(); break;
+      case 2:
+        r.host = noisy(exactHost(pick(kExactRules)));
+        break;
+      case 3:
+        r.host = "h" + std::to_string(pick(kExactRules)) + d;
+        break;  // usually the wrong domain
+      case 4:
+        r.host = noisy(pick(2) == 0 ? "x.y" + d : "a.sub" + d);
+        break;
+      case 5:
+        r.host = pick(2) == 0 ? "h1" + std::to_string(pick(100)) + "z" + d
+                              : "api-" + std::to_string(pick(9)) + d;
+        break;
+      case 6:
+        r.host = v4();
+        break;
+      case 7:
+        r.host = pick(2) == 0 ? "[" + v6() + "]" : v6();
+        break;
       case 8:
-        r.host = pick(2) == 0 ? exactHost(pick(kExactRules)) : "svc" + std::to_string(pick(50)) + ".internal";
+        r.host = pick(2) == 0 ? exactHost(pick(kExactRules))
+                              : "svc" + std::to_string(pick(50)) + ".internal";
         r.address = *IpAddress::parse(pick(3) == 0 ? v6() : v4());
         break;
-      default: r.host = "nope" + std::to_string(pick(1000)) + (pick(2) == 0 ? d : ".test"); break;
+      default:
+        r.host = "nope" + std::to_string(pick(1000)) + (pick(2) == 0 ? d : ".test");
+        break;
     }
     out.push_back(std::move(r));
   }
@@ -1161,8 +1294,9 @@ TEST_CASE("engine at 100,000 rules decides like a linear first-match scan", "[en
     if (!want.table) continue;
     ++ruleDecided;
     REQUIRE(got.rule.has_value());
-    const MatchPattern& decided =
-        *want.table == Table::kHttp ? routes[want.index].match : policy->network->tcp[want.index].match;
+    const MatchPattern& decided = *want.table == Table::kHttp
+                                      ? routes[want.index].match
+                                      : policy->network->tcp[want.index].match;
     CHECK(got.rule->match == decided.text());
     if (*want.table == Table::kHttp && r.door != Door::kDns) {
       const LinearOracle::Target t = LinearOracle::target(r);
@@ -1182,14 +1316,17 @@ TEST_CASE("engine at 100,000 rules decides like a linear first-match scan", "[en
 TEST_CASE("engine needs the caller only when some rule names binaries", "[engine]") {
   CHECK_FALSE(Engine(nullptr).needsCaller());
   CHECK_FALSE(engineFor("{}").needsCaller());
-  CHECK_FALSE(engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
+  CHECK_FALSE(
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
       "http": [{"match": "a.example", "verdict": "allow", "transport": "direct"}]}}})")
-                  .needsCaller());
-  CHECK(engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
+          .needsCaller());
+  CHECK(
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
       "http": [{"match": "a.example", "verdict": "allow", "transport": "direct"}],
       "udp": [{"match": "ntp.example:123", "verdict": "allow", "binaries": ["/usr/sbin/ntpd"]}]}}})")
-            .needsCaller());
-  CHECK(engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
+          .needsCaller());
+  CHECK(
+      engineFor(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
       "tcp": [{"match": "db.example:5432", "verdict": "allow", "binaries": ["/usr/bin/psql"]}]}}})")
-            .needsCaller());
+          .needsCaller());
 }

@@ -13,10 +13,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 Bytes makeQuery(std::string_view name, std::uint16_t id) {
   Bytes b;
-  for (std::uint16_t v : {id, flag::kRd, std::uint16_t{1}, std::uint16_t{0}, std::uint16_t{0}, std::uint16_t{0}}) put16(b, v);
+  for (std::uint16_t v :
+       {id, flag::kRd, std::uint16_t{1}, std::uint16_t{0}, std::uint16_t{0}, std::uint16_t{0}})
+    put16(b, v);
   putName(b, name);
   put16(b, rrtype::kA);
   put16(b, kClassIn);
@@ -24,7 +25,8 @@ Bytes makeQuery(std::string_view name, std::uint16_t id) {
 }
 
 // An upstream answer to `query`: one A record with `ttl`, or NXDOMAIN with an SOA.
-Bytes makeAnswer(const Bytes& query, std::uint32_t ttl, bool nxdomain = false, std::uint32_t soaMinimum = 300) {
+Bytes makeAnswer(const Bytes& query, std::uint32_t ttl, bool nxdomain = false,
+                 std::uint32_t soaMinimum = 300) {
   Bytes b = query;
   write16(b, 2, static_cast<std::uint16_t>(flag::kQr | flag::kRd | flag::kRa | (nxdomain ? 3 : 0)));
   if (nxdomain) {
@@ -56,7 +58,8 @@ struct Stored {
   Bytes wire;
 };
 
-Stored store(Cache& cache, std::string_view name, std::uint32_t ttl, Cache::Clock::time_point now, bool nx = false) {
+Stored store(Cache& cache, std::string_view name, std::uint32_t ttl, Cache::Clock::time_point now,
+             bool nx = false) {
   Bytes q = makeQuery(name, 1);
   Query parsed = std::get<Query>(parseQuery(q));
   Bytes answer = makeAnswer(q, ttl, nx);
@@ -75,7 +78,8 @@ std::uint32_t firstTtl(const Bytes& wire) {
 
 }  // namespace
 
-TEST_CASE("cached answers are served with the client's id and question and decremented TTLs", "[dns]") {
+TEST_CASE("cached answers are served with the client's id and question and decremented TTLs",
+          "[dns]") {
   Cache cache({});
   const auto t0 = Cache::Clock::now();
   store(cache, "www.example.com", 300, t0);
@@ -87,7 +91,8 @@ TEST_CASE("cached answers are served with the client's id and question and decre
   auto hit = cache.lookup(q, parsed, t0 + 100s, out);
   REQUIRE(hit);
   CHECK(read16(out, 0) == 0xABCD);
-  CHECK(std::equal(out.begin() + kHeaderSize, out.begin() + static_cast<long>(parsed.questionEnd), q.begin() + kHeaderSize));
+  CHECK(std::equal(out.begin() + kHeaderSize, out.begin() + static_cast<long>(parsed.questionEnd),
+                   q.begin() + kHeaderSize));
   CHECK(firstTtl(out) == 200);
   CHECK(hit->remainingTtl == 200);
   REQUIRE(hit->addresses);
@@ -119,7 +124,8 @@ TEST_CASE("negative answers are cached for the SOA's negative TTL, capped", "[dn
   limits.maxNegativeTtl = 100;
   Cache cache(limits);
   const auto t0 = Cache::Clock::now();
-  auto nx = store(cache, "nothing.example", 900, t0, /*nx=*/true);  // min(900, 300) = 300, capped at 100
+  auto nx =
+      store(cache, "nothing.example", 900, t0, /*nx=*/true);  // min(900, 300) = 300, capped at 100
   Bytes out;
   REQUIRE(cache.lookup(nx.wire, nx.query, t0 + 99s, out));
   CHECK((read16(out, 2) & 0xf) == 3);
@@ -151,11 +157,12 @@ TEST_CASE("the cache stays within its memory bound, least recently used out firs
   Cache cache(limits);
   const auto t0 = Cache::Clock::now();
   std::vector<Stored> stored;
-  for (int i = 0; i < 50; ++i) stored.push_back(store(cache, "n" + std::to_string(i) + ".example", 300, t0));
+  for (int i = 0; i < 50; ++i)
+    stored.push_back(store(cache, "n" + std::to_string(i) + ".example", 300, t0));
   CHECK(cache.bytes() <= 2000);
   CHECK(cache.entries() < 50);
   CHECK(cache.evictions() > 0);
   Bytes out;
-  CHECK(cache.lookup(stored.back().wire, stored.back().query, t0, out));   // newest kept
+  CHECK(cache.lookup(stored.back().wire, stored.back().query, t0, out));          // newest kept
   CHECK_FALSE(cache.lookup(stored.front().wire, stored.front().query, t0, out));  // oldest gone
 }

@@ -13,13 +13,14 @@ using namespace lens::dns::test;
 
 namespace {
 
-Bytes header(std::uint16_t id, std::uint16_t flags, std::uint16_t qd, std::uint16_t an, std::uint16_t ns,
-             std::uint16_t ar) {
+Bytes header(std::uint16_t id, std::uint16_t flags, std::uint16_t qd, std::uint16_t an,
+             std::uint16_t ns, std::uint16_t ar) {
   Bytes b;
   for (auto v : {id, flags, qd, an, ns, ar}) put16(b, v);
   return b;
 }
-Bytes query(std::string_view name, std::uint16_t type, bool edns = false, std::uint16_t payload = 1232) {
+Bytes query(std::string_view name, std::uint16_t type, bool edns = false,
+            std::uint16_t payload = 1232) {
   Bytes b = header(0x1234, flag::kRd, 1, 0, 0, edns ? 1 : 0);
   putName(b, name);
   put16(b, type);
@@ -241,7 +242,8 @@ TEST_CASE("lens-dns's own answers echo the question and the OPT", "[dns]") {
   CHECK((info->flags & flag::kRd) != 0);
   CHECK((info->flags & flag::kRa) != 0);
   CHECK_FALSE(info->optOffset.has_value());  // the server appends it
-  CHECK(std::equal(nx.begin() + kHeaderSize, nx.begin() + static_cast<long>(q.questionEnd), wire.begin() + kHeaderSize));
+  CHECK(std::equal(nx.begin() + kHeaderSize, nx.begin() + static_cast<long>(q.questionEnd),
+                   wire.begin() + kHeaderSize));
 
   const auto any = anyResponse(wire, q);
   auto anyInfo = scanResponse(any);
@@ -264,7 +266,8 @@ TEST_CASE("lens-dns's own answers echo the question and the OPT", "[dns]") {
 TEST_CASE("a compression pointer into the header is malformed", "[dns]") {
   // Found by the fuzzer: a question name pointing at offset 2 (the flags)
   // would point at whatever lens-dns writes there in its answer.
-  const Bytes wire{0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC0, 0x02, 0x00, 0x01, 0x00, 0x01};
+  const Bytes wire{0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+                   0x00, 0x00, 0x00, 0xC0, 0x02, 0x00, 0x01, 0x00, 0x01};
   CHECK(problemOf(wire) == QueryProblem::kBadName);
 }
 

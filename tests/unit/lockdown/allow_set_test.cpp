@@ -11,13 +11,15 @@ namespace {
 
 // The static elements of a policy whose egress tables are given as JSON.
 std::vector<std::string> elements(const std::string& tcp, const std::string& udp = "[]") {
-  const std::string json = R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream", "egress": {"tcp": )" +
-                           tcp + R"(, "udp": )" + udp + "}}}";
+  const std::string json =
+      R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream", "egress": {"tcp": )" +
+      tcp + R"(, "udp": )" + udp + "}}}";
   const auto outcome = lens::policy::parsePolicy(json);
   INFO(json);
   REQUIRE(outcome.ok());
   std::vector<std::string> out;
-  for (const auto& e : lens::lockdown::staticAllowElements(*outcome.policy)) out.push_back(e.toNft());
+  for (const auto& e : lens::lockdown::staticAllowElements(*outcome.policy))
+    out.push_back(e.toNft());
   return out;
 }
 
@@ -29,7 +31,8 @@ TEST_CASE("IP and CIDR allow rules become elements; host rules do not", "[lockdo
                      {"match": "*.example.com:22", "verdict": "allow"},
                      {"match": "[2001:db8::/48]:443", "verdict": "allow"}])",
                  R"([{"match": "192.0.2.0/24:9000", "verdict": "allow"}])") ==
-        std::vector<std::string>{"10.0.0.5 . tcp . 5432", "192.0.2.0/24 . udp . 9000", "2001:db8::/48 . tcp . 443"});
+        std::vector<std::string>{"10.0.0.5 . tcp . 5432", "192.0.2.0/24 . udp . 9000",
+                                 "2001:db8::/48 . tcp . 443"});
 }
 
 TEST_CASE("the first matching rule wins, as in the engine", "[lockdown]") {
@@ -46,12 +49,18 @@ TEST_CASE("the first matching rule wins, as in the engine", "[lockdown]") {
                      {"match": "10.0.0.0/29:80", "verdict": "allow"}])") ==
         std::vector<std::string>{"10.0.0.0/29 . tcp . 80"});
   // A "*" rule decides everything on its port: later rules never match.
-  CHECK(elements(R"([{"match": "*:80", "verdict": "deny"}, {"match": "10.0.0.0/8:80", "verdict": "allow"}])").empty());
+  CHECK(
+      elements(
+          R"([{"match": "*:80", "verdict": "deny"}, {"match": "10.0.0.0/8:80", "verdict": "allow"}])")
+          .empty());
   // A later deny does not take back an earlier allow.
-  CHECK(elements(R"([{"match": "10.0.0.0/30:80", "verdict": "allow"}, {"match": "10.0.0.1:80", "verdict": "deny"}])") ==
-        std::vector<std::string>{"10.0.0.0/30 . tcp . 80"});
+  CHECK(
+      elements(
+          R"([{"match": "10.0.0.0/30:80", "verdict": "allow"}, {"match": "10.0.0.1:80", "verdict": "deny"}])") ==
+      std::vector<std::string>{"10.0.0.0/30 . tcp . 80"});
   // tcp and udp are separate tables.
-  CHECK(elements(R"([{"match": "10.0.0.1:80", "verdict": "deny"}])", R"([{"match": "10.0.0.1:80", "verdict": "allow"}])") ==
+  CHECK(elements(R"([{"match": "10.0.0.1:80", "verdict": "deny"}])",
+                 R"([{"match": "10.0.0.1:80", "verdict": "allow"}])") ==
         std::vector<std::string>{"10.0.0.1 . udp . 80"});
 }
 
@@ -68,7 +77,8 @@ TEST_CASE("the safety floor is removed from the elements", "[lockdown]") {
                      {"match": "[fe80::/10]:22", "verdict": "allow"}])")
             .empty());
   CHECK(elements(R"([{"match": "0.0.0.0/0:443", "verdict": "allow"}])") ==
-        std::vector<std::string>{"1.0.0.0-126.255.255.255 . tcp . 443", "128.0.0.0-169.253.255.255 . tcp . 443",
+        std::vector<std::string>{"1.0.0.0-126.255.255.255 . tcp . 443",
+                                 "128.0.0.0-169.253.255.255 . tcp . 443",
                                  "169.255.0.0-255.255.255.255 . tcp . 443"});
   CHECK(elements(R"([{"match": "[::/0]:443", "verdict": "allow"}])") ==
         std::vector<std::string>{"::1:0:0-::fffe:ffff:ffff . tcp . 443",

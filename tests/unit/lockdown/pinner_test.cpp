@@ -18,8 +18,8 @@ TEST_CASE("pin timeouts are the TTL clamped to [30 s, 3600 s]", "[lockdown][dns]
 }
 
 TEST_CASE("loopback, link-local and unspecified addresses are never pinned", "[lockdown][dns]") {
-  for (const char* a : {"127.0.0.1", "127.9.9.9", "0.0.0.0", "169.254.169.254", "::1", "::", "fe80::1",
-                        "::ffff:127.0.0.1"}) {
+  for (const char* a : {"127.0.0.1", "127.9.9.9", "0.0.0.0", "169.254.169.254", "::1",
+                        "::", "fe80::1", "::ffff:127.0.0.1"}) {
     INFO(a);
     CHECK_FALSE(lens::lockdown::pinnable(*IpAddress::parse(a)));
   }
@@ -27,10 +27,12 @@ TEST_CASE("loopback, link-local and unspecified addresses are never pinned", "[l
   CHECK(lens::lockdown::pinnable(*IpAddress::parse("2001:db8::1")));
 }
 
-TEST_CASE("a pin refreshes its element atomically: add, delete, add with the timeout", "[lockdown][dns]") {
-  const std::string script = lens::lockdown::Pinner::script(
-      {Pin{*IpAddress::parse("192.0.2.1"), Protocol::kTcp, 5432}, Pin{*IpAddress::parse("2001:db8::1"), Protocol::kUdp, 9}},
-      300);
+TEST_CASE("a pin refreshes its element atomically: add, delete, add with the timeout",
+          "[lockdown][dns]") {
+  const std::string script =
+      lens::lockdown::Pinner::script({Pin{*IpAddress::parse("192.0.2.1"), Protocol::kTcp, 5432},
+                                      Pin{*IpAddress::parse("2001:db8::1"), Protocol::kUdp, 9}},
+                                     300);
   CHECK(script ==
         "add element inet lens_sandbox raw4 { 192.0.2.1 . tcp . 5432 timeout 1s }\n"
         "delete element inet lens_sandbox raw4 { 192.0.2.1 . tcp . 5432 }\n"
@@ -41,7 +43,8 @@ TEST_CASE("a pin refreshes its element atomically: add, delete, add with the tim
 }
 
 TEST_CASE("names are pinned for the ports of their first matching allow rule", "[lockdown][dns]") {
-  const auto outcome = lens::policy::parsePolicy(R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream",
+  const auto outcome = lens::policy::parsePolicy(
+      R"({"network": {"defaultVerdict": "deny", "defaultTransport": "upstream",
     "egress": {
       "http": [{"match": "web.example", "verdict": "allow", "transport": "upstream"}],
       "tcp": [
@@ -62,6 +65,6 @@ TEST_CASE("names are pinned for the ports of their first matching allow rule", "
   CHECK(engine.pinnablePorts("cache.example").empty());  // an earlier deny decides 6379
   CHECK(engine.pinnablePorts("git.example").empty());    // binaries: not in the kernel
   CHECK(engine.pinnablePorts("ask.example").empty());
-  CHECK(engine.pinnablePorts("web.example").empty());    // http rules never pin
+  CHECK(engine.pinnablePorts("web.example").empty());  // http rules never pin
   CHECK(lens::decision::Engine(nullptr).pinnablePorts("db.example").empty());
 }

@@ -15,30 +15,40 @@ using namespace lens::test;
 namespace {
 
 // `list chain inet lens_sandbox filter_cage` as nft prints it.
-std::string listing(int dotRefused, int dotLogged, int quicRefused, int quicLogged, int denyRefused, int denyLogged,
-                    int group = 3129) {
+std::string listing(int dotRefused, int dotLogged, int quicRefused, int quicLogged, int denyRefused,
+                    int denyLogged, int group = 3129) {
   const auto n = [](int v) { return std::to_string(v); };
   const std::string g = std::to_string(group);
   return "table inet lens_sandbox {\n"
          "\tchain filter_cage {\n"
          "\t\toifname \"lo\" accept\n"
          "\t\tmeta l4proto != udp ct state established,related accept\n"
-         "\t\ttcp dport 853 limit rate 200/second burst 400 packets counter packets " + n(dotLogged) +
-         " bytes 60 log prefix \"lens:dot: \" group " + g + "\n"
-         "\t\ttcp dport 853 counter packets " + n(dotRefused) + " bytes 60 reject\n"
-         "\t\tudp dport 443 limit rate 200/second burst 400 packets counter packets " + n(quicLogged) +
-         " bytes 0 log prefix \"lens:quic: \" group " + g + "\n"
-         "\t\tudp dport 443 counter packets " + n(quicRefused) + " bytes 0 reject\n"
-         "\t\tlimit rate 200/second burst 400 packets counter packets " + n(denyLogged) +
-         " bytes 0 log prefix \"lens:deny: \" group " + g + "\n"
-         "\t\tcounter packets " + n(denyRefused) + " bytes 0 reject\n"
+         "\t\ttcp dport 853 limit rate 200/second burst 400 packets counter packets " +
+         n(dotLogged) + " bytes 60 log prefix \"lens:dot: \" group " + g +
+         "\n"
+         "\t\ttcp dport 853 counter packets " +
+         n(dotRefused) +
+         " bytes 60 reject\n"
+         "\t\tudp dport 443 limit rate 200/second burst 400 packets counter packets " +
+         n(quicLogged) + " bytes 0 log prefix \"lens:quic: \" group " + g +
+         "\n"
+         "\t\tudp dport 443 counter packets " +
+         n(quicRefused) +
+         " bytes 0 reject\n"
+         "\t\tlimit rate 200/second burst 400 packets counter packets " +
+         n(denyLogged) + " bytes 0 log prefix \"lens:deny: \" group " + g +
+         "\n"
+         "\t\tcounter packets " +
+         n(denyRefused) +
+         " bytes 0 reject\n"
          "\t}\n"
          "}\n";
 }
 
-RefusalCounters counters(int dotRefused, int dotLogged, int quicRefused, int quicLogged, int denyRefused,
-                         int denyLogged) {
-  auto c = parseRefusalCounters(listing(dotRefused, dotLogged, quicRefused, quicLogged, denyRefused, denyLogged));
+RefusalCounters counters(int dotRefused, int dotLogged, int quicRefused, int quicLogged,
+                         int denyRefused, int denyLogged) {
+  auto c = parseRefusalCounters(
+      listing(dotRefused, dotLogged, quicRefused, quicLogged, denyRefused, denyLogged));
   REQUIRE(c.ok());
   return *c;
 }
@@ -71,7 +81,8 @@ TEST_CASE("a cage without the counted log rules is named", "[lockdown][nflog]") 
   auto c = parseRefusalCounters(old);
   REQUIRE_FALSE(c.ok());
   CHECK(c.error().message ==
-        "the installed cage has no counted NFLOG rule with prefix \"lens:dot: \" (applied by an older "
+        "the installed cage has no counted NFLOG rule with prefix \"lens:dot: \" (applied by an "
+        "older "
         "lens-lockdown? apply it again)");
 }
 
@@ -79,12 +90,14 @@ TEST_CASE("the rendered cage logs each refusal to the group and counts it", "[lo
   lens::lockdown::Config config;
   config.logGroup = 42;
   const std::string script = lens::lockdown::renderScript(config, {});
-  CHECK(script.find("tcp dport 853 limit rate 200/second burst 400 packets counter log prefix \"lens:dot: \" group "
+  CHECK(script.find("tcp dport 853 limit rate 200/second burst 400 packets counter log prefix "
+                    "\"lens:dot: \" group "
                     "42\n") != std::string::npos);
-  CHECK(script.find("udp dport 443 limit rate 200/second burst 400 packets counter log prefix \"lens:quic: \" "
+  CHECK(script.find("udp dport 443 limit rate 200/second burst 400 packets counter log prefix "
+                    "\"lens:quic: \" "
                     "group 42\n") != std::string::npos);
-  CHECK(script.find("limit rate 200/second burst 400 packets counter log prefix \"lens:deny: \" group 42\n") !=
-        std::string::npos);
+  CHECK(script.find("limit rate 200/second burst 400 packets counter log prefix \"lens:deny: \" "
+                    "group 42\n") != std::string::npos);
   CHECK(script.find("level") == std::string::npos);  // syslog logging does not work in a namespace
   // The listing of that chain, as the kernel prints it, is what watch reads.
   CHECK(lens::lockdown::refusalForPrefix("lens:dot: ")->reason == "dot-refused");
@@ -125,8 +138,9 @@ TEST_CASE("each logged packet becomes one audit event", "[lockdown][nflog]") {
   CHECK(udp.src()->ip == "10.199.0.1");
   CHECK(udp.src()->port == 40000);
   const std::string json = udp.toJson();
-  CHECK(json.find(R"("metadata":{"reason":"kernel-refused","protocol":"udp","uid":1000,"gid":1000},)"
-                  R"("src_endpoint":{"ip":"10.199.0.1","port":40000}})") != std::string::npos);
+  CHECK(
+      json.find(R"("metadata":{"reason":"kernel-refused","protocol":"udp","uid":1000,"gid":1000},)"
+                R"("src_endpoint":{"ip":"10.199.0.1","port":40000}})") != std::string::npos);
 
   CHECK(events[1].action() == "TCP [fd99::2]:853");
   CHECK(events[1].reason() == "dot-refused");
@@ -142,11 +156,16 @@ TEST_CASE("each logged packet becomes one audit event", "[lockdown][nflog]") {
   CHECK(auditor.stats().lost == 0);
 }
 
-TEST_CASE("packets that cannot be parsed are error events, broken messages are counted", "[lockdown][nflog]") {
+TEST_CASE("packets that cannot be parsed are error events, broken messages are counted",
+          "[lockdown][nflog]") {
   lens::audit::RecordingSink sink;
   RefusalAuditor auditor(sink);
-  auditor.onDatagram(NflogMessage().payload(Bytes{0x45, 0, 0}).prefix("lens:deny: ").be32(NFULA_SEQ, 0).bytes());
-  auditor.onDatagram(NflogMessage().prefix("someone else: ").payload(ipv4({1, 2, 3, 4}, {5, 6, 7, 8}, 1, Bytes(8, 0))).bytes());
+  auditor.onDatagram(
+      NflogMessage().payload(Bytes{0x45, 0, 0}).prefix("lens:deny: ").be32(NFULA_SEQ, 0).bytes());
+  auditor.onDatagram(NflogMessage()
+                         .prefix("someone else: ")
+                         .payload(ipv4({1, 2, 3, 4}, {5, 6, 7, 8}, 1, Bytes(8, 0)))
+                         .bytes());
   Bytes broken = udpRefusal();
   broken[0] = 0xff;  // length beyond the datagram
   auditor.onDatagram(broken);
@@ -163,7 +182,8 @@ TEST_CASE("packets that cannot be parsed are error events, broken messages are c
   CHECK(auditor.stats().packets == 2);
 }
 
-TEST_CASE("refusals the kernel's rate limit kept from the log are reported with their count", "[lockdown][nflog]") {
+TEST_CASE("refusals the kernel's rate limit kept from the log are reported with their count",
+          "[lockdown][nflog]") {
   lens::audit::RecordingSink sink;
   FakeClock clock;
   RefusalAuditor auditor(sink, clock.fn());
@@ -214,7 +234,8 @@ TEST_CASE("without a cage at the start, the first counters count from zero", "[l
   CHECK(sink.events()[0].action() == "SUPPRESSED quic-refused");
 }
 
-TEST_CASE("messages lost to a socket overrun are counted by the sequence gap", "[lockdown][nflog]") {
+TEST_CASE("messages lost to a socket overrun are counted by the sequence gap",
+          "[lockdown][nflog]") {
   lens::audit::RecordingSink sink;
   RefusalAuditor auditor(sink);
   auditor.onDatagram(udpRefusal("lens:deny: ", 0));
@@ -228,6 +249,7 @@ TEST_CASE("messages lost to a socket overrun are counted by the sequence gap", "
   CHECK(events[2].toJson().find(R"("packets":4,"total":4)") != std::string::npos);
   CHECK(auditor.stats().lost == 4);
   CHECK(auditor.stats().overruns == 1);
-  CHECK(auditor.statsJson().find(R"("packets":2,"events":3,"parse_errors":0,"kernel_suppressed":0,"overruns":1,)"
-                                 R"("lost":4)") != std::string::npos);
+  CHECK(auditor.statsJson().find(
+            R"("packets":2,"events":3,"parse_errors":0,"kernel_suppressed":0,"overruns":1,)"
+            R"("lost":4)") != std::string::npos);
 }

@@ -41,7 +41,8 @@ std::vector<Case> goldenCases() {
     std::istringstream words(line);
     Case c;
     words >> c.name;
-    for (std::string w; words >> w;) c.args.push_back(w == "policy.json" ? kDataDir + "/policy.json" : w);
+    for (std::string w; words >> w;)
+      c.args.push_back(w == "policy.json" ? kDataDir + "/policy.json" : w);
     cases.push_back(c);
   }
   return cases;
@@ -104,11 +105,13 @@ std::string hookLine(const std::string& script, const std::string& chain) {
 
 }  // namespace
 
-TEST_CASE("the rendered ruleset of every option combination matches its golden file", "[lockdown]") {
+TEST_CASE("the rendered ruleset of every option combination matches its golden file",
+          "[lockdown]") {
   const auto cases = goldenCases();
   REQUIRE(cases.size() >= 8);
   for (const Case& c : cases) {
-    INFO("case " << c.name << " (regenerate with scripts/regen-lockdown-golden and review the diff)");
+    INFO("case " << c.name
+                 << " (regenerate with scripts/regen-lockdown-golden and review the diff)");
     const std::string golden = readFile(kDataDir + "/" + c.name + ".nft");
     REQUIRE_FALSE(golden.empty());
     CHECK(renderWith(c.args) == golden);
@@ -127,7 +130,8 @@ TEST_CASE("ordering invariants hold for every golden ruleset", "[lockdown]") {
     const auto names = lens::lockdown::chainNames();
     for (const auto& [name, list] : rules) {
       CHECK(std::find(names.begin(), names.end(), name) != names.end());
-      CHECK(script.find("delete chain inet lens_sandbox " + name + "\n") < script.find("table inet lens_sandbox {"));
+      CHECK(script.find("delete chain inet lens_sandbox " + name + "\n") <
+            script.find("table inet lens_sandbox {"));
     }
 
     // Trusted traffic leaves each base chain first, before any reject or redirect.
@@ -143,7 +147,8 @@ TEST_CASE("ordering invariants hold for every golden ruleset", "[lockdown]") {
     CHECK(indexOf(natCage, "tcp dport 53 redirect") == 1);
     if (!tproxy) {
       CHECK(indexOf(natCage, "udp dport 53 redirect") < indexOf(natCage, "oifname \"lo\" return"));
-      CHECK(indexOf(natCage, "tcp dport 853 return") < indexOf(natCage, "meta l4proto tcp redirect"));
+      CHECK(indexOf(natCage, "tcp dport 853 return") <
+            indexOf(natCage, "meta l4proto tcp redirect"));
       CHECK(natCage.back().starts_with("meta l4proto tcp redirect to :"));
     } else {
       CHECK(rules.count("route_cage") == 1);
@@ -180,10 +185,10 @@ TEST_CASE("ordering invariants hold for every golden ruleset", "[lockdown]") {
 
 TEST_CASE("the dynamic sets are declared with timeouts and never flushed", "[lockdown]") {
   const std::string script = lens::lockdown::renderScript({}, {});
-  CHECK(script.find("add set inet lens_sandbox raw4 { type ipv4_addr . inet_proto . inet_service; flags timeout;") !=
-        std::string::npos);
-  CHECK(script.find("add set inet lens_sandbox raw6 { type ipv6_addr . inet_proto . inet_service; flags timeout;") !=
-        std::string::npos);
+  CHECK(script.find("add set inet lens_sandbox raw4 { type ipv4_addr . inet_proto . inet_service; "
+                    "flags timeout;") != std::string::npos);
+  CHECK(script.find("add set inet lens_sandbox raw6 { type ipv6_addr . inet_proto . inet_service; "
+                    "flags timeout;") != std::string::npos);
   CHECK(script.find("flush set inet lens_sandbox raw") == std::string::npos);
   CHECK(script.find("flush set inet lens_sandbox static4") != std::string::npos);
   CHECK(script.find("delete table") == std::string::npos);
@@ -203,14 +208,16 @@ TEST_CASE("scopes parse from all, uid:N and cgroup:PATH", "[lockdown]") {
   CHECK(cg->toString() == "cgroup:/sandbox/job1");
   CHECK(Scope::parse("cgroup:sandbox")->cgroup == "sandbox");
 
-  CHECK(Scope::parse("uid:").error().message == "invalid scope \"uid:\": uid:N needs a numeric user id");
+  CHECK(Scope::parse("uid:").error().message ==
+        "invalid scope \"uid:\": uid:N needs a numeric user id");
   CHECK_FALSE(Scope::parse("uid:-1").ok());
   CHECK_FALSE(Scope::parse("uid:4294967295").ok());  // (uid_t)-1 is "no user"
   CHECK_FALSE(Scope::parse("cgroup:").ok());
   CHECK_FALSE(Scope::parse("cgroup:/a/../b").ok());
   CHECK_FALSE(Scope::parse("cgroup:/a\"b").ok());
   CHECK_FALSE(Scope::parse("cgroup:a//b").ok());
-  CHECK(Scope::parse("user:1").error().message == "invalid scope \"user:1\": use all, uid:N or cgroup:PATH");
+  CHECK(Scope::parse("user:1").error().message ==
+        "invalid scope \"user:1\": use all, uid:N or cgroup:PATH");
 }
 
 TEST_CASE("a cgroup in the hybrid layout is named from /sys/fs/cgroup, its level from the v2 root",
@@ -219,5 +226,6 @@ TEST_CASE("a cgroup in the hybrid layout is named from /sys/fs/cgroup, its level
   c.scope = *Scope::parse("cgroup:/sandbox/job1");
   c.scope.cgroupMountPrefix = "unified";
   const std::string script = lens::lockdown::renderScript(c, {});
-  CHECK(script.find("socket cgroupv2 level 2 \"unified/sandbox/job1\" jump filter_cage") != std::string::npos);
+  CHECK(script.find("socket cgroupv2 level 2 \"unified/sandbox/job1\" jump filter_cage") !=
+        std::string::npos);
 }

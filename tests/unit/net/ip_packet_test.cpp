@@ -92,11 +92,12 @@ TEST_CASE("an IPv6 TCP packet gives its addresses and ports", "[net][nflog]") {
 
 TEST_CASE("IPv6 extension headers are skipped and named", "[net][nflog]") {
   Bytes rest;
-  append(rest, {60, 0, 1, 4, 0, 0, 0, 0});                   // hop-by-hop -> destination, 8 bytes
-  append(rest, {43, 1, 1, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});  // destination -> routing, 16 bytes
-  append(rest, {44, 0, 0, 0, 0, 0, 0, 0});                   // routing -> fragment, 8 bytes
-  append(rest, {51, 0, 0, 1, 0, 0, 0, 7});                   // fragment (offset 0, M) -> auth
-  append(rest, {17, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});       // auth -> udp, (1+2)*4 = 12 bytes
+  append(rest, {60, 0, 1, 4, 0, 0, 0, 0});  // hop-by-hop -> destination, 8 bytes
+  append(rest,
+         {43, 1, 1, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});  // destination -> routing, 16 bytes
+  append(rest, {44, 0, 0, 0, 0, 0, 0, 0});                    // routing -> fragment, 8 bytes
+  append(rest, {51, 0, 0, 1, 0, 0, 0, 7});                    // fragment (offset 0, M) -> auth
+  append(rest, {17, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});        // auth -> udp, (1+2)*4 = 12 bytes
   const Bytes udp = ports(5353, 443, 8);
   rest.insert(rest.end(), udp.begin(), udp.end());
   auto p = parseIpPacket(ipv6(fd99(1), fd99(3), 0, rest));
@@ -109,7 +110,8 @@ TEST_CASE("IPv6 extension headers are skipped and named", "[net][nflog]") {
 }
 
 TEST_CASE("IPv6 later fragments, ESP, cut-short and endless chains are reported", "[net][nflog]") {
-  auto later = parseIpPacket(ipv6(fd99(1), fd99(2), 44, concat({{17, 0, 0x01, 0x00, 0, 0, 0, 1}, ports(1, 2, 8)})));
+  auto later = parseIpPacket(
+      ipv6(fd99(1), fd99(2), 44, concat({{17, 0, 0x01, 0x00, 0, 0, 0, 1}, ports(1, 2, 8)})));
   REQUIRE(later.ok());
   CHECK(later->laterFragment);
   CHECK(later->protocol == 17);
@@ -125,7 +127,8 @@ TEST_CASE("IPv6 later fragments, ESP, cut-short and endless chains are reported"
   CHECK(cut->truncated);
 
   // A header length that points past the copy.
-  auto past = parseIpPacket(ipv6(fd99(1), fd99(2), 60, concat({{17, 200, 0, 0, 0, 0, 0, 0}, ports(1, 2, 8)})));
+  auto past = parseIpPacket(
+      ipv6(fd99(1), fd99(2), 60, concat({{17, 200, 0, 0, 0, 0, 0, 0}, ports(1, 2, 8)})));
   REQUIRE(past.ok());
   CHECK(past->truncated);
   CHECK_FALSE(past->dstPort);

@@ -40,8 +40,8 @@ TEST_CASE("several messages in one datagram, acks and foreign types", "[net][nfl
     return b;
   };
   const Bytes done = NflogMessage(0, 0, NLMSG_DONE).bytes();
-  const auto d = parseDatagram(concat({udpRefusal("lens:deny: ", 0), ack(0, 7), udpRefusal("lens:dot: ", 1),
-                                       ack(-EBUSY, 8), done}));
+  const auto d = parseDatagram(concat({udpRefusal("lens:deny: ", 0), ack(0, 7),
+                                       udpRefusal("lens:dot: ", 1), ack(-EBUSY, 8), done}));
   CHECK(d.errors.empty());
   REQUIRE(d.packets.size() == 2);
   CHECK(d.packets[1].prefix == "lens:dot: ");
@@ -53,7 +53,8 @@ TEST_CASE("several messages in one datagram, acks and foreign types", "[net][nfl
   CHECK(d.ignoredMessages == 1);
 }
 
-TEST_CASE("unknown attributes are counted and skipped, flags in the type are ignored", "[net][nflog]") {
+TEST_CASE("unknown attributes are counted and skipped, flags in the type are ignored",
+          "[net][nflog]") {
   const Bytes b = NflogMessage(10)
                       .attr(200, Bytes{1, 2, 3})
                       .prefix("lens:deny: ")
@@ -133,7 +134,8 @@ TEST_CASE("bogus lengths are errors, never reads past the end", "[net][nflog]") 
   }
 }
 
-TEST_CASE("the bind request carries the group, copy mode and range, flags and threshold", "[net][nflog]") {
+TEST_CASE("the bind request carries the group, copy mode and range, flags and threshold",
+          "[net][nflog]") {
   lens::net::nflog::Config c;
   c.group = 0x1234;
   c.copyRange = 256;

@@ -23,7 +23,9 @@ inline void putBe16(Bytes& b, std::size_t at, std::uint16_t v) {
   b[at + 1] = static_cast<std::uint8_t>(v);
 }
 
-inline void append(Bytes& b, std::initializer_list<std::uint8_t> bytes) { b.insert(b.end(), bytes); }
+inline void append(Bytes& b, std::initializer_list<std::uint8_t> bytes) {
+  b.insert(b.end(), bytes);
+}
 
 // A transport header: ports, then zeros up to `length` (8 for UDP, 20 for TCP).
 inline Bytes ports(std::uint16_t src, std::uint16_t dst, std::size_t length) {
@@ -35,7 +37,8 @@ inline Bytes ports(std::uint16_t src, std::uint16_t dst, std::size_t length) {
 
 // An IPv4 header (with `optionWords` 32-bit words of NOP options) and `l4`.
 inline Bytes ipv4(std::initializer_list<std::uint8_t> src, std::initializer_list<std::uint8_t> dst,
-                  std::uint8_t protocol, const Bytes& l4, int optionWords = 0, std::uint16_t fragment = 0) {
+                  std::uint8_t protocol, const Bytes& l4, int optionWords = 0,
+                  std::uint16_t fragment = 0) {
   const std::size_t header = 20 + static_cast<std::size_t>(optionWords) * 4;
   Bytes b(header, 0);
   b[0] = static_cast<std::uint8_t>(0x40 | (header / 4));
@@ -52,7 +55,8 @@ inline Bytes ipv4(std::initializer_list<std::uint8_t> src, std::initializer_list
 
 // An IPv6 header whose next header is `next`, followed by `rest` (extension
 // headers and the transport header, built by the caller).
-inline Bytes ipv6(const std::string& src16, const std::string& dst16, std::uint8_t next, const Bytes& rest) {
+inline Bytes ipv6(const std::string& src16, const std::string& dst16, std::uint8_t next,
+                  const Bytes& rest) {
   Bytes b(40, 0);
   b[0] = 0x60;
   putBe16(b, 4, static_cast<std::uint16_t>(rest.size()));
@@ -108,7 +112,7 @@ class NflogMessage {
   NflogMessage& payload(const Bytes& packet) { return attr(NFULA_PAYLOAD, packet); }
   NflogMessage& header(std::uint16_t hwProtocol, std::uint8_t hook) {
     return attr(NFULA_PACKET_HDR, Bytes{static_cast<std::uint8_t>(hwProtocol >> 8),
-                                         static_cast<std::uint8_t>(hwProtocol), hook, 0});
+                                        static_cast<std::uint8_t>(hwProtocol), hook, 0});
   }
 
   // The message with its length filled in.

@@ -1,9 +1,9 @@
 #include "libcommon/net/socket_owner.h"
 
-#include <catch2/catch.hpp>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <filesystem>
@@ -35,7 +35,8 @@ void fakeProcess(const fs::path& root, int pid, const std::string& exe, const st
   std::ofstream(dir / "stat") << pid << " (" << comm << ") S " << ppid
                               << " 1 1 0 -1 4194560 0 0 0 0\n";
   int n = 3;
-  for (const std::string& target : fds) fs::create_symlink(target, dir / "fd" / std::to_string(n++));
+  for (const std::string& target : fds)
+    fs::create_symlink(target, dir / "fd" / std::to_string(n++));
 }
 
 std::string selfExe() { return fs::read_symlink("/proc/self/exe").string(); }
@@ -185,7 +186,8 @@ TEST_CASE("findSocketOwner finds this process on a loopback connection", "[net][
 
   // As a dual-stack listener would report it.
   const auto mapped = [](const SocketAddress& a) {
-    return SocketAddress::parse("[::ffff:" + a.address().toString() + "]:" + std::to_string(a.port()))
+    return SocketAddress::parse("[::ffff:" + a.address().toString() +
+                                "]:" + std::to_string(a.port()))
         .value();
   };
   auto viaMapped = findTcpSocket(mapped(peerOf(accepted.fd)), mapped(localOf(accepted.fd)));

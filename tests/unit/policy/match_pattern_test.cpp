@@ -47,7 +47,9 @@ std::string prefixOf(const MatchPattern& p) {
 int portOf(const MatchPattern& p) { return p.port() ? int{*p.port()} : -1; }
 
 // Matches a host the way the engine does: normalised first.
-bool hostMatches(const MatchPattern& p, std::string_view host) { return p.matchesHost(normalizeHost(host)); }
+bool hostMatches(const MatchPattern& p, std::string_view host) {
+  return p.matchesHost(normalizeHost(host));
+}
 
 }  // namespace
 
@@ -250,9 +252,12 @@ TEST_CASE("match rejects an empty pattern", "[match]") {
 }
 
 TEST_CASE("match rejects two stars", "[match]") {
-  CHECK(rejection("*.*.example.com") == "invalid match \"*.*.example.com\": at most one '*' is allowed");
-  CHECK(rejection("a*b*.example.com") == "invalid match \"a*b*.example.com\": at most one '*' is allowed");
-  CHECK(rejection("**.example.com") == "invalid match \"**.example.com\": at most one '*' is allowed");
+  CHECK(rejection("*.*.example.com") ==
+        "invalid match \"*.*.example.com\": at most one '*' is allowed");
+  CHECK(rejection("a*b*.example.com") ==
+        "invalid match \"a*b*.example.com\": at most one '*' is allowed");
+  CHECK(rejection("**.example.com") ==
+        "invalid match \"**.example.com\": at most one '*' is allowed");
 }
 
 TEST_CASE("match rejects empty labels", "[match]") {
@@ -263,7 +268,8 @@ TEST_CASE("match rejects empty labels", "[match]") {
 }
 
 TEST_CASE("match rejects characters that cannot appear in a host", "[match]") {
-  CHECK(rejection("exa mple.com") == "invalid match \"exa mple.com\": character ' ' is not allowed in a host");
+  CHECK(rejection("exa mple.com") ==
+        "invalid match \"exa mple.com\": character ' ' is not allowed in a host");
   CHECK(rejection("user@example.com") ==
         "invalid match \"user@example.com\": character '@' is not allowed in a host");
 }
@@ -308,7 +314,8 @@ TEST_CASE("match mid-label wildcard needs prefix, at least one character, suffix
   const MatchPattern p = pattern("bedrock-runtime.*.amazonaws.com");
   CHECK(hostMatches(p, "bedrock-runtime.us-east-1.amazonaws.com"));
   CHECK(hostMatches(p, "bedrock-runtime.x.amazonaws.com"));
-  CHECK(hostMatches(p, "bedrock-runtime.fips.us-east-1.amazonaws.com"));  // the middle may hold dots
+  CHECK(
+      hostMatches(p, "bedrock-runtime.fips.us-east-1.amazonaws.com"));  // the middle may hold dots
   CHECK(hostMatches(p, "Bedrock-Runtime.EU-West-1.AmazonAWS.com."));
   // The dot after '*' belongs to the suffix.
   CHECK_FALSE(hostMatches(p, "bedrock-runtime.us-east-1amazonaws.com"));
@@ -391,7 +398,8 @@ TEST_CASE("match a pattern without a port matches every port, with one only that
 }
 
 TEST_CASE("numeric-looking hosts that are not IP addresses are refused", "[match]") {
-  for (const char* text : {"127.1", "0x7f.0.0.1", "2130706433", "508.0.0.1", "433", "10.0.0.1.2:443"}) {
+  for (const char* text :
+       {"127.1", "0x7f.0.0.1", "2130706433", "508.0.0.1", "433", "10.0.0.1.2:443"}) {
     CAPTURE(text);
     auto p = lens::policy::MatchPattern::parse(text);
     REQUIRE_FALSE(p.ok());

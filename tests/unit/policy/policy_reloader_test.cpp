@@ -78,7 +78,8 @@ TEST_CASE("before the first good policy everything is denied with no-policy", "[
   CHECK(contains(sink.lines()[0], "\"reason\":\"policy-rejected\""));
 }
 
-TEST_CASE("reloader accepts the transport fields lens-policy-sync keeps with the policy", "[policy][reload]") {
+TEST_CASE("reloader accepts the transport fields lens-policy-sync keeps with the policy",
+          "[policy][reload]") {
   TempDir dir;
   const auto file = dir.path / "policy.json";
   atomicWrite(file, R"({"type": "policy", "proxyUpstream": "http://proxy.example:3128",
@@ -122,7 +123,8 @@ TEST_CASE("reloader applies, rejects and keeps the last good policy", "[policy][
     const std::string rejected = sink.lines()[1];
     CHECK(contains(rejected, "\"reason\":\"policy-rejected\""));
     CHECK(contains(rejected, "\"result\":\"failure\""));
-    CHECK(contains(rejected, "policy.json:1:32: network.defaultVerdict: unknown value \\\"alow\\\""));
+    CHECK(
+        contains(rejected, "policy.json:1:32: network.defaultVerdict: unknown value \\\"alow\\\""));
     CHECK(verdictFor(reloader, "a.example") == Verdict::kAllow);
     CHECK(reloader.ready());
 

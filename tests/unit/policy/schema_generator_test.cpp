@@ -33,14 +33,16 @@ bool isObject(const Var& v) { return v.type() == typeid(Object::Ptr); }
 bool isArray(const Var& v) { return v.type() == typeid(Array::Ptr); }
 
 // Calls fn(node, jsonPointer) for every object in the schema.
-void eachObject(const Var& v, const std::string& at, const std::function<void(const Object&, const std::string&)>& fn) {
+void eachObject(const Var& v, const std::string& at,
+                const std::function<void(const Object&, const std::string&)>& fn) {
   if (isObject(v)) {
     const Object::Ptr obj = v.extract<Object::Ptr>();
     fn(*obj, at);
     for (const auto& [key, child] : *obj) eachObject(child, at + "/" + key, fn);
   } else if (isArray(v)) {
     const Array::Ptr array = v.extract<Array::Ptr>();
-    for (std::size_t i = 0; i < array->size(); ++i) eachObject(array->get(static_cast<unsigned>(i)), at + "/" + std::to_string(i), fn);
+    for (std::size_t i = 0; i < array->size(); ++i)
+      eachObject(array->get(static_cast<unsigned>(i)), at + "/" + std::to_string(i), fn);
   }
 }
 
@@ -71,7 +73,8 @@ void collectObjectTypes(const spec::Type& type, std::vector<const spec::Type*>& 
 std::vector<std::string> strings(const Array::Ptr& array) {
   std::vector<std::string> out;
   if (!array) return out;
-  for (std::size_t i = 0; i < array->size(); ++i) out.push_back(array->getElement<std::string>(static_cast<unsigned>(i)));
+  for (std::size_t i = 0; i < array->size(); ++i)
+    out.push_back(array->getElement<std::string>(static_cast<unsigned>(i)));
   return out;
 }
 
@@ -102,8 +105,8 @@ std::string patternOf(const Object::Ptr& fieldSchema) {
 }
 
 std::string tcpPolicy(const std::string& match) {
-  return R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"tcp": [{"match": ")" + match +
-         R"(", "verdict": "allow"}]}}})";
+  return R"({"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"tcp": [{"match": ")" +
+         match + R"(", "verdict": "allow"}]}}})";
 }
 
 }  // namespace
@@ -124,17 +127,19 @@ TEST_CASE("the generated schema is valid, stable JSON", "[policy][schema]") {
   CHECK_FALSE(schema->has("required"));
   const Object::Ptr properties = schema->getObject("properties");
   REQUIRE(properties);
-  CHECK(properties->getNames() == std::vector<std::string>{"network", "credentials", "env", "files"});
+  CHECK(properties->getNames() ==
+        std::vector<std::string>{"network", "credentials", "env", "files"});
 }
 
 TEST_CASE("every named type has a $defs entry and every $ref resolves", "[policy][schema]") {
   const Object::Ptr schema = schemaObject();
   std::set<std::string> expected;
   collectNames(spec::policyDocument(), expected);
-  CHECK(expected == std::set<std::string>{"AwsSigv4Injection", "Credential", "CredentialInjection", "Egress",
-                                          "ForwardConfig", "HeaderInjection", "HttpRule", "NetworkPolicy",
-                                          "OauthClientCredentialsInjection", "RouteRule", "Scheme", "TcpEgressRule",
-                                          "TempFile", "Transport", "UdpEgressRule", "UriPlaceholderInjection",
+  CHECK(expected == std::set<std::string>{"AwsSigv4Injection", "Credential", "CredentialInjection",
+                                          "Egress", "ForwardConfig", "HeaderInjection", "HttpRule",
+                                          "NetworkPolicy", "OauthClientCredentialsInjection",
+                                          "RouteRule", "Scheme", "TcpEgressRule", "TempFile",
+                                          "Transport", "UdpEgressRule", "UriPlaceholderInjection",
                                           "Verdict"});
   const Object::Ptr defs = schema->getObject("$defs");
   REQUIRE(defs);
@@ -157,9 +162,11 @@ TEST_CASE("every object in the schema forbids unknown keys", "[policy][schema]")
   const Object::Ptr schema = schemaObject();
   std::size_t objects = 0;
   eachObject(schema, "#", [&](const Object& node, const std::string& at) {
-    const bool declaresObject = node.has("properties") && node.has("type") && node.getValue<std::string>("type") == "object";
+    const bool declaresObject = node.has("properties") && node.has("type") &&
+                                node.getValue<std::string>("type") == "object";
     // Conditions (if/then/not) constrain an object declared elsewhere.
-    const bool condition = at.find("/if/") != std::string::npos || at.find("/then/") != std::string::npos ||
+    const bool condition = at.find("/if/") != std::string::npos ||
+                           at.find("/then/") != std::string::npos ||
                            at.find("/not/") != std::string::npos;
     if (!declaresObject || condition) return;
     ++objects;
@@ -179,7 +186,8 @@ TEST_CASE("every object in the schema forbids unknown keys", "[policy][schema]")
   }
 }
 
-TEST_CASE("object $defs list the spec's fields, required keys and null for optional ones", "[policy][schema]") {
+TEST_CASE("object $defs list the spec's fields, required keys and null for optional ones",
+          "[policy][schema]") {
   const Object::Ptr schema = schemaObject();
   std::vector<const spec::Type*> objectTypes;
   collectObjectTypes(spec::policyDocument(), objectTypes);
@@ -217,9 +225,12 @@ TEST_CASE("object $defs list the spec's fields, required keys and null for optio
 TEST_CASE("the schema states the constraints the parser enforces", "[policy][schema]") {
   const Object::Ptr schema = schemaObject();
   SECTION("enums") {
-    CHECK(strings(def(schema, "Verdict")->getArray("enum")) == std::vector<std::string>{"allow", "deny", "ask"});
-    CHECK(strings(def(schema, "Transport")->getArray("enum")) == std::vector<std::string>{"upstream", "direct"});
-    CHECK(strings(def(schema, "Scheme")->getArray("enum")) == std::vector<std::string>{"http", "https"});
+    CHECK(strings(def(schema, "Verdict")->getArray("enum")) ==
+          std::vector<std::string>{"allow", "deny", "ask"});
+    CHECK(strings(def(schema, "Transport")->getArray("enum")) ==
+          std::vector<std::string>{"upstream", "direct"});
+    CHECK(strings(def(schema, "Scheme")->getArray("enum")) ==
+          std::vector<std::string>{"http", "https"});
   }
   SECTION("injections are a union tagged by injectionType") {
     const Array::Ptr oneOf = def(schema, "CredentialInjection")->getArray("oneOf");
@@ -231,8 +242,10 @@ TEST_CASE("the schema states the constraints the parser enforces", "[policy][sch
         {"AwsSigv4Injection", "awsSigv4"},
         {"OauthClientCredentialsInjection", "oauthClientCredentials"}};
     for (std::size_t i = 0; i < variants.size(); ++i) {
-      CHECK(oneOf->getObject(static_cast<unsigned>(i))->getValue<std::string>("$ref") == "#/$defs/" + variants[i].first);
-      CHECK(property(def(schema, variants[i].first), "injectionType")->getValue<std::string>("const") == variants[i].second);
+      CHECK(oneOf->getObject(static_cast<unsigned>(i))->getValue<std::string>("$ref") ==
+            "#/$defs/" + variants[i].first);
+      CHECK(property(def(schema, variants[i].first), "injectionType")
+                ->getValue<std::string>("const") == variants[i].second);
     }
   }
   SECTION("an HttpRule needs a method or a path, and null does not count") {
@@ -240,9 +253,15 @@ TEST_CASE("the schema states the constraints the parser enforces", "[policy][sch
     REQUIRE(anyOf);
     REQUIRE(anyOf->size() == 2);
     CHECK(strings(anyOf->getObject(0)->getArray("required")) == std::vector<std::string>{"method"});
-    CHECK(anyOf->getObject(0)->getObject("properties")->getObject("method")->getValue<std::string>("type") == "string");
+    CHECK(anyOf->getObject(0)
+              ->getObject("properties")
+              ->getObject("method")
+              ->getValue<std::string>("type") == "string");
     CHECK(strings(anyOf->getObject(1)->getArray("required")) == std::vector<std::string>{"path"});
-    CHECK(anyOf->getObject(1)->getObject("properties")->getObject("path")->getValue<std::string>("type") == "string");
+    CHECK(anyOf->getObject(1)
+              ->getObject("properties")
+              ->getObject("path")
+              ->getValue<std::string>("type") == "string");
   }
   SECTION("udp port 53 is refused") {
     CHECK(def(schema, "UdpEgressRule")->has("not"));
@@ -251,15 +270,19 @@ TEST_CASE("the schema states the constraints the parser enforces", "[policy][sch
   SECTION("awsSigv4 needs a LENSFAKE placeholder") {
     const Object::Ptr credential = def(schema, "Credential");
     REQUIRE(credential->has("if"));
-    CHECK(credential->getObject("then")->getObject("properties")->getObject("placeholder")->getValue<std::string>("pattern") ==
-          "^LENSFAKE");
+    CHECK(credential->getObject("then")
+              ->getObject("properties")
+              ->getObject("placeholder")
+              ->getValue<std::string>("pattern") == "^LENSFAKE");
   }
   SECTION("binaries are absolute paths") {
     const Object::Ptr binaries = property(def(schema, "RouteRule"), "binaries");
-    CHECK(binaries->getArray("anyOf")->getObject(0)->getObject("items")->getValue<std::string>("pattern") == "^/");
+    CHECK(binaries->getArray("anyOf")->getObject(0)->getObject("items")->getValue<std::string>(
+              "pattern") == "^/");
   }
   SECTION("file modes are permission bits") {
-    const Object::Ptr mode = property(def(schema, "TempFile"), "mode")->getArray("anyOf")->getObject(0);
+    const Object::Ptr mode =
+        property(def(schema, "TempFile"), "mode")->getArray("anyOf")->getObject(0);
     CHECK(mode->getValue<std::string>("type") == "integer");
     CHECK(mode->getValue<int>("minimum") == 0);
     CHECK(mode->getValue<int>("maximum") == 07777);
@@ -272,26 +295,52 @@ TEST_CASE("the schema states the constraints the parser enforces", "[policy][sch
 TEST_CASE("the schema's patterns agree with the parser", "[policy][schema]") {
   const Object::Ptr schema = schemaObject();
   SECTION("raw tcp/udp match") {
-    const std::regex pattern(patternOf(property(def(schema, "TcpEgressRule"), "match")), std::regex::ECMAScript);
-    for (const std::string match :
-         {"db.internal:5432", "10.0.0.5:5432", "10.20.0.0/16:6379", "[2001:db8::1]:443", "[2001:db8::/32]:5432",
-          "*.example.com:443", "*:8443", "db:1", "db:65535", "db:9999", "db:10000", "db:64999", "db:65529",
-          "db.internal", "10.0.0.0/8", "db:0", "db:65536", "db:99999", "db:0443", "db:", ":443",
-          "2001:db8::1:443", "2001:db8::/32:443", "[2001:db8::1]", "db:443:1"}) {
+    const std::regex pattern(patternOf(property(def(schema, "TcpEgressRule"), "match")),
+                             std::regex::ECMAScript);
+    for (const std::string match : {"db.internal:5432",
+                                    "10.0.0.5:5432",
+                                    "10.20.0.0/16:6379",
+                                    "[2001:db8::1]:443",
+                                    "[2001:db8::/32]:5432",
+                                    "*.example.com:443",
+                                    "*:8443",
+                                    "db:1",
+                                    "db:65535",
+                                    "db:9999",
+                                    "db:10000",
+                                    "db:64999",
+                                    "db:65529",
+                                    "db.internal",
+                                    "10.0.0.0/8",
+                                    "db:0",
+                                    "db:65536",
+                                    "db:99999",
+                                    "db:0443",
+                                    "db:",
+                                    ":443",
+                                    "2001:db8::1:443",
+                                    "2001:db8::/32:443",
+                                    "[2001:db8::1]",
+                                    "db:443:1"}) {
       INFO(match);
       const bool parserAccepts = lens::policy::parsePolicy(tcpPolicy(match)).ok();
       CHECK(std::regex_search(match, pattern) == parserAccepts);
     }
   }
   SECTION("file paths") {
-    const std::regex pattern(patternOf(property(def(schema, "TempFile"), "path")), std::regex::ECMAScript);
-    for (const std::string path : {"/tmp/a", "/tmp/a/b.json", "a", "a/b", "..hidden", "a..b", "/tmp/x..y", "/etc/passwd",
-                                   "/tmp", "/tmp/", "/tmpfoo/x", "/tmp/../etc/passwd", "../x", "a/../b", "a/..",
-                                   "/tmp/a/", "a/", "/tmp/./x", "/tmp//x", ".", "./a", "a//b", "//tmp/x", "/tmp/.x",
+    const std::regex pattern(patternOf(property(def(schema, "TempFile"), "path")),
+                             std::regex::ECMAScript);
+    for (const std::string path : {"/tmp/a",   "/tmp/a/b.json", "a",         "a/b",
+                                   "..hidden", "a..b",          "/tmp/x..y", "/etc/passwd",
+                                   "/tmp",     "/tmp/",         "/tmpfoo/x", "/tmp/../etc/passwd",
+                                   "../x",     "a/../b",        "a/..",      "/tmp/a/",
+                                   "a/",       "/tmp/./x",      "/tmp//x",   ".",
+                                   "./a",      "a//b",          "//tmp/x",   "/tmp/.x",
                                    "a/.b/c"}) {
       INFO(path);
       const bool parserAccepts =
-          lens::policy::parsePolicy(R"({"files": [{"path": ")" + path + R"(", "content": ""}]})").ok();
+          lens::policy::parsePolicy(R"({"files": [{"path": ")" + path + R"(", "content": ""}]})")
+              .ok();
       CHECK(std::regex_search(path, pattern) == parserAccepts);
     }
   }

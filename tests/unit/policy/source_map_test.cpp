@@ -37,7 +37,10 @@ std::string describe(const SourceMap::ScanError& e) {
 
 std::string at(SourcePos p) { return std::to_string(p.line) + ":" + std::to_string(p.column); }
 
-std::string nested(int depth) { return std::string(static_cast<std::size_t>(depth), '[') + std::string(static_cast<std::size_t>(depth), ']'); }
+std::string nested(int depth) {
+  return std::string(static_cast<std::size_t>(depth), '[') +
+         std::string(static_cast<std::size_t>(depth), ']');
+}
 
 }  // namespace
 
@@ -94,9 +97,9 @@ TEST_CASE("SourceMap records where keys and values start", "[policy][source_map]
 }
 
 TEST_CASE("SourceMap columns count characters, not bytes", "[policy][source_map]") {
-  const std::string eAcute = "\xc3\xa9";         // U+00E9, 2 bytes
-  const std::string euro = "\xe2\x82\xac";        // U+20AC, 3 bytes
-  const std::string grin = "\xf0\x9f\x98\x80";    // U+1F600, 4 bytes
+  const std::string eAcute = "\xc3\xa9";        // U+00E9, 2 bytes
+  const std::string euro = "\xe2\x82\xac";      // U+20AC, 3 bytes
+  const std::string grin = "\xf0\x9f\x98\x80";  // U+1F600, 4 bytes
   const std::string text = "{\"" + eAcute + "\":\"" + euro + grin + "\",\"k\":1,\n\"" + grin +
                            grin + "\": {\"x\": true}}";
   const SourceMap map = scanOk(text);
@@ -118,11 +121,13 @@ TEST_CASE("SourceMap columns count characters, not bytes", "[policy][source_map]
   }
 }
 
-TEST_CASE("SourceMap tolerates a UTF-8 byte order mark without shifting columns", "[policy][source_map]") {
+TEST_CASE("SourceMap tolerates a UTF-8 byte order mark without shifting columns",
+          "[policy][source_map]") {
   const SourceMap map = scanOk("\xef\xbb\xbf{\"a\": 1}");
   CHECK(at(map.keyPos("a")) == "1:2");
   CHECK(at(map.valuePos("a")) == "1:7");
-  CHECK(describe(scanError("\xef\xbb\xbf{\"a\": x}")) == "1:7: a: unexpected 'x', expected a value");
+  CHECK(describe(scanError("\xef\xbb\xbf{\"a\": x}")) ==
+        "1:7: a: unexpected 'x', expected a value");
 }
 
 TEST_CASE("SourceMap refuses malformed JSON with a located message", "[policy][source_map]") {
@@ -133,7 +138,8 @@ TEST_CASE("SourceMap refuses malformed JSON with a located message", "[policy][s
   CHECK(describe(scanError("{\"a\": 1,}")) == "1:9: $: unexpected '}', expected a string key");
   CHECK(describe(scanError("{\"a\" 1}")) == "1:6: $: unexpected '1', expected ':' after the key");
   CHECK(describe(scanError("{\"a\": [1 2]}")) == "1:10: a: unexpected '2', expected ',' or ']'");
-  CHECK(describe(scanError("{\"a\": {\"b\": 1")) == "1:14: a: unexpected end of document, expected ',' or '}'");
+  CHECK(describe(scanError("{\"a\": {\"b\": 1")) ==
+        "1:14: a: unexpected end of document, expected ',' or '}'");
   CHECK(describe(scanError("{\"a\": tru}")) == "1:7: a: unexpected 't', expected a value");
   CHECK(describe(scanError("{\"a\": 012}")) == "1:8: a: numbers must not have leading zeros");
   CHECK(describe(scanError("{\"a\": 1.}")) == "1:9: a: unexpected '}', expected a digit");
@@ -141,16 +147,20 @@ TEST_CASE("SourceMap refuses malformed JSON with a located message", "[policy][s
   CHECK(describe(scanError("{\"a\": 'x'}")) == "1:7: a: unexpected ''', expected a value");
   CHECK(describe(scanError("{\"a\": \"x}")) == "1:10: a: unterminated string");
   CHECK(describe(scanError("{\"a\": \"\\q\"}")) == "1:10: a: invalid escape sequence \\q");
-  CHECK(describe(scanError("{\"a\": \"\\u12\"}")) == "1:10: a: invalid \\u escape (expected four hex digits)");
-  CHECK(describe(scanError("{\"a\": \"x\ty\"}")) == "1:9: a: control character in string (escape it as \\u00XX)");
-  CHECK(describe(scanError("{\"a\": \"\\u0000\"}")) == "1:14: a: NUL character (\\u0000) is not allowed");
+  CHECK(describe(scanError("{\"a\": \"\\u12\"}")) ==
+        "1:10: a: invalid \\u escape (expected four hex digits)");
+  CHECK(describe(scanError("{\"a\": \"x\ty\"}")) ==
+        "1:9: a: control character in string (escape it as \\u00XX)");
+  CHECK(describe(scanError("{\"a\": \"\\u0000\"}")) ==
+        "1:14: a: NUL character (\\u0000) is not allowed");
   CHECK(describe(scanError(std::string("{\"a\": \"\0\"}", 10))) ==
         "1:8: a: control character in string (escape it as \\u00XX)");
   CHECK(describe(scanError("{\"a\": \x01}")) == "1:7: a: unexpected byte 1, expected a value");
 }
 
 TEST_CASE("SourceMap refuses duplicate keys at the second occurrence", "[policy][source_map]") {
-  CHECK(describe(scanError("{\"env\": {\"A\": \"1\",\n         \"A\": \"2\"}}")) == "2:10: env.A: duplicate key \"A\"");
+  CHECK(describe(scanError("{\"env\": {\"A\": \"1\",\n         \"A\": \"2\"}}")) ==
+        "2:10: env.A: duplicate key \"A\"");
   // Equal after unescaping is still a duplicate.
   CHECK(describe(scanError("{\"ab\": 1, \"a\\u0062\": 2}")) == "1:11: ab: duplicate key \"ab\"");
   // The same key in different objects is fine.
@@ -160,27 +170,42 @@ TEST_CASE("SourceMap refuses duplicate keys at the second occurrence", "[policy]
 TEST_CASE("SourceMap refuses invalid UTF-8 and lone surrogates", "[policy][source_map]") {
   SECTION("invalid UTF-8 bytes") {
     CHECK(describe(scanError("{\"a\": \"x\xff\"}")) == "1:9: a: invalid UTF-8 in string");
-    CHECK(describe(scanError("{\"a\": \"\xc0\x80\"}")) == "1:8: a: invalid UTF-8 in string");          // overlong NUL
-    CHECK(describe(scanError("{\"a\": \"\xe0\x80\xaf\"}")) == "1:8: a: invalid UTF-8 in string");      // overlong '/'
-    CHECK(describe(scanError("{\"a\": \"\xed\xa0\x80\"}")) == "1:8: a: invalid UTF-8 in string");      // encoded surrogate
-    CHECK(describe(scanError("{\"a\": \"\xf4\x90\x80\x80\"}")) == "1:8: a: invalid UTF-8 in string");  // > U+10FFFF
-    CHECK(describe(scanError("{\"a\": \"\xe2\x82\"}")) == "1:8: a: invalid UTF-8 in string");          // truncated
-    CHECK(describe(scanError("{\"a\": \"\x80\"}")) == "1:8: a: invalid UTF-8 in string");              // lone continuation
+    CHECK(describe(scanError("{\"a\": \"\xc0\x80\"}")) ==
+          "1:8: a: invalid UTF-8 in string");  // overlong NUL
+    CHECK(describe(scanError("{\"a\": \"\xe0\x80\xaf\"}")) ==
+          "1:8: a: invalid UTF-8 in string");  // overlong '/'
+    CHECK(describe(scanError("{\"a\": \"\xed\xa0\x80\"}")) ==
+          "1:8: a: invalid UTF-8 in string");  // encoded surrogate
+    CHECK(describe(scanError("{\"a\": \"\xf4\x90\x80\x80\"}")) ==
+          "1:8: a: invalid UTF-8 in string");  // > U+10FFFF
+    CHECK(describe(scanError("{\"a\": \"\xe2\x82\"}")) ==
+          "1:8: a: invalid UTF-8 in string");  // truncated
+    CHECK(describe(scanError("{\"a\": \"\x80\"}")) ==
+          "1:8: a: invalid UTF-8 in string");  // lone continuation
     CHECK(describe(scanError("{\"k\xff\": 1}")) == "1:4: $: invalid UTF-8 in string");
   }
   SECTION("escaped surrogates must come in pairs") {
-    CHECK(describe(scanError("{\"a\": \"\\ud800\"}")) == "1:14: a: unpaired surrogate in \\u escape");
-    CHECK(describe(scanError("{\"a\": \"\\udc00\"}")) == "1:14: a: unpaired surrogate in \\u escape");
-    CHECK(describe(scanError("{\"a\": \"\\ud800\\u0041\"}")) == "1:20: a: unpaired surrogate in \\u escape");
-    CHECK(describe(scanError("{\"a\": \"\\ud800x\"}")) == "1:14: a: unpaired surrogate in \\u escape");
+    CHECK(describe(scanError("{\"a\": \"\\ud800\"}")) ==
+          "1:14: a: unpaired surrogate in \\u escape");
+    CHECK(describe(scanError("{\"a\": \"\\udc00\"}")) ==
+          "1:14: a: unpaired surrogate in \\u escape");
+    CHECK(describe(scanError("{\"a\": \"\\ud800\\u0041\"}")) ==
+          "1:20: a: unpaired surrogate in \\u escape");
+    CHECK(describe(scanError("{\"a\": \"\\ud800x\"}")) ==
+          "1:14: a: unpaired surrogate in \\u escape");
     scanOk("{\"a\": \"\\ud83d\\ude00\"}");
   }
-  SECTION("valid multibyte text passes") { scanOk("{\"a\": \"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"}"); }
+  SECTION("valid multibyte text passes") {
+    scanOk("{\"a\": \"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"}");
+  }
 }
 
-TEST_CASE("SourceMap refuses numbers no 64-bit integer or double can hold", "[policy][source_map]") {
-  CHECK(describe(scanError("{\"mode\": 18446744073709551616}")) == "1:10: mode: number 18446744073709551616 is out of range");
-  CHECK(describe(scanError("{\"mode\": -9223372036854775809}")) == "1:10: mode: number -9223372036854775809 is out of range");
+TEST_CASE("SourceMap refuses numbers no 64-bit integer or double can hold",
+          "[policy][source_map]") {
+  CHECK(describe(scanError("{\"mode\": 18446744073709551616}")) ==
+        "1:10: mode: number 18446744073709551616 is out of range");
+  CHECK(describe(scanError("{\"mode\": -9223372036854775809}")) ==
+        "1:10: mode: number -9223372036854775809 is out of range");
   CHECK(describe(scanError("{\"mode\": 1e400}")) == "1:10: mode: number 1e400 is out of range");
   CHECK(describe(scanError("{\"a\": [1, 100000000000000000000000000000]}")) ==
         "1:11: a[1]: number 100000000000000000000000000000 is out of range");
@@ -188,7 +213,8 @@ TEST_CASE("SourceMap refuses numbers no 64-bit integer or double can hold", "[po
   CHECK(describe(scanError("{\"a\": 1e-400}")) == "1:7: a: number 1e-400 is out of range");
   CHECK(describe(scanError("{\"a\": " + std::string(400, '9') + "}")) ==
         "1:7: a: number " + std::string(40, '9') + "... is out of range");
-  scanOk("{\"a\": [18446744073709551615, -9223372036854775808, 1e308, -1.5e-300, -0, 0.5e-3, 1E+2]}");
+  scanOk(
+      "{\"a\": [18446744073709551615, -9223372036854775808, 1e308, -1.5e-300, -0, 0.5e-3, 1E+2]}");
 }
 
 TEST_CASE("SourceMap enforces the document size limit before reading", "[policy][source_map]") {
@@ -198,7 +224,8 @@ TEST_CASE("SourceMap enforces the document size limit before reading", "[policy]
   text.resize(defaults.maxBytes, ' ');
   scanOk(text);
   text.push_back(' ');
-  CHECK(describe(scanError(text)) == "1:1: $: document is 16777217 bytes, over the limit of 16777216");
+  CHECK(describe(scanError(text)) ==
+        "1:1: $: document is 16777217 bytes, over the limit of 16777216");
 }
 
 TEST_CASE("SourceMap enforces the nesting limit", "[policy][source_map]") {
@@ -223,7 +250,8 @@ TEST_CASE("SourceMap enforces the nesting limit", "[policy][source_map]") {
   SECTION("the limit is configurable") {
     const JsonLimits tight{.maxDepth = 2};
     scanOk("{\"a\": [1]}", tight);
-    CHECK(describe(scanError("{\"a\": [[1]]}", tight)) == "1:8: a[0]: nesting deeper than 2 levels");
+    CHECK(describe(scanError("{\"a\": [[1]]}", tight)) ==
+          "1:8: a[0]: nesting deeper than 2 levels");
   }
 }
 

@@ -1,8 +1,8 @@
 #include "libcommon/policy/workload.h"
 
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -37,7 +37,8 @@ std::string slurp(const std::filesystem::path& p) {
 
 }  // namespace
 
-TEST_CASE("the workload's environment is the policy's env plus the credentials' placeholders", "[policy]") {
+TEST_CASE("the workload's environment is the policy's env plus the credentials' placeholders",
+          "[policy]") {
   auto doc = parse(R"({"env": {"A": "1", "GH_TOKEN": "overridden"},
     "credentials": [{"id": "gh", "envVar": "GH_TOKEN", "placeholder": "ghp_PLACEHOLDER",
                      "injections": [{"injectionType": "header", "domain": "api.github.com",
@@ -49,7 +50,8 @@ TEST_CASE("the workload's environment is the policy's env plus the credentials' 
   for (const auto& [name, value] : env) CHECK(value.find("secret") == std::string::npos);
 }
 
-TEST_CASE("files are written below the root with their mode and owner, never through a link", "[policy]") {
+TEST_CASE("files are written below the root with their mode and owner, never through a link",
+          "[policy]") {
   TempRoot root;
   auto doc = parse(R"({"files": [{"path": "/tmp/creds/config.json", "content": "{}\n", "mode": 416},
                                   {"path": "note.txt", "content": "hi"}]})");
@@ -77,16 +79,17 @@ TEST_CASE("files are written below the root with their mode and owner, never thr
   // A directory planted as a symbolic link is refused.
   TempRoot other;
   std::filesystem::create_directory_symlink(other.path, root.path / "linked");
-  auto viaLink = lens::policy::writeWorkloadFiles(*parse(R"({"files": [{"path": "/tmp/linked/x", "content": "x"}]})"),
-                                                  uid, gid, root.path.string());
+  auto viaLink = lens::policy::writeWorkloadFiles(
+      *parse(R"({"files": [{"path": "/tmp/linked/x", "content": "x"}]})"), uid, gid,
+      root.path.string());
   REQUIRE_FALSE(viaLink.ok());
   CHECK(viaLink.error().message.find("not a plain directory") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(other.path / "x"));
 
   // So is a file planted as a link.
   std::filesystem::create_symlink(other.path / "target", root.path / "planted");
-  auto fileLink = lens::policy::writeWorkloadFiles(*parse(R"({"files": [{"path": "planted", "content": "x"}]})"),
-                                                   uid, gid, root.path.string());
+  auto fileLink = lens::policy::writeWorkloadFiles(
+      *parse(R"({"files": [{"path": "planted", "content": "x"}]})"), uid, gid, root.path.string());
   REQUIRE_FALSE(fileLink.ok());
   CHECK_FALSE(std::filesystem::exists(other.path / "target"));
 }

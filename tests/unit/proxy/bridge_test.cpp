@@ -64,7 +64,8 @@ TEST_CASE("a bridged route is intercepted and dialled directly", "[proxy][bridge
   CHECK(lens::proxy::bridgeOf(engine, other) == nullptr);
 }
 
-TEST_CASE("the bridge's TLS settings are made once per identity and refuse what cannot work", "[proxy][bridge]") {
+TEST_CASE("the bridge's TLS settings are made once per identity and refuse what cannot work",
+          "[proxy][bridge]") {
   const Engine engine = engineFor(exampleText());
   const lens::policy::ForwardBridge bridge = *engine.policy()->network->http.at(0).forward;
   lens::proxy::BridgeTlsCache cache;
@@ -87,6 +88,7 @@ TEST_CASE("the bridge's TLS settings are made once per identity and refuse what 
   wrongKey.certPem = ca->info.certPem;  // a certificate the key does not belong to
   auto mismatch = cache.get(wrongKey, "");
   REQUIRE_FALSE(mismatch);
-  CHECK(mismatch.error().message == "forward bridge keyPem: the key does not belong to the certificate");
+  CHECK(mismatch.error().message ==
+        "forward bridge keyPem: the key does not belong to the certificate");
   CHECK(mismatch.error().message.find("PRIVATE KEY") == std::string::npos);
 }

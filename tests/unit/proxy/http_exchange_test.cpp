@@ -58,7 +58,8 @@ class Counter final : public lens::proxy::IoHandler {
 
 }  // namespace
 
-TEST_CASE("an exchange that gives up its turn says so while bytes it already read wait", "[proxy][exchange]") {
+TEST_CASE("an exchange that gives up its turn says so while bytes it already read wait",
+          "[proxy][exchange]") {
   // 2 MiB of request body in 16 KiB records: more than one turn moves.
   // A turn that ended with bytes in hand and answered "wait for epoll"
   // stalled such an upload until the client gave up (the socket had nothing
@@ -100,7 +101,8 @@ TEST_CASE("an exchange that gives up its turn says so while bytes it already rea
   CHECK(exchange.bytesUp() == head.size() + body.size());
 }
 
-TEST_CASE("a watch asked again is called once more without waiting, a removed one not", "[proxy][reactor]") {
+TEST_CASE("a watch asked again is called once more without waiting, a removed one not",
+          "[proxy][reactor]") {
   int fds[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
   lens::util::UniqueFd a(fds[0]);

@@ -17,7 +17,8 @@ ProxyRequest inside(const std::string& head, std::uint16_t port = 443) {
 
 }  // namespace
 
-TEST_CASE("the Host of a request inside must name the connection's host and port", "[proxy][mitm]") {
+TEST_CASE("the Host of a request inside must name the connection's host and port",
+          "[proxy][mitm]") {
   InterceptionSession s("API.Example.Test.", 443, lens::decision::Door::kConnect);
   CHECK(s.host() == "api.example.test");
   CHECK_FALSE(s.disagreement(inside("GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n")));
@@ -28,13 +29,16 @@ TEST_CASE("the Host of a request inside must name the connection's host and port
   CHECK(s.disagreement(inside("GET / HTTP/1.1\r\nHost: api.example.test:8443\r\n\r\n")));
 
   InterceptionSession odd("api.example.test", 8443, lens::decision::Door::kConnect);
-  CHECK_FALSE(odd.disagreement(inside("GET / HTTP/1.1\r\nHost: api.example.test:8443\r\n\r\n", 8443)));
-  CHECK(odd.disagreement(inside("GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n", 8443)) == std::nullopt);
+  CHECK_FALSE(
+      odd.disagreement(inside("GET / HTTP/1.1\r\nHost: api.example.test:8443\r\n\r\n", 8443)));
+  CHECK(odd.disagreement(inside("GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n", 8443)) ==
+        std::nullopt);
 }
 
 TEST_CASE("requests inside are judged with the outer door, method and path", "[proxy][mitm]") {
   InterceptionSession s("api.example.test", 443, lens::decision::Door::kTransparentTls);
-  const ProxyRequest r = inside("POST /repos/x/issues?token=abc HTTP/1.1\r\nHost: api.example.test\r\n\r\n");
+  const ProxyRequest r =
+      inside("POST /repos/x/issues?token=abc HTTP/1.1\r\nHost: api.example.test\r\n\r\n");
   const lens::decision::Request e = s.engineRequest(r);
   CHECK(e.door == lens::decision::Door::kTransparentTls);
   CHECK(e.host == "api.example.test");

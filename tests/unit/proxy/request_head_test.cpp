@@ -209,18 +209,22 @@ TEST_CASE("only a WebSocket upgrade reaches the origin", "[proxy][request]") {
   CHECK_FALSE(isWebSocketUpgrade("h2c"));
   CHECK_FALSE(isWebSocketUpgrade("websocket, h2c"));
   CHECK_FALSE(isWebSocketUpgrade(""));
-  const auto ws = parseOk("GET http://e.com/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                          "Sec-WebSocket-Key: k\r\n\r\n");
+  const auto ws = parseOk(
+      "GET http://e.com/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Key: k\r\n\r\n");
   CHECK(lens::proxy::upgradesToWebSocket(ws));
   CHECK(originFormHead(ws) ==
-        "GET /ws HTTP/1.1\r\nHost: e.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n");
+        "GET /ws HTTP/1.1\r\nHost: e.com\r\nConnection: Upgrade\r\nUpgrade: "
+        "websocket\r\nSec-WebSocket-Key: k\r\n\r\n");
   // h2c would carry HTTP/2 streams past the judge: the origin never sees the offer.
-  const auto h2c = parseOk("GET http://e.com/ HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-                           "HTTP2-Settings: AAMAAABkAAQAAP__\r\nAccept: */*\r\n\r\n");
+  const auto h2c = parseOk(
+      "GET http://e.com/ HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+      "HTTP2-Settings: AAMAAABkAAQAAP__\r\nAccept: */*\r\n\r\n");
   CHECK_FALSE(lens::proxy::upgradesToWebSocket(h2c));
   CHECK(originFormHead(h2c) == "GET / HTTP/1.1\r\nHost: e.com\r\nAccept: */*\r\n\r\n");
   // Hop-by-hop fields of the client's connection stay behind.
-  CHECK(originFormHead(parseOk("GET http://e.com/ HTTP/1.1\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\n"
-                               "Keep-Alive: timeout=5\r\nTE: trailers\r\nX-B: 2\r\n\r\n")) ==
+  CHECK(originFormHead(
+            parseOk("GET http://e.com/ HTTP/1.1\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\n"
+                    "Keep-Alive: timeout=5\r\nTE: trailers\r\nX-B: 2\r\n\r\n")) ==
         "GET / HTTP/1.1\r\nHost: e.com\r\nX-B: 2\r\n\r\n");
 }

@@ -155,7 +155,8 @@ TEST_CASE("a client trusting only the system roots refuses the interception CA",
   REQUIRE(system);
   Session t = connect(f, *system, "a.example.test", "a.example.test");
   CHECK(t.clientStatus == IoStatus::kError);
-  CHECK(t.client->error().find("certificate verification failed: self-signed certificate in certificate chain") !=
+  CHECK(t.client->error().find(
+            "certificate verification failed: self-signed certificate in certificate chain") !=
         std::string::npos);
 }
 
@@ -163,12 +164,15 @@ TEST_CASE("TLS runs inside TLS", "[proxy][tls]") {
   Fixture f;
   Pair p = socketPair();
   auto outerClient = TlsStream::client(std::move(p.a), f.trust, "proxy.example.test");
-  auto outerServer = TlsStream::server(std::move(p.b), *f.leaves->context("proxy.example.test"), "");
+  auto outerServer =
+      TlsStream::server(std::move(p.b), *f.leaves->context("proxy.example.test"), "");
   auto [oc, os] = handshake(*outerClient, *outerServer);
   REQUIRE(oc == IoStatus::kOk);
   REQUIRE(os == IoStatus::kOk);
-  auto innerClient = TlsStream::client(std::move(outerClient), f.trust, "origin.example.test", {"http/1.1"});
-  auto innerServer = TlsStream::server(std::move(outerServer), *f.leaves->context("origin.example.test"), "");
+  auto innerClient =
+      TlsStream::client(std::move(outerClient), f.trust, "origin.example.test", {"http/1.1"});
+  auto innerServer =
+      TlsStream::server(std::move(outerServer), *f.leaves->context("origin.example.test"), "");
   auto [ic, is] = handshake(*innerClient, *innerServer);
   REQUIRE(ic == IoStatus::kOk);
   REQUIRE(is == IoStatus::kOk);

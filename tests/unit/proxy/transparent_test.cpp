@@ -17,8 +17,8 @@ TEST_CASE("looksLikeHttp: a method token and a space", "[proxy][transparent]") {
   CHECK_FALSE(looksLikeHttp("").has_value());
   CHECK_FALSE(looksLikeHttp("GE").has_value());
   CHECK_FALSE(looksLikeHttp("DELETE").has_value());
-  CHECK(looksLikeHttp("get /") == false);       // methods are case-sensitive
-  CHECK(looksLikeHttp("GO /") == false);        // too short to be one
+  CHECK(looksLikeHttp("get /") == false);           // methods are case-sensitive
+  CHECK(looksLikeHttp("GO /") == false);            // too short to be one
   CHECK(looksLikeHttp("PRI * HTTP/2.0") == false);  // HTTP/2 prior knowledge goes raw
   CHECK(looksLikeHttp("SSH-2.0-OpenSSH") == false);
   CHECK(looksLikeHttp("\x16\x03\x01") == false);
@@ -41,14 +41,16 @@ TEST_CASE("tlsAlertRecord: a fatal alert record", "[proxy][transparent]") {
 }
 
 TEST_CASE("parseTransparentRequest: destination from Host", "[proxy][transparent]") {
-  auto r = parseTransparentRequest("GET /a/b?c=1 HTTP/1.1\r\nHost: Example.com\r\nAccept: */*\r\n\r\n", 8080);
+  auto r = parseTransparentRequest(
+      "GET /a/b?c=1 HTTP/1.1\r\nHost: Example.com\r\nAccept: */*\r\n\r\n", 8080);
   REQUIRE(r.ok());
   CHECK(r->kind == lens::proxy::RequestKind::kForward);
   CHECK(r->host == "Example.com");
   CHECK(r->port == 8080);  // the original destination's port
   CHECK(r->originTarget == "/a/b?c=1");
   CHECK(r->keepAlive);
-  r = parseTransparentRequest("GET / HTTP/1.1\r\nHost: example.com:81\r\nConnection: close\r\n\r\n", 80);
+  r = parseTransparentRequest("GET / HTTP/1.1\r\nHost: example.com:81\r\nConnection: close\r\n\r\n",
+                              80);
   REQUIRE(r.ok());
   CHECK(r->port == 81);
   CHECK_FALSE(r->keepAlive);
@@ -63,16 +65,17 @@ TEST_CASE("parseTransparentRequest: destination from Host", "[proxy][transparent
 
 TEST_CASE("parseTransparentRequest: refusals", "[proxy][transparent]") {
   CHECK(parseTransparentRequest("GET / HTTP/1.1\r\n\r\n", 80).error().code == ErrorCode::kNotFound);
-  CHECK(parseTransparentRequest("GET / HTTP/1.1\r\nHost: \r\n\r\n", 80).error().code == ErrorCode::kNotFound);
+  CHECK(parseTransparentRequest("GET / HTTP/1.1\r\nHost: \r\n\r\n", 80).error().code ==
+        ErrorCode::kNotFound);
   CHECK(parseTransparentRequest("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 80).error().code ==
         ErrorCode::kDenied);
-  for (const char* bad : {"GET http://e.com/ HTTP/1.1\r\nHost: e.com\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: a.com\r\nHost: b.com\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: user@e.com\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: e.com:0\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: e.com:99999\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: e.com\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                          "GET /a b HTTP/1.1\r\nHost: e.com\r\n\r\n"}) {
+  for (const char* bad :
+       {"GET http://e.com/ HTTP/1.1\r\nHost: e.com\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a.com\r\nHost: b.com\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: user@e.com\r\n\r\n", "GET / HTTP/1.1\r\nHost: e.com:0\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: e.com:99999\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: e.com\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /a b HTTP/1.1\r\nHost: e.com\r\n\r\n"}) {
     INFO(bad);
     auto r = parseTransparentRequest(bad, 80);
     REQUIRE_FALSE(r.ok());

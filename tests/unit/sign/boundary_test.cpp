@@ -53,7 +53,8 @@ std::chrono::sys_seconds now() { return lens::test::stageNow(); }
 
 TEST_CASE("the stage injects a header where its rules cover the request, and guards the rest",
           "[sign][boundary]") {
-  RawRequest covered = parseRequest("GET /v1/items/1 HTTP/1.1\nHost: api.test\nAuthorization: Bearer __lens_cred:tok__\n\n");
+  RawRequest covered = parseRequest(
+      "GET /v1/items/1 HTTP/1.1\nHost: api.test\nAuthorization: Bearer __lens_cred:tok__\n\n");
   BoundaryRequest a(engine(), destination(covered, "api.test"));
   REQUIRE(a.begin(covered));
   REQUIRE_FALSE(a.needsBody());
@@ -63,7 +64,8 @@ TEST_CASE("the stage injects a header where its rules cover the request, and gua
   CHECK(a.report().applied[0].credentialId == "tok");
 
   // The same placeholder on a path the injection's rules leave out.
-  RawRequest uncovered = parseRequest("GET /v1/other HTTP/1.1\nHost: api.test\nAuthorization: Bearer __lens_cred:tok__\n\n");
+  RawRequest uncovered = parseRequest(
+      "GET /v1/other HTTP/1.1\nHost: api.test\nAuthorization: Bearer __lens_cred:tok__\n\n");
   BoundaryRequest b(engine(), destination(uncovered, "api.test"));
   REQUIRE(b.begin(uncovered));
   CHECK_FALSE(b.finish(uncovered, {}, now()));
@@ -73,16 +75,21 @@ TEST_CASE("the stage injects a header where its rules cover the request, and gua
   CHECK(b.refusal().text.find("__lens_cred") == std::string::npos);
 }
 
-TEST_CASE("the guard finds a placeholder in the query, any header and inside Basic", "[sign][boundary]") {
+TEST_CASE("the guard finds a placeholder in the query, any header and inside Basic",
+          "[sign][boundary]") {
   const auto& policy = *engine().policy();
-  CHECK(lens::sign::placeholderIn(policy, parseRequest("GET /?q=__lens_cred:key__ HTTP/1.1\nHost: x\n\n")) == "key");
-  CHECK(lens::sign::placeholderIn(policy, parseRequest("GET / HTTP/1.1\nHost: x\nX-Any: a __lens_cred:tok__\n\n")) ==
+  CHECK(lens::sign::placeholderIn(
+            policy, parseRequest("GET /?q=__lens_cred:key__ HTTP/1.1\nHost: x\n\n")) == "key");
+  CHECK(lens::sign::placeholderIn(
+            policy, parseRequest("GET / HTTP/1.1\nHost: x\nX-Any: a __lens_cred:tok__\n\n")) ==
         "tok");
   // "user:__lens_cred:tok__" in base64.
-  CHECK(lens::sign::placeholderIn(policy, parseRequest("GET / HTTP/1.1\nHost: x\n"
-                                                       "Authorization: Basic dXNlcjpfX2xlbnNfY3JlZDp0b2tfXw==\n\n")) ==
+  CHECK(lens::sign::placeholderIn(
+            policy, parseRequest("GET / HTTP/1.1\nHost: x\n"
+                                 "Authorization: Basic dXNlcjpfX2xlbnNfY3JlZDp0b2tfXw==\n\n")) ==
         "tok");
-  CHECK(lens::sign::placeholderIn(policy, parseRequest("GET / HTTP/1.1\nHost: x\nAuthorization: Bearer x\n\n")) ==
+  CHECK(lens::sign::placeholderIn(
+            policy, parseRequest("GET / HTTP/1.1\nHost: x\nAuthorization: Bearer x\n\n")) ==
         std::nullopt);
 }
 
@@ -94,8 +101,10 @@ TEST_CASE("a target the substitution rewrites is judged again", "[sign][boundary
   CHECK(stage.refusal().credentialId == "key");
 }
 
-TEST_CASE("an AWS request is re-signed: as it is, hashed once the body is whole, refused when it cannot be",
-          "[sign][boundary]") {
+TEST_CASE(
+    "an AWS request is re-signed: as it is, hashed once the body is whole, refused when it cannot "
+    "be",
+    "[sign][boundary]") {
   SECTION("UNSIGNED-PAYLOAD: the head alone") {
     const RawRequest plain = parseRequest(
         "PUT /bucket/key HTTP/1.1\nHost: s3.eu-west-1.amazonaws.com\nContent-Length: 5\n\nhello");
@@ -109,14 +118,16 @@ TEST_CASE("an AWS request is re-signed: as it is, hashed once the body is whole,
     CHECK_FALSE(stage.needsBody());
     REQUIRE(stage.finish(head, {}, now()));
     const std::string text = serializeRawRequest(head);
-    CHECK(text.find("Credential=ASIAREALKEY/20240102/eu-west-1/s3/aws4_request") != std::string::npos);
+    CHECK(text.find("Credential=ASIAREALKEY/20240102/eu-west-1/s3/aws4_request") !=
+          std::string::npos);
     CHECK(text.find("LENSFAKE") == std::string::npos);
     CHECK(stage.report().awsCredentialId == "aws");
     CHECK(stage.report().service == "s3");
   }
   SECTION("a body signed by its hash is read whole first") {
     const RawRequest plain = parseRequest(
-        "POST / HTTP/1.1\nHost: sqs.eu-west-1.amazonaws.com\nContent-Type: application/x-amz-json-1.0\n"
+        "POST / HTTP/1.1\nHost: sqs.eu-west-1.amazonaws.com\nContent-Type: "
+        "application/x-amz-json-1.0\n"
         "Content-Length: 2\n\n{}");
     RawRequest head = signOk(plain, sandboxContext("sqs"), SignatureLocation::kHeader).request;
     head.body.clear();
@@ -129,8 +140,8 @@ TEST_CASE("an AWS request is re-signed: as it is, hashed once the body is whole,
     CHECK(serializeRawRequest(head).find("ASIAREALKEY") != std::string::npos);
   }
   SECTION("over --max-signed-body: 413; chunked: 411") {
-    const RawRequest plain = parseRequest(
-        "POST / HTTP/1.1\nHost: sqs.eu-west-1.amazonaws.com\nContent-Length: 2\n\n{}");
+    const RawRequest plain =
+        parseRequest("POST / HTTP/1.1\nHost: sqs.eu-west-1.amazonaws.com\nContent-Length: 2\n\n{}");
     RawRequest head = signOk(plain, sandboxContext("sqs"), SignatureLocation::kHeader).request;
     head.body.clear();
     RawRequest chunked = head;
@@ -146,8 +157,8 @@ TEST_CASE("an AWS request is re-signed: as it is, hashed once the body is whole,
   SECTION("a key that is not a placeholder: 401, never quoted") {
     SigningContext real = sandboxContext("sqs");
     real.accessKeyId = "AKIASOMEREALKEY";
-    RawRequest head = signOk(parseRequest("GET / HTTP/1.1\nHost: sqs.eu-west-1.amazonaws.com\n\n"), real,
-                             SignatureLocation::kHeader)
+    RawRequest head = signOk(parseRequest("GET / HTTP/1.1\nHost: sqs.eu-west-1.amazonaws.com\n\n"),
+                             real, SignatureLocation::kHeader)
                           .request;
     BoundaryRequest stage(engine(), destination(head, "sqs.eu-west-1.amazonaws.com"));
     CHECK_FALSE(stage.begin(head));
@@ -157,8 +168,8 @@ TEST_CASE("an AWS request is re-signed: as it is, hashed once the body is whole,
 }
 
 TEST_CASE("a LENSFAKE key sent to a host without its injection is a leak", "[sign][boundary]") {
-  RawRequest head = signOk(parseRequest("GET / HTTP/1.1\nHost: other.test\n\n"), sandboxContext("sqs"),
-                           SignatureLocation::kHeader)
+  RawRequest head = signOk(parseRequest("GET / HTTP/1.1\nHost: other.test\n\n"),
+                           sandboxContext("sqs"), SignatureLocation::kHeader)
                         .request;
   BoundaryRequest stage(engine(), destination(head, "other.test"));
   REQUIRE(stage.begin(head));

@@ -45,7 +45,9 @@ constexpr std::string_view kPolicy = R"({
                      "accessKeyId": "AKIADEV", "secretAccessKey": "dev", "sessionToken": "t"}]}
   ]})";
 
-SigningContext clientContext(std::string service = "sqs") { return lens::test::sandboxContext(std::move(service)); }
+SigningContext clientContext(std::string service = "sqs") {
+  return lens::test::sandboxContext(std::move(service));
+}
 
 const AwsCredentials kReal{"ASIAREALKEY", "real/secret+key", "real-session-token"};
 

@@ -55,8 +55,8 @@ RawRequest parseHead(const std::string& text) {
 RawRequest tokenRequest(std::string_view body, std::string_view extraHeaders = "",
                         std::string_view target = "/oauth/token") {
   return parseHead("POST " + std::string(target) + " HTTP/1.1\nHost: auth.crm.test\n" +
-                      "Content-Type: application/x-www-form-urlencoded\nContent-Length: " +
-                      std::to_string(body.size()) + "\n" + std::string(extraHeaders) + "\n");
+                   "Content-Type: application/x-www-form-urlencoded\nContent-Length: " +
+                   std::to_string(body.size()) + "\n" + std::string(extraHeaders) + "\n");
 }
 
 // The stage's outcome for one token request: the answer, or nullopt when
@@ -92,7 +92,8 @@ Poco::JSON::Object::Ptr json(const std::string& text) {
 TEST_CASE("a client-credentials request of the configured client is answered with the placeholder",
           "[sign][oauth]") {
   SECTION("client id in the form, scopes in another order") {
-    const std::string body = "grant_type=client_credentials&client_id=agent-client&scope=read+write";
+    const std::string body =
+        "grant_type=client_credentials&client_id=agent-client&scope=read+write";
     const Outcome out = run(tokenRequest(body), body);
     REQUIRE(out.ok);
     REQUIRE(out.answer);
@@ -106,12 +107,14 @@ TEST_CASE("a client-credentials request of the configured client is answered wit
   SECTION("client id as the Basic user name (client_secret_basic), percent-encoded") {
     // "agent%2Dclient:anything" in base64.
     const std::string body = "grant_type=client_credentials&scope=write%20read";
-    const Outcome out = run(tokenRequest(body, "Authorization: Basic YWdlbnQlMkRjbGllbnQ6YW55dGhpbmc=\n"), body);
+    const Outcome out =
+        run(tokenRequest(body, "Authorization: Basic YWdlbnQlMkRjbGllbnQ6YW55dGhpbmc=\n"), body);
     REQUIRE(out.answer);
     CHECK(out.answer->status == 200);
   }
   SECTION("a path that normalizes to the token path") {
-    const std::string body = "grant_type=client_credentials&client_id=agent-client&scope=read%20write";
+    const std::string body =
+        "grant_type=client_credentials&client_id=agent-client&scope=read%20write";
     const Outcome out = run(tokenRequest(body, "", "/oauth/./token"), body);
     REQUIRE(out.answer);
     CHECK(out.answer->status == 200);
@@ -130,7 +133,8 @@ TEST_CASE("a token request for other scopes gets invalid_scope, never a token", 
   }
 }
 
-TEST_CASE("what is not this client's client-credentials request goes to the origin unchanged", "[sign][oauth]") {
+TEST_CASE("what is not this client's client-credentials request goes to the origin unchanged",
+          "[sign][oauth]") {
   const std::string valid = "grant_type=client_credentials&client_id=agent-client&scope=read+write";
   struct Case {
     const char* what;
@@ -138,7 +142,8 @@ TEST_CASE("what is not this client's client-credentials request goes to the orig
     std::string headers;
   };
   const Case cases[] = {
-      {"another client", "grant_type=client_credentials&client_id=someone-else&scope=read+write", ""},
+      {"another client", "grant_type=client_credentials&client_id=someone-else&scope=read+write",
+       ""},
       {"another grant", "grant_type=password&client_id=agent-client&scope=read+write", ""},
       {"no grant", "client_id=agent-client&scope=read+write", ""},
       {"no client id at all", "grant_type=client_credentials&scope=read+write", ""},
@@ -156,8 +161,10 @@ TEST_CASE("what is not this client's client-credentials request goes to the orig
   }
 
   SECTION("not a form") {
-    RawRequest head = parseHead("POST /oauth/token HTTP/1.1\nHost: auth.crm.test\nContent-Type: application/json\n"
-                                   "Content-Length: " + std::to_string(valid.size()) + "\n\n");
+    RawRequest head = parseHead(
+        "POST /oauth/token HTTP/1.1\nHost: auth.crm.test\nContent-Type: application/json\n"
+        "Content-Length: " +
+        std::to_string(valid.size()) + "\n\n");
     const Outcome out = run(head, valid);
     CHECK(out.ok);
     CHECK_FALSE(out.answer);
@@ -175,39 +182,44 @@ TEST_CASE("what is not this client's client-credentials request goes to the orig
   }
   SECTION("another host: the injection's domain decides") {
     const RawRequest head = tokenRequest(valid);
-    CHECK_FALSE(lens::sign::isTokenRequest(head, *engine().policy(),
-                                           engine().injectionsFor(destination(head, "api.crm.test"))));
+    CHECK_FALSE(lens::sign::isTokenRequest(
+        head, *engine().policy(), engine().injectionsFor(destination(head, "api.crm.test"))));
   }
 }
 
 TEST_CASE("a token request must declare a readable length within the limit", "[sign][oauth]") {
   SECTION("chunked: 411") {
-    RawRequest head = parseHead("POST /oauth/token HTTP/1.1\nHost: auth.crm.test\n"
-                                   "Content-Type: application/x-www-form-urlencoded\nTransfer-Encoding: chunked\n\n");
+    RawRequest head = parseHead(
+        "POST /oauth/token HTTP/1.1\nHost: auth.crm.test\n"
+        "Content-Type: application/x-www-form-urlencoded\nTransfer-Encoding: chunked\n\n");
     const Outcome out = run(head, "");
     CHECK_FALSE(out.ok);
     CHECK(out.refusal.status == 411);
     CHECK(out.refusal.reason == lens::sign::reason::kOauthLengthRequired);
   }
   SECTION("over 64 KiB: 413") {
-    RawRequest head = parseHead("POST /oauth/token HTTP/1.1\nHost: auth.crm.test\n"
-                                "Content-Type: application/x-www-form-urlencoded\nContent-Length: " +
-                                   std::to_string(lens::sign::kMaxTokenRequestBody + 1) + "\n\n");
+    RawRequest head = parseHead(
+        "POST /oauth/token HTTP/1.1\nHost: auth.crm.test\n"
+        "Content-Type: application/x-www-form-urlencoded\nContent-Length: " +
+        std::to_string(lens::sign::kMaxTokenRequestBody + 1) + "\n\n");
     const Outcome out = run(head, "");
     CHECK(out.refusal.status == 413);
     CHECK(out.refusal.reason == lens::sign::reason::kOauthBodyTooLarge);
   }
 }
 
-TEST_CASE("the answered placeholder is swapped on API calls and guarded elsewhere", "[sign][oauth]") {
-  RawRequest api = parseRequest("GET /v1/accounts HTTP/1.1\nHost: api.crm.test\nAuthorization: Bearer __lens_cred:crm__\n\n");
+TEST_CASE("the answered placeholder is swapped on API calls and guarded elsewhere",
+          "[sign][oauth]") {
+  RawRequest api = parseRequest(
+      "GET /v1/accounts HTTP/1.1\nHost: api.crm.test\nAuthorization: Bearer __lens_cred:crm__\n\n");
   BoundaryRequest a(engine(), destination(api, "api.crm.test"));
   REQUIRE(a.begin(api));
   REQUIRE(a.finish(api, {}, now()));
   CHECK(api.findHeader("authorization")->value() == "Bearer REAL-CRM-TOKEN");
 
   // The token endpoint has no header injection: the placeholder sent there is a leak.
-  RawRequest leak = parseRequest("GET /me HTTP/1.1\nHost: auth.crm.test\nAuthorization: Bearer __lens_cred:crm__\n\n");
+  RawRequest leak = parseRequest(
+      "GET /me HTTP/1.1\nHost: auth.crm.test\nAuthorization: Bearer __lens_cred:crm__\n\n");
   BoundaryRequest b(engine(), destination(leak));
   REQUIRE(b.begin(leak));
   CHECK_FALSE(b.finish(leak, {}, now()));

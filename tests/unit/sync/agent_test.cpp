@@ -26,7 +26,8 @@ using lens::test::slurp;
 
 const std::string kGood =
     R"({"type":"policy","proxyUpstream":"http://up:3128","network":{"defaultVerdict":"deny","defaultTransport":"upstream"}})";
-const std::string kBad = R"({"type":"policy","network":{"defaultVerdict":"maybe","defaultTransport":"upstream"}})";
+const std::string kBad =
+    R"({"type":"policy","network":{"defaultVerdict":"maybe","defaultTransport":"upstream"}})";
 
 }  // namespace
 
@@ -54,9 +55,10 @@ TEST_CASE("a policy frame is installed and acknowledged with its version", "[syn
   SECTION("an invalid policy is rejected with located errors; the file stays") {
     const auto rejected = agent.onText(kBad);
     REQUIRE(rejected.frames.size() == 1);
-    CHECK(rejected.frames[0].rfind(R"({"type":"policy_rejected","version":")" + lens::util::sha256Hex(kBad) +
-                                       R"(","errors":["policy frame:1:46: network.defaultVerdict: unknown value)",
-                                   0) == 0);
+    CHECK(rejected.frames[0].rfind(
+              R"({"type":"policy_rejected","version":")" + lens::util::sha256Hex(kBad) +
+                  R"(","errors":["policy frame:1:46: network.defaultVerdict: unknown value)",
+              0) == 0);
     CHECK(slurp(o.policyPath) == kGood);
     CHECK(agent.installedVersion() == version);
     CHECK(agent.counters().policiesRejected == 1);
@@ -113,7 +115,8 @@ TEST_CASE("refused and ignored frames are counted", "[sync][agent]") {
   CHECK(result.find("\"frames_refused_oversized\":1") != std::string::npos);
 }
 
-TEST_CASE("decisions go to the decision socket, or are logged when nobody listens", "[sync][agent]") {
+TEST_CASE("decisions go to the decision socket, or are logged when nobody listens",
+          "[sync][agent]") {
   TempDir dir;
   const std::string path = (dir.path / "decision.sock").string();
   Agent::Options o;

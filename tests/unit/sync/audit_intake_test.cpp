@@ -24,14 +24,17 @@ using lens::test::TempDir;
 }  // namespace
 
 TEST_CASE("acceptAuditLine inserts the id and keeps the event as sent", "[sync][intake]") {
-  const std::string line = lens::audit::Event("lens-dns", "DNS example.com").meta("reason", "dns-denied").toJson() + "\n";
+  const std::string line =
+      lens::audit::Event("lens-dns", "DNS example.com").meta("reason", "dns-denied").toJson() +
+      "\n";
   auto record = lens::sync::acceptAuditLine(line, "abc-1");
   REQUIRE(record.ok());
   CHECK(*record == "{\"id\":\"abc-1\"," + line.substr(1, line.size() - 2));
 }
 
 TEST_CASE("acceptAuditLine flattens whitespace newlines onto one line", "[sync][intake]") {
-  auto record = lens::sync::acceptAuditLine("{\n \"type\": \"audit_event\",\r\n \"source\": \"s\", \"action\": \"a\"\n}\n", "x-2");
+  auto record = lens::sync::acceptAuditLine(
+      "{\n \"type\": \"audit_event\",\r\n \"source\": \"s\", \"action\": \"a\"\n}\n", "x-2");
   REQUIRE(record.ok());
   CHECK(record->find('\n') == std::string::npos);
   CHECK(*record == R"({"id":"x-2",  "type": "audit_event",   "source": "s", "action": "a" })");
@@ -49,7 +52,8 @@ TEST_CASE("acceptAuditLine refuses malformed lines", "[sync][intake]") {
       {R"({"type":"policy","source":"s","action":"a"})", "\"type\" is not \"audit_event\""},
       {R"({"type":"audit_event","action":"a"})", "no \"source\""},
       {R"({"type":"audit_event","source":"s","action":""})", "no \"action\""},
-      {R"({"type":"audit_event","source":"s","action":"a","id":"forged"})", "\"id\" is assigned by lens-policy-sync"},
+      {R"({"type":"audit_event","source":"s","action":"a","id":"forged"})",
+       "\"id\" is assigned by lens-policy-sync"},
       {R"({"type":"audit_event","source":"s","action":"a"} trailing)", "not JSON: "},
       {std::string(lens::sync::kMaxAuditLine + 1, ' '), "line longer than"},
   };
@@ -98,10 +102,12 @@ TEST_CASE("AuditIntake receives datagrams in order, counts malformed ones", "[sy
   std::memcpy(addr.sun_path, path.data(), path.size());
   for (int i = 0; i < 20; ++i) {
     const std::string line = lens::audit::Event("t", "A " + std::to_string(i)).toJson() + "\n";
-    REQUIRE(::sendto(fd, line.data(), line.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) > 0);
+    REQUIRE(::sendto(fd, line.data(), line.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+                     sizeof addr) > 0);
   }
   const char bad[] = "not json";
-  REQUIRE(::sendto(fd, bad, sizeof bad - 1, 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) > 0);
+  REQUIRE(::sendto(fd, bad, sizeof bad - 1, 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) >
+          0);
   ::close(fd);
 
   for (int i = 0; i < 200; ++i) {
@@ -112,7 +118,8 @@ TEST_CASE("AuditIntake receives datagrams in order, counts malformed ones", "[sy
   CHECK((*intake)->malformed() == 1);
   REQUIRE(got.size() == 20);
   for (int i = 0; i < 20; ++i) {
-    CHECK(got[static_cast<std::size_t>(i)].find("\"action\":\"A " + std::to_string(i) + "\"") != std::string::npos);
+    CHECK(got[static_cast<std::size_t>(i)].find("\"action\":\"A " + std::to_string(i) + "\"") !=
+          std::string::npos);
   }
   CHECK_FALSE(std::filesystem::exists(path));  // stop() removes the socket
 }
@@ -130,14 +137,16 @@ lens::sync::AuditIntake::Options discarding(const std::string& path, lens::sync:
 
 }  // namespace
 
-TEST_CASE("an audit socket path that holds a regular file is refused and the file left alone", "[sync][intake]") {
+TEST_CASE("an audit socket path that holds a regular file is refused and the file left alone",
+          "[sync][intake]") {
   TempDir dir;
   const std::string path = (dir.path / "audit.sock").string();
   { std::ofstream(path) << "somebody's data\n"; }
   lens::sync::EventIds ids;
   auto intake = lens::sync::AuditIntake::open(discarding(path, ids));
   REQUIRE_FALSE(intake.ok());
-  CHECK(intake.error().message == path + " exists and is not a socket; remove it or choose another --audit-socket");
+  CHECK(intake.error().message ==
+        path + " exists and is not a socket; remove it or choose another --audit-socket");
   CHECK(std::filesystem::is_regular_file(path));
 }
 

@@ -16,7 +16,7 @@ TEST_CASE("backoff doubles from 1 s to 60 s with jitter inside each step", "[syn
     r = 0.0;
     CHECK(low.next() == milliseconds(step / 2));  // the lowest draw: half the step
     r = 0.999999;
-    const auto high = backoff.next();             // the highest: never above the step
+    const auto high = backoff.next();  // the highest: never above the step
     CHECK(high <= milliseconds(step));
     CHECK(high > milliseconds(step * 9 / 10));
   }

@@ -20,16 +20,18 @@ TEST_CASE("control-plane URLs", "[sync][url]") {
   CHECK(tls->target == "/");
   CHECK(tls->text() == "wss://[2001:db8::1]:8443/");
 
-  const char* bad[] = {"http://cp.example/", "cp.example", "ws://", "ws://:80/", "ws://h:0/", "ws://h:65536/",
-                       "ws://user:pw@h/", "ws://[::1/", "ws://[nothost]/", "ws://h /x"};
+  const char* bad[] = {"http://cp.example/", "cp.example",    "ws://",           "ws://:80/",
+                       "ws://h:0/",          "ws://h:65536/", "ws://user:pw@h/", "ws://[::1/",
+                       "ws://[nothost]/",    "ws://h /x"};
   for (const char* url : bad) {
     INFO(url);
     auto r = lens::sync::parseControlUrl(url);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == lens::ErrorCode::kInvalidArgument);
   }
-  CHECK(lens::sync::parseControlUrl("ws://user@h/").error().message.find("--token-file or LENS_TOKEN") !=
-        std::string::npos);
+  CHECK(lens::sync::parseControlUrl("ws://user@h/")
+            .error()
+            .message.find("--token-file or LENS_TOKEN") != std::string::npos);
 }
 
 TEST_CASE("the token comes from the file first, then LENS_TOKEN", "[sync][token]") {

@@ -23,7 +23,8 @@ using lens::test::slurp;
 
 }  // namespace
 
-TEST_CASE("writeFileAtomically replaces the file whole, mode 0600, no temporary left", "[sync][install]") {
+TEST_CASE("writeFileAtomically replaces the file whole, mode 0600, no temporary left",
+          "[sync][install]") {
   TempDir dir;
   const auto file = dir.path / "policy.json";
   std::ofstream(file) << "old";
@@ -70,8 +71,9 @@ TEST_CASE("notifyPidfiles sends SIGHUP and reports unusable pidfiles", "[sync][i
   }
   std::ofstream(dir.path / "good.pid") << child << "\n";
   std::ofstream(dir.path / "bad.pid") << "nope\n";
-  const auto problems = lens::sync::notifyPidfiles(
-      {(dir.path / "good.pid").string(), (dir.path / "bad.pid").string(), (dir.path / "absent.pid").string()});
+  const auto problems =
+      lens::sync::notifyPidfiles({(dir.path / "good.pid").string(), (dir.path / "bad.pid").string(),
+                                  (dir.path / "absent.pid").string()});
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
   CHECK(WIFSIGNALED(status));

@@ -24,11 +24,13 @@ TEST_CASE("parseFrame reads the type and the fields of known frames", "[sync][pr
   CHECK(watch->id == "w1");
   CHECK(watch->waitMs == std::chrono::milliseconds(250));
 
-  auto longWait = lens::sync::parseFrame(R"({"type":"watch","id":"w2","waitMs":999999999})", limits());
+  auto longWait =
+      lens::sync::parseFrame(R"({"type":"watch","id":"w2","waitMs":999999999})", limits());
   REQUIRE(longWait.ok());
   CHECK(longWait->waitMs == lens::sync::kMaxWatchWait);
 
-  auto decision = lens::sync::parseFrame(R"({"type":"request_decision","id":"r1","decision":"allow_once"})", limits());
+  auto decision = lens::sync::parseFrame(
+      R"({"type":"request_decision","id":"r1","decision":"allow_once"})", limits());
   REQUIRE(decision.ok());
   CHECK(decision->type == FrameType::kRequestDecision);
   CHECK(decision->decision == "allow_once");
@@ -73,35 +75,42 @@ TEST_CASE("checkPolicyFrame validates the policy and the transport fields", "[sy
   }
   SECTION("policy errors are located in the frame") {
     const auto check = lens::sync::checkPolicyFrame(
-        "{\"type\":\"policy\",\n \"network\": {\"defaultVerdict\": \"alow\", \"defaultTransport\": \"upstream\"}}",
+        "{\"type\":\"policy\",\n \"network\": {\"defaultVerdict\": \"alow\", \"defaultTransport\": "
+        "\"upstream\"}}",
         limits());
     CHECK_FALSE(check.ok());
     REQUIRE(check.errors.size() == 1);
-    CHECK(check.errors[0].rfind("policy frame:2:32: network.defaultVerdict: unknown value \"alow\"", 0) == 0);
+    CHECK(check.errors[0].rfind("policy frame:2:32: network.defaultVerdict: unknown value \"alow\"",
+                                0) == 0);
   }
   SECTION("transport fields of the wrong kind") {
     const auto check = lens::sync::checkPolicyFrame(
         R"({"type":"policy","proxyUpstream":3,"minProtocolDate":"2026-02-30"})", limits());
     REQUIRE(check.errors.size() == 2);
     CHECK(check.errors[0] == "policy frame:1:34: proxyUpstream: must be a string, not a number");
-    CHECK(check.errors[1] == "policy frame:1:54: minProtocolDate: must be a date written YYYY-MM-DD");
+    CHECK(check.errors[1] ==
+          "policy frame:1:54: minProtocolDate: must be a date written YYYY-MM-DD");
     CHECK_FALSE(check.protocolTooOld);
   }
   SECTION("a newer minProtocolDate asks for a recycle") {
-    const auto check = lens::sync::checkPolicyFrame(R"({"type":"policy","minProtocolDate":"2099-01-01"})", limits(),
-                                                    "policy frame", "2026-05-26");
+    const auto check =
+        lens::sync::checkPolicyFrame(R"({"type":"policy","minProtocolDate":"2099-01-01"})",
+                                     limits(), "policy frame", "2026-05-26");
     CHECK(check.protocolTooOld);
     CHECK_FALSE(check.ok());
     REQUIRE(check.errors.size() == 1);
     CHECK(check.errors[0] ==
-          "policy frame:1:36: minProtocolDate: the policy needs protocol 2099-01-01 but this build speaks 2026-05-26; "
+          "policy frame:1:36: minProtocolDate: the policy needs protocol 2099-01-01 but this build "
+          "speaks 2026-05-26; "
           "the sandbox must be recycled");
   }
   SECTION("an older or equal minProtocolDate is fine") {
-    CHECK(lens::sync::checkPolicyFrame(R"({"type":"policy","minProtocolDate":"2026-05-26"})", limits(), "f",
+    CHECK(lens::sync::checkPolicyFrame(R"({"type":"policy","minProtocolDate":"2026-05-26"})",
+                                       limits(), "f", "2026-05-26")
+              .ok());
+    CHECK(lens::sync::checkPolicyFrame(R"({"minProtocolDate":"2020-01-01"})", limits(), "f",
                                        "2026-05-26")
               .ok());
-    CHECK(lens::sync::checkPolicyFrame(R"({"minProtocolDate":"2020-01-01"})", limits(), "f", "2026-05-26").ok());
   }
   SECTION("a frame of another type cannot be installed") {
     const auto check = lens::sync::checkPolicyFrame(R"({"type":"watch"})", limits());
@@ -123,8 +132,9 @@ TEST_CASE("outbound frames have the documented shapes", "[sync][protocol]") {
   CHECK(lens::sync::policyAppliedFrame("abc") == R"({"type":"policy_applied","version":"abc"})");
   CHECK(lens::sync::policyRejectedFrame("abc", {"f:1:2: x: bad \"y\""}) ==
         R"({"type":"policy_rejected","version":"abc","errors":["f:1:2: x: bad \"y\""]})");
-  CHECK(lens::sync::watchResultFrame("w", {"one", "two"}, {{"frames_received", 3}}) ==
-        R"({"type":"watch_result","id":"w","output":"one\ntwo\n","counters":{"frames_received":3}})");
+  CHECK(
+      lens::sync::watchResultFrame("w", {"one", "two"}, {{"frames_received", 3}}) ==
+      R"({"type":"watch_result","id":"w","output":"one\ntwo\n","counters":{"frames_received":3}})");
 }
 
 TEST_CASE("watch_result output is bounded and keeps the newest lines", "[sync][protocol]") {

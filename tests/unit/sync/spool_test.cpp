@@ -16,11 +16,12 @@ using lens::sync::Spool;
 using lens::test::TempDir;
 
 std::string record(int n) {
-  return R"({"id":"i-)" + std::to_string(n) + R"(","type":"audit_event","source":"t","action":"A )" +
-         std::to_string(n) + R"("})";
+  return R"({"id":"i-)" + std::to_string(n) +
+         R"(","type":"audit_event","source":"t","action":"A )" + std::to_string(n) + R"("})";
 }
 
-std::unique_ptr<Spool> openSpool(const std::filesystem::path& dir, std::uint64_t maxBytes = 64u << 20,
+std::unique_ptr<Spool> openSpool(const std::filesystem::path& dir,
+                                 std::uint64_t maxBytes = 64u << 20,
                                  std::uint64_t segmentBytes = 0) {
   Spool::Options o;
   o.dir = dir.string();
@@ -88,7 +89,8 @@ TEST_CASE("spool hands out records in order and forgets them once committed", "[
   CHECK(spool->stats().segments == 1);  // sent segments are deleted
 }
 
-TEST_CASE("spool survives a restart: uncommitted records come back, committed ones do not", "[sync][spool]") {
+TEST_CASE("spool survives a restart: uncommitted records come back, committed ones do not",
+          "[sync][spool]") {
   TempDir dir;
   {
     auto spool = openSpool(dir.path, 1u << 20, 4096);
@@ -117,7 +119,8 @@ TEST_CASE("spool cuts a torn last line and skips corrupt lines", "[sync][spool]"
     REQUIRE(spool->sync().ok());
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir.path)) {
-    if (entry.path().extension() == ".jsonl") std::ofstream(entry.path(), std::ios::app) << R"({"id":"torn","ty)";
+    if (entry.path().extension() == ".jsonl")
+      std::ofstream(entry.path(), std::ios::app) << R"({"id":"torn","ty)";
   }
   auto spool = openSpool(dir.path);
   const auto out = drain(*spool);
@@ -172,7 +175,8 @@ TEST_CASE("an unreadable cursor sends the whole spool again", "[sync][spool]") {
   CHECK(drain(*spool).size() == 5);
 }
 
-TEST_CASE("spool: a directory it may not create is a permission error (exit 5), not an I/O one", "[sync][spool]") {
+TEST_CASE("spool: a directory it may not create is a permission error (exit 5), not an I/O one",
+          "[sync][spool]") {
   // sysfs refuses mkdir with EPERM, also for root.
   Spool::Options o;
   o.dir = "/sys/lens-spool-test";

@@ -46,7 +46,8 @@ int strictVerify(const std::string& pem) {
 
 }  // namespace
 
-TEST_CASE("initCa creates a P-256 CA: key 0600, certificate 0644, accepted by a strict verifier", "[tls][ca]") {
+TEST_CASE("initCa creates a P-256 CA: key 0600, certificate 0644, accepted by a strict verifier",
+          "[tls][ca]") {
   TempDir tmp;
   const std::string dir = (tmp.path / "ca").string();
   auto made = lens::tls::initCa(dir, 30, false);
@@ -95,13 +96,15 @@ TEST_CASE("A CA that cannot be used is named, and kept until replaced", "[tls][c
     CHECK(loaded.error().code == lens::ErrorCode::kNotFound);
     auto init = lens::tls::initCa(dir, 30, false);
     REQUIRE_FALSE(init.ok());
-    CHECK_THAT(init.error().message, Catch::Contains("ca.key does not exist") && Catch::Contains("--force"));
+    CHECK_THAT(init.error().message,
+               Catch::Contains("ca.key does not exist") && Catch::Contains("--force"));
     CHECK(slurp(cert) == "-----BEGIN CERTIFICATE-----\n");
     CHECK(lens::tls::initCa(dir, 30, true).ok());
   }
   SECTION("a key others may read") {
     REQUIRE(lens::tls::initCa(dir, 30, false).ok());
-    std::filesystem::permissions(key, std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+    std::filesystem::permissions(key, std::filesystem::perms::others_read,
+                                 std::filesystem::perm_options::add);
     auto loaded = lens::tls::loadCa(dir);
     REQUIRE_FALSE(loaded.ok());
     CHECK_THAT(loaded.error().message, Catch::Contains("mode 0604") && Catch::Contains("0600"));
@@ -121,7 +124,8 @@ TEST_CASE("A CA that cannot be used is named, and kept until replaced", "[tls][c
     TempDir other;
     REQUIRE(lens::tls::initCa(other.path.string(), 30, false).ok());
     REQUIRE(lens::tls::initCa(dir, 30, false).ok());
-    std::filesystem::copy_file(other.path / "ca.key", key, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(other.path / "ca.key", key,
+                               std::filesystem::copy_options::overwrite_existing);
     auto loaded = lens::tls::loadCa(dir);
     REQUIRE_FALSE(loaded.ok());
     CHECK_THAT(loaded.error().message, Catch::Contains("does not belong to the certificate"));

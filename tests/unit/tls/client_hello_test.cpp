@@ -39,9 +39,9 @@ std::string sni(const std::string& name) {
 // `withExtensions` false leaves the block out altogether.
 std::string helloMessage(const std::string& extensions, bool withExtensions = true) {
   std::string body = "\x03\x03" + std::string(32, 'r');
-  body += std::string(1, '\0');                   // empty session id
+  body += std::string(1, '\0');                          // empty session id
   body += be16(4) + std::string("\x13\x01\xc0\x2f", 4);  // two cipher suites
-  body += std::string("\x01\x00", 2);             // null compression
+  body += std::string("\x01\x00", 2);                    // null compression
   if (withExtensions) body += be16(extensions.size()) + extensions;
   return std::string(1, '\x01') + be24(body.size()) + body;
 }
@@ -75,8 +75,9 @@ TEST_CASE("real ClientHellos: the SNI of openssl, curl and python", "[tls]") {
     const char* file;
     const char* name;
   };
-  for (const Case& c : {Case{"openssl-sni.bin", "allowed.example"}, Case{"openssl-tls12.bin", "www.example.com"},
-                        Case{"curl.bin", "origin.test"}, Case{"python.bin", "py.example.org"}}) {
+  for (const Case& c :
+       {Case{"openssl-sni.bin", "allowed.example"}, Case{"openssl-tls12.bin", "www.example.com"},
+        Case{"curl.bin", "origin.test"}, Case{"python.bin", "py.example.org"}}) {
     INFO(c.file);
     const std::string bytes = readCapture(c.file);
     const auto r = parseClientHello(bytes);
@@ -102,7 +103,8 @@ TEST_CASE("every prefix of a ClientHello asks for more, never fails", "[tls]") {
   }
 }
 
-TEST_CASE("waitFor: no prefix shorter than it says more, and tiny records cost few parses", "[tls]") {
+TEST_CASE("waitFor: no prefix shorter than it says more, and tiny records cost few parses",
+          "[tls]") {
   const std::string message = messageOf(readCapture("curl.bin"));
   for (std::size_t fragment : {1u, 3u, 100u, 16384u}) {
     INFO(fragment);
@@ -115,7 +117,8 @@ TEST_CASE("waitFor: no prefix shorter than it says more, and tiny records cost f
     for (std::size_t n = 1; n <= split.size(); ++n) {
       if (n < waitFor) {
         // Nothing the parser can use: a parse here would say the same.
-        if (n % 97 == 0) REQUIRE(parseClientHello(split.substr(0, n)).status == HelloStatus::kNeedMore);
+        if (n % 97 == 0)
+          REQUIRE(parseClientHello(split.substr(0, n)).status == HelloStatus::kNeedMore);
         continue;
       }
       ++parses;
@@ -151,7 +154,8 @@ TEST_CASE("a ClientHello split across many records, and bytes after it", "[tls]"
 }
 
 TEST_CASE("synthetic ClientHellos: SNI, no extensions, unknown extensions", "[tls]") {
-  auto r = parseClientHello(records(helloMessage(extension(0x0010, "\x00\x03\x02h2") + sni("Api.Example.com"))));
+  auto r = parseClientHello(
+      records(helloMessage(extension(0x0010, "\x00\x03\x02h2") + sni("Api.Example.com"))));
   REQUIRE(r.status == HelloStatus::kComplete);
   CHECK(*r.hello.serverName == "api.example.com");
   r = parseClientHello(records(helloMessage("", false)));
@@ -164,8 +168,10 @@ TEST_CASE("synthetic ClientHellos: SNI, no extensions, unknown extensions", "[tl
 
 TEST_CASE("not TLS, or not a ClientHello: invalid", "[tls]") {
   CHECK(parseClientHello("GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == HelloStatus::kInvalid);
-  CHECK(parseClientHello(std::string("\x17\x03\x03\x00\x05hello", 10)).status == HelloStatus::kInvalid);
-  CHECK(parseClientHello(std::string("\x16\x03\x05\x00\x05hello", 10)).status == HelloStatus::kInvalid);
+  CHECK(parseClientHello(std::string("\x17\x03\x03\x00\x05hello", 10)).status ==
+        HelloStatus::kInvalid);
+  CHECK(parseClientHello(std::string("\x16\x03\x05\x00\x05hello", 10)).status ==
+        HelloStatus::kInvalid);
   CHECK(parseClientHello(std::string("\x16\x03\x01\x00\x00", 5)).status == HelloStatus::kInvalid);
   CHECK(parseClientHello(std::string("\x16\x03\x01\xff\xff", 5)).status == HelloStatus::kInvalid);
   // A ServerHello (type 2) in a handshake record.
@@ -173,8 +179,9 @@ TEST_CASE("not TLS, or not a ClientHello: invalid", "[tls]") {
   message[0] = '\x02';
   CHECK(parseClientHello(records(message)).status == HelloStatus::kInvalid);
   // A second handshake message in the ClientHello's record.
-  CHECK(parseClientHello(records(helloMessage(sni("a.example")) + std::string("\x01\x00\x00\x00", 4)))
-            .status == HelloStatus::kInvalid);
+  CHECK(
+      parseClientHello(records(helloMessage(sni("a.example")) + std::string("\x01\x00\x00\x00", 4)))
+          .status == HelloStatus::kInvalid);
   // Two bytes in: already not a TLS record.
   CHECK(parseClientHello("\x16\x04").status == HelloStatus::kInvalid);
 }
@@ -190,39 +197,45 @@ TEST_CASE("malformed ClientHello bodies are invalid, not read past their end", "
     CHECK(parseClientHello(records(message)).status == HelloStatus::kInvalid);
   }
   // Session id longer than 32.
-  std::string body = "\x03\x03" + std::string(32, 'r') + std::string(1, '\x21') + std::string(33, 's') +
-                     be16(2) + std::string("\x13\x01", 2) + std::string("\x01\x00", 2);
+  std::string body = "\x03\x03" + std::string(32, 'r') + std::string(1, '\x21') +
+                     std::string(33, 's') + be16(2) + std::string("\x13\x01", 2) +
+                     std::string("\x01\x00", 2);
   CHECK(parseClientHello(records(std::string(1, '\x01') + be24(body.size()) + body)).status ==
         HelloStatus::kInvalid);
   // Odd cipher suite length, no compression method.
-  body = "\x03\x03" + std::string(32, 'r') + std::string(1, '\0') + be16(3) + std::string("\x13\x01\x00", 3) +
-         std::string("\x01\x00", 2);
+  body = "\x03\x03" + std::string(32, 'r') + std::string(1, '\0') + be16(3) +
+         std::string("\x13\x01\x00", 3) + std::string("\x01\x00", 2);
   CHECK(parseClientHello(records(std::string(1, '\x01') + be24(body.size()) + body)).status ==
         HelloStatus::kInvalid);
-  body = "\x03\x03" + std::string(32, 'r') + std::string(1, '\0') + be16(2) + std::string("\x13\x01", 2) +
-         std::string(1, '\0');
+  body = "\x03\x03" + std::string(32, 'r') + std::string(1, '\0') + be16(2) +
+         std::string("\x13\x01", 2) + std::string(1, '\0');
   CHECK(parseClientHello(records(std::string(1, '\x01') + be24(body.size()) + body)).status ==
         HelloStatus::kInvalid);
   // An extension longer than its block; a repeated extension.
-  CHECK(parseClientHello(records(helloMessage(be16(0x0010) + be16(40) + "ab"))).status == HelloStatus::kInvalid);
+  CHECK(parseClientHello(records(helloMessage(be16(0x0010) + be16(40) + "ab"))).status ==
+        HelloStatus::kInvalid);
   CHECK(parseClientHello(records(helloMessage(sni("a.example") + sni("b.example")))).status ==
         HelloStatus::kInvalid);
 }
 
 TEST_CASE("server_name must be one valid host name", "[tls]") {
-  for (const std::string& bad : {std::string("a..example"), std::string("example."), std::string(".example"),
-                                std::string("exa mple"), std::string("ex\x00mple", 8), std::string("ex/ample"),
-                                std::string(64, 'a') + ".example", std::string(254, 'a'), std::string()}) {
+  for (const std::string& bad :
+       {std::string("a..example"), std::string("example."), std::string(".example"),
+        std::string("exa mple"), std::string("ex\x00mple", 8), std::string("ex/ample"),
+        std::string(64, 'a') + ".example", std::string(254, 'a'), std::string()}) {
     INFO(bad);
     CHECK(parseClientHello(records(helloMessage(sni(bad)))).status == HelloStatus::kInvalid);
   }
   // Two host_name entries in one list.
-  const std::string entries = std::string(1, '\0') + be16(1) + "a" + std::string(1, '\0') + be16(1) + "b";
-  CHECK(parseClientHello(records(helloMessage(extension(0, be16(entries.size()) + entries)))).status ==
-        HelloStatus::kInvalid);
+  const std::string entries =
+      std::string(1, '\0') + be16(1) + "a" + std::string(1, '\0') + be16(1) + "b";
+  CHECK(parseClientHello(records(helloMessage(extension(0, be16(entries.size()) + entries))))
+            .status == HelloStatus::kInvalid);
   // An empty list; a list whose length disagrees with the extension's.
-  CHECK(parseClientHello(records(helloMessage(extension(0, be16(0))))).status == HelloStatus::kInvalid);
-  CHECK(parseClientHello(records(helloMessage(extension(0, be16(9) + std::string(1, '\0') + be16(1) + "a"))))
+  CHECK(parseClientHello(records(helloMessage(extension(0, be16(0))))).status ==
+        HelloStatus::kInvalid);
+  CHECK(parseClientHello(
+            records(helloMessage(extension(0, be16(9) + std::string(1, '\0') + be16(1) + "a"))))
             .status == HelloStatus::kInvalid);
   CHECK(parseClientHello(records(helloMessage(sni("under_score.example-1.test")))).status ==
         HelloStatus::kComplete);

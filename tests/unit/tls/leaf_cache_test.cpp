@@ -28,7 +28,8 @@ std::shared_ptr<const SigningCa> makeCa(const lens::test::TempDir& dir, int days
 std::string verify(const SigningCa& ca, X509* leaf, const std::string& name, bool ip) {
   std::unique_ptr<X509_STORE, lens::tls::OpensslDeleter<X509_STORE_free>> store(X509_STORE_new());
   X509_STORE_add_cert(store.get(), ca.cert());
-  std::unique_ptr<X509_STORE_CTX, lens::tls::OpensslDeleter<X509_STORE_CTX_free>> ctx(X509_STORE_CTX_new());
+  std::unique_ptr<X509_STORE_CTX, lens::tls::OpensslDeleter<X509_STORE_CTX_free>> ctx(
+      X509_STORE_CTX_new());
   REQUIRE(X509_STORE_CTX_init(ctx.get(), store.get(), leaf, nullptr) == 1);
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
@@ -102,7 +103,8 @@ TEST_CASE("a leaf never outlives its CA", "[tls][leaf]") {
   auto ca = makeCa(dir, 2);
   auto leaf = lens::tls::mintLeaf(*ca, "short.example.test");
   REQUIRE(leaf);
-  CHECK(ASN1_TIME_compare(X509_get0_notAfter(leaf->cert.get()), X509_get0_notAfter(ca->cert())) == 0);
+  CHECK(ASN1_TIME_compare(X509_get0_notAfter(leaf->cert.get()), X509_get0_notAfter(ca->cert())) ==
+        0);
   CHECK(verify(*ca, leaf->cert.get(), "short.example.test", false) == "ok");
 }
 
@@ -161,9 +163,15 @@ TEST_CASE("leaves are minted off the calling thread and collected on it", "[tls]
   lens::tls::LeafCache cache(ca, {});
   CHECK(cache.find("a.test") == nullptr);
   std::vector<std::string> got;
-  cache.mint("a.test", [&](lens::Result<lens::tls::LeafCache::Context> c) { got.push_back(c ? "a ok" : "a failed"); });
-  cache.mint("a.test", [&](lens::Result<lens::tls::LeafCache::Context> c) { got.push_back(c ? "a again" : "failed"); });
-  cache.mint("a,b.test", [&](lens::Result<lens::tls::LeafCache::Context> c) { got.push_back(c ? "bad ok" : "bad failed"); });
+  cache.mint("a.test", [&](lens::Result<lens::tls::LeafCache::Context> c) {
+    got.push_back(c ? "a ok" : "a failed");
+  });
+  cache.mint("a.test", [&](lens::Result<lens::tls::LeafCache::Context> c) {
+    got.push_back(c ? "a again" : "failed");
+  });
+  cache.mint("a,b.test", [&](lens::Result<lens::tls::LeafCache::Context> c) {
+    got.push_back(c ? "bad ok" : "bad failed");
+  });
   CHECK(got.empty());  // nothing is called before collect()
   for (int i = 0; i < 500 && got.size() < 3; ++i) {
     pollfd p{cache.notifyFd(), POLLIN, 0};

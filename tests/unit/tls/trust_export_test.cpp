@@ -21,7 +21,8 @@ using lens::test::TempDir;
 using lens::tls::EnvAssignment;
 using lens::tls::TrustFiles;
 
-const TrustFiles kFiles{"/run/lens/ca/bundle.pem", "/run/lens/ca/ca.crt", "/run/lens/ca/truststore.p12"};
+const TrustFiles kFiles{"/run/lens/ca/bundle.pem", "/run/lens/ca/ca.crt",
+                        "/run/lens/ca/truststore.p12"};
 const std::string kJvmTrust =
     "-Djavax.net.ssl.trustStore=/run/lens/ca/truststore.p12 -Djavax.net.ssl.trustStoreType=PKCS12 "
     "-Djavax.net.ssl.trustStorePassword=changeit";
@@ -40,7 +41,9 @@ std::string der(const std::string& pem) {
   return certs->front();
 }
 
-void write(const std::filesystem::path& file, const std::string& text) { std::ofstream(file, std::ios::binary) << text; }
+void write(const std::filesystem::path& file, const std::string& text) {
+  std::ofstream(file, std::ios::binary) << text;
+}
 
 ino_t inodeOf(const std::string& path) {
   struct stat st {};
@@ -70,7 +73,8 @@ std::vector<std::string> aliases(const std::string& store) {
 
 }  // namespace
 
-TEST_CASE("ca env names the bundle in every variable that replaces roots, the CA alone for node", "[tls][trust]") {
+TEST_CASE("ca env names the bundle in every variable that replaces roots, the CA alone for node",
+          "[tls][trust]") {
   auto env = lens::tls::trustEnvironment(kFiles, std::nullopt);
   REQUIRE(env.ok());
   const std::vector<std::pair<std::string, std::string>> want = {
@@ -92,19 +96,22 @@ TEST_CASE("ca env names the bundle in every variable that replaces roots, the CA
   CHECK(got == want);
 }
 
-TEST_CASE("with a proxy, the proxy variables and the JVM's proxy properties follow", "[tls][trust]") {
-  auto proxy = lens::tls::parseProxySetting("127.0.0.1:3128", " localhost, .example.com,127.0.0.1,::1 ,10.0.0.0/8,");
+TEST_CASE("with a proxy, the proxy variables and the JVM's proxy properties follow",
+          "[tls][trust]") {
+  auto proxy = lens::tls::parseProxySetting("127.0.0.1:3128",
+                                            " localhost, .example.com,127.0.0.1,::1 ,10.0.0.0/8,");
   REQUIRE(proxy.ok());
   auto env = lens::tls::trustEnvironment(kFiles, *proxy);
   REQUIRE(env.ok());
   REQUIRE(env->size() == 12 + 6);
-  CHECK((*env)[11].value == kJvmTrust +
-                                " -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128"
-                                " -Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128"
-                                " -Dhttp.nonProxyHosts=localhost|*.localhost|example.com|*.example.com|127.0.0.1|[::1]|"
-                                "10.0.0.0/8");
-  const std::vector<std::string> names = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY",
-                                          "no_proxy"};
+  CHECK((*env)[11].value ==
+        kJvmTrust +
+            " -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128"
+            " -Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128"
+            " -Dhttp.nonProxyHosts=localhost|*.localhost|example.com|*.example.com|127.0.0.1|[::1]|"
+            "10.0.0.0/8");
+  const std::vector<std::string> names = {"HTTP_PROXY",  "HTTPS_PROXY", "http_proxy",
+                                          "https_proxy", "NO_PROXY",    "no_proxy"};
   for (std::size_t i = 0; i < names.size(); ++i) {
     INFO(names[i]);
     CHECK((*env)[12 + i].name == names[i]);
@@ -113,7 +120,8 @@ TEST_CASE("with a proxy, the proxy variables and the JVM's proxy properties foll
   }
 }
 
-TEST_CASE("an IPv6 proxy is bracketed in URLs but not for the JVM; no entries, no NO_PROXY", "[tls][trust]") {
+TEST_CASE("an IPv6 proxy is bracketed in URLs but not for the JVM; no entries, no NO_PROXY",
+          "[tls][trust]") {
   auto proxy = lens::tls::parseProxySetting("[::1]:3128", "");
   REQUIRE(proxy.ok());
   auto env = lens::tls::trustEnvironment(kFiles, *proxy);
@@ -137,7 +145,8 @@ TEST_CASE("bad proxy settings are usage errors", "[tls][trust]") {
   }
 }
 
-TEST_CASE("a JVM option with a space is quoted for the JVM; one with both quotes cannot be", "[tls][trust]") {
+TEST_CASE("a JVM option with a space is quoted for the JVM; one with both quotes cannot be",
+          "[tls][trust]") {
   TrustFiles spaced = kFiles;
   spaced.trustStore = "/tmp/a b/it's.p12";
   auto env = lens::tls::trustEnvironment(spaced, std::nullopt);
@@ -173,13 +182,15 @@ TEST_CASE("pemCertificates skips other blocks and names a broken certificate", "
   auto none = lens::tls::pemCertificates("");
   REQUIRE(none.ok());
   CHECK(none->empty());
-  auto broken = lens::tls::pemCertificates(ca + "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+  auto broken = lens::tls::pemCertificates(
+      ca + "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
   REQUIRE_FALSE(broken.ok());
   CHECK(broken.error().code == lens::ErrorCode::kInvalidInput);
   CHECK_THAT(broken.error().message, Catch::Contains("certificate 2"));
 }
 
-TEST_CASE("the PKCS#12 store holds every certificate as a Java trusted entry with a unique alias", "[tls][trust]") {
+TEST_CASE("the PKCS#12 store holds every certificate as a Java trusted entry with a unique alias",
+          "[tls][trust]") {
   TempDir tmp;
   const std::string first = newCa(tmp.path / "one");
   const std::string second = newCa(tmp.path / "two");  // the same CN
@@ -199,7 +210,8 @@ TEST_CASE("the PKCS#12 store holds every certificate as a Java trusted entry wit
   CHECK(empty.error().code == lens::ErrorCode::kInvalidInput);
 }
 
-TEST_CASE("a store OpenSSL made without the trust attribute holds no trusted entry", "[tls][trust]") {
+TEST_CASE("a store OpenSSL made without the trust attribute holds no trusted entry",
+          "[tls][trust]") {
   TempDir tmp;
   const std::string ca = newCa(tmp.path / "ca");
   BIO* bio = BIO_new_mem_buf(ca.data(), static_cast<int>(ca.size()));
@@ -221,7 +233,8 @@ TEST_CASE("a store OpenSSL made without the trust attribute holds no trusted ent
   CHECK(trusted->empty());
 }
 
-TEST_CASE("ensureTrustFiles writes the bundle and the store once, and again for a new CA", "[tls][trust]") {
+TEST_CASE("ensureTrustFiles writes the bundle and the store once, and again for a new CA",
+          "[tls][trust]") {
   TempDir tmp;
   const std::string dir = (tmp.path / "ca").string();
   const std::string root = newCa(tmp.path / "root");
@@ -234,7 +247,8 @@ TEST_CASE("ensureTrustFiles writes the bundle and the store once, and again for 
   CHECK(files->caCertificate == dir + "/ca.crt");
   CHECK(files->trustStore == dir + "/truststore.p12");
   CHECK(slurp(files->bundle) == lens::tls::appendToBundle(root, ca));
-  auto trusted = lens::tls::trustedCertificates(slurp(files->trustStore), lens::tls::kTrustStorePassword);
+  auto trusted =
+      lens::tls::trustedCertificates(slurp(files->trustStore), lens::tls::kTrustStorePassword);
   REQUIRE(trusted.ok());
   CHECK(*trusted == std::vector<std::string>{der(root), der(ca)});
 
@@ -251,13 +265,15 @@ TEST_CASE("ensureTrustFiles writes the bundle and the store once, and again for 
   const std::string next = replaced->info.certPem;
   REQUIRE(lens::tls::ensureTrustFiles(dir, next, "", (tmp.path / "roots.pem").string()).ok());
   CHECK(slurp(files->bundle) == lens::tls::appendToBundle(root, next));
-  trusted = lens::tls::trustedCertificates(slurp(files->trustStore), lens::tls::kTrustStorePassword);
+  trusted =
+      lens::tls::trustedCertificates(slurp(files->trustStore), lens::tls::kTrustStorePassword);
   REQUIRE(trusted.ok());
   CHECK(*trusted == std::vector<std::string>{der(root), der(next)});
 }
 
-TEST_CASE("ensureTrustFiles: without system roots the bundle is the CA; a named bundle must hold it",
-          "[tls][trust]") {
+TEST_CASE(
+    "ensureTrustFiles: without system roots the bundle is the CA; a named bundle must hold it",
+    "[tls][trust]") {
   TempDir tmp;
   const std::string dir = (tmp.path / "ca").string();
   const std::string ca = newCa(dir);
@@ -276,7 +292,8 @@ TEST_CASE("ensureTrustFiles: without system roots the bundle is the CA; a named 
   auto named = lens::tls::ensureTrustFiles(dir, ca, (tmp.path / "mine.pem").string(), "");
   REQUIRE(named.ok());
   CHECK(named->bundle == (tmp.path / "mine.pem").string());
-  auto trusted = lens::tls::trustedCertificates(slurp(named->trustStore), lens::tls::kTrustStorePassword);
+  auto trusted =
+      lens::tls::trustedCertificates(slurp(named->trustStore), lens::tls::kTrustStorePassword);
   REQUIRE(trusted.ok());
   CHECK(*trusted == std::vector<std::string>{der(other), der(ca)});
 }

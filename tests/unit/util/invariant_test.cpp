@@ -29,7 +29,8 @@ std::pair<int, std::string> inChild(Body body) {
   std::string out;
   char buffer[512];
   ssize_t n = 0;
-  while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<std::size_t>(n));
+  while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0)
+    out.append(buffer, static_cast<std::size_t>(n));
   ::close(fds[0]);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);

@@ -1,8 +1,8 @@
 #include "libcommon/util/strings.h"
 
 #include <catch2/catch.hpp>
-#include <string_view>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 using lens::util::closestMatch;
