@@ -6,7 +6,7 @@
 #include <iostream>
 #include <mutex>
 
-#include "libcommon/policy/policy_reloader.h"
+#include "libcommon/decision/policy_reloader.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::app {
@@ -44,7 +44,7 @@ int runDaemon(const DaemonRun& d) {
   };
   bool announced = false;
   std::mutex announceMutex;
-  policy::PolicyReloader::Options reload;
+  decision::PolicyReloader::Options reload;
   reload.path = d.policyPath;
   reload.source = d.tool;
   reload.sink = d.sink;
@@ -57,7 +57,7 @@ int runDaemon(const DaemonRun& d) {
               << engine->policy()->version.substr(0, 12) << std::endl;
     if (!d.readyFile.empty()) std::ofstream(d.readyFile) << "ready\n";
   };
-  policy::PolicyReloader reloader(reload);
+  decision::PolicyReloader reloader(reload);
   if (!reloader.reload("start")) {
     std::cerr << d.tool << ": no valid policy at " << reload.path << " yet: " << d.waitingNote
               << " until one is loaded\n";

@@ -158,7 +158,7 @@ int runCheck(const Options& o, const Plan& p) {
             << "audit intake:    unix:" << p.auditSocket << '\n';
   for (const auto& f : o.notifyPidfiles) std::cout << "notify pidfile:  " << f << '\n';
 
-  policy::JsonLimits limits;
+  json::JsonLimits limits;
   limits.maxBytes = p.maxFrame;
   const std::string file = p.standalone ? o.policyFile : p.policyPath;
   auto text = readPolicyFile(file, std::max<std::uint64_t>(p.maxFrame, limits.maxBytes));
@@ -224,6 +224,48 @@ class StopSignal {
 };
 
 // Says "ready" once (DESIGN.md section 3): a line on stderr and --ready-file.
+// Spool append failures, logged at most every 10 s while they last (a full
+// file system fails appends as fast as events come) with the events lost
+// since the last line. The spool itself counts lost events into its next
+// spool_overflow record.
+class SpoolFailures {
+ public:
+  explicit SpoolFailures(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
+
+  void append(sync::Spool& spool, const std::vector<std::string>& records) {
+    Status s = spool.append(records);
+    std::lock_guard lock(mutex_);
+    if (s) {
+      if (lost_ > 0 && due()) {
+        logger_->warn("spool: writing again; {} more events were lost", lost_);
+        lost_ = 0;
+      }
+      return;
+    }
+    lost_ += records.size();
+    if (due()) {
+      logger_->error("spool: {}; {} events lost (counted in a spool_overflow event)",
+                     s.error().message, lost_);
+      lost_ = 0;
+    }
+  }
+
+ private:
+  bool due() {
+    const auto now = std::chrono::steady_clock::now();
+    if (logged_ && now - last_ < std::chrono::seconds(10)) return false;
+    logged_ = true;
+    last_ = now;
+    return true;
+  }
+
+  std::shared_ptr<spdlog::logger> logger_;
+  std::mutex mutex_;
+  std::uint64_t lost_ = 0;  // since the last line
+  bool logged_ = false;
+  std::chrono::steady_clock::time_point last_;
+};
+
 class Readiness {
  public:
   Readiness(std::string readyFile, std::string intake)
@@ -343,9 +385,10 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
   agentOptions.notifyPidfiles = o.notifyPidfiles;
   agentOptions.decisionSocket = p.decisionSocket;
   agentOptions.limits.maxBytes = p.maxFrame;
+  SpoolFailures spoolFailures(logger);
   agentOptions.emit = [&](const audit::Event& event) {
     if (auto record = sync::acceptAuditLine(event.toJson(), ids.next())) {
-      if (Status s = (*spool)->append(*record); !s) logger->error("spool: {}", s.error().message);
+      spoolFailures.append(**spool, {std::move(*record)});
     }
   };
   agentOptions.onInstalled = [&](const std::string& version) {
@@ -369,16 +412,23 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
   intakeOptions.path = p.auditSocket;
   intakeOptions.ids = &ids;
   intakeOptions.onRecords = [&](std::vector<std::string>&& records) {
-    if (Status s = (*spool)->append(records); !s) {
-      logger->error("spool: {}; {} events lost", s.error().message, records.size());
-    }
+    spoolFailures.append(**spool, records);
   };
   auto lastSync = std::chrono::steady_clock::now();
+  // A failed sync is logged once until it changes or clears (a full disk
+  // fails every second).
+  std::string lastSyncError;
   intakeOptions.onTick = [&] {
     const auto now = std::chrono::steady_clock::now();
     if (now - lastSync < std::chrono::seconds(1)) return;
     lastSync = now;
-    if (Status s = (*spool)->sync(); !s) logger->error("spool: {}", s.error().message);
+    if (Status s = (*spool)->sync(); !s) {
+      if (s.error().message != lastSyncError) logger->error("spool: {}", s.error().message);
+      lastSyncError = s.error().message;
+    } else if (!lastSyncError.empty()) {
+      logger->info("spool: synced again");
+      lastSyncError.clear();
+    }
   };
   auto intake = sync::AuditIntake::open(intakeOptions);
   if (!intake) return fail(ExitCode::kFailure, intake.error().message);

@@ -5,12 +5,12 @@
 #include <variant>
 
 #include "libcommon/decision/engine.h"
+#include "libcommon/json/json_writer.h"
 #include "libcommon/policy/default_policy.h"
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/policy/schema_generator.h"
 #include "libcommon/policy/workload.h"
 #include "libcommon/util/exit_code.h"
-#include "libcommon/util/json_writer.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::app::schema {

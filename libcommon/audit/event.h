@@ -10,7 +10,7 @@
 #include <variant>
 #include <vector>
 
-#include "libcommon/util/json_writer.h"
+#include "libcommon/json/json_writer.h"
 
 namespace lens::audit {
 

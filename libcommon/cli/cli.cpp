@@ -4,9 +4,9 @@
 #include <cstring>
 #include <iostream>
 
+#include "libcommon/json/json_writer.h"
 #include "libcommon/log/logging.h"
 #include "libcommon/util/exit_code.h"
-#include "libcommon/util/json_writer.h"
 
 namespace lens::cli {
 

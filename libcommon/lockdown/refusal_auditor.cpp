@@ -1,7 +1,7 @@
 #include "libcommon/lockdown/refusal_auditor.h"
 
+#include "libcommon/json/json_writer.h"
 #include "libcommon/log/logging.h"
-#include "libcommon/util/json_writer.h"
 
 namespace lens::lockdown {
 

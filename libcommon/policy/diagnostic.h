@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "libcommon/policy/source_map.h"
+#include "libcommon/json/source_map.h"
 
 namespace lens::policy {
 
@@ -12,7 +12,7 @@ struct Diagnostic {
 
   Severity severity = Severity::kError;
   std::string file;
-  SourcePos pos;
+  json::SourcePos pos;
   std::string path;  // JSON path; "$" for the document itself
   std::string message;
 

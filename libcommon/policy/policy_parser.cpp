@@ -127,12 +127,12 @@ struct ObjectView {
   [[nodiscard]] std::string str(std::string_view key) const {
     return has(key) ? get(key).extract<std::string>() : std::string();
   }
-  [[nodiscard]] std::string at(std::string_view key) const { return childPath(path, key); }
+  [[nodiscard]] std::string at(std::string_view key) const { return json::childPath(path, key); }
 };
 
 class Parser {
  public:
-  Parser(const SourceMap& map, const ParseOptions& options, ParseOutcome& out)
+  Parser(const json::SourceMap& map, const ParseOptions& options, ParseOutcome& out)
       : map_(map), options_(options), out_(out) {}
 
   void document(const Var& root, PolicyDocument& doc) {
@@ -231,7 +231,7 @@ class Parser {
         // Values that are not strings are reported here and skipped by the
         // reader, so that the map's names are still checked.
         for (const auto& [key, value] : *v.extract<ObjectPtr>()) {
-          if (!value.isString()) wrongKind(childPath(path, key), "a string", value);
+          if (!value.isString()) wrongKind(json::childPath(path, key), "a string", value);
         }
         return true;
       }
@@ -252,7 +252,7 @@ class Parser {
     std::vector<std::string_view> names;
     for (const spec::Field& f : type.fields) names.push_back(f.name);
     for (const auto& [key, value] : *obj) {
-      const std::string at = childPath(path, key);
+      const std::string at = json::childPath(path, key);
       auto field = std::find_if(type.fields.begin(), type.fields.end(),
                                 [&key = key](const spec::Field& f) { return f.name == key; });
       if (field == type.fields.end()) {
@@ -276,7 +276,7 @@ class Parser {
       if (!obj->has(std::string(f.name))) {
         error(path, "missing required key " + quoted(f.name));
       } else if (obj->get(std::string(f.name)).isEmpty()) {
-        error(childPath(path, f.name), "must not be null");
+        error(json::childPath(path, f.name), "must not be null");
       }
     }
     return view;
@@ -288,7 +288,7 @@ class Parser {
     const ArrayPtr array = parent.get(key).extract<ArrayPtr>();
     const std::string at = parent.at(key);
     for (std::size_t i = 0; i < array->size(); ++i)
-      fn(array->get(static_cast<unsigned>(i)), indexPath(at, i));
+      fn(array->get(static_cast<unsigned>(i)), json::indexPath(at, i));
   }
 
   // Checks an array item as an object of `type` and returns its view, or
@@ -539,7 +539,7 @@ class Parser {
       if (c->has("id")) {
         auto [it, inserted] = firstSeen.emplace(cred.id, at);
         if (!inserted) {
-          const SourcePos first = map_.valuePos(childPath(it->second, "id"));
+          const json::SourcePos first = map_.valuePos(json::childPath(it->second, "id"));
           error(c->at("id"), "duplicate credential id " + quoted(cred.id) +
                                  " (first used at line " + std::to_string(first.line) + ")");
         }
@@ -563,7 +563,7 @@ class Parser {
       return std::nullopt;
     }
     const ObjectPtr obj = value.extract<ObjectPtr>();
-    const std::string tagPath = childPath(at, tagged.tag);
+    const std::string tagPath = json::childPath(at, tagged.tag);
     const Var tag = obj->get(std::string(tagged.tag));
     std::vector<std::string_view> names;
     for (const auto& variant : tagged.variants) names.push_back(variant.first);
@@ -663,7 +663,7 @@ class Parser {
       std::string message = "unknown key " + quoted(key);
       if (auto near = util::closestMatch(key, known))
         message += " (did you mean " + quoted(*near) + "?)";
-      error(childPath(at, key), std::move(message), true);
+      error(json::childPath(at, key), std::move(message), true);
     }
   }
 
@@ -671,7 +671,7 @@ class Parser {
     for (const auto& [key, value] : *v.get("env").extract<ObjectPtr>()) {
       if (!value.isString()) continue;  // reported by the structural check
       if (!isEnvName(key)) {
-        error(childPath(v.at("env"), key), "invalid environment variable name " + quoted(key),
+        error(json::childPath(v.at("env"), key), "invalid environment variable name " + quoted(key),
               true);
         continue;
       }
@@ -698,7 +698,7 @@ class Parser {
     });
   }
 
-  const SourceMap& map_;
+  const json::SourceMap& map_;
   const ParseOptions& options_;
   ParseOutcome& out_;
 };
@@ -730,13 +730,13 @@ bool before(const Diagnostic& a, const Diagnostic& b) {
 
 ParseOutcome parsePolicy(std::string_view text, const ParseOptions& options) {
   ParseOutcome out;
-  auto scanned = SourceMap::scan(text, options.limits);
-  if (auto* failure = std::get_if<SourceMap::ScanError>(&scanned)) {
+  auto scanned = json::SourceMap::scan(text, options.limits);
+  if (auto* failure = std::get_if<json::SourceMap::ScanError>(&scanned)) {
     out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, failure->pos,
                                     failure->path, failure->message});
     return out;
   }
-  const SourceMap& map = std::get<SourceMap>(scanned);
+  const json::SourceMap& map = std::get<json::SourceMap>(scanned);
 
   std::string_view body = text;
   if (body.starts_with(kByteOrderMark))

@@ -5,9 +5,9 @@
 #include <string_view>
 #include <vector>
 
+#include "libcommon/json/source_map.h"
 #include "libcommon/policy/diagnostic.h"
 #include "libcommon/policy/policy.h"
-#include "libcommon/policy/source_map.h"
 
 namespace lens::policy {
 
@@ -16,7 +16,7 @@ struct ParseOptions {
   // Accept the control-plane frame fields (type, proxyUpstream, proxyCaCert,
   // minProtocolDate) at the top level; they are not part of the document.
   bool allowTransportFields = false;
-  JsonLimits limits;
+  json::JsonLimits limits;
 };
 
 struct ParseOutcome {

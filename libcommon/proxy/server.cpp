@@ -12,12 +12,12 @@
 #include <cstring>
 #include <iostream>
 
+#include "libcommon/json/json_writer.h"
 #include "libcommon/log/logging.h"
 #include "libcommon/net/socket_address.h"
 #include "libcommon/net/socket_mark.h"
 #include "libcommon/proxy/reply.h"
 #include "libcommon/tls/leaf_cache.h"
-#include "libcommon/util/json_writer.h"
 #include "libcommon/util/system_error.h"
 
 namespace lens::proxy {

@@ -9,11 +9,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "libcommon/json/json_writer.h"
 #include "libcommon/log/logging.h"
 #include "libcommon/sync/policy_installer.h"
 #include "libcommon/sync/protocol.h"
 #include "libcommon/util/file.h"
-#include "libcommon/util/json_writer.h"
 #include "libcommon/util/unique_fd.h"
 
 namespace lens::sync {

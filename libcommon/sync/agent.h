@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "libcommon/audit/event.h"
-#include "libcommon/policy/source_map.h"
+#include "libcommon/json/source_map.h"
 
 namespace lens::sync {
 
@@ -62,7 +62,7 @@ class Agent {
     std::string policyPath;
     std::vector<std::string> notifyPidfiles;
     std::string decisionSocket;  // empty: decisions are only logged
-    policy::JsonLimits limits;
+    json::JsonLimits limits;
     std::string source = "lens-policy-sync";
     // Our own audit events (policy applied/rejected); may be empty.
     std::function<void(const audit::Event&)> emit;

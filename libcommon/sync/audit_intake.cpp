@@ -18,9 +18,9 @@
 #include <cstring>
 #include <variant>
 
+#include "libcommon/json/json_writer.h"
+#include "libcommon/json/source_map.h"
 #include "libcommon/log/logging.h"
-#include "libcommon/policy/source_map.h"
-#include "libcommon/util/json_writer.h"
 
 namespace lens::sync {
 
@@ -60,11 +60,11 @@ Result<std::string> acceptAuditLine(std::string_view text, std::string_view id) 
   while (!text.empty() && isJsonSpace(text.back())) text.remove_suffix(1);
   if (text.empty()) return refuse("empty line");
 
-  policy::JsonLimits limits;
+  json::JsonLimits limits;
   limits.maxBytes = kMaxAuditLine;
   limits.maxDepth = 16;
-  auto scanned = policy::SourceMap::scan(text, limits);
-  if (const auto* err = std::get_if<policy::SourceMap::ScanError>(&scanned)) {
+  auto scanned = json::SourceMap::scan(text, limits);
+  if (const auto* err = std::get_if<json::SourceMap::ScanError>(&scanned)) {
     return refuse("not JSON: " + std::to_string(err->pos.line) + ":" +
                   std::to_string(err->pos.column) + ": " + err->message);
   }

@@ -10,9 +10,9 @@
 #include <span>
 #include <variant>
 
-#include "libcommon/policy/source_map.h"
+#include "libcommon/json/json_writer.h"
+#include "libcommon/json/source_map.h"
 #include "libcommon/util/hash.h"
-#include "libcommon/util/json_writer.h"
 
 namespace lens::sync {
 
@@ -25,10 +25,9 @@ Error invalid(std::string message) {
 }
 
 // The JSON object of a frame, after the strict scan.
-Result<Poco::JSON::Object::Ptr> parseObject(std::string_view text,
-                                            const policy::JsonLimits& limits) {
-  auto scanned = policy::SourceMap::scan(text, limits);
-  if (const auto* err = std::get_if<policy::SourceMap::ScanError>(&scanned)) {
+Result<Poco::JSON::Object::Ptr> parseObject(std::string_view text, const json::JsonLimits& limits) {
+  auto scanned = json::SourceMap::scan(text, limits);
+  if (const auto* err = std::get_if<json::SourceMap::ScanError>(&scanned)) {
     return invalid("not JSON: " + std::to_string(err->pos.line) + ":" +
                    std::to_string(err->pos.column) + ": " + err->message);
   }
@@ -79,9 +78,9 @@ Result<std::string> requireDecision(const Poco::JSON::Object::Ptr& obj, std::str
   return decision;
 }
 
-std::string locate(std::string_view file, const policy::SourceMap* map, const std::string& path,
+std::string locate(std::string_view file, const json::SourceMap* map, const std::string& path,
                    const std::string& message) {
-  const policy::SourcePos pos = map ? map->valuePos(path) : policy::SourcePos{};
+  const json::SourcePos pos = map ? map->valuePos(path) : json::SourcePos{};
   return std::string(file) + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) +
          ": " + path + ": " + message;
 }
@@ -108,7 +107,7 @@ bool isProtocolDate(std::string_view s) {
   return day <= limit;
 }
 
-Result<InboundFrame> parseFrame(std::string_view text, const policy::JsonLimits& limits) {
+Result<InboundFrame> parseFrame(std::string_view text, const json::JsonLimits& limits) {
   auto parsed = parseObject(text, limits);
   if (!parsed) return parsed.error();
   const Poco::JSON::Object::Ptr& obj = *parsed;
@@ -150,7 +149,7 @@ Result<InboundFrame> parseFrame(std::string_view text, const policy::JsonLimits&
   return frame;
 }
 
-PolicyFrameCheck checkPolicyFrame(std::string_view text, const policy::JsonLimits& limits,
+PolicyFrameCheck checkPolicyFrame(std::string_view text, const json::JsonLimits& limits,
                                   std::string_view fileName, std::string_view ourDate) {
   PolicyFrameCheck check;
   check.version = util::sha256Hex(text);
@@ -165,8 +164,8 @@ PolicyFrameCheck checkPolicyFrame(std::string_view text, const policy::JsonLimit
 
   // The frame fields the policy parser does not check (it types proxyUpstream
   // and proxyCaCert itself): type and minProtocolDate.
-  auto scanned = policy::SourceMap::scan(text, limits);
-  const policy::SourceMap* map = std::get_if<policy::SourceMap>(&scanned);
+  auto scanned = json::SourceMap::scan(text, limits);
+  const json::SourceMap* map = std::get_if<json::SourceMap>(&scanned);
   auto parsed =
       map ? parseObject(text, limits) : Result<Poco::JSON::Object::Ptr>(invalid("not JSON"));
   std::vector<std::string> transportErrors;

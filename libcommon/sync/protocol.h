@@ -40,7 +40,7 @@ struct InboundFrame {
 // limits), an object, a string "type", and for the known non-policy types
 // their fields. Errors are kInvalidInput with a message fit for a log line.
 [[nodiscard]] Result<InboundFrame> parseFrame(std::string_view text,
-                                              const policy::JsonLimits& limits);
+                                              const json::JsonLimits& limits);
 
 // The result of validating a policy frame.
 struct PolicyFrameCheck {
@@ -59,7 +59,7 @@ struct PolicyFrameCheck {
 // minProtocolDate later than `ourDate` sets protocolTooOld and adds an error.
 // Diagnostics name `fileName` ("policy frame" for frames, the path for a file).
 [[nodiscard]] PolicyFrameCheck checkPolicyFrame(std::string_view text,
-                                                const policy::JsonLimits& limits,
+                                                const json::JsonLimits& limits,
                                                 std::string_view fileName = "policy frame",
                                                 std::string_view ourDate = kProtocolDate);
 

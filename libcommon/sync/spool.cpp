@@ -17,8 +17,8 @@
 #include <filesystem>
 #include <variant>
 
+#include "libcommon/json/source_map.h"
 #include "libcommon/log/logging.h"
-#include "libcommon/policy/source_map.h"
 #include "libcommon/util/strings.h"
 #include "libcommon/util/system_error.h"
 
@@ -60,11 +60,11 @@ Status writeAll(int fd, std::string_view data, const std::string& name) {
 
 bool isSpoolRecord(std::string_view line) {
   if (line.empty() || line.size() > kMaxRecord || line.front() != '{') return false;
-  policy::JsonLimits limits;
+  json::JsonLimits limits;
   limits.maxBytes = kMaxRecord;
   limits.maxDepth = 32;
-  auto scanned = policy::SourceMap::scan(line, limits);
-  if (std::holds_alternative<policy::SourceMap::ScanError>(scanned)) return false;
+  auto scanned = json::SourceMap::scan(line, limits);
+  if (std::holds_alternative<json::SourceMap::ScanError>(scanned)) return false;
   try {
     Poco::JSON::Parser parser;
     parser.setDepth(33);
@@ -265,27 +265,79 @@ std::uint64_t Spool::dropOldestLocked() {
   return report + lost;
 }
 
-Status Spool::appendLocked(const std::string& data, std::size_t count) {
-  if (segments_.back().size > 0 && segments_.back().size + data.size() > options_.segmentBytes) {
-    if (Status s = rotateLocked(); !s) return s;
-  }
-  std::uint64_t lost = 0;
-  while (segments_.size() > 1 && pendingBytesLocked() + data.size() > options_.maxBytes)
-    lost += dropOldestLocked();
-  if (Status s = writeAll(tailFd_.get(), data, segmentPath(segments_.back().number)); !s) return s;
-  segments_.back().size += data.size();
-  stats_.appended += count;
-  dataDirty_ = true;
-  if (lost > 0) {
-    log::get("sync")->warn("spool full ({} bytes): dropped the {} oldest unsent events",
-                           options_.maxBytes, lost);
-    if (options_.overflowRecord) {
-      const std::string record = options_.overflowRecord(lost) + "\n";
-      if (Status s = writeAll(tailFd_.get(), record, segmentPath(segments_.back().number)); !s)
-        return s;
-      segments_.back().size += record.size();
-      stats_.appended += 1;
+Status Spool::writeTailLocked(std::string_view data, int* err) {
+  const std::uint64_t before = segments_.back().size;
+  Status s = writeAll(tailFd_.get(), data, segmentPath(segments_.back().number));
+  if (!s) {
+    if (err) *err = errno;
+    // A write cut short (the file system filled in the middle) leaves a torn
+    // line that would swallow the next record: cut it back.
+    if (::ftruncate(tailFd_.get(), static_cast<off_t>(before)) != 0) {
+      log::get("sync")->error("spool: cannot cut a torn write back in {}: {}",
+                              segmentPath(segments_.back().number), std::strerror(errno));
+      tailTorn_ = true;
     }
+    return s;
+  }
+  segments_.back().size += data.size();
+  dataDirty_ = true;
+  return Ok{};
+}
+
+bool Spool::makeRoomLocked() {
+  const Segment& tail = segments_.back();
+  const bool tailPartlySent = commit_.segment == tail.number && commit_.offset > 0;
+  if (tail.size > 0 && commit_ >= SpoolPosition{tail.number, tail.size}) {
+    // A tail whose records were all sent: start a new segment and delete it.
+    if (Status s = rotateLocked(); !s) return false;
+    settleCommitLocked();
+    cursorDirty_ = true;
+    return true;
+  }
+  if (segments_.size() > 1) {
+    // Unsent segments go, oldest first, counted as for an overflow.
+    unreported_ += dropOldestLocked();
+    return true;
+  }
+  if (tailPartlySent) {
+    // The sender is reading the tail: move on to a new segment so that the
+    // old one is deleted once its last records are sent. Nothing is freed
+    // yet, so this write fails.
+    (void)rotateLocked();
+  }
+  return false;
+}
+
+Status Spool::appendLocked(const std::string& data, std::size_t count) {
+  if (tailTorn_ ||
+      (segments_.back().size > 0 && segments_.back().size + data.size() > options_.segmentBytes)) {
+    if (Status s = rotateLocked(); !s) return s;
+    tailTorn_ = false;
+  }
+  while (segments_.size() > 1 && pendingBytesLocked() + data.size() > options_.maxBytes)
+    unreported_ += dropOldestLocked();
+  int err = 0;
+  Status written = writeTailLocked(data, &err);
+  // The file system is full (it may be smaller than maxBytes, or shared):
+  // make room as the bound would, then try again.
+  while (!written && (err == ENOSPC || err == EDQUOT) && !tailTorn_ && makeRoomLocked())
+    written = writeTailLocked(data, &err);
+  if (!written) {
+    // Lost before they reached the spool: counted like dropped ones and
+    // reported in the next overflow record that can be written.
+    stats_.dropped += count;
+    unreported_ += count;
+    return written;
+  }
+  stats_.appended += count;
+  // Logged once per overflow record (or loss), not for every append that
+  // could not write one.
+  if (unreported_ > 0 && (!options_.overflowRecord ||
+                          writeTailLocked(options_.overflowRecord(unreported_) + "\n", nullptr))) {
+    log::get("sync")->warn("spool full ({} bytes or its file system): {} unsent events dropped",
+                           options_.maxBytes, unreported_);
+    if (options_.overflowRecord) stats_.appended += 1;
+    unreported_ = 0;
   }
   return Ok{};
 }
@@ -297,18 +349,20 @@ Status Spool::append(const std::vector<std::string>& records) {
   Status status = Ok{};
   {
     std::lock_guard lock(mutex_);
+    // Every chunk is tried: one that fails counts its own records as lost.
+    auto flush = [&] {
+      if (Status s = appendLocked(data, count); !s && status) status = std::move(s);
+      data.clear();
+      count = 0;
+    };
     for (const std::string& r : records) {
       // Keep each write within a segment's budget so rotation and overflow see whole batches.
-      if (!data.empty() && data.size() + r.size() + 1 > options_.segmentBytes) {
-        if (status = appendLocked(data, count); !status) break;
-        data.clear();
-        count = 0;
-      }
+      if (!data.empty() && data.size() + r.size() + 1 > options_.segmentBytes) flush();
       data += r;
       data += '\n';
       ++count;
     }
-    if (status && !data.empty()) status = appendLocked(data, count);
+    if (!data.empty()) flush();
   }
   const std::uint64_t one = 1;
   (void)!::write(eventFd_.get(), &one, sizeof one);

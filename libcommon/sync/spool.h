@@ -46,6 +46,13 @@ struct SpoolPosition {
 // that is itself deleted passes its count on (overflowCount() recognises
 // it), so the counts that arrive always add up to the events lost.
 //
+// A full file system (it may be smaller than maxBytes, or shared) is met the
+// same way: a tail segment whose records were all sent is replaced by a new
+// one and deleted, or else the oldest unsent segments are dropped; records
+// that still cannot be written are counted as dropped and reported in the
+// next overflow record. A write cut short is cut back, so no torn line is
+// left for the next record to be glued to.
+//
 // Thread-safe: one intake thread appends while one sender peeks and commits.
 class Spool {
  public:
@@ -107,6 +114,13 @@ class Spool {
   Status load();
   Status rotateLocked();
   Status appendLocked(const std::string& data, std::size_t count);
+  // Writes to the tail segment; a short write is cut back (or the tail
+  // marked torn) and its errno stored in *err.
+  Status writeTailLocked(std::string_view data, int* err);
+  // On a full file system: rotates away a fully sent tail or drops the oldest
+  // unsent segment; false when nothing was freed (a partly sent tail is
+  // rotated so that it goes once sent).
+  bool makeRoomLocked();
   // Deletes the oldest segment; returns the events to report as lost.
   std::uint64_t dropOldestLocked();
   void settleCommitLocked();
@@ -122,6 +136,8 @@ class Spool {
   SpoolPosition scanned_;  // corrupt lines before this were counted already
   bool cursorDirty_ = false;
   bool dataDirty_ = false;
+  bool tailTorn_ = false;         // a torn write could not be cut back: never append to it
+  std::uint64_t unreported_ = 0;  // events lost and not yet in an overflow record
   util::UniqueFd tailFd_;
   util::UniqueFd readFd_;
   std::uint64_t readSegment_ = 0;

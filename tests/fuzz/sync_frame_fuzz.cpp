@@ -20,8 +20,8 @@ namespace {
   std::abort();
 }
 
-lens::policy::JsonLimits limits() {
-  lens::policy::JsonLimits l;
+lens::json::JsonLimits limits() {
+  lens::json::JsonLimits l;
   l.maxBytes = 1u << 20;
   return l;
 }

@@ -1,4 +1,5 @@
-# Shared by the shell tests (source it): skip(), and bin_dir / source_dir.
+# Shared by the shell tests (source it): skip(), wait_for(), and bin_dir /
+# source_dir.
 #
 # Environment: LENS_BUILD_DIR (tools in $LENS_BUILD_DIR/cmd) or LENS_SCHEMA
 # (tools beside it), LENS_SOURCE_DIR.
@@ -6,6 +7,16 @@
 skip() {
   echo "SKIP: $*" >&2
   exit 77
+}
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 50 ms; false on timeout.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.05
+  done
 }
 
 source_dir=${LENS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}

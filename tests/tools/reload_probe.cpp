@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #include "libcommon/audit/sink.h"
-#include "libcommon/policy/policy_reloader.h"
+#include "libcommon/decision/policy_reloader.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   auto sink = lens::audit::FdSink::openStdout();
-  lens::policy::PolicyReloader reloader({argv[1], "lens_reload_probe", sink.get(), true, {}});
+  lens::decision::PolicyReloader reloader({argv[1], "lens_reload_probe", sink.get(), true, {}});
   (void)reloader.reload("startup");
   if (auto started = reloader.start(); !started) {
     std::fprintf(stderr, "lens_reload_probe: %s\n", started.error().message.c_str());

@@ -40,16 +40,6 @@ finish() {
   exit 0
 }
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 50 ms; false on timeout.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
-
 # start_fixture DIR [ARGS...]: starts the control-plane fixture; sets $port.
 start_fixture() {
   local dir=$1

@@ -27,8 +27,8 @@ hold() {
     sleep 0.05
   done
 }
-# wait_for NAME PATTERN: until the status file has a matching line (5 s).
-wait_for() {
+# wait_status_line NAME PATTERN: until the status file has a matching line (5 s).
+wait_status_line() {
   for ((i = 0; i < 100; i++)); do
     grep -Eq "$2" "$work/$1" 2>/dev/null && return 0
     sleep 0.05
@@ -44,7 +44,7 @@ hold origin.test:7000 a
 hold other.test:7001 b
 check "both tunnels are established" -- bash -c "grep -q established '$work/a' && grep -q established '$work/b'"
 write_policy "$allow_one"
-check "the tunnel the new policy refuses is closed" -- wait_for a '^closed after'
+check "the tunnel the new policy refuses is closed" -- wait_status_line a '^closed after'
 sleep 0.5
 check "the tunnel it still allows stays open" -- bash -c "! grep -q closed '$work/b'"
 check "an audit event says policy-changed, with the new decision" -- \
@@ -58,8 +58,8 @@ printf '%s\n' "$allow_both" >"$work/policy.json.new"
 sed -i 's/"other.test:7001", "verdict": "allow"/"other.test:7001", "verdict": "ask"/' "$work/policy.json.new"
 cat "$work/policy.json.new" >"$work/policy.json"
 kill -HUP "$proxy_pid"
-check "after the change and SIGHUP an ask verdict closes the open tunnels to it" -- wait_for c '^closed after'
-check "... and the earlier one" -- wait_for b '^closed after'
+check "after the change and SIGHUP an ask verdict closes the open tunnels to it" -- wait_status_line c '^closed after'
+check "... and the earlier one" -- wait_status_line b '^closed after'
 
 echo "== SIGTERM: drain"
 write_policy "$allow_both"
@@ -69,7 +69,7 @@ kill -TERM "$proxy_pid"
 sleep 0.3
 check "after SIGTERM new clients are not accepted" -- \
   bash -c "! in_sbx '$python' -c 'import socket; socket.create_connection((\"127.0.0.1\", 3128), timeout=1)' 2>/dev/null"
-check "the open tunnel keeps working until its client is done" -- wait_for d '^open$'
+check "the open tunnel keeps working until its client is done" -- wait_status_line d '^open$'
 rc=0
 wait "$proxy_pid" || rc=$?
 check "lens-proxy exits 0 once the tunnel is gone" -- test "$rc" -eq 0
@@ -80,7 +80,7 @@ start_proxy --drain-timeout 0.5
 hold origin.test:7000 e
 start=$(date +%s%N)
 kill -TERM "$proxy_pid"
-check "a tunnel still open at the drain timeout is closed" -- wait_for e '^closed after'
+check "a tunnel still open at the drain timeout is closed" -- wait_status_line e '^closed after'
 rc=0
 wait "$proxy_pid" || rc=$?
 elapsed=$((($(date +%s%N) - start) / 1000000))

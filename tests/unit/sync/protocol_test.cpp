@@ -6,7 +6,7 @@ namespace {
 
 using lens::sync::FrameType;
 
-lens::policy::JsonLimits limits() { return {}; }
+lens::json::JsonLimits limits() { return {}; }
 
 constexpr const char* kPolicy = R"({"type": "policy", "proxyUpstream": "http://up:3128",
   "network": {"defaultVerdict": "deny", "defaultTransport": "upstream"}})";

@@ -1,4 +1,4 @@
-#include "libcommon/policy/source_map.h"
+#include "libcommon/json/source_map.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,7 +7,7 @@
 #include <optional>
 #include <unordered_set>
 
-namespace lens::policy {
+namespace lens::json {
 
 namespace {
 
@@ -474,4 +474,4 @@ SourcePos SourceMap::keyPos(const std::string& path) const {
   return e ? e->key : SourcePos{};
 }
 
-}  // namespace lens::policy
+}  // namespace lens::json

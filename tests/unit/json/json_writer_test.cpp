@@ -1,4 +1,4 @@
-#include "libcommon/util/json_writer.h"
+#include "libcommon/json/json_writer.h"
 
 #include <catch2/catch.hpp>
 

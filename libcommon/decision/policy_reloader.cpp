@@ -1,4 +1,4 @@
-#include "libcommon/policy/policy_reloader.h"
+#include "libcommon/decision/policy_reloader.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -12,12 +12,12 @@
 #include <cstring>
 #include <filesystem>
 
+#include "libcommon/json/json_writer.h"
 #include "libcommon/log/logging.h"
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/util/hash.h"
-#include "libcommon/util/json_writer.h"
 
-namespace lens::policy {
+namespace lens::decision {
 
 PolicyReloader::PolicyReloader(Options options)
     : options_(std::move(options)), engine_(std::make_shared<const decision::Engine>(nullptr)) {
@@ -58,8 +58,8 @@ bool PolicyReloader::reload(std::string_view trigger) {
   auto logger = log::get("policy");
   // The file is written by lens-policy-sync, which keeps a policy frame's
   // transport fields (proxyUpstream, proxyCaCert) with the policy.
-  ParseOutcome out = loadInstalledPolicy(options_.path);
-  for (const Diagnostic& w : out.warnings) logger->warn("{}", w.format());
+  policy::ParseOutcome out = policy::loadInstalledPolicy(options_.path);
+  for (const policy::Diagnostic& w : out.warnings) logger->warn("{}", w.format());
   if (!out.ok()) {
     // Hash what was rejected so a repeated event for the same bad file is not re-emitted.
     std::string errorsJson = "[";
@@ -184,4 +184,4 @@ void PolicyReloader::watch() {
   }
 }
 
-}  // namespace lens::policy
+}  // namespace lens::decision

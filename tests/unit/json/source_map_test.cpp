@@ -1,4 +1,4 @@
-#include "libcommon/policy/source_map.h"
+#include "libcommon/json/source_map.h"
 
 #include <catch2/catch.hpp>
 
@@ -6,11 +6,11 @@
 #include <string_view>
 #include <variant>
 
-using lens::policy::childPath;
-using lens::policy::indexPath;
-using lens::policy::JsonLimits;
-using lens::policy::SourceMap;
-using lens::policy::SourcePos;
+using lens::json::childPath;
+using lens::json::indexPath;
+using lens::json::JsonLimits;
+using lens::json::SourceMap;
+using lens::json::SourcePos;
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include "libcommon/decision/engine.h"
 #include "libcommon/util/unique_fd.h"
 
-namespace lens::policy {
+namespace lens::decision {
 
 // Keeps a daemon's policy current (DESIGN.md section 2). Loads the policy
 // file, and reloads it when it changes (inotify on its directory, so
@@ -68,4 +68,4 @@ class PolicyReloader {
   std::thread thread_;
 };
 
-}  // namespace lens::policy
+}  // namespace lens::decision

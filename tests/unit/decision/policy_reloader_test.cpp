@@ -1,4 +1,4 @@
-#include "libcommon/policy/policy_reloader.h"
+#include "libcommon/decision/policy_reloader.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -15,8 +15,8 @@
 namespace {
 
 using lens::decision::Door;
+using lens::decision::PolicyReloader;
 using lens::decision::Request;
-using lens::policy::PolicyReloader;
 using lens::policy::Verdict;
 
 struct TempDir {

@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <variant>
 
-namespace lens::policy {
+namespace lens::json {
 
 // A 1-based line and column (columns count characters, not bytes).
 struct SourcePos {
@@ -58,4 +58,4 @@ class SourceMap {
   friend class JsonScanner;
 };
 
-}  // namespace lens::policy
+}  // namespace lens::json
