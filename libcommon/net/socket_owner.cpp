@@ -205,7 +205,11 @@ Result<SocketInode> findTcpSocket(const SocketAddress& source, const SocketAddre
 }
 
 Result<int> findSocketHolder(std::uint64_t inode, std::optional<std::uint32_t> uid,
-                             const std::string& procRoot) {
+                             const std::string& procRoot, const std::vector<int>& first) {
+  const std::string link = "socket:[" + std::to_string(inode) + "]";
+  for (int pid : first) {
+    if (holds(procRoot, pid, link)) return pid;
+  }
   Dir proc(::opendir(procRoot.c_str()));
   if (!proc) return util::systemError("opendir " + procRoot);
   // The processes running as the socket's uid first: the creator is almost
@@ -219,7 +223,6 @@ Result<int> findSocketHolder(std::uint64_t inode, std::optional<std::uint32_t> u
     if (::fstatat(::dirfd(proc.get()), entry->d_name, &st, 0) != 0) continue;
     (uid && st.st_uid == *uid ? likely : others).push_back(*pid);
   }
-  const std::string link = "socket:[" + std::to_string(inode) + "]";
   for (const auto* list : {&likely, &others}) {
     for (int pid : *list) {
       if (holds(procRoot, pid, link)) return pid;
@@ -249,22 +252,44 @@ Result<std::vector<std::string>> processChain(int pid, const std::string& procRo
   return chain;
 }
 
+namespace {
+
+Result<SocketOwner> ownerOf(const SocketInode& socket, int pid, const std::string& procRoot) {
+  auto chain = processChain(pid, procRoot);
+  if (!chain) return chain.error();
+  SocketOwner owner;
+  owner.inode = socket.inode;
+  owner.uid = socket.uid;
+  owner.pid = pid;
+  owner.chain = std::move(*chain);
+  if (const auto text = readSmallFile(procRoot + "/" + std::to_string(pid) + "/stat")) {
+    if (const auto stat = parseProcStat(*text)) owner.name = stat->comm;
+  }
+  return owner;
+}
+
+}  // namespace
+
 Result<SocketOwner> findSocketOwner(const SocketAddress& client, const SocketAddress& destination) {
   auto socket = findTcpSocket(client, destination);
   if (!socket) return socket.error();
   auto pid = findSocketHolder(socket->inode, socket->uid);
   if (!pid) return pid.error();
-  auto chain = processChain(*pid);
-  if (!chain) return chain.error();
-  SocketOwner owner;
-  owner.inode = socket->inode;
-  owner.uid = socket->uid;
-  owner.pid = *pid;
-  owner.chain = std::move(*chain);
-  if (const auto text = readSmallFile("/proc/" + std::to_string(*pid) + "/stat")) {
-    if (const auto stat = parseProcStat(*text)) owner.name = stat->comm;
-  }
-  return owner;
+  return ownerOf(*socket, *pid, "/proc");
+}
+
+Result<SocketOwner> SocketOwnerFinder::find(const SocketAddress& client,
+                                            const SocketAddress& destination) {
+  auto socket = findTcpSocket(client, destination);
+  if (!socket) return socket.error();
+  const std::vector<int> recent = recent_;
+  auto pid = findSocketHolder(socket->inode, socket->uid, procRoot_, recent);
+  if (!pid) return pid.error();
+  if (std::find(recent.begin(), recent.end(), *pid) == recent.end()) ++scans_;
+  recent_.erase(std::remove(recent_.begin(), recent_.end(), *pid), recent_.end());
+  recent_.insert(recent_.begin(), *pid);
+  if (recent_.size() > remember_) recent_.resize(remember_);
+  return ownerOf(*socket, *pid, procRoot_);
 }
 
 }  // namespace lens::net

@@ -23,7 +23,8 @@ namespace lens::net {
 //      destination), gives its inode and uid;
 //   2. a scan of /proc/[pid]/fd for the link "socket:[inode]", processes
 //      running as that uid first; the first holder wins (after a fork both
-//      hold it; the one with the lower pid in that order is taken);
+//      hold it; the one with the lower pid in that order is taken, or with
+//      SocketOwnerFinder the one that most recently held another socket);
 //   3. the chain: the holder's /proc/pid/exe, then each parent's (ppid from
 //      /proc/pid/stat), up to but excluding pid 1, at most kMaxChain.
 // Anything that vanishes or is unreadable on the way is skipped; no holder,
@@ -52,9 +53,31 @@ struct SocketInode {
 [[nodiscard]] Result<SocketInode> findTcpSocket(const SocketAddress& source,
                                                 const SocketAddress& destination);
 
-// Step 2: the first process holding socket:[inode] (preferring `uid`).
+// Step 2: the first process holding socket:[inode] (preferring `uid`),
+// after trying the processes in `first` (their descriptors only).
 [[nodiscard]] Result<int> findSocketHolder(std::uint64_t inode, std::optional<std::uint32_t> uid,
-                                           const std::string& procRoot = "/proc");
+                                           const std::string& procRoot = "/proc",
+                                           const std::vector<int>& first = {});
+
+// findSocketOwner for many connections: the processes that held the last
+// sockets are tried first (a client that opened one connection usually
+// opens the next), so the scan of every process's descriptors (about a
+// millisecond per hundred processes) is paid once per client process, not
+// once per connection. Not thread-safe: one per thread.
+class SocketOwnerFinder {
+ public:
+  explicit SocketOwnerFinder(std::string procRoot = "/proc", std::size_t remember = 16)
+      : procRoot_(std::move(procRoot)), remember_(remember) {}
+  [[nodiscard]] Result<SocketOwner> find(const SocketAddress& client,
+                                         const SocketAddress& destination);
+  [[nodiscard]] std::uint64_t scans() const { return scans_; }  // lookups the recent missed
+
+ private:
+  std::string procRoot_;
+  std::size_t remember_;
+  std::vector<int> recent_;  // most recent first
+  std::uint64_t scans_ = 0;
+};
 
 // Step 3: the exe chain from `pid` up to (excluding) pid 1.
 [[nodiscard]] Result<std::vector<std::string>> processChain(int pid,

@@ -63,7 +63,7 @@ Connection::~Connection() {
 void Connection::start() {
   ++ctx_.stats.open;
   deadline_ = ctx_.now + ctx_.options.headerTimeout;
-  drive();
+  if (!identify()) drive();
 }
 
 void Connection::startTransparent(const net::SocketAddress& original, bool loop) {
@@ -87,6 +87,12 @@ void Connection::startTransparent(const net::SocketAddress& original, bool loop)
     drive();
     return;
   }
+  deadline_ = ctx_.now + ctx_.options.headerTimeout;
+  if (!identify()) judgeRedirected();
+}
+
+void Connection::judgeRedirected() {
+  const std::string ip = original_.address().toString();
   // An egress.tcp rule for the original destination, or the safety floor,
   // decides before anything is read: the relay stays raw (a database that
   // speaks TLS keeps working) and a server that speaks first is not kept
@@ -94,8 +100,8 @@ void Connection::startTransparent(const net::SocketAddress& original, bool loop)
   decision::Request raw;
   raw.door = decision::Door::kRawTcp;
   raw.host = ip;
-  raw.address = original.address();
-  raw.port = original.port();
+  raw.address = original_.address();
+  raw.port = original_.port();
   if (ctx_.engine->needsCaller()) raw.callerChain = callerChain();
   const decision::Decision d = ctx_.engine->decide(raw);
   if (d.reason == decision::reason::kBlockedDestination ||
@@ -137,7 +143,10 @@ void Connection::drive() {
     // in (a CONNECT read in kHead, the handshake done at once, kHead again
     // with the request already inside the TLS stream) and that is a move.
     const std::uint64_t before = moves_;
-    if ((state_ == State::kDialing || state_ == State::kMinting) && clientReadable_) readEarly();
+    if ((state_ == State::kDialing || state_ == State::kMinting || state_ == State::kIdentifying) &&
+        clientReadable_) {
+      readEarly();
+    }
     switch (state_) {
       case State::kClassify:
         classify();
@@ -159,6 +168,7 @@ void Connection::drive() {
       case State::kPeekTls:
         peekTls();
         break;
+      case State::kIdentifying:
       case State::kMinting:
         break;
       case State::kClientTls:
@@ -231,6 +241,7 @@ void Connection::updateInterest() {
       clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
       serverEvents = dialer_.interest();
       break;
+    case State::kIdentifying:
     case State::kMinting:
       clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
       break;
@@ -302,6 +313,18 @@ void Connection::onTick() {
       if (due) {  // a client that waits for the server: not TLS
         mitm_.reset();
         dial();
+      }
+      break;
+    case State::kIdentifying:
+      if (due) {  // the lookups are backed up: judged as an unknown caller
+        log::get("proxy")->warn("connection {} from {}: the caller was not found in time", id_,
+                                peerAddress_.toString());
+        setCaller(Error{ErrorCode::kNotFound, "not found in time"});
+        if (transparent_) {
+          judgeRedirected();
+        } else {
+          enter(State::kHead);
+        }
       }
       break;
     case State::kMinting:
@@ -376,30 +399,70 @@ void Connection::readHead() {
          "the request head is larger than " + std::to_string(limit) + " bytes");
 }
 
-const std::vector<std::string>& Connection::callerChain() {
-  if (callerLooked_) return callerChain_;
-  callerLooked_ = true;
+std::optional<net::SocketAddress> Connection::callerDestination() const {
   // The client's socket goes from our peer to where it connected: our own
   // address, or for a redirected connection the original destination.
-  net::SocketAddress destination = original_;
-  if (!transparent_) {
-    sockaddr_storage local{};
-    socklen_t length = sizeof local;
-    if (::getsockname(clientWatch_.fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) {
-      log::get("proxy")->debug("connection {}: getsockname: {}; the caller is unknown", id_,
-                               std::strerror(errno));
-      return callerChain_;
-    }
-    destination = net::SocketAddress::fromStorage(local);
+  if (transparent_) return original_;
+  sockaddr_storage local{};
+  socklen_t length = sizeof local;
+  if (::getsockname(clientWatch_.fd, reinterpret_cast<sockaddr*>(&local), &length) != 0) {
+    log::get("proxy")->debug("connection {}: getsockname: {}; the caller is unknown", id_,
+                             std::strerror(errno));
+    return std::nullopt;
   }
-  auto owner = net::findSocketOwner(peerAddress_, destination);
+  return net::SocketAddress::fromStorage(local);
+}
+
+bool Connection::identify() {
+  if (callerLooked_ || !ctx_.callers || !ctx_.engine || !ctx_.engine->needsCaller()) return false;
+  const auto destination = callerDestination();
+  if (!destination) {
+    callerLooked_ = true;
+    return false;
+  }
+  // The client's first bytes wait in in_ (readEarly) meanwhile.
+  enter(State::kIdentifying);
+  ctx_.callers->identify(peerAddress_, *destination,
+                         [&ctx = ctx_, id = id_](Result<net::SocketOwner> owner) {
+                           if (Connection* c = ctx.find(id)) c->onCaller(std::move(owner));
+                         });
+  updateInterest();
+  return true;
+}
+
+void Connection::onCaller(Result<net::SocketOwner> owner) {
+  if (state_ != State::kIdentifying) return;
+  ctx_.now = Clock::now();
+  setCaller(owner);
+  if (transparent_) {
+    judgeRedirected();
+    return;
+  }
+  enter(State::kHead);
+  drive();
+}
+
+void Connection::setCaller(const Result<net::SocketOwner>& owner) {
+  callerLooked_ = true;
   if (!owner) {
     log::get("proxy")->debug("connection {} from {}: the caller is unknown: {}", id_,
                              peerAddress_.toString(), owner.error().message);
-    return callerChain_;
+    return;
   }
   party_.caller = audit::ProcessInfo{owner->name, owner->pid, owner->chain.front()};
-  callerChain_ = std::move(owner->chain);
+  callerChain_ = owner->chain;
+}
+
+const std::vector<std::string>& Connection::callerChain() {
+  if (callerLooked_) return callerChain_;
+  // The policy began to need the caller after this connection came: found
+  // here, on the loop (once per connection).
+  const auto destination = callerDestination();
+  if (!destination) {
+    callerLooked_ = true;
+    return callerChain_;
+  }
+  setCaller(net::findSocketOwner(peerAddress_, *destination));
   return callerChain_;
 }
 

@@ -87,6 +87,7 @@ class Connection final : public IoHandler {
     kHead,         // reading a request head (also inside an intercepted connection)
     kDialing,      // reaching the destination (OriginDialer)
     kPeekTls,      // --intercept all, after CONNECT's 200: does the client speak TLS?
+    kIdentifying,  // waiting for the program behind the connection, found off the loop
     kMinting,      // waiting for the leaf certificate, minted off the loop
     kClientTls,    // TLS handshake with the client (interception)
     kSignedBody,   // reading the body an AWS re-signature covers, before dialling
@@ -115,6 +116,15 @@ class Connection final : public IoHandler {
   void readHello();
   void judgeTunnel(decision::Door door, std::string host);
   [[nodiscard]] decision::Request engineRequest();
+  // The caller (binaries rules): identify() asks for it off the loop when
+  // the policy needs it and returns true (kIdentifying until
+  // onCaller()); callerChain() answers from what was found, or (a policy
+  // that began to need it after the connection came) looks it up in place.
+  bool identify();
+  void onCaller(Result<net::SocketOwner> owner);
+  void setCaller(const Result<net::SocketOwner>& owner);
+  [[nodiscard]] std::optional<net::SocketAddress> callerDestination() const;
+  void judgeRedirected();  // transparent: the first decision, on the original destination
   const std::vector<std::string>& callerChain();
   void refuse(int status, std::string_view reason, std::string_view text,
               std::string_view detail = {});

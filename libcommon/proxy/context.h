@@ -12,6 +12,7 @@
 #include "libcommon/decision/engine.h"
 #include "libcommon/net/resolver.h"
 #include "libcommon/proxy/bridge.h"
+#include "libcommon/proxy/caller_identifier.h"
 #include "libcommon/proxy/pipe_pool.h"
 #include "libcommon/proxy/reactor.h"
 #include "libcommon/proxy/stream.h"
@@ -99,6 +100,8 @@ struct ProxyContext {
   // proxyCaCert).
   std::unique_ptr<tls::LeafCache> leaves;
   std::string caProblem;
+  // The program behind a connection, found off the loop (binaries rules).
+  std::unique_ptr<CallerIdentifier> callers;
   std::shared_ptr<TlsClientConfig> originTls;
   BridgeTlsCache bridgeTls;  // forward bridges: client identity and roots
   Stats stats;

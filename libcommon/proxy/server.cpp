@@ -117,16 +117,14 @@ class ResolverHandler final : public IoHandler {
   ProxyContext& ctx_;
 };
 
-// The leaf cache's worker finished mints.
-class LeafHandler final : public IoHandler {
+// A worker off the loop finished jobs (leaves minted, callers found).
+class Collector final : public IoHandler {
  public:
-  explicit LeafHandler(ProxyContext& ctx) : ctx_(ctx) {}
-  void onIo(int /*fd*/, std::uint32_t /*events*/) override {
-    if (ctx_.leaves) ctx_.leaves->collect();
-  }
+  explicit Collector(std::function<void()> collect) : collect_(std::move(collect)) {}
+  void onIo(int /*fd*/, std::uint32_t /*events*/) override { collect_(); }
 
  private:
-  ProxyContext& ctx_;
+  std::function<void()> collect_;
 };
 
 Server::Server(ServerOptions options) { ctx_.options = std::move(options); }
@@ -184,6 +182,11 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   auto upstream = net::Resolver::create(resolver, watch);
   if (!upstream) return upstream.error();
   ctx.resolver = std::move(*upstream);
+  ctx.callers = std::make_unique<CallerIdentifier>();
+  self->callerHandler_ = std::make_unique<Collector>([raw] { raw->ctx_.callers->collect(); });
+  self->callerWatch_ =
+      std::make_unique<Watch>(Watch{self->callerHandler_.get(), ctx.callers->notifyFd()});
+  if (auto ok = ctx.reactor.set(*self->callerWatch_, EPOLLIN); !ok) return ok.error();
   if (auto ok = self->updateOriginTrust(""); !ok) return ok.error();
   if (auto ok = self->bindAll(); !ok) return ok.error();
   self->loadInterceptionCa();
@@ -206,7 +209,9 @@ void Server::loadInterceptionCa() {
   tls::LeafOptions leaves;
   leaves.capacity = ctx_.options.leafCache;
   ctx_.leaves = std::make_unique<tls::LeafCache>(std::move(*ca), std::move(leaves));
-  leafHandler_ = std::make_unique<LeafHandler>(ctx_);
+  leafHandler_ = std::make_unique<Collector>([this] {
+    if (ctx_.leaves) ctx_.leaves->collect();
+  });
   leafWatch_ = std::make_unique<Watch>(Watch{leafHandler_.get(), ctx_.leaves->notifyFd()});
   if (auto ok = ctx_.reactor.set(*leafWatch_, EPOLLIN); !ok) {
     ctx_.caProblem = "cannot watch the leaf minting: " + ok.error().message;

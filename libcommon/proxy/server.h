@@ -79,6 +79,8 @@ class Server {
   std::string originProxyCa_;               // the proxyCaCert in ctx_.originTls
   std::unique_ptr<IoHandler> leafHandler_;  // collects leaves minted off the loop
   std::unique_ptr<Watch> leafWatch_;
+  std::unique_ptr<IoHandler> callerHandler_;  // collects callers found off the loop
+  std::unique_ptr<Watch> callerWatch_;
 };
 
 }  // namespace lens::proxy

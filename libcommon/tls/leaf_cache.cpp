@@ -3,9 +3,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <ctime>
 
@@ -178,9 +175,7 @@ Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca, const std
 }
 
 LeafCache::LeafCache(std::shared_ptr<const SigningCa> ca, LeafOptions options)
-    : ca_(std::move(ca)),
-      options_(std::move(options)),
-      notify_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    : ca_(std::move(ca)), options_(std::move(options)) {
   options_.capacity = std::max<std::size_t>(options_.capacity, 1);
   for (const std::string& p : options_.alpn) {
     alpnWire_.push_back(static_cast<char>(p.size()));
@@ -188,14 +183,7 @@ LeafCache::LeafCache(std::shared_ptr<const SigningCa> ca, LeafOptions options)
   }
 }
 
-LeafCache::~LeafCache() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (worker_.joinable()) worker_.join();
-}
+LeafCache::~LeafCache() = default;
 
 LeafCache::Context LeafCache::find(const std::string& name) {
   auto it = entries_.find(name);
@@ -241,49 +229,23 @@ void LeafCache::mint(const std::string& name, Done done) {
   auto& waiters = waiting_[name];
   waiters.push_back(std::move(done));
   if (waiters.size() > 1) return;  // minted already
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back(name);
-    if (!worker_.joinable()) worker_ = std::thread([this] { work(); });
-  }
-  wake_.notify_one();
+  // The worker reads only what never changes (the CA, the ALPN list).
+  worker_.post([this, name]() -> util::OffLoop::Finish {
+    auto made = std::make_shared<Result<Context>>(serverContext(*ca_, name, alpnWire_));
+    return [this, name, made] { minted(name, std::move(*made)); };
+  });
 }
 
-void LeafCache::work() {
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (stopping_) return;
-    const std::string name = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    Result<Context> made = serverContext(*ca_, name, alpnWire_);
-    lock.lock();
-    minted_.push_back(Minted{name, std::move(made)});
-    const std::uint64_t one = 1;
-    (void)!::write(notify_.get(), &one, sizeof one);
+void LeafCache::minted(const std::string& name, Result<Context> made) {
+  if (made) {
+    ++mints_;
+    insert(name, *made);
   }
-}
-
-void LeafCache::collect() {
-  std::uint64_t count = 0;
-  (void)!::read(notify_.get(), &count, sizeof count);
-  std::vector<Minted> ready;
-  {
-    std::lock_guard lock(mutex_);
-    ready.swap(minted_);
-  }
-  for (Minted& m : ready) {
-    if (m.context) {
-      ++mints_;
-      insert(m.name, *m.context);
-    }
-    auto it = waiting_.find(m.name);
-    if (it == waiting_.end()) continue;
-    std::vector<Done> callbacks = std::move(it->second);
-    waiting_.erase(it);
-    for (Done& done : callbacks) done(m.context);
-  }
+  auto it = waiting_.find(name);
+  if (it == waiting_.end()) return;
+  std::vector<Done> callbacks = std::move(it->second);
+  waiting_.erase(it);
+  for (Done& done : callbacks) done(made);
 }
 
 }  // namespace lens::tls

@@ -1,23 +1,18 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
-#include <deque>
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include "libcommon/util/unique_fd.h"
-
 #include "libcommon/tls/openssl_handles.h"
+#include "libcommon/util/off_loop.h"
 #include "libcommon/util/result.h"
 
 namespace lens::tls {
@@ -86,9 +81,9 @@ class LeafCache {
   // for the same name while it is minted share one mint.
   void mint(const std::string& name, Done done);
   // Readable (an eventfd) when minted leaves wait for collect().
-  [[nodiscard]] int notifyFd() const { return notify_.get(); }
+  [[nodiscard]] int notifyFd() const { return worker_.notifyFd(); }
   // Caches what the worker minted and calls the waiting callbacks.
-  void collect();
+  void collect() { worker_.collect(); }
   // find(), or mint now on this thread.
   [[nodiscard]] Result<Context> context(const std::string& name);
 
@@ -103,13 +98,9 @@ class LeafCache {
     Order::iterator position;
     time_t notAfter = 0;  // of the leaf (0: unknown, minted again on the next ask)
   };
-  struct Minted {
-    std::string name;
-    Result<Context> context;
-  };
 
   void insert(const std::string& name, Context context);
-  void work();
+  void minted(const std::string& name, Result<Context> made);
 
   std::shared_ptr<const SigningCa> ca_;
   LeafOptions options_;
@@ -120,14 +111,7 @@ class LeafCache {
   std::uint64_t mints_ = 0;
   std::uint64_t hits_ = 0;
 
-  // The worker: names in, contexts out (under mutex_), notify_ written per result.
-  util::UniqueFd notify_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::string> queue_;
-  std::vector<Minted> minted_;
-  bool stopping_ = false;
-  std::thread worker_;
+  util::OffLoop worker_;  // last: stopped before the rest goes
 };
 
 // A TLS server context presenting a fresh leaf for `name`, chained to the

@@ -90,6 +90,81 @@ check "curl from another namespace (caller unknown): 403" -- test "$out" = 403
 check "... with reason binary-not-allowed and no actor" -- \
   bash -c "grep -E '\"action\":\"GET http://origin.test:8080/unknown\".*\"phase\":\"decision\"' '$work/audit.log' | grep '\"reason\":\"binary-not-allowed\"' | grep -vq actor"
 
+echo "== finding a caller does not stop the proxy"
+# Processes with many descriptors make every /proc scan slow (each holds
+# 19,000: about a second per scan in all). While new clients are looked up,
+# a tunnel that is already open keeps carrying traffic: its round trips are
+# counted while the lookups run (the lookups are off the event loop; on it,
+# the tunnel would stand still for each of them).
+stop_proxy
+serve_py "$outside" echo echo --listen 10.199.0.2:7000
+write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"http": [
+  {"match": "origin.test:8080", "verdict": "allow", "transport": "direct", "binaries": ["'"$curl_exe"'"]},
+  {"match": "10.199.0.2:7000", "verdict": "allow", "transport": "direct"}]}}}'
+start_proxy
+hogs=()
+for _ in $(seq 20); do
+  "$python" -c '
+import os, resource, signal
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+fd = os.open("/dev/null", os.O_RDONLY)
+for _ in range(min(hard, 20000) - 1000):
+    os.dup(fd)
+signal.pause()
+' &
+  hogs+=($!)
+  pids+=($!)
+done
+# hogs_ready: every hog holds its descriptors.
+hogs_ready() {
+  local pid
+  for pid in "${hogs[@]}"; do
+    (($(ls "/proc/$pid/fd" | wc -l) >= 18000)) || return 1
+  done
+}
+check "20 processes hold 19,000 descriptors each" -- wait_for 60 hogs_ready
+nsenter --net="/run/netns/$sbx" "$python" -c '
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", 3128), timeout=10)
+s.sendall(b"CONNECT 10.199.0.2:7000 HTTP/1.1\r\nHost: 10.199.0.2:7000\r\n\r\n")
+if not s.recv(4096).startswith(b"HTTP/1.1 200"):
+    sys.exit("the tunnel was refused")
+n = 0
+while True:
+    s.sendall(b"ping")
+    got = b""
+    while len(got) < 4:
+        more = s.recv(4 - len(got))
+        if not more:
+            sys.exit(0)  # the tunnel ended
+        got += more
+    n += 1
+    if n % 10 == 0:
+        with open(sys.argv[1] + ".tmp", "w") as f:
+            f.write(str(n))
+        os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+' "$work/pings" 2>>"$work/pinger.err" &
+pinger=$!
+pids+=("$pinger")
+wait_for 10 test -s "$work/pings" || check "the tunnel carries round trips" -- false
+before=$(cat "$work/pings")
+started=$SECONDS
+curls=()
+for i in 1 2 3 4 5 6; do
+  in_sbx curl -s -o /dev/null --max-time 60 --proxy http://127.0.0.1:3128 -w '%{http_code}\n' \
+    "http://origin.test:8080/lookup$i" >"$work/lookup$i.out" 2>&1 &
+  curls+=($!)
+done
+for pid in "${curls[@]}"; do wait "$pid" || true; done
+after=$(cat "$work/pings")
+echo "   6 new clients looked up in $((SECONDS - started)) s; the tunnel made $((after - before)) round trips meanwhile"
+check "the 6 new curl clients were found and allowed" -- \
+  test "$(cat "$work"/lookup[1-6].out | grep -c '^200$')" -eq 6
+check "the open tunnel kept going while they were looked up (>= 200 round trips)" -- \
+  test $((after - before)) -ge 200
+kill "${hogs[@]}" "$pinger" 2>/dev/null || true
+
 echo "== without a binaries rule nobody is looked up"
 stop_proxy
 write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {
