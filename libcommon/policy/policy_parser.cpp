@@ -1,14 +1,7 @@
 #include "libcommon/policy/policy_parser.h"
 
-#include <Poco/Exception.h>
-#include <Poco/JSON/Array.h>
-#include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
-
 #include <algorithm>
-#include <set>
 #include <span>
-#include <sstream>
 #include <unordered_map>
 
 #include "libcommon/net/host_port.h"
@@ -51,23 +44,23 @@ std::string_view toString(InjectionType t) {
 
 namespace {
 
-using Poco::Dynamic::Var;
-using ObjectPtr = Poco::JSON::Object::Ptr;
-using ArrayPtr = Poco::JSON::Array::Ptr;
+using json::Value;
 
-constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
-
-bool isObject(const Var& v) { return v.type() == typeid(ObjectPtr); }
-bool isArray(const Var& v) { return v.type() == typeid(ArrayPtr); }
-bool isBool(const Var& v) { return v.type() == typeid(bool); }
-
-std::string_view kindName(const Var& v) {
-  if (v.isEmpty()) return "null";
-  if (isObject(v)) return "an object";
-  if (isArray(v)) return "an array";
-  if (isBool(v)) return "a boolean";
-  if (v.isString()) return "a string";
-  if (v.isNumeric()) return "a number";
+std::string_view kindName(const Value& v) {
+  switch (v.kind()) {
+    case json::Kind::kNull:
+      return "null";
+    case json::Kind::kObject:
+      return "an object";
+    case json::Kind::kArray:
+      return "an array";
+    case json::Kind::kBoolean:
+      return "a boolean";
+    case json::Kind::kString:
+      return "a string";
+    case json::Kind::kNumber:
+      return "a number";
+  }
   return "a value";
 }
 
@@ -118,37 +111,50 @@ bool isEnvName(std::string_view s) {
 
 // The fields of one JSON object that passed the structural check.
 struct ObjectView {
-  ObjectPtr obj;
+  const Value* obj;
   std::string path;
-  std::set<std::string, std::less<>> valid;
+  const spec::Type* type;
+  std::uint64_t valid = 0;  // bit i: type->fields[i]
 
-  [[nodiscard]] bool has(std::string_view key) const { return valid.contains(key); }
-  [[nodiscard]] Var get(std::string_view key) const { return obj->get(std::string(key)); }
+  [[nodiscard]] bool has(std::string_view key) const {
+    for (std::size_t i = 0; i < type->fields.size(); ++i) {
+      if (type->fields[i].name == key) return (valid >> i & 1u) != 0;
+    }
+    return false;
+  }
+  // The member `key`; only for a key that has() names.
+  [[nodiscard]] const Value& get(std::string_view key) const { return *obj->find(key); }
   [[nodiscard]] std::string str(std::string_view key) const {
-    return has(key) ? get(key).extract<std::string>() : std::string();
+    return has(key) ? std::string(get(key).text()) : std::string();
   }
   [[nodiscard]] std::string at(std::string_view key) const { return json::childPath(path, key); }
 };
+
+// Poco::JSON, which this parser used to read into, treats a boolean as the
+// integer 0 or 1 in an integer field; kept so that accepted policies stay
+// accepted.
+bool isIntegerLike(const Value& v) { return v.isInteger() || v.isBoolean(); }
+std::optional<std::int64_t> integerOf(const Value& v) {
+  if (v.isBoolean()) return v.boolean() ? 1 : 0;
+  return v.int64();
+}
 
 class Parser {
  public:
   Parser(const json::SourceMap& map, const ParseOptions& options, ParseOutcome& out)
       : map_(map), options_(options), out_(out) {}
 
-  void document(const Var& root, PolicyDocument& doc) {
-    if (!isObject(root)) {
+  void document(const Value& root, PolicyDocument& doc) {
+    if (!root.isObject()) {
       error("", "a policy must be a JSON object, not " + std::string(kindName(root)));
       return;
     }
-    ObjectPtr obj = root.extract<ObjectPtr>();
     if (options_.allowTransportFields) {
-      transportField(obj, "proxyUpstream", doc.proxyUpstream);
-      transportField(obj, "proxyCaCert", doc.proxyCaCert);
-      for (std::string_view key : spec::transportFields()) obj->remove(std::string(key));
+      transportField(root, "proxyUpstream", doc.proxyUpstream);
+      transportField(root, "proxyCaCert", doc.proxyCaCert);
     }
-    const ObjectView view = check(obj, spec::policyDocument(), "");
-    if (view.has("network"))
-      doc.network = network(view.get("network").extract<ObjectPtr>(), view.at("network"));
+    const ObjectView view = check(root, spec::policyDocument(), "", options_.allowTransportFields);
+    if (view.has("network")) doc.network = network(view.get("network"), view.at("network"));
     if (view.has("credentials")) credentials(view, doc.credentials);
     if (view.has("env")) environment(view, doc.env);
     if (view.has("files")) files(view, doc.files);
@@ -156,15 +162,14 @@ class Parser {
 
   // A string transport field of a frame, kept for the daemon that uses it
   // (lens-proxy: proxyUpstream, proxyCaCert); null or absent leaves it empty.
-  void transportField(const ObjectPtr& obj, const std::string& key, std::string& out) {
-    if (!obj->has(key)) return;
-    const Var v = obj->get(key);
-    if (v.isEmpty()) return;
-    if (!v.isString()) {
-      error(key, "must be a string, not " + std::string(kindName(v)));
+  void transportField(const Value& obj, const std::string& key, std::string& out) {
+    const Value* v = obj.find(key);
+    if (v == nullptr || v->isNull()) return;
+    if (!v->isString()) {
+      error(key, "must be a string, not " + std::string(kindName(*v)));
       return;
     }
-    out = v.extract<std::string>();
+    out = std::string(v->text());
   }
 
   void error(const std::string& path, std::string message, bool atKey = false) {
@@ -185,120 +190,141 @@ class Parser {
   // ---- structure -------------------------------------------------------
 
   // Checks one value against a non-container type; containers only by kind.
-  bool checkShallow(const Var& v, const spec::Type& type, const std::string& path) {
+  // The value's path is made only for a diagnostic: most values have none.
+  bool checkShallow(const Value& v, const spec::Type& type, const std::string& parent,
+                    std::string_view key) {
+    const auto path = [&] { return json::childPath(parent, key); };
     switch (type.kind) {
       case spec::Kind::kString:
-        if (!v.isString()) return wrongKind(path, "a string", v);
-        if (type.minLength && v.extract<std::string>().size() < *type.minLength) {
-          error(path, "must not be empty");
+        if (!v.isString()) return wrongKind(path(), "a string", v);
+        if (type.minLength && v.text().size() < *type.minLength) {
+          error(path(), "must not be empty");
           return false;
         }
         return true;
       case spec::Kind::kBoolean:
-        return isBool(v) || wrongKind(path, "true or false", v);
+        return v.isBoolean() || wrongKind(path(), "true or false", v);
       case spec::Kind::kInteger: {
-        if (!v.isInteger()) return wrongKind(path, "an integer", v);
-        std::int64_t n = 0;
-        try {
-          n = v.convert<std::int64_t>();
-        } catch (const Poco::Exception&) {
-          error(path, "number out of range");
+        if (!isIntegerLike(v)) return wrongKind(path(), "an integer", v);
+        const std::optional<std::int64_t> integer = integerOf(v);
+        if (!integer) {
+          error(path(), "number out of range");
           return false;
         }
+        const std::int64_t n = *integer;
         if ((type.minimum && n < *type.minimum) || (type.maximum && n > *type.maximum)) {
-          error(path, "must be between " + std::to_string(type.minimum.value_or(0)) + " and " +
-                          std::to_string(type.maximum.value_or(0)));
+          error(path(), "must be between " + std::to_string(type.minimum.value_or(0)) + " and " +
+                            std::to_string(type.maximum.value_or(0)));
           return false;
         }
         return true;
       }
       case spec::Kind::kEnum: {
-        if (!v.isString()) return wrongKind(path, "a string", v);
-        const std::string s = v.extract<std::string>();
+        if (!v.isString()) return wrongKind(path(), "a string", v);
+        const std::string_view s = v.text();
         if (std::find(type.values.begin(), type.values.end(), s) != type.values.end()) return true;
         std::string message =
             "unknown value " + quoted(s) + " (expected " + joinValues(type.values) + ")";
         if (auto near = util::closestMatch(s, type.values))
           message += "; did you mean " + quoted(*near) + "?";
-        error(path, std::move(message));
+        error(path(), std::move(message));
         return false;
       }
       case spec::Kind::kObject:
       case spec::Kind::kTagged:
-        return isObject(v) || wrongKind(path, "an object", v);
+        return v.isObject() || wrongKind(path(), "an object", v);
       case spec::Kind::kStringMap: {
-        if (!isObject(v)) return wrongKind(path, "an object", v);
+        if (!v.isObject()) return wrongKind(path(), "an object", v);
         // Values that are not strings are reported here and skipped by the
         // reader, so that the map's names are still checked.
-        for (const auto& [key, value] : *v.extract<ObjectPtr>()) {
-          if (!value.isString()) wrongKind(json::childPath(path, key), "a string", value);
+        for (const Value& member : v.children()) {
+          if (!member.isString())
+            wrongKind(json::childPath(path(), member.key()), "a string", member);
         }
         return true;
       }
       case spec::Kind::kArray:
-        return isArray(v) || wrongKind(path, "an array", v);
+        return v.isArray() || wrongKind(path(), "an array", v);
     }
     return false;
   }
 
-  bool wrongKind(const std::string& path, std::string_view expected, const Var& v) {
+  bool wrongKind(const std::string& path, std::string_view expected, const Value& v) {
     error(path, "expected " + std::string(expected) + ", found " + std::string(kindName(v)));
     return false;
   }
 
   // Checks an object's keys and its fields' kinds; returns the valid fields.
-  ObjectView check(const ObjectPtr& obj, const spec::Type& type, const std::string& path) {
-    ObjectView view{obj, path, {}};
-    std::vector<std::string_view> names;
-    for (const spec::Field& f : type.fields) names.push_back(f.name);
-    for (const auto& [key, value] : *obj) {
-      const std::string at = json::childPath(path, key);
+  // Members are visited in the order of the text (Poco::JSON sorted them);
+  // the diagnostics are sorted by position in the end, so the order they are
+  // found in does not show. `skipTransport` passes over the control-plane
+  // frame's transport fields.
+  ObjectView check(const Value& obj, const spec::Type& type, const std::string& path,
+                   bool skipTransport = false) {
+    // A release-mode check: the bit set of valid fields holds 64.
+    if (type.fields.size() > 64) throw std::logic_error("policy spec type with over 64 fields");
+    ObjectView view{&obj, path, &type};
+    for (const Value& value : obj.children()) {
+      const std::string_view key = value.key();
+      if (skipTransport && std::find(spec::transportFields().begin(), spec::transportFields().end(),
+                                     key) != spec::transportFields().end()) {
+        continue;
+      }
       auto field = std::find_if(type.fields.begin(), type.fields.end(),
-                                [&key = key](const spec::Field& f) { return f.name == key; });
+                                [key](const spec::Field& f) { return f.name == key; });
       if (field == type.fields.end()) {
+        std::vector<std::string_view> names;
+        for (const spec::Field& f : type.fields) names.push_back(f.name);
         std::string message = "unknown key " + quoted(key);
         if (auto near = util::closestMatch(key, names))
           message += " (did you mean " + quoted(*near) + "?)";
-        error(at, std::move(message), true);
+        error(json::childPath(path, key), std::move(message), true);
         continue;
       }
-      if (value.isEmpty()) continue;  // null = absent; a required one is reported below
-      if (field->type == nullptr || checkShallow(value, *field->type, at)) {
-        view.valid.insert(key);
+      if (value.isNull()) continue;  // null = absent; a required one is reported below
+      if (field->type == nullptr || checkShallow(value, *field->type, path, key)) {
+        view.valid |= std::uint64_t{1} << (field - type.fields.begin());
         if (field->deprecated && field->type != nullptr) {
-          warning(at, "key " + quoted(key) + " is deprecated: " + std::string(field->description),
+          warning(view.at(key),
+                  "key " + quoted(key) + " is deprecated: " + std::string(field->description),
                   true);
         }
       }
     }
     for (const spec::Field& f : type.fields) {
       if (!f.required) continue;
-      if (!obj->has(std::string(f.name))) {
+      const Value* member = obj.find(f.name);
+      if (member == nullptr) {
         error(path, "missing required key " + quoted(f.name));
-      } else if (obj->get(std::string(f.name)).isEmpty()) {
+      } else if (member->isNull()) {
         error(json::childPath(path, f.name), "must not be null");
       }
     }
     return view;
   }
 
+  // How many items the array `key` has (0 when it is not a valid field):
+  // tables of 100,000 rules are reserved at once, not grown by copying.
+  static std::size_t itemCount(const ObjectView& parent, std::string_view key) {
+    return parent.has(key) ? parent.get(key).children().size() : 0;
+  }
+
   template <class Fn>
   void eachItem(const ObjectView& parent, std::string_view key, Fn&& fn) {
     if (!parent.has(key)) return;
-    const ArrayPtr array = parent.get(key).extract<ArrayPtr>();
+    const std::span<const Value> items = parent.get(key).children();
     const std::string at = parent.at(key);
-    for (std::size_t i = 0; i < array->size(); ++i)
-      fn(array->get(static_cast<unsigned>(i)), json::indexPath(at, i));
+    for (std::size_t i = 0; i < items.size(); ++i) fn(items[i], json::indexPath(at, i));
   }
 
   // Checks an array item as an object of `type` and returns its view, or
   // nullopt when the item is not an object.
-  std::optional<ObjectView> item(const Var& v, const spec::Type& type, const std::string& path) {
-    if (!isObject(v)) {
+  std::optional<ObjectView> item(const Value& v, const spec::Type& type, const std::string& path) {
+    if (!v.isObject()) {
       wrongKind(path, "an object", v);
       return std::nullopt;
     }
-    return check(v.extract<ObjectPtr>(), type, path);
+    return check(v, type, path);
   }
 
   const spec::Type& fieldType(const spec::Type& type, std::string_view name) {
@@ -310,16 +336,16 @@ class Parser {
 
   // ---- semantics -------------------------------------------------------
 
-  static Verdict verdict(const std::string& s) {
+  static Verdict verdict(std::string_view s) {
     return s == "allow" ? Verdict::kAllow : s == "ask" ? Verdict::kAsk : Verdict::kDeny;
   }
-  static Transport transport(const std::string& s) {
+  static Transport transport(std::string_view s) {
     return s == "direct" ? Transport::kDirect : Transport::kUpstream;
   }
 
   std::optional<MatchPattern> pattern(const ObjectView& v, std::string_view key) {
     if (!v.has(key)) return std::nullopt;
-    auto parsed = MatchPattern::parse(v.str(key));
+    auto parsed = MatchPattern::parse(v.get(key).text());
     if (!parsed) {
       error(v.at(key), parsed.error().message);
       return std::nullopt;
@@ -329,12 +355,12 @@ class Parser {
 
   std::vector<std::string> binaries(const ObjectView& v) {
     std::vector<std::string> out;
-    eachItem(v, "binaries", [&](const Var& item, const std::string& at) {
+    eachItem(v, "binaries", [&](const Value& item, const std::string& at) {
       if (!item.isString()) {
         wrongKind(at, "a string", item);
         return;
       }
-      std::string path = item.extract<std::string>();
+      std::string path(item.text());
       if (!path.starts_with('/')) {
         error(at, "binary " + quoted(path) + " must be an absolute path");
         return;
@@ -347,12 +373,15 @@ class Parser {
   std::vector<HttpRule> httpRules(const ObjectView& v, const spec::Type& owner) {
     std::vector<HttpRule> out;
     const spec::Type& ruleType = *fieldType(owner, "rules").items;
-    eachItem(v, "rules", [&](const Var& value, const std::string& at) {
+    eachItem(v, "rules", [&](const Value& value, const std::string& at) {
       auto r = item(value, ruleType, at);
       if (!r) return;
       // null counts as absent: {"method": null} is as empty as {}. A key whose
       // value was refused has been reported already.
-      auto given = [&](const char* key) { return r->obj->has(key) && !r->obj->get(key).isEmpty(); };
+      auto given = [&](const char* key) {
+        const Value* member = r->obj->find(key);
+        return member != nullptr && !member->isNull();
+      };
       if (!given("method") && !given("path")) {
         error(at, "a rule needs a method or a path (an empty rule would match every request)");
         return;
@@ -386,7 +415,7 @@ class Parser {
     return out;
   }
 
-  NetworkPolicy network(const ObjectPtr& obj, const std::string& path) {
+  NetworkPolicy network(const Value& obj, const std::string& path) {
     NetworkPolicy net;
     const spec::Type& networkType = fieldType(spec::policyDocument(), "network");
     const ObjectView v = check(obj, networkType, path);
@@ -395,8 +424,7 @@ class Parser {
 
     const spec::Type& egressType = fieldType(networkType, "egress");
     std::optional<ObjectView> egress;
-    if (v.has("egress"))
-      egress = check(v.get("egress").extract<ObjectPtr>(), egressType, v.at("egress"));
+    if (v.has("egress")) egress = check(v.get("egress"), egressType, v.at("egress"));
 
     const bool haveHttp = egress && egress->has("http");
     if (v.has("allowedRoutes") && haveHttp) {
@@ -424,7 +452,8 @@ class Parser {
   void routes(const ObjectView& v, std::string_view key, std::vector<RouteRule>& out) {
     const spec::Type& ruleType =
         *fieldType(fieldType(spec::policyDocument(), "network"), "allowedRoutes").items;
-    eachItem(v, key, [&](const Var& value, const std::string& at) {
+    out.reserve(out.size() + itemCount(v, key));
+    eachItem(v, key, [&](const Value& value, const std::string& at) {
       auto r = item(value, ruleType, at);
       if (!r) return;
       RouteRule rule;
@@ -438,7 +467,7 @@ class Parser {
       if (r->has("scheme"))
         rule.scheme = r->str("scheme") == "http" ? Scheme::kHttp : Scheme::kHttps;
       rule.description = r->str("description");
-      rule.tlsTerminate = r->has("tlsTerminate") && r->get("tlsTerminate").extract<bool>();
+      rule.tlsTerminate = r->has("tlsTerminate") && r->get("tlsTerminate").boolean();
       if (r->has("forward")) forward(*r, ruleType, rule);
       out.push_back(std::move(rule));
     });
@@ -448,8 +477,7 @@ class Parser {
   // (the rule denies, as the original) rather than the whole policy.
   void forward(const ObjectView& r, const spec::Type& ruleType, RouteRule& rule) {
     const std::string at = r.at("forward");
-    const ObjectView f =
-        check(r.get("forward").extract<ObjectPtr>(), fieldType(ruleType, "forward"), at);
+    const ObjectView f = check(r.get("forward"), fieldType(ruleType, "forward"), at);
     std::optional<std::string> problem;
     const MatchPattern& m = rule.match;
     if (m.kind() != MatchPattern::Kind::kExact || !m.port()) {
@@ -499,7 +527,8 @@ class Parser {
   void rawRules(const ObjectView& v, std::string_view table, std::vector<RawRule>& out) {
     const spec::Type& ruleType =
         *fieldType(fieldType(fieldType(spec::policyDocument(), "network"), "egress"), table).items;
-    eachItem(v, table, [&](const Var& value, const std::string& at) {
+    out.reserve(out.size() + itemCount(v, table));
+    eachItem(v, table, [&](const Value& value, const std::string& at) {
       auto r = item(value, ruleType, at);
       if (!r) return;
       RawRule rule;
@@ -529,7 +558,8 @@ class Parser {
   void credentials(const ObjectView& v, std::vector<Credential>& out) {
     const spec::Type& credType = *fieldType(spec::policyDocument(), "credentials").items;
     std::unordered_map<std::string, std::string> firstSeen;
-    eachItem(v, "credentials", [&](const Var& value, const std::string& at) {
+    out.reserve(out.size() + itemCount(v, "credentials"));
+    eachItem(v, "credentials", [&](const Value& value, const std::string& at) {
       auto c = item(value, credType, at);
       if (!c) return;
       Credential cred;
@@ -548,7 +578,7 @@ class Parser {
         error(c->at("envVar"), "invalid environment variable name " + quoted(cred.envVar));
       }
       const spec::Type& injType = *fieldType(credType, "injections").items;
-      eachItem(*c, "injections", [&](const Var& iv, const std::string& iat) {
+      eachItem(*c, "injections", [&](const Value& iv, const std::string& iat) {
         if (auto inj = injection(iv, injType, iat, cred))
           cred.injections.push_back(std::move(*inj));
       });
@@ -556,27 +586,26 @@ class Parser {
     });
   }
 
-  std::optional<Injection> injection(const Var& value, const spec::Type& tagged,
+  std::optional<Injection> injection(const Value& obj, const spec::Type& tagged,
                                      const std::string& at, const Credential& cred) {
-    if (!isObject(value)) {
-      wrongKind(at, "an object", value);
+    if (!obj.isObject()) {
+      wrongKind(at, "an object", obj);
       return std::nullopt;
     }
-    const ObjectPtr obj = value.extract<ObjectPtr>();
     const std::string tagPath = json::childPath(at, tagged.tag);
-    const Var tag = obj->get(std::string(tagged.tag));
+    const Value* tag = obj.find(tagged.tag);
     std::vector<std::string_view> names;
     for (const auto& variant : tagged.variants) names.push_back(variant.first);
-    if (tag.isEmpty()) {
+    if (tag == nullptr || tag->isNull()) {
       error(at, "missing required key " + quoted(tagged.tag) + " (" + joinValues(names) + ")");
       unknownKeysOfAnyVariant(obj, tagged, at);
       return std::nullopt;
     }
-    if (!tag.isString()) {
-      wrongKind(tagPath, "a string", tag);
+    if (!tag->isString()) {
+      wrongKind(tagPath, "a string", *tag);
       return std::nullopt;
     }
-    const std::string tagValue = tag.extract<std::string>();
+    const std::string tagValue(tag->text());
     auto variant = std::find_if(tagged.variants.begin(), tagged.variants.end(),
                                 [&](const auto& vt) { return vt.first == tagValue; });
     if (variant == tagged.variants.end()) {
@@ -623,7 +652,8 @@ class Parser {
       }
       std::sort(inj.scopes.begin(), inj.scopes.end());
       inj.scopes.erase(std::unique(inj.scopes.begin(), inj.scopes.end()), inj.scopes.end());
-      if (v.has("expiresIn")) inj.expiresIn = v.get("expiresIn").convert<std::uint32_t>();
+      if (v.has("expiresIn"))
+        inj.expiresIn = static_cast<std::uint32_t>(integerOf(v.get("expiresIn")).value_or(0));
       if (cred.placeholder.empty()) {
         error(at,
               "an oauthClientCredentials injection needs the credential's placeholder (the token "
@@ -649,16 +679,15 @@ class Parser {
 
   // Without a type tag the variant is unknown; still name the keys that no
   // variant has (a misspelt tag is the likely cause of the missing one).
-  void unknownKeysOfAnyVariant(const ObjectPtr& obj, const spec::Type& tagged,
-                               const std::string& at) {
+  void unknownKeysOfAnyVariant(const Value& obj, const spec::Type& tagged, const std::string& at) {
     std::vector<std::string_view> known;
     for (const auto& variant : tagged.variants) {
       for (const spec::Field& f : variant.second->fields) {
         if (std::find(known.begin(), known.end(), f.name) == known.end()) known.push_back(f.name);
       }
     }
-    for (const auto& entry : *obj) {
-      const std::string& key = entry.first;
+    for (const Value& member : obj.children()) {
+      const std::string_view key = member.key();
       if (std::find(known.begin(), known.end(), key) != known.end()) continue;
       std::string message = "unknown key " + quoted(key);
       if (auto near = util::closestMatch(key, known))
@@ -668,27 +697,28 @@ class Parser {
   }
 
   void environment(const ObjectView& v, std::map<std::string, std::string>& out) {
-    for (const auto& [key, value] : *v.get("env").extract<ObjectPtr>()) {
-      if (!value.isString()) continue;  // reported by the structural check
+    for (const Value& member : v.get("env").children()) {
+      if (!member.isString()) continue;  // reported by the structural check
+      const std::string_view key = member.key();
       if (!isEnvName(key)) {
         error(json::childPath(v.at("env"), key), "invalid environment variable name " + quoted(key),
               true);
         continue;
       }
-      out.emplace(key, value.extract<std::string>());
+      out.emplace(key, member.text());
     }
   }
 
   void files(const ObjectView& v, std::vector<TempFile>& out) {
     const spec::Type& fileType = *fieldType(spec::policyDocument(), "files").items;
-    eachItem(v, "files", [&](const Var& value, const std::string& at) {
+    eachItem(v, "files", [&](const Value& value, const std::string& at) {
       auto f = item(value, fileType, at);
       if (!f || !f->has("path")) return;
       TempFile file;
       file.path = f->str("path");
       file.content = f->str("content");
       if (f->has("mode"))
-        file.mode = static_cast<std::uint32_t>(f->get("mode").convert<std::int64_t>());
+        file.mode = static_cast<std::uint32_t>(integerOf(f->get("mode")).value_or(0));
       if (auto problem = filePathProblem(file.path)) {
         error(f->at("path"), "file path " + quoted(file.path) + " " + *problem);
         return;
@@ -703,25 +733,6 @@ class Parser {
   ParseOutcome& out_;
 };
 
-// The kind of the JSON value that starts with `c` (the scanner has validated it).
-std::string_view kindOf(char c) {
-  switch (c) {
-    case '{':
-      return "an object";
-    case '[':
-      return "an array";
-    case '"':
-      return "a string";
-    case 'n':
-      return "null";
-    case 't':
-    case 'f':
-      return "a boolean";
-    default:
-      return "a number";
-  }
-}
-
 bool before(const Diagnostic& a, const Diagnostic& b) {
   return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
 }
@@ -730,44 +741,18 @@ bool before(const Diagnostic& a, const Diagnostic& b) {
 
 ParseOutcome parsePolicy(std::string_view text, const ParseOptions& options) {
   ParseOutcome out;
-  auto scanned = json::SourceMap::scan(text, options.limits);
-  if (auto* failure = std::get_if<json::SourceMap::ScanError>(&scanned)) {
+  auto parsed = json::Document::parse(text, options.limits);
+  if (auto* failure = std::get_if<json::ParseError>(&parsed)) {
     out.errors.push_back(Diagnostic{Diagnostic::Severity::kError, options.fileName, failure->pos,
                                     failure->path, failure->message});
     return out;
   }
-  const json::SourceMap& map = std::get<json::SourceMap>(scanned);
-
-  std::string_view body = text;
-  if (body.starts_with(kByteOrderMark))
-    body.remove_prefix(kByteOrderMark.size());  // Poco refuses it
-  // Poco cannot parse a bare scalar (null, 5, "x") as a document; name it here.
-  const std::size_t first = body.find_first_not_of(" \t\r\n");
-  if (first != std::string_view::npos && body[first] != '{') {
-    out.errors.push_back(
-        Diagnostic{Diagnostic::Severity::kError, options.fileName, map.valuePos(""), "",
-                   "a policy must be a JSON object, not " + std::string(kindOf(body[first]))});
-    return out;
-  }
-
-  Var root;
-  try {
-    Poco::JSON::Parser json;
-    json.setDepth(static_cast<std::size_t>(options.limits.maxDepth) + 1);
-    root = json.parse(std::string(body));
-  } catch (const Poco::Exception& e) {
-    // The scanner accepted the text, so this is a value Poco cannot represent.
-    out.errors.push_back(Diagnostic{Diagnostic::Severity::kError,
-                                    options.fileName,
-                                    {},
-                                    "",
-                                    "cannot parse JSON: " + e.displayText()});
-    return out;
-  }
+  const json::SourceMap map(
+      std::make_shared<const json::Document>(std::get<json::Document>(std::move(parsed))));
 
   auto doc = std::make_shared<PolicyDocument>();
   Parser parser(map, options, out);
-  parser.document(root, *doc);
+  parser.document(map.document().root(), *doc);
   std::stable_sort(out.errors.begin(), out.errors.end(), before);
   std::stable_sort(out.warnings.begin(), out.warnings.end(), before);
   if (out.errors.empty()) {
