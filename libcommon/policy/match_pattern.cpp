@@ -40,9 +40,12 @@ Status checkHostPattern(std::string_view host, std::string_view pattern) {
       return fail(std::string("character '") + c + "' is not allowed in a host");
     }
   }
-  for (std::string_view label : util::split(host, '.')) {
-    if (label.empty()) return fail("empty label");
-    if (label.size() > 63) return fail("label longer than 63 characters");
+  for (std::size_t begin = 0;;) {
+    const std::size_t dot = std::min(host.find('.', begin), host.size());
+    if (dot == begin) return fail("empty label");
+    if (dot - begin > 63) return fail("label longer than 63 characters");
+    if (dot == host.size()) break;
+    begin = dot + 1;
   }
   if (std::count(host.begin(), host.end(), '*') > 1) return fail("at most one '*' is allowed");
   // A host whose last label is numeric is meant as an IPv4 address; if it did
@@ -130,7 +133,7 @@ Result<MatchPattern> MatchPattern::parse(std::string_view text) {
   }
 
   // 5. Host patterns.
-  const std::string host = normalizeHost(hostPart);
+  std::string host = normalizeHost(hostPart);
   if (host == "*") {
     p.kind_ = Kind::kAny;
     return p;
@@ -139,7 +142,7 @@ Result<MatchPattern> MatchPattern::parse(std::string_view text) {
   const std::size_t star = host.find('*');
   if (star == std::string::npos) {
     p.kind_ = Kind::kExact;
-    p.host_ = host;
+    p.host_ = std::move(host);
   } else if (star == 0 && host.size() > 2 && host[1] == '.') {
     p.kind_ = Kind::kSuffix;
     p.host_ = host.substr(2);
