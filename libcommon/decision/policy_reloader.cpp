@@ -91,7 +91,10 @@ bool PolicyReloader::reload(std::string_view trigger) {
     lastRejected_.clear();
     if (ready_ && version == lastVersion_) return true;  // unchanged
   }
-  auto engine = std::make_shared<const decision::Engine>(out.policy);
+  // Parsed and built here, on the watcher thread; the daemons' loops keep
+  // deciding with the engine they hold until they take this one.
+  std::shared_ptr<const decision::Engine> engine =
+      reclaimer_.adopt(std::make_unique<const decision::Engine>(out.policy));
   {
     std::lock_guard lock(mutex_);
     engine_ = engine;

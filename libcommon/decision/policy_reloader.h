@@ -9,6 +9,7 @@
 
 #include "libcommon/audit/sink.h"
 #include "libcommon/decision/engine.h"
+#include "libcommon/util/reclaimer.h"
 #include "libcommon/util/unique_fd.h"
 
 namespace lens::decision {
@@ -57,6 +58,10 @@ class PolicyReloader {
             std::string_view trigger);
 
   Options options_;
+  // Frees the engines this reloader builds once their last user lets go,
+  // so that an event loop that swaps engines never pays for freeing one.
+  // Declared before engine_, so destroyed after it (and it drains its queue).
+  util::Reclaimer reclaimer_;
   mutable std::mutex mutex_;
   std::shared_ptr<const decision::Engine> engine_;
   bool ready_ = false;
