@@ -138,6 +138,9 @@ Engine::Engine(std::shared_ptr<const policy::PolicyDocument> policy) : policy_(s
   if (!policy_) return;
   if (policy_->network) {
     network_ = &*policy_->network;
+    http_.reserve(network_->http.size());
+    tcp_.reserve(network_->tcp.size());
+    udp_.reserve(network_->udp.size());
     for (std::uint32_t i = 0; i < network_->http.size(); ++i) http_.add(network_->http[i].match, i);
     for (std::uint32_t i = 0; i < network_->tcp.size(); ++i) tcp_.add(network_->tcp[i].match, i);
     for (std::uint32_t i = 0; i < network_->udp.size(); ++i) udp_.add(network_->udp[i].match, i);

@@ -20,9 +20,9 @@ void HostIndex::add(const MatchPattern& pattern, std::uint32_t id) {
     case MatchPattern::Kind::kMidWildcard: {
       // "bedrock-runtime.*.amazonaws.com": the host must end with the labels
       // after the first dot of the suffix ("amazonaws.com").
-      const std::string& suffix = pattern.suffix();
+      const std::string_view suffix = pattern.suffix();
       const std::size_t dot = suffix.find('.');
-      if (dot == std::string::npos || dot + 1 >= suffix.size()) {
+      if (dot == std::string_view::npos || dot + 1 >= suffix.size()) {
         anyHost_.push_back(id);
       } else {
         names_[suffix.substr(dot + 1)].mid.push_back(id);

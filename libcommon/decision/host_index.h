@@ -21,8 +21,13 @@ namespace lens::decision {
 // the host. Prefixes live in a CidrIndex. candidates() returns rule ids in
 // ascending order (rule order); mid-label wildcards still need the final
 // check with MatchPattern, which the caller does for every candidate.
+//
+// The index keys on views of the patterns' host text: every pattern added
+// must outlive the index (the Engine holds the policy they belong to).
 class HostIndex {
  public:
+  // Room for `patterns` names, so that building does not rehash.
+  void reserve(std::size_t patterns) { names_.reserve(patterns); }
   void add(const policy::MatchPattern& pattern, std::uint32_t id);
 
   // `host` normalised (lower case, no trailing dot), may be empty;
@@ -41,7 +46,7 @@ class HostIndex {
     std::vector<std::uint32_t> mid;     // "a*b.example.com"
   };
 
-  std::unordered_map<std::string, Bucket, Hash, std::equal_to<>> names_;
+  std::unordered_map<std::string_view, Bucket, Hash> names_;
   std::vector<std::uint32_t> anyHost_;  // "*" and mid-label wildcards without a tail
   CidrIndex cidrs_;
 };
