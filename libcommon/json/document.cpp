@@ -520,7 +520,8 @@ std::variant<Document, ParseError> Document::parse(std::string_view text,
   Document doc;
   if (text.size() <= limits.maxBytes) {
     doc.text_ = std::make_unique_for_overwrite<char[]>(text.size());
-    std::memcpy(doc.text_.get(), text.data(), text.size());
+    if (!text.empty())
+      std::memcpy(doc.text_.get(), text.data(), text.size());  // data() may be null
     text = std::string_view(doc.text_.get(), text.size());
   }
   // Every value but the first follows a ',' or opens a container: an upper
