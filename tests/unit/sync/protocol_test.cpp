@@ -92,6 +92,19 @@ TEST_CASE("checkPolicyFrame validates the policy and the transport fields", "[sy
           "policy frame:1:54: minProtocolDate: must be a date written YYYY-MM-DD");
     CHECK_FALSE(check.protocolTooOld);
   }
+  SECTION("a byte order mark does not hide the transport fields") {
+    // The policy parser accepts a BOM; the transport fields were read with
+    // Poco::JSON, which refuses one, so they went unchecked.
+    const auto check = lens::sync::checkPolicyFrame(
+        "\xEF\xBB\xBF{\"type\":\"policx\",\"minProtocolDate\":\"2099-01-01\"}", limits(),
+        "policy frame", "2026-05-26");
+    REQUIRE(check.errors.size() == 2);
+    CHECK(check.errors[0] == "policy frame:1:9: type: must be \"policy\"");
+    CHECK(check.errors[1].rfind("policy frame:1:36: minProtocolDate: the policy needs protocol "
+                                "2099-01-01",
+                                0) == 0);
+    CHECK(check.protocolTooOld);
+  }
   SECTION("a newer minProtocolDate asks for a recycle") {
     const auto check =
         lens::sync::checkPolicyFrame(R"({"type":"policy","minProtocolDate":"2099-01-01"})",
