@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "libcommon/proxy/stream.h"
 #include "libcommon/util/unique_fd.h"
 
 namespace lens::proxy {
@@ -15,6 +16,18 @@ struct Pipe {
   std::size_t capacity = 0;  // bytes it can hold
   [[nodiscard]] bool open() const { return read.valid(); }
 };
+
+// The two splice() steps every zero-copy path takes (TunnelRelay's
+// directions, HttpExchange's response bodies), non-blocking both:
+//   - spliceIn: at most `max` bytes from socket `fd` into the pipe's room;
+//     kEof at the end of the stream, kWouldBlock when the socket has
+//     nothing now or the pipe is full;
+//   - spliceOut: what the pipe holds into socket `fd` (all of it, or the
+//     socket buffer filled up: then bytes stays below the pipe's fill);
+//     kWouldBlock when the socket takes nothing now.
+// `fill` follows the bytes; kError leaves errno set.
+[[nodiscard]] IoResult spliceIn(Pipe& pipe, int fd, std::size_t max);
+[[nodiscard]] IoResult spliceOut(Pipe& pipe, int fd);
 
 // Empty pipes kept for the next tunnels, so that a short-lived tunnel does
 // not cost two pipe2() and four close() calls. Bounded.

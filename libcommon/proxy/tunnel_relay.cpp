@@ -95,15 +95,13 @@ bool TunnelRelay::pumpFlow(Flow& f, const Flow& other, Stream& src, Stream& dst,
     }
     // 2. The pipe into the destination.
     if (f.buffer.empty() && f.pipe.fill > 0 && !f.writeBlocked) {
-      const ssize_t n = ::splice(f.pipe.read.get(), nullptr, dst.fd(), nullptr, f.pipe.fill,
-                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n > 0) {
-        if (static_cast<std::size_t>(n) < f.pipe.fill)
-          f.writeBlocked = true;  // the socket buffer is full
-        f.pipe.fill -= static_cast<std::size_t>(n);
-        counter += static_cast<std::uint64_t>(n);
+      const std::size_t before = f.pipe.fill;
+      const IoResult w = spliceOut(f.pipe, dst.fd());
+      if (w.status == IoStatus::kOk) {
+        if (w.bytes < before) f.writeBlocked = true;  // the socket buffer is full
+        counter += w.bytes;
         moved = true;
-      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      } else if (w.status == IoStatus::kWouldBlock) {
         f.writeBlocked = true;
       } else {
         return false;
@@ -115,20 +113,17 @@ bool TunnelRelay::pumpFlow(Flow& f, const Flow& other, Stream& src, Stream& dst,
         if (!f.pipe.open()) f.pipe = pipes_.acquire();
         if (!f.pipe.open()) return false;
         if (f.pipe.fill < f.pipe.capacity) {
-          const ssize_t n =
-              ::splice(src.fd(), nullptr, f.pipe.write.get(), nullptr,
-                       f.pipe.capacity - f.pipe.fill, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-          if (n > 0) {
+          const IoResult r = spliceIn(f.pipe, src.fd(), f.pipe.capacity);
+          if (r.status == IoStatus::kOk) {
             // A small read is all there was (a request, an answer): epoll
             // says when more comes, no need to ask again for EAGAIN. A
             // large one may have stopped at the pipe's page slots: go on.
-            if (static_cast<std::size_t>(n) < kSmallRead) f.readable = false;
-            f.pipe.fill += static_cast<std::size_t>(n);
+            if (r.bytes < kSmallRead) f.readable = false;
             moved = true;
-          } else if (n == 0) {
+          } else if (r.status == IoStatus::kEof) {
             f.srcEof = true;
             moved = true;
-          } else if (errno == EAGAIN || errno == EINTR) {
+          } else if (r.status == IoStatus::kWouldBlock) {
             f.readable = false;
           } else {
             return false;
