@@ -4,6 +4,7 @@
 #include <limits>
 #include <optional>
 
+#include "libcommon/util/invariant.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::http {
@@ -161,6 +162,13 @@ Result<std::size_t> BodyTracker::feed(std::string_view data) {
       return chunked_.feed(data);
   }
   return std::size_t{0};
+}
+
+void BodyTracker::skip(std::uint64_t n) {
+  LENS_INVARIANT(
+      framing_ == Framing::kUntilClose || (framing_ == Framing::kLength && n <= remaining_),
+      "only a body whose end is a length or the close can be passed on unseen");
+  if (framing_ == Framing::kLength) remaining_ -= n;
 }
 
 bool BodyTracker::done() const {

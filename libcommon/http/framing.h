@@ -64,6 +64,13 @@ class BodyTracker {
 
   // How many bytes of `data` belong to the body (all of them for kUntilClose).
   [[nodiscard]] Result<std::size_t> feed(std::string_view data);
+  // Counts `n` bytes of a kLength or kUntilClose body that went through
+  // unseen (spliced); at most remaining() of a kLength body.
+  void skip(std::uint64_t n);
+  // Bytes a kLength body still has (0 for the other framings).
+  [[nodiscard]] std::uint64_t remaining() const {
+    return framing_ == Framing::kLength ? remaining_ : 0;
+  }
   // True once the whole body went through (never for kUntilClose).
   [[nodiscard]] bool done() const;
   [[nodiscard]] Framing framing() const { return framing_; }

@@ -47,6 +47,7 @@ Connection::Connection(ProxyContext& ctx, std::uint64_t id, util::UniqueFd fd,
       serverWatch_{this, -1},
       dialer_(ctx, serverWatch_, [this] { drive(); }),
       relay_(ctx.pipes),
+      exchange_(ctx.pipes),
       opened_(ctx.now),
       lastActive_(ctx.now) {
   client_ = std::make_unique<SocketStream>(std::move(fd));

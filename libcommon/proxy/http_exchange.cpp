@@ -18,7 +18,16 @@ constexpr std::size_t kJoined = 16 * 1024;  // a head and body bytes up to this 
 
 }  // namespace
 
+HttpExchange::~HttpExchange() { releasePipe(); }
+
+void HttpExchange::releasePipe() {
+  if (pipes_ != nullptr) pipes_->release(bodyPipe_);
+  bodyPipe_ = Pipe{};
+  bodyWriteBlocked_ = false;
+}
+
 void HttpExchange::start(Request request, std::string serverPending) {
+  releasePipe();  // empty after a response that was whole
   request_ = std::move(request);
   toServer_.clear();
   toClient_.clear();
@@ -47,6 +56,7 @@ void HttpExchange::fail(int status, std::string_view reason, std::string text, s
 
 HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::string& in,
                                          bool& progress) {
+  bodyWriteBlocked_ = false;  // called on readiness: the client may take more now
   for (int round = 0; round < 64; ++round) {
     bool moved = false;
     // The request body, from what the client sent.
@@ -108,7 +118,12 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
     Outcome outcome = Outcome::kGoing;
     char chunk[kChunk];
     std::string_view fresh;
-    if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit) {
+    if (splicingBody(client, server)) {
+      if (!spliceBody(client, server, moved)) {
+        closeReason_ = "client-closed";
+        return Outcome::kClose;
+      }
+    } else if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit) {
       const IoResult r = server.read(chunk, sizeof chunk);
       if (r.status == IoStatus::kOk) {
         fresh = std::string_view(chunk, r.bytes);
@@ -145,7 +160,9 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
       }
     }
     if (moved) progress = true;
-    if (responseDone_ && requestDone_ && toClient_.empty() && toServer_.empty()) {
+    if (responseDone_ && requestDone_ && toClient_.empty() && toServer_.empty() &&
+        bodyPipe_.fill == 0) {
+      releasePipe();
       return Outcome::kDone;
     }
     if (!moved) return Outcome::kGoing;
@@ -153,6 +170,54 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
   // Bytes may be waiting that no readiness announces (the client's, read
   // already; the inside of a TLS stream).
   return Outcome::kYielded;
+}
+
+bool HttpExchange::splicingBody(const Stream& client, const Stream& server) const {
+  if (bodyPipe_.fill > 0) return true;  // what is in the pipe goes on that way
+  const http::Framing framing = responseBody_.framing();
+  return pipes_ != nullptr && client.plain() && server.plain() && responseHead_ && !responseDone_ &&
+         !serverEof_ &&
+         (framing == http::Framing::kLength || framing == http::Framing::kUntilClose) &&
+         head_.empty() && fromServer_.empty() && toClient_.empty() && !clientFailed_;
+}
+
+bool HttpExchange::spliceBody(Stream& client, Stream& server, bool& moved) {
+  // The pipe into the client first: it takes the server's next bytes.
+  if (bodyPipe_.fill > 0 && !bodyWriteBlocked_) {
+    const std::size_t before = bodyPipe_.fill;
+    const IoResult w = spliceOut(bodyPipe_, client.fd());
+    if (w.status == IoStatus::kOk) {
+      if (w.bytes < before) bodyWriteBlocked_ = true;  // the socket buffer is full
+      moved = moved || w.bytes > 0;
+    } else if (w.status == IoStatus::kWouldBlock) {
+      bodyWriteBlocked_ = true;
+    } else {
+      clientFailed_ = true;
+      return false;
+    }
+  }
+  // The server into the pipe, no further than the body's end: what
+  // follows it is not this response's.
+  if (bodyPipe_.fill > 0 || responseDone_ || serverEof_) return true;
+  if (!bodyPipe_.open()) bodyPipe_ = pipes_->acquire();
+  if (!bodyPipe_.open()) {  // no descriptors left: read and write instead
+    return true;
+  }
+  const bool byLength = responseBody_.framing() == http::Framing::kLength;
+  const std::size_t max = byLength ? static_cast<std::size_t>(std::min<std::uint64_t>(
+                                         responseBody_.remaining(), bodyPipe_.capacity))
+                                   : bodyPipe_.capacity;
+  const IoResult r = spliceIn(bodyPipe_, server.fd(), max);
+  if (r.status == IoStatus::kOk) {
+    responseBody_.skip(r.bytes);
+    responseDone_ = responseBody_.done();
+    bytesDown_ += r.bytes;
+    moved = true;
+  } else if (r.status == IoStatus::kEof || r.status == IoStatus::kError) {
+    serverEof_ = true;  // parseResponse says whether the body was whole
+    moved = true;
+  }
+  return true;
 }
 
 // Takes what it can of `data` (the server's unparsed bytes), moving the
@@ -321,8 +386,11 @@ void HttpExchange::takeUpgradeBytes(std::string& toServer, std::string& toClient
 void HttpExchange::interest(const Stream& server, std::uint32_t& clientEvents,
                             std::uint32_t& serverEvents) const {
   if (!requestDone_ && toServer_.size() < kBufferLimit) clientEvents |= EPOLLIN;
-  if (!toClient_.empty()) clientEvents |= EPOLLOUT;
-  if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit) serverEvents |= EPOLLIN;
+  if (!toClient_.empty() || bodyPipe_.fill > 0) clientEvents |= EPOLLOUT;
+  // A spliced body is read once the pipe went to the client (a full pipe
+  // leaves the socket readable: level-triggered epoll would spin).
+  if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit && bodyPipe_.fill == 0)
+    serverEvents |= EPOLLIN;
   if (!toServer_.empty() || server.blockedOnWrite()) serverEvents |= EPOLLOUT;
   if (server.blockedOnRead()) serverEvents |= EPOLLIN;
 }

@@ -8,6 +8,7 @@
 #include "libcommon/http/body_filter.h"
 #include "libcommon/http/framing.h"
 #include "libcommon/proxy/buffer.h"
+#include "libcommon/proxy/pipe_pool.h"
 #include "libcommon/proxy/stream.h"
 
 namespace lens::proxy {
@@ -22,8 +23,17 @@ namespace lens::proxy {
 // framing. Bytes after the request body stay with the caller: the next
 // request is judged before anything of it is forwarded. A 101 answer
 // ends the exchange with kUpgrade: the caller relays the rest as a tunnel.
+// With a PipePool, a response body whose end is its length or the close
+// goes from a plain socket to a plain socket by splice() once its head
+// went out (the bytes are counted, not seen: nothing rewrites them).
 class HttpExchange {
  public:
+  HttpExchange() = default;
+  explicit HttpExchange(PipePool& pipes) : pipes_(&pipes) {}
+  ~HttpExchange();
+  HttpExchange(const HttpExchange&) = delete;
+  HttpExchange& operator=(const HttpExchange&) = delete;
+
   struct Request {
     std::string head;  // as the origin gets it (already rewritten)
     std::string method;
@@ -79,14 +89,22 @@ class HttpExchange {
   [[nodiscard]] std::uint64_t bytesUp() const { return bytesUp_; }
   [[nodiscard]] std::uint64_t bytesDown() const { return bytesDown_; }
   // Bytes still waiting to go to the client.
-  [[nodiscard]] bool clientFlushed() const { return toClient_.empty(); }
+  [[nodiscard]] bool clientFlushed() const { return toClient_.empty() && bodyPipe_.fill == 0; }
 
  private:
   [[nodiscard]] bool parseResponse(Stream& client, std::string_view& data, Outcome& outcome);
   void toClient(Stream& client, std::string& head, std::string_view body = {});
   void writeThrough(Stream& client, std::string_view bytes);
   void fail(int status, std::string_view reason, std::string text, std::string detail = {});
+  // The response body goes by splice() now (see the class comment).
+  [[nodiscard]] bool splicingBody(const Stream& client, const Stream& server) const;
+  // Moves body bytes server -> pipe -> client; false when the client failed.
+  [[nodiscard]] bool spliceBody(Stream& client, Stream& server, bool& moved);
+  void releasePipe();
 
+  PipePool* pipes_ = nullptr;      // null: no splice()
+  Pipe bodyPipe_;                  // the response body on its way, when spliced
+  bool bodyWriteBlocked_ = false;  // the client took no more of the pipe in this pump()
   Request request_;
   http::BodyTracker requestBody_;
   http::BodyTracker responseBody_;

@@ -7,15 +7,18 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "libcommon/proxy/pipe_pool.h"
 #include "libcommon/proxy/reactor.h"
 #include "libcommon/util/unique_fd.h"
 
 using lens::proxy::HttpExchange;
 using lens::proxy::IoResult;
 using lens::proxy::IoStatus;
+using lens::proxy::PipePool;
 using lens::proxy::Reactor;
 using lens::proxy::Watch;
 
@@ -99,6 +102,118 @@ TEST_CASE("an exchange that gives up its turn says so while bytes it already rea
   CHECK(exchange.pump(client, server, in, progress) == HttpExchange::Outcome::kDone);
   CHECK(client.output.ends_with("\r\n\r\nok"));
   CHECK(exchange.bytesUp() == head.size() + body.size());
+}
+
+namespace {
+
+// Plain sockets on both sides (so the body may go by splice()): the test
+// holds the far ends, the origin's bytes go in as the socket takes them.
+struct SplicedExchange {
+  SplicedExchange() {
+    int c[2];
+    int s[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, c) == 0);
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s) == 0);
+    client = std::make_unique<lens::proxy::SocketStream>(lens::util::UniqueFd(c[0]));
+    clientEnd.reset(c[1]);
+    server = std::make_unique<lens::proxy::SocketStream>(lens::util::UniqueFd(s[0]));
+    originEnd.reset(s[1]);
+  }
+
+  // Turns until the exchange ends (or nothing moves any more).
+  HttpExchange::Outcome run(HttpExchange& exchange, bool closeAfter) {
+    std::string in;
+    HttpExchange::Outcome outcome = HttpExchange::Outcome::kGoing;
+    for (int turn = 0; turn < 100000; ++turn) {
+      while (sent < origin.size()) {
+        const ssize_t n = ::send(originEnd.get(), origin.data() + sent, origin.size() - sent, 0);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+      }
+      if (closeAfter && sent == origin.size()) ::shutdown(originEnd.get(), SHUT_WR);
+      bool progress = false;
+      outcome = exchange.pump(*client, *server, in, progress);
+      char buf[64 * 1024];
+      for (ssize_t n; (n = ::recv(clientEnd.get(), buf, sizeof buf, 0)) > 0;)
+        received.append(buf, static_cast<std::size_t>(n));
+      if (outcome != HttpExchange::Outcome::kGoing && outcome != HttpExchange::Outcome::kYielded)
+        break;
+    }
+    return outcome;
+  }
+
+  std::unique_ptr<lens::proxy::SocketStream> client;
+  std::unique_ptr<lens::proxy::SocketStream> server;
+  lens::util::UniqueFd clientEnd;
+  lens::util::UniqueFd originEnd;
+  std::string origin;  // what the origin sends
+  std::size_t sent = 0;
+  std::string received;  // what the client got
+};
+
+HttpExchange::Request getRequest() {
+  HttpExchange::Request request;
+  request.head = "GET /big HTTP/1.1\r\nHost: origin.test\r\n\r\n";
+  request.method = "GET";
+  request.keepAlive = true;
+  return request;
+}
+
+std::string bodyOf(const std::string& response) {
+  const std::size_t end = response.find("\r\n\r\n");
+  return end == std::string::npos ? std::string() : response.substr(end + 4);
+}
+
+}  // namespace
+
+TEST_CASE("a response body between plain sockets goes whole, and no further than its length",
+          "[proxy][exchange]") {
+  PipePool pipes;
+  SplicedExchange t;
+  std::string body(3 * 1024 * 1024 + 7, 'x');  // more than the pipe and the socket buffers
+  for (std::size_t i = 0; i < body.size(); i += 4096) body[i] = static_cast<char>('a' + i % 26);
+  t.origin = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+             body + "HTTP/1.1 200 OK\r\n";  // the start of something that is not this response
+  HttpExchange exchange(pipes);
+  exchange.start(getRequest());
+
+  REQUIRE(t.run(exchange, false) == HttpExchange::Outcome::kDone);
+  CHECK(exchange.status() == 200);
+  CHECK(exchange.responseComplete());
+  CHECK(exchange.clientFlushed());
+  CHECK(bodyOf(t.received) == body);
+  CHECK(exchange.bytesDown() == t.received.size());
+  CHECK(exchange.keepClient());
+}
+
+TEST_CASE("a response body delimited by the close goes whole and ends the client connection",
+          "[proxy][exchange]") {
+  PipePool pipes;
+  SplicedExchange t;
+  const std::string body(2 * 1024 * 1024, 'y');
+  t.origin = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body;
+  HttpExchange exchange(pipes);
+  exchange.start(getRequest());
+
+  REQUIRE(t.run(exchange, true) == HttpExchange::Outcome::kDone);
+  CHECK(bodyOf(t.received) == body);
+  CHECK_FALSE(exchange.keepClient());
+  CHECK_FALSE(exchange.keepServer());
+}
+
+TEST_CASE("a response body cut short before its length closes the client connection",
+          "[proxy][exchange]") {
+  PipePool pipes;
+  SplicedExchange t;
+  const std::string body(1024 * 1024, 'z');
+  t.origin =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size() + 10) + "\r\n\r\n" + body;
+  HttpExchange exchange(pipes);
+  exchange.start(getRequest());
+
+  REQUIRE(t.run(exchange, true) == HttpExchange::Outcome::kClose);
+  CHECK(exchange.closeReason() == "server-closed");
+  CHECK_FALSE(exchange.responseComplete());
 }
 
 TEST_CASE("a watch asked again is called once more without waiting, a removed one not",
