@@ -18,16 +18,20 @@ constexpr std::size_t kJoined = 16 * 1024;  // a head and body bytes up to this 
 
 }  // namespace
 
-HttpExchange::~HttpExchange() { releasePipe(); }
+HttpExchange::~HttpExchange() {
+  releasePipe(requestPipe_);
+  releasePipe(responsePipe_);
+}
 
-void HttpExchange::releasePipe() {
-  if (pipes_ != nullptr) pipes_->release(bodyPipe_);
-  bodyPipe_ = Pipe{};
-  bodyWriteBlocked_ = false;
+void HttpExchange::releasePipe(BodyPipe& p) {
+  if (pipes_ != nullptr) pipes_->release(p.pipe);  // kept when empty, else closed
+  p = BodyPipe{};
 }
 
 void HttpExchange::start(Request request, std::string serverPending) {
-  releasePipe();  // empty after a response that was whole
+  releasePipe(requestPipe_);  // empty after an exchange that was whole
+  releasePipe(responsePipe_);
+  noPipe_ = false;
   request_ = std::move(request);
   toServer_.clear();
   toClient_.clear();
@@ -56,11 +60,31 @@ void HttpExchange::fail(int status, std::string_view reason, std::string text, s
 
 HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::string& in,
                                          bool& progress) {
-  bodyWriteBlocked_ = false;  // called on readiness: the client may take more now
+  // Called on readiness: the destinations may take more now.
+  requestPipe_.writeBlocked = false;
+  responsePipe_.writeBlocked = false;
   for (int round = 0; round < 64; ++round) {
     bool moved = false;
+    // The request body, spliced.
+    const bool requestSpliced = splicingRequest(client, server, in);
+    if (requestSpliced) {
+      switch (spliceBody(requestPipe_, client, server, requestBody_, bytesUp_, moved)) {
+        case Spliced::kGoing:
+          break;
+        case Spliced::kSourceEnded:
+          closeReason_ = "client-closed";
+          return Outcome::kClose;
+        case Spliced::kDestinationFailed:  // as a failed write below: the response says more
+          serverEof_ = true;
+          serverFailure_ = server.failure();
+          releasePipe(requestPipe_);
+          moved = true;
+          break;
+      }
+      if (requestBody_.done()) requestDone_ = true;
+    }
     // The request body, from what the client sent.
-    if (!requestDone_) {
+    if (!requestDone_ && !requestSpliced) {
       if (!in.empty()) {
         auto n = requestBody_.feed(in);
         if (!n) {
@@ -118,11 +142,18 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
     Outcome outcome = Outcome::kGoing;
     char chunk[kChunk];
     std::string_view fresh;
-    if (splicingBody(client, server)) {
-      if (!spliceBody(client, server, moved)) {
-        closeReason_ = "client-closed";
-        return Outcome::kClose;
+    if (splicingResponse(client, server)) {
+      switch (spliceBody(responsePipe_, server, client, responseBody_, bytesDown_, moved)) {
+        case Spliced::kGoing:
+          break;
+        case Spliced::kSourceEnded:
+          serverEof_ = true;  // parseResponse says whether the body was whole
+          break;
+        case Spliced::kDestinationFailed:
+          closeReason_ = "client-closed";
+          return Outcome::kClose;
       }
+      if (responseBody_.done()) responseDone_ = true;
     } else if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit) {
       const IoResult r = server.read(chunk, sizeof chunk);
       if (r.status == IoStatus::kOk) {
@@ -161,8 +192,9 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
     }
     if (moved) progress = true;
     if (responseDone_ && requestDone_ && toClient_.empty() && toServer_.empty() &&
-        bodyPipe_.fill == 0) {
-      releasePipe();
+        requestPipe_.pipe.fill == 0 && responsePipe_.pipe.fill == 0) {
+      releasePipe(requestPipe_);
+      releasePipe(responsePipe_);
       return Outcome::kDone;
     }
     if (!moved) return Outcome::kGoing;
@@ -172,52 +204,61 @@ HttpExchange::Outcome HttpExchange::pump(Stream& client, Stream& server, std::st
   return Outcome::kYielded;
 }
 
-bool HttpExchange::splicingBody(const Stream& client, const Stream& server) const {
-  if (bodyPipe_.fill > 0) return true;  // what is in the pipe goes on that way
+bool HttpExchange::splicingRequest(const Stream& client, const Stream& server,
+                                   const std::string& in) const {
+  if (requestPipe_.pipe.fill > 0) return true;  // what is in the pipe goes on that way
+  return pipes_ != nullptr && !noPipe_ && client.plain() && server.plain() && !requestDone_ &&
+         !serverEof_ && request_.body == http::Framing::kLength && !request_.bodyFilter &&
+         in.empty() && toServer_.empty();
+}
+
+bool HttpExchange::splicingResponse(const Stream& client, const Stream& server) const {
+  if (responsePipe_.pipe.fill > 0) return true;
   const http::Framing framing = responseBody_.framing();
-  return pipes_ != nullptr && client.plain() && server.plain() && responseHead_ && !responseDone_ &&
-         !serverEof_ &&
+  return pipes_ != nullptr && !noPipe_ && client.plain() && server.plain() && responseHead_ &&
+         !responseDone_ && !serverEof_ &&
          (framing == http::Framing::kLength || framing == http::Framing::kUntilClose) &&
          head_.empty() && fromServer_.empty() && toClient_.empty() && !clientFailed_;
 }
 
-bool HttpExchange::spliceBody(Stream& client, Stream& server, bool& moved) {
-  // The pipe into the client first: it takes the server's next bytes.
-  if (bodyPipe_.fill > 0 && !bodyWriteBlocked_) {
-    const std::size_t before = bodyPipe_.fill;
-    const IoResult w = spliceOut(bodyPipe_, client.fd());
+HttpExchange::Spliced HttpExchange::spliceBody(BodyPipe& p, Stream& src, Stream& dst,
+                                               http::BodyTracker& body, std::uint64_t& counter,
+                                               bool& moved) {
+  // The pipe into the destination first: it takes the source's next bytes.
+  if (p.pipe.fill > 0 && !p.writeBlocked) {
+    const std::size_t before = p.pipe.fill;
+    const IoResult w = spliceOut(p.pipe, dst.fd());
     if (w.status == IoStatus::kOk) {
-      if (w.bytes < before) bodyWriteBlocked_ = true;  // the socket buffer is full
+      if (w.bytes < before) p.writeBlocked = true;  // the socket buffer is full
       moved = moved || w.bytes > 0;
     } else if (w.status == IoStatus::kWouldBlock) {
-      bodyWriteBlocked_ = true;
+      p.writeBlocked = true;
     } else {
-      clientFailed_ = true;
-      return false;
+      return Spliced::kDestinationFailed;
     }
   }
-  // The server into the pipe, no further than the body's end: what
-  // follows it is not this response's.
-  if (bodyPipe_.fill > 0 || responseDone_ || serverEof_) return true;
-  if (!bodyPipe_.open()) bodyPipe_ = pipes_->acquire();
-  if (!bodyPipe_.open()) {  // no descriptors left: read and write instead
-    return true;
+  if (p.pipe.fill > 0 || body.done()) return Spliced::kGoing;
+  if (!p.pipe.open()) p.pipe = pipes_->acquire();
+  if (!p.pipe.open()) {
+    noPipe_ = true;  // the next round reads and writes
+    moved = true;
+    return Spliced::kGoing;
   }
-  const bool byLength = responseBody_.framing() == http::Framing::kLength;
-  const std::size_t max = byLength ? static_cast<std::size_t>(std::min<std::uint64_t>(
-                                         responseBody_.remaining(), bodyPipe_.capacity))
-                                   : bodyPipe_.capacity;
-  const IoResult r = spliceIn(bodyPipe_, server.fd(), max);
+  // No further than the body's end: what follows is not this body's.
+  const std::size_t max =
+      body.framing() == http::Framing::kLength
+          ? static_cast<std::size_t>(std::min<std::uint64_t>(body.remaining(), p.pipe.capacity))
+          : p.pipe.capacity;
+  const IoResult r = spliceIn(p.pipe, src.fd(), max);
   if (r.status == IoStatus::kOk) {
-    responseBody_.skip(r.bytes);
-    responseDone_ = responseBody_.done();
-    bytesDown_ += r.bytes;
+    body.skip(r.bytes);
+    counter += r.bytes;
     moved = true;
   } else if (r.status == IoStatus::kEof || r.status == IoStatus::kError) {
-    serverEof_ = true;  // parseResponse says whether the body was whole
     moved = true;
+    return Spliced::kSourceEnded;
   }
-  return true;
+  return Spliced::kGoing;
 }
 
 // Takes what it can of `data` (the server's unparsed bytes), moving the
@@ -385,13 +426,16 @@ void HttpExchange::takeUpgradeBytes(std::string& toServer, std::string& toClient
 
 void HttpExchange::interest(const Stream& server, std::uint32_t& clientEvents,
                             std::uint32_t& serverEvents) const {
-  if (!requestDone_ && toServer_.size() < kBufferLimit) clientEvents |= EPOLLIN;
-  if (!toClient_.empty() || bodyPipe_.fill > 0) clientEvents |= EPOLLOUT;
-  // A spliced body is read once the pipe went to the client (a full pipe
-  // leaves the socket readable: level-triggered epoll would spin).
-  if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit && bodyPipe_.fill == 0)
+  // A spliced body is read once its pipe went on (a full pipe leaves the
+  // socket readable: level-triggered epoll would spin).
+  if (!requestDone_ && toServer_.size() < kBufferLimit && requestPipe_.pipe.fill == 0)
+    clientEvents |= EPOLLIN;
+  if (!toClient_.empty() || responsePipe_.pipe.fill > 0) clientEvents |= EPOLLOUT;
+  if (!responseDone_ && !serverEof_ && toClient_.size() < kBufferLimit &&
+      responsePipe_.pipe.fill == 0)
     serverEvents |= EPOLLIN;
-  if (!toServer_.empty() || server.blockedOnWrite()) serverEvents |= EPOLLOUT;
+  if (!toServer_.empty() || requestPipe_.pipe.fill > 0 || server.blockedOnWrite())
+    serverEvents |= EPOLLOUT;
   if (server.blockedOnRead()) serverEvents |= EPOLLIN;
 }
 

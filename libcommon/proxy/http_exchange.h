@@ -23,9 +23,11 @@ namespace lens::proxy {
 // framing. Bytes after the request body stay with the caller: the next
 // request is judged before anything of it is forwarded. A 101 answer
 // ends the exchange with kUpgrade: the caller relays the rest as a tunnel.
-// With a PipePool, a response body whose end is its length or the close
-// goes from a plain socket to a plain socket by splice() once its head
-// went out (the bytes are counted, not seen: nothing rewrites them).
+// With a PipePool, between plain sockets, a body that nothing rewrites
+// goes by splice() once its head went out, counted but not seen: a
+// request body with a Content-Length (no body filter), a response body
+// delimited by its Content-Length or by the close. Never a byte past the
+// body's end: what follows is the next message, judged on its own.
 class HttpExchange {
  public:
   HttpExchange() = default;
@@ -89,22 +91,35 @@ class HttpExchange {
   [[nodiscard]] std::uint64_t bytesUp() const { return bytesUp_; }
   [[nodiscard]] std::uint64_t bytesDown() const { return bytesDown_; }
   // Bytes still waiting to go to the client.
-  [[nodiscard]] bool clientFlushed() const { return toClient_.empty() && bodyPipe_.fill == 0; }
+  [[nodiscard]] bool clientFlushed() const {
+    return toClient_.empty() && responsePipe_.pipe.fill == 0;
+  }
 
  private:
   [[nodiscard]] bool parseResponse(Stream& client, std::string_view& data, Outcome& outcome);
   void toClient(Stream& client, std::string& head, std::string_view body = {});
   void writeThrough(Stream& client, std::string_view bytes);
   void fail(int status, std::string_view reason, std::string text, std::string detail = {});
-  // The response body goes by splice() now (see the class comment).
-  [[nodiscard]] bool splicingBody(const Stream& client, const Stream& server) const;
-  // Moves body bytes server -> pipe -> client; false when the client failed.
-  [[nodiscard]] bool spliceBody(Stream& client, Stream& server, bool& moved);
-  void releasePipe();
+  // A body on its way by splice() (one per direction).
+  struct BodyPipe {
+    Pipe pipe;
+    bool writeBlocked = false;  // the destination took no more in this pump()
+  };
+  // The request body, the response body go by splice() now (see the class comment).
+  [[nodiscard]] bool splicingRequest(const Stream& client, const Stream& server,
+                                     const std::string& in) const;
+  [[nodiscard]] bool splicingResponse(const Stream& client, const Stream& server) const;
+  enum class Spliced : std::uint8_t { kGoing, kSourceEnded, kDestinationFailed };
+  // Moves body bytes src -> pipe -> dst, taking no more from src than
+  // `body` has left; `counter` counts what left src.
+  [[nodiscard]] Spliced spliceBody(BodyPipe& p, Stream& src, Stream& dst, http::BodyTracker& body,
+                                   std::uint64_t& counter, bool& moved);
+  void releasePipe(BodyPipe& p);
 
-  PipePool* pipes_ = nullptr;      // null: no splice()
-  Pipe bodyPipe_;                  // the response body on its way, when spliced
-  bool bodyWriteBlocked_ = false;  // the client took no more of the pipe in this pump()
+  PipePool* pipes_ = nullptr;  // null: no splice()
+  bool noPipe_ = false;        // the pool had none (no descriptors left): read and write
+  BodyPipe requestPipe_;
+  BodyPipe responsePipe_;
   Request request_;
   http::BodyTracker requestBody_;
   http::BodyTracker responseBody_;

@@ -122,7 +122,6 @@ struct SplicedExchange {
 
   // Turns until the exchange ends (or nothing moves any more).
   HttpExchange::Outcome run(HttpExchange& exchange, bool closeAfter) {
-    std::string in;
     HttpExchange::Outcome outcome = HttpExchange::Outcome::kGoing;
     for (int turn = 0; turn < 100000; ++turn) {
       while (sent < origin.size()) {
@@ -130,12 +129,20 @@ struct SplicedExchange {
         if (n <= 0) break;
         sent += static_cast<std::size_t>(n);
       }
+      while (uploaded < upload.size()) {
+        const ssize_t n =
+            ::send(clientEnd.get(), upload.data() + uploaded, upload.size() - uploaded, 0);
+        if (n <= 0) break;
+        uploaded += static_cast<std::size_t>(n);
+      }
       if (closeAfter && sent == origin.size()) ::shutdown(originEnd.get(), SHUT_WR);
       bool progress = false;
       outcome = exchange.pump(*client, *server, in, progress);
       char buf[64 * 1024];
       for (ssize_t n; (n = ::recv(clientEnd.get(), buf, sizeof buf, 0)) > 0;)
         received.append(buf, static_cast<std::size_t>(n));
+      for (ssize_t n; (n = ::recv(originEnd.get(), buf, sizeof buf, 0)) > 0;)
+        atOrigin.append(buf, static_cast<std::size_t>(n));
       if (outcome != HttpExchange::Outcome::kGoing && outcome != HttpExchange::Outcome::kYielded)
         break;
     }
@@ -149,6 +156,10 @@ struct SplicedExchange {
   std::string origin;  // what the origin sends
   std::size_t sent = 0;
   std::string received;  // what the client got
+  std::string upload;    // what the client sends after the request head
+  std::size_t uploaded = 0;
+  std::string atOrigin;  // what the origin got
+  std::string in;        // the client's bytes the exchange left to its caller
 };
 
 HttpExchange::Request getRequest() {
@@ -184,6 +195,40 @@ TEST_CASE("a response body between plain sockets goes whole, and no further than
   CHECK(bodyOf(t.received) == body);
   CHECK(exchange.bytesDown() == t.received.size());
   CHECK(exchange.keepClient());
+}
+
+TEST_CASE("a request body between plain sockets goes whole, and the next request stays unread",
+          "[proxy][exchange]") {
+  PipePool pipes;
+  SplicedExchange t;
+  std::string body(3 * 1024 * 1024 + 5, 'u');
+  for (std::size_t i = 0; i < body.size(); i += 4096) body[i] = static_cast<char>('a' + i % 26);
+  const std::string next = "GET /next HTTP/1.1\r\nHost: origin.test\r\n\r\n";
+  t.upload = body + next;  // pipelined: the next request is judged on its own
+  t.origin = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  HttpExchange::Request request;
+  request.head =
+      "POST /up HTTP/1.1\r\nHost: origin.test\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  request.method = "POST";
+  request.body = lens::http::Framing::kLength;
+  request.contentLength = body.size();
+  request.keepAlive = true;
+  const std::string head = request.head;
+  HttpExchange exchange(pipes);
+  exchange.start(std::move(request));
+
+  REQUIRE(t.run(exchange, false) == HttpExchange::Outcome::kDone);
+  CHECK(t.atOrigin.size() == head.size() + body.size());
+  CHECK(t.atOrigin == head + body);
+  CHECK(exchange.bytesUp() == head.size() + body.size());
+  CHECK(bodyOf(t.received) == "ok");
+  // The next request is still the client's: in the socket or handed back.
+  std::string rest = t.in;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(t.client->fd(), buf, sizeof buf, 0)) > 0;)
+    rest.append(buf, static_cast<std::size_t>(n));
+  CHECK(rest == next);
 }
 
 TEST_CASE("a response body delimited by the close goes whole and ends the client connection",
