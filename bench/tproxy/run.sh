@@ -3,6 +3,7 @@
 # plain HTTP), behind the real cage, in one run.
 #
 #   bench/tproxy/run.sh [--rounds N] [--seconds S] [--bytes N] [--requests N] [--quick]
+#                       [--baseline BUILD_DIR]
 #
 # Two network namespaces joined by a veth pair: the client one has the cage
 # (lens-lockdown apply --scope uid:65534, REDIRECT mode) and lens-tproxy; the
@@ -22,6 +23,10 @@
 #     connection each;
 #   - CPU: user + system time of the proxy process per GiB and per 1,000
 #     connections (from /proc/PID/stat).
+# --baseline adds the lens-tproxy of another build (say the commit before a
+# change; build its lens-tproxy first) as one more target of the same run,
+# on :3132 behind an nft redirect of uid 65532's traffic to the targets:
+# on a shared machine only figures of the same run compare.
 # Targets alternate within each round in a rotating order; the tables have
 # medians over the rounds. The python HTTP server limits the http rate for
 # every target alike: compare CPU per 1,000 there. Needs root, squid, curl;
@@ -35,6 +40,7 @@ rounds=5
 seconds=5
 bytes=$((1 << 30))
 requests=2000
+baseline=""
 while (($#)); do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
@@ -42,11 +48,16 @@ while (($#)); do
     --bytes) bytes=$2; shift 2 ;;
     --requests) requests=$2; shift 2 ;;
     --quick) rounds=1; seconds=1; bytes=$((64 << 20)); requests=300; shift ;;
-    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+    --baseline) baseline=$2; shift 2 ;;
+    -h | --help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ $(id -u) -eq 0 ]] || { echo "run.sh: needs root (network namespaces, the cage)" >&2; exit 77; }
+if [[ -n $baseline && ! -x $baseline/cmd/lens-tproxy ]]; then
+  echo "run.sh: $baseline/cmd/lens-tproxy is missing (build lens-tproxy there first)" >&2
+  exit 2
+fi
 squid=$(command -v squid || echo /usr/sbin/squid)
 [[ -x $squid ]] || { echo "run.sh: squid is missing (apt-get install squid)" >&2; exit 77; }
 command -v curl >/dev/null || { echo "run.sh: curl is missing" >&2; exit 77; }
@@ -148,6 +159,24 @@ NFT
 
 declare -A uid=([direct]=0 [lens]=65534 [squid]=65533)
 declare -A pidof=([direct]="" [lens]=$pid_lens [squid]=$pid_squid)
+names=(direct lens squid)
+if [[ -n $baseline ]]; then
+  # The baseline: uid 65532's connections to the targets, redirected to :3132.
+  start base "$cli" "$baseline/cmd/lens-tproxy" --policy "$work/policy.json" --audit off --log-level warn \
+    --max-connections 100000 --idle-timeout 600 --resolver 127.0.0.1 --listen 127.0.0.1:3132
+  wait_port "$cli" 127.0.0.1 3132
+  in_cli nft -f - <<'NFT'
+table ip lens_bench_base {
+  chain out {
+    type nat hook output priority -110; policy accept;
+    meta skuid 65532 ip daddr 10.201.0.2 tcp dport { 9000, 9001 } redirect to :3132
+  }
+}
+NFT
+  uid+=([base]=65532)
+  pidof+=([base]=$pid_base)
+  names=(direct lens base squid)
+fi
 hz=$(getconf CLK_TCK)
 cpu_ticks() { [[ -n $1 ]] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
 as() { local u=$1; shift; in_cli setpriv --reuid "$u" --regid "$u" --clear-groups "$@"; }
@@ -156,7 +185,6 @@ chmod 644 "$work/urls"
 
 for ((r = 0; r < rounds; r++)); do
   echo "round $((r + 1))/$rounds" >&2
-  names=(direct lens squid)
   for ((i = 0; i < ${#names[@]}; i++)); do
     t=${names[$(((i + r) % ${#names[@]}))]}
     pid=${pidof[$t]}
@@ -191,9 +219,9 @@ for ((r = 0; r < rounds; r++)); do
   done
 done
 
-python3 - "$work/results" "$hz" "$bytes" "$seconds" "$requests" <<'PY'
+python3 - "$work/results" "$hz" "$bytes" "$seconds" "$requests" "$baseline" <<'PY'
 import statistics, sys
-path, hz, nbytes, seconds, requests = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+path, hz, nbytes, seconds, requests, baseline = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 data = {}
 for line in open(path):
     kind, target, *fields = line.split()
@@ -203,6 +231,9 @@ def col(kind, target, fn):
     return statistics.median([fn(r) for r in rows]) if rows else None
 fmt = lambda v, f: "-" if v is None else format(v, f)
 names = {"direct": "direct (no proxy)", "lens": "lens-tproxy", "squid": "squid 5 (intercept)"}
+if baseline:
+    names = {"direct": names["direct"], "lens": "lens-tproxy", "base": f"lens-tproxy (baseline {baseline})",
+             "squid": names["squid"]}
 mbps = lambda k: {t: col(k, t, lambda r: int(r["bytes"]) / float(r["seconds"]) / 1e6) for t in names}
 cpug = lambda k: {t: col(k, t, lambda r: int(r["ticks"]) / hz / (int(r["bytes"]) / 2**30)) for t in names}
 rate = lambda k: {t: col(k, t, lambda r: int(r["done"]) / float(r["seconds"])) for t in names}
