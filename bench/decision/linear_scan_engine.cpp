@@ -10,24 +10,13 @@ namespace lens::bench {
 using decision::Decision;
 using decision::Door;
 using decision::Request;
+using decision::verdictReason;
 using policy::Scheme;
 using policy::Transport;
 using policy::Verdict;
 namespace reason = decision::reason;
 
 namespace {
-
-std::string_view verdictReason(Verdict v) {
-  switch (v) {
-    case Verdict::kAllow:
-      return reason::kPolicyAllow;
-    case Verdict::kAsk:
-      return reason::kPolicyAsk;
-    case Verdict::kDeny:
-      return reason::kPolicyDeny;
-  }
-  return reason::kPolicyDeny;
-}
 
 Decision deny(std::string_view why, std::string detail) {
   Decision d;

@@ -25,6 +25,19 @@ inline constexpr std::string_view kInvalidRequest = "invalid-request";
 inline constexpr std::string_view kUnknownProtocol = "unknown-protocol";
 }  // namespace reason
 
+// The reason of a decision a rule (or the default) made with verdict `v`.
+[[nodiscard]] constexpr std::string_view verdictReason(policy::Verdict v) {
+  switch (v) {
+    case policy::Verdict::kAllow:
+      return reason::kPolicyAllow;
+    case policy::Verdict::kAsk:
+      return reason::kPolicyAsk;
+    case policy::Verdict::kDeny:
+      return reason::kPolicyDeny;
+  }
+  return reason::kPolicyDeny;
+}
+
 enum class Table : std::uint8_t { kHttp, kTcp, kUdp };
 std::string_view toString(Table table);
 

@@ -56,18 +56,6 @@ namespace {
 
 constexpr std::uint32_t kInjectionBits = 16;
 
-std::string_view verdictReason(Verdict v) {
-  switch (v) {
-    case Verdict::kAllow:
-      return reason::kPolicyAllow;
-    case Verdict::kAsk:
-      return reason::kPolicyAsk;
-    case Verdict::kDeny:
-      return reason::kPolicyDeny;
-  }
-  return reason::kPolicyDeny;
-}
-
 // Per-thread candidate lists, reused so a decision does not allocate them.
 std::vector<std::uint32_t>& ruleScratch() {
   thread_local std::vector<std::uint32_t> ids;

@@ -122,6 +122,7 @@ class Connection final : public IoHandler {
   // that began to need it after the connection came) looks it up in place.
   bool identify();
   void onCaller(Result<net::SocketOwner> owner);
+  void afterCaller();  // judges (transparent) or reads the head, once the caller is known
   void setCaller(const Result<net::SocketOwner>& owner);
   [[nodiscard]] std::optional<net::SocketAddress> callerDestination() const;
   void judgeRedirected();  // transparent: the first decision, on the original destination
