@@ -74,13 +74,17 @@ check "--allow-https-rr forwards HTTPS (the upstream's record comes back)" -- \
 out=$(q2 allowed.test AAAA)
 check "--no-aaaa answers AAAA with NOERROR and no records" -- \
   has_lines "$out" 'status: NOERROR' 'ANSWER: 0,'
-# 30 queries at once: one goes upstream, the rest wait their turn; all are answered.
-answers=$(in_sbx "$python" -c '
+# 30 queries for 30 names (nothing cached) while the upstream is stopped: the
+# first goes upstream, the other 29 wait their turn in the queue, and once the
+# upstream runs again all 30 are answered.
+kill -STOP "$upstream_pid"
+in_sbx "$python" -c '
 import socket, struct
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(5)
-question = b"".join(bytes([len(l)]) + l for l in (b"allowed", b"test")) + b"\0\0\1\0\1"
+s.settimeout(8)
 for i in range(30):
+    name = (b"q%d" % i, b"wild", b"test")
+    question = b"".join(bytes([len(l)]) + l for l in name) + b"\0\0\1\0\1"
     s.sendto(struct.pack(">HHHHHH", 1000 + i, 0x0100, 1, 0, 0, 0) + question, ("127.0.0.1", 5356))
 ok = set()
 try:
@@ -90,11 +94,16 @@ try:
             ok.add(struct.unpack(">H", data[:2])[0])
 except socket.timeout:
     pass
-print(len(ok))')
-check "30 queries at once through a window of 1 are all answered ($answers)" -- test "$answers" -eq 30
-kill -USR1 "$dns_pid"
+print(len(ok))' >"$work/window.out" &
+window_pid=$!
 sleep 0.3
-check "... and queued for the window" -- grep -Eq '"upstream_queued":[1-9][0-9]' "$work/dns.err"
+kill -USR1 "$dns_pid"
+queued() { grep -Eq '"upstream_queued":29[,}]' "$work/dns.err"; }
+check "... 29 of 30 queries at once wait for a window of 1" -- wait_for 5 queued
+kill -CONT "$upstream_pid"
+wait "$window_pid" || true
+answers=$(cat "$work/window.out")
+check "... and all 30 are answered once the upstream runs ($answers)" -- test "$answers" -eq 30
 kill -TERM "$dns_pid"
 wait "$dns_pid" || true
 dns_pid=$main_pid
