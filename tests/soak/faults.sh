@@ -187,7 +187,7 @@ received_at_least() { (($(received_actions "$1" "$2") >= $3)); }
 
 fault_sync_kill() {
   local f=$work/kill
-  local state=$f/state cp=$f/cp before=300 burst=3000
+  local state=$f/state cp=$f/cp before=300 burst=10000
   mkdir -p "$state"
   start_control_plane "$cp"
   start_sync kill-sync "$state"
@@ -201,7 +201,9 @@ fault_sync_kill() {
   # A burst of requests, and the kill in the middle of it.
   through_proxy "http://origin.test:8080/b/[1-$burst]" >"$f/burst.out" &
   local burster=$!
-  sleep 1
+  # The kill once a part of the burst is in the spool (not after a fixed
+  # time: the burst's pace depends on the machine).
+  wait_for 30 spooled_at_least "$state" $((before + 500)) || true
   kill -KILL "$sync_pid"
   wait "$sync_pid" 2>/dev/null || true
   "$python" "$load_py" spool-ids "$state/spool" | sort -u >"$f/spooled.ids"

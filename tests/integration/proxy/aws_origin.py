@@ -82,6 +82,7 @@ def check_chunks(body, seed, amz_date, scope):
 
 class Origin(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # the body must not wait for a delayed ACK
 
     def log_message(self, *args):
         pass

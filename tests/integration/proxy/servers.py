@@ -59,6 +59,9 @@ def split_endpoint(text):
 
 class Origin(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The head and the body are two writes: with Nagle on, the body waits
+    # for the client's delayed ACK (40 ms per keep-alive request).
+    disable_nagle_algorithm = True
 
     def setup(self):
         super().setup()
