@@ -24,6 +24,7 @@
 #include <thread>
 #include <variant>
 
+#include "libcommon/approval/broker.h"
 #include "libcommon/log/logging.h"
 #include "libcommon/net/socket_mark.h"
 #include "libcommon/sync/agent.h"
@@ -57,7 +58,7 @@ struct Plan {
   Poco::Net::Context::Ptr tls;
   std::string policyPath;
   std::string auditSocket;
-  std::string decisionSocket;
+  std::string approvalSocket;
   std::string spoolDir;
   std::uint64_t spoolMax = 0;
   std::uint64_t maxFrame = 0;
@@ -80,7 +81,14 @@ std::variant<Plan, int> makePlan(const Options& o) {
   const std::string state = o.stateDir.empty() ? std::string("/run/lens") : o.stateDir;
   p.policyPath = o.policy.empty() ? state + "/policy.json" : o.policy;
   p.auditSocket = o.auditSocket.empty() ? state + "/audit.sock" : o.auditSocket;
-  p.decisionSocket = o.decisionSocket.empty() ? state + "/decision.sock" : o.decisionSocket;
+  p.approvalSocket = o.approvalSocket.empty() ? state + "/approval.sock" : o.approvalSocket;
+  if (!(o.approvalTimeout > 0 && o.approvalTimeout <= 86400))
+    return fail(ExitCode::kUsage, "--approval-timeout takes seconds between 0 and 86400");
+  if (o.maxPending < 1 || o.maxPending > 1000000)
+    return fail(ExitCode::kUsage, "--max-pending takes a number from 1 to 1000000");
+  if (!o.approveWith.empty() && ::access(o.approveWith.c_str(), X_OK) != 0)
+    return fail(ExitCode::kInvalidConfig,
+                "cannot run --approve-with " + o.approveWith + ": " + std::strerror(errno));
   p.spoolDir = state + "/spool";
 
   const auto spoolMax = parseSize(o.spoolMax);
@@ -151,9 +159,13 @@ int runCheck(const Options& o, const Plan& p) {
               << "spool:           " << p.spoolDir << " (at most " << p.spoolMax << " bytes)\n"
               << "max frame:       " << p.maxFrame << " bytes\n"
               << "ping / dead:     " << o.pingInterval << " s / " << o.pongTimeout
-              << " s without pong\n"
-              << "decision socket: " << p.decisionSocket << '\n';
+              << " s without pong\n";
   }
+  std::cout << "approvals:       unix:" << p.approvalSocket << ", answered by "
+            << (!o.approveWith.empty() ? o.approveWith
+                : p.standalone         ? std::string("nobody (no-approver)")
+                                       : std::string("the control plane"))
+            << ", " << o.approvalTimeout << " s, at most " << o.maxPending << " open\n";
   std::cout << "policy file:     " << p.policyPath << '\n'
             << "audit intake:    unix:" << p.auditSocket << '\n';
   for (const auto& f : o.notifyPidfiles) std::cout << "notify pidfile:  " << f << '\n';
@@ -288,6 +300,19 @@ class Readiness {
   std::once_flag once_;
 };
 
+Result<std::unique_ptr<approval::Broker>> openBroker(const Options& o, const Plan& p) {
+  approval::Broker::Options b;
+  b.path = p.approvalSocket;
+  b.timeout = toMs(o.approvalTimeout);
+  b.maxPending = o.maxPending;
+  b.program = o.approveWith;
+  b.controlPlane = !p.standalone;
+  auto broker = approval::Broker::open(std::move(b));
+  if (!broker) return makeError(broker.error().code, "approvals: " + broker.error().message);
+  (*broker)->start();
+  return broker;
+}
+
 int runStandalone(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds& ids) {
   auto logger = log::get("sync");
   sync::Agent::Options agentOptions;
@@ -333,6 +358,8 @@ int runStandalone(const Options& o, const Plan& p, StopSignal& stop, sync::Event
   };
   auto intake = sync::AuditIntake::open(intakeOptions);
   if (!intake) return fail(ExitCode::kFailure, intake.error().message);
+  auto broker = openBroker(o, p);
+  if (!broker) return fail(exitCodeFor(broker.error().code), broker.error().message);
   (*intake)->start();
   stop.start([&](int sig) { logger->info("stopping ({})", strsignal(sig)); });
 
@@ -383,7 +410,6 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
   sync::Agent::Options agentOptions;
   agentOptions.policyPath = p.policyPath;
   agentOptions.notifyPidfiles = o.notifyPidfiles;
-  agentOptions.decisionSocket = p.decisionSocket;
   agentOptions.limits.maxBytes = p.maxFrame;
   SpoolFailures spoolFailures(logger);
   agentOptions.emit = [&](const audit::Event& event) {
@@ -399,13 +425,22 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
       pendingVersion = version;
     }
   };
+  auto broker = openBroker(o, p);
+  if (!broker) return fail(exitCodeFor(broker.error().code), broker.error().message);
+  agentOptions.broker = broker->get();
   sync::Agent agent(agentOptions);
   agent.loadInstalled();
   agent.setExtraCounters([&]() -> std::vector<std::pair<std::string, std::uint64_t>> {
     const auto s = (*spool)->stats();
+    const auto a = (*broker)->stats();
     return {{"spool_pending_bytes", s.pendingBytes},
             {"spool_dropped", s.dropped},
-            {"spool_corrupt", s.corrupt}};
+            {"spool_corrupt", s.corrupt},
+            {"approval_asks", a.asks},
+            {"approval_prompts", a.prompts},
+            {"approvals_open", a.pending},
+            {"approval_allowed", a.allowed},
+            {"approval_denied", a.denied}};
   });
 
   sync::AuditIntake::Options intakeOptions;
@@ -464,6 +499,7 @@ int runServer(const Options& o, const Plan& p, StopSignal& stop, sync::EventIds&
   clientOptions.connect.maxMessage = p.maxFrame;
   clientOptions.pingInterval = p.ping;
   clientOptions.pongTimeout = p.pongTimeout;
+  clientOptions.broker = broker->get();
   sync::Client client(clientOptions, agent, **spool, stop.fd());
   const sync::Client::Outcome outcome = client.run();
 
@@ -545,10 +581,20 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   app->add_option("--audit-socket", o.auditSocket,
                   "Audit intake, a Unix datagram socket (default STATE/audit.sock)")
       ->type_name("PATH");
-  app->add_option(
-         "--decision-socket", o.decisionSocket,
-         "Where request_decision and credential_decision frames go (default STATE/decision.sock)")
+  app->add_option("--approval-socket", o.approvalSocket,
+                  "The approval broker's socket, for the proxies (default STATE/approval.sock)")
       ->type_name("PATH");
+  app->add_option("--approval-timeout", o.approvalTimeout,
+                  "Seconds a prompt waits for an answer (then decision-timeout)")
+      ->type_name("SECONDS")
+      ->capture_default_str();
+  app->add_option("--max-pending", o.maxPending,
+                  "Prompts open at once; more asks are refused at once (no-approver)")
+      ->capture_default_str();
+  app->add_option("--approve-with", o.approveWith,
+                  "Answer prompts with this program (the frame as JSON on stdin, the decision "
+                  "on stdout) instead of the control plane")
+      ->type_name("PROGRAM");
   app->add_option("--spool-max", o.spoolMax,
                   "Most bytes of unsent events kept on disk; the oldest give way")
       ->type_name("SIZE")

@@ -23,7 +23,10 @@ struct Options {
   std::string stateDir = "/run/lens";
   std::string policy;          // default STATE/policy.json
   std::string auditSocket;     // default STATE/audit.sock
-  std::string decisionSocket;  // default STATE/decision.sock
+  std::string approvalSocket;  // default STATE/approval.sock
+  double approvalTimeout = 60;
+  std::size_t maxPending = 1024;
+  std::string approveWith;  // a program that answers prompts
   std::string spoolMax = "64M";
   std::string maxFrame = "16M";
   std::vector<std::string> notifyPidfiles;

@@ -103,6 +103,14 @@ void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaem
                  "PEM bundle of CAs trusted for intercepted origins besides the system roots")
       ->envname("LENS_ORIGIN_CA")
       ->type_name("FILE");
+  app.add_option("--approval-socket", o.approvalSocket,
+                 "The approval broker of lens-policy-sync, asked when the policy says ask "
+                 "(default STATE_DIR/approval.sock; off: every ask is refused no-approver)")
+      ->type_name("PATH");
+  app.add_option("--approval-timeout", o.approvalTimeout,
+                 "Seconds a connection waits for an approval at most (then decision-timeout)")
+      ->check(CLI::Range(0.05, 3600.0))
+      ->capture_default_str();
   app.add_option("--mark", o.mark,
                  "Socket mark of every socket " + text.tool + " opens (trusted by the cage)")
       ->capture_default_str();
@@ -139,6 +147,9 @@ Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o,
   s.leafCache = o.leafCache;
   s.maxSignedBody = o.maxSignedBody;
   s.interceptAll = o.intercept == "all";
+  if (o.approvalSocket != "off")
+    s.approvalSocket = o.approvalSocket.empty() ? o.stateDir + "/approval.sock" : o.approvalSocket;
+  s.approvalTimeout = fromSeconds(o.approvalTimeout);
   if (!o.originCa.empty()) {
     auto pem = util::readFile(o.originCa, 16 * 1024 * 1024);
     if (!pem) return makeError(ErrorCode::kInvalidArgument, "--origin-ca: " + pem.error().message);
@@ -175,6 +186,10 @@ int checkProxyDaemon(const ProxyDaemonOptions& o, const ProxyDaemonText& text,
     std::cout << "intercept: " << (s.interceptAll ? "all" : "needed") << ", CA "
               << (ca ? s.caDir + " (usable)" : "none: " + ca.error().message) << '\n';
   }
+  std::cout << "approvals: "
+            << (s.approvalSocket.empty() ? "off (every ask is refused no-approver)"
+                                         : s.approvalSocket)
+            << '\n';
   std::cout << "upstream:  ";
   if (!out.ok() || out.policy->proxyUpstream.empty()) {
     std::cout << "none (" << text.noUpstream << ")\n";

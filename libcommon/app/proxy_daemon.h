@@ -37,7 +37,9 @@ struct ProxyDaemonOptions {
   std::string intercept = "needed";  // or "all"
   std::size_t leafCache = 1024;
   std::uint64_t maxSignedBody = 8 * 1024 * 1024;  // an AWS body re-signed by its hash, read whole
-  std::string originCa;  // PEM bundle file trusted for origins besides the system roots
+  std::string originCa;         // PEM bundle file trusted for origins besides the system roots
+  std::string approvalSocket;   // default STATE_DIR/approval.sock; "off": none
+  double approvalTimeout = 70;  // seconds an ask waits at most (the broker's own is 60)
 };
 
 // The wording that differs between the two tools.

@@ -1,5 +1,7 @@
 #include "libcommon/audit/sink.h"
 
+#include "libcommon/audit/approval.h"
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -278,7 +280,10 @@ std::string rateKey(const Event& event) {
 
 bool isLimited(const Event& event) {
   const auto outcome = event.outcome();
-  return outcome && (*outcome == Outcome::kFailure || *outcome == Outcome::kError);
+  if (!outcome || (*outcome != Outcome::kFailure && *outcome != Outcome::kError)) return false;
+  // What an approver answered (or that nobody did) is always reported.
+  const auto reason = event.reason();
+  return !reason || !isApprovalReason(*reason);
 }
 
 }  // namespace

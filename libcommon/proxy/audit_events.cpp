@@ -61,7 +61,7 @@ audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
     if (d->rule) {
       event.meta("rule", d->rule->match).meta("rule_table", decision::toString(d->rule->table));
     }
-    if (d->allowed()) event.meta("transport", policy::toString(d->transport));
+    if (d->allowed() || facts.approved) event.meta("transport", policy::toString(d->transport));
     // Why the engine decided, when the proxy's reason is another (no-approver, ...).
     if (reason != d->reason) event.meta("decision_reason", d->reason);
     if (facts.engine) {
@@ -69,6 +69,8 @@ audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
         event.meta("policy_version", policy->version);
     }
   }
+  if (!facts.approvalId.empty()) event.meta("approval_id", facts.approvalId);
+  if (facts.credentialGateDenied) event.meta("credential_gate_denied", true);
   if (facts.mitm) event.meta("mitm", true);
   if (facts.bridge) event.meta("tls_bridge", true);
   if (facts.address && !facts.route) event.meta("address", facts.address->toString());

@@ -43,6 +43,11 @@ struct DecisionFacts {
   // credential of a refusal.
   const sign::BoundaryReport* credentials = nullptr;
   std::string_view credentialRefused;
+  // Approvals: an approver allowed the request; the prompt's id; the
+  // credential gate refused it.
+  bool approved = false;
+  std::string_view approvalId;
+  bool credentialGateDenied = false;
 };
 
 // One event per decision (phase "decision"): outcome, status the client

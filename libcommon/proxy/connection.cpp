@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 
+#include "libcommon/audit/approval.h"
 #include "libcommon/log/logging.h"
 #include "libcommon/net/socket_address.h"
 #include "libcommon/net/socket_owner.h"
@@ -144,7 +145,8 @@ void Connection::drive() {
     // in (a CONNECT read in kHead, the handshake done at once, kHead again
     // with the request already inside the TLS stream) and that is a move.
     const std::uint64_t before = moves_;
-    if ((state_ == State::kDialing || state_ == State::kMinting || state_ == State::kIdentifying) &&
+    if ((state_ == State::kDialing || state_ == State::kMinting || state_ == State::kIdentifying ||
+         state_ == State::kApproving) &&
         clientReadable_) {
       readEarly();
     }
@@ -170,6 +172,7 @@ void Connection::drive() {
         peekTls();
         break;
       case State::kIdentifying:
+      case State::kApproving:
       case State::kMinting:
         break;
       case State::kClientTls:
@@ -243,6 +246,7 @@ void Connection::updateInterest() {
       serverEvents = dialer_.interest();
       break;
     case State::kIdentifying:
+    case State::kApproving:
     case State::kMinting:
       clientEvents = in_.size() < kBufferLimit ? std::uint32_t{EPOLLIN} : 0u;
       break;
@@ -322,6 +326,13 @@ void Connection::onTick() {
                                 peerAddress_.toString());
         setCaller(Error{ErrorCode::kNotFound, "not found in time"});
         afterCaller();
+      }
+      break;
+    case State::kApproving:
+      if (due) {  // the broker did not answer in time (its own timeout is shorter)
+        cancelApproval();
+        refuse(403, audit::approval_reason::kTimeout, "nobody approved the request in time",
+               "the proxy's --approval-timeout passed");
       }
       break;
     case State::kMinting:
@@ -438,6 +449,7 @@ void Connection::judge() {
   boundary_.reset();
   credentialReport_ = {};
   credentialRefused_.clear();
+  approval_ = {};
   const std::string_view head = std::string_view(in_).substr(0, end);
   auto parsed = mitm_          ? parseTransparentRequest(head, mitm_->port())
                 : transparent_ ? parseTransparentRequest(head, original_.port())
@@ -497,12 +509,19 @@ void Connection::act() {
     refuse(503, decision_.reason, "no valid policy is loaded yet", decision_.detail);
     return;
   }
-  if (decision_.verdict == policy::Verdict::kAsk) {
-    refuse(403, reason::kNoApprover, "the policy asks for approval and nobody can approve yet",
-           decision_.detail);
+  // A TLS door: CONNECT, or a redirected ClientHello. --intercept all
+  // intercepts it even when the policy has nothing to see inside, but never
+  // what an egress.tcp rule opened.
+  const bool tlsDoor = transparent_ ? door_ == decision::Door::kTransparentTls
+                                    : request_->kind == RequestKind::kConnect;
+  const bool tcpRule = decision_.rule && decision_.rule->table == decision::Table::kTcp;
+  const bool intercept = tlsDoor && !tcpRule && (decision_.intercept || ctx_.options.interceptAll);
+  if (decision_.verdict == policy::Verdict::kAsk && !approved() && (!intercept || mitm_)) {
+    // (An intercepted connection is not asked about: each request inside is.)
+    askApproval(requestItem());
     return;
   }
-  if (!decision_.allowed()) {
+  if (!decision_.allowed() && decision_.verdict != policy::Verdict::kAsk) {
     refuse(403, decision_.reason, "refused by policy", decision_.detail);
     return;
   }
@@ -520,13 +539,7 @@ void Connection::act() {
       return;
     }
   }
-  // A TLS door: CONNECT, or a redirected ClientHello. --intercept all
-  // intercepts it even when the policy has nothing to see inside, but never
-  // what an egress.tcp rule opened.
-  const bool tlsDoor = transparent_ ? door_ == decision::Door::kTransparentTls
-                                    : request_->kind == RequestKind::kConnect;
-  const bool tcpRule = decision_.rule && decision_.rule->table == decision::Table::kTcp;
-  if (tlsDoor && !tcpRule && (decision_.intercept || ctx_.options.interceptAll)) {
+  if (intercept) {
     startInterception(!decision_.intercept && !transparent_);
     return;
   }
@@ -670,6 +683,7 @@ void Connection::judgeTunnel(decision::Door door, std::string host) {
   request_ = std::move(r);
   if (door != decision::Door::kRawTcp) lastHost_ = request_->host;
   clientReadable_ = false;
+  approval_ = {};
   ++ctx_.stats.requests;
   ++requests_;
   engine_ = ctx_.engine;
@@ -820,6 +834,7 @@ void Connection::dial() {
   if (viaProxy) target.route = ctx_.upstream;
   target.check = engineRequest();
   target.engine = engine_;
+  target.approved = approved();
   if (mitm_) {
     target.tls = ctx_.originTls;
     target.alpn = {"http/1.1"};
@@ -1039,6 +1054,10 @@ void Connection::flushOut() {
 
 void Connection::rejudge() {
   if (state_ == State::kClosed) return;
+  if (state_ == State::kApproving) {
+    rejudgeWaiting();
+    return;
+  }
   decision::Request r;
   if (mitm_ && insideTls_) {
     r = engineRequest();  // the request in flight, or the connection between requests
@@ -1057,7 +1076,9 @@ void Connection::rejudge() {
   }
   // A spliced tunnel cannot start showing its requests: one the new policy
   // wants to see is closed. An intercepted one is seen already.
-  const bool stillAllowed = d.allowed() && (mitm_ || !d.intercept);
+  // What an approver allowed stays allowed while the policy still asks.
+  const bool allowed = d.allowed() || (d.verdict == policy::Verdict::kAsk && approved());
+  const bool stillAllowed = allowed && (mitm_ || !d.intercept);
   if (stillAllowed) return;
   ++ctx_.stats.closedByPolicy;
   log::get("proxy")->info("{}: closed, the new policy no longer allows it ({})",
@@ -1080,6 +1101,7 @@ void Connection::forceClose(std::string_view why) {
 
 void Connection::close(std::string_view why, bool failure) {
   if (state_ == State::kClosed) return;
+  cancelApproval();
   enter(State::kClosed);
   --ctx_.stats.open;
   if (ctx_.options.sink && requests_ > 0 && !action_.empty()) {
@@ -1148,6 +1170,9 @@ DecisionFacts Connection::facts() const {
   f.address = dialer_.dialled();
   f.route = dialer_.target().route.get();
   if (f.decision && bridge()) f.bridge = true;
+  f.approved = approved();
+  f.approvalId = approval_.id;
+  f.credentialGateDenied = approval_.gateDenied;
   return f;
 }
 
@@ -1155,6 +1180,8 @@ void Connection::emitDecision(audit::Outcome outcome, int status, std::string_vi
                               std::string_view detail, bool withBytes) {
   if (!ctx_.options.sink) return;
   DecisionFacts f = facts();
+  // An approved request goes out as what the approver said.
+  if (f.approved && why == decision_.reason) why = approval::auditReason(*approval_.answer);
   if (withBytes) {
     f.bytesUp = exchange_.bytesUp();
     f.bytesDown = exchange_.bytesDown();

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "libcommon/approval/protocol.h"
 #include "libcommon/audit/event.h"
 #include "libcommon/decision/decision.h"
 #include "libcommon/decision/request.h"
@@ -88,6 +89,7 @@ class Connection final : public IoHandler {
     kDialing,      // reaching the destination (OriginDialer)
     kPeekTls,      // --intercept all, after CONNECT's 200: does the client speak TLS?
     kIdentifying,  // waiting for the program behind the connection, found off the loop
+    kApproving,    // waiting for the approval broker's answer (an ask, the credential gate)
     kMinting,      // waiting for the leaf certificate, minted off the loop
     kClientTls,    // TLS handshake with the client (interception)
     kSignedBody,   // reading the body an AWS re-signature covers, before dialling
@@ -120,13 +122,29 @@ class Connection final : public IoHandler {
   // the policy needs it and returns true (kIdentifying until
   // onCaller()); callerChain() answers from what was found, or (a policy
   // that began to need it after the connection came) looks it up in place.
-  bool identify();
+  bool identify(bool always = false);
   void onCaller(Result<net::SocketOwner> owner);
   void afterCaller();  // judges (transparent) or reads the head, once the caller is known
   void setCaller(const Result<net::SocketOwner>& owner);
   [[nodiscard]] std::optional<net::SocketAddress> callerDestination() const;
   void judgeRedirected();  // transparent: the first decision, on the original destination
   const std::vector<std::string>& callerChain();
+  // Approvals (connection_approval.cpp): the policy asks for the request,
+  // or the credential gate asks for a placeholder (DESIGN.md 5b). The
+  // caller is found first (the prompt names it); kApproving until the
+  // broker answers, then act() goes on (or the request is refused).
+  [[nodiscard]] bool approved() const;
+  [[nodiscard]] approval::Item requestItem() const;
+  void askApproval(approval::Item item);
+  void sendAsk();
+  void onApproval(const approval::Reply& reply);
+  void settleApproval(const approval::Reply& reply);
+  void credentialAnswered(const approval::Reply& reply);
+  void rejudgeWaiting();
+  void cancelApproval();
+  // The credential gate asks about the placeholder of the refusal; false
+  // when it does not apply (no broker, not a placeholder, asked already).
+  bool gateCredential(const sign::BoundaryRefusal& refusal);
   void refuse(int status, std::string_view reason, std::string_view text,
               std::string_view detail = {});
   // A response of the proxy's own is queued: the next request follows
@@ -185,8 +203,18 @@ class Connection final : public IoHandler {
   HttpExchange exchange_;
   std::optional<InterceptionSession> mitm_;
   std::optional<sign::BoundaryRequest> boundary_;  // the current request's credentials stage
-  sign::BoundaryReport credentialReport_;          // what it did, for the request's event
-  std::string credentialRefused_;                  // the credential of a refusal, for its event
+  // The current request's approval.
+  struct Approval {
+    std::uint64_t ref = 0;                   // waiting for this ask of ctx_.approvals
+    std::optional<approval::Item> item;      // what is (or is to be) asked
+    std::optional<approval::Answer> answer;  // what the broker said
+    std::string id;                          // the prompt's id, for the event
+    std::optional<http::RawRequest> head;    // credential gate: the head before the stage
+    bool gateDenied = false;                 // the credential gate refused the request
+  };
+  Approval approval_;
+  sign::BoundaryReport credentialReport_;  // what it did, for the request's event
+  std::string credentialRefused_;          // the credential of a refusal, for its event
   EventParty party_;
   net::SocketAddress peerAddress_;
   bool callerLooked_ = false;

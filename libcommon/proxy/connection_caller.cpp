@@ -24,8 +24,9 @@ std::optional<net::SocketAddress> Connection::callerDestination() const {
   return net::SocketAddress::fromStorage(local);
 }
 
-bool Connection::identify() {
-  if (callerLooked_ || !ctx_.callers || !ctx_.engine || !ctx_.engine->needsCaller()) return false;
+bool Connection::identify(bool always) {
+  if (callerLooked_ || !ctx_.callers || !ctx_.engine) return false;
+  if (!always && !ctx_.engine->needsCaller()) return false;
   const auto destination = callerDestination();
   if (!destination) {
     callerLooked_ = true;
@@ -50,7 +51,9 @@ void Connection::onCaller(Result<net::SocketOwner> owner) {
 }
 
 void Connection::afterCaller() {
-  if (transparent_) {
+  if (approval_.item && approval_.ref == 0 && !approval_.answer) {
+    sendAsk();  // the caller was looked up for the prompt
+  } else if (transparent_) {
     judgeRedirected();
   } else {
     enter(State::kHead);

@@ -15,6 +15,10 @@ bool Connection::exchangeCredentials() {
   if (bridge()) request_->head.removeHeaders("authorization");
   const auto& policy = engine_->policy();
   if (!policy || !sign::hasCredentials(*policy)) return true;
+  // The credential gate may ask about a placeholder the guard refuses: the
+  // head as it came is kept for the stage to run again once allowed.
+  if (ctx_.approvals && !approval_.answer && sign::placeholderIn(*policy, request_->head))
+    approval_.head = request_->head;
   boundary_.emplace(*engine_, engineRequest(), sign::BoundaryLimits{ctx_.options.maxSignedBody});
   if (!boundary_->begin(request_->head)) return refuseCredentials();
   request_->originTarget = request_->head.target;
@@ -63,6 +67,14 @@ bool Connection::refuseCredentials() {
   const sign::BoundaryRefusal& r = boundary_->refusal();
   credentialReport_ = boundary_->report();
   credentialRefused_ = r.credentialId;
+  if (gateCredential(r)) return false;  // asked; the answer goes on
+  if (r.reason == sign::reason::kPlaceholderLeak && approval_.answer &&
+      approval::allows(*approval_.answer)) {
+    // Allowed by the gate, and the policy in force still has no injection.
+    refuse(403, reason::kPolicyFrameMissing,
+           "the credential was approved, but no policy arms it for this host yet", r.text);
+    return false;
+  }
   refuse(r.status, r.reason, r.text);
   return false;
 }

@@ -11,6 +11,7 @@
 #include "libcommon/audit/sink.h"
 #include "libcommon/decision/engine.h"
 #include "libcommon/net/resolver.h"
+#include "libcommon/proxy/approvals.h"
 #include "libcommon/proxy/bridge.h"
 #include "libcommon/proxy/caller_identifier.h"
 #include "libcommon/proxy/pipe_pool.h"
@@ -53,6 +54,10 @@ struct ServerOptions {
   std::vector<std::string> optionalListen;     // bound when the address exists (a default [::1])
   std::chrono::milliseconds peekTimeout{500};  // first bytes (TLS, HTTP or not); then raw
   std::size_t maxClientHello = 16 * 1024;      // a larger ClientHello is refused
+  // Approvals: the broker's socket (empty: none, every ask is refused
+  // no-approver) and how long a connection waits for an answer at most.
+  std::string approvalSocket;
+  std::chrono::milliseconds approvalTimeout{70000};
 };
 
 struct Stats {
@@ -102,6 +107,8 @@ struct ProxyContext {
   std::string caProblem;
   // The program behind a connection, found off the loop (binaries rules).
   std::unique_ptr<CallerIdentifier> callers;
+  // Asks the approval broker (null: no --approval-socket).
+  std::unique_ptr<Approvals> approvals;
   std::shared_ptr<TlsClientConfig> originTls;
   BridgeTlsCache bridgeTls;  // forward bridges: client identity and roots
   Stats stats;

@@ -222,7 +222,7 @@ void OriginDialer::onResolved(Result<std::vector<net::IpAddress>> result) {
       decision::Request withAddress = target_.check;
       withAddress.address = ip;
       decision::Decision d = target_.engine->decide(withAddress);
-      if (d.allowed()) {
+      if (d.allowed() || (target_.approved && d.verdict == policy::Verdict::kAsk)) {
         addresses_.push_back(ip);
       } else if (!refusal) {
         refusal = std::move(d);

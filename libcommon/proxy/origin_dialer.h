@@ -47,6 +47,9 @@ struct DialTarget {
   // safety floor and judged again with it (`check` plus the address).
   decision::Request check;
   std::shared_ptr<const decision::Engine> engine;
+  // An approver allowed what the policy asks about: an address the rules
+  // still ask about passes (one they deny does not).
+  bool approved = false;
   // TLS to the destination once the route is open (interception); null: none.
   std::shared_ptr<TlsClientConfig> tls;
   std::vector<std::string> alpn;

@@ -8,7 +8,8 @@ namespace lens::proxy {
 // Reason codes of lens-proxy's own answers (X-Lens-Reason and audit
 // metadata.reason), beside the decision engine's (decision/decision.h).
 namespace reason {
-inline constexpr std::string_view kNoApprover = "no-approver";  // ask: nobody to ask yet
+inline constexpr std::string_view kPolicyFrameMissing =
+    "policy-frame-missing";  // a credential approved, still without an injection
 inline constexpr std::string_view kInterceptionUnavailable = "interception-unavailable";
 inline constexpr std::string_view kBadRequest = "bad-request";           // 400
 inline constexpr std::string_view kHeaderTooLarge = "header-too-large";  // 431

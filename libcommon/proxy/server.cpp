@@ -187,6 +187,8 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
   self->callerWatch_ =
       std::make_unique<Watch>(Watch{self->callerHandler_.get(), ctx.callers->notifyFd()});
   if (auto ok = ctx.reactor.set(*self->callerWatch_, EPOLLIN); !ok) return ok.error();
+  if (!ctx.options.approvalSocket.empty())
+    ctx.approvals = std::make_unique<Approvals>(ctx.reactor, ctx.options.approvalSocket);
   if (auto ok = self->updateOriginTrust(""); !ok) return ok.error();
   if (auto ok = self->bindAll(); !ok) return ok.error();
   self->loadInterceptionCa();

@@ -199,36 +199,17 @@ void Agent::onOversized(std::size_t size, std::size_t limit) {
 void Agent::forwardDecision(std::string_view type, const std::string& id,
                             const std::string& decision) {
   auto logger = log::get("sync");
-  json::ObjectWriter w;
-  w.field("type", type).field("id", id).field("decision", decision);
-  const std::string line = w.finish() + "\n";
-  if (!options_.decisionSocket.empty()) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (options_.decisionSocket.size() < sizeof addr.sun_path) {
-      std::memcpy(addr.sun_path, options_.decisionSocket.data(), options_.decisionSocket.size());
-      if (const util::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-          fd) {
-        const ssize_t n = ::sendto(fd.get(), line.data(), line.size(), 0,
-                                   reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-        const int err = errno;
-        if (n == static_cast<ssize_t>(line.size())) {
-          ++counters_.decisionsForwarded;
-          logger->info("{} {} ({}) passed to {}", type, id, decision, options_.decisionSocket);
-          activity_.add(std::string(type) + " " + id + " (" + decision + ") passed on");
-          return;
-        }
-        if (err != ENOENT && err != ECONNREFUSED) {
-          logger->warn("cannot pass {} to {}: {}", type, options_.decisionSocket,
-                       std::strerror(err));
-        }
-      }
-    }
+  const auto kind =
+      type == "credential_decision" ? approval::Kind::kCredential : approval::Kind::kRequest;
+  std::string problem = "no approval broker runs";
+  if (options_.broker && options_.broker->decide(kind, id, decision, problem)) {
+    ++counters_.decisionsForwarded;
+    activity_.add(std::string(type) + " " + id + " (" + decision + ") answered an approval");
+    return;
   }
   ++counters_.decisionsLogged;
-  logger->info("{} {} ({}) received; no decision listener at {}, logged only", type, id, decision,
-               options_.decisionSocket.empty() ? std::string("(none)") : options_.decisionSocket);
-  activity_.add(std::string(type) + " " + id + " (" + decision + ") logged; no decision listener");
+  logger->info("{} {} ({}) answers nothing: {}", type, id, decision, problem);
+  activity_.add(std::string(type) + " " + id + " (" + decision + ") answers nothing: " + problem);
 }
 
 std::vector<std::pair<std::string, std::uint64_t>> Agent::counterSnapshot() const {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "libcommon/approval/broker.h"
 #include "libcommon/audit/event.h"
 #include "libcommon/json/source_map.h"
 
@@ -26,8 +27,8 @@ struct Counters {
   std::atomic<std::uint64_t> unknownTypes{0};
   std::atomic<std::uint64_t> policiesApplied{0};
   std::atomic<std::uint64_t> policiesRejected{0};
-  std::atomic<std::uint64_t> decisionsForwarded{0};
-  std::atomic<std::uint64_t> decisionsLogged{0};
+  std::atomic<std::uint64_t> decisionsForwarded{0};  // answered a prompt of the broker
+  std::atomic<std::uint64_t> decisionsLogged{0};     // answered nothing (unknown id, ...)
   std::atomic<std::uint64_t> eventsSent{0};
   std::atomic<std::uint64_t> connections{0};
 };
@@ -61,7 +62,9 @@ class Agent {
   struct Options {
     std::string policyPath;
     std::vector<std::string> notifyPidfiles;
-    std::string decisionSocket;  // empty: decisions are only logged
+    // request_decision and credential_decision frames answer its prompts
+    // (null: they are logged only).
+    approval::Broker* broker = nullptr;
     json::JsonLimits limits;
     std::string source = "lens-policy-sync";
     // Our own audit events (policy applied/rejected); may be empty.

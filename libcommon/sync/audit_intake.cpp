@@ -1,5 +1,8 @@
 #include "libcommon/sync/audit_intake.h"
 
+#include "libcommon/net/unix_socket.h"
+#include "libcommon/util/random.h"
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
@@ -38,18 +41,7 @@ bool nonEmptyString(const Poco::JSON::Object::Ptr& obj, const std::string& key) 
 
 }  // namespace
 
-EventIds::EventIds() {
-  std::array<unsigned char, 8> bytes{};
-  if (::getrandom(bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
-    throw std::runtime_error(std::string("getrandom: ") +
-                             std::strerror(errno));  // fatal at start-up
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char b : bytes) {
-    instance_ += kHex[b >> 4];
-    instance_ += kHex[b & 0xf];
-  }
-}
+EventIds::EventIds() : instance_(util::randomHex(8)) {}
 
 std::string EventIds::next() { return instance_ + "-" + std::to_string(++counter_); }
 
@@ -98,36 +90,17 @@ Result<std::string> acceptAuditLine(std::string_view text, std::string_view id) 
 }
 
 Result<std::unique_ptr<AuditIntake>> AuditIntake::open(Options options) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (options.path.empty() || options.path.size() >= sizeof addr.sun_path) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "audit socket path \"" + options.path + "\" is empty or too long");
-  }
-  std::memcpy(addr.sun_path, options.path.data(), options.path.size());
-
   std::unique_ptr<AuditIntake> intake(new AuditIntake(std::move(options)));
-  intake->fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!intake->fd_)
-    return makeError(ErrorCode::kIo, std::string("socket(AF_UNIX): ") + std::strerror(errno));
+  // srw-rw----: the daemons of the sandbox, not everyone.
+  auto fd = net::bindUnix(intake->options_.path, SOCK_DGRAM, 0660, "--audit-socket");
+  if (!fd) {
+    Error e = fd.error();
+    if (e.code == ErrorCode::kInvalidArgument) e.message = "audit " + e.message;
+    return e;
+  }
+  intake->fd_ = std::move(*fd);
   const int rcvbuf = 4 << 20;  // ask for room; the kernel caps it at net.core.rmem_max
   (void)::setsockopt(intake->fd_.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-
-  struct stat st {};
-  const std::string& path = intake->options_.path;
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return makeError(
-          ErrorCode::kIo,
-          path + " exists and is not a socket; remove it or choose another --audit-socket");
-    }
-    ::unlink(path.c_str());
-  }
-  const mode_t old = ::umask(0117);  // srw-rw----: the daemons of the sandbox, not everyone
-  const int rc = ::bind(intake->fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-  const int err = errno;
-  ::umask(old);
-  if (rc != 0) return makeError(ErrorCode::kIo, "cannot bind " + path + ": " + std::strerror(err));
   intake->bound_ = true;
   intake->stopFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!intake->stopFd_)

@@ -120,6 +120,19 @@ void Client::flush(ControlSocket& socket) {
 
 Client::SessionEnd Client::session(ControlSocket& socket) {
   auto logger = log::get("sync");
+  // The broker sends prompts while this session is up, and answers those
+  // it sent no-approver when it ends.
+  struct BrokerSession {
+    approval::Broker* broker;
+    explicit BrokerSession(approval::Broker* b) : broker(b) {
+      if (broker) broker->connected(true);
+    }
+    BrokerSession(const BrokerSession&) = delete;
+    BrokerSession& operator=(const BrokerSession&) = delete;
+    ~BrokerSession() {
+      if (broker) broker->connected(false);
+    }
+  } brokerSession(options_.broker);
   std::vector<Agent::Watch> watches;
   Clock::time_point lastPong = Clock::now();
   Clock::time_point nextPing = lastPong + options_.pingInterval;
@@ -134,6 +147,11 @@ Client::SessionEnd Client::session(ControlSocket& socket) {
 
     bool more = false;
     if (!sendBatch(socket, more)) return SessionEnd::kLost;
+    if (options_.broker) {
+      for (const std::string& frame : options_.broker->takeOutbox()) {
+        if (Status s = socket.sendText(frame); !s) return SessionEnd::kLost;
+      }
+    }
 
     auto now = Clock::now();
     for (auto it = watches.begin(); it != watches.end();) {
@@ -161,8 +179,11 @@ Client::SessionEnd Client::session(ControlSocket& socket) {
     Clock::time_point wake = std::min(nextPing, lastPong + options_.pongTimeout);
     for (const auto& w : watches) wake = std::min(wake, w.due);
     const bool buffered = socket.buffered();
-    std::array<pollfd, 3> fds{
-        {{socket.fd(), POLLIN, 0}, {spool_.eventFd(), POLLIN, 0}, {stopFd_, POLLIN, 0}}};
+    const int outbox = options_.broker ? options_.broker->outboxFd() : -1;
+    std::array<pollfd, 4> fds{{{socket.fd(), POLLIN, 0},
+                               {spool_.eventFd(), POLLIN, 0},
+                               {stopFd_, POLLIN, 0},
+                               {outbox, POLLIN, 0}}};
     const int n = ::poll(fds.data(), fds.size(), (buffered || more) ? 0 : pollTimeout(now, wake));
     if (n < 0 && errno != EINTR) {
       logger->error("poll: {}", std::strerror(errno));
@@ -172,6 +193,7 @@ Client::SessionEnd Client::session(ControlSocket& socket) {
       std::uint64_t ignored = 0;
       (void)!::read(spool_.eventFd(), &ignored, sizeof ignored);
     }
+    // (A prompt waiting in the broker's outbox is sent at the top.)
     if (!buffered && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
 
     auto message = socket.receive();

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <string>
 
+#include "libcommon/approval/broker.h"
 #include "libcommon/sync/agent.h"
 #include "libcommon/sync/backoff.h"
 #include "libcommon/sync/control_socket.h"
@@ -21,6 +22,9 @@ class Client {
     std::chrono::milliseconds pongTimeout{60000};
     Backoff::Options backoff;
     std::chrono::milliseconds flushTimeout{5000};  // sending the spool on stop
+    // Its prompts go out while a session is up; it learns when one begins
+    // and ends (null: no approvals).
+    approval::Broker* broker = nullptr;
   };
 
   enum class Outcome {

@@ -34,7 +34,7 @@ cleanup() {
   wait 2>/dev/null || true
   ip netns del "$sbx" 2>/dev/null || true
   ip netns del "$outside" 2>/dev/null || true
-  rm -rf "$work"
+  [[ -n ${LENS_KEEP_WORK:-} ]] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 

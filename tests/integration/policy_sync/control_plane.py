@@ -32,6 +32,16 @@ Commands ({"cmd": NAME, ...}):
                         close codes of ended connections
   wait_clients {count, timeout}
   wait_received {count, timeout, type?}
+  answer {decision, match?, timeout?}
+                        waits for a request_pending or credential_pending
+                        frame not answered yet (whose action contains
+                        `match`), answers it (request_decision or
+                        credential_decision) and returns it as "frame"
+  auto_answer {rules}   answers every later prompt at once: rules is a list
+                        of [SUBSTRING, DECISION], the first whose substring
+                        is in the prompt's action decides; no match: none
+  pending               the prompts received and not answered yet
+  clear_pending         forgets them (prompts the proxy withdrew)
 """
 
 import argparse
@@ -62,6 +72,8 @@ class ControlPlane:
         self.received_by_type = {}
         self.close_codes = []
         self.changed = asyncio.Condition()
+        self.prompts = []  # request_pending / credential_pending frames not answered yet
+        self.auto_rules = []
         self.record = open(os.path.join(self.dir, "received.jsonl"), "a", buffering=1)
         self.conn_log = open(os.path.join(self.dir, "connections.jsonl"), "a", buffering=1)
 
@@ -97,6 +109,10 @@ class ControlPlane:
                 except (ValueError, AttributeError):
                     kind = ""
                 self.received_by_type[kind] = self.received_by_type.get(kind, 0) + 1
+                if kind in ("request_pending", "credential_pending"):
+                    frame = json.loads(message)
+                    if not await self.auto_answer(frame):
+                        self.prompts.append(frame)
                 await self.notify()
         except Exception:  # a dropped connection ends the handler like a close
             pass
@@ -140,6 +156,17 @@ class ControlPlane:
             return True
         except asyncio.TimeoutError:
             return False
+
+    async def decide(self, frame, decision):
+        kind = "request_decision" if frame["type"] == "request_pending" else "credential_decision"
+        await self.send_all(json.dumps({"type": kind, "id": frame["id"], "decision": decision}))
+
+    async def auto_answer(self, frame):
+        for substring, decision in self.auto_rules:
+            if substring in frame.get("action", ""):
+                await self.decide(frame, decision)
+                return True
+        return False
 
     def status(self):
         return {"ok": True, "port": self.port, "clients": len(self.clients),
@@ -198,6 +225,23 @@ class ControlPlane:
                 pred = lambda: self.received_by_type.get(kind, 0) >= n
             ok = await self.wait_for(pred, float(req.get("timeout", 10)))
             return dict(self.status(), ok=ok)
+        if cmd == "answer":
+            match = req.get("match", "")
+            found = lambda: [f for f in self.prompts if match in f.get("action", "")]
+            if not await self.wait_for(lambda: bool(found()), float(req.get("timeout", 10))):
+                return {"ok": False, "error": "no prompt matching %r" % match}
+            frame = found()[0]
+            self.prompts.remove(frame)
+            await self.decide(frame, req["decision"])
+            return {"ok": True, "frame": frame}
+        if cmd == "auto_answer":
+            self.auto_rules = [tuple(r) for r in req["rules"]]
+            return {"ok": True}
+        if cmd == "clear_pending":
+            self.prompts = []
+            return {"ok": True}
+        if cmd == "pending":
+            return {"ok": True, "prompts": self.prompts}
         return {"ok": False, "error": "unknown command %r" % cmd}
 
     async def control_client(self, reader, writer):

@@ -1,5 +1,6 @@
 #include "libcommon/sync/agent.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,7 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
+#include "libcommon/approval/broker.h"
+#include "libcommon/net/unix_socket.h"
 #include "libcommon/sync/protocol.h"
 #include "libcommon/util/hash.h"
 
@@ -19,6 +23,8 @@
 namespace {
 
 using lens::sync::Agent;
+namespace approval = lens::approval;
+namespace net = lens::net;
 
 using lens::test::TempDir;
 
@@ -115,29 +121,53 @@ TEST_CASE("refused and ignored frames are counted", "[sync][agent]") {
   CHECK(result.find("\"frames_refused_oversized\":1") != std::string::npos);
 }
 
-TEST_CASE("decisions go to the decision socket, or are logged when nobody listens",
+TEST_CASE("decision frames answer the broker's prompts; others are logged and counted",
           "[sync][agent]") {
   TempDir dir;
-  const std::string path = (dir.path / "decision.sock").string();
+  approval::Broker::Options b;
+  b.path = (dir.path / "approval.sock").string();
+  b.controlPlane = true;
+  auto broker = approval::Broker::open(b);
+  REQUIRE(broker);
+  (*broker)->start();
+  (*broker)->connected(true);
   Agent::Options o;
   o.policyPath = (dir.path / "policy.json").string();
-  o.decisionSocket = path;
+  o.broker = broker->get();
   Agent agent(o);
 
   (void)agent.onText(R"({"type":"request_decision","id":"r1","decision":"deny_once"})");
   CHECK(agent.counters().decisionsLogged == 1);
 
-  const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  (void)agent.onText(R"({"type":"credential_decision","id":"c1","decision":"allow","extra":1})");
-  char buf[512] = {};
-  const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-  ::close(fd);
-  REQUIRE(n > 0);
-  CHECK(std::string(buf, static_cast<std::size_t>(n)) ==
-        "{\"type\":\"credential_decision\",\"id\":\"c1\",\"decision\":\"allow\"}\n");
+  auto daemon = net::connectUnix(b.path, SOCK_SEQPACKET);
+  REQUIRE(daemon);
+  approval::Item item;
+  item.host = "api.example";
+  item.action = "CONNECT api.example:443";
+  item.reason = "policy-ask";
+  const std::string ask = approval::encodeAsk(5, item);
+  REQUIRE(::send(daemon->get(), ask.data(), ask.size(), 0) == static_cast<ssize_t>(ask.size()));
+  std::vector<std::string> frames;
+  for (int i = 0; i < 200 && frames.empty(); ++i) {
+    frames = (*broker)->takeOutbox();
+    if (frames.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(frames.size() == 1);
+  const std::string id = frames[0].substr(frames[0].find("\"id\":\"") + 6, 32);
+  (void)agent.onText(R"({"type":"request_decision","id":")" + id +
+                     R"(","decision":"allow_once","extra":1})");
   CHECK(agent.counters().decisionsForwarded == 1);
+  pollfd p{daemon->get(), POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 2000) == 1);
+  char buf[1024];
+  const ssize_t n = ::recv(daemon->get(), buf, sizeof buf, 0);
+  REQUIRE(n > 0);
+  auto reply = approval::parseReply(std::string_view(buf, static_cast<std::size_t>(n)));
+  REQUIRE(reply);
+  CHECK(reply->ref == 5);
+  CHECK(reply->answer == approval::Answer::kAllowOnce);
+  CHECK(reply->id == id);
+  // The same id again answers nothing.
+  (void)agent.onText(R"({"type":"request_decision","id":")" + id + R"(","decision":"deny_once"})");
+  CHECK(agent.counters().decisionsLogged == 2);
 }
