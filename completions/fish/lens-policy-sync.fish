@@ -14,7 +14,7 @@ function __fish_lens_policy_sync_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--url' ':--policy-file' ':--token-file' ':--ca-file' ':--state-dir' ':--policy' ':--audit-socket' ':--decision-socket' ':--spool-max' ':--max-frame' ':--notify-pidfile' ':--ping-interval' ':--pong-timeout' ':--ready-file'
+            case ':--log-level' ':--url' ':--policy-file' ':--token-file' ':--ca-file' ':--state-dir' ':--policy' ':--audit-socket' ':--approval-socket' ':--approval-timeout' ':--max-pending' ':--approve-with' ':--spool-max' ':--max-frame' ':--notify-pidfile' ':--ping-interval' ':--pong-timeout' ':--ready-file'
                 set skip 1
         end
     end
@@ -39,7 +39,10 @@ complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l ca-file -r -F
 complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l state-dir -x -a '(__fish_complete_directories)' -d 'State directory: policy.json, audit.sock, spool/'
 complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l policy -r -F -d 'Where to install the policy (default STATE/policy.json)'
 complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l audit-socket -r -F -d 'Audit intake, a Unix datagram socket (default STATE/audit.sock)'
-complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l decision-socket -r -F -d 'Where request_decision and credential_decision frames go (default STATE/decision.sock)'
+complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l approval-socket -r -F -d 'The approval broker\'s socket, for the proxies (default STATE/approval.sock)'
+complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l approval-timeout -x -d 'Seconds a prompt waits for an answer (then decision-timeout)'
+complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l max-pending -x -d 'Prompts open at once; more asks are refused at once (no-approver)'
+complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l approve-with -x -d 'Answer prompts with this program (the frame as JSON on stdin, the decision on stdout) instead of the control plane'
 complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l spool-max -x -d 'Most bytes of unsent events kept on disk; the oldest give way'
 complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l max-frame -x -d 'Largest inbound message; larger ones are refused and counted'
 complete -c lens-policy-sync -n '__fish_lens_policy_sync_at ""' -l notify-pidfile -r -F -d 'Send SIGHUP to the pid in this file after a new policy'

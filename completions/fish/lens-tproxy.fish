@@ -14,7 +14,7 @@ function __fish_lens_tproxy_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--listen' ':--mode' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--max-signed-body' ':--origin-ca' ':--mark' ':--peek-timeout' ':--max-client-hello'
+            case ':--log-level' ':--listen' ':--mode' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--max-signed-body' ':--origin-ca' ':--approval-socket' ':--approval-timeout' ':--mark' ':--peek-timeout' ':--max-client-hello'
                 set skip 1
         end
     end
@@ -53,6 +53,8 @@ complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l intercept -x -a 'needed
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l leaf-cache -x -d 'Interception certificates kept in memory (one per host name)'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l max-signed-body -x -d 'Largest AWS request body re-signed by its hash (read whole first; larger: 413)'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l origin-ca -r -F -d 'PEM bundle of CAs trusted for intercepted origins besides the system roots'
+complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l approval-socket -r -F -d 'The approval broker of lens-policy-sync, asked when the policy says ask (default STATE_DIR/approval.sock; off: every ask is refused no-approver)'
+complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l approval-timeout -x -d 'Seconds a connection waits for an approval at most (then decision-timeout)'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l mark -x -d 'Socket mark of every socket lens-tproxy opens (trusted by the cage)'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l peek-timeout -x -d 'Seconds to wait for the first bytes that tell TLS and HTTP apart; then the connection is judged as raw TCP'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l max-client-hello -x -d 'Largest TLS ClientHello in bytes; larger ones are refused'

@@ -31,7 +31,11 @@ fail() {
 [[ $rc -eq 0 ]] || fail "scripts/demo exited with $rc"
 grep -q "demo: every step behaved as shown" <<<"$out" || fail "the demo did not finish with every step as shown"
 steps=$(grep -c $'\e\[32mok\e\[0m' <<<"$out" || true)
-[[ $steps -eq 11 ]] || fail "expected 11 steps ok, saw $steps"
+[[ $steps -eq 13 ]] || fail "expected 13 steps ok, saw $steps"
+grep -q "audit: lens-proxy GET http://ask.demo/approve-me -> success (user-allowed-once" <<<"$out" ||
+  fail "no approved request shown"
+grep -q "audit: lens-proxy GET http://other-ask.demo/ -> failure (user-denied-once" <<<"$out" ||
+  fail "no denied ask shown"
 grep -q "audit: lens-dns DNS denied.demo -> failure (dns-denied)" <<<"$out" || fail "no dns-denied audit event shown"
 grep -q "audit: lens-proxy GET http://denied.demo/ -> failure (policy-deny" <<<"$out" || fail "no proxy deny audit event shown"
 grep -q "audit: lens-tproxy TRANSPARENT 10.88.0.2:443 host allowed.demo -> success" <<<"$out" ||

@@ -4,7 +4,9 @@
 # lands on the name's address), plain HTTP by Host (allowed, 403, path
 # rules, keep-alive), raw TCP by egress.tcp rules and by the peek timeout
 # (a server that speaks first), IPv6, fail closed before a policy, the
-# redirect loop, a policy change closing a tunnel, audit events, SIGTERM.
+# redirect loop, a policy change closing a tunnel, audit events, SIGTERM;
+# approvals behind the cage (lens-policy-sync --approve-with answers for a
+# raw stream and a TLS tunnel under ask).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
@@ -223,4 +225,38 @@ check "... audited redirect-loop for the dial that came back" -- \
 kill -TERM "$tproxy_pid"
 wait "$tproxy_pid" || true
 check "... and it did not recurse (2 connections accepted)" -- grep -q '"accepted":2,' <(tail -1 "$work/tproxy.err")
+echo "== approvals behind the cage: lens-policy-sync --approve-with answers"
+mkdir -p "$work/sync"
+cat >"$work/approve.sh" <<'SH'
+#!/bin/sh
+frame=$(cat)
+echo "$frame" >>"${0%/*}/prompts.jsonl"
+case $frame in
+  *'"action":"TRANSPARENT 10.199.0.3:8080"'* | *'"host":"origin.test"'*) echo allow_once ;;
+  *) echo deny_once ;;
+esac
+SH
+chmod +x "$work/approve.sh"
+printf '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct"}}\n' >"$work/sync-policy.json"
+nsenter --net="/run/netns/$sbx" "$bin_dir/lens-policy-sync" --policy-file "$work/sync-policy.json" \
+  --state-dir "$work/sync" --approve-with "$work/approve.sh" >/dev/null 2>>"$work/sync.err" &
+pids+=($!)
+wait_for 10 test -S "$work/sync/approval.sock" || { cat "$work/sync.err" >&2; exit 1; }
+write_policy '{"network": {"defaultVerdict": "ask", "defaultTransport": "direct"}}'
+start_tproxy --approval-socket "$work/sync/approval.sock"
+expect "ok outside local=10.199.0.3:8080 *" "a raw stream the approver allows is relayed" -- tcp 10.199.0.3 8080
+expect "error empty-reply" "a raw stream it refuses is closed" -- tcp 10.199.0.3 5432
+check "... audited user-denied-once" -- \
+  audit_has '"action":"TRANSPARENT 10.199.0.3:5432".*"reason":"user-denied-once".*"decision_reason":"unknown-protocol"'
+out=$(tc --cacert "$work/ca.crt" --resolve origin.test:8443:10.199.0.2 https://origin.test:8443/asked)
+check "a TLS connection under ask, allowed by its SNI, goes through" -- grep -q '^origin GET /asked' <<<"$out"
+check "the prompts were raw, with the caller" -- "$python" -c '
+import json, sys
+prompts = [json.loads(l) for l in open(sys.argv[1])]
+assert len(prompts) == 3, prompts
+assert all(p["type"] == "request_pending" and p["treatment"] == "raw" for p in prompts), prompts
+assert {p["actor"]["process"]["name"] for p in prompts} <= {"python3", "curl"}, prompts' "$work/prompts.jsonl"
+kill -TERM "$tproxy_pid"
+wait "$tproxy_pid" || true
+
 finish
