@@ -10,7 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 write_policy '{"network": {"defaultVerdict": "allow", "defaultTransport": "upstream", "egress": {
-  "http": [{"match": "allowed.test", "verdict": "allow", "transport": "upstream"},
+  "http": [{"match": "asked.wild.test", "verdict": "ask", "transport": "upstream"},
+           {"match": "allowed.test", "verdict": "allow", "transport": "upstream"},
            {"match": "*.wild.test", "verdict": "allow", "transport": "upstream"},
            {"match": "big.test", "verdict": "allow", "transport": "upstream"}],
   "tcp": [{"match": "db.test:5432", "verdict": "allow"}]}}}'
@@ -39,6 +40,8 @@ check "A over TCP" -- test "$(q +tcp +short allowed.test)" = 192.0.2.10
 check "a subdomain of a *.wild.test rule" -- test "$(q +short a.b.wild.test)" = 192.0.2.30
 check "a tcp hostname rule lets the name resolve" -- test "$(q +short db.test)" = 10.199.0.3
 check "mixed case is the same name" -- test "$(q +short AlLoWeD.TeSt)" = 192.0.2.10
+check "a name under ask resolves (the question is asked when the connection is made)" -- \
+  test "$(q +short asked.wild.test)" = 192.0.2.30
 out=$(q +edns=0 +bufsize=1232 allowed.test)
 check "EDNS: the OPT record is echoed" -- grep -q "EDNS: version: 0" <<<"$out"
 check "the default verdict is not consulted (allow here): unmatched name is NXDOMAIN" -- \
