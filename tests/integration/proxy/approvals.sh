@@ -25,6 +25,8 @@ start_dns_upstream
 serve_py "$outside" origin4 origin --listen 10.199.0.2:8080 --log "$work/plain.log"
 serve_py "$outside" origins origin --listen 10.199.0.2:8443 --tls "$work/origin.crt" "$work/origin.key" \
   --log "$work/origin.log"
+serve_py "$outside" inner origin --listen 10.199.0.2:9443 --tls "$work/origin.crt" "$work/origin.key" \
+  --log "$work/inner.log"
 mkdir -p "$work/state" "$work/sync"
 "$proxy" ca init --state-dir "$work/state" >/dev/null
 lens_ca=$work/state/ca/ca.crt
@@ -36,6 +38,7 @@ policy() {
   write_policy '{"network": {"defaultVerdict": "ask", "defaultTransport": "direct", "egress": {"http": [
   '"${1:+$1,}"'
   {"match": "origin.test:8080", "verdict": "allow", "transport": "direct"},
+  {"match": "origin.test:9443", "verdict": "ask", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}]},
   {"match": "origin.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}]}]}},
  "credentials": [{"id": "gh", "envVar": "GH_TOKEN", "placeholder": "__lens_cred:gh__", "injections": [
     {"injectionType": "header", "domain": "'"${2:-nowhere.test}"'", "header": "Authorization", "value": "Bearer REAL-GH-SECRET"}]}]}'
@@ -183,6 +186,24 @@ check "request_pending for the CONNECT, treatment raw" -- \
   "$py" -c 'import json,sys; f=json.loads(sys.argv[1])["frame"]; assert f["treatment"] == "raw" and f["host"] == "other.test", f' "$frame"
 wait_for 20 test -s "$work/tunnel.out" || true
 check "the tunnel was opened (CONNECT 200, then the origin's 200)" -- test "$(cat "$work/tunnel.out")" = "200 200"
+
+echo "== inside an intercepted connection each request is asked about"
+(in_sbx env PROXY=http://127.0.0.1:3128 REQUESTS_CA_BUNDLE="$lens_ca" "$python" -c "
+import requests
+s = requests.Session()
+s.proxies = {'https': 'http://127.0.0.1:3128'}
+for path in ('/inner/one', '/inner/two'):
+    r = s.get('https://origin.test:9443' + path, timeout=20)
+    print(r.status_code, r.headers.get('X-Lens-Reason', ''))" >"$work/inner.out" 2>&1 || true) &
+frame=$(answer 'GET https://origin.test:9443/inner/one' allow_once)
+check "the first request inside is prompted, treatment inspected (the CONNECT is not)" -- \
+  "$py" -c 'import json,sys; f=json.loads(sys.argv[1])["frame"]; assert f["treatment"] == "inspected", f' "$frame"
+answer 'GET https://origin.test:9443/inner/two' deny_once >/dev/null
+two_lines() { (($(wc -l <"$work/inner.out" 2>/dev/null || echo 0) >= 2)); }
+wait_for 20 two_lines || true
+check "allowed, then refused on the same connection ($(tr '\n' ' ' <"$work/inner.out"))" -- \
+  test "$(tr '\n' '/' <"$work/inner.out")" = "200 /403 user-denied-once/"
+check "no prompt for the CONNECT itself" -- bash -c "! grep -q 'CONNECT origin.test:9443' '$cp_dir/received.jsonl'"
 
 echo "== the control plane goes away while a client waits"
 get gone
