@@ -261,7 +261,7 @@ TEST_CASE("a withdrawn ask, or a daemon that goes, closes its prompt", "[approva
   CHECK(::recv(bad.fd.get(), &c, 1, 0) == 0);
 }
 
-TEST_CASE("--approve-with answers from a program", "[approval][broker]") {
+TEST_CASE("a program given with --approve-with answers", "[approval][broker]") {
   Fixture f(false);
   // It sees the frame on stdin; an answer on stdout, or its exit status.
   f.options.program = script(f.dir, "approve.sh", R"(frame=$(cat)
