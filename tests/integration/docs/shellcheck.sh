@@ -12,6 +12,7 @@ for script in scripts/lens-entrypoint scripts/lens-up scripts/lens-down; do
   grep -qx 'set -eu' "$script" || { echo "FAIL: $script does not set -eu" >&2; failed=1; }
   shellcheck -s sh "$script" || failed=1
 done
-shellcheck -s bash -x scripts/test scripts/regen-lockdown-golden bench/dns/run.sh bench/lockdown/run.sh || failed=1
+shellcheck -s bash -x scripts/test scripts/image scripts/regen-lockdown-golden tests/container/run.sh bench/dns/run.sh \
+  bench/lockdown/run.sh || failed=1
 ((failed == 0)) && echo "shellcheck: clean"
 exit "$failed"
