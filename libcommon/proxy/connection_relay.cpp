@@ -1,0 +1,241 @@
+// Reaching the destination (OriginDialer) and relaying to it (TunnelRelay
+// for tunnels and upgrades, HttpExchange for requests), as a Connection
+// runs them.
+#include "libcommon/log/logging.h"
+#include "libcommon/proxy/bridge.h"
+#include "libcommon/proxy/connection.h"
+#include "libcommon/proxy/reply.h"
+#include "libcommon/util/strings.h"
+
+namespace lens::proxy {
+
+namespace {
+
+// The name a kept origin connection is found by: lower case, no final dot.
+std::string lowerHost(std::string_view host) {
+  std::string out = util::toLower(host);
+  if (!out.empty() && out.back() == '.') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+// ---- reaching the destination ----------------------------------------------------
+
+void Connection::dial() {
+  const policy::ForwardBridge* bridge = this->bridge();
+  const bool viaProxy = !bridge && decision_.transport == policy::Transport::kUpstream;
+  const std::string& host = bridge ? bridge->dialHost : mitm_ ? mitm_->host() : request_->host;
+  const std::uint16_t port = bridge ? bridge->dialPort : mitm_ ? mitm_->port() : request_->port;
+  std::string key = std::string(viaProxy ? "u:" : "d:") + (mitm_ ? "tls:" : "") + lowerHost(host) +
+                    ":" + std::to_string(port);
+  if (bridge) {
+    // A kept bridge connection serves the same name with the same identity only.
+    key =
+        "b:" + key + "/" + bridge->tlsServerName + "/" +
+        std::to_string(std::hash<std::string>{}(bridge->certPem + bridge->keyPem + bridge->caPem));
+  }
+  const bool request = mitm_ || request_->kind == RequestKind::kForward;
+  if (request && server_ && key == serverKey_) {
+    startForward();  // reuse the origin connection of the previous request
+    return;
+  }
+  closeServer();
+  if (viaProxy && !ctx_.upstream) {
+    refuse(503, reason::kNoUpstreamProxy,
+           "the policy routes this through an upstream proxy and none is configured",
+           ctx_.upstreamProblem);
+    return;
+  }
+  DialTarget target;
+  target.host = host;
+  target.port = port;
+  if (viaProxy) target.route = ctx_.upstream;
+  target.check = engineRequest();
+  target.engine = engine_;
+  target.approved = approved();
+  if (mitm_) {
+    target.tls = ctx_.originTls;
+    target.alpn = {"http/1.1"};
+  }
+  if (bridge) {
+    auto tls = ctx_.bridgeTls.get(*bridge, ctx_.options.originCaPem);
+    if (!tls) {
+      refuse(502, reason::kOriginTlsFailed, "the route's forward bridge cannot be used",
+             tls.error().message);
+      return;
+    }
+    target.tls = std::move(*tls);
+    target.serverName = bridge->tlsServerName;
+  }
+  pendingKey_ = std::move(key);
+  enter(State::kDialing);
+  dialer_.start(std::move(target));
+}
+
+void Connection::onDialed() {
+  server_ = dialer_.takeStream();
+  serverOutgoing_ = dialer_.takeOutgoing();
+  serverPending_ = dialer_.takePending();
+  serverKey_ = pendingKey_;
+  serverReadable_ = false;
+  if (mitm_ || request_->kind == RequestKind::kForward) {
+    startForward();
+    return;
+  }
+  established();
+}
+
+void Connection::dialFailed() {
+  const OriginDialer::Failure& f = dialer_.failure();
+  if (f.refusal) {
+    decision_ = *f.refusal;
+    decided_ = true;
+  }
+  refuse(f.status, f.reason, f.text, f.detail);
+}
+
+void Connection::established() {
+  ++ctx_.stats.allowed;
+  ++ctx_.stats.tunnels;
+  emitDecision(audit::Outcome::kSuccess, 200, decision_.reason, decision_.detail);
+  std::string toClient;
+  if (!transparent_ && !connectAnswered_) toClient = kConnectEstablished;
+  toClient += serverPending_;
+  serverPending_.clear();
+  const std::string toServer = std::move(in_);
+  in_.clear();
+  startTunnel(toServer, toClient);
+}
+
+// ---- relaying -------------------------------------------------------------------------
+
+void Connection::startTunnel(std::string_view toServer, std::string_view toClient) {
+  enter(State::kTunnel);
+  lastActive_ = ctx_.now;
+  // Level-triggered epoll reports what is already waiting in the sockets;
+  // a TLS stream may hold decrypted bytes epoll cannot see.
+  relay_.start(toServer, toClient, !client_->plain(), !server_->plain());
+}
+
+void Connection::account(std::uint64_t up, std::uint64_t down, bool progress) {
+  bytesUp_ += up;
+  bytesDown_ += down;
+  ctx_.stats.bytesUp += up;
+  ctx_.stats.bytesDown += down;
+  if (progress) lastActive_ = ctx_.now;
+}
+
+void Connection::pumpTunnel() {
+  const std::uint64_t upBefore = relay_.bytesUp();
+  const std::uint64_t downBefore = relay_.bytesDown();
+  bool progress = false;
+  const TunnelRelay::Outcome outcome = relay_.pump(*client_, *server_, progress);
+  account(relay_.bytesUp() - upBefore, relay_.bytesDown() - downBefore, progress);
+  if (outcome == TunnelRelay::Outcome::kReset) {
+    close("reset");
+  } else if (outcome == TunnelRelay::Outcome::kDone) {
+    close("done");
+  }
+}
+
+void Connection::startForward() {
+  ++ctx_.stats.allowed;
+  requestAudited_ = false;
+  enter(State::kForward);
+  lastActive_ = ctx_.now;
+  HttpExchange::Request r;
+  const policy::ForwardBridge* bridge = this->bridge();
+  r.head = originFormHead(*request_, mitm_ ? 443 : 80,
+                          bridge ? std::string_view(bridge->upstreamHostHeader) : "");
+  r.method = request_->head.method;
+  r.body = request_->body;
+  r.contentLength = request_->contentLength;
+  r.keepAlive = request_->keepAlive && !ctx_.draining;
+  r.http10 = request_->head.version == "HTTP/1.0";
+  r.upgrade = upgradesToWebSocket(*request_);
+  if (boundary_)
+    r.bodyFilter = boundary_->bodyFilter();  // an aws-chunked body, re-signed as it streams
+  // Bytes the upstream proxy sent after its 200 belong to the response.
+  exchange_.start(std::move(r), std::move(serverPending_));
+  serverPending_.clear();
+}
+
+void Connection::pumpForward() {
+  const std::uint64_t upBefore = exchange_.bytesUp();
+  const std::uint64_t downBefore = exchange_.bytesDown();
+  bool progress = false;
+  const HttpExchange::Outcome outcome = exchange_.pump(*client_, *server_, in_, progress);
+  account(exchange_.bytesUp() - upBefore, exchange_.bytesDown() - downBefore, progress);
+  // The request's event goes out once its response is whole (before its
+  // last bytes reach the client), with the status and the bytes.
+  if (!requestAudited_ && exchange_.responseComplete()) {
+    requestAudited_ = true;
+    emitDecision(audit::Outcome::kSuccess, exchange_.status(), decision_.reason, decision_.detail,
+                 true);
+  }
+  switch (outcome) {
+    case HttpExchange::Outcome::kGoing:
+      return;
+    case HttpExchange::Outcome::kYielded:
+      ctx_.reactor.again(clientWatch_);
+      return;
+    case HttpExchange::Outcome::kDone:
+      finishExchange();
+      return;
+    case HttpExchange::Outcome::kUpgrade: {
+      if (!requestAudited_) {
+        requestAudited_ = true;
+        emitDecision(audit::Outcome::kSuccess, 101, decision_.reason, decision_.detail, true);
+      }
+      std::string toServer;
+      std::string toClient;
+      exchange_.takeUpgradeBytes(toServer, toClient);
+      toServer += in_;
+      in_.clear();
+      startTunnel(toServer, toClient);
+      return;
+    }
+    case HttpExchange::Outcome::kRefuse: {
+      const HttpExchange::Failure& f = exchange_.failure();
+      refuse(f.status, f.reason, f.text, f.detail);
+      return;
+    }
+    case HttpExchange::Outcome::kClose: {
+      const bool failure = exchange_.closeReason() != "client-closed";
+      if (!requestAudited_) {
+        requestAudited_ = true;
+        emitDecision(failure ? audit::Outcome::kError : audit::Outcome::kFailure,
+                     exchange_.status(), exchange_.closeReason(), {}, true);
+      }
+      close(exchange_.closeReason(), failure);
+      return;
+    }
+  }
+}
+
+void Connection::finishExchange() {
+  if (!exchange_.keepServer()) closeServer();
+  if (!exchange_.keepClient() || !request_->keepAlive || ctx_.draining) {
+    close("done");
+    return;
+  }
+  enter(State::kHead);
+  request_.reset();
+  lastActive_ = ctx_.now;
+  deadline_ = ctx_.now + ctx_.options.headerTimeout;
+}
+
+void Connection::closeServer() {
+  dialer_.cancel();
+  if (!server_) return;
+  ctx_.reactor.forget(serverWatch_);  // closing the socket takes it out of epoll
+  server_.reset();
+  serverOutgoing_.reset();
+  serverWatch_.fd = -1;
+  serverKey_.clear();
+  serverPending_.clear();
+  serverReadable_ = false;
+}
+
+}  // namespace lens::proxy
