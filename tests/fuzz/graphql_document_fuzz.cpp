@@ -3,7 +3,9 @@
 // token limits hold); a refusal has a "line:column: what" message or names
 // the limit; an accepted document has at least one operation, every
 // operation's root fields are non-empty names without duplicates, and the
-// only operation is selected without a name.
+// only operation is selected without a name. The same bytes as a POST
+// body and as a GET query string (requestOperations): a refusal has a
+// reason, an acceptance at most the batch limit of operations.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include <string_view>
 
 #include "libcommon/graphql/document.h"
+#include "libcommon/graphql/request.h"
 
 namespace {
 
@@ -27,6 +30,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   lens::graphql::Limits limits;
   limits.maxDepth = 64;
   limits.maxTokens = 4000;
+  for (const bool post : {true, false}) {
+    auto ops = lens::graphql::requestOperations(post ? "POST" : "GET", post ? "" : text,
+                                                post ? text : "", limits);
+    if (!ops && ops.error().message.empty()) fail("a refused request without a reason");
+    if (ops && (ops->empty() || ops->size() > lens::graphql::kMaxBatch))
+      fail("a request with no operation or too many");
+  }
   auto doc = lens::graphql::parse(text, limits);
   if (!doc) {
     if (doc.error().message.empty()) fail("a refusal without a message");
