@@ -42,40 +42,17 @@ Result<Operation> fromObject(const json::Value& object, const Limits& limits) {
 
 }  // namespace
 
-bool globMatch(std::string_view pattern, std::string_view text) {
-  // Iterative, with one backtrack point: linear in practice, never exponential.
-  std::size_t p = 0;
-  std::size_t t = 0;
-  std::size_t star = std::string_view::npos;
-  std::size_t resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 bool covers(const Matcher& matcher, const Operation& operation) {
   if (matcher.type && *matcher.type != operation.type) return false;
-  if (matcher.operationName && !globMatch(*matcher.operationName, operation.name)) return false;
+  if (matcher.operationName && !util::globMatch(*matcher.operationName, operation.name))
+    return false;
   if (matcher.fields.empty()) return true;
   for (const std::string& field : operation.rootFields) {
     const bool introspection = field.rfind("__", 0) == 0;
     bool matched = false;
     for (const std::string& pattern : matcher.fields) {
       if (introspection && pattern.rfind("__", 0) != 0) continue;
-      if (globMatch(pattern, field)) {
+      if (util::globMatch(pattern, field)) {
         matched = true;
         break;
       }
@@ -136,11 +113,9 @@ Result<std::vector<Operation>> requestOperations(std::string_view method,
   jl.maxBytes = limits.maxBytes;
   jl.maxDepth = 32;
   jl.maxString = limits.maxBytes;
-  auto parsed = json::Document::parse(body, jl);
-  if (auto* e = std::get_if<json::ParseError>(&parsed))
-    return refuse("the body is not one strict JSON value: " + std::to_string(e->pos.line) + ":" +
-                  std::to_string(e->pos.column) + ": " + e->message);
-  const json::Value& root = std::get<json::Document>(parsed).root();
+  auto parsed = json::parseBody(body, jl);
+  if (!parsed) return parsed.error();
+  const json::Value& root = parsed->root();
   if (root.isArray()) {
     if (root.children().empty()) return refuse("an empty batch");
     if (root.children().size() > kMaxBatch)

@@ -11,17 +11,13 @@
 namespace lens::graphql {
 
 // What a GraphQL rule matches (original-behaviour 1.8): the operation's
-// type (nullopt: `*`, any), a glob over its name (an unnamed operation is
+// type (nullopt: `*`, any), a glob (util::globMatch) over its name (an unnamed operation is
 // the empty name) and globs its root fields must each match one of.
 struct Matcher {
   std::optional<OperationType> type;
   std::optional<std::string> operationName;
   std::vector<std::string> fields;  // empty: no condition on fields
 };
-
-// `*` any run of characters (none too), `?` one character, anything else
-// itself; case-sensitive, as GraphQL names are.
-[[nodiscard]] bool globMatch(std::string_view pattern, std::string_view text);
 
 // The matcher covers the operation whole: its type, its name, and every
 // root field. A matcher that names fields never covers an introspection

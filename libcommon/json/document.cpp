@@ -534,4 +534,13 @@ std::variant<Document, ParseError> Document::parse(std::string_view text,
   return doc;
 }
 
+Result<Document> parseBody(std::string_view text, const JsonLimits& limits) {
+  auto parsed = Document::parse(text, limits);
+  if (auto* e = std::get_if<ParseError>(&parsed))
+    return Error{ErrorCode::kInvalidInput,
+                 "the body is not one strict JSON value: " + std::to_string(e->pos.line) + ":" +
+                     std::to_string(e->pos.column) + ": " + e->message};
+  return std::move(std::get<Document>(parsed));
+}
+
 }  // namespace lens::json

@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include "libcommon/util/result.h"
+
 namespace lens::json {
 
 // A 1-based line and column (columns count characters, not bytes).
@@ -107,5 +109,9 @@ class Document {
   std::deque<std::string> decoded_;  // strings with escapes (stable addresses)
   std::vector<Value> nodes_;         // the root last
 };
+
+// Document::parse as a Result, for bodies a proxy judges: kInvalidInput
+// "the body is not one strict JSON value: LINE:COLUMN: what".
+[[nodiscard]] Result<Document> parseBody(std::string_view text, const JsonLimits& limits);
 
 }  // namespace lens::json

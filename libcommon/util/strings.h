@@ -22,6 +22,11 @@ std::string shellQuote(std::string_view value);
 // \' (the only escapes fish reads inside single quotes).
 std::string fishQuote(std::string_view value);
 
+// A name glob: `*` any run of characters (none too), `?` one character,
+// anything else itself; case-sensitive. One backtrack point: at worst
+// pattern × text steps, never exponential.
+[[nodiscard]] bool globMatch(std::string_view pattern, std::string_view text);
+
 // The value of a hex digit of either case, or -1 for another character.
 int hexDigitValue(char c);
 // One name or value of an application/x-www-form-urlencoded body: '+' is a

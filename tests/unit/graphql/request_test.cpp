@@ -1,4 +1,5 @@
 #include "libcommon/graphql/request.h"
+#include "libcommon/util/strings.h"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -23,16 +24,17 @@ void refused(std::string_view method, std::string_view query, std::string_view b
 
 }  // namespace
 
-TEST_CASE("globs over GraphQL names", "[graphql]") {
-  CHECK(gq::globMatch("*", ""));
-  CHECK(gq::globMatch("*", "anything"));
-  CHECK(gq::globMatch("Get*", "GetUser"));
-  CHECK_FALSE(gq::globMatch("Get*", ""));
-  CHECK_FALSE(gq::globMatch("Get*", "getUser"));  // case-sensitive
-  CHECK(gq::globMatch("a?c", "abc"));
-  CHECK(gq::globMatch("*User*Id", "readUserAndId"));
-  CHECK_FALSE(gq::globMatch("*User", "UserX"));
-  CHECK(gq::globMatch(std::string(50, '*') + "b", std::string(10000, 'a') + "b"));
+TEST_CASE("name globs (GraphQL operation and field names, MCP methods and tools)",
+          "[graphql][util]") {
+  CHECK(lens::util::globMatch("*", ""));
+  CHECK(lens::util::globMatch("*", "anything"));
+  CHECK(lens::util::globMatch("Get*", "GetUser"));
+  CHECK_FALSE(lens::util::globMatch("Get*", ""));
+  CHECK_FALSE(lens::util::globMatch("Get*", "getUser"));  // case-sensitive
+  CHECK(lens::util::globMatch("a?c", "abc"));
+  CHECK(lens::util::globMatch("*User*Id", "readUserAndId"));
+  CHECK_FALSE(lens::util::globMatch("*User", "UserX"));
+  CHECK(lens::util::globMatch(std::string(50, '*') + "b", std::string(10000, 'a') + "b"));
 }
 
 TEST_CASE("a matcher covers an operation whole", "[graphql]") {
