@@ -97,8 +97,7 @@ Result<ApproverProcess> ApproverProcess::spawn(const std::string& program, std::
   std::string line(frame);
   line += '\n';
   (void)::fcntl(inWrite.get(), F_SETFL, O_NONBLOCK);
-  const ssize_t n = ::write(inWrite.get(), line.data(), line.size());
-  (void)n;
+  (void)!::write(inWrite.get(), line.data(), line.size());
   inWrite.reset();
   (void)::fcntl(outRead.get(), F_SETFL, O_NONBLOCK);
   p.out_ = std::move(outRead);
@@ -167,43 +166,39 @@ void ApproverProcess::reap(bool wait) {
 
 void ApproverProcess::kill() {
   if (pid_ <= 0 || reaped_) return;
-  ::kill(-pid_, SIGKILL);  // its process group: what it started goes too
-  ::kill(pid_, SIGKILL);
+  ::kill(-pid_, SIGKILL);  // its process group (made before exec): what it started goes too
   reap(true);
   out_.reset();
 }
 
 Answer ApproverProcess::decision(Kind kind, std::string* why) const {
-  std::string_view text = trim(output_);
+  // What it answered: the first word, or a JSON object's "decision".
+  const std::string_view text = trim(output_);
+  std::string answer;
   if (!text.empty() && text.front() == '{') {
-    auto parsed = json::Document::parse(text);
-    const json::Document* doc = std::get_if<json::Document>(&parsed);
+    auto doc = json::parseBody(text, {});
     const json::Value* d = doc && doc->root().isObject() ? doc->root().find("decision") : nullptr;
-    text = d && d->isString() ? d->text() : std::string_view("(a JSON object without a decision)");
-    if (auto a = parseDecision(kind, text)) {
-      if (why) *why = "it answered " + std::string(text);
-      return *a;
-    }
-  } else if (!text.empty()) {
-    text = text.substr(0, text.find_first_of(" \t\r\n"));
-    if (auto a = parseDecision(kind, text)) {
-      if (why) *why = "it answered " + std::string(text);
-      return *a;
-    }
+    answer = d && d->isString() ? std::string(d->text()) : "(a JSON object without a decision)";
+  } else {
+    answer = std::string(text.substr(0, text.find_first_of(" \t\r\n")));
   }
-  const bool allowed = text.empty() && WIFEXITED(status_) && WEXITSTATUS(status_) == 0;
+  const Answer deny = kind == Kind::kCredential ? Answer::kDeny : Answer::kDenyOnce;
+  if (!answer.empty()) {
+    const auto decided = parseDecision(kind, answer);
+    if (why) {
+      *why = decided ? "it answered " + answer
+                     : "it answered \"" + answer.substr(0, 64) + "\", which is no decision: denied";
+    }
+    return decided.value_or(deny);
+  }
+  // Nothing on standard output: the exit status decides.
+  const bool exited = WIFEXITED(status_);
   if (why) {
-    if (!text.empty()) {
-      *why =
-          "it answered \"" + std::string(text.substr(0, 64)) + "\", which is no decision: denied";
-    } else if (WIFEXITED(status_)) {
-      *why = "no answer, exit status " + std::to_string(WEXITSTATUS(status_));
-    } else {
-      *why = "no answer, killed by a signal";
-    }
+    *why = exited ? "no answer, exit status " + std::to_string(WEXITSTATUS(status_))
+                  : "no answer, killed by a signal";
   }
-  if (kind == Kind::kCredential) return allowed ? Answer::kAllow : Answer::kDeny;
-  return allowed ? Answer::kAllowOnce : Answer::kDenyOnce;
+  if (!exited || WEXITSTATUS(status_) != 0) return deny;
+  return kind == Kind::kCredential ? Answer::kAllow : Answer::kAllowOnce;
 }
 
 }  // namespace lens::approval

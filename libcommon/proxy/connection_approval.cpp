@@ -99,7 +99,7 @@ void Connection::settleApproval(const approval::Reply& reply) {
 
 bool Connection::gateCredential(const sign::BoundaryRefusal& refusal) {
   if (refusal.reason != sign::reason::kPlaceholderLeak || refusal.credentialId.empty() ||
-      !approval_.head || !ctx_.approvals)
+      !ctx_.approvals)
     return false;
   if (approval_.item && approval_.item->kind == approval::Kind::kCredential) return false;
   approval::Item item;
@@ -134,7 +134,7 @@ void Connection::credentialAnswered(const approval::Reply& reply) {
   // Allowed: the injections come from the policy in force now (the control
   // plane arms the credential with a policy frame before it answers); a
   // placeholder that would still leave is refused policy-frame-missing.
-  request_->head = std::move(*approval_.head);
+  if (approval_.head) request_->head = std::move(*approval_.head);
   approval_.head.reset();
   engine_ = ctx_.engine;
   decision_ = engine_->decide(engineRequest());

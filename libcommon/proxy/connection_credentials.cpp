@@ -15,9 +15,11 @@ bool Connection::exchangeCredentials() {
   if (bridge()) request_->head.removeHeaders("authorization");
   const auto& policy = engine_->policy();
   if (!policy || !sign::hasCredentials(*policy)) return true;
-  // The credential gate may ask about a placeholder the guard refuses: the
-  // head as it came is kept for the stage to run again once allowed.
-  if (ctx_.approvals && !approval_.answer && sign::placeholderIn(*policy, request_->head))
+  // The credential gate may ask about a placeholder the guard refuses, and
+  // run the stage again once allowed, on the head as it came: kept when
+  // this host has injections that change it (without any, the stage leaves
+  // the head as it is).
+  if (ctx_.approvals && !approval_.answer && !decision_.credentials.empty())
     approval_.head = request_->head;
   boundary_.emplace(*engine_, engineRequest(), sign::BoundaryLimits{ctx_.options.maxSignedBody});
   if (!boundary_->begin(request_->head)) return refuseCredentials();

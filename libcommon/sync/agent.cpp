@@ -1,11 +1,5 @@
 #include "libcommon/sync/agent.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -14,7 +8,6 @@
 #include "libcommon/sync/policy_installer.h"
 #include "libcommon/sync/protocol.h"
 #include "libcommon/util/file.h"
-#include "libcommon/util/unique_fd.h"
 
 namespace lens::sync {
 

@@ -268,6 +268,7 @@ TEST_CASE("a program given with --approve-with answers", "[approval][broker]") {
 case $frame in
   *'"action":"CONNECT yes.example:443"'*) echo allow_always ;;
   *'"action":"CONNECT json.example:443"'*) echo '{"decision":"allow_once"}' ;;
+  *'"action":"CONNECT maybe.example:443"'*) echo '{"decision":"maybe"}' ;;
   *'"action":"CONNECT quiet.example:443"'*) exit 0 ;;
   *'"action":"CONNECT slow.example:443"'*) sleep 30 ;;
   *'"type":"credential_pending"'*) echo allow ;;
@@ -287,11 +288,12 @@ esac)");
   CHECK(answer(1, "CONNECT yes.example:443") == Answer::kAllowAlways);
   CHECK(answer(2, "CONNECT json.example:443") == Answer::kAllowOnce);
   CHECK(answer(3, "CONNECT quiet.example:443") == Answer::kAllowOnce);
+  CHECK(answer(8, "CONNECT maybe.example:443") == Answer::kDenyOnce);  // no decision: denied
   CHECK(answer(4, "CONNECT no.example:443") == Answer::kDenyOnce);
   CHECK(answer(5, "GET https://h.example/", approval::Kind::kCredential) == Answer::kAllow);
   const auto started = std::chrono::steady_clock::now();
   CHECK(answer(6, "CONNECT slow.example:443") == Answer::kTimeout);
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));  // killed
   CHECK(answer(7, "CONNECT yes.example:443") == Answer::kAllowAlways);           // remembered
-  CHECK(f.broker->stats().prompts == 6);
+  CHECK(f.broker->stats().prompts == 7);
 }
