@@ -99,6 +99,16 @@ void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaem
       ->type_name("BYTES")
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30))
       ->capture_default_str();
+  app.add_option("--max-graphql-body", o.maxGraphqlBody,
+                 "Largest request body GraphQL rules read to judge (larger: 413 body-too-large)")
+      ->type_name("BYTES")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{64} << 20))
+      ->capture_default_str();
+  app.add_option("--max-mcp-body", o.maxMcpBody,
+                 "Largest request body MCP rules read to judge (larger: 413 body-too-large)")
+      ->type_name("BYTES")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{64} << 20))
+      ->capture_default_str();
   app.add_option("--origin-ca", o.originCa,
                  "PEM bundle of CAs trusted for intercepted origins besides the system roots")
       ->envname("LENS_ORIGIN_CA")
@@ -146,6 +156,8 @@ Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o,
   s.caDir = o.stateDir + "/ca";
   s.leafCache = o.leafCache;
   s.maxSignedBody = o.maxSignedBody;
+  s.bodyLimits.graphql = static_cast<std::size_t>(o.maxGraphqlBody);
+  s.bodyLimits.mcp = static_cast<std::size_t>(o.maxMcpBody);
   s.interceptAll = o.intercept == "all";
   if (o.approvalSocket != "off")
     s.approvalSocket = o.approvalSocket.empty() ? o.stateDir + "/approval.sock" : o.approvalSocket;

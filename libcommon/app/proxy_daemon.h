@@ -37,6 +37,8 @@ struct ProxyDaemonOptions {
   std::string intercept = "needed";  // or "all"
   std::size_t leafCache = 1024;
   std::uint64_t maxSignedBody = 8 * 1024 * 1024;  // an AWS body re-signed by its hash, read whole
+  std::uint64_t maxGraphqlBody = 64 * 1024;       // a body GraphQL rules judge, read whole
+  std::uint64_t maxMcpBody = 1024 * 1024;         // a body MCP rules judge, read whole
   std::string originCa;         // PEM bundle file trusted for origins besides the system roots
   std::string approvalSocket;   // default STATE_DIR/approval.sock; "off": none
   double approvalTimeout = 70;  // seconds an ask waits at most (the broker's own is 60)

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "libcommon/decision/body.h"
 #include "libcommon/policy/policy.h"
 
 namespace lens::decision {
@@ -23,6 +24,11 @@ inline constexpr std::string_view kDnsDenied = "dns-denied";
 inline constexpr std::string_view kNoPolicy = "no-policy";
 inline constexpr std::string_view kInvalidRequest = "invalid-request";
 inline constexpr std::string_view kUnknownProtocol = "unknown-protocol";
+// Body rules (original-behaviour 5.8): the body is still to be read; it is
+// over the door's limit; it cannot be judged (malformed, encoded).
+inline constexpr std::string_view kBodyRequired = "body-required";
+inline constexpr std::string_view kBodyTooLarge = "body-too-large";
+inline constexpr std::string_view kBodyMalformed = "body-malformed";
 }  // namespace reason
 
 // The reason of a decision a rule (or the default) made with verdict `v`.
@@ -64,6 +70,13 @@ struct Decision {
   std::vector<CredentialRef> credentials;
   std::string_view reason = reason::kPolicyDeny;
   std::string detail;  // human text for logs and explain output
+  // Body rules decide and the request came without its body: the verdict is
+  // deny (body-required) until the door reads the body (at most
+  // BodyLimits::of(body)), classifies it and asks again with Request::body.
+  BodyKind body = BodyKind::kNone;
+  // A WebSocket upgrade GraphQL rules let through (a subscription or "*"
+  // matcher covers its head): each client frame is judged as it comes.
+  bool graphqlFrames = false;
 
   [[nodiscard]] bool allowed() const { return verdict == policy::Verdict::kAllow; }
 };

@@ -113,6 +113,40 @@ bool rulesCover(const std::vector<policy::HttpRule>& rules, std::string_view met
   });
 }
 
+// The kind of body rule that decides a request: GraphQL when any rule
+// covering its method and path carries graphql, else MCP when any carries
+// mcp (original-behaviour 1.7: rule order does not change which kind wins).
+BodyKind bodyKindOf(const std::vector<const policy::HttpRule*>& covering) {
+  auto carries = [&](auto member) {
+    return std::any_of(covering.begin(), covering.end(),
+                       [&](const policy::HttpRule* r) { return (r->*member).has_value(); });
+  };
+  if (carries(&policy::HttpRule::graphql)) return BodyKind::kGraphql;
+  if (carries(&policy::HttpRule::mcp)) return BodyKind::kMcp;
+  return BodyKind::kNone;
+}
+
+// Every operation covered whole by one GraphQL matcher of the covering
+// rules; the first that is not, else nullptr.
+const graphql::Operation* uncoveredOperation(const std::vector<const policy::HttpRule*>& covering,
+                                             const std::vector<graphql::Operation>& operations) {
+  for (const graphql::Operation& op : operations) {
+    const bool covered = std::any_of(covering.begin(), covering.end(), [&](const auto* r) {
+      return r->graphql && graphql::covers(*r->graphql, op);
+    });
+    if (!covered) return &op;
+  }
+  return nullptr;
+}
+
+std::string describeOperation(const graphql::Operation& op) {
+  std::string out(graphql::toString(op.type));
+  if (!op.name.empty()) out += " " + op.name;
+  out += " {";
+  for (std::size_t i = 0; i < op.rootFields.size(); ++i) out += (i ? ", " : " ") + op.rootFields[i];
+  return out + " }";
+}
+
 std::string describe(const Request& r, std::string_view host) {
   std::string out =
       host.empty() ? (r.address ? r.address->toString() : std::string("?")) : std::string(host);
@@ -274,14 +308,7 @@ Decision Engine::decideHttp(const Request& request, std::string_view host,
     d.reason = verdictReason(rule.verdict);
     d.detail = "http rule " + std::to_string(id) + " matches";
     if (rule.verdict == Verdict::kDeny) return d;
-    if (!request.method.empty() &&
-        !rulesCover(rule.rules, request.method, policy::normalizePath(request.path))) {
-      d.verdict = Verdict::kDeny;
-      d.reason = reason::kHttpRuleDenied;
-      d.detail = "no entry of the rule's rules list covers " + request.method + " " +
-                 policy::normalizePath(request.path);
-      return d;
-    }
+    if (!request.method.empty() && !judgeRules(rule, request, d)) return d;
     addCredentials(request, host, d);
     const bool tls = scheme == Scheme::kHttps;
     d.intercept = tls && ((rule.tlsTerminate && rule.transport == Transport::kUpstream) ||
@@ -300,6 +327,74 @@ Decision Engine::decideHttp(const Request& request, std::string_view host,
     d.intercept = scheme == Scheme::kHttps && !d.credentials.empty();
   }
   return d;
+}
+
+// The rules list of a matching rule against a visible request: true when
+// it lets the request go on (d unchanged), false when `d` now refuses it or
+// waits for the body (DESIGN.md 5a, original-behaviour 1.7).
+bool Engine::judgeRules(const policy::RouteRule& rule, const Request& request, Decision& d) const {
+  if (rule.rules.empty()) return true;
+  const std::string path = policy::normalizePath(request.path);
+  std::vector<const policy::HttpRule*> covering;
+  for (const policy::HttpRule& r : rule.rules) {
+    if (methodMatches(r.method, request.method) && (!r.path || r.path->matches(path)))
+      covering.push_back(&r);
+  }
+  auto refuse = [&](std::string_view why, std::string detail) {
+    d.verdict = Verdict::kDeny;
+    d.reason = why;
+    d.detail = std::move(detail);
+    return false;
+  };
+  if (covering.empty())
+    return refuse(reason::kHttpRuleDenied,
+                  "no entry of the rule's rules list covers " + request.method + " " + path);
+  const BodyKind kind = bodyKindOf(covering);
+  if (kind == BodyKind::kNone) return true;
+  if (kind == BodyKind::kGraphql && request.upgrade && !request.body) {
+    // A subscription socket: granted by a subscription (or "*") matcher
+    // only; its frames are judged one by one.
+    const bool granted = std::any_of(covering.begin(), covering.end(), [](const auto* r) {
+      return r->graphql &&
+             (!r->graphql->type || *r->graphql->type == graphql::OperationType::kSubscription);
+    });
+    if (!granted)
+      return refuse(reason::kHttpRuleDenied,
+                    "a WebSocket upgrade on " + path +
+                        ", and no GraphQL rule covering it permits subscriptions");
+    d.graphqlFrames = true;
+    return true;
+  }
+  if (kind == BodyKind::kMcp && request.upgrade)
+    return refuse(reason::kHttpRuleDenied, "an upgrade on " + path + ", which MCP rules judge");
+  if (!request.body || request.body->kind != kind) {
+    d.body = kind;
+    return refuse(reason::kBodyRequired, std::string(toString(kind)) + " rules judge the body of " +
+                                             request.method + " " + path + ": it is read first");
+  }
+  const BodyFacts& body = *request.body;
+  if (body.problem) {
+    return refuse(
+        body.problem->code == ErrorCode::kLimit ? reason::kBodyTooLarge : reason::kBodyMalformed,
+        body.problem->message);
+  }
+  if (kind == BodyKind::kGraphql) {
+    if (const graphql::Operation* op = uncoveredOperation(covering, body.operations))
+      return refuse(reason::kHttpRuleDenied, "no GraphQL rule covers " + describeOperation(*op));
+    d.detail += "; GraphQL rules cover " + body.graphqlOperations();
+    return true;
+  }
+  const bool covered =
+      body.mcp && std::any_of(covering.begin(), covering.end(), [&](const auto* r) {
+        return r->mcp && mcp::covers(*r->mcp, *body.mcp);
+      });
+  if (!covered) {
+    std::string what = "MCP " + body.mcpMethod();
+    if (!body.mcpTool().empty()) what += " " + body.mcpTool();
+    return refuse(reason::kHttpRuleDenied, "no MCP rule covers " + what);
+  }
+  d.detail += "; an MCP rule covers " + body.mcpMethod();
+  return true;
 }
 
 std::vector<CredentialRef> Engine::injectionsFor(const Request& request) const {

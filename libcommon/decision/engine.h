@@ -33,7 +33,9 @@ std::optional<Decision> floorDecision(const Request& request);
 //      and port decides, never intercepted;
 //   3. egress.http (connect, forward, transparent doors): first match by
 //      destination, port and scheme; a non-empty `rules` list denies what it
-//      does not cover once the request is visible;
+//      does not cover once the request is visible; when an entry covering
+//      the request carries graphql (else mcp) those entries alone decide, by
+//      the body (Decision::body, Request::body);
 //   4. the default verdict (not for udp, and never for dns, where a name
 //      resolves only if some rule in any table allows it).
 // A matching rule whose `binaries` excludes the caller denies
@@ -79,6 +81,7 @@ class Engine {
                                     decision::Table table) const;
   Decision decideHttp(const Request& request, std::string_view host,
                       const std::optional<net::IpAddress>& address, policy::Scheme scheme) const;
+  bool judgeRules(const policy::RouteRule& rule, const Request& request, Decision& d) const;
   void addCredentials(const Request& request, std::string_view host, Decision& d) const;
 
   std::shared_ptr<const policy::PolicyDocument> policy_;

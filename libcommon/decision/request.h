@@ -1,11 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "libcommon/decision/body.h"
 #include "libcommon/net/ip_address.h"
 #include "libcommon/policy/policy.h"
 
@@ -35,6 +37,11 @@ struct Request {
   std::string method;                     // empty when the request is not visible
   std::string path;                       // raw request-target path (normalised here)
   std::vector<std::string> callerChain;   // caller's exe, then its ancestors; empty = unknown
+  bool upgrade = false;                   // a visible request asking for a WebSocket upgrade
+  // The body as body rules read it, once the door read it (Decision::body);
+  // null before. A graphql-ws frame is judged as its handshake request with
+  // the frame's operations here.
+  std::shared_ptr<const BodyFacts> body;
 };
 
 }  // namespace lens::decision

@@ -21,8 +21,9 @@ Result<Operation> operationOf(std::string_view document, std::optional<std::stri
   return **op;
 }
 
-// One request object of a POST body.
-Result<Operation> fromObject(const json::Value& object, const Limits& limits) {
+}  // namespace
+
+Result<Operation> objectOperation(const json::Value& object, const Limits& limits) {
   if (!object.isObject()) return refuse("a GraphQL request that is not a JSON object");
   const json::Value* query = object.find("query");
   if (!query || query->isNull()) {
@@ -39,8 +40,6 @@ Result<Operation> fromObject(const json::Value& object, const Limits& limits) {
   }
   return operationOf(query->text(), name, limits);
 }
-
-}  // namespace
 
 bool covers(const Matcher& matcher, const Operation& operation) {
   if (matcher.type && *matcher.type != operation.type) return false;
@@ -123,13 +122,13 @@ Result<std::vector<Operation>> requestOperations(std::string_view method,
                                           " operations (at most " + std::to_string(kMaxBatch) +
                                           ")"};
     for (const json::Value& item : root.children()) {
-      auto op = fromObject(item, limits);
+      auto op = objectOperation(item, limits);
       if (!op) return op.error();
       out.push_back(std::move(*op));
     }
     return out;
   }
-  auto op = fromObject(root, limits);
+  auto op = objectOperation(root, limits);
   if (!op) return op.error();
   out.push_back(std::move(*op));
   return out;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "libcommon/graphql/document.h"
+#include "libcommon/json/document.h"
 #include "libcommon/util/result.h"
 
 namespace lens::graphql {
@@ -39,5 +40,11 @@ inline constexpr std::size_t kMaxBatch = 32;
                                                                std::string_view queryString,
                                                                std::string_view body,
                                                                const Limits& limits = {});
+
+// The operation of one request object (`query`, `operationName`; a POST
+// body, an item of a batch, the payload of a graphql-ws subscribe), refused
+// as requestOperations refuses it.
+[[nodiscard]] Result<Operation> objectOperation(const json::Value& object,
+                                                const Limits& limits = {});
 
 }  // namespace lens::graphql

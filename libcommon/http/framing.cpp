@@ -35,7 +35,7 @@ std::string_view trimmed(std::string_view s) {
 
 }  // namespace
 
-Result<std::size_t> ChunkedScanner::feed(std::string_view data) {
+Result<std::size_t> ChunkedScanner::feed(std::string_view data, std::string* decoded) {
   std::size_t i = 0;
   auto fail = [this](std::string_view what) {
     state_ = State::kError;
@@ -46,6 +46,7 @@ Result<std::size_t> ChunkedScanner::feed(std::string_view data) {
     if (state_ == State::kData) {
       const std::size_t take =
           static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, data.size() - i));
+      if (decoded != nullptr) decoded->append(data.substr(i, take));
       i += take;
       remaining_ -= take;
       if (remaining_ == 0) state_ = State::kDataCr;

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "libcommon/graphql/request.h"
+#include "libcommon/mcp/request.h"
 #include "libcommon/policy/match_pattern.h"
 #include "libcommon/policy/path_glob.h"
 
@@ -24,10 +26,14 @@ std::string_view toString(Verdict v);
 std::string_view toString(Transport t);
 std::string_view toString(Scheme s);
 
-// One entry of a rule's `rules` list: method (empty = any) and path glob.
+// One entry of a rule's `rules` list: method (empty = any) and path glob,
+// and (route rules only, one or neither) what the body must be: GraphQL
+// operations or an MCP request (original-behaviour 1.7, 1.8, 5.9).
 struct HttpRule {
   std::string method;  // upper-case; empty or "*" = any
   std::optional<PathGlob> path;
+  std::optional<graphql::Matcher> graphql;
+  std::optional<mcp::Matcher> mcp;
 };
 
 // A route's mutual-TLS bridge (`forward`, set by the control plane): the

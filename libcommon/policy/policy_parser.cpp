@@ -4,6 +4,8 @@
 #include <span>
 #include <unordered_map>
 
+#include "libcommon/graphql/request.h"
+#include "libcommon/mcp/request.h"
 #include "libcommon/net/host_port.h"
 #include "libcommon/policy/policy_spec.h"
 #include "libcommon/tls/pem.h"
@@ -378,16 +380,21 @@ class Parser {
       if (!r) return;
       // null counts as absent: {"method": null} is as empty as {}. A key whose
       // value was refused has been reported already.
-      auto given = [&](const char* key) {
-        const Value* member = r->obj->find(key);
-        return member != nullptr && !member->isNull();
-      };
-      if (!given("method") && !given("path")) {
-        error(at, "a rule needs a method or a path (an empty rule would match every request)");
+      auto given = [&](std::string_view key) { return Parser::given(*r, key); };
+      if (!given("method") && !given("path") && !given("graphql") && !given("mcp")) {
+        error(at, std::string("a rule needs ") +
+                      (r->type->fields.size() > 2 ? "a method, a path, graphql or mcp"
+                                                  : "a method or a path") +
+                      " (an empty rule would match every request)");
+        return;
+      }
+      if (given("graphql") && given("mcp")) {
+        error(at, "a rule carries graphql or mcp, not both (a body is one or the other)");
         return;
       }
       // A key given but refused by the structural check spoils the rule.
-      bool ok = (r->has("method") || !given("method")) && (r->has("path") || !given("path"));
+      bool ok = (r->has("method") || !given("method")) && (r->has("path") || !given("path")) &&
+                (r->has("graphql") || !given("graphql")) && (r->has("mcp") || !given("mcp"));
       HttpRule rule;
       if (r->has("method")) {
         const std::string method = r->str("method");
@@ -410,9 +417,81 @@ class Parser {
           rule.path = PathGlob(path);
         }
       }
+      if (r->has("graphql")) {
+        rule.graphql = graphqlMatcher(*r, ruleType);
+        ok = ok && rule.graphql.has_value();
+      }
+      if (r->has("mcp")) {
+        rule.mcp = mcpMatcher(*r, ruleType);
+        ok = ok && rule.mcp.has_value();
+      }
       if (ok) out.push_back(std::move(rule));
     });
     return out;
+  }
+
+  // Glob lists and names are taken as written: util::globMatch reads any text.
+  std::optional<graphql::Matcher> graphqlMatcher(const ObjectView& rule,
+                                                 const spec::Type& ruleType) {
+    const ObjectView v =
+        check(rule.get("graphql"), fieldType(ruleType, "graphql"), rule.at("graphql"));
+    if (!v.has("operationType")) return std::nullopt;
+    graphql::Matcher m;
+    const std::string type = v.str("operationType");
+    if (type == "query") m.type = graphql::OperationType::kQuery;
+    if (type == "mutation") m.type = graphql::OperationType::kMutation;
+    if (type == "subscription") m.type = graphql::OperationType::kSubscription;
+    if (v.has("operationName")) m.operationName = v.str("operationName");
+    bool ok = true;
+    eachItem(v, "fields", [&](const Value& item, const std::string& at) {
+      if (!item.isString()) {
+        ok = wrongKind(at, "a string", item);
+        return;
+      }
+      if (item.text().empty()) {
+        error(at, "a field glob must not be empty");
+        ok = false;
+        return;
+      }
+      m.fields.emplace_back(item.text());
+    });
+    if (!ok) return std::nullopt;
+    return m;
+  }
+
+  std::optional<mcp::Matcher> mcpMatcher(const ObjectView& rule, const spec::Type& ruleType) {
+    const spec::Type& type = fieldType(ruleType, "mcp");
+    const ObjectView v = check(rule.get("mcp"), type, rule.at("mcp"));
+    if (!v.has("method")) return std::nullopt;
+    mcp::Matcher m;
+    m.method = v.str("method");
+    if (v.has("tool")) m.tool = v.str("tool");
+    if (v.has("uri")) m.uri = v.str("uri");
+    bool ok = (v.has("tool") || !given(v, "tool")) && (v.has("uri") || !given(v, "uri")) &&
+              (v.has("arguments") || !given(v, "arguments"));
+    const spec::Type& argumentType = *fieldType(type, "arguments").items;
+    eachItem(v, "arguments", [&](const Value& value, const std::string& at) {
+      auto a = item(value, argumentType, at);
+      if (!a || !a->has("pointer") || !a->has("glob")) {
+        ok = false;
+        return;
+      }
+      const std::string pointer = a->str("pointer");
+      if (!pointer.empty() && !pointer.starts_with('/')) {
+        error(a->at("pointer"), "a JSON pointer is empty or starts with '/'");
+        ok = false;
+        return;
+      }
+      m.arguments.push_back(mcp::ArgumentMatch{pointer, a->str("glob")});
+    });
+    if (!ok) return std::nullopt;
+    return m;
+  }
+
+  // A key present and not null (whether or not its value was accepted).
+  static bool given(const ObjectView& v, std::string_view key) {
+    const Value* member = v.obj->find(key);
+    return member != nullptr && !member->isNull();
   }
 
   NetworkPolicy network(const Value& obj, const std::string& path) {

@@ -42,22 +42,94 @@ const Type kScheme{.kind = Kind::kEnum,
                    .description = "Restricts a rule to plain HTTP or to HTTPS (CONNECT) traffic.",
                    .values = {"http", "https"}};
 
-const Type kHttpRule{
+const Field kMethodField{"method", &kNonEmptyString, false,
+                         "HTTP method, case-insensitive; \"*\" or absent = any."};
+const Field kPathField{"path", &kNonEmptyString, false,
+                       "Path glob on the normalised path: \"*\" = one segment, \"**\" = any "
+                       "number of segments."};
+
+// Which requests a credential injection applies to (head only: no body
+// matchers here).
+const Type kHttpRequestMatch{
     .kind = Kind::kObject,
-    .name = "HttpRule",
-    .description = "One permitted request shape. At least one of method and path is required.",
-    .fields =
-        {
-            {"method", &kNonEmptyString, false,
-             "HTTP method, case-insensitive; \"*\" or absent = any."},
-            {"path", &kNonEmptyString, false,
-             "Path glob on the normalised path: \"*\" = one segment, \"**\" = any number of "
-             "segments."},
-        },
+    .name = "HttpRequestMatch",
+    .description = "A request shape. At least one of method and path is required.",
+    .fields = {kMethodField, kPathField},
     // null counts as absent, so "required" alone would let {"method": null} through.
     .extraSchema =
         R"({"anyOf": [{"required": ["method"], "properties": {"method": {"type": "string"}}}, )"
         R"({"required": ["path"], "properties": {"path": {"type": "string"}}}]})"};
+const Type kHttpRequestMatchList{.kind = Kind::kArray, .items = &kHttpRequestMatch};
+
+const Type kGraphqlOperationType{
+    .kind = Kind::kEnum,
+    .name = "GraphqlOperationType",
+    .description =
+        "The operation's type; \"*\" = any (subscription or \"*\" also grants a "
+        "WebSocket subscription).",
+    .values = {"query", "mutation", "subscription", "*"}};
+
+const Type kGraphqlMatcher{
+    .kind = Kind::kObject,
+    .name = "GraphqlMatcher",
+    .description =
+        "GraphQL operations the rule permits; the request body is read (at most "
+        "--max-graphql-body) and every operation must be covered whole by one matcher.",
+    .fields = {
+        {"operationType", &kGraphqlOperationType, true, "The operation's type."},
+        {"operationName", &kString, false,
+         "Glob over the operation's name (an unnamed operation is \"\"); absent = any."},
+        {"fields", &kStringList, false,
+         "Globs every root field must match (aliases resolved, fragments followed); absent = "
+         "any. Naming fields denies introspection (__schema) unless a glob starts with \"__\"."},
+    }};
+
+const Type kJsonPointer{.kind = Kind::kString, .pattern = "^(/|$)"};
+
+const Type kMcpArgumentMatch{
+    .kind = Kind::kObject,
+    .name = "McpArgumentMatch",
+    .description = "A string argument of the call that must match a glob.",
+    .fields = {
+        {"pointer", &kJsonPointer, true, "JSON pointer (RFC 6901) into params.arguments."},
+        {"glob", &kString, true, "Glob the argument's string value must match."},
+    }};
+const Type kMcpArgumentMatchList{.kind = Kind::kArray, .items = &kMcpArgumentMatch};
+
+const Type kMcpMatcher{
+    .kind = Kind::kObject,
+    .name = "McpMatcher",
+    .description =
+        "MCP JSON-RPC requests the rule permits (one object per POST, read at most "
+        "--max-mcp-body); one matcher must cover the request alone.",
+    .fields = {
+        {"method", &kNonEmptyString, true, "Glob over the JSON-RPC method, e.g. tools/call."},
+        {"tool", &kString, false, "Glob over params.name (tools/call, prompts/get)."},
+        {"uri", &kString, false, "Glob over params.uri (resources/read)."},
+        {"arguments", &kMcpArgumentMatchList, false,
+         "Arguments that must be strings matching their globs."},
+    }};
+
+const Type kHttpRule{
+    .kind = Kind::kObject,
+    .name = "HttpRule",
+    .description =
+        "One permitted request shape: at least one of method, path, graphql and mcp. When a "
+        "rule covering a request carries graphql (else mcp), those rules alone decide, by the "
+        "body.",
+    .fields =
+        {
+            kMethodField,
+            kPathField,
+            {"graphql", &kGraphqlMatcher, false, "GraphQL operations permitted (body read)."},
+            {"mcp", &kMcpMatcher, false, "MCP requests permitted (body read)."},
+        },
+    .extraSchema =
+        R"({"anyOf": [{"required": ["method"], "properties": {"method": {"type": "string"}}}, )"
+        R"({"required": ["path"], "properties": {"path": {"type": "string"}}}, )"
+        R"({"required": ["graphql"], "properties": {"graphql": {"type": "object"}}}, )"
+        R"({"required": ["mcp"], "properties": {"mcp": {"type": "object"}}}], )"
+        R"("not": {"required": ["graphql", "mcp"], "properties": {"graphql": {"type": "object"}, "mcp": {"type": "object"}}}})"};
 const Type kHttpRuleList{.kind = Kind::kArray, .items = &kHttpRule};
 
 const Type kForwardBridge{
@@ -159,7 +231,7 @@ const Type kHeaderInjection{
         {"domain", &kNonEmptyString, true, "Host pattern the injection applies to."},
         {"header", &kNonEmptyString, true, "Name of the header to set."},
         {"value", &kString, true, "Full header value; empty = unarmed (gate first use)."},
-        {"rules", &kHttpRuleList, false, "Requests the injection applies to; empty = all."},
+        {"rules", &kHttpRequestMatchList, false, "Requests the injection applies to; empty = all."},
     }};
 
 const Type kUriInjection{
@@ -170,7 +242,7 @@ const Type kUriInjection{
         {"injectionType", nullptr, true, "\"uriPlaceholder\""},
         {"domain", &kNonEmptyString, true, "Host pattern the injection applies to."},
         {"value", &kString, true, "Real value; empty = unarmed (gate first use)."},
-        {"rules", &kHttpRuleList, false, "Requests the injection applies to; empty = all."},
+        {"rules", &kHttpRequestMatchList, false, "Requests the injection applies to; empty = all."},
     }};
 
 const Type kAwsInjection{
@@ -184,7 +256,7 @@ const Type kAwsInjection{
         {"secretAccessKey", &kNonEmptyString, true, "Real secret access key."},
         {"sessionToken", &kNonEmptyString, true, "Real session token."},
         {"region", &kString, false, "Ignored: the region comes from the client's signature.", true},
-        {"rules", &kHttpRuleList, false, "Ignored.", true},
+        {"rules", &kHttpRequestMatchList, false, "Ignored.", true},
     }};
 
 const Type kTokenPath{.kind = Kind::kString, .minLength = 1, .pattern = "^/[^?#]*$"};

@@ -71,6 +71,13 @@ audit::Event decisionEvent(const EventParty& party, const DecisionFacts& facts,
   }
   if (!facts.approvalId.empty()) event.meta("approval_id", facts.approvalId);
   if (facts.credentialGateDenied) event.meta("credential_gate_denied", true);
+  if (const decision::BodyFacts* body = facts.body; body && !body->problem) {
+    if (const std::string ops = body->graphqlOperations(); !ops.empty())
+      event.meta("graphql_operation", ops);
+    if (const std::string method = body->mcpMethod(); !method.empty())
+      event.meta("mcp_method", method);
+    if (const std::string tool = body->mcpTool(); !tool.empty()) event.meta("mcp_tool", tool);
+  }
   if (facts.mitm) event.meta("mitm", true);
   if (facts.bridge) event.meta("tls_bridge", true);
   if (facts.address && !facts.route) event.meta("address", facts.address->toString());

@@ -48,6 +48,8 @@ struct DecisionFacts {
   bool approved = false;
   std::string_view approvalId;
   bool credentialGateDenied = false;
+  // Body rules: what the body was (graphql_operation, mcp_method, mcp_tool).
+  const decision::BodyFacts* body = nullptr;
 };
 
 // One event per decision (phase "decision"): outcome, status the client

@@ -172,6 +172,9 @@ void Connection::drive() {
       case State::kClientTls:
         continueClientTls();
         break;
+      case State::kBody:
+        readBody();
+        break;
       case State::kSignedBody:
         readSignedBody();
         break;
@@ -246,6 +249,9 @@ void Connection::updateInterest() {
       break;
     case State::kClientTls:
       clientEvents = client_->blockedOnWrite() ? EPOLLOUT : EPOLLIN;
+      break;
+    case State::kBody:
+      clientEvents = out_.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT;  // a 100 Continue to write
       break;
     case State::kSignedBody:
       clientEvents = EPOLLIN;
@@ -337,6 +343,9 @@ void Connection::onTick() {
         close(reason::kTlsHandshakeTimeout, true);
       }
       break;
+    case State::kBody:
+      if (due) refuse(408, reason::kHeaderTimeout, "the request body did not arrive in time");
+      break;
     case State::kSignedBody:
       if (due) refuse(408, reason::kHeaderTimeout, "the signed body did not arrive in time");
       break;
@@ -425,6 +434,10 @@ decision::Request Connection::engineRequest() {
       r.path = request_->originTarget;
     }
   }
+  if (!r.method.empty()) {
+    r.upgrade = upgradesToWebSocket(*request_);
+    r.body = bodyFacts_;
+  }
   // Looked up (and audited) only when some rule names binaries: the lookup
   // reads every process's descriptor table.
   if (ctx_.engine && ctx_.engine->needsCaller()) r.callerChain = callerChain();
@@ -444,6 +457,8 @@ void Connection::judge() {
   credentialReport_ = {};
   credentialRefused_.clear();
   approval_ = {};
+  bodyReader_.reset();
+  bodyFacts_.reset();
   const std::string_view head = std::string_view(in_).substr(0, end);
   auto parsed = mitm_          ? parseTransparentRequest(head, mitm_->port())
                 : transparent_ ? parseTransparentRequest(head, original_.port())
@@ -495,6 +510,10 @@ void Connection::judge() {
   engine_ = ctx_.engine;
   decision_ = engine_->decide(engineRequest());
   decided_ = true;
+  if (decision_.body != decision::BodyKind::kNone) {
+    startBody();
+    return;
+  }
   act();
 }
 
@@ -516,7 +535,7 @@ void Connection::act() {
     return;
   }
   if (!decision_.allowed() && decision_.verdict != policy::Verdict::kAsk) {
-    refuse(403, decision_.reason, "refused by policy", decision_.detail);
+    refuse(refusalStatus(), decision_.reason, "refused by policy", decision_.detail);
     return;
   }
   if (mitm_) {  // a request inside an intercepted connection
@@ -840,6 +859,7 @@ DecisionFacts Connection::facts() const {
   f.approved = approved();
   f.approvalId = approval_.id;
   f.credentialGateDenied = approval_.gateDenied;
+  f.body = bodyFacts_.get();
   return f;
 }
 

@@ -13,6 +13,7 @@
 #include "libcommon/audit/event.h"
 #include "libcommon/decision/decision.h"
 #include "libcommon/decision/request.h"
+#include "libcommon/http/body_reader.h"
 #include "libcommon/net/ip_address.h"
 #include "libcommon/net/socket_address.h"
 #include "libcommon/proxy/audit_events.h"
@@ -92,6 +93,7 @@ class Connection final : public IoHandler {
     kApproving,    // waiting for the approval broker's answer (an ask, the credential gate)
     kMinting,      // waiting for the leaf certificate, minted off the loop
     kClientTls,    // TLS handshake with the client (interception)
+    kBody,         // reading the body a GraphQL or MCP rule judges, before deciding
     kSignedBody,   // reading the body an AWS re-signature covers, before dialling
     kTunnel,       // relaying bytes both ways
     kForward,      // relaying one request and its response
@@ -162,6 +164,15 @@ class Connection final : public IoHandler {
   [[nodiscard]] const policy::ForwardBridge* bridge() const;
   void readSignedBody();
   bool refuseCredentials();
+  // Body rules (connection_body.cpp): the decision wants the body; it is
+  // read whole (bounded, de-chunked, 100-continue answered), classified
+  // and judged again, then act() goes on.
+  void startBody();
+  void readBody();
+  // `read`: the body is whole at the front of in_ (else it was refused
+  // before its end, and the connection cannot go on after the answer).
+  void bodyJudged(decision::BodyFacts facts, bool read);
+  [[nodiscard]] int refusalStatus() const;
 
   // Interception.
   void startInterception(bool optional);
@@ -202,7 +213,9 @@ class Connection final : public IoHandler {
   TunnelRelay relay_;
   HttpExchange exchange_;
   std::optional<InterceptionSession> mitm_;
-  std::optional<sign::BoundaryRequest> boundary_;  // the current request's credentials stage
+  std::optional<sign::BoundaryRequest> boundary_;         // the current request's credentials stage
+  std::optional<http::BodyReader> bodyReader_;            // the body a rule judges, being read
+  std::shared_ptr<const decision::BodyFacts> bodyFacts_;  // what it was, once read
   // The current request's approval.
   struct Approval {
     std::uint64_t ref = 0;                   // waiting for this ask of ctx_.approvals

@@ -48,6 +48,7 @@ struct ServerOptions {
   std::string originCaPem;
   bool interceptAll = false;
   std::uint64_t maxSignedBody = 8 * 1024 * 1024;  // an AWS body re-signed by its hash (413 above)
+  decision::BodyLimits bodyLimits;                // bodies GraphQL and MCP rules read (413 above)
   // lens-tproxy: the clients were redirected by the cage, not configured.
   std::string tool = "lens-proxy";  // audit source, refusal bodies
   TransparentMode transparent = TransparentMode::kOff;

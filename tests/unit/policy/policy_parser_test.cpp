@@ -336,8 +336,9 @@ TEST_CASE("every error in a file is reported, in document order", "[policy][pars
       errors(text) ==
       Strings{
           "p.json:2:14: network: missing required key \"defaultTransport\"",
-          "p.json:6:89: network.egress.http[0].rules[0]: a rule needs a method or a path (an empty "
-          "rule would match every request)",
+          "p.json:6:89: network.egress.http[0].rules[0]: a rule needs a method, a path, graphql or "
+          "mcp "
+          "(an empty rule would match every request)",
           "p.json:7:47: network.egress.http[1].verdict: unknown value \"maybe\" (expected allow, "
           "deny or ask)",
           "p.json:7:92: network.egress.http[1].binaries[0]: binary \"gh\" must be an absolute path",
@@ -465,15 +466,15 @@ TEST_CASE("a match pattern is validated", "[policy][parser]") {
 
 TEST_CASE("an entry of a rules list needs a method or a path", "[policy][parser]") {
   CHECK(problems(httpRule(R"("rules": [{}])")) ==
-        Strings{"network.egress.http[0].rules[0]: a rule needs a method or a path (an empty rule "
-                "would match every request)"});
+        Strings{"network.egress.http[0].rules[0]: a rule needs a method, a path, graphql or mcp "
+                "(an empty rule would match every request)"});
   // null is absent: this is the same empty rule and must not turn into "allow every request".
   CHECK(problems(httpRule(R"("rules": [{"method": null, "path": null}])")) ==
-        Strings{"network.egress.http[0].rules[0]: a rule needs a method or a path (an empty rule "
-                "would match every request)"});
+        Strings{"network.egress.http[0].rules[0]: a rule needs a method, a path, graphql or mcp "
+                "(an empty rule would match every request)"});
   CHECK(problems(httpRule(R"("rules": [{"method": null}])")) ==
-        Strings{"network.egress.http[0].rules[0]: a rule needs a method or a path (an empty rule "
-                "would match every request)"});
+        Strings{"network.egress.http[0].rules[0]: a rule needs a method, a path, graphql or mcp "
+                "(an empty rule would match every request)"});
   // A present but wrong value is reported once, as what it is.
   CHECK(problems(httpRule(R"("rules": [{"method": 5}])")) ==
         Strings{"network.egress.http[0].rules[0].method: expected a string, found a number"});
@@ -1119,4 +1120,80 @@ TEST_CASE("the committed example policies agree with the parser", "[policy][pars
     CHECK(out.errors[0].format().starts_with(path.string() + ":"));
     CHECK(out.errors[0].pos.line > 1);
   }
+}
+
+TEST_CASE("an entry of a rules list may carry a GraphQL or an MCP matcher", "[policy][parser]") {
+  const auto p = parseOk(httpRule(
+      R"("rules": [{"path": "/graphql", "graphql": {"operationType": "query"}},
+        {"method": "POST", "path": "/graphql", "graphql": {"operationType": "*", "operationName": "Get*", "fields": ["viewer", "repo*"]}},
+        {"graphql": {"operationType": "subscription"}},
+        {"method": "POST", "path": "/mcp", "mcp": {"method": "tools/call", "tool": "search", "uri": "file://*",
+          "arguments": [{"pointer": "/query", "glob": "lens*"}, {"pointer": "", "glob": "*"}]}}])"));
+  const auto& rules = p->network->http.at(0).rules;
+  REQUIRE(rules.size() == 4);
+  REQUIRE(rules[0].graphql);
+  CHECK(rules[0].graphql->type == lens::graphql::OperationType::kQuery);
+  CHECK_FALSE(rules[0].graphql->operationName);
+  CHECK(rules[0].graphql->fields.empty());
+  CHECK_FALSE(rules[0].mcp);
+  REQUIRE(rules[1].graphql);
+  CHECK_FALSE(rules[1].graphql->type);  // "*": any
+  CHECK(rules[1].graphql->operationName == "Get*");
+  CHECK(rules[1].graphql->fields == std::vector<std::string>{"viewer", "repo*"});
+  // A matcher alone is a rule: any method, any path.
+  CHECK(rules[2].method.empty());
+  CHECK_FALSE(rules[2].path);
+  CHECK(rules[2].graphql->type == lens::graphql::OperationType::kSubscription);
+  REQUIRE(rules[3].mcp);
+  CHECK(rules[3].mcp->method == "tools/call");
+  CHECK(rules[3].mcp->tool == "search");
+  CHECK(rules[3].mcp->uri == "file://*");
+  REQUIRE(rules[3].mcp->arguments.size() == 2);
+  CHECK(rules[3].mcp->arguments[0].pointer == "/query");
+  CHECK(rules[3].mcp->arguments[0].glob == "lens*");
+  CHECK(rules[3].mcp->arguments[1].pointer.empty());
+}
+
+TEST_CASE("a GraphQL or MCP matcher that is wrong fails the policy, located", "[policy][parser]") {
+  const std::string at = "network.egress.http[0].rules[0]";
+  // A misspelt key must not turn into a method/path allow.
+  CHECK(problems(httpRule(R"("rules": [{"path": "/g", "grapql": {"operationType": "query"}}])")) ==
+        Strings{at + ".grapql: unknown key \"grapql\" (did you mean \"graphql\"?)"});
+  CHECK(
+      problems(
+          httpRule(R"("rules": [{"graphql": {"operationType": "query", "operatioName": "X"}}])")) ==
+      Strings{
+          at +
+          ".graphql.operatioName: unknown key \"operatioName\" (did you mean \"operationName\"?)"});
+  CHECK(problems(httpRule(R"("rules": [{"graphql": {"operationType": "read"}}])")) ==
+        Strings{at + ".graphql.operationType: unknown value \"read\" (expected query, mutation, "
+                     "subscription or *)"});
+  CHECK(problems(httpRule(R"("rules": [{"graphql": {}}])")) ==
+        Strings{at + ".graphql: missing required key \"operationType\""});
+  CHECK(problems(httpRule(
+            R"("rules": [{"graphql": {"operationType": "query", "fields": ["a", ""]}}])")) ==
+        Strings{at + ".graphql.fields[1]: a field glob must not be empty"});
+  CHECK(
+      problems(httpRule(R"("rules": [{"graphql": {"operationType": "query", "fields": [1]}}])")) ==
+      Strings{at + ".graphql.fields[0]: expected a string, found a number"});
+  CHECK(problems(httpRule(R"("rules": [{"graphql": "query"}])")) ==
+        Strings{at + ".graphql: expected an object, found a string"});
+  CHECK(problems(httpRule(R"("rules": [{"mcp": {"tool": "x"}}])")) ==
+        Strings{at + ".mcp: missing required key \"method\""});
+  CHECK(
+      problems(httpRule(
+          R"("rules": [{"mcp": {"method": "tools/call", "arguments": [{"pointer": "query", "glob": "x"}]}}])")) ==
+      Strings{at + ".mcp.arguments[0].pointer: a JSON pointer is empty or starts with '/'"});
+  CHECK(problems(httpRule(
+            R"("rules": [{"mcp": {"method": "tools/call", "arguments": [{"pointer": "/q"}]}}])")) ==
+        Strings{at + ".mcp.arguments[0]: missing required key \"glob\""});
+  CHECK(problems(httpRule(
+            R"("rules": [{"graphql": {"operationType": "query"}, "mcp": {"method": "x"}}])")) ==
+        Strings{at + ": a rule carries graphql or mcp, not both (a body is one or the other)"});
+  // Injections are judged by the head: no body matcher there.
+  CHECK(
+      problems(credentials(
+          R"({"id": "gh", "envVar": "T", "placeholder": "p", "injections": [{"injectionType": "header", "domain": "x.test",
+                "header": "Authorization", "value": "v", "rules": [{"path": "/g", "graphql": {"operationType": "query"}}]}]})")) ==
+      Strings{"credentials[0].injections[0].rules[0].graphql: unknown key \"graphql\""});
 }

@@ -135,11 +135,27 @@ TEST_CASE("every named type has a $defs entry and every $ref resolves", "[policy
   const Object::Ptr schema = schemaObject();
   std::set<std::string> expected;
   collectNames(spec::policyDocument(), expected);
-  CHECK(expected == std::set<std::string>{"AwsSigv4Injection", "Credential", "CredentialInjection",
-                                          "Egress", "ForwardConfig", "HeaderInjection", "HttpRule",
-                                          "NetworkPolicy", "OauthClientCredentialsInjection",
-                                          "RouteRule", "Scheme", "TcpEgressRule", "TempFile",
-                                          "Transport", "UdpEgressRule", "UriPlaceholderInjection",
+  CHECK(expected == std::set<std::string>{"AwsSigv4Injection",
+                                          "Credential",
+                                          "CredentialInjection",
+                                          "Egress",
+                                          "ForwardConfig",
+                                          "GraphqlMatcher",
+                                          "GraphqlOperationType",
+                                          "HeaderInjection",
+                                          "HttpRequestMatch",
+                                          "HttpRule",
+                                          "McpArgumentMatch",
+                                          "McpMatcher",
+                                          "NetworkPolicy",
+                                          "OauthClientCredentialsInjection",
+                                          "RouteRule",
+                                          "Scheme",
+                                          "TcpEgressRule",
+                                          "TempFile",
+                                          "Transport",
+                                          "UdpEgressRule",
+                                          "UriPlaceholderInjection",
                                           "Verdict"});
   const Object::Ptr defs = schema->getObject("$defs");
   REQUIRE(defs);
@@ -248,20 +264,27 @@ TEST_CASE("the schema states the constraints the parser enforces", "[policy][sch
                 ->getValue<std::string>("const") == variants[i].second);
     }
   }
-  SECTION("an HttpRule needs a method or a path, and null does not count") {
-    const Array::Ptr anyOf = def(schema, "HttpRule")->getArray("anyOf");
-    REQUIRE(anyOf);
-    REQUIRE(anyOf->size() == 2);
-    CHECK(strings(anyOf->getObject(0)->getArray("required")) == std::vector<std::string>{"method"});
-    CHECK(anyOf->getObject(0)
-              ->getObject("properties")
-              ->getObject("method")
-              ->getValue<std::string>("type") == "string");
-    CHECK(strings(anyOf->getObject(1)->getArray("required")) == std::vector<std::string>{"path"});
-    CHECK(anyOf->getObject(1)
-              ->getObject("properties")
-              ->getObject("path")
-              ->getValue<std::string>("type") == "string");
+  SECTION("an HttpRule needs a method, a path, graphql or mcp, and null does not count") {
+    const auto requiredOf = [](const Array::Ptr& anyOf) {
+      std::vector<std::string> out;
+      for (unsigned i = 0; i < anyOf->size(); ++i) {
+        const Object::Ptr branch = anyOf->getObject(i);
+        const std::vector<std::string> required = strings(branch->getArray("required"));
+        REQUIRE(required.size() == 1);
+        // null does not count: the branch names the value's type.
+        CHECK(branch->getObject("properties")->getObject(required[0])->has("type"));
+        out.push_back(required[0]);
+      }
+      return out;
+    };
+    CHECK(requiredOf(def(schema, "HttpRule")->getArray("anyOf")) ==
+          std::vector<std::string>{"method", "path", "graphql", "mcp"});
+    CHECK(strings(def(schema, "HttpRule")->getObject("not")->getArray("required")) ==
+          std::vector<std::string>{"graphql", "mcp"});
+    // Injection rules are judged by the head: no body matchers there.
+    CHECK(requiredOf(def(schema, "HttpRequestMatch")->getArray("anyOf")) ==
+          std::vector<std::string>{"method", "path"});
+    CHECK_FALSE(def(schema, "HttpRequestMatch")->getObject("properties")->has("graphql"));
   }
   SECTION("udp port 53 is refused") {
     CHECK(def(schema, "UdpEgressRule")->has("not"));
