@@ -14,7 +14,7 @@ function __fish_lens_proxy_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--max-signed-body' ':--origin-ca' ':--approval-socket' ':--approval-timeout' ':--mark' 'ca init:--ca-dir' 'ca init:--days' 'ca show:--ca-dir' 'ca export:--ca-dir' 'ca export:--bundle' 'ca export:--format' 'ca export:--out' 'ca env:--ca-dir' 'ca env:--shell' 'ca env:--bundle' 'ca env:--proxy' 'ca env:--no-proxy'
+            case ':--log-level' ':--listen' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--max-signed-body' ':--max-graphql-body' ':--max-mcp-body' ':--origin-ca' ':--approval-socket' ':--approval-timeout' ':--mark' 'ca init:--ca-dir' 'ca init:--days' 'ca show:--ca-dir' 'ca export:--ca-dir' 'ca export:--bundle' 'ca export:--format' 'ca export:--out' 'ca env:--ca-dir' 'ca env:--shell' 'ca env:--bundle' 'ca env:--proxy' 'ca env:--no-proxy'
                 set skip 1
             case ':ca'
                 set path 'ca'
@@ -62,6 +62,8 @@ complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver-tries -x -d 'Tri
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l intercept -x -a 'needed all' -d 'TLS connections to intercept: needed (when the policy must see the requests) or all (every TLS connection an egress.tcp rule does not open)'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l leaf-cache -x -d 'Interception certificates kept in memory (one per host name)'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l max-signed-body -x -d 'Largest AWS request body re-signed by its hash (read whole first; larger: 413)'
+complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l max-graphql-body -x -d 'Largest request body GraphQL rules read to judge (larger: 413 body-too-large)'
+complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l max-mcp-body -x -d 'Largest request body MCP rules read to judge (larger: 413 body-too-large)'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l origin-ca -r -F -d 'PEM bundle of CAs trusted for intercepted origins besides the system roots'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l approval-socket -r -F -d 'The approval broker of lens-policy-sync, asked when the policy says ask (default STATE_DIR/approval.sock; off: every ask is refused no-approver)'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l approval-timeout -x -d 'Seconds a connection waits for an approval at most (then decision-timeout)'

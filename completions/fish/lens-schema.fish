@@ -14,7 +14,7 @@ function __fish_lens_schema_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' 'explain:--policy' 'explain:--door' 'explain:--host' 'explain:--addr' 'explain:--port' 'explain:--method' 'explain:--path' 'explain:--scheme' 'explain:--caller' 'env:--policy' 'files:--policy' 'files:--owner' 'files:--root'
+            case ':--log-level' 'explain:--policy' 'explain:--door' 'explain:--host' 'explain:--addr' 'explain:--port' 'explain:--method' 'explain:--path' 'explain:--scheme' 'explain:--caller' 'explain:--body' 'explain:--content-type' 'explain:--header' 'env:--policy' 'files:--policy' 'files:--owner' 'files:--root'
                 set skip 1
             case ':print'
                 set path 'print'
@@ -69,6 +69,10 @@ complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l method -x -d 'HT
 complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l path -x -d 'Request path (with --method)'
 complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l scheme -x -a 'http https' -d 'Override the door\'s scheme'
 complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l caller -x -d 'Caller executable, then its ancestors (repeatable)'
+complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l body -r -F -d 'Request body (a file, - for stdin), judged when GraphQL or MCP rules cover the request'
+complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l content-type -x -d 'Content-Type of the --body'
+complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l header -x -d 'A header of the request, "Name: value" (repeatable)'
+complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l upgrade -d 'The request asks for a WebSocket upgrade (a GraphQL subscription socket)'
 complete -c lens-schema -n '__fish_lens_schema_at "explain"' -l json -d 'Print one JSON object'
 
 # lens-schema env

@@ -4,13 +4,16 @@
 #include <iostream>
 #include <variant>
 
+#include "libcommon/decision/body.h"
 #include "libcommon/decision/engine.h"
+#include "libcommon/http/body_reader.h"
 #include "libcommon/json/json_writer.h"
 #include "libcommon/policy/default_policy.h"
 #include "libcommon/policy/policy_parser.h"
 #include "libcommon/policy/schema_generator.h"
 #include "libcommon/policy/workload.h"
 #include "libcommon/util/exit_code.h"
+#include "libcommon/util/file.h"
 #include "libcommon/util/strings.h"
 
 namespace lens::app::schema {
@@ -71,6 +74,45 @@ std::string rulePath(const policy::PolicyDocument& doc, const decision::RuleRef&
   return table + "[" + std::to_string(rule.index) + "]";
 }
 
+// The body of an explained request as a proxy reads it (the same limits
+// and refusals, BodyLimits' defaults), classified; or the exit code after
+// reporting why the file could not be read.
+std::variant<decision::BodyFacts, int> readBody(const Options& o, const decision::Request& request,
+                                                decision::BodyKind kind) {
+  const decision::BodyLimits limits;
+  http::RawRequest head;
+  head.method = request.method;
+  head.target = request.path;
+  head.version = "HTTP/1.1";
+  decision::BodyHeaders mirrored;
+  for (const std::string& field : o.headers) {
+    const std::size_t colon = field.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      std::cerr << "lens-schema: --header must be \"Name: value\", not \"" << field << "\"\n";
+      return toInt(ExitCode::kUsage);
+    }
+    const std::string name = field.substr(0, colon);
+    std::string value = field.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    value.erase(value.find_last_not_of(" \t") + 1);
+    head.addHeader(name, " " + value);
+    if (util::iequals(name, "mcp-method")) mirrored.mcpMethod.push_back(value);
+    if (util::iequals(name, "mcp-name")) mirrored.mcpName.push_back(value);
+  }
+  if (!o.contentType.empty()) head.addHeader("Content-Type", " " + o.contentType);
+  // One byte over the limit is enough to tell "too large".
+  auto text = util::readFile(o.bodyFile == "-" ? "/dev/stdin" : o.bodyFile, limits.of(kind) + 1);
+  if (!text) {
+    if (text.error().code == ErrorCode::kLimit) return decision::unreadableBody(kind, text.error());
+    std::cerr << "lens-schema: --body " << o.bodyFile << ": " << text.error().message << '\n';
+    return toInt(ExitCode::kUsage);
+  }
+  auto reader =
+      http::BodyReader::start(head, http::Framing::kLength, text->size(), limits.of(kind));
+  if (!reader) return decision::unreadableBody(kind, reader.error());
+  return decision::classifyBody(kind, request.method, request.path, *text, mirrored);
+}
+
 int runExplain(const Options& o) {
   const std::string file = o.policyFile.empty() ? defaultPolicyPath() : o.policyFile;
   const policy::ParseOutcome out = policy::loadInstalledPolicy(file);
@@ -94,9 +136,17 @@ int runExplain(const Options& o) {
   request.method = o.method;
   request.path = o.path;
   request.callerChain = o.callers;
+  request.upgrade = o.upgrade && !o.method.empty();
 
   const decision::Engine engine(out.policy);
-  const decision::Decision d = engine.decide(request);
+  decision::Decision d = engine.decide(request);
+  if (d.body != decision::BodyKind::kNone && !o.bodyFile.empty()) {
+    auto facts = readBody(o, request, d.body);
+    if (const int* code = std::get_if<int>(&facts)) return *code;
+    request.body = std::make_shared<const decision::BodyFacts>(
+        std::move(std::get<decision::BodyFacts>(facts)));
+    d = engine.decide(request);
+  }
 
   if (o.json) {
     json::ObjectWriter w;
@@ -114,11 +164,26 @@ int runExplain(const Options& o) {
     }
     w.field("reason", d.reason);
     w.field("intercept", d.intercept);
+    if (d.graphqlFrames) w.field("graphql_frames", true);
     w.beginArray("credentials");
     for (const auto& c : d.credentials) {
       w.beginObject().field("id", c.id).field("injection", policy::toString(c.type)).endObject();
     }
     w.endArray();
+    if (request.body) {
+      const decision::BodyFacts& b = *request.body;
+      w.beginObject("body").field("kind", decision::toString(b.kind));
+      if (b.problem) w.field("problem", b.problem->message);
+      if (!b.graphqlOperations().empty()) w.field("graphql_operation", b.graphqlOperations());
+      if (!b.mcpMethod().empty()) w.field("mcp_method", b.mcpMethod());
+      if (!b.mcpTool().empty()) w.field("mcp_tool", b.mcpTool());
+      w.endObject();
+    } else if (d.body != decision::BodyKind::kNone) {
+      w.beginObject("body")
+          .field("kind", decision::toString(d.body))
+          .field("needed", true)
+          .endObject();
+    }
     w.field("detail", d.detail);
     w.field("policy_version", out.policy->version);
     std::cout << w.finish() << '\n';
@@ -131,11 +196,25 @@ int runExplain(const Options& o) {
               << '\n'
               << "reason:      " << d.reason << '\n'
               << "intercept:   " << (d.intercept ? "yes" : "no") << '\n';
+    if (d.graphqlFrames)
+      std::cout << "frames:      each graphql-ws frame is judged by the GraphQL rules\n";
     if (!d.credentials.empty()) {
       std::cout << "credentials:";
       for (const auto& c : d.credentials)
         std::cout << ' ' << c.id << " (" << policy::toString(c.type) << ")";
       std::cout << '\n';
+    }
+    if (request.body) {
+      const decision::BodyFacts& b = *request.body;
+      std::cout << "body:        " << decision::toString(b.kind);
+      if (b.problem) std::cout << " (cannot be judged: " << b.problem->message << ")";
+      if (!b.graphqlOperations().empty()) std::cout << " (" << b.graphqlOperations() << ")";
+      if (!b.mcpMethod().empty())
+        std::cout << " (" << b.mcpMethod() << (b.mcpTool().empty() ? "" : " " + b.mcpTool()) << ")";
+      std::cout << '\n';
+    } else if (d.body != decision::BodyKind::kNone) {
+      std::cout << "body:        needed: " << decision::toString(d.body)
+                << " rules judge it (pass --body FILE)\n";
     }
     std::cout << "detail:      " << d.detail << '\n';
   }
@@ -229,6 +308,16 @@ std::unique_ptr<CLI::App> makeCli(Options& o) {
   explain->add_option("--scheme", o.scheme, "Override the door's scheme")
       ->check(CLI::IsMember({"http", "https"}));
   explain->add_option("--caller", o.callers, "Caller executable, then its ancestors (repeatable)");
+  explain
+      ->add_option("--body", o.bodyFile,
+                   "Request body (a file, - for stdin), judged when GraphQL or MCP rules cover "
+                   "the request")
+      ->type_name("FILE");
+  explain->add_option("--content-type", o.contentType, "Content-Type of the --body");
+  explain->add_option("--header", o.headers,
+                      "A header of the request, \"Name: value\" (repeatable)");
+  explain->add_flag("--upgrade", o.upgrade,
+                    "The request asks for a WebSocket upgrade (a GraphQL subscription socket)");
   explain->add_flag("--json", o.json, "Print one JSON object");
   explain->callback([&o, host, addr] {
     o.command = "explain";

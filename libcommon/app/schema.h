@@ -34,6 +34,10 @@ struct Options {
   std::string path = "/";
   std::string scheme;
   std::vector<std::string> callers;
+  std::string bodyFile;              // explain: the request body, when body rules judge it
+  std::string contentType;           // explain: its Content-Type
+  std::vector<std::string> headers;  // explain: "Name: value" fields (Mcp-Method, ...)
+  bool upgrade = false;              // explain: the request asks for a WebSocket upgrade
   bool json = false;
 
   // env, files

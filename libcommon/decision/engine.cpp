@@ -127,16 +127,27 @@ BodyKind bodyKindOf(const std::vector<const policy::HttpRule*>& covering) {
 }
 
 // Every operation covered whole by one GraphQL matcher of the covering
-// rules; the first that is not, else nullptr.
-const graphql::Operation* uncoveredOperation(const std::vector<const policy::HttpRule*>& covering,
-                                             const std::vector<graphql::Operation>& operations) {
+// rules: "rules[i] covers OPERATION" for each; the first operation none
+// covers is returned in `uncovered`.
+std::string coverOperations(const std::vector<policy::HttpRule>& entries,
+                            const std::vector<const policy::HttpRule*>& covering,
+                            const std::vector<graphql::Operation>& operations,
+                            const graphql::Operation*& uncovered) {
+  std::string out;
+  uncovered = nullptr;
   for (const graphql::Operation& op : operations) {
-    const bool covered = std::any_of(covering.begin(), covering.end(), [&](const auto* r) {
+    auto by = std::find_if(covering.begin(), covering.end(), [&](const policy::HttpRule* r) {
       return r->graphql && graphql::covers(*r->graphql, op);
     });
-    if (!covered) return &op;
+    if (by == covering.end()) {
+      uncovered = &op;
+      return out;
+    }
+    if (!out.empty()) out += "; ";
+    out += "rules[" + std::to_string(*by - entries.data()) + "] covers " +
+           std::string(graphql::toString(op.type)) + (op.name.empty() ? "" : " " + op.name);
   }
-  return nullptr;
+  return out;
 }
 
 std::string describeOperation(const graphql::Operation& op) {
@@ -379,21 +390,21 @@ bool Engine::judgeRules(const policy::RouteRule& rule, const Request& request, D
         body.problem->message);
   }
   if (kind == BodyKind::kGraphql) {
-    if (const graphql::Operation* op = uncoveredOperation(covering, body.operations))
-      return refuse(reason::kHttpRuleDenied, "no GraphQL rule covers " + describeOperation(*op));
-    d.detail += "; GraphQL rules cover " + body.graphqlOperations();
+    const graphql::Operation* uncovered = nullptr;
+    const std::string covered = coverOperations(rule.rules, covering, body.operations, uncovered);
+    if (uncovered)
+      return refuse(reason::kHttpRuleDenied,
+                    "no GraphQL rule covers " + describeOperation(*uncovered));
+    d.detail += "; " + covered;
     return true;
   }
-  const bool covered =
-      body.mcp && std::any_of(covering.begin(), covering.end(), [&](const auto* r) {
-        return r->mcp && mcp::covers(*r->mcp, *body.mcp);
-      });
-  if (!covered) {
-    std::string what = "MCP " + body.mcpMethod();
-    if (!body.mcpTool().empty()) what += " " + body.mcpTool();
-    return refuse(reason::kHttpRuleDenied, "no MCP rule covers " + what);
-  }
-  d.detail += "; an MCP rule covers " + body.mcpMethod();
+  std::string what = "MCP " + body.mcpMethod();
+  if (!body.mcpTool().empty()) what += " " + body.mcpTool();
+  auto by = std::find_if(covering.begin(), covering.end(), [&](const policy::HttpRule* r) {
+    return body.mcp && r->mcp && mcp::covers(*r->mcp, *body.mcp);
+  });
+  if (by == covering.end()) return refuse(reason::kHttpRuleDenied, "no MCP rule covers " + what);
+  d.detail += "; rules[" + std::to_string(*by - rule.rules.data()) + "] covers " + what;
   return true;
 }
 

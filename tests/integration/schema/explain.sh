@@ -287,6 +287,59 @@ explain_text "text: credentials" 0 credentials.json "credentials: aws-prod (awsS
 explain_text "text: legacy rule path" 4 legacy-allowed-routes.json \
   "rule:        network.allowedRoutes[0] \"evil.example.com\"" -- --host evil.example.com
 
+# --- body rules: GraphQL and MCP, read from --body ---------------------------------
+printf '%s' '{"query": "query Me { viewer { login } }"}' >"$tmp/query.json"
+printf '%s' '{"query": "mutation { deleteRepository(input: {}) { clientMutationId } }"}' >"$tmp/mutation.json"
+printf '%s' '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {"repository": "acme/web"}}}' >"$tmp/call.json"
+printf '%s' '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {"repository": "other/x"}}}' >"$tmp/call-other.json"
+head -c 70000 /dev/zero | tr '\0' ' ' >"$tmp/large.json"
+explain_json "graphql: the body is needed" 4 body-rules.json \
+  "verdict=deny reason=body-required body.kind=graphql body.needed=true" \
+  -- --host api.github.com --method POST --path /graphql
+explain_json "graphql: a query the first entry covers" 0 body-rules.json \
+  "verdict=allow reason=policy-allow body.kind=graphql" \
+  -- --host api.github.com --method POST --path /graphql --body "$tmp/query.json" --content-type application/json
+explain_text "graphql: the text names the operation and the entry that covered" 0 body-rules.json \
+  "body:        graphql (query Me)
+detail:      http rule 0 matches; rules[0] covers query Me" \
+  -- --host api.github.com --method POST --path /graphql --body "$tmp/query.json"
+explain_json "graphql: a mutation no entry covers" 4 body-rules.json \
+  "verdict=deny reason=http-rule-denied body.graphql_operation=mutation" \
+  -- --host api.github.com --method POST --path /graphql --body "$tmp/mutation.json"
+explain_json "graphql: a plain entry still decides what no GraphQL entry covers" 0 body-rules.json \
+  "verdict=allow reason=policy-allow" \
+  -- --host api.github.com --method GET --path /repos/acme/web
+explain_json "graphql: over the 64 KiB a rule reads" 4 body-rules.json \
+  "verdict=deny reason=body-too-large" \
+  -- --host api.github.com --method POST --path /graphql --body "$tmp/large.json"
+explain_json "graphql: a gzip body cannot be judged" 4 body-rules.json \
+  "verdict=deny reason=body-malformed" \
+  -- --host api.github.com --method POST --path /graphql --body "$tmp/query.json" --header "Content-Encoding: gzip"
+explain_json "mcp: a call the tool entry covers" 0 body-rules.json \
+  "verdict=allow body.kind=mcp body.mcp_method=tools/call body.mcp_tool=search" \
+  -- --host mcp.example.com --method POST --path /mcp --body "$tmp/call.json" --header "Mcp-Method: tools/call"
+explain_text "mcp: the text names the entry that covered" 0 body-rules.json \
+  "detail:      http rule 1 matches; rules[3] covers MCP tools/call search" \
+  -- --host mcp.example.com --method POST --path /mcp --body "$tmp/call.json"
+explain_json "mcp: an argument outside its glob" 4 body-rules.json \
+  "verdict=deny reason=http-rule-denied" \
+  -- --host mcp.example.com --method POST --path /mcp --body "$tmp/call-other.json"
+explain_json "mcp: a mirrored header that disagrees" 4 body-rules.json \
+  "verdict=deny reason=body-malformed" \
+  -- --host mcp.example.com --method POST --path /mcp --body "$tmp/call.json" --header "Mcp-Name: delete"
+explain_json "graphql-ws: a subscription rule grants the socket" 0 body-rules.json \
+  "verdict=allow reason=policy-allow graphql_frames=true" \
+  -- --host realtime.example.com --method GET --path /graphql --upgrade
+explain_json "graphql-ws: no subscription rule, no socket" 4 body-rules.json \
+  "verdict=deny reason=http-rule-denied" \
+  -- --host api.github.com --method POST --path /graphql --upgrade
+cases=$((cases + 1))
+rc=0
+"$LENS_SCHEMA" explain --policy "$examples/body-rules.json" --host api.github.com --method POST --path /graphql \
+  --body "$tmp/nothing-here.json" >"$tmp/out" 2>"$tmp/err" || rc=$?
+((rc == 2)) || fail "--body of a missing file: exit $rc, expected 2"
+grep -qF -- "--body $tmp/nothing-here.json: cannot open" "$tmp/err" || fail "--body of a missing file: $(cat "$tmp/err")"
+
 # --- errors ---------------------------------------------------------------------------
 cases=$((cases + 1))
 rc=0
