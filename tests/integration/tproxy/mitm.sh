@@ -6,7 +6,8 @@
 # a WebSocket echo (python3-websockets) through interception on a route
 # whose rules allow the handshake, refused on one whose rules do not; a
 # forward bridge (mutual TLS to an origin that requires a client
-# certificate) reached by a redirected connection.
+# certificate) reached by a redirected connection; GraphQL body rules inside
+# interception and on the transparent-http door (a chunked body de-chunked).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
@@ -21,6 +22,15 @@ if "$python" -c 'import websockets' 2>/dev/null; then
   pids+=($!)
   wait_ready "$work/ready.ws" "the WebSocket server (see $work/ws.err)"
 fi
+# GraphQL origins (body rules): over TLS, intercepted, and plain HTTP.
+for origin in "graphql 10.199.0.2:8444 --tls $work/origin.crt $work/origin.key" "plain 10.199.0.2:8081"; do
+  read -r tag listen tls cert key <<<"$origin"
+  nsenter --net="/run/netns/$outside" "$python" "$source_dir/tests/integration/proxy/body_origins.py" graphql \
+    --listen "$listen" ${tls:+"$tls" "$cert" "$key"} --log "$work/$tag.log" --ready "$work/ready.$tag" \
+    2>>"$work/$tag.err" &
+  pids+=($!)
+  wait_ready "$work/ready.$tag" "the GraphQL origin $tag (see $work/$tag.err)"
+done
 mkdir -p "$work/state"
 "$proxy" ca init --state-dir "$work/state" >/dev/null
 lens_ca=$work/state/ca/ca.crt
@@ -30,7 +40,9 @@ write_policy '{"network": {"defaultVerdict": "deny", "defaultTransport": "direct
   {"match": "origin.test:8443", "verdict": "allow", "transport": "direct",
    "rules": [{"method": "GET", "path": "/api/**"}]},
   {"match": "other.test:8443", "verdict": "allow", "transport": "direct"},
-  {"match": "origin.test:8765", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/ws"}]}]}}}'
+  {"match": "origin.test:8765", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/ws"}]},
+  {"match": "origin.test:8444", "verdict": "allow", "transport": "direct", "rules": [{"path": "/graphql", "graphql": {"operationType": "query"}}]},
+  {"match": "origin.test:8081", "verdict": "allow", "transport": "direct", "rules": [{"path": "/graphql", "graphql": {"operationType": "query"}}]}]}}}'
 start_tproxy --origin-ca "$work/ca.crt"
 
 echo "== interception without proxy settings"
@@ -60,6 +72,27 @@ if ((ws)); then
 else
   echo "skip WebSocket: python3-websockets is not installed"
 fi
+
+echo "== body rules behind the cage (GraphQL)"
+query='{"query": "query TproxyQuery { viewer { login } }"}'
+mutation='{"query": "mutation TproxyMutation { deleteRepository(id: 1) { id } }"}'
+gql() { tstatus -H 'Content-Type: application/json' --resolve origin.test:8444:10.199.0.2 "$@"; }
+check "a query inside interception: 200" -- test "$(gql --cacert "$lens_ca" -d "$query" https://origin.test:8444/graphql)" = 200
+check "... the origin got it" -- grep -q TproxyQuery "$work/graphql.log"
+check "a mutation inside interception: 403" -- test "$(gql --cacert "$lens_ca" -d "$mutation" https://origin.test:8444/graphql)" = 403
+check "... never at the origin" -- bash -c "! grep -q TproxyMutation '$work/graphql.log'"
+check "a chunked query on the transparent-http door: 200" -- \
+  test "$(tstatus -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' -d "$query" http://10.199.0.2:8081/graphql -H 'Host: origin.test:8081')" = 200
+check "... the origin got it with a Content-Length" -- python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert any("TproxyQuery" in l.get("body", "") and l.get("content_length") and not l.get("transfer_encoding") for l in lines), lines' "$work/plain.log"
+check "a mutation on the transparent-http door: 403" -- \
+  test "$(tstatus -H 'Content-Type: application/json' -d "$mutation" http://10.199.0.2:8081/graphql -H 'Host: origin.test:8081')" = 403
+check "the audit names the operation, door transparent-tls" -- audit_has \
+  '"source":"lens-tproxy","action":"POST https://origin.test:8444/graphql".*"status_code":200.*"door":"transparent-tls".*"graphql_operation":"query TproxyQuery"'
+check "... and door transparent-http" -- audit_has \
+  '"source":"lens-tproxy".*"status_code":200.*"door":"transparent-http".*"graphql_operation":"query TproxyQuery"'
 
 echo "== a forward bridge behind the cage"
 make_cert apiserver "DNS:api.cluster.test"
