@@ -236,6 +236,8 @@ Result<ResponseHead> parseResponseHead(std::string_view head, std::string_view r
         if (util::iequals(trimmed(item), "close")) out.close = true;
         if (util::iequals(trimmed(item), "keep-alive")) keepAlive = true;
       }
+    } else if (util::iequals(name, "sec-websocket-extensions")) {
+      out.webSocketExtensions = true;
     }
   }
   if (out.version == "HTTP/1.0" && !keepAlive) out.close = true;

@@ -89,6 +89,8 @@ struct ResponseHead {
   Framing framing = Framing::kUntilClose;
   std::uint64_t contentLength = 0;
   bool close = false;  // the server closes the connection after this response
+  // A Sec-WebSocket-Extensions field: a 101 negotiated a WebSocket extension.
+  bool webSocketExtensions = false;
 };
 
 // Parses a response head (status line, header fields, empty line; where

@@ -19,6 +19,7 @@
 #include "libcommon/proxy/audit_events.h"
 #include "libcommon/proxy/buffer.h"
 #include "libcommon/proxy/context.h"
+#include "libcommon/proxy/graphql_socket.h"
 #include "libcommon/proxy/http_exchange.h"
 #include "libcommon/proxy/interception.h"
 #include "libcommon/proxy/origin_dialer.h"
@@ -186,7 +187,14 @@ class Connection final : public IoHandler {
   void onDialed();
   void dialFailed();
   void established();
-  void startTunnel(std::string_view toServer, std::string_view toClient);
+  void startTunnel(std::string_view toServer, std::string_view toClient,
+                   RelayPolicer* policer = nullptr);
+  // A GraphQL subscription socket (Decision::graphqlFrames): the operation
+  // of one subscribe (or start) frame, judged like a request's body with
+  // the handshake's head; allowed ones are audited here, a refusal when
+  // the socket closes (graphqlRefused).
+  Status judgeFrame(const graphql::Operation& operation);
+  void graphqlRefused();
   // Bytes a relay step moved (totals and stats); `progress` resets the idle clock.
   void account(std::uint64_t up, std::uint64_t down, bool progress);
   void pumpTunnel();
@@ -211,6 +219,7 @@ class Connection final : public IoHandler {
   Watch serverWatch_;
   OriginDialer dialer_;
   TunnelRelay relay_;
+  std::unique_ptr<GraphqlSocket> graphqlSocket_;  // the relay's policer, when it has one
   HttpExchange exchange_;
   std::optional<InterceptionSession> mitm_;
   std::optional<sign::BoundaryRequest> boundary_;         // the current request's credentials stage

@@ -110,12 +110,13 @@ void Connection::established() {
 
 // ---- relaying -------------------------------------------------------------------------
 
-void Connection::startTunnel(std::string_view toServer, std::string_view toClient) {
+void Connection::startTunnel(std::string_view toServer, std::string_view toClient,
+                             RelayPolicer* policer) {
   enter(State::kTunnel);
   lastActive_ = ctx_.now;
   // Level-triggered epoll reports what is already waiting in the sockets;
   // a TLS stream may hold decrypted bytes epoll cannot see.
-  relay_.start(toServer, toClient, !client_->plain(), !server_->plain());
+  relay_.start(toServer, toClient, !client_->plain(), !server_->plain(), policer);
 }
 
 void Connection::account(std::uint64_t up, std::uint64_t down, bool progress) {
@@ -132,11 +133,42 @@ void Connection::pumpTunnel() {
   bool progress = false;
   const TunnelRelay::Outcome outcome = relay_.pump(*client_, *server_, progress);
   account(relay_.bytesUp() - upBefore, relay_.bytesDown() - downBefore, progress);
-  if (outcome == TunnelRelay::Outcome::kReset) {
+  if (outcome == TunnelRelay::Outcome::kRefused) {
+    graphqlRefused();
+  } else if (outcome == TunnelRelay::Outcome::kReset) {
     close("reset");
   } else if (outcome == TunnelRelay::Outcome::kDone) {
     close("done");
   }
+}
+
+// ---- GraphQL subscription sockets ---------------------------------------------------
+
+Status Connection::judgeFrame(const graphql::Operation& operation) {
+  auto facts = std::make_shared<decision::BodyFacts>();
+  facts->kind = decision::BodyKind::kGraphql;
+  facts->operations.push_back(operation);
+  bodyFacts_ = std::move(facts);  // the socket's current operation, in events and rejudge()
+  engine_ = ctx_.engine;
+  decision_ = engine_->decide(engineRequest());
+  decided_ = true;
+  // An approver allowed the socket: what the policy asks about, it allows.
+  if (decision_.allowed() || (decision_.verdict == policy::Verdict::kAsk && approved())) {
+    emitDecision(audit::Outcome::kSuccess, 101, decision_.reason, decision_.detail);
+    return Ok{};
+  }
+  return Error{ErrorCode::kDenied, decision_.detail};
+}
+
+void Connection::graphqlRefused() {
+  ++ctx_.stats.denied;
+  const Error& why = graphqlSocket_->refusal();
+  emitDecision(audit::Outcome::kFailure, 403, reason::kGraphqlFrameDenied, why.message);
+  log::get("proxy")->info("{}: GraphQL socket closed: {}", requestAction_, why.message);
+  out_.append(graphqlSocket_->lastWords(relay_.takeUnsentToClient()));
+  relay_.reset();
+  closeServer();
+  answered(false);
 }
 
 void Connection::startForward() {
@@ -145,15 +177,20 @@ void Connection::startForward() {
   enter(State::kForward);
   lastActive_ = ctx_.now;
   HttpExchange::Request r;
-  const policy::ForwardBridge* bridge = this->bridge();
-  r.head = originFormHead(*request_, mitm_ ? 443 : 80,
-                          bridge ? std::string_view(bridge->upstreamHostHeader) : "");
   r.method = request_->head.method;
   r.body = request_->body;
   r.contentLength = request_->contentLength;
   r.keepAlive = request_->keepAlive && !ctx_.draining;
   r.http10 = request_->head.version == "HTTP/1.0";
   r.upgrade = upgradesToWebSocket(*request_);
+  if (r.upgrade && decision_.graphqlFrames) {
+    // Its frames are judged: no extension may change what they are.
+    request_->head.removeHeaders("sec-websocket-extensions");
+    r.plainWebSocket = true;
+  }
+  const policy::ForwardBridge* bridge = this->bridge();
+  r.head = originFormHead(*request_, mitm_ ? 443 : 80,
+                          bridge ? std::string_view(bridge->upstreamHostHeader) : "");
   if (boundary_)
     r.bodyFilter = boundary_->bodyFilter();  // an aws-chunked body, re-signed as it streams
   // Bytes the upstream proxy sent after its 200 belong to the response.
@@ -190,10 +227,18 @@ void Connection::pumpForward() {
       }
       std::string toServer;
       std::string toClient;
-      exchange_.takeUpgradeBytes(toServer, toClient);
+      std::string afterUpgrade;
+      exchange_.takeUpgradeBytes(toServer, toClient, afterUpgrade);
       toServer += in_;
       in_.clear();
-      startTunnel(toServer, toClient);
+      if (decision_.graphqlFrames) {
+        graphql::WsLimits limits;
+        limits.maxMessage = ctx_.options.bodyLimits.graphql;
+        graphqlSocket_ = std::make_unique<GraphqlSocket>(
+            [this](const graphql::Operation& op) { return judgeFrame(op); }, limits);
+        graphqlSocket_->fromServer(afterUpgrade);
+      }
+      startTunnel(toServer, toClient + afterUpgrade, graphqlSocket_.get());
       return;
     }
     case HttpExchange::Outcome::kRefuse: {

@@ -305,6 +305,13 @@ bool HttpExchange::parseResponse(Stream& client, std::string_view& data, Outcome
       outcome = Outcome::kRefuse;
       return true;
     }
+    if (head->status == 101 && request_.plainWebSocket && head->webSocketExtensions) {
+      fail(502, reason::kBadResponse,
+           "the server negotiated a WebSocket extension the proxy did not offer",
+           "a 101 with Sec-WebSocket-Extensions on a socket whose frames are judged");
+      outcome = Outcome::kRefuse;
+      return true;
+    }
     if (head->status == 101) {
       // An upgrade the judged request asked for: relayed as it is, then the
       // rest is a tunnel (takeUpgradeBytes() hands over what is queued).
@@ -415,10 +422,11 @@ void HttpExchange::writeThrough(Stream& client, std::string_view bytes) {
   toClient_.append(bytes);
 }
 
-void HttpExchange::takeUpgradeBytes(std::string& toServer, std::string& toClient) {
+void HttpExchange::takeUpgradeBytes(std::string& toServer, std::string& toClient,
+                                    std::string& afterUpgrade) {
   toServer.assign(toServer_.data(), toServer_.size());
   toClient.assign(toClient_.data(), toClient_.size());
-  toClient += fromServer_;
+  afterUpgrade = std::move(fromServer_);
   toServer_.clear();
   toClient_.clear();
   fromServer_.clear();

@@ -44,6 +44,9 @@ class HttpExchange {
     bool keepAlive = false;  // the client may send another request afterwards
     bool http10 = false;     // the client spoke HTTP/1.0
     bool upgrade = false;    // the head asks for an upgrade (WebSocket): a 101 may answer it
+    // The upgraded socket's frames are policed: a 101 must not negotiate an
+    // extension (its frames could not be read).
+    bool plainWebSocket = false;
     // Rewrites the body on its way (its framing stays): null for none.
     std::unique_ptr<http::BodyFilter> bodyFilter;
   };
@@ -79,9 +82,10 @@ class HttpExchange {
   // (An HTTP/1.0 request goes without Connection: keep-alive, so its
   // server closes after the response whatever its head says.)
   [[nodiscard]] bool keepServer() const { return !serverClose_ && !serverEof_ && !request_.http10; }
-  // After kUpgrade: the bytes not yet written each way (the 101 head and
-  // what the origin sent after it go to the client).
-  void takeUpgradeBytes(std::string& toServer, std::string& toClient);
+  // After kUpgrade: the bytes not yet written each way: to the client what
+  // is left of the 101 head (`toClient`), then what the origin sent after
+  // it (`afterUpgrade`, the upgraded protocol's first bytes).
+  void takeUpgradeBytes(std::string& toServer, std::string& toClient, std::string& afterUpgrade);
   // The response head started toward the client.
   [[nodiscard]] bool answered() const { return sentThisRequest_; }
   [[nodiscard]] bool responseStarted() const { return responseHead_; }

@@ -33,6 +33,9 @@ inline constexpr std::string_view kHttpConnectOnTransparent = "http-connect-on-t
 inline constexpr std::string_view kHttpNoHost = "http-no-host";
 inline constexpr std::string_view kTlsBadClientHello = "tls-bad-client-hello";
 inline constexpr std::string_view kTlsClientHelloTooLarge = "tls-client-hello-too-large";
+// A GraphQL subscription socket closed for a frame (original-behaviour 5.8
+// spells it with underscores).
+inline constexpr std::string_view kGraphqlFrameDenied = "graphql_frame_denied";
 // TLS interception.
 inline constexpr std::string_view kCaUnavailable = "ca-unavailable";       // 503: no usable CA
 inline constexpr std::string_view kOriginTlsFailed = "origin-tls-failed";  // 502

@@ -28,13 +28,21 @@ void TunnelRelay::reset() {
   releasePipes();
   up_ = Flow{};
   down_ = Flow{};
+  policer_ = nullptr;
+  unpoliced_.clear();
+  refused_ = false;
   bytesUp_ = bytesDown_ = 0;
 }
 
 void TunnelRelay::start(std::string_view toServer, std::string_view toClient, bool clientBuffered,
-                        bool serverBuffered) {
+                        bool serverBuffered, RelayPolicer* policer) {
   reset();
-  up_.buffer.append(toServer);
+  policer_ = policer;
+  if (policer_) {
+    unpoliced_.assign(toServer);
+  } else {
+    up_.buffer.append(toServer);
+  }
   down_.buffer.append(toClient);
   // Level-triggered epoll reports what is already waiting in the sockets;
   // a TLS stream may hold decrypted bytes epoll cannot see.
@@ -54,11 +62,26 @@ void TunnelRelay::onServer(std::uint32_t events) {
   if ((events & EPOLLOUT) != 0) up_.writeBlocked = false;
 }
 
+std::string TunnelRelay::takeUnsentToClient() {
+  std::string out(down_.buffer.data(), down_.buffer.size());
+  down_.buffer.clear();
+  return out;
+}
+
 TunnelRelay::Outcome TunnelRelay::pump(Stream& client, Stream& server, bool& progress) {
+  if (refused_) return Outcome::kRefused;
+  if (!unpoliced_.empty()) {
+    std::string forward;
+    refused_ = !policer_->fromClient(unpoliced_, forward);
+    unpoliced_.clear();
+    up_.buffer.append(forward);
+    if (refused_) return Outcome::kRefused;
+  }
   if (!pumpFlow(down_, up_, server, client, bytesDown_, progress) ||
       !pumpFlow(up_, down_, client, server, bytesUp_, progress)) {
     return Outcome::kReset;
   }
+  if (refused_) return Outcome::kRefused;
   return up_.dstShut && down_.dstShut ? Outcome::kDone : Outcome::kGoing;
 }
 
@@ -78,7 +101,7 @@ void TunnelRelay::interest(const Stream& server, std::uint32_t& clientEvents,
 
 bool TunnelRelay::pumpFlow(Flow& f, const Flow& other, Stream& src, Stream& dst,
                            std::uint64_t& counter, bool& progress) {
-  const bool splicing = src.plain() && dst.plain();
+  const bool splicing = src.plain() && dst.plain() && !policer_;
   for (;;) {
     bool moved = false;
     // 1. Buffered bytes first (a head's leftovers, or a TLS side).
@@ -133,8 +156,19 @@ bool TunnelRelay::pumpFlow(Flow& f, const Flow& other, Stream& src, Stream& dst,
         char chunk[kChunk];
         const IoResult r = src.read(chunk, sizeof chunk);
         if (r.status == IoStatus::kOk) {
-          f.buffer.append(std::string_view(chunk, r.bytes));
+          const std::string_view read(chunk, r.bytes);
           moved = true;
+          if (!policer_) {
+            f.buffer.append(read);
+          } else if (&f == &down_) {
+            policer_->fromServer(read);
+            f.buffer.append(read);
+          } else {
+            std::string forward;
+            refused_ = !policer_->fromClient(read, forward);
+            f.buffer.append(forward);
+            if (refused_) break;
+          }
         } else if (r.status == IoStatus::kEof) {
           f.srcEof = true;
           moved = true;

@@ -22,18 +22,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$python" -c 'import requests' 2>/dev/null || skip "needs python3-requests"
 origins_py=$source_dir/tests/integration/proxy/body_origins.py
 
-# start_dns: dnsmasq in "outside" naming the origins of this test
-# (common.sh's start_dns_upstream knows other names).
-start_dns() {
-  nsenter --net="/run/netns/$outside" dnsmasq --keep-in-foreground --port=53 --listen-address=10.199.0.2 \
-    --bind-interfaces --no-resolv --no-hosts --pid-file="$work/dnsmasq.pid" \
-    --host-record=graphql.test,10.199.0.2 --host-record=mcp.test,10.199.0.2 &
-  pids+=($!)
-  wait_for 5 in_sbx "$python" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2)
-s.sendto(bytes.fromhex("000101000001000000000000") + b"\x07graphql\x04test\x00\x00\x01\x00\x01", ("10.199.0.2", 53)); s.recv(512)' \
-    2>/dev/null || { echo "FAIL: dnsmasq did not start" >&2; exit 1; }
-}
-
 # serve_origin TAG KIND ARGS...: body_origins.py KIND in "outside", logging to
 # $work/TAG.log, waiting until it listens.
 serve_origin() {
@@ -48,7 +36,7 @@ serve_origin() {
 make_certs
 make_cert graphql "DNS:graphql.test"
 make_cert mcp "DNS:mcp.test"
-start_dns
+start_dns_for graphql.test mcp.test
 serve_origin graphql graphql --listen 10.199.0.2:8443 --tls "$work/graphql.crt" "$work/graphql.key"
 serve_origin plain graphql --listen 10.199.0.2:8080
 serve_origin mcp mcp --listen 10.199.0.2:9443 --tls "$work/mcp.crt" "$work/mcp.key"
@@ -145,17 +133,6 @@ cq() {
     -w '%{http_code} %header{x-lens-reason}' "$@" 2>/dev/null || true)
   [[ $got == *' ' ]] && got+=-
   echo "$got"
-}
-
-# audit_event WHAT -- CONDITION: some decision event of the audit log makes the
-# python CONDITION true (e: the event, m: its metadata).
-audit_event() {
-  check "$1" -- "$python" -c '
-import json, sys
-events = [json.loads(line) for line in open(sys.argv[1])]
-decisions = [e for e in events if e.get("metadata", {}).get("phase") == "decision"]
-sys.exit(0 if any(eval(sys.argv[2], {}, {"e": e, "m": e["metadata"]}) for e in decisions) else 1)' \
-    "$work/audit.log" "$3"
 }
 
 echo "== GraphQL: what the policy permits reaches the origin byte for byte"

@@ -49,6 +49,21 @@ start_dns_upstream() {
   exit 1
 }
 
+# start_dns_for NAME...: dnsmasq in "outside" answering each NAME with
+# 10.199.0.2 and nothing else (a test's own origins), waiting until the
+# first one resolves.
+start_dns_for() {
+  local records=() name
+  for name in "$@"; do records+=("--host-record=$name,10.199.0.2"); done
+  nsenter --net="/run/netns/$outside" dnsmasq --keep-in-foreground --port=53 --listen-address=10.199.0.2 \
+    --bind-interfaces --no-resolv --no-hosts --pid-file="$work/dnsmasq.pid" "${records[@]}" &
+  pids+=($!)
+  wait_for 5 in_sbx "$python" -c 'import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2)
+q = b"".join(bytes([len(l)]) + l.encode() for l in sys.argv[1].split(".")) + b"\x00"
+s.sendto(bytes.fromhex("000101000001000000000000") + q + b"\x00\x01\x00\x01", ("10.199.0.2", 53)); s.recv(512)' \
+    "$1" 2>/dev/null || { echo "FAIL: dnsmasq did not start" >&2; exit 1; }
+}
+
 # serve_py NS TAG ARGS...: servers.py in NS, waiting for its ready file.
 serve_py() {
   local ns=$1 tag=$2
@@ -118,6 +133,17 @@ except socket.timeout:
     out += b"<timeout>"
 sys.stdout.write(out.decode(errors="replace"))
 ' "$@"
+}
+
+# audit_event WHAT -- CONDITION: some decision event of the audit log makes the
+# python CONDITION true (e: the event, m: its metadata).
+audit_event() {
+  check "$1" -- "$python" -c '
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+decisions = [e for e in events if e.get("metadata", {}).get("phase") == "decision"]
+sys.exit(0 if any(eval(sys.argv[2], {}, {"e": e, "m": e["metadata"]}) for e in decisions) else 1)' \
+    "$work/audit.log" "$3"
 }
 
 # audit_has PATTERN: some line of the audit log matches the extended regex.

@@ -1,0 +1,1 @@
+™.=LdI5oKv=^T"xngnò½nb¢.=LdI5oKv=^T"xnkWM)=?jLN/mG_)=S

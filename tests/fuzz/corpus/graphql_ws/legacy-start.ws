@@ -1,0 +1,1 @@
+Åß.=LdI5oKv=MR"qK^8vASv@T8=<~WQ#~JvdS@Å‚.=LdT(=~=8f^Xn%N8~\In3M-fBR-{7=_H)mWv=_H)mW?U-?S!jZ\8vASl]Fl}@n3R<z\\8vAS~CXn%nbSÅò.=LdT(=~=8f^Xn%N8p^1Åü.=LdI5oKv=MR"qK^8vASkKO!v@\8z@

@@ -1,0 +1,1 @@
+Åß.=LdI5oKv=MR"qK^8vASv@T8=<~WQ#~JvdS@ÅÈ.=LdT(==8f^Xn%N9}]^>vLXn3M-fBR-{7=KE8z@N%p@Nn%U<z\N%lZX(N[X>f7=XX>lGR"=`=]U--~]Un%\.=S@1b
