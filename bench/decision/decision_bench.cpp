@@ -1,8 +1,6 @@
 // lens_bench_decision: the indexed decision engine against a linear
 // first-match scan over the same rules (DESIGN.md section 5: a decision must
 // cost the same at 10 and at 100,000 rules). See bench/README.md.
-#include <sys/resource.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -16,6 +14,7 @@
 
 #include "bench/decision/linear_scan_engine.h"
 #include "bench/decision/policy_generator.h"
+#include "bench/decision/thread_cpu.h"
 #include "libcommon/decision/engine.h"
 #include "libcommon/policy/policy_parser.h"
 
@@ -36,15 +35,6 @@ struct Options {
   std::size_t requests = 4096;
   std::uint64_t seed = 20240601;
 };
-
-double cpuSeconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_THREAD, &usage);
-  auto sec = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
-  };
-  return sec(usage.ru_utime) + sec(usage.ru_stime);
-}
 
 double msSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -83,7 +73,7 @@ std::uint64_t gSink = 0;  // results go here so the loops are not optimised away
 
 void runRound(const DecideFn& decide, const std::vector<Request>& pool, std::size_t count,
               std::size_t& cursor, Series& out) {
-  const double cpu0 = cpuSeconds();
+  const double cpu0 = threadCpuSeconds();
   const auto t0 = Clock::now();
   std::uint64_t sink = 0;
   for (std::size_t done = 0; done < count; done += kBatch) {
@@ -96,7 +86,7 @@ void runRound(const DecideFn& decide, const std::vector<Request>& pool, std::siz
                           kBatch);
   }
   const double wallNs = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-  const double cpuNs = (cpuSeconds() - cpu0) * 1e9;
+  const double cpuNs = (threadCpuSeconds() - cpu0) * 1e9;
   out.perSecond.push_back(static_cast<double>(count) * 1e9 / wallNs);
   out.cpuNsPerCall.push_back(cpuNs / static_cast<double>(count));
   out.decisions += count;

@@ -4,7 +4,7 @@
 #
 #   bench/mitm/run.sh [--rounds N] [--seconds S] [--big-mib N] [--idle N] [--quick]
 #                     [--peers mitmdump,squid|none] [--bulk-only]
-#                     [--credentials [--upload-mib N]]
+#                     [--credentials [--upload-mib N]] [--body-rules]
 #
 # Two network namespaces joined by a veth pair (the proxies' safety floor
 # refuses loopback origins): the client one has the proxies on 127.0.0.1 and
@@ -43,7 +43,10 @@
 # --credentials measures the credentials stage instead (bench/mitm/
 # credentials.sh): lens-proxy with a header injection and SigV4 re-signing
 # against plain interception, and an aws-chunked upload of --upload-mib MiB
-# against an UNSIGNED-PAYLOAD one. Markdown to stdout, progress to stderr.
+# against an UNSIGNED-PAYLOAD one. --body-rules measures GraphQL body
+# judgment instead (bench/mitm/body_rules.sh): a 2 KiB GraphQL POST under a
+# graphql matcher against the same request under a method/path rule.
+# Markdown to stdout, progress to stderr.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -54,6 +57,7 @@ idle=1000
 peers=mitmdump,squid
 bulk_only=
 credentials=
+body_rules=
 upload_mib=1024
 while (($#)); do
   case $1 in
@@ -65,8 +69,9 @@ while (($#)); do
     --peers) peers=$2; shift 2 ;;
     --bulk-only) bulk_only=1; shift ;;
     --credentials) credentials=1; shift ;;
+    --body-rules) body_rules=1; shift ;;
     --upload-mib) upload_mib=$2; shift 2 ;;
-    -h | --help) sed -n '2,46p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,49p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -332,6 +337,11 @@ origin_opens() {
 if [[ -n $credentials ]]; then
   # shellcheck source=bench/mitm/credentials.sh
   source "$root/bench/mitm/credentials.sh"
+  exit 0
+fi
+if [[ -n $body_rules ]]; then
+  # shellcheck source=bench/mitm/body_rules.sh
+  source "$root/bench/mitm/body_rules.sh"
   exit 0
 fi
 

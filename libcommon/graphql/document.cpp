@@ -29,6 +29,26 @@ struct Failure {
 bool nameStart(char c) { return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 bool nameContinue(char c) { return nameStart(c) || (c >= '0' && c <= '9'); }
 bool digit(char c) { return c >= '0' && c <= '9'; }
+bool punctuator(char c) {
+  switch (c) {
+    case '!':
+    case '$':
+    case '&':
+    case '(':
+    case ')':
+    case '=':
+    case ':':
+    case '@':
+    case '[':
+    case ']':
+    case '{':
+    case '|':
+    case '}':
+      return true;
+    default:
+      return false;
+  }
+}
 bool hexDigit(char c) { return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 class Lexer {
@@ -51,10 +71,10 @@ class Lexer {
     }
     const std::size_t start = pos_;
     const char c = text_[pos_];
-    if (text_.substr(pos_, 3) == "...") {
+    if (c == '.' && text_.substr(pos_, 3) == "...") {
       pos_ += 3;
       t.kind = Kind::kPunct;
-    } else if (std::string_view("!$&()=:@[]{|}").find(c) != std::string_view::npos) {
+    } else if (punctuator(c)) {
       ++pos_;
       t.kind = Kind::kPunct;
     } else if (nameStart(c)) {
@@ -306,13 +326,18 @@ class Parser {
     return Error{lexer_.failure().code, lexer_.failure().message};
   }
   void expected(std::string_view what) {
-    const std::string got = at(Kind::kEnd) ? std::string("the end of the document")
-                                           : "\"" + std::string(token_.text.substr(0, 32)) + "\"";
-    (void)fail("expected " + std::string(what) + ", got " + got);
+    std::string message = "expected ";
+    message.append(what).append(", got ");
+    if (at(Kind::kEnd)) {
+      message.append("the end of the document");
+    } else {
+      message.append("\"").append(token_.text.substr(0, 32)).append("\"");
+    }
+    (void)fail(std::move(message));
   }
   bool expectPunct(std::string_view p) {
     if (!atPunct(p)) {
-      expected("'" + std::string(p) + "'");
+      expected(std::string(1, '\'').append(p).append(1, '\''));
       return false;
     }
     advance();

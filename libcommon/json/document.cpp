@@ -489,10 +489,19 @@ class DocumentBuilder {
         continue;
       }
       if (c < 0x80) {
-        if (decoded != nullptr) *decoded += static_cast<char>(c);
-        ++length;
-        ++i_;  // ASCII, not a line break: one column
-        ++pos_.column;
+        // A run of plain ASCII (no quote, backslash or control character;
+        // so no line break: one column each) at once, never past the limit.
+        const std::size_t cap = std::min(text_.size(), i_ + (limits_.maxString - length) + 1);
+        std::size_t j = i_ + 1;
+        while (j < cap) {
+          const auto b = static_cast<unsigned char>(text_[j]);
+          if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
+          ++j;
+        }
+        if (decoded != nullptr) decoded->append(text_.substr(i_, j - i_));
+        length += j - i_;
+        pos_.column += static_cast<int>(j - i_);
+        i_ = j;
         continue;
       }
       const std::size_t n = utf8Length();
