@@ -417,8 +417,7 @@ TEST_CASE("a subscribe must carry a document to judge", "[graphql-ws]") {
              Catch::StartsWith("a subscribe message: ") && Catch::Contains("type-system"));
 }
 
-TEST_CASE("the frame boundary of the server's direction is followed byte by byte",
-          "[graphql-ws]") {
+TEST_CASE("the frame boundary of the server's direction is followed byte by byte", "[graphql-ws]") {
   // Server frames: unmasked, of every length form; a masked one too.
   const std::string frames[] = {
       frame(kText, "{\"type\":\"next\"}", {.masked = false}),
