@@ -763,8 +763,7 @@ void Connection::rejudge() {
   // A spliced tunnel cannot start showing its requests: one the new policy
   // wants to see is closed. An intercepted one is seen already.
   // What an approver allowed stays allowed while the policy still asks.
-  const bool allowed = d.allowed() || (d.verdict == policy::Verdict::kAsk && approved());
-  const bool stillAllowed = allowed && (mitm_ || !d.intercept);
+  const bool stillAllowed = permits(d) && (mitm_ || !d.intercept);
   if (stillAllowed) return;
   ++ctx_.stats.closedByPolicy;
   log::get("proxy")->info("{}: closed, the new policy no longer allows it ({})",

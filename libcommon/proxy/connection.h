@@ -137,6 +137,9 @@ class Connection final : public IoHandler {
   // caller is found first (the prompt names it); kApproving until the
   // broker answers, then act() goes on (or the request is refused).
   [[nodiscard]] bool approved() const;
+  // The decision lets the connection go on: allowed, or asked about
+  // something an approver already allowed.
+  [[nodiscard]] bool permits(const decision::Decision& d) const;
   [[nodiscard]] approval::Item requestItem() const;
   void askApproval(approval::Item item);
   void sendAsk();

@@ -20,6 +20,10 @@ bool Connection::approved() const {
          approval::allows(*approval_.answer);
 }
 
+bool Connection::permits(const decision::Decision& d) const {
+  return d.allowed() || (d.verdict == policy::Verdict::kAsk && approved());
+}
+
 approval::Item Connection::requestItem() const {
   approval::Item item;
   item.kind = approval::Kind::kRequest;

@@ -152,8 +152,7 @@ Status Connection::judgeFrame(const graphql::Operation& operation) {
   engine_ = ctx_.engine;
   decision_ = engine_->decide(engineRequest());
   decided_ = true;
-  // An approver allowed the socket: what the policy asks about, it allows.
-  if (decision_.allowed() || (decision_.verdict == policy::Verdict::kAsk && approved())) {
+  if (permits(decision_)) {
     emitDecision(audit::Outcome::kSuccess, 101, decision_.reason, decision_.detail);
     return Ok{};
   }

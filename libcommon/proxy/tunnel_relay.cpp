@@ -29,7 +29,6 @@ void TunnelRelay::reset() {
   up_ = Flow{};
   down_ = Flow{};
   policer_ = nullptr;
-  unpoliced_.clear();
   refused_ = false;
   bytesUp_ = bytesDown_ = 0;
 }
@@ -39,7 +38,9 @@ void TunnelRelay::start(std::string_view toServer, std::string_view toClient, bo
   reset();
   policer_ = policer;
   if (policer_) {
-    unpoliced_.assign(toServer);
+    std::string forward;
+    refused_ = !policer_->fromClient(toServer, forward);
+    up_.buffer.append(forward);
   } else {
     up_.buffer.append(toServer);
   }
@@ -70,13 +71,6 @@ std::string TunnelRelay::takeUnsentToClient() {
 
 TunnelRelay::Outcome TunnelRelay::pump(Stream& client, Stream& server, bool& progress) {
   if (refused_) return Outcome::kRefused;
-  if (!unpoliced_.empty()) {
-    std::string forward;
-    refused_ = !policer_->fromClient(unpoliced_, forward);
-    unpoliced_.clear();
-    up_.buffer.append(forward);
-    if (refused_) return Outcome::kRefused;
-  }
   if (!pumpFlow(down_, up_, server, client, bytesDown_, progress) ||
       !pumpFlow(up_, down_, client, server, bytesUp_, progress)) {
     return Outcome::kReset;

@@ -40,8 +40,8 @@ class TunnelRelay {
   // Starts over: `toServer` and `toClient` were read before the relay began
   // and go first. `clientBuffered`, `serverBuffered`: that stream may hold
   // bytes epoll cannot see (TLS), so it is read before waiting. `policer`
-  // (it outlives the relay's run; null for none) sees `toServer` first,
-  // not `toClient`.
+  // (it outlives the relay's run; null for none) sees `toServer` at once
+  // (a refusal shows in the first pump()), not `toClient`.
   void start(std::string_view toServer, std::string_view toClient, bool clientBuffered,
              bool serverBuffered, RelayPolicer* policer = nullptr);
   // Drops what is buffered and gives the pipes back.
@@ -81,7 +81,6 @@ class TunnelRelay {
 
   PipePool& pipes_;
   RelayPolicer* policer_ = nullptr;
-  std::string unpoliced_;  // toServer of start(), for the policer's first look
   bool refused_ = false;
   Flow up_;    // client -> server
   Flow down_;  // server -> client
