@@ -14,7 +14,7 @@ function __fish_lens_tproxy_path
             continue
         end
         switch "$path:$w"
-            case ':--log-level' ':--listen' ':--mode' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--leaf-cache' ':--max-signed-body' ':--max-graphql-body' ':--max-mcp-body' ':--origin-ca' ':--approval-socket' ':--approval-timeout' ':--mark' ':--peek-timeout' ':--max-client-hello'
+            case ':--log-level' ':--listen' ':--mode' ':--state-dir' ':--policy' ':--audit' ':--ready-file' ':--max-connections' ':--max-header-size' ':--header-timeout' ':--connect-timeout' ':--upstream-timeout' ':--idle-timeout' ':--drain-timeout' ':--resolver' ':--resolver-timeout' ':--resolver-tries' ':--intercept' ':--http2' ':--h2-max-streams' ':--leaf-cache' ':--max-signed-body' ':--max-graphql-body' ':--max-mcp-body' ':--origin-ca' ':--approval-socket' ':--approval-timeout' ':--mark' ':--peek-timeout' ':--max-client-hello'
                 set skip 1
         end
     end
@@ -50,6 +50,8 @@ complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l resolver -x -d 'DNS ser
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l resolver-timeout -x -d 'Milliseconds to wait for a DNS answer per try'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l resolver-tries -x -d 'Tries per DNS server'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l intercept -x -a 'needed all' -d 'TLS connections to intercept: needed (when the policy must see the requests) or all (every TLS connection an egress.tcp rule does not open)'
+complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l http2 -x -a 'on off' -d 'Offer HTTP/2 to intercepted clients by ALPN (on; each stream is judged like a request and relayed to the origin as HTTP/1.1) or not (off)'
+complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l h2-max-streams -x -d 'Concurrent streams an HTTP/2 client may open on one connection'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l leaf-cache -x -d 'Interception certificates kept in memory (one per host name)'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l max-signed-body -x -d 'Largest AWS request body re-signed by its hash (read whole first; larger: 413)'
 complete -c lens-tproxy -n '__fish_lens_tproxy_at ""' -l max-graphql-body -x -d 'Largest request body GraphQL rules read to judge (larger: 413 body-too-large)'

@@ -90,6 +90,15 @@ void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaem
          "(every TLS connection an egress.tcp rule does not open)")
       ->check(CLI::IsMember({"needed", "all"}))
       ->capture_default_str();
+  app.add_option("--http2", o.http2,
+                 "Offer HTTP/2 to intercepted clients by ALPN (on; each stream is judged like a "
+                 "request and relayed to the origin as HTTP/1.1) or not (off)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--h2-max-streams", o.h2MaxStreams,
+                 "Concurrent streams an HTTP/2 client may open on one connection")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   app.add_option("--leaf-cache", o.leafCache,
                  "Interception certificates kept in memory (one per host name)")
       ->check(CLI::Range(1, 1000000))
@@ -159,6 +168,8 @@ Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o,
   s.bodyLimits.graphql = static_cast<std::size_t>(o.maxGraphqlBody);
   s.bodyLimits.mcp = static_cast<std::size_t>(o.maxMcpBody);
   s.interceptAll = o.intercept == "all";
+  s.http2 = o.http2 == "on";
+  s.h2.maxStreams = o.h2MaxStreams;
   if (o.approvalSocket != "off")
     s.approvalSocket = o.approvalSocket.empty() ? o.stateDir + "/approval.sock" : o.approvalSocket;
   s.approvalTimeout = fromSeconds(o.approvalTimeout);
@@ -195,7 +206,8 @@ int checkProxyDaemon(const ProxyDaemonOptions& o, const ProxyDaemonText& text,
             << '\n';
   {
     auto ca = tls::SigningCa::load(s.caDir);
-    std::cout << "intercept: " << (s.interceptAll ? "all" : "needed") << ", CA "
+    std::cout << "intercept: " << (s.interceptAll ? "all" : "needed")
+              << (s.http2 ? ", HTTP/2 on" : ", HTTP/2 off") << ", CA "
               << (ca ? s.caDir + " (usable)" : "none: " + ca.error().message) << '\n';
   }
   std::cout << "approvals: "

@@ -35,7 +35,8 @@ std::string_view trimmed(std::string_view s) {
 
 }  // namespace
 
-Result<std::size_t> ChunkedScanner::feed(std::string_view data, std::string* decoded) {
+Result<std::size_t> ChunkedScanner::feed(std::string_view data, std::string* decoded,
+                                         std::string* trailers) {
   std::size_t i = 0;
   auto fail = [this](std::string_view what) {
     state_ = State::kError;
@@ -53,6 +54,7 @@ Result<std::size_t> ChunkedScanner::feed(std::string_view data, std::string* dec
       continue;
     }
     const char c = data[i++];
+    const State was = state_;
     switch (state_) {
       case State::kSize: {
         const int v = util::hexDigitValue(c);
@@ -137,6 +139,9 @@ Result<std::size_t> ChunkedScanner::feed(std::string_view data, std::string* dec
       case State::kError:
         break;
     }
+    if (trailers != nullptr && (was == State::kTrailerLine || was == State::kTrailerLf ||
+                                (was == State::kTrailerStart && state_ == State::kTrailerLine)))
+      trailers->push_back(c);
     if (state_ == State::kSize || state_ == State::kSizeSpace || state_ == State::kExtension ||
         state_ == State::kSizeLf) {
       if (++lineBytes_ > kMaxSizeLine) return fail("chunk size line too long");

@@ -29,8 +29,10 @@ class ChunkedScanner {
   // Scans the next bytes of the body; returns how many of them belong to it
   // (fewer than data.size() only when the body ends inside `data`).
   // ErrorCode::kInvalidInput on malformed framing; the scanner is then stuck.
-  // With `decoded`, the chunks' data is appended to it (trailers are not).
-  [[nodiscard]] Result<std::size_t> feed(std::string_view data, std::string* decoded = nullptr);
+  // With `decoded`, the chunks' data is appended to it; with `trailers`,
+  // the trailer lines (each ending with CRLF, the final empty line not).
+  [[nodiscard]] Result<std::size_t> feed(std::string_view data, std::string* decoded = nullptr,
+                                         std::string* trailers = nullptr);
   [[nodiscard]] bool done() const { return state_ == State::kDone; }
 
  private:

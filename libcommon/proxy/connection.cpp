@@ -184,6 +184,9 @@ void Connection::drive() {
       case State::kForward:
         pumpForward();
         break;
+      case State::kH2:
+        pumpH2();
+        break;
       case State::kAnswering:
       case State::kClosing:
         flushOut();
@@ -262,6 +265,9 @@ void Connection::updateInterest() {
     case State::kForward:
       exchange_.interest(*server_, clientEvents, serverEvents);
       break;
+    case State::kH2:
+      clientEvents = out_.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT;
+      break;
     case State::kAnswering:
     case State::kClosing:
       clientEvents = out_.empty() ? EPOLLIN : EPOLLOUT;
@@ -272,7 +278,8 @@ void Connection::updateInterest() {
   // A TLS client may need the other readiness to go on.
   if (client_->blockedOnWrite()) clientEvents |= EPOLLOUT;
   if (client_->blockedOnRead()) clientEvents |= EPOLLIN;
-  if (auto ok = ctx_.reactor.set(clientWatch_, clientEvents); !ok) {
+  // (A stream's connection has no socket to the client: the session wakes it.)
+  if (auto ok = stream_ ? Status{Ok{}} : ctx_.reactor.set(clientWatch_, clientEvents); !ok) {
     close("error", true);
     return;
   }
@@ -356,6 +363,12 @@ void Connection::onTick() {
       if (idle && !exchange_.answered()) {
         refuse(504, reason::kResponseTimeout, "the server did not answer in time");
       } else if (idle) {
+        close(reason::kIdleTimeout);
+      }
+      break;
+    case State::kH2:
+      if (idle && h2_->openStreams() == 0) {
+        h2_->shutdown();
         close(reason::kIdleTimeout);
       }
       break;
@@ -717,6 +730,11 @@ void Connection::flushOut() {
     }
     out_.consume(w.bytes);
   }
+  if (stream_) {  // an HTTP/2 stream is one request: nothing to linger for
+    returnPooled();
+    close("done");
+    return;
+  }
   if (state_ == State::kAnswering) {  // the connection goes on: the next request
     enter(State::kHead);
     request_.reset();
@@ -751,7 +769,7 @@ void Connection::rejudge() {
     const bool going = state_ == State::kTunnel || state_ == State::kForward ||
                        state_ == State::kDialing || state_ == State::kClientTls ||
                        state_ == State::kMinting || state_ == State::kPeekTls ||
-                       state_ == State::kSignedBody;
+                       state_ == State::kSignedBody || state_ == State::kH2;
     if (!request_ || !going) return;
     r = engineRequest();
   }
@@ -776,6 +794,10 @@ void Connection::rejudge() {
 
 void Connection::drain() {
   if (state_ == State::kHead && in_.empty()) close("shutdown");
+  if (state_ == State::kH2) {  // GOAWAY: the streams begun finish
+    h2_->shutdown();
+    drive();
+  }
 }
 
 void Connection::forceClose(std::string_view why) {
@@ -788,8 +810,23 @@ void Connection::close(std::string_view why, bool failure) {
   if (state_ == State::kClosed) return;
   cancelApproval();
   enter(State::kClosed);
-  --ctx_.stats.open;
-  if (ctx_.options.sink && requests_ > 0 && !action_.empty()) {
+  if (stream_) {
+    --ctx_.stats.h2Streams;
+  } else {
+    --ctx_.stats.open;
+  }
+  if (h2_) {
+    // Its streams' connections go with it.
+    for (std::uint64_t id : h2_->servers()) {
+      if (Connection* c = ctx_.find(id)) c->abandon();
+    }
+    h2_.reset();
+    --ctx_.stats.h2Connections;
+  }
+  // A stream's connection is accounted for by its client's (except the
+  // policy closing it: that names the request).
+  const bool ownEvent = !stream_ || why == reason::kPolicyChanged;
+  if (ctx_.options.sink && requests_ > 0 && !action_.empty() && ownEvent) {
     CloseFacts f;
     f.action = action_;
     f.method = lastMethod_;
@@ -852,7 +889,7 @@ DecisionFacts Connection::facts() const {
     f.decision = &decision_;
     f.engine = engine_.get();
   }
-  f.address = dialer_.dialled();
+  f.address = dialer_.dialled() ? dialer_.dialled() : pooledAddress_;
   f.route = dialer_.target().route.get();
   if (f.decision && bridge()) f.bridge = true;
   f.approved = approved();

@@ -20,6 +20,7 @@
 #include "libcommon/proxy/buffer.h"
 #include "libcommon/proxy/context.h"
 #include "libcommon/proxy/graphql_socket.h"
+#include "libcommon/proxy/h2_session.h"
 #include "libcommon/proxy/http_exchange.h"
 #include "libcommon/proxy/interception.h"
 #include "libcommon/proxy/origin_dialer.h"
@@ -58,14 +59,31 @@ namespace lens::proxy {
 // dialled; the address a redirected client had connected to is never used.
 // Refusals outside TLS end the connection with a one-line answer (a TLS
 // client gets an alert, a raw one the close).
-class Connection final : public IoHandler {
+//
+// HTTP/2 (connection_h2.cpp): an intercepted client that chose h2 by ALPN
+// gets an H2ServerSession; each of its streams is served by a connection
+// of its own whose client is the stream (H2StreamPipe), inside the same
+// interception (host, SNI, caller), reading the stream's request as
+// HTTP/1.1 (h2_translate.h) through the very pipeline above. Those
+// connections hand their idle origin connections to the next stream of
+// the same client (the pool), so the origin sees keep-alive HTTP/1.1.
+class Connection final : public IoHandler, private H2Host {
  public:
   Connection(ProxyContext& ctx, std::uint64_t id, util::UniqueFd fd, const sockaddr_storage& peer);
+  // A connection serving one stream of `parent` (an HTTP/2 client).
+  Connection(ProxyContext& ctx, std::uint64_t id, const Connection& parent,
+             std::unique_ptr<Stream> stream);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   void start();
+  void startStream();
+  // HTTP/2: the other side has news (a stream's bytes, an answer's room).
+  void wake();
+  // HTTP/2: the stream this connection serves ended first (reset by the
+  // client, or its connection closed).
+  void abandon();
   // lens-tproxy: the cage redirected this connection; `original` is where
   // the client meant to go; `loop` when that is one of our own listeners.
   void startTransparent(const net::SocketAddress& original, bool loop);
@@ -99,6 +117,7 @@ class Connection final : public IoHandler {
     kTunnel,       // relaying bytes both ways
     kForward,      // relaying one request and its response
     kAnswering,    // writing a refusal inside an intercepted connection, then the next request
+    kH2,           // an intercepted client speaking HTTP/2: its streams are served by others
     kClosing,      // writing a final answer, then closing
     kClosed,
   };
@@ -206,6 +225,18 @@ class Connection final : public IoHandler {
   void finishExchange();
   void closeServer();
 
+  // HTTP/2 (connection_h2.cpp).
+  void startH2();
+  void pumpH2();
+  [[nodiscard]] bool writeH2();
+  std::uint64_t serveStream(std::shared_ptr<H2Channel> channel) override;
+  void wakeStream(std::uint64_t server) override;
+  void abandonStream(std::uint64_t server) override;
+  std::string refuseStream(int status, std::string_view reason, std::string_view text) override;
+  // A stream's connection: an idle origin connection of the pool for `key`.
+  bool takePooled(const std::string& key);
+  void returnPooled();
+
   // Ending.
   void flushOut();
   void close(std::string_view reason, bool failure = false);
@@ -276,6 +307,21 @@ class Connection final : public IoHandler {
   std::uint64_t bytesUp_ = 0;
   std::uint64_t bytesDown_ = 0;
   std::uint32_t requests_ = 0;
+
+  // HTTP/2: the session of a client speaking it, or (stream_) the client
+  // this connection serves a stream of; the idle origin connections both
+  // share.
+  struct IdleOrigin {
+    std::string key;
+    std::unique_ptr<Stream> stream;
+    OutgoingEntry outgoing;
+    std::optional<net::IpAddress> address;
+  };
+  using OriginPool = std::vector<IdleOrigin>;
+  std::unique_ptr<H2ServerSession> h2_;
+  bool stream_ = false;
+  std::shared_ptr<OriginPool> pool_;
+  std::optional<net::IpAddress> pooledAddress_;  // where a pooled origin connection goes
 };
 
 }  // namespace lens::proxy

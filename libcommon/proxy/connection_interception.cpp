@@ -109,6 +109,10 @@ void Connection::continueClientTls() {
     case InterceptionSession::Handshake::kDone:
       insideTls_ = true;
       request_.reset();
+      if (mitm_->alpn() == "h2") {
+        startH2();
+        return;
+      }
       enter(State::kHead);
       deadline_ = ctx_.now + ctx_.options.headerTimeout;
       lastActive_ = ctx_.now;

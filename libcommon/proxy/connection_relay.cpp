@@ -40,6 +40,10 @@ void Connection::dial() {
     startForward();  // reuse the origin connection of the previous request
     return;
   }
+  if (stream_ && !server_ && takePooled(key)) {
+    startForward();  // one an earlier stream of the same HTTP/2 client left
+    return;
+  }
   closeServer();
   if (viaProxy && !ctx_.upstream) {
     refuse(503, reason::kNoUpstreamProxy,
@@ -260,6 +264,11 @@ void Connection::pumpForward() {
 
 void Connection::finishExchange() {
   if (!exchange_.keepServer()) closeServer();
+  if (stream_) {  // an HTTP/2 stream is one request; its origin connection serves the next
+    returnPooled();
+    close("done");
+    return;
+  }
   if (!exchange_.keepClient() || !request_->keepAlive || ctx_.draining) {
     close("done");
     return;

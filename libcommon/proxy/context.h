@@ -14,6 +14,7 @@
 #include "libcommon/proxy/approvals.h"
 #include "libcommon/proxy/bridge.h"
 #include "libcommon/proxy/caller_identifier.h"
+#include "libcommon/proxy/h2_session.h"
 #include "libcommon/proxy/pipe_pool.h"
 #include "libcommon/proxy/reactor.h"
 #include "libcommon/proxy/stream.h"
@@ -59,6 +60,10 @@ struct ServerOptions {
   // no-approver) and how long a connection waits for an answer at most.
   std::string approvalSocket;
   std::chrono::milliseconds approvalTimeout{70000};
+  // HTTP/2 inside interception: offered to clients by ALPN (--http2), and
+  // its limits.
+  bool http2 = true;
+  H2Limits h2;
 };
 
 struct Stats {
@@ -84,6 +89,9 @@ struct Stats {
   std::uint64_t intercepted = 0;     // client TLS sessions the proxy answered
   std::uint64_t mitmRequests = 0;    // requests read inside them
   std::uint64_t hostMismatches = 0;  // 421 answers
+  std::uint64_t h2Connections = 0;   // intercepted connections speaking HTTP/2 now
+  std::uint64_t h2Streams = 0;       // their streams being served now
+  std::uint64_t h2Goaways = 0;       // HTTP/2 connections ended for abuse or a protocol error
 };
 std::string statsJson(const Stats& stats, bool transparent = false);
 
@@ -125,6 +133,10 @@ struct ProxyContext {
   std::function<void(std::uint64_t id)> release;
   // The open connection with this id, or nullptr (for late callbacks).
   std::function<Connection*(std::uint64_t id)> find;
+  // A connection serving an HTTP/2 stream: its id, then the connection
+  // joins the others (ticked, re-judged, drained, found by id).
+  std::function<std::uint64_t()> newId;
+  std::function<void(std::unique_ptr<Connection>)> adopt;
 };
 
 }  // namespace lens::proxy

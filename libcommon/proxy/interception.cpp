@@ -35,6 +35,7 @@ InterceptionSession::Handshake InterceptionSession::handshake(Stream& client) {
     return Handshake::kFailed;
   }
   sni_ = canonicalHost(tls.serverName());
+  alpn_ = tls.alpn();
   return Handshake::kDone;
 }
 

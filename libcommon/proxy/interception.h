@@ -58,6 +58,8 @@ class InterceptionSession {
   [[nodiscard]] std::uint16_t port() const { return port_; }
   [[nodiscard]] decision::Door door() const { return door_; }
   [[nodiscard]] const std::string& sni() const { return sni_; }
+  // The protocol the client's handshake chose by ALPN ("h2", "http/1.1"; "" none).
+  [[nodiscard]] const std::string& alpn() const { return alpn_; }
   std::uint32_t requests = 0;  // requests read inside
 
  private:
@@ -65,6 +67,7 @@ class InterceptionSession {
   std::uint16_t port_;
   decision::Door door_;
   std::string sni_;  // what the client sent (lower case), "" none
+  std::string alpn_;
   std::string_view failureReason_;
   std::string failureDetail_;
 };

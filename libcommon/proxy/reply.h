@@ -48,6 +48,12 @@ inline constexpr std::string_view kClientTlsFailed =
 inline constexpr std::string_view kTlsHandshakeTimeout = "tls-handshake-timeout";
 inline constexpr std::string_view kResponseTimeout =
     "response-timeout";  // 504: no answer from the origin
+// HTTP/2 inside interception: the connection ends with GOAWAY.
+inline constexpr std::string_view kH2RapidReset = "h2-rapid-reset";  // CVE-2023-44487
+inline constexpr std::string_view kH2ContinuationFlood = "h2-continuation-flood";
+inline constexpr std::string_view kH2Flood =
+    "h2-flood";  // SETTINGS or PING faster than they are read
+inline constexpr std::string_view kH2ProtocolError = "h2-protocol-error";
 }  // namespace reason
 
 // The reason phrase of a status code lens-proxy sends ("Forbidden").

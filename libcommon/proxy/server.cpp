@@ -55,6 +55,9 @@ std::string statsJson(const Stats& s, bool transparent) {
   w.field("intercepted", s.intercepted);
   w.field("mitm_requests", s.mitmRequests);
   w.field("host_mismatches", s.hostMismatches);
+  w.field("h2_connections", s.h2Connections);
+  w.field("h2_streams", s.h2Streams);
+  w.field("h2_goaways", s.h2Goaways);
   if (transparent) {
     w.field("classified_tls", s.classifiedTls);
     w.field("classified_http", s.classifiedHttp);
@@ -146,6 +149,11 @@ Result<std::unique_ptr<Server>> Server::create(ServerOptions options) {
     auto it = raw->connections_.find(id);
     return it == raw->connections_.end() ? nullptr : it->second.get();
   };
+  ctx.newId = [raw] { return raw->nextId_++; };
+  ctx.adopt = [raw](std::unique_ptr<Connection> c) {
+    const std::uint64_t id = c->id();
+    raw->connections_.emplace(id, std::move(c));
+  };
 
   if (auto ok = self->handoff_.open(); !ok) return ok.error();
   sigset_t set;
@@ -210,6 +218,7 @@ void Server::loadInterceptionCa() {
   }
   tls::LeafOptions leaves;
   leaves.capacity = ctx_.options.leafCache;
+  if (ctx_.options.http2) leaves.alpn = {"h2", "http/1.1"};
   ctx_.leaves = std::make_unique<tls::LeafCache>(std::move(*ca), std::move(leaves));
   leafHandler_ = std::make_unique<Collector>([this] {
     if (ctx_.leaves) ctx_.leaves->collect();
@@ -315,7 +324,8 @@ void Server::accept(int listenFd) {
     }
     const int fd = owned.get();
     ++ctx_.stats.accepted;
-    if (connections_.size() >= ctx_.options.maxConnections) {
+    // (The connections serving HTTP/2 streams count with theirs.)
+    if (connections_.size() - ctx_.stats.h2Streams >= ctx_.options.maxConnections) {
       ++ctx_.stats.refusedOverLimit;
       if (ctx_.options.transparent == TransparentMode::kOff) {  // a redirected client gets no HTTP
         const std::string reply = errorReply(

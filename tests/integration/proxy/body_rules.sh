@@ -225,7 +225,7 @@ assert len(e) == 1 and e[0]["content_length"] == sys.argv[3] and e[0]["transfer_
 got=$(cq "${json[@]}" -H 'Expect: 100-continue' -D "$work/expect.head" --data-binary @"$work/expect.json" \
   https://graphql.test:8443/graphql)
 check "Expect: 100-continue: 200 (got $got)" -- test "$got" = "200 -"
-check "... the proxy answered 100 Continue" -- grep -q '^HTTP/1.1 100' "$work/expect.head"
+check "... the proxy answered 100 Continue" -- grep -Eq '^HTTP/(1.1|2) 100' "$work/expect.head"
 check "... the origin got the body" -- origin_saw "$work/graphql.log" "$(file_sha "$work/expect.json")"
 got=$(cq "${json[@]}" -H 'Expect:' --data-binary @"$work/big.json" https://graphql.test:8443/graphql)
 check "a body of 70000 bytes (over the default --max-graphql-body): 413 body-too-large (got $got)" -- \

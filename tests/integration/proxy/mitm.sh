@@ -8,7 +8,7 @@
 # enforced inside TLS and a refused request never reaches the origin (its
 # log proves it); name agreement (421 host-mismatch); an origin whose
 # certificate does not name it (502 origin-tls-failed); a client offering
-# only h2 (alert, alpn-unsupported); TLS to the origin through an https://
+# only h2 (answered in h2; proxy.h2 tests HTTP/2 itself); TLS to the origin through an https://
 # upstream proxy (TLS inside TLS); --intercept all; audit events per request
 # (mitm, status, bytes, no query string) and a close event with the count.
 set -euo pipefail
@@ -68,7 +68,7 @@ check "... all on one client connection (curl connected once)" -- grep -q '^403 
 check "the refused request never reached the origin (its log has the allowed ones only)" -- \
   bash -c "grep -q '^GET /api/b host=origin.test:8443$' '$work/origin.log' && ! grep -q ' /private ' '$work/origin.log'"
 check "... and the origin connection carried both allowed requests" -- grep -q '^conn-requests=2$' "$work/third"
-out=$(mc -i https://origin.test:8443/private)
+out=$(mc --http1.1 -i https://origin.test:8443/private)
 check "the refusal is a 403 inside TLS with X-Lens-Reason" -- \
   has_lines "$out" '^HTTP/1.1 403' '^X-Lens-Reason: http-rule-denied'
 out=$(mc -X POST --data-binary 'hello' https://origin.test:8443/upload)
@@ -185,20 +185,20 @@ check "... audited as a refused POST" -- \
   audit_has '"action":"POST https://origin.test:8444/cgi-bin/git.py/repo.git/git-receive-pack".*"status_code":403'
 
 echo "== name agreement, origin certificates, ALPN"
-out=$(mc -i -H 'Host: other.test:8443' https://origin.test:8443/api/a)
+out=$(mc --http1.1 -i -H 'Host: other.test:8443' https://origin.test:8443/api/a)
 check "Host other.test inside a connection for origin.test: 421 host-mismatch" -- \
   has_lines "$out" '^HTTP/1.1 421' '^X-Lens-Reason: host-mismatch'
 check "... and nothing reached the origin for other.test" -- \
   bash -c "grep -q 'host=origin.test' '$work/origin.log' && ! grep -q 'host=other.test' '$work/origin.log'"
-out=$(mc -i https://other.test:8443/x)
+out=$(mc --http1.1 -i https://other.test:8443/x)
 check "an origin whose certificate does not name the host: 502 origin-tls-failed" -- \
   has_lines "$out" '^HTTP/1.1 502' '^X-Lens-Reason: origin-tls-failed'
 check "... with OpenSSL's reason in the audit event" -- \
   audit_has '"host":"other.test".*"reason":"origin-tls-failed".*"detail":"certificate verification failed: '
 in_sbx openssl s_client -proxy 127.0.0.1:3128 -connect origin.test:8443 -servername origin.test -alpn h2 \
   -CAfile "$lens_ca" </dev/null >"$work/alpn.out" 2>&1 || true
-check "a client offering only h2 gets an alert" -- grep -qi 'no application protocol' "$work/alpn.out"
-check "... and an audit event saying why" -- audit_has '"reason":"alpn-unsupported"'
+check "a client offering only h2 gets h2 (--http2 on; proxy.h2 checks the alert under --http2 off)" -- \
+  grep -q '^ALPN protocol: h2' "$work/alpn.out"
 
 echo "== audit"
 mc -o /dev/null 'https://origin.test:8443/api/q?token=SECRET123' >/dev/null

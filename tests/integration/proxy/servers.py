@@ -119,6 +119,12 @@ class Origin(http.server.BaseHTTPRequestHandler):
                 f"body-bytes={body_bytes}\n").encode()
         self.send_response(200)
         self.send_hop_headers()
+        if self.path == "/trailers":  # a chunked body with trailer fields (gRPC's status rides there)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "x-checksum")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\nx-checksum: c0ffee\r\n\r\n" % (len(text), text))
+            return
         if self.path == "/chunked":
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()

@@ -48,10 +48,10 @@ start_tproxy --origin-ca "$work/ca.crt"
 echo "== interception without proxy settings"
 out=$(tc --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 https://origin.test:8443/api/x)
 check "an intercepted request reaches the origin (the client trusts only the lens CA)" -- grep -q '^origin GET /api/x$' <<<"$out"
-out=$(tc -i --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 https://origin.test:8443/admin)
+out=$(tc --http1.1 -i --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 https://origin.test:8443/admin)
 check "a request the rules do not cover is refused 403 inside TLS" -- \
   has_lines "$out" '^HTTP/1.1 403' '^X-Lens-Reason: http-rule-denied'
-out=$(tc -i --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 -H 'Host: other.test:8443' https://origin.test:8443/api/x)
+out=$(tc --http1.1 -i --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 -H 'Host: other.test:8443' https://origin.test:8443/api/x)
 check "Host other than the SNI: 421 host-mismatch" -- grep -q '^HTTP/1.1 421' <<<"$out"
 out=$(tc --cacert "$work/ca.crt" --resolve other.test:8443:10.199.0.2 https://other.test:8443/ 2>&1)
 check "a name without rules is spliced: the client sees the origin's own certificate" -- \

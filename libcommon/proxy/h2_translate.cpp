@@ -1,0 +1,220 @@
+#include "libcommon/proxy/h2_translate.h"
+
+#include <algorithm>
+
+#include "libcommon/http/raw_request.h"
+#include "libcommon/util/strings.h"
+
+namespace lens::proxy {
+
+namespace {
+
+Error invalid(std::string message) { return Error{ErrorCode::kInvalidInput, std::move(message)}; }
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// Connection management of HTTP/1.1 that HTTP/2 has no place for (RFC 9113
+// section 8.2.2).
+bool connectionSpecific(std::string_view lowerName) {
+  return lowerName == "connection" || lowerName == "keep-alive" ||
+         lowerName == "proxy-connection" || lowerName == "transfer-encoding" ||
+         lowerName == "upgrade" || lowerName == "te";
+}
+
+// "Name: value" lines (CRLF or LF; no folding, no bare CR: the parser of
+// the head refused those) into lower-case fields.
+Status splitFields(std::string_view lines, std::vector<H2Field>& out) {
+  while (!lines.empty()) {
+    const std::size_t end = lines.find('\n');
+    std::string_view line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;
+    const std::size_t colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos) return invalid("malformed header line");
+    std::string name = util::toLower(line.substr(0, colon));
+    if (connectionSpecific(name)) continue;
+    out.push_back({std::move(name), std::string(trimmed(line.substr(colon + 1)))});
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endStream) {
+  const std::string* method = nullptr;
+  const std::string* scheme = nullptr;
+  const std::string* path = nullptr;
+  const std::string* authority = nullptr;
+  const std::string* host = nullptr;
+  bool hasLength = false;
+  std::string cookie;
+  auto once = [](const std::string*& slot, const H2Field& f) -> Status {
+    if (slot != nullptr) return invalid("repeated " + f.name);
+    slot = &f.value;
+    return Ok{};
+  };
+  for (const H2Field& f : fields) {
+    if (!f.name.empty() && f.name.front() == ':') {
+      Status ok = Ok{};
+      if (f.name == ":method") {
+        ok = once(method, f);
+      } else if (f.name == ":scheme") {
+        ok = once(scheme, f);
+      } else if (f.name == ":path") {
+        ok = once(path, f);
+      } else if (f.name == ":authority") {
+        ok = once(authority, f);
+      } else if (f.name == ":protocol") {
+        return invalid("extended CONNECT is not relayed over HTTP/2");
+      } else {
+        return invalid("unknown pseudo-header field");
+      }
+      if (!ok) return ok.error();
+    } else if (f.name == "host") {
+      if (host != nullptr) return invalid("repeated host");
+      host = &f.value;
+    } else if (f.name == "te" && !util::iequals(trimmed(f.value), "trailers")) {
+      return invalid("te other than trailers");
+    } else if (f.name == "transfer-encoding") {
+      return invalid("transfer-encoding in an HTTP/2 request");
+    } else if (f.name == "content-length") {
+      hasLength = true;
+    }
+  }
+  if (method == nullptr) return invalid("no :method");
+  if (*method == "CONNECT") return invalid("CONNECT inside an intercepted connection");
+  if (scheme == nullptr || path == nullptr) return invalid("no :scheme or :path");
+  if (*scheme != "https") return invalid(":scheme is not https");
+  if (path->empty() || (path->front() != '/' && !(*path == "*" && *method == "OPTIONS")))
+    return invalid(":path is not in origin form");
+  if (authority == nullptr && host == nullptr) return invalid("no :authority and no host");
+  if (authority != nullptr && host != nullptr && !util::iequals(*authority, *host))
+    return invalid("host disagrees with :authority");
+  const std::string& name = authority != nullptr ? *authority : *host;
+  if (name.empty()) return invalid("empty :authority");
+
+  H1Request out;
+  out.method = *method;
+  std::string& head = out.head;
+  head.reserve(256);
+  head.append(*method).append(" ").append(*path).append(" HTTP/1.1\r\nHost: ").append(name);
+  head.append("\r\n");
+  for (const H2Field& f : fields) {
+    if (f.name.front() == ':' || f.name == "host" || f.name == "te") continue;
+    if (f.name == "cookie") {  // crumbs, joined into the one field HTTP/1.1 allows
+      if (!cookie.empty()) cookie.append("; ");
+      cookie.append(f.value);
+      continue;
+    }
+    head.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  if (!cookie.empty()) head.append("cookie: ").append(cookie).append("\r\n");
+  if (!endStream && !hasLength) {
+    head.append("transfer-encoding: chunked\r\n");
+    out.chunked = true;
+  }
+  head.append("\r\n");
+  return out;
+}
+
+Result<H1ResponseReader::Event> H1ResponseReader::decodeHead(std::string& in) {
+  const std::optional<std::size_t> end = http::findHeadEnd(in);
+  if (!end) {
+    if (in.size() > 256 * 1024) return invalid("response head too large");
+    return Event::kNeedMore;
+  }
+  const std::string_view head = std::string_view(in).substr(0, *end);
+  auto parsed = http::parseResponseHead(head, method_);
+  if (!parsed) return parsed.error();
+  if (parsed->status == 101) return invalid("an upgrade cannot be answered on an HTTP/2 stream");
+  fields_.clear();
+  const std::size_t lineEnd = head.find('\n');
+  if (auto ok = splitFields(head.substr(lineEnd + 1), fields_); !ok) return ok.error();
+  status_ = parsed->status;
+  in.erase(0, *end);
+  if (status_ < 200) return Event::kInterim;
+  framing_ = parsed->framing;
+  remaining_ = parsed->contentLength;
+  if (framing_ != http::Framing::kLength || status_ == 204) {
+    std::erase_if(fields_, [](const H2Field& f) { return f.name == "content-length"; });
+  }
+  phase_ = framing_ == http::Framing::kNone ? Phase::kEnded : Phase::kBody;
+  return Event::kHead;
+}
+
+Result<H1ResponseReader::Event> H1ResponseReader::decode(std::string& in, bool eof) {
+  data_.clear();
+  switch (phase_) {
+    case Phase::kHead: {
+      auto event = decodeHead(in);
+      if (event && *event == Event::kNeedMore && eof) return invalid("the response ended early");
+      return event;
+    }
+    case Phase::kEnded:
+      if (!in.empty()) return invalid("bytes after the response");
+      return Event::kNeedMore;
+    case Phase::kBody:
+      break;
+  }
+  switch (framing_) {
+    case http::Framing::kLength: {
+      const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
+      remaining_ -= take;
+      if (take > 0) {
+        data_.assign(in, 0, take);
+        in.erase(0, take);
+        return Event::kData;
+      }
+      if (remaining_ == 0) {
+        phase_ = Phase::kEnded;
+        return Event::kEnd;
+      }
+      if (eof) return invalid("the response body ended early");
+      return Event::kNeedMore;
+    }
+    case http::Framing::kUntilClose:
+      if (!in.empty()) {
+        data_.swap(in);
+        in.clear();
+        return Event::kData;
+      }
+      if (eof) {
+        phase_ = Phase::kEnded;
+        return Event::kEnd;
+      }
+      return Event::kNeedMore;
+    case http::Framing::kChunked: {
+      if (chunked_.done()) {
+        phase_ = Phase::kEnded;
+        if (trailers_.empty()) return Event::kEnd;
+        fields_.clear();
+        if (auto ok = splitFields(trailers_, fields_); !ok) return ok.error();
+        trailers_.clear();
+        std::erase_if(fields_, [](const H2Field& f) { return f.name == "content-length"; });
+        return fields_.empty() ? Event::kEnd : Event::kTrailers;
+      }
+      if (in.empty()) {
+        if (eof) return invalid("the chunked response ended early");
+        return Event::kNeedMore;
+      }
+      auto used = chunked_.feed(in, &data_, &trailers_);
+      if (!used) return used.error();
+      in.erase(0, *used);
+      if (!data_.empty()) return Event::kData;
+      if (chunked_.done()) return decode(in, eof);
+      return Event::kNeedMore;
+    }
+    case http::Framing::kNone:
+      break;
+  }
+  phase_ = Phase::kEnded;
+  return Event::kEnd;
+}
+
+}  // namespace lens::proxy

@@ -1,0 +1,96 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libcommon/http/framing.h"
+#include "libcommon/util/result.h"
+
+namespace lens::proxy {
+
+// An HTTP/2 stream is judged, injected, re-signed and relayed by the same
+// pipeline as an HTTP/1.1 request inside an intercepted connection
+// (DESIGN.md 5a): the stream's request is written as the HTTP/1.1 message
+// that pipeline reads, and the HTTP/1.1 answer it writes (the origin's
+// response, or the proxy's own refusal) is read back into HTTP/2 frames.
+// Both directions are framed here, by the proxy, never by the client's
+// bytes: the request body goes with the Content-Length the stream declared
+// (which nghttp2 holds the DATA to) or chunked, the response is parsed as
+// strictly as any origin response.
+
+struct H2Field {
+  std::string name;  // lower case (HTTP/2 field names are)
+  std::string value;
+};
+
+// The request of one stream, as HTTP/1.1.
+struct H1Request {
+  std::string head;  // request line, Host first, the fields, framing, empty line
+  std::string method;
+  bool chunked = false;  // the body follows chunked (no content-length was declared)
+};
+
+// Writes a stream's request (its fields as nghttp2 accepted them: valid
+// names and values, no connection-specific fields, pseudo-fields first) as
+// an HTTP/1.1 head. `endStream`: the HEADERS frame ended the stream (no
+// body). Refused (ErrorCode::kInvalidInput, the stream gets 400): a
+// missing or repeated :method, :scheme or :path, a :scheme other than
+// https, no :authority and no host, a host that disagrees with :authority,
+// CONNECT (plain or extended, RFC 8441: the client falls back to
+// HTTP/1.1), an unknown pseudo-field, a `te` other than "trailers", a
+// Transfer-Encoding field. Cookie crumbs are joined with "; " (RFC 9113
+// section 8.2.3). A `te: trailers` field is dropped (hop-by-hop; the
+// pipeline would drop it anyway).
+[[nodiscard]] Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endStream);
+
+// Reads the HTTP/1.1 response the pipeline writes for one stream, as it
+// arrives, into what the HTTP/2 stream sends: interim responses, the
+// final head, body bytes, trailers, the end.
+class H1ResponseReader {
+ public:
+  // What decode() found; the caller takes it from the members below.
+  enum class Event : std::uint8_t {
+    kNeedMore,  // nothing whole yet
+    kInterim,   // a 1xx (other than 101): status() and fields()
+    kHead,      // the final response head: status() and fields()
+    kData,      // body bytes: data()
+    kTrailers,  // the chunked body's trailer fields: fields()
+    kEnd,       // the response is whole
+  };
+
+  // `method`: of the request (a HEAD response has no body).
+  explicit H1ResponseReader(std::string method) : method_(std::move(method)) {}
+
+  // Takes what it can from the front of `in` (erasing it) and says what it
+  // found; call again until kNeedMore. `eof`: nothing more will come (a
+  // body delimited by the close ends there). A malformed response, a 101,
+  // or bytes past the response's end are errors (ErrorCode::kInvalidInput).
+  [[nodiscard]] Result<Event> decode(std::string& in, bool eof);
+
+  [[nodiscard]] int status() const { return status_; }
+  [[nodiscard]] const std::vector<H2Field>& fields() const { return fields_; }
+  [[nodiscard]] std::string& data() { return data_; }
+  [[nodiscard]] bool ended() const { return phase_ == Phase::kEnded; }
+  [[nodiscard]] bool headSeen() const { return phase_ != Phase::kHead; }
+  // The final head declared a length (content-length is passed on).
+  [[nodiscard]] http::Framing framing() const { return framing_; }
+
+ private:
+  enum class Phase : std::uint8_t { kHead, kBody, kEnded };
+  [[nodiscard]] Result<Event> decodeHead(std::string& in);
+
+  std::string method_;
+  Phase phase_ = Phase::kHead;
+  int status_ = 0;
+  std::vector<H2Field> fields_;
+  std::string data_;
+  http::Framing framing_ = http::Framing::kNone;
+  std::uint64_t remaining_ = 0;
+  http::ChunkedScanner chunked_;
+  std::string trailers_;  // raw trailer lines of a chunked body
+};
+
+}  // namespace lens::proxy

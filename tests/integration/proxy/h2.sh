@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# HTTP/2 inside interception (lens-proxy --http2 on, the default): curl
+# --http2 opens several streams on one connection, one refused by a path
+# rule while the others succeed; each stream is judged, audited and relayed
+# to the HTTP/1.1 origin by the same pipeline as an HTTP/1.1 request
+# (bodies with and without a length, a 2 MiB download through the flow
+# control windows, response trailers, 421 for an :authority other than
+# the connection's host); h2load as a load client; a hostile client
+# (h2_hostile.py: rapid reset, CONTINUATION flood, oversized header block,
+# SETTINGS flood) gets GOAWAY and an audit event while the proxy's memory
+# stays bounded; --http2 off keeps HTTP/1.1.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+"$python" -c 'import h2' 2>/dev/null || skip "needs python3-h2"
+in_sbx curl -V | grep -q HTTP2 || skip "curl has no HTTP/2"
+
+make_certs
+start_dns_upstream
+serve_py "$outside" origins origin --listen 10.199.0.2:8443 --tls "$work/origin.crt" "$work/origin.key" \
+  --log "$work/origin.log"
+
+mkdir -p "$work/state"
+"$proxy" ca init --state-dir "$work/state" >/dev/null
+lens_ca=$work/state/ca/ca.crt
+cat >"$work/policy.json" <<'JSON'
+{"type": "policy", "network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"http": [
+  {"match": "origin.test:8443", "verdict": "allow", "transport": "direct",
+   "rules": [{"method": "GET", "path": "/api/**"}, {"method": "GET", "path": "/big/**"},
+             {"method": "GET", "path": "/trailers"}, {"method": "POST", "path": "/upload"},
+             {"method": "GET", "path": "/"}]}]}}}
+JSON
+start_proxy --origin-ca "$work/ca.crt"
+
+# h2c ARGS...: curl --http2 through the proxy trusting only the lens CA.
+h2c() { in_sbx curl -sS --max-time 20 --http2 --proxy http://127.0.0.1:3128 --cacert "$lens_ca" "$@" 2>&1 || true; }
+
+echo "== several streams on one connection"
+out=$(h2c -Z --parallel-immediate -w '%{http_code} %{http_version} %{url_effective}\n' -o /dev/null -o /dev/null \
+  -o /dev/null -o /dev/null https://origin.test:8443/api/a https://origin.test:8443/api/b \
+  https://origin.test:8443/private https://origin.test:8443/api/c | sort -k3)
+echo "$out" >"$work/parallel.out"
+check "four streams: /api/a, /api/b, /api/c 200 over HTTP/2, /private refused 403" -- has_lines "$out" \
+  '^200 2 https://origin.test:8443/api/a$' '^200 2 https://origin.test:8443/api/b$' \
+  '^200 2 https://origin.test:8443/api/c$' '^403 2 https://origin.test:8443/private$'
+check "the refused stream never reached the origin" -- \
+  bash -c "grep -q '^GET /api/c ' '$work/origin.log' && ! grep -q ' /private ' '$work/origin.log'"
+out=$(h2c -i https://origin.test:8443/private)
+check "the refusal is an HTTP/2 403 with x-lens-reason" -- has_lines "$out" '^HTTP/2 403' '^x-lens-reason: http-rule-denied'
+out=$(h2c -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' https://origin.test:8443/api/x https://origin.test:8443/api/y)
+check "two requests in a row reuse the one HTTP/2 connection" -- test "$(tr '\n' ' ' <<<"$out")" = "200 1 200 0 "
+
+echo "== bodies, downloads, trailers"
+out=$(h2c -X POST --data-binary 'hello' https://origin.test:8443/upload)
+check "a POST with a length: the body arrives" -- grep -q '^body-bytes=5$' <<<"$out"
+out=$(head -c 300000 /dev/zero | h2c -X POST -T - https://origin.test:8443/upload)
+check "a POST without a length (chunked to the origin): 300000 bytes arrive" -- grep -q '^body-bytes=300000$' <<<"$out"
+out=$(h2c -o "$work/big" -w '%{http_code} %{size_download}' https://origin.test:8443/big/2097152)
+check "a 2 MiB download arrives whole through the windows" -- test "$out" = "200 2097152"
+out=$(in_sbx "$python" "$source_dir/tests/integration/proxy/h2_client.py" --proxy 127.0.0.1:3128 --ca "$lens_ca" \
+  --connect origin.test:8443 get /trailers 2>&1 || true)
+check "response trailers arrive as HTTP/2 trailers" -- has_lines "$out" '^status 200$' '^trailer x-checksum: c0ffee$'
+out=$(h2c -o /dev/null -w '%{http_code}' -H 'Host: other.test:8443' https://origin.test:8443/api/a)
+check ":authority other than the connection's host: 421" -- test "$out" = 421
+
+echo "== audit"
+audit_event "each stream has its decision event (door connect, mitm, status)" -- \
+  'e["action"] == "GET https://origin.test:8443/api/c" and m.get("mitm") is True and m.get("status_code", e.get("statusCode")) in (200, None)'
+audit_event "the refused stream's event" -- \
+  'e["action"] == "GET https://origin.test:8443/private" and m.get("reason") == "http-rule-denied"'
+
+echo "== load: h2load through a CONNECT shim"
+# h2load has no proxy option: --connect-to a local relay that CONNECTs.
+cat >"$work/shim.py" <<'PY'
+import socket, sys, threading
+listen, proxy, target = sys.argv[1], sys.argv[2], sys.argv[3]
+def pump(a, b):
+    try:
+        while (d := a.recv(65536)):
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(c):
+    host, port = proxy.rsplit(":", 1)
+    p = socket.create_connection((host, int(port)))
+    p.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += p.recv(1)
+    threading.Thread(target=pump, args=(c, p), daemon=True).start()
+    pump(p, c)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+h, port = listen.rsplit(":", 1)
+s.bind((h, int(port)))
+s.listen(64)
+open(sys.argv[4], "w").close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+if in_sbx sh -c 'command -v h2load' >/dev/null; then
+  nsenter --net="/run/netns/$sbx" "$python" "$work/shim.py" 127.0.0.1:4443 127.0.0.1:3128 origin.test:8443 \
+    "$work/shim.ready" &
+  pids+=($!)
+  wait_ready "$work/shim.ready" shim
+  # (Each concurrent stream has an origin connection of its own: servers.py
+  # accepts a backlog of 5, so the load stays near that.)
+  in_sbx h2load -n 400 -c 2 -m 3 --connect-to=127.0.0.1:4443 https://origin.test:8443/api/load \
+    >"$work/h2load.out" 2>&1 || true
+  check "h2load: 400 requests over 2 connections, 3 streams each, all 2xx" -- \
+    grep -Eq '^status codes: 400 2xx, 0 3xx, 0 4xx, 0 5xx' "$work/h2load.out"
+  check "... negotiated h2" -- grep -q 'Application protocol: h2' "$work/h2load.out"
+else
+  echo "skip h2load: not installed (Debian package nghttp2-client)"
+fi
+
+echo "== a hostile client"
+hc() {
+  in_sbx "$python" "$source_dir/tests/integration/proxy/h2_client.py" --proxy 127.0.0.1:3128 --ca "$lens_ca" \
+    --connect origin.test:8443 "$@" 2>&1 || true
+}
+before=$(wc -l <"$work/origin.log")
+out=$(hc rapid-reset 2000)
+# (python3-h2 may stop at a frame for a stream it reset before it reads
+# the GOAWAY: the end of the connection is what is checked, the reason is
+# the audit event's.)
+check "rapid reset (2000 streams opened and reset): the connection ends" -- grep -Eq '^(goaway ENHANCE_YOUR_CALM|closed)' <<<"$out"
+check "... audited as h2-rapid-reset" -- audit_has '"reason":"h2-rapid-reset"'
+after=$(wc -l <"$work/origin.log")
+check "... and far fewer requests than streams reached the origin" -- test $((after - before)) -lt 1000
+out=$(hc continuation-flood 200)
+check "CONTINUATION flood: GOAWAY" -- grep -q '^goaway' <<<"$out"
+check "... audited as h2-continuation-flood" -- audit_has '"reason":"h2-continuation-flood"'
+out=$(hc big-header 40000)
+check "a header block over --max-header-size: 431 for that stream, the next stream answered" -- \
+  has_lines "$out" '^stream 1 status 431$' '^stream 3 status 200$'
+out=$(hc settings-flood 20000)
+check "SETTINGS flood without reading the answers: the connection ends" -- grep -Eq '^(goaway|closed)' <<<"$out"
+check "the proxy's peak memory stayed under 64 MiB" -- \
+  bash -c "test \$(awk '/^VmHWM/ {print \$2}' /proc/$proxy_pid/status) -lt 65536"
+out=$(h2c -o /dev/null -w '%{http_code} %{http_version}' https://origin.test:8443/api/still)
+check "... and it still serves HTTP/2" -- test "$out" = "200 2"
+
+echo "== --http2 off"
+stop_proxy
+start_proxy --origin-ca "$work/ca.crt" --http2 off
+out=$(h2c -o /dev/null -w '%{http_code} %{http_version}' https://origin.test:8443/api/a)
+check "curl --http2 gets HTTP/1.1" -- test "$out" = "200 1.1"
+in_sbx openssl s_client -proxy 127.0.0.1:3128 -connect origin.test:8443 -servername origin.test -alpn h2 \
+  -CAfile "$lens_ca" </dev/null >"$work/alpn.out" 2>&1 || true
+check "a client offering only h2 gets an alert" -- grep -qi 'no application protocol' "$work/alpn.out"
+check "... and an audit event saying why" -- audit_has '"reason":"alpn-unsupported"'
+
+finish
