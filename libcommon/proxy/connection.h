@@ -20,6 +20,7 @@
 #include "libcommon/proxy/buffer.h"
 #include "libcommon/proxy/context.h"
 #include "libcommon/proxy/graphql_socket.h"
+#include "libcommon/proxy/h2_origin.h"
 #include "libcommon/proxy/h2_session.h"
 #include "libcommon/proxy/http_exchange.h"
 #include "libcommon/proxy/interception.h"
@@ -236,6 +237,11 @@ class Connection final : public IoHandler, private H2Host {
   // A stream's connection: an idle origin connection of the pool for `key`.
   bool takePooled(const std::string& key);
   void returnPooled();
+  // A stream's connection: its request goes on an HTTP/2 session to the
+  // origin (one the pool has for `key`, or the connection just dialled when
+  // the origin chose h2).
+  bool joinH2Origin(const std::string& key);
+  bool startH2Origin();
 
   // Ending.
   void flushOut();
@@ -317,7 +323,10 @@ class Connection final : public IoHandler, private H2Host {
     OutgoingEntry outgoing;
     std::optional<net::IpAddress> address;
   };
-  using OriginPool = std::vector<IdleOrigin>;
+  struct OriginPool {
+    std::vector<IdleOrigin> idle;                            // HTTP/1.1, one request at a time
+    std::vector<std::shared_ptr<H2OriginSession>> sessions;  // HTTP/2, shared by the streams
+  };
   std::unique_ptr<H2ServerSession> h2_;
   bool stream_ = false;
   std::shared_ptr<OriginPool> pool_;

@@ -97,13 +97,20 @@ bool Connection::writeH2() {
 }
 
 void Connection::pumpH2() {
+  // Frames waiting first: the client's bytes are read only while they go.
+  if (!writeH2()) {
+    close("client-closed", h2_->openStreams() != 0);
+    return;
+  }
   std::size_t budget = kH2ReadBudget;
   char chunk[16 * 1024];
   bool clientEnded = false;
+  bool drained = false;  // read until the client had nothing more
   while (budget > 0 && h2_->failure().empty() && out_.size() < kH2OutLimit) {
     const IoResult r = client_->read(chunk, sizeof chunk);
     if (r.status == IoStatus::kWouldBlock) {
       clientReadable_ = false;
+      drained = true;
       break;
     }
     if (r.status != IoStatus::kOk) {
@@ -121,11 +128,12 @@ void Connection::pumpH2() {
     h2_->pump();
     const std::size_t before = out_.size();
     h2_->produce(out_, kH2OutLimit);
+    const bool produced = out_.size() > before;
     if (!writeH2()) {
       close("client-closed", !h2_->finished());
       return;
     }
-    if (out_.size() == before || !out_.empty()) break;
+    if (!produced || !out_.empty()) break;
   }
   if (!h2_->failure().empty() && out_.empty()) {
     ++ctx_.stats.h2Goaways;
@@ -145,7 +153,10 @@ void Connection::pumpH2() {
     close("done");
     return;
   }
-  if (budget == 0) ctx_.reactor.again(clientWatch_);
+  // TLS may hold client bytes already read from the socket, which no
+  // readiness announces: read again on the next turn, unless the frames to
+  // send wait for the client (its readiness to write brings us back).
+  if (!drained && out_.size() < kH2OutLimit) ctx_.reactor.again(clientWatch_);
 }
 
 std::uint64_t Connection::serveStream(std::shared_ptr<H2Channel> channel) {
@@ -187,13 +198,13 @@ std::string Connection::refuseStream(int status, std::string_view why, std::stri
 
 bool Connection::takePooled(const std::string& key) {
   if (!pool_) return false;
-  for (auto it = pool_->begin(); it != pool_->end();) {
+  for (auto it = pool_->idle.begin(); it != pool_->idle.end();) {
     if (it->key != key) {
       ++it;
       continue;
     }
     IdleOrigin idle = std::move(*it);
-    it = pool_->erase(it);
+    it = pool_->idle.erase(it);
     // Closed (or talking) while it waited: not used.
     char probe = 0;
     if (idle.stream->read(&probe, 1).status != IoStatus::kWouldBlock) continue;
@@ -209,7 +220,8 @@ bool Connection::takePooled(const std::string& key) {
 }
 
 void Connection::returnPooled() {
-  if (!pool_ || !server_ || serverKey_.empty() || dialer_.busy()) return;
+  // (A request on an HTTP/2 origin session is no connection of its own.)
+  if (!pool_ || !server_ || server_->fd() < 0 || serverKey_.empty() || dialer_.busy()) return;
   ctx_.reactor.remove(serverWatch_);  // the socket stays open
   IdleOrigin idle;
   idle.key = serverKey_;
@@ -218,8 +230,39 @@ void Connection::returnPooled() {
   idle.address = dialer_.dialled() ? dialer_.dialled() : pooledAddress_;
   serverWatch_.fd = -1;
   serverKey_.clear();
-  if (pool_->size() >= kIdleOrigins) pool_->erase(pool_->begin());
-  pool_->push_back(std::move(idle));
+  if (pool_->idle.size() >= kIdleOrigins) pool_->idle.erase(pool_->idle.begin());
+  pool_->idle.push_back(std::move(idle));
+}
+
+bool Connection::joinH2Origin(const std::string& key) {
+  if (!pool_) return false;
+  std::erase_if(pool_->sessions, [](const auto& s) { return !s->usable(); });
+  for (const auto& session : pool_->sessions) {
+    if (session->key() != key) continue;
+    auto stream = session->open([&ctx = ctx_, id = id_] {
+      if (Connection* c = ctx.find(id)) c->wake();
+    });
+    if (!stream) continue;
+    server_ = std::move(stream);
+    serverKey_ = key;
+    pooledAddress_ = session->address();
+    serverReadable_ = false;
+    return true;
+  }
+  return false;
+}
+
+bool Connection::startH2Origin() {
+  auto* tls = dynamic_cast<TlsStream*>(server_.get());
+  if (!stream_ || !pool_ || tls == nullptr || tls->alpn() != "h2") return false;
+  ctx_.reactor.remove(serverWatch_);  // the session watches the socket from here on
+  serverWatch_.fd = -1;
+  auto session = std::make_shared<H2OriginSession>(ctx_.reactor, serverKey_, std::move(server_),
+                                                   std::move(serverOutgoing_), dialer_.dialled());
+  server_.reset();
+  if (!session->start()) return false;
+  pool_->sessions.push_back(std::move(session));
+  return joinH2Origin(serverKey_);
 }
 
 }  // namespace lens::proxy

@@ -40,7 +40,7 @@ void Connection::dial() {
     startForward();  // reuse the origin connection of the previous request
     return;
   }
-  if (stream_ && !server_ && takePooled(key)) {
+  if (stream_ && !server_ && (joinH2Origin(key) || takePooled(key))) {
     startForward();  // one an earlier stream of the same HTTP/2 client left
     return;
   }
@@ -60,7 +60,9 @@ void Connection::dial() {
   target.approved = approved();
   if (mitm_) {
     target.tls = ctx_.originTls;
-    target.alpn = {"http/1.1"};
+    // An HTTP/2 client's stream: h2 too, a session the streams then share.
+    target.alpn = stream_ && !viaProxy && !bridge ? std::vector<std::string>{"h2", "http/1.1"}
+                                                  : std::vector<std::string>{"http/1.1"};
   }
   if (bridge) {
     auto tls = ctx_.bridgeTls.get(*bridge, ctx_.options.originCaPem);
@@ -83,6 +85,11 @@ void Connection::onDialed() {
   serverPending_ = dialer_.takePending();
   serverKey_ = pendingKey_;
   serverReadable_ = false;
+  if (stream_ && dynamic_cast<TlsStream*>(server_.get()) != nullptr &&
+      static_cast<TlsStream&>(*server_).alpn() == "h2" && !startH2Origin()) {
+    refuse(502, reason::kBadResponse, "the HTTP/2 connection to the origin could not start");
+    return;
+  }
   if (mitm_ || request_->kind == RequestKind::kForward) {
     startForward();
     return;

@@ -1,10 +1,10 @@
 #include "libcommon/proxy/h2_session.h"
 
-#include <nghttp2/nghttp2.h>
-
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
+#include "libcommon/proxy/h2_common.h"
 #include "libcommon/proxy/reply.h"
 
 namespace lens::proxy {
@@ -20,26 +20,6 @@ struct OptionDeleter {
 struct CallbacksDeleter {
   void operator()(nghttp2_session_callbacks* c) const { nghttp2_session_callbacks_del(c); }
 };
-
-std::string hexSize(std::size_t n) {
-  char text[20];
-  const int length = std::snprintf(text, sizeof text, "%zx\r\n", n);
-  return std::string(text, static_cast<std::size_t>(length));
-}
-
-nghttp2_nv nv(std::string_view name, std::string_view value) {
-  // nghttp2 copies names and values (NGHTTP2_NV_FLAG_NONE); it never writes them.
-  return nghttp2_nv{const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(name.data())),
-                    const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(value.data())),
-                    name.size(), value.size(), NGHTTP2_NV_FLAG_NONE};
-}
-
-std::vector<nghttp2_nv> nvs(const std::vector<H2Field>& fields) {
-  std::vector<nghttp2_nv> out;
-  out.reserve(fields.size() + 1);
-  for (const H2Field& f : fields) out.push_back(nv(f.name, f.value));
-  return out;
-}
 
 }  // namespace
 
@@ -97,11 +77,8 @@ struct H2ServerSession::StreamState {
   std::uint64_t server = 0;      // the serving connection, 0 none (yet, or any more)
   std::uint64_t uncredited = 0;  // DATA bytes received and not yet given back to the window
   std::optional<H1ResponseReader> reader;
-  std::string body;  // decoded answer bytes waiting for DATA frames
-  bool bodyEnded = false;
-  std::vector<H2Field> trailers;
+  h2::Outgoing answer;      // decoded answer bytes waiting for DATA frames, trailers
   bool responding = false;  // the final HEADERS were submitted
-  bool deferred = false;    // the data provider waits for body bytes
   bool done = false;        // nothing more is sent on it
   bool news = false;  // request bytes (or its end) the serving connection has not been told of
 };
@@ -211,7 +188,7 @@ struct H2Callbacks {
     }
     std::string& r = st->channel->request;
     st->news = true;
-    if (st->chunked) r.append(hexSize(length));
+    if (st->chunked) r.append(h2::chunkSizeLine(length));
     r.append(reinterpret_cast<const char*>(data), length);
     if (st->chunked) r.append("\r\n");
     st->uncredited += length;
@@ -231,26 +208,9 @@ struct H2Callbacks {
   static ssize_t readBody(nghttp2_session* session, std::int32_t id, std::uint8_t* buf,
                           std::size_t length, std::uint32_t* flags, nghttp2_data_source*,
                           void* user) {
-    H2ServerSession& s = self(user);
-    H2ServerSession::StreamState* st = s.find(id);
+    H2ServerSession::StreamState* st = self(user).find(id);
     if (st == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    const std::size_t n = std::min(length, st->body.size());
-    std::memcpy(buf, st->body.data(), n);
-    st->body.erase(0, n);
-    if (st->body.empty() && st->bodyEnded) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!st->trailers.empty()) {
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        std::vector<nghttp2_nv> t = nvs(st->trailers);
-        nghttp2_submit_trailer(session, id, t.data(), t.size());
-      }
-      return static_cast<ssize_t>(n);
-    }
-    if (n == 0) {
-      st->deferred = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    return static_cast<ssize_t>(n);
+    return h2::provide(session, id, st->answer, buf, length, flags);
   }
 };
 
@@ -386,7 +346,7 @@ void H2ServerSession::startStream(StreamState& s) {
   s.reader.emplace(request->method);
   std::string body = std::move(s.channel->request);  // DATA that came with the HEADERS
   s.channel->request = std::move(request->head);
-  if (s.chunked && !body.empty()) s.channel->request += hexSize(body.size());
+  if (s.chunked && !body.empty()) s.channel->request += h2::chunkSizeLine(body.size());
   s.channel->request += body;
   if (s.chunked && !body.empty()) s.channel->request += "\r\n";
   if (s.endStream) {
@@ -399,8 +359,8 @@ void H2ServerSession::startStream(StreamState& s) {
 void H2ServerSession::submitHead(StreamState& s, bool withBody) {
   std::vector<nghttp2_nv> fields;
   const std::string status = std::to_string(s.reader->status());
-  fields.push_back(nv(":status", status));
-  for (const H2Field& f : s.reader->fields()) fields.push_back(nv(f.name, f.value));
+  fields.push_back(h2::field(":status", status));
+  for (const H2Field& f : s.reader->fields()) fields.push_back(h2::field(f.name, f.value));
   if (s.reader->status() < 200) {
     nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s.id, nullptr, fields.data(), fields.size(),
                            nullptr);
@@ -426,7 +386,8 @@ void H2ServerSession::pumpStream(StreamState& s) {
   }
   if (!s.reader || s.done) return;
   bool progressed = false;
-  while (s.body.size() < kDecodedRoom && !s.reader->ended()) {
+  // (With no bytes left to decode, only the end can come: taken whatever the room.)
+  while ((s.answer.body.size() < kDecodedRoom || c.response.empty()) && !s.reader->ended()) {
     auto event = s.reader->decode(c.response, c.responseEnded);
     if (!event) {
       if (!s.responding) {
@@ -451,21 +412,21 @@ void H2ServerSession::pumpStream(StreamState& s) {
         submitHead(s, !s.reader->ended());
         break;
       case H1ResponseReader::Event::kData:
-        s.body.append(s.reader->data());
+        s.answer.body.append(s.reader->data());
         break;
       case H1ResponseReader::Event::kTrailers:
-        s.trailers = s.reader->fields();
-        s.bodyEnded = true;
+        s.answer.trailers = s.reader->fields();
+        s.answer.ended = true;
         break;
       case H1ResponseReader::Event::kEnd:
-        s.bodyEnded = true;
+        s.answer.ended = true;
         break;
       case H1ResponseReader::Event::kNeedMore:
         break;
     }
   }
-  if (progressed && s.deferred) {
-    s.deferred = false;
+  if (progressed && s.answer.deferred) {
+    s.answer.deferred = false;
     nghttp2_session_resume_data(session_, s.id);
   }
   if (s.reader->ended() && !s.responding) {

@@ -1,5 +1,10 @@
 #include "libcommon/proxy/h2_translate.h"
 
+#include <cstdio>
+#include <cstring>
+
+#include "libcommon/proxy/h2_common.h"
+
 #include <algorithm>
 
 #include "libcommon/http/raw_request.h"
@@ -18,17 +23,15 @@ std::string_view trimmed(std::string_view s) {
   return s;
 }
 
-// Connection management of HTTP/1.1 that HTTP/2 has no place for (RFC 9113
-// section 8.2.2).
-bool connectionSpecific(std::string_view lowerName) {
+}  // namespace
+
+bool isConnectionSpecific(std::string_view lowerName) {
   return lowerName == "connection" || lowerName == "keep-alive" ||
          lowerName == "proxy-connection" || lowerName == "transfer-encoding" ||
          lowerName == "upgrade" || lowerName == "te";
 }
 
-// "Name: value" lines (CRLF or LF; no folding, no bare CR: the parser of
-// the head refused those) into lower-case fields.
-Status splitFields(std::string_view lines, std::vector<H2Field>& out) {
+Status parseFieldLines(std::string_view lines, std::vector<H2Field>& out) {
   while (!lines.empty()) {
     const std::size_t end = lines.find('\n');
     std::string_view line = lines.substr(0, end);
@@ -38,13 +41,11 @@ Status splitFields(std::string_view lines, std::vector<H2Field>& out) {
     const std::size_t colon = line.find(':');
     if (colon == 0 || colon == std::string_view::npos) return invalid("malformed header line");
     std::string name = util::toLower(line.substr(0, colon));
-    if (connectionSpecific(name)) continue;
+    if (isConnectionSpecific(name)) continue;
     out.push_back({std::move(name), std::string(trimmed(line.substr(colon + 1)))});
   }
   return Ok{};
 }
-
-}  // namespace
 
 Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endStream) {
   const std::string* method = nullptr;
@@ -135,7 +136,7 @@ Result<H1ResponseReader::Event> H1ResponseReader::decodeHead(std::string& in) {
   if (parsed->status == 101) return invalid("an upgrade cannot be answered on an HTTP/2 stream");
   fields_.clear();
   const std::size_t lineEnd = head.find('\n');
-  if (auto ok = splitFields(head.substr(lineEnd + 1), fields_); !ok) return ok.error();
+  if (auto ok = parseFieldLines(head.substr(lineEnd + 1), fields_); !ok) return ok.error();
   status_ = parsed->status;
   in.erase(0, *end);
   if (status_ < 200) return Event::kInterim;
@@ -194,7 +195,7 @@ Result<H1ResponseReader::Event> H1ResponseReader::decode(std::string& in, bool e
         phase_ = Phase::kEnded;
         if (trailers_.empty()) return Event::kEnd;
         fields_.clear();
-        if (auto ok = splitFields(trailers_, fields_); !ok) return ok.error();
+        if (auto ok = parseFieldLines(trailers_, fields_); !ok) return ok.error();
         trailers_.clear();
         std::erase_if(fields_, [](const H2Field& f) { return f.name == "content-length"; });
         return fields_.empty() ? Event::kEnd : Event::kTrailers;
@@ -216,5 +217,36 @@ Result<H1ResponseReader::Event> H1ResponseReader::decode(std::string& in, bool e
   phase_ = Phase::kEnded;
   return Event::kEnd;
 }
+
+namespace h2 {
+
+std::string chunkSizeLine(std::size_t n) {
+  char text[24];
+  const int length = std::snprintf(text, sizeof text, "%zx\r\n", n);
+  return std::string(text, static_cast<std::size_t>(length));
+}
+
+ssize_t provide(nghttp2_session* session, std::int32_t id, Outgoing& out, std::uint8_t* buf,
+                std::size_t length, std::uint32_t* flags) {
+  const std::size_t n = std::min(length, out.body.size());
+  std::memcpy(buf, out.body.data(), n);
+  out.body.erase(0, n);
+  if (out.body.empty() && out.ended) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!out.trailers.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      const std::vector<nghttp2_nv> t = fields(out.trailers);
+      nghttp2_submit_trailer(session, id, t.data(), t.size());
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (n == 0) {
+    out.deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+}  // namespace h2
 
 }  // namespace lens::proxy

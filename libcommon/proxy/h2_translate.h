@@ -26,6 +26,15 @@ struct H2Field {
   std::string value;
 };
 
+// Connection management of HTTP/1.1 that HTTP/2 has no place for (RFC 9113
+// section 8.2.2): connection, keep-alive, proxy-connection,
+// transfer-encoding, upgrade, te. `lowerName` in lower case.
+[[nodiscard]] bool isConnectionSpecific(std::string_view lowerName);
+
+// "Name: value" lines (CRLF or LF; no folding) into lower-case fields,
+// the connection-specific ones left out; up to an empty line.
+[[nodiscard]] Status parseFieldLines(std::string_view lines, std::vector<H2Field>& out);
+
 // The request of one stream, as HTTP/1.1.
 struct H1Request {
   std::string head;  // request line, Host first, the fields, framing, empty line

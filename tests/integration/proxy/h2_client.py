@@ -62,18 +62,22 @@ def read_events(tls, conn, until, limit=10.0):
                 break
             for event in conn.receive_data(data):
                 seen.append(event)
+                if isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             out = conn.data_to_send()
             if out:
                 tls.sendall(out)
-    except (socket.timeout, ConnectionError, ssl.SSLError, h2.exceptions.ProtocolError) as e:
+    except socket.timeout:
+        seen.append("timeout")
+    except (ConnectionError, ssl.SSLError, h2.exceptions.ProtocolError):
         seen.append("closed")
     return seen
 
 
 def report(seen):
     for e in seen:
-        if e == "closed":
-            print("closed")
+        if e in ("closed", "timeout"):
+            print(e)
         elif isinstance(e, h2.events.ConnectionTerminated):
             print(f"goaway {e.error_code.name if hasattr(e.error_code, 'name') else e.error_code}")
         elif isinstance(e, h2.events.ResponseReceived):
@@ -112,10 +116,11 @@ def main():
                         print(f"header {name.decode()}: {value.decode()}")
             elif isinstance(e, h2.events.DataReceived):
                 body += len(e.data)
-                conn.acknowledge_received_data(len(e.data), e.stream_id)
             elif isinstance(e, h2.events.TrailersReceived):
                 for name, value in e.headers:
                     print(f"trailer {name.decode()}: {value.decode()}")
+            elif e in ("timeout", "closed"):
+                print(e)
         print(f"body-bytes {body}")
     elif args.mode == "rapid-reset":
         n = int(args.arg)
