@@ -142,7 +142,9 @@ Result<H1ResponseReader::Event> H1ResponseReader::decodeHead(std::string& in) {
   if (status_ < 200) return Event::kInterim;
   framing_ = parsed->framing;
   remaining_ = parsed->contentLength;
-  if (framing_ != http::Framing::kLength || status_ == 204) {
+  // (A HEAD or 304 answer's length describes the body it does not have.)
+  const bool describes = method_ == "HEAD" || status_ == 304;
+  if ((framing_ != http::Framing::kLength && !describes) || status_ == 204) {
     std::erase_if(fields_, [](const H2Field& f) { return f.name == "content-length"; });
   }
   phase_ = framing_ == http::Framing::kNone ? Phase::kEnded : Phase::kBody;
