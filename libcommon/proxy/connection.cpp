@@ -187,6 +187,12 @@ void Connection::drive() {
       case State::kH2:
         pumpH2();
         break;
+      case State::kQueued:
+        if (redial_) {
+          redial_ = false;
+          dial();
+        }
+        break;
       case State::kAnswering:
       case State::kClosing:
         flushOut();
@@ -267,6 +273,8 @@ void Connection::updateInterest() {
       break;
     case State::kH2:
       clientEvents = out_.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT;
+      break;
+    case State::kQueued:
       break;
     case State::kAnswering:
     case State::kClosing:
@@ -364,6 +372,12 @@ void Connection::onTick() {
         refuse(504, reason::kResponseTimeout, "the server did not answer in time");
       } else if (idle) {
         close(reason::kIdleTimeout);
+      }
+      break;
+    case State::kQueued:
+      if (due) {
+        refuse(504, reason::kConnectTimeout,
+               "no connection to the server became free in time (HTTP/2 streams share them)");
       }
       break;
     case State::kH2:
@@ -766,10 +780,10 @@ void Connection::rejudge() {
   if (mitm_ && insideTls_) {
     r = engineRequest();  // the request in flight, or the connection between requests
   } else {
-    const bool going = state_ == State::kTunnel || state_ == State::kForward ||
-                       state_ == State::kDialing || state_ == State::kClientTls ||
-                       state_ == State::kMinting || state_ == State::kPeekTls ||
-                       state_ == State::kSignedBody || state_ == State::kH2;
+    const bool going =
+        state_ == State::kTunnel || state_ == State::kForward || state_ == State::kDialing ||
+        state_ == State::kClientTls || state_ == State::kMinting || state_ == State::kPeekTls ||
+        state_ == State::kSignedBody || state_ == State::kH2 || state_ == State::kQueued;
     if (!request_ || !going) return;
     r = engineRequest();
   }
@@ -812,6 +826,7 @@ void Connection::close(std::string_view why, bool failure) {
   enter(State::kClosed);
   if (stream_) {
     --ctx_.stats.h2Streams;
+    releaseOriginSlot();
   } else {
     --ctx_.stats.open;
   }

@@ -3,10 +3,12 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "libcommon/approval/protocol.h"
@@ -119,6 +121,7 @@ class Connection final : public IoHandler, private H2Host {
     kForward,      // relaying one request and its response
     kAnswering,    // writing a refusal inside an intercepted connection, then the next request
     kH2,           // an intercepted client speaking HTTP/2: its streams are served by others
+    kQueued,       // an HTTP/2 stream's request waits for one of its origin's connections
     kClosing,      // writing a final answer, then closing
     kClosed,
   };
@@ -242,7 +245,17 @@ class Connection final : public IoHandler, private H2Host {
   // the origin chose h2).
   bool joinH2Origin(const std::string& key);
   bool startH2Origin();
+  // A stream's connection holds one of the origin connections its client
+  // may have per origin (counted in the pool): false when they are all in
+  // use (kQueued until one is free).
+  bool takeOriginSlot(const std::string& key);
+  void releaseOriginSlot();
 
+ public:
+  // The pool woke a queued stream's connection: false when it is not queued.
+  bool retryDial();
+
+ private:
   // Ending.
   void flushOut();
   void close(std::string_view reason, bool failure = false);
@@ -326,11 +339,24 @@ class Connection final : public IoHandler, private H2Host {
   struct OriginPool {
     std::vector<IdleOrigin> idle;                            // HTTP/1.1, one request at a time
     std::vector<std::shared_ptr<H2OriginSession>> sessions;  // HTTP/2, shared by the streams
+    // Per origin: HTTP/1.1 connections open (idle, in use or being
+    // dialled), whether its protocol is known, the streams waiting.
+    struct Origin {
+      int open = 0;
+      bool known = false;
+      std::deque<std::uint64_t> waiting;
+    };
+    std::unordered_map<std::string, Origin> origins;
+    // One connection of `key` is free (or closed): the first waiting stream
+    // tries again.
+    void wakeNext(ProxyContext& ctx, const std::string& key);
   };
   std::unique_ptr<H2ServerSession> h2_;
   bool stream_ = false;
   std::shared_ptr<OriginPool> pool_;
   std::optional<net::IpAddress> pooledAddress_;  // where a pooled origin connection goes
+  std::string slotKey_;                          // the origin slot this stream's connection holds
+  bool redial_ = false;                          // kQueued: a connection is free, try again
 };
 
 }  // namespace lens::proxy

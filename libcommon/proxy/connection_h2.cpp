@@ -12,6 +12,9 @@ namespace {
 constexpr std::size_t kH2ReadBudget = 256 * 1024;  // client bytes per turn, then others go
 constexpr std::size_t kH2OutLimit = 256 * 1024;    // frames produced before the socket takes them
 constexpr std::size_t kIdleOrigins = 16;           // origin connections kept per client
+// HTTP/1.1 connections a client's streams may have open to one origin
+// (one while its protocol is unknown: an HTTP/2 origin needs no more).
+constexpr int kOriginConnections = 6;
 
 }  // namespace
 
@@ -207,16 +210,56 @@ bool Connection::takePooled(const std::string& key) {
     it = pool_->idle.erase(it);
     // Closed (or talking) while it waited: not used.
     char probe = 0;
-    if (idle.stream->read(&probe, 1).status != IoStatus::kWouldBlock) continue;
+    if (idle.stream->read(&probe, 1).status != IoStatus::kWouldBlock) {
+      --pool_->origins[idle.key].open;
+      continue;
+    }
     server_ = std::move(idle.stream);
     serverOutgoing_ = std::move(idle.outgoing);
     pooledAddress_ = idle.address;
     serverWatch_.fd = server_->fd();
     serverKey_ = key;
     serverReadable_ = false;
+    slotKey_ = key;  // its slot, counted while it was idle, is this stream's now
     return true;
   }
   return false;
+}
+
+bool Connection::takeOriginSlot(const std::string& key) {
+  if (!pool_) return true;
+  OriginPool::Origin& origin = pool_->origins[key];
+  if (origin.open >= (origin.known ? kOriginConnections : 1)) {
+    origin.waiting.push_back(id_);
+    return false;
+  }
+  ++origin.open;
+  slotKey_ = key;
+  return true;
+}
+
+void Connection::releaseOriginSlot() {
+  if (slotKey_.empty() || !pool_) return;
+  std::string key = std::move(slotKey_);
+  slotKey_.clear();
+  --pool_->origins[key].open;
+  pool_->wakeNext(ctx_, key);
+}
+
+bool Connection::retryDial() {
+  if (state_ != State::kQueued || redial_) return false;
+  redial_ = true;  // on the next turn (never inside another connection's call)
+  wake();
+  return true;
+}
+
+void Connection::OriginPool::wakeNext(ProxyContext& ctx, const std::string& key) {
+  OriginPool::Origin& origin = origins[key];
+  while (!origin.waiting.empty()) {
+    const std::uint64_t id = origin.waiting.front();
+    origin.waiting.pop_front();
+    if (Connection* c = ctx.find(id); c != nullptr && c->retryDial()) return;
+  }
 }
 
 void Connection::returnPooled() {
@@ -230,8 +273,14 @@ void Connection::returnPooled() {
   idle.address = dialer_.dialled() ? dialer_.dialled() : pooledAddress_;
   serverWatch_.fd = -1;
   serverKey_.clear();
-  if (pool_->idle.size() >= kIdleOrigins) pool_->idle.erase(pool_->idle.begin());
+  slotKey_.clear();  // the slot stays counted: the connection is open, idle
+  if (pool_->idle.size() >= kIdleOrigins) {
+    --pool_->origins[pool_->idle.front().key].open;
+    pool_->idle.erase(pool_->idle.begin());
+  }
+  const std::string key = idle.key;
   pool_->idle.push_back(std::move(idle));
+  pool_->wakeNext(ctx_, key);
 }
 
 bool Connection::joinH2Origin(const std::string& key) {
@@ -255,6 +304,11 @@ bool Connection::joinH2Origin(const std::string& key) {
 bool Connection::startH2Origin() {
   auto* tls = dynamic_cast<TlsStream*>(server_.get());
   if (!stream_ || !pool_ || tls == nullptr || tls->alpn() != "h2") return false;
+  // Shared from here on: no slot of this stream's (the streams waiting are
+  // woken once the session is there to join).
+  const std::string key = serverKey_;
+  --pool_->origins[key].open;
+  slotKey_.clear();
   ctx_.reactor.remove(serverWatch_);  // the session watches the socket from here on
   serverWatch_.fd = -1;
   auto session = std::make_shared<H2OriginSession>(ctx_.reactor, serverKey_, std::move(server_),
@@ -262,7 +316,10 @@ bool Connection::startH2Origin() {
   server_.reset();
   if (!session->start()) return false;
   pool_->sessions.push_back(std::move(session));
-  return joinH2Origin(serverKey_);
+  if (!joinH2Origin(key)) return false;
+  OriginPool::Origin& origin = pool_->origins[key];
+  while (!origin.waiting.empty()) pool_->wakeNext(ctx_, key);
+  return true;
 }
 
 }  // namespace lens::proxy

@@ -44,6 +44,11 @@ void Connection::dial() {
     startForward();  // one an earlier stream of the same HTTP/2 client left
     return;
   }
+  if (stream_ && !server_ && !takeOriginSlot(key)) {
+    enter(State::kQueued);  // until one is free
+    deadline_ = ctx_.now + ctx_.options.connectTimeout;
+    return;
+  }
   closeServer();
   if (viaProxy && !ctx_.upstream) {
     refuse(503, reason::kNoUpstreamProxy,
@@ -85,10 +90,19 @@ void Connection::onDialed() {
   serverPending_ = dialer_.takePending();
   serverKey_ = pendingKey_;
   serverReadable_ = false;
-  if (stream_ && dynamic_cast<TlsStream*>(server_.get()) != nullptr &&
-      static_cast<TlsStream&>(*server_).alpn() == "h2" && !startH2Origin()) {
-    refuse(502, reason::kBadResponse, "the HTTP/2 connection to the origin could not start");
-    return;
+  if (stream_ && pool_) {
+    // The origin's protocol is known now: HTTP/2, every stream waiting joins
+    // its session; HTTP/1.1, they may dial connections of their own.
+    pool_->origins[serverKey_].known = true;
+    auto* tls = dynamic_cast<TlsStream*>(server_.get());
+    if (tls != nullptr && tls->alpn() == "h2") {
+      if (!startH2Origin()) {
+        refuse(502, reason::kBadResponse, "the HTTP/2 connection to the origin could not start");
+        return;
+      }
+    } else {
+      pool_->wakeNext(ctx_, serverKey_);
+    }
   }
   if (mitm_ || request_->kind == RequestKind::kForward) {
     startForward();
@@ -287,6 +301,7 @@ void Connection::finishExchange() {
 }
 
 void Connection::closeServer() {
+  releaseOriginSlot();
   dialer_.cancel();
   if (!server_) return;
   ctx_.reactor.forget(serverWatch_);  // closing the socket takes it out of epoll

@@ -244,6 +244,7 @@ def hold(args):
 class Threaded(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # many connections at once (HTTP/2 streams through the proxy)
 
 
 def serve(args, handler):
@@ -262,7 +263,9 @@ def serve(args, handler):
         if server.client_ca:
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(server.client_ca)
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        # The handshake in each connection's thread, not in the accept loop
+        # (one slow client would hold up every other one).
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     # "ready PORT" (the bound port, for --listen ADDR:0), written whole.
     with open(args.ready + ".tmp", "w") as f:
         f.write(f"ready {server.server_address[1]}\n")
