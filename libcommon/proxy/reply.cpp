@@ -4,8 +4,34 @@ namespace lens::proxy {
 
 std::string_view statusText(int status) {
   switch (status) {
+    case 100:
+      return "Continue";
+    case 103:
+      return "Early Hints";
     case 200:
       return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 404:
+      return "Not Found";
+    case 500:
+      return "Internal Server Error";
     case 400:
       return "Bad Request";
     case 401:
@@ -28,8 +54,8 @@ std::string_view statusText(int status) {
       return "Service Unavailable";
     case 504:
       return "Gateway Timeout";
-    default:
-      return "Error";
+    default:  // (HTTP/2 answers have no phrase: one for the HTTP/1.1 line)
+      return status < 400 ? "Status" : "Error";
   }
 }
 

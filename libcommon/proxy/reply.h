@@ -56,7 +56,8 @@ inline constexpr std::string_view kH2Flood =
 inline constexpr std::string_view kH2ProtocolError = "h2-protocol-error";
 }  // namespace reason
 
-// The reason phrase of a status code lens-proxy sends ("Forbidden").
+// The reason phrase of a status code lens-proxy sends ("Forbidden"), or
+// writes for an HTTP/2 origin's answer (which has none).
 std::string_view statusText(int status);
 
 // A complete response of the proxy's own: status line, Connection: close
