@@ -37,7 +37,7 @@ start_proxy --origin-ca "$work/ca.crt"
 h2c() { in_sbx curl -sS --max-time 20 --http2 --proxy http://127.0.0.1:3128 --cacert "$lens_ca" "$@" 2>&1 || true; }
 
 echo "== several streams on one connection"
-out=$(h2c -Z --parallel-immediate -w '%{http_code} %{http_version} %{url_effective}\n' -o /dev/null -o /dev/null \
+out=$(h2c -Z -w '%{http_code} %{http_version} %{url_effective}\n' -o /dev/null -o /dev/null \
   -o /dev/null -o /dev/null https://origin.test:8443/api/a https://origin.test:8443/api/b \
   https://origin.test:8443/private https://origin.test:8443/api/c | sort -k3)
 echo "$out" >"$work/parallel.out"
@@ -72,6 +72,8 @@ audit_event "each stream has its decision event (door connect, mitm, status)" --
   'e["action"] == "GET https://origin.test:8443/api/c" and m.get("mitm") is True and m.get("status_code", e.get("statusCode")) in (200, None)'
 audit_event "the refused stream's event" -- \
   'e["action"] == "GET https://origin.test:8443/private" and m.get("reason") == "http-rule-denied"'
+check "the connection's close event counts its streams (four, one connection)" -- audit_has \
+  '"action":"CONNECT origin.test:8443".*"phase":"close".*"requests":4,"mitm":true'
 
 echo "== load: h2load through a CONNECT shim"
 # h2load has no proxy option: --connect-to a local relay that CONNECTs.
