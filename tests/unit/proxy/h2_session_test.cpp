@@ -218,3 +218,18 @@ TEST_CASE("a preface that is not HTTP/2 is a protocol error", "[h2]") {
   CHECK_FALSE(server.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   CHECK(server.failure() == lens::proxy::reason::kH2ProtocolError);
 }
+
+TEST_CASE("shutdown: GOAWAY, the stream begun finishes, then the session is done", "[h2]") {
+  Fixture f;
+  const auto a = f.client.get("/a");
+  f.exchange();
+  REQUIRE(f.host.channels.size() == 1);
+  f.server->shutdown();
+  f.exchange();
+  CHECK(f.client.goaway == NGHTTP2_NO_ERROR);
+  CHECK_FALSE(f.server->finished());  // /a still going
+  f.host.channels[0]->response = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+  f.exchange();
+  CHECK(f.client.responses[a].body == "x");
+  CHECK(f.server->finished());
+}
