@@ -58,6 +58,9 @@ out=$(head -c 300000 /dev/zero | h2c -X POST -T - https://origin.test:8443/uploa
 check "a POST without a length (chunked to the origin): 300000 bytes arrive" -- grep -q '^body-bytes=300000$' <<<"$out"
 out=$(h2c -o "$work/big" -w '%{http_code} %{size_download}' https://origin.test:8443/big/2097152)
 check "a 2 MiB download arrives whole through the windows" -- test "$out" = "200 2097152"
+out=$(h2c --max-time 30 --limit-rate 4M -o /dev/null -w '%{http_code} %{size_download}' https://origin.test:8443/big/20000000)
+check "a 20 MB download to a client slower than the origin (curl --limit-rate) arrives whole" -- \
+  test "$out" = "200 20000000"
 out=$(in_sbx "$python" "$source_dir/tests/integration/proxy/h2_client.py" --proxy 127.0.0.1:3128 --ca "$lens_ca" \
   --connect origin.test:8443 get /trailers 2>&1 || true)
 out2=$(in_sbx "$python" "$source_dir/tests/integration/proxy/h2_client.py" --proxy 127.0.0.1:3128 --ca "$lens_ca" \
