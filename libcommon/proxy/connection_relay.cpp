@@ -44,12 +44,12 @@ void Connection::dial() {
     startForward();  // one an earlier stream of the same HTTP/2 client left
     return;
   }
-  if (stream_ && !server_ && !takeOriginSlot(key)) {
+  closeServer();
+  if (stream_ && !takeOriginSlot(key)) {
     enter(State::kQueued);  // until one is free
     deadline_ = ctx_.now + ctx_.options.connectTimeout;
     return;
   }
-  closeServer();
   if (viaProxy && !ctx_.upstream) {
     refuse(503, reason::kNoUpstreamProxy,
            "the policy routes this through an upstream proxy and none is configured",
