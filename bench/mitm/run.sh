@@ -4,7 +4,7 @@
 #
 #   bench/mitm/run.sh [--rounds N] [--seconds S] [--big-mib N] [--idle N] [--quick]
 #                     [--peers mitmdump,squid|none] [--bulk-only]
-#                     [--credentials [--upload-mib N]] [--body-rules]
+#                     [--credentials [--upload-mib N]] [--body-rules] [--h2]
 #
 # Two network namespaces joined by a veth pair (the proxies' safety floor
 # refuses loopback origins): the client one has the proxies on 127.0.0.1 and
@@ -45,7 +45,11 @@
 # against plain interception, and an aws-chunked upload of --upload-mib MiB
 # against an UNSIGNED-PAYLOAD one. --body-rules measures GraphQL body
 # judgment instead (bench/mitm/body_rules.sh): a 2 KiB GraphQL POST under a
-# graphql matcher against the same request under a method/path rule.
+# graphql matcher against the same request under a method/path rule. --h2
+# measures HTTP/2 to the client instead (bench/mitm/h2.sh): h2load with 100
+# streams on each of 8 connections through lens-proxy and mitmdump (a
+# CONNECT relay in front of each), lens-proxy's HTTP/1.1 keep-alive figure
+# beside them, and one download of the big file over h2 and over HTTP/1.1.
 # Markdown to stdout, progress to stderr.
 set -euo pipefail
 
@@ -58,6 +62,7 @@ peers=mitmdump,squid
 bulk_only=
 credentials=
 body_rules=
+h2=
 upload_mib=1024
 while (($#)); do
   case $1 in
@@ -70,8 +75,9 @@ while (($#)); do
     --bulk-only) bulk_only=1; shift ;;
     --credentials) credentials=1; shift ;;
     --body-rules) body_rules=1; shift ;;
+    --h2) h2=1; shift ;;
     --upload-mib) upload_mib=$2; shift 2 ;;
-    -h | --help) sed -n '2,49p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,53p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -342,6 +348,11 @@ fi
 if [[ -n $body_rules ]]; then
   # shellcheck source=bench/mitm/body_rules.sh
   source "$root/bench/mitm/body_rules.sh"
+  exit 0
+fi
+if [[ -n $h2 ]]; then
+  # shellcheck source=bench/mitm/h2.sh
+  source "$root/bench/mitm/h2.sh"
   exit 0
 fi
 
