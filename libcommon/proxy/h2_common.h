@@ -30,8 +30,9 @@ inline std::vector<nghttp2_nv> fields(const std::vector<H2Field>& list) {
   return out;
 }
 
-// "<hex size>\r\n": a chunk's size line.
-std::string chunkSizeLine(std::size_t n);
+// `data` as one chunk of a chunked body (nothing for none: an empty chunk
+// would end the body).
+void appendChunk(std::string& out, std::string_view data);
 
 // A body on its way out as DATA frames: what is waiting, whether more
 // comes, the trailers after it.

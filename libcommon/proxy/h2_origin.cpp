@@ -64,7 +64,6 @@ IoResult H2OriginStream::write(const char* data, std::size_t size) {
 
 struct H2OriginSession::Request {
   std::shared_ptr<H2OriginChannel> channel = std::make_shared<H2OriginChannel>();
-  std::int32_t id = -1;
   // The request body, decoded from its HTTP/1.1 framing.
   http::Framing framing = http::Framing::kNone;
   std::uint64_t remaining = 0;
@@ -73,7 +72,7 @@ struct H2OriginSession::Request {
   std::string trailerLines;  // the chunked body's trailer section
   // The response.
   std::string method;
-  std::vector<std::pair<std::string, std::string>> fields;
+  std::vector<H2Field> fields;
   bool responseChunked = false;
   bool finalHead = false;
   std::uint64_t uncredited = 0;  // DATA bytes of the response not yet given back
@@ -94,8 +93,8 @@ struct H2OriginCallbacks {
     H2OriginSession::Request* r = self(user).find(frame->hd.stream_id);
     if (r == nullptr) return 0;
     if (r->fields.size() > 512) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    r->fields.emplace_back(std::string(reinterpret_cast<const char*>(name), nameLength),
-                           std::string(reinterpret_cast<const char*>(value), valueLength));
+    r->fields.push_back({std::string(reinterpret_cast<const char*>(name), nameLength),
+                         std::string(reinterpret_cast<const char*>(value), valueLength)});
     return 0;
   }
 
@@ -179,10 +178,12 @@ struct H2OriginCallbacks {
       nghttp2_session_consume(session, id, length);
       return 0;
     }
-    std::string& out = r->channel->response;
-    if (r->responseChunked) out.append(h2::chunkSizeLine(length));
-    out.append(reinterpret_cast<const char*>(data), length);
-    if (r->responseChunked) out.append("\r\n");
+    const std::string_view bytes(reinterpret_cast<const char*>(data), length);
+    if (r->responseChunked) {
+      h2::appendChunk(r->channel->response, bytes);
+    } else {
+      r->channel->response.append(bytes);
+    }
     r->uncredited += length;
     if (r->channel->wake) r->channel->wake();
     return 0;
@@ -400,20 +401,19 @@ void H2OriginSession::pump() {
     }
     const http::RawRequest& q = parsed->request;
     r.method = q.method;
-    std::vector<std::pair<std::string, std::string>> fields;
     const http::HeaderField* host = q.findHeader("host");
-    fields.emplace_back(":method", q.method);
-    fields.emplace_back(":scheme", "https");
-    fields.emplace_back(":authority", host != nullptr ? host->value() : key_);
-    fields.emplace_back(":path", q.target);
+    std::vector<H2Field> fields{{":method", q.method},
+                                {":scheme", "https"},
+                                {":authority", host != nullptr ? host->value() : key_},
+                                {":path", q.target}};
     bool chunked = false;
     for (const http::HeaderField& f : q.headers) {
       std::string name = util::toLower(f.name);
       if (name == "transfer-encoding") chunked = true;
       if (dropped(name)) continue;
-      fields.emplace_back(std::move(name), f.value());
+      fields.push_back({std::move(name), f.value()});
     }
-    fields.emplace_back("te", "trailers");
+    fields.push_back({"te", "trailers"});
     if (chunked) {
       r.framing = http::Framing::kChunked;
     } else if (parsed->contentLength && *parsed->contentLength > 0) {
@@ -423,9 +423,7 @@ void H2OriginSession::pump() {
       r.body.ended = true;
     }
     r.channel->request.erase(0, *end);
-    std::vector<nghttp2_nv> nva;
-    nva.reserve(fields.size());
-    for (const auto& [name, value] : fields) nva.push_back(h2::field(name, value));
+    const std::vector<nghttp2_nv> nva = h2::fields(fields);
     nghttp2_data_provider provider{};
     provider.read_callback = H2OriginCallbacks::readBody;
     const std::int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(),
@@ -437,7 +435,6 @@ void H2OriginSession::pump() {
       it = waiting_.erase(it);
       continue;
     }
-    r.id = id;
     requests_[id] = std::move(*it);
     it = waiting_.erase(it);
   }

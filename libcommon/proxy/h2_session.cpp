@@ -1,7 +1,6 @@
 #include "libcommon/proxy/h2_session.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "libcommon/proxy/h2_common.h"
@@ -186,11 +185,13 @@ struct H2Callbacks {
       nghttp2_session_consume(session, id, length);
       return 0;
     }
-    std::string& r = st->channel->request;
+    const std::string_view bytes(reinterpret_cast<const char*>(data), length);
     st->news = true;
-    if (st->chunked) r.append(h2::chunkSizeLine(length));
-    r.append(reinterpret_cast<const char*>(data), length);
-    if (st->chunked) r.append("\r\n");
+    if (st->chunked) {
+      h2::appendChunk(st->channel->request, bytes);
+    } else {
+      st->channel->request.append(bytes);
+    }
     st->uncredited += length;
     return 0;
   }
@@ -330,7 +331,6 @@ void H2ServerSession::refuseLocally(StreamState& s, int status, std::string_view
 }
 
 void H2ServerSession::startStream(StreamState& s) {
-  ++started_;
   if (s.tooLarge) {
     refuseLocally(s, 431, reason::kHeaderTooLarge, "the request's header fields are too large");
     return;
@@ -346,9 +346,11 @@ void H2ServerSession::startStream(StreamState& s) {
   s.reader.emplace(request->method);
   std::string body = std::move(s.channel->request);  // DATA that came with the HEADERS
   s.channel->request = std::move(request->head);
-  if (s.chunked && !body.empty()) s.channel->request += h2::chunkSizeLine(body.size());
-  s.channel->request += body;
-  if (s.chunked && !body.empty()) s.channel->request += "\r\n";
+  if (s.chunked) {
+    h2::appendChunk(s.channel->request, body);
+  } else {
+    s.channel->request += body;
+  }
   if (s.endStream) {
     if (s.chunked) s.channel->request.append("0\r\n\r\n");
     s.channel->requestEnded = true;
@@ -393,9 +395,7 @@ void H2ServerSession::pumpStream(StreamState& s) {
       if (!s.responding) {
         if (s.server != 0) host_.abandonStream(s.server);
         s.server = 0;
-        s.reader.emplace("GET");
-        c.response = host_.refuseStream(502, reason::kBadResponse, event.error().message);
-        c.responseEnded = true;
+        refuseLocally(s, 502, reason::kBadResponse, event.error().message);
         continue;
       }
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
@@ -438,8 +438,7 @@ void H2ServerSession::pumpStream(StreamState& s) {
   if (c.responseEnded && !s.reader->ended() && c.response.empty() && !progressed) {
     // The serving connection ended before its answer did.
     if (!s.responding) {
-      s.reader.emplace("GET");
-      c.response = host_.refuseStream(502, reason::kBadResponse, "the answer ended early");
+      refuseLocally(s, 502, reason::kBadResponse, "the answer ended early");
       pumpStream(s);
       return;
     }

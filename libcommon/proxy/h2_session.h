@@ -116,7 +116,6 @@ class H2ServerSession {
   // every stream done, or a fatal error.
   [[nodiscard]] bool finished() const;
   [[nodiscard]] std::size_t openStreams() const { return streams_.size(); }
-  [[nodiscard]] std::uint64_t streamsStarted() const { return started_; }
   // SIGTERM: GOAWAY; the streams begun finish.
   void shutdown();
   // The reason of a GOAWAY the proxy sent for abuse (h2-rapid-reset, ...),
@@ -132,6 +131,8 @@ class H2ServerSession {
   friend struct H2Callbacks;
   StreamState* find(std::int32_t id);
   void startStream(StreamState& s);
+  // The stream is answered by the proxy itself (400, 431, 502): no serving
+  // connection reads the rest of it.
   void refuseLocally(StreamState& s, int status, std::string_view reason, std::string_view text);
   void pumpStream(StreamState& s);
   void submitHead(StreamState& s, bool withBody);
@@ -145,7 +146,6 @@ class H2ServerSession {
   std::unordered_map<std::int32_t, std::unique_ptr<StreamState>> streams_;
   std::vector<std::int32_t> ready_;   // requests complete enough to start
   std::vector<std::int32_t> closed_;  // streams nghttp2 closed, to forget
-  std::uint64_t started_ = 0;
   double resetTokens_ = 0;
   Clock::time_point resetClock_{};
   std::size_t continuations_ = 0;  // CONTINUATION frames of the header block being read

@@ -222,10 +222,11 @@ Result<H1ResponseReader::Event> H1ResponseReader::decode(std::string& in, bool e
 
 namespace h2 {
 
-std::string chunkSizeLine(std::size_t n) {
-  char text[24];
-  const int length = std::snprintf(text, sizeof text, "%zx\r\n", n);
-  return std::string(text, static_cast<std::size_t>(length));
+void appendChunk(std::string& out, std::string_view data) {
+  if (data.empty()) return;
+  char size[24];
+  const int length = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  out.append(size, static_cast<std::size_t>(length)).append(data).append("\r\n");
 }
 
 ssize_t provide(nghttp2_session* session, std::int32_t id, Outgoing& out, std::uint8_t* buf,

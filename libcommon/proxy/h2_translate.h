@@ -64,9 +64,9 @@ class H1ResponseReader {
   enum class Event : std::uint8_t {
     kNeedMore,  // nothing whole yet
     kInterim,   // a 1xx (other than 101): status() and fields()
-    kHead,      // the final response head: status() and fields()
+    kHead,      // the final response head: status() and fields(); whole when ended()
     kData,      // body bytes: data()
-    kTrailers,  // the chunked body's trailer fields: fields()
+    kTrailers,  // the chunked body's trailer fields: fields(); the answer is whole
     kEnd,       // the response is whole
   };
 
