@@ -1,6 +1,5 @@
 # Sourced by bench/mitm/run.sh --h2, after its namespaces, nginx, dnsmasq
-# and lens-proxy (interception, method/path rules, --http2 on by default)
-# are up. Measures HTTP/2 from the client to the proxy, the origin side
+# and lens-proxy (interception, method/path rules, --http2 always) are up. Measures HTTP/2 from the client to the proxy, the origin side
 # staying HTTP/1.1 (nginx here offers no h2):
 #   - h2: h2load, 8 connections with 100 concurrent streams each, GETs of
 #     the 1 KiB file for --seconds, through lens-proxy and through a

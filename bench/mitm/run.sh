@@ -255,9 +255,14 @@ printf '%s\n' '{"type": "policy", "network": {"defaultVerdict": "deny", "default
   {"match": "origin.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}, {"method": "POST", "path": "/aws/**"}, {"method": "PUT", "path": "/aws/**"}]},
   {"match": "*.bench.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}, {"method": "POST", "path": "/aws/**"}, {"method": "PUT", "path": "/aws/**"}]}]}}}' \
   >"$work/policy.json"
+# --h2: HTTP/2 to the client whatever the origin speaks (nginx here offers
+# no h2; --http2 on would offer h2load the origin's http/1.1, as mitmdump
+# does unless told otherwise).
+lens_h2=()
+((h2)) && lens_h2=(--http2 always)
 start lens "$cli" "$lens" --state-dir "$work/lens" --listen 127.0.0.1:3128 --policy "$work/policy.json" \
   --origin-ca "$work/ca.crt" --audit off --log-level warn --max-connections 100000 --idle-timeout 600 \
-  --resolver 10.202.0.2
+  --resolver 10.202.0.2 "${lens_h2[@]}"
 
 if [[ " ${names[*]} " == *" mitmdump "* ]]; then
   # mitmdump resolves with the system resolver: a private mount namespace

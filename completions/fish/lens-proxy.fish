@@ -60,7 +60,7 @@ complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver -x -d 'DNS serve
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver-timeout -x -d 'Milliseconds to wait for a DNS answer per try'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l resolver-tries -x -d 'Tries per DNS server'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l intercept -x -a 'needed all' -d 'TLS connections to intercept: needed (when the policy must see the requests) or all (every TLS connection an egress.tcp rule does not open)'
-complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l http2 -x -a 'on off' -d 'Offer HTTP/2 to intercepted clients by ALPN (on; each stream is judged like a request and relayed to the origin as HTTP/1.1) or not (off)'
+complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l http2 -x -a 'on always off' -d 'HTTP/2 with intercepted clients, each stream judged like a request: on (the origin is asked first when the host is allowed outright, and the client is offered what it chose), always (offered to every client, translated to HTTP/1.1 for origins that speak only that) or off'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l h2-max-streams -x -d 'Concurrent streams an HTTP/2 client may open on one connection'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l leaf-cache -x -d 'Interception certificates kept in memory (one per host name)'
 complete -c lens-proxy -n '__fish_lens_proxy_at ""' -l max-signed-body -x -d 'Largest AWS request body re-signed by its hash (read whole first; larger: 413)'

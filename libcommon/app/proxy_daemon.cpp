@@ -91,9 +91,11 @@ void addProxyDaemonOptions(CLI::App& app, ProxyDaemonOptions& o, const ProxyDaem
       ->check(CLI::IsMember({"needed", "all"}))
       ->capture_default_str();
   app.add_option("--http2", o.http2,
-                 "Offer HTTP/2 to intercepted clients by ALPN (on; each stream is judged like a "
-                 "request and relayed to the origin as HTTP/1.1) or not (off)")
-      ->check(CLI::IsMember({"on", "off"}))
+                 "HTTP/2 with intercepted clients, each stream judged like a request: on (the "
+                 "origin is asked first when the host is allowed outright, and the client is "
+                 "offered what it chose), always (offered to every client, translated to "
+                 "HTTP/1.1 for origins that speak only that) or off")
+      ->check(CLI::IsMember({"on", "always", "off"}))
       ->capture_default_str();
   app.add_option("--h2-max-streams", o.h2MaxStreams,
                  "Concurrent streams an HTTP/2 client may open on one connection")
@@ -168,7 +170,9 @@ Result<proxy::ServerOptions> proxyServerOptions(const ProxyDaemonOptions& o,
   s.bodyLimits.graphql = static_cast<std::size_t>(o.maxGraphqlBody);
   s.bodyLimits.mcp = static_cast<std::size_t>(o.maxMcpBody);
   s.interceptAll = o.intercept == "all";
-  s.http2 = o.http2 == "on";
+  s.http2 = o.http2 == "off"      ? proxy::Http2Mode::kOff
+            : o.http2 == "always" ? proxy::Http2Mode::kAlways
+                                  : proxy::Http2Mode::kOn;
   s.h2.maxStreams = o.h2MaxStreams;
   if (o.approvalSocket != "off")
     s.approvalSocket = o.approvalSocket.empty() ? o.stateDir + "/approval.sock" : o.approvalSocket;
@@ -206,9 +210,8 @@ int checkProxyDaemon(const ProxyDaemonOptions& o, const ProxyDaemonText& text,
             << '\n';
   {
     auto ca = tls::SigningCa::load(s.caDir);
-    std::cout << "intercept: " << (s.interceptAll ? "all" : "needed")
-              << (s.http2 ? ", HTTP/2 on" : ", HTTP/2 off") << ", CA "
-              << (ca ? s.caDir + " (usable)" : "none: " + ca.error().message) << '\n';
+    std::cout << "intercept: " << (s.interceptAll ? "all" : "needed") << ", HTTP/2 " << o.http2
+              << ", CA " << (ca ? s.caDir + " (usable)" : "none: " + ca.error().message) << '\n';
   }
   std::cout << "approvals: "
             << (s.approvalSocket.empty() ? "off (every ask is refused no-approver)"

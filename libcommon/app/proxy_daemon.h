@@ -35,7 +35,7 @@ struct ProxyDaemonOptions {
   std::string mark = "0x4e585553";
   // TLS interception (the CA is STATE_DIR/ca).
   std::string intercept = "needed";  // or "all"
-  std::string http2 = "on";          // --http2 on|off
+  std::string http2 = "on";          // --http2 on|off|always
   std::uint32_t h2MaxStreams = 100;
   std::size_t leafCache = 1024;
   std::uint64_t maxSignedBody = 8 * 1024 * 1024;  // an AWS body re-signed by its hash, read whole

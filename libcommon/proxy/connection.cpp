@@ -314,7 +314,13 @@ void Connection::onTick() {
       }
       break;
     case State::kClientHello:
-      if (due) refuse(408, reason::kHeaderTimeout, "the TLS ClientHello did not arrive in time");
+      if (due && mitm_) {  // interception, origin first
+        emitDecision(audit::Outcome::kFailure, 0, reason::kTlsHandshakeTimeout,
+                     "the client's TLS handshake did not finish in time");
+        close(reason::kTlsHandshakeTimeout, true);
+      } else if (due) {
+        refuse(408, reason::kHeaderTimeout, "the TLS ClientHello did not arrive in time");
+      }
       break;
     case State::kHead:
       if (requests_ > 0 && in_.empty()) {
@@ -683,6 +689,16 @@ void Connection::readHello() {
     }
     const tls::HelloResult hello = tls::parseClientHello(in_, limits);
     helloWaitFor_ = hello.waitFor;
+    if (mitm_ && hello.status != tls::HelloStatus::kNeedMore) {
+      // Interception, origin first: what the client offers. A ClientHello
+      // this parser does not take is the TLS server's to judge.
+      if (hello.status == tls::HelloStatus::kComplete) {
+        askOrigin(hello.hello.alpn);
+      } else {
+        findLeaf();
+      }
+      return;
+    }
     switch (hello.status) {
       case tls::HelloStatus::kComplete:
         // Without SNI the client named nothing but the address it dialled.
@@ -702,6 +718,10 @@ void Connection::readHello() {
     // Records of a single byte cost five more: a ClientHello within the
     // limit fits in this many bytes, whatever its records.
     if (in_.size() > 6 * ctx_.options.maxClientHello) {
+      if (mitm_) {
+        findLeaf();
+        return;
+      }
       refuse(431, reason::kTlsClientHelloTooLarge, "the TLS ClientHello is too large");
       return;
     }
@@ -780,10 +800,11 @@ void Connection::rejudge() {
   if (mitm_ && insideTls_) {
     r = engineRequest();  // the request in flight, or the connection between requests
   } else {
-    const bool going =
-        state_ == State::kTunnel || state_ == State::kForward || state_ == State::kDialing ||
-        state_ == State::kClientTls || state_ == State::kMinting || state_ == State::kPeekTls ||
-        state_ == State::kSignedBody || state_ == State::kH2 || state_ == State::kQueued;
+    const bool going = state_ == State::kTunnel || state_ == State::kForward ||
+                       state_ == State::kDialing || state_ == State::kClientTls ||
+                       state_ == State::kMinting || state_ == State::kPeekTls ||
+                       state_ == State::kSignedBody || state_ == State::kH2 ||
+                       state_ == State::kQueued || (state_ == State::kClientHello && mitm_);
     if (!request_ || !going) return;
     r = engineRequest();
   }

@@ -205,6 +205,14 @@ class Connection final : public IoHandler, private H2Host {
   void startInterception(bool optional);
   void peekTls();
   void beginClientTls();
+  // Origin first (--http2 on): true when the origin may be dialled before
+  // the client's handshake ends (the host is allowed outright, directly).
+  [[nodiscard]] bool originFirst() const;
+  // The ClientHello is read (`offered`: its ALPN list): a client that
+  // offers h2 waits while the origin is dialled with h2 and HTTP/1.1.
+  void askOrigin(const std::vector<std::string>& offered);
+  void originAnswered();  // the origin connection is up (or failed): the leaf next
+  void findLeaf();
   void onLeaf(Result<tls::LeafCache::Context> leaf);
   void acceptClientTls(tls::LeafCache::Context leaf);
   void continueClientTls();
@@ -245,6 +253,11 @@ class Connection final : public IoHandler, private H2Host {
   // the origin chose h2).
   bool joinH2Origin(const std::string& key);
   bool startH2Origin();
+  // server_ (HTTP/2 to the origin) becomes a session of the pool.
+  bool shareH2Origin();
+  // Origin first: the connection dialled during the handshake goes to the
+  // pool the client's streams share.
+  void poolOriginFirst();
   // A stream's connection holds one of the origin connections its client
   // may have per origin (counted in the pool): false when they are all in
   // use (kQueued until one is free).
@@ -303,6 +316,9 @@ class Connection final : public IoHandler, private H2Host {
   bool insideTls_ = false;        // interception: the client's TLS handshake is done
   bool decided_ = false;          // decision_ is the engine's answer for request_
   bool connectAnswered_ = false;  // CONNECT's 200 went out before the destination was dialled
+  bool preDial_ = false;          // origin first: dialling during the client's handshake
+  bool clientSpeaksH1_ = false;   // origin first: the client offered http/1.1 too
+  std::vector<std::string> clientAlpn_;  // offered to the client; empty: the context's list
   decision::Door door_ = decision::Door::kConnect;  // transparent: the door it was classified to
   net::SocketAddress original_;                     // transparent: where the client meant to go
   Clock::time_point opened_;

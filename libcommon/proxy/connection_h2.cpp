@@ -301,6 +301,30 @@ bool Connection::joinH2Origin(const std::string& key) {
   return false;
 }
 
+bool Connection::shareH2Origin() {
+  ctx_.reactor.remove(serverWatch_);  // the session watches the socket from here on
+  serverWatch_.fd = -1;
+  auto session = std::make_shared<H2OriginSession>(ctx_.reactor, serverKey_, std::move(server_),
+                                                   std::move(serverOutgoing_), dialer_.dialled());
+  server_.reset();
+  serverKey_.clear();
+  if (!session->start()) return false;
+  pool_->sessions.push_back(std::move(session));
+  return true;
+}
+
+void Connection::poolOriginFirst() {
+  OriginPool::Origin& origin = pool_->origins[serverKey_];
+  origin.known = true;
+  auto* tls = dynamic_cast<TlsStream*>(server_.get());
+  if (tls != nullptr && tls->alpn() == "h2") {
+    if (!shareH2Origin()) closeServer();  // (the streams dial their own)
+    return;
+  }
+  ++origin.open;  // counted as a stream's would be, idle
+  returnPooled();
+}
+
 bool Connection::startH2Origin() {
   auto* tls = dynamic_cast<TlsStream*>(server_.get());
   if (!stream_ || !pool_ || tls == nullptr || tls->alpn() != "h2") return false;
@@ -309,14 +333,7 @@ bool Connection::startH2Origin() {
   const std::string key = serverKey_;
   --pool_->origins[key].open;
   slotKey_.clear();
-  ctx_.reactor.remove(serverWatch_);  // the session watches the socket from here on
-  serverWatch_.fd = -1;
-  auto session = std::make_shared<H2OriginSession>(ctx_.reactor, serverKey_, std::move(server_),
-                                                   std::move(serverOutgoing_), dialer_.dialled());
-  server_.reset();
-  if (!session->start()) return false;
-  pool_->sessions.push_back(std::move(session));
-  if (!joinH2Origin(key)) return false;
+  if (!shareH2Origin() || !joinH2Origin(key)) return false;
   OriginPool::Origin& origin = pool_->origins[key];
   while (!origin.waiting.empty()) pool_->wakeNext(ctx_, key);
   return true;

@@ -61,6 +61,23 @@ void Connection::beginClientTls() {
   ++ctx_.stats.allowed;
   ++ctx_.stats.intercepted;
   emitDecision(audit::Outcome::kSuccess, 200, decision_.reason, decision_.detail);
+  if (originFirst()) {
+    // The ClientHello first (whole already on the transparent door): what
+    // does the client offer?
+    helloWaitFor_ = 0;
+    enter(State::kClientHello);
+    deadline_ = ctx_.now + ctx_.options.headerTimeout;
+    return;
+  }
+  findLeaf();
+}
+
+bool Connection::originFirst() const {
+  return ctx_.options.http2 == Http2Mode::kOn && decision_.allowed() &&
+         decision_.transport == policy::Transport::kDirect && bridge() == nullptr;
+}
+
+void Connection::findLeaf() {
   if (tls::LeafCache::Context leaf = ctx_.leaves->find(mitm_->host())) {
     acceptClientTls(std::move(leaf));
     return;
@@ -87,7 +104,8 @@ void Connection::onLeaf(Result<tls::LeafCache::Context> leaf) {
 }
 
 void Connection::acceptClientTls(tls::LeafCache::Context leaf) {
-  client_ = InterceptionSession::accept(std::move(leaf), std::move(client_), std::move(in_));
+  client_ =
+      InterceptionSession::accept(std::move(leaf), std::move(client_), std::move(in_), clientAlpn_);
   in_.clear();
   if (!client_) {  // out of memory (the socket went with the failed stream)
     close("error", true);
@@ -111,8 +129,11 @@ void Connection::continueClientTls() {
       request_.reset();
       if (mitm_->alpn() == "h2") {
         startH2();
+        if (server_ && state_ == State::kH2) poolOriginFirst();
         return;
       }
+      if (auto* tls = dynamic_cast<TlsStream*>(server_.get()); tls && tls->alpn() == "h2")
+        closeServer();  // (origin first, and the client chose HTTP/1.1 after all)
       enter(State::kHead);
       deadline_ = ctx_.now + ctx_.options.headerTimeout;
       lastActive_ = ctx_.now;

@@ -1,6 +1,8 @@
 // Reaching the destination (OriginDialer) and relaying to it (TunnelRelay
 // for tunnels and upgrades, HttpExchange for requests), as a Connection
 // runs them.
+#include <algorithm>
+
 #include "libcommon/log/logging.h"
 #include "libcommon/proxy/bridge.h"
 #include "libcommon/proxy/connection.h"
@@ -11,11 +13,13 @@ namespace lens::proxy {
 
 namespace {
 
-// The name a kept origin connection is found by: lower case, no final dot.
-std::string lowerHost(std::string_view host) {
-  std::string out = util::toLower(host);
-  if (!out.empty() && out.back() == '.') out.pop_back();
-  return out;
+// The name a kept origin connection is found by: the route (upstream proxy
+// or direct), TLS or not, the host in lower case without a final dot, the port.
+std::string originKey(bool viaProxy, bool tls, std::string_view host, std::uint16_t port) {
+  std::string name = util::toLower(host);
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  return std::string(viaProxy ? "u:" : "d:") + (tls ? "tls:" : "") + name + ":" +
+         std::to_string(port);
 }
 
 }  // namespace
@@ -27,8 +31,7 @@ void Connection::dial() {
   const bool viaProxy = !bridge && decision_.transport == policy::Transport::kUpstream;
   const std::string& host = bridge ? bridge->dialHost : mitm_ ? mitm_->host() : request_->host;
   const std::uint16_t port = bridge ? bridge->dialPort : mitm_ ? mitm_->port() : request_->port;
-  std::string key = std::string(viaProxy ? "u:" : "d:") + (mitm_ ? "tls:" : "") + lowerHost(host) +
-                    ":" + std::to_string(port);
+  std::string key = originKey(viaProxy, mitm_.has_value(), host, port);
   if (bridge) {
     // A kept bridge connection serves the same name with the same identity only.
     key =
@@ -84,12 +87,60 @@ void Connection::dial() {
   dialer_.start(std::move(target));
 }
 
+// Origin first (lens-proxy(1) "HTTP/2"): the client offered h2; the origin
+// is asked for h2 or HTTP/1.1 before the client's handshake ends, so that
+// the client is offered what the origin chose. The host is allowed outright
+// (originFirst()): no request is sent before one is judged.
+void Connection::askOrigin(const std::vector<std::string>& offered) {
+  const auto offers = [&](std::string_view p) {
+    return std::find(offered.begin(), offered.end(), p) != offered.end();
+  };
+  if (!offers("h2")) {  // HTTP/1.1 (or no ALPN): nothing to learn first
+    findLeaf();
+    return;
+  }
+  clientSpeaksH1_ = offers("http/1.1");
+  DialTarget target;
+  target.host = mitm_->host();
+  target.port = mitm_->port();
+  target.check = engineRequest();
+  target.engine = engine_;
+  target.tls = ctx_.originTls;
+  target.alpn = {"h2", "http/1.1"};
+  pendingKey_ = originKey(false, true, target.host, target.port);
+  preDial_ = true;
+  enter(State::kDialing);
+  dialer_.start(std::move(target));
+}
+
+void Connection::originAnswered() {
+  preDial_ = false;
+  if (server_) {
+    auto* tls = dynamic_cast<TlsStream*>(server_.get());
+    if (tls != nullptr && tls->alpn() == "h2") {
+      clientAlpn_ = {"h2", "http/1.1"};
+    } else if (clientSpeaksH1_) {
+      clientAlpn_ = {"http/1.1"};
+    }  // else a client of h2 only: h2, translated to the origin's HTTP/1.1
+    ++ctx_.stats.originFirst;
+  } else {  // no answer: the first request dials again (and is told why)
+    const OriginDialer::Failure& f = dialer_.failure();
+    log::get("proxy")->debug("{}: origin first: {} ({}); h2 and HTTP/1.1 offered", action_,
+                             f.reason, f.detail.empty() ? f.text : f.detail);
+  }
+  findLeaf();
+}
+
 void Connection::onDialed() {
   server_ = dialer_.takeStream();
   serverOutgoing_ = dialer_.takeOutgoing();
   serverPending_ = dialer_.takePending();
   serverKey_ = pendingKey_;
   serverReadable_ = false;
+  if (preDial_) {
+    originAnswered();
+    return;
+  }
   if (stream_ && pool_) {
     // The origin's protocol is known now: HTTP/2, every stream waiting joins
     // its session; HTTP/1.1, they may dial connections of their own.
@@ -112,6 +163,10 @@ void Connection::onDialed() {
 }
 
 void Connection::dialFailed() {
+  if (preDial_) {
+    originAnswered();
+    return;
+  }
   const OriginDialer::Failure& f = dialer_.failure();
   if (f.refusal) {
     decision_ = *f.refusal;

@@ -28,6 +28,17 @@ class Connection;
 
 using Clock = std::chrono::steady_clock;
 
+// HTTP/2 with intercepted clients (--http2, lens-proxy(1) "HTTP/2"):
+//   kOff: HTTP/1.1 only;
+//   kOn: origin first: when the connection allows its host outright, the
+//     origin is dialled during the client's handshake and the client is
+//     offered what the origin chose (h2, or HTTP/1.1 to a client that can
+//     speak it); otherwise h2 and HTTP/1.1, translated as needed;
+//   kAlways: h2 and HTTP/1.1 to every client, each stream translated to
+//     HTTP/1.1 for an origin that speaks only that (the origin is never
+//     dialled before a request is judged).
+enum class Http2Mode : std::uint8_t { kOff, kOn, kAlways };
+
 struct ServerOptions {
   std::vector<std::string> listen;  // "ADDRESS:PORT" / "[IPV6]:PORT"
   std::size_t maxConnections = 1024;
@@ -60,9 +71,8 @@ struct ServerOptions {
   // no-approver) and how long a connection waits for an answer at most.
   std::string approvalSocket;
   std::chrono::milliseconds approvalTimeout{70000};
-  // HTTP/2 inside interception: offered to clients by ALPN (--http2), and
-  // its limits.
-  bool http2 = true;
+  // HTTP/2 inside interception (--http2), and its limits.
+  Http2Mode http2 = Http2Mode::kOn;
   H2Limits h2;
 };
 
@@ -92,6 +102,7 @@ struct Stats {
   std::uint64_t h2Connections = 0;   // intercepted connections speaking HTTP/2 now
   std::uint64_t h2Streams = 0;       // their streams being served now
   std::uint64_t h2Goaways = 0;       // HTTP/2 connections ended for abuse or a protocol error
+  std::uint64_t originFirst = 0;  // intercepted clients offered what the origin chose (--http2 on)
 };
 std::string statsJson(const Stats& stats, bool transparent = false);
 

@@ -21,8 +21,9 @@ InterceptionSession::InterceptionSession(std::string_view host, std::uint16_t po
 
 std::unique_ptr<Stream> InterceptionSession::accept(std::shared_ptr<ssl_ctx_st> leaf,
                                                     std::unique_ptr<Stream> client,
-                                                    std::string initial) {
-  return TlsStream::server(std::move(client), std::move(leaf), std::move(initial));
+                                                    std::string initial,
+                                                    const std::vector<std::string>& alpn) {
+  return TlsStream::server(std::move(client), std::move(leaf), std::move(initial), alpn);
 }
 
 InterceptionSession::Handshake InterceptionSession::handshake(Stream& client) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "libcommon/decision/request.h"
 #include "libcommon/proxy/request_head.h"
@@ -30,10 +31,12 @@ class InterceptionSession {
 
   // The client's stream wrapped in a TLS server with that context;
   // `initial` are the client's bytes already read (the ClientHello, or
-  // what followed the CONNECT head).
+  // what followed the CONNECT head); `alpn` the protocols offered to the
+  // client when not the context's (what the origin chose).
   [[nodiscard]] static std::unique_ptr<Stream> accept(std::shared_ptr<ssl_ctx_st> leaf,
                                                       std::unique_ptr<Stream> client,
-                                                      std::string initial);
+                                                      std::string initial,
+                                                      const std::vector<std::string>& alpn = {});
 
   enum class Handshake : std::uint8_t { kDone, kWait, kFailed };
   // Drives the client's handshake; kFailed with failureReason()/failureDetail().

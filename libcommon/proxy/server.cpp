@@ -58,6 +58,7 @@ std::string statsJson(const Stats& s, bool transparent) {
   w.field("h2_connections", s.h2Connections);
   w.field("h2_streams", s.h2Streams);
   w.field("h2_goaways", s.h2Goaways);
+  w.field("h2_origin_first", s.originFirst);
   if (transparent) {
     w.field("classified_tls", s.classifiedTls);
     w.field("classified_http", s.classifiedHttp);
@@ -218,7 +219,7 @@ void Server::loadInterceptionCa() {
   }
   tls::LeafOptions leaves;
   leaves.capacity = ctx_.options.leafCache;
-  if (ctx_.options.http2) leaves.alpn = {"h2", "http/1.1"};
+  if (ctx_.options.http2 != Http2Mode::kOff) leaves.alpn = {"h2", "http/1.1"};
   ctx_.leaves = std::make_unique<tls::LeafCache>(std::move(*ca), std::move(leaves));
   leafHandler_ = std::make_unique<Collector>([this] {
     if (ctx_.leaves) ctx_.leaves->collect();

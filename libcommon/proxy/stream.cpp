@@ -224,10 +224,12 @@ std::unique_ptr<TlsStream> TlsStream::client(std::unique_ptr<Stream> inner,
 
 std::unique_ptr<TlsStream> TlsStream::server(std::unique_ptr<Stream> inner,
                                              std::shared_ptr<ssl_ctx_st> context,
-                                             std::string initial) {
+                                             std::string initial,
+                                             const std::vector<std::string>& alpn) {
   tls::Ssl owned(SSL_new(context.get()));  // holds its own reference to the context
   if (!owned) return nullptr;
   SSL* const ssl = owned.get();
+  if (!alpn.empty() && !tls::offerAlpn(ssl, alpn)) return nullptr;
   std::unique_ptr<TlsStream> stream(new TlsStream(std::move(inner), std::move(owned)));
   stream->initial_ = std::move(initial);
   SSL_set_accept_state(ssl);

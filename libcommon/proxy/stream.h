@@ -105,11 +105,14 @@ class TlsStream final : public Stream {
                                                          std::shared_ptr<TlsClientConfig> config,
                                                          const std::string& serverName,
                                                          const std::vector<std::string>& alpn = {});
-  // Answers a client with `context` (its certificate, its ALPN choice);
-  // `initial` are the client's bytes already read, fed to TLS first.
+  // Answers a client with `context` (its certificate, its ALPN choice;
+  // `alpn`, when not empty, the protocols this connection accepts instead
+  // of the context's); `initial` are the client's bytes already read, fed
+  // to TLS first.
   [[nodiscard]] static std::unique_ptr<TlsStream> server(std::unique_ptr<Stream> inner,
                                                          std::shared_ptr<ssl_ctx_st> context,
-                                                         std::string initial);
+                                                         std::string initial,
+                                                         const std::vector<std::string>& alpn = {});
   ~TlsStream() override;
 
   // kOk when done, kWouldBlock to be called again, kError (see error()).

@@ -15,6 +15,7 @@ constexpr std::size_t kRecordHeader = 5;
 constexpr std::size_t kMaxRecord =
     16384 + 2048;  // TLSPlaintext limit plus the compression allowance
 constexpr std::uint16_t kExtServerName = 0x0000;
+constexpr std::uint16_t kExtAlpn = 0x0010;  // application_layer_protocol_negotiation
 constexpr std::uint8_t kNameTypeHost = 0x00;
 constexpr std::size_t kMaxHostName = 253;
 
@@ -116,6 +117,21 @@ HelloResult parseServerName(std::string_view data, ClientHello& hello) {
   return HelloResult{HelloStatus::kComplete, {}, {}};
 }
 
+// RFC 7301 section 3.1: a non-empty list of non-empty protocol names.
+HelloResult parseAlpn(std::string_view data, ClientHello& hello) {
+  Reader r(data);
+  std::string_view list;
+  if (!r.vector16(list) || !r.empty() || list.empty())
+    return invalid("malformed application_layer_protocol_negotiation extension");
+  Reader names(list);
+  while (!names.empty()) {
+    std::string_view name;
+    if (!names.vector8(name) || name.empty()) return invalid("malformed ALPN protocol list");
+    hello.alpn.emplace_back(name);
+  }
+  return HelloResult{HelloStatus::kComplete, {}, {}};
+}
+
 HelloResult parseBody(std::string_view body, ClientHello hello) {
   Reader r(body);
   std::string_view ignored;
@@ -151,6 +167,9 @@ HelloResult parseBody(std::string_view body, ClientHello hello) {
     if (type == kExtServerName) {
       HelloResult sni = parseServerName(data, hello);
       if (sni.status != HelloStatus::kComplete) return sni;
+    } else if (type == kExtAlpn) {
+      HelloResult alpn = parseAlpn(data, hello);
+      if (alpn.status != HelloStatus::kComplete) return alpn;
     }
   }
   HelloResult done;

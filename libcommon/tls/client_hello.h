@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lens::tls {
 
@@ -13,7 +14,10 @@ namespace lens::tls {
 struct ClientHello {
   std::uint16_t legacyVersion = 0;  // client_version / legacy_version (0x0303 for 1.2 and 1.3)
   std::optional<std::string> serverName;  // the SNI host_name, lower-cased; nullopt: no SNI
-  std::size_t bytes = 0;                  // record bytes that carried the ClientHello
+  // The application protocols the client offers (ALPN), in its order of
+  // preference; empty: no ALPN extension.
+  std::vector<std::string> alpn;
+  std::size_t bytes = 0;  // record bytes that carried the ClientHello
 };
 
 enum class HelloStatus : std::uint8_t {
@@ -52,8 +56,9 @@ struct HelloLimits {
 // their block or repeat, and a server_name extension that is malformed, has
 // more than one host_name, or names something that is not a host name
 // (letters, digits, '-', '_' and dots; no empty label; at most 253 bytes; no
-// trailing dot). A ClientHello without extensions, or without server_name,
-// is complete with no serverName.
+// trailing dot), and an ALPN extension whose list is empty, overruns, or
+// holds an empty protocol name (RFC 7301 section 3.1). A ClientHello without extensions, or without
+// server_name, is complete with no serverName.
 [[nodiscard]] HelloResult parseClientHello(std::string_view bytes, const HelloLimits& limits = {});
 
 // Whether the first bytes a client sent can start a TLS handshake record

@@ -38,12 +38,28 @@ int alpnListIndex() {
   return index;
 }
 
+// One connection's own list (offerAlpn), owned by its SSL.
+int alpnOfferIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, freeAlpn);
+  return index;
+}
+
+std::string alpnWire(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const std::string& p : protocols) {
+    wire.push_back(static_cast<char>(p.size()));
+    wire += p;
+  }
+  return wire;
+}
+
 // Chooses the first of our protocols the client offers (ours in preference
-// order); a client that offers only others gets a no_application_protocol
-// alert. A client that offers no ALPN at all is not asked.
+// order: the connection's own list, else the context's); a client that offers only others gets a
+// no_application_protocol alert. A client that offers no ALPN at all is not asked.
 int selectAlpn(SSL* ssl, const unsigned char** out, unsigned char* outLength,
                const unsigned char* in, unsigned int inLength, void* arg) {
-  const auto* ours = static_cast<const std::string*>(arg);
+  const auto* offer = static_cast<const std::string*>(SSL_get_ex_data(ssl, alpnOfferIndex()));
+  const auto* ours = offer != nullptr ? offer : static_cast<const std::string*>(arg);
   for (std::size_t i = 0; i < ours->size();) {
     const auto length = static_cast<unsigned char>((*ours)[i]);
     const std::string_view protocol = std::string_view(*ours).substr(i + 1, length);
@@ -76,6 +92,18 @@ Status addExtension(X509* cert, X509* issuer, int nid, const std::string& value)
 }  // namespace
 
 bool alpnRefused(const SSL* ssl) { return SSL_get_ex_data(ssl, alpnIndex()) != nullptr; }
+
+bool offerAlpn(SSL* ssl, const std::vector<std::string>& protocols) {
+  auto wire = std::make_unique<std::string>(alpnWire(protocols));
+  std::unique_ptr<std::string> before(
+      static_cast<std::string*>(SSL_get_ex_data(ssl, alpnOfferIndex())));
+  if (SSL_set_ex_data(ssl, alpnOfferIndex(), wire.get()) != 1) {
+    (void)before.release();  // still the SSL's
+    return false;
+  }
+  (void)wire.release();  // the SSL's now (freeAlpn)
+  return true;
+}
 
 Result<std::shared_ptr<const SigningCa>> SigningCa::load(const std::string& dir) {
   auto info = loadCa(dir);
@@ -177,10 +205,7 @@ Result<std::shared_ptr<ssl_ctx_st>> serverContext(const SigningCa& ca, const std
 LeafCache::LeafCache(std::shared_ptr<const SigningCa> ca, LeafOptions options)
     : ca_(std::move(ca)), options_(std::move(options)) {
   options_.capacity = std::max<std::size_t>(options_.capacity, 1);
-  for (const std::string& p : options_.alpn) {
-    alpnWire_.push_back(static_cast<char>(p.size()));
-    alpnWire_ += p;
-  }
+  alpnWire_ = alpnWire(options_.alpn);
 }
 
 LeafCache::~LeafCache() = default;

@@ -124,4 +124,10 @@ class LeafCache {
 // because the client offered ALPN protocols and none it accepts.
 [[nodiscard]] bool alpnRefused(const SSL* ssl);
 
+// The connection `ssl` (of a LeafCache context, before its handshake)
+// accepts `protocols` (preference order) instead of its context's list:
+// what the origin chose, when the proxy asked it first. False when out of
+// memory (the context's list stays).
+[[nodiscard]] bool offerAlpn(SSL* ssl, const std::vector<std::string>& protocols);
+
 }  // namespace lens::tls

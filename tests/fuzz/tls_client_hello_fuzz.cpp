@@ -8,7 +8,8 @@
 //     bytes alone give the same answer, one byte less asks for more, and
 //     more bytes after it change nothing (the answer depends only on them);
 //   - a server name is a lower-case host name (letters, digits, '-', '_',
-//     dots), at most 253 bytes;
+//     dots), at most 253 bytes; an ALPN protocol is 1-255 bytes, and the
+//     same bytes alone give the same list;
 //   - a prefix of the input is never complete unless the whole is (the
 //     answer does not flip as bytes arrive), and never invalid when the
 //     whole is complete or still incomplete;
@@ -49,7 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(used >= 5 && used <= input.size(), "a ClientHello uses the bytes it was given");
     const auto exact = lens::tls::parseClientHello(input.substr(0, used), limits);
     check(exact.status == HelloStatus::kComplete &&
-              exact.hello.serverName == whole.hello.serverName && exact.hello.bytes == used,
+              exact.hello.serverName == whole.hello.serverName &&
+              exact.hello.alpn == whole.hello.alpn && exact.hello.bytes == used,
           "the ClientHello's own bytes give the same answer");
     check(lens::tls::parseClientHello(input.substr(0, used - 1), limits).status ==
               HelloStatus::kNeedMore,
@@ -65,6 +67,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.',
               "a server name is a lower-case host name");
       }
+    }
+  }
+  if (whole.status == HelloStatus::kComplete) {
+    for (const std::string& protocol : whole.hello.alpn) {
+      check(!protocol.empty() && protocol.size() <= 255, "an ALPN protocol has a sane length");
     }
   }
   // Prefixes, at a few cut points: the answer never flips as bytes arrive.

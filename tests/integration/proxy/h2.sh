@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# HTTP/2 inside interception (lens-proxy --http2 on, the default): curl
-# --http2 opens several streams on one connection, one refused by a path
-# rule while the others succeed; each stream is judged, audited and relayed
-# to the HTTP/1.1 origin by the same pipeline as an HTTP/1.1 request
-# (bodies with and without a length, a 2 MiB download through the flow
-# control windows, response trailers, 421 for an :authority other than
-# the connection's host); h2load as a load client; a hostile client
-# (h2_hostile.py: rapid reset, CONTINUATION flood, oversized header block,
-# SETTINGS flood) gets GOAWAY and an audit event while the proxy's memory
-# stays bounded; --http2 off keeps HTTP/1.1.
+# HTTP/2 inside interception. With --http2 always, curl --http2 opens
+# several streams on one connection, one refused by a path rule while the
+# others succeed; each stream is judged, audited and relayed to the
+# HTTP/1.1 origin by the same pipeline as an HTTP/1.1 request (bodies with
+# and without a length, a 2 MiB download through the flow control windows,
+# response trailers, 421 for an :authority other than the connection's
+# host); h2load as a load client; a hostile client (h2_client.py: rapid
+# reset, CONTINUATION flood, oversized header block, SETTINGS flood) gets
+# GOAWAY and an audit event while the proxy's memory stays bounded. With
+# --http2 on (the default) the origin is asked first: an HTTP/1.1 origin
+# gives curl HTTP/1.1, an HTTP/2 one (nghttpd) h2 on the connection dialled
+# during the handshake, a client of h2 only is translated, and an origin
+# that does not answer leaves the offer at h2 and HTTP/1.1. --http2 off
+# keeps HTTP/1.1.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../netns.sh"
@@ -29,9 +33,11 @@ cat >"$work/policy.json" <<'JSON'
   {"match": "origin.test:8443", "verdict": "allow", "transport": "direct",
    "rules": [{"method": "GET", "path": "/api/**"}, {"method": "GET", "path": "/big/**"},
              {"method": "GET", "path": "/trailers"}, {"method": "POST", "path": "/upload"},
-             {"method": "GET", "path": "/"}]}]}}}
+             {"method": "GET", "path": "/"}]},
+  {"match": "origin.test:9444", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}]},
+  {"match": "origin.test:9445", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}]}]}}}
 JSON
-start_proxy --origin-ca "$work/ca.crt"
+start_proxy --origin-ca "$work/ca.crt" --http2 always
 
 # h2c ARGS...: curl --http2 through the proxy trusting only the lens CA.
 h2c() { in_sbx curl -sS --max-time 20 --http2 --proxy http://127.0.0.1:3128 --cacert "$lens_ca" "$@" 2>&1 || true; }
@@ -158,6 +164,41 @@ check "the proxy's peak memory stayed under $((hwm_bound / 1024)) MiB" -- \
   bash -c "test \$(awk '/^VmHWM/ {print \$2}' /proc/$proxy_pid/status) -lt $hwm_bound"
 out=$(h2c -o /dev/null -w '%{http_code} %{http_version}' https://origin.test:8443/api/still)
 check "... and it still serves HTTP/2" -- test "$out" = "200 2"
+
+echo "== origin first (--http2 on, the default)"
+stop_proxy
+start_proxy --origin-ca "$work/ca.crt"
+# stat NAME: a counter of the proxy's (SIGUSR1 writes them to its stderr).
+stat() {
+  kill -USR1 "$proxy_pid"
+  sleep 0.3
+  grep -o "\"$1\":[0-9]*" "$work/proxy.err" | tail -n 1 | cut -d: -f2
+}
+out=$(h2c -o /dev/null -w '%{http_code} %{http_version}' https://origin.test:8443/api/first)
+check "curl --http2 to an HTTP/1.1 origin gets HTTP/1.1, as without the proxy" -- test "$out" = "200 1.1"
+check "... offered what the origin chose (h2_origin_first counts it)" -- test "$(stat h2_origin_first)" = 1
+out=$(in_sbx "$python" "$source_dir/tests/integration/proxy/h2_client.py" --proxy 127.0.0.1:3128 --ca "$lens_ca" \
+  --connect origin.test:8443 get /api/only-h2 2>&1 || true)
+check "a client of h2 only gets h2, translated to the HTTP/1.1 origin" -- grep -q '^status 200$' <<<"$out"
+out=$(h2c -o /dev/null -w '%{http_code} %{http_version}' https://origin.test:9445/nothing-listens)
+check "an origin that does not answer: h2 offered, and the request told 502" -- test "$out" = "502 2"
+if command -v nghttpd >/dev/null; then
+  mkdir -p "$work/htdocs"
+  echo hello >"$work/htdocs/a"
+  echo world >"$work/htdocs/b"
+  nsenter --net="/run/netns/$outside" nghttpd -v --htdocs="$work/htdocs" --address=10.199.0.2 9444 \
+    "$work/origin.key" "$work/origin.crt" >"$work/nghttpd.log" 2>&1 &
+  pids+=($!)
+  wait_for 5 in_sbx bash -c 'exec 3<>/dev/tcp/10.199.0.2/9444' 2>/dev/null || true
+  out=$(h2c -w '%{http_code} %{http_version}\n' https://origin.test:9444/a https://origin.test:9444/b)
+  check "curl --http2 to an HTTP/2 origin (nghttpd) gets h2, both requests answered" -- \
+    test "$(tr '\n' ' ' <<<"$out")" = "hello 200 2 world 200 2 "
+  # (nghttpd -v names each connection's frames [id=N]; the readiness probe's has no request.)
+  sessions=$(grep -a ':path:' "$work/nghttpd.log" | grep -o '^\[id=[0-9]*\]' | sort -u | wc -l)
+  check "... over the one origin connection dialled during the client's handshake" -- test "$sessions" = 1
+else
+  echo "skip nghttpd: not installed (Debian package nghttp2-server)"
+fi
 
 echo "== --http2 off"
 stop_proxy

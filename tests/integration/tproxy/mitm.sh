@@ -48,6 +48,9 @@ start_tproxy --origin-ca "$work/ca.crt"
 echo "== interception without proxy settings"
 out=$(tc --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 https://origin.test:8443/api/x)
 check "an intercepted request reaches the origin (the client trusts only the lens CA)" -- grep -q '^origin GET /api/x$' <<<"$out"
+out=$(tc --http2 -o /dev/null -w '%{http_code} %{http_version}' --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 \
+  https://origin.test:8443/api/h2)
+check "origin first: curl --http2 is offered the HTTP/1.1 origin's choice (the SNI names it)" -- test "$out" = "200 1.1"
 out=$(tc --http1.1 -i --cacert "$lens_ca" --resolve origin.test:8443:10.199.0.2 https://origin.test:8443/admin)
 check "a request the rules do not cover is refused 403 inside TLS" -- \
   has_lines "$out" '^HTTP/1.1 403' '^X-Lens-Reason: http-rule-denied'

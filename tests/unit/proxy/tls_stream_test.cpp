@@ -68,12 +68,14 @@ struct Session {
   IoStatus serverStatus;
 };
 Session connect(Fixture& f, std::shared_ptr<TlsClientConfig> trust, const std::string& clientName,
-                const std::string& serverName, const std::vector<std::string>& alpn = {}) {
+                const std::string& serverName, const std::vector<std::string>& alpn = {},
+                const std::vector<std::string>& serverAlpn = {}) {
   Pair p = socketPair();
   auto context = f.leaves->context(serverName);
   REQUIRE(context);
   Session out{TlsStream::client(std::move(p.a), std::move(trust), clientName, alpn),
-              TlsStream::server(std::move(p.b), *context, ""), IoStatus::kError, IoStatus::kError};
+              TlsStream::server(std::move(p.b), *context, "", serverAlpn), IoStatus::kError,
+              IoStatus::kError};
   std::tie(out.clientStatus, out.serverStatus) = handshake(*out.client, *out.server);
   return out;
 }
@@ -130,6 +132,25 @@ TEST_CASE("a client that offers only h2 is refused with an alert", "[proxy][tls]
   CHECK(t.server->alpnRefused());
   CHECK(t.clientStatus == IoStatus::kError);
   CHECK(t.client->error().find("no application protocol") != std::string::npos);
+}
+
+TEST_CASE("a connection's own ALPN list replaces its context's", "[proxy][tls]") {
+  // (The fixture's contexts accept http/1.1 only.) Origin first: the origin
+  // chose h2, so this connection offers h2 too ...
+  Fixture f;
+  Session t = connect(f, f.trust, "api.example.test", "api.example.test", {"h2", "http/1.1"},
+                      {"h2", "http/1.1"});
+  REQUIRE(t.serverStatus == IoStatus::kOk);
+  CHECK(t.server->alpn() == "h2");
+  CHECK(t.client->alpn() == "h2");
+  // ... the origin chose HTTP/1.1: a client of both gets HTTP/1.1 ...
+  t = connect(f, f.trust, "api.example.test", "api.example.test", {"h2", "http/1.1"}, {"http/1.1"});
+  REQUIRE(t.serverStatus == IoStatus::kOk);
+  CHECK(t.server->alpn() == "http/1.1");
+  // ... and a list without what the client offers refuses it.
+  t = connect(f, f.trust, "api.example.test", "api.example.test", {"http/1.1"}, {"h2"});
+  CHECK(t.serverStatus == IoStatus::kError);
+  CHECK(t.server->alpnRefused());
 }
 
 TEST_CASE("a client without ALPN is served", "[proxy][tls]") {

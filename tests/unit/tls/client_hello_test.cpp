@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 using lens::tls::HelloStatus;
 using lens::tls::looksLikeTls;
@@ -33,6 +34,12 @@ std::string extension(std::uint16_t type, const std::string& data) {
 std::string sni(const std::string& name) {
   const std::string entry = std::string(1, '\0') + be16(name.size()) + name;
   return extension(0, be16(entry.size()) + entry);
+}
+
+std::string alpn(const std::vector<std::string>& protocols) {
+  std::string list;
+  for (const std::string& p : protocols) list += std::string(1, static_cast<char>(p.size())) + p;
+  return extension(0x0010, be16(list.size()) + list);
 }
 
 // A ClientHello handshake message (TLS 1.2 layout) with these extensions;
@@ -154,10 +161,11 @@ TEST_CASE("a ClientHello split across many records, and bytes after it", "[tls]"
 }
 
 TEST_CASE("synthetic ClientHellos: SNI, no extensions, unknown extensions", "[tls]") {
-  auto r = parseClientHello(
-      records(helloMessage(extension(0x0010, "\x00\x03\x02h2") + sni("Api.Example.com"))));
+  auto r =
+      parseClientHello(records(helloMessage(alpn({"h2", "http/1.1"}) + sni("Api.Example.com"))));
   REQUIRE(r.status == HelloStatus::kComplete);
   CHECK(*r.hello.serverName == "api.example.com");
+  CHECK(r.hello.alpn == std::vector<std::string>{"h2", "http/1.1"});
   r = parseClientHello(records(helloMessage("", false)));
   REQUIRE(r.status == HelloStatus::kComplete);
   CHECK_FALSE(r.hello.serverName);
@@ -239,6 +247,30 @@ TEST_CASE("server_name must be one valid host name", "[tls]") {
             .status == HelloStatus::kInvalid);
   CHECK(parseClientHello(records(helloMessage(sni("under_score.example-1.test")))).status ==
         HelloStatus::kComplete);
+}
+
+TEST_CASE("ALPN: the protocols offered, in order; a malformed list is invalid", "[tls]") {
+  // curl offers h2 and http/1.1; openssl s_client offers none unless asked.
+  auto r = parseClientHello(readCapture("curl.bin"));
+  REQUIRE(r.status == HelloStatus::kComplete);
+  CHECK(r.hello.alpn == std::vector<std::string>{"h2", "http/1.1"});
+  r = parseClientHello(readCapture("openssl-sni.bin"));
+  REQUIRE(r.status == HelloStatus::kComplete);
+  CHECK(r.hello.alpn.empty());
+  r = parseClientHello(records(helloMessage(alpn({"http/1.1"}))));
+  REQUIRE(r.status == HelloStatus::kComplete);
+  CHECK(r.hello.alpn == std::vector<std::string>{"http/1.1"});
+  CHECK_FALSE(r.hello.serverName);
+  for (const std::string& bad : {
+           extension(0x0010, ""),                                        // no list
+           extension(0x0010, be16(0)),                                   // an empty list
+           extension(0x0010, be16(3) + std::string("\x02h2", 3) + "x"),  // bytes after the list
+           extension(0x0010, be16(4) + std::string("\x05h2", 3) + "x"),  // a name overruns it
+           extension(0x0010, be16(4) + std::string("\x02h2\x00", 4)),    // an empty name
+           alpn({"h2"}) + alpn({"http/1.1"}),                            // twice
+       }) {
+    CHECK(parseClientHello(records(helloMessage(bad))).status == HelloStatus::kInvalid);
+  }
 }
 
 TEST_CASE("a ClientHello over the limit is too large, whatever has arrived", "[tls]") {
