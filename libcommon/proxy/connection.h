@@ -69,7 +69,12 @@ namespace lens::proxy {
 // interception (host, SNI, caller), reading the stream's request as
 // HTTP/1.1 (h2_translate.h) through the very pipeline above. Those
 // connections hand their idle origin connections to the next stream of
-// the same client (the pool), so the origin sees keep-alive HTTP/1.1.
+// the same client (the pool), so the origin sees keep-alive HTTP/1.1, or
+// share one HTTP/2 session to it. A WebSocket over HTTP/2 (RFC 8441) is
+// the HTTP/1.1 upgrade to the pipeline, then a tunnel like any other.
+// With --http2 on, an intercepted client offering h2 to a host allowed
+// outright waits while the origin is dialled (askOrigin), and is offered
+// the protocol the origin chose.
 class Connection final : public IoHandler, private H2Host {
  public:
   Connection(ProxyContext& ctx, std::uint64_t id, util::UniqueFd fd, const sockaddr_storage& peer);

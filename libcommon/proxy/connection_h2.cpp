@@ -1,6 +1,8 @@
 // HTTP/2 inside interception, as a Connection runs it: the client's session
 // (H2ServerSession) on the intercepted connection, and the connections that
 // serve its streams through the one pipeline (DESIGN.md 5a).
+#include <sys/epoll.h>
+
 #include "libcommon/log/logging.h"
 #include "libcommon/proxy/connection.h"
 #include "libcommon/proxy/reply.h"
@@ -56,6 +58,7 @@ void Connection::startStream() {
 void Connection::wake() {
   if (state_ == State::kClosed) return;
   clientReadable_ = true;
+  relay_.onClient(EPOLLIN | EPOLLOUT);  // (a WebSocket's tunnel: bytes, or room for them)
   ctx_.reactor.again(clientWatch_);
 }
 

@@ -43,12 +43,16 @@ void Connection::dial() {
     startForward();  // reuse the origin connection of the previous request
     return;
   }
-  if (stream_ && !server_ && (joinH2Origin(key) || takePooled(key))) {
+  // An HTTP/2 client's stream shares the origin connections of its client,
+  // but for a WebSocket (RFC 8441): HTTP/1.1 to the origin, a connection
+  // of its own for as long as the socket lives (no slot of the others').
+  const bool shared = stream_ && !upgradesToWebSocket(*request_);
+  if (shared && !server_ && (joinH2Origin(key) || takePooled(key))) {
     startForward();  // one an earlier stream of the same HTTP/2 client left
     return;
   }
   closeServer();
-  if (stream_ && !takeOriginSlot(key)) {
+  if (shared && !takeOriginSlot(key)) {
     enter(State::kQueued);  // until one is free
     deadline_ = ctx_.now + ctx_.options.connectTimeout;
     return;
@@ -68,9 +72,10 @@ void Connection::dial() {
   target.approved = approved();
   if (mitm_) {
     target.tls = ctx_.originTls;
-    // An HTTP/2 client's stream: h2 too, a session the streams then share.
-    target.alpn = stream_ && !viaProxy && !bridge ? std::vector<std::string>{"h2", "http/1.1"}
-                                                  : std::vector<std::string>{"http/1.1"};
+    // An HTTP/2 client's stream: h2 too, a session the streams then share
+    // (a WebSocket's: HTTP/1.1, the handshake RFC 6455 has).
+    target.alpn = shared && !viaProxy && !bridge ? std::vector<std::string>{"h2", "http/1.1"}
+                                                 : std::vector<std::string>{"http/1.1"};
   }
   if (bridge) {
     auto tls = ctx_.bridgeTls.get(*bridge, ctx_.options.originCaPem);
@@ -141,7 +146,7 @@ void Connection::onDialed() {
     originAnswered();
     return;
   }
-  if (stream_ && pool_) {
+  if (stream_ && pool_ && !upgradesToWebSocket(*request_)) {
     // The origin's protocol is known now: HTTP/2, every stream waiting joins
     // its session; HTTP/1.1, they may dial connections of their own.
     pool_->origins[serverKey_].known = true;

@@ -259,6 +259,8 @@ Status H2ServerSession::start() {
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, limits_.streamWindow},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(limits_.maxHeaderBytes)},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      // RFC 8441: WebSockets over HTTP/2, relayed as HTTP/1.1 WebSockets.
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
   };
   if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0 ||
       nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
@@ -343,7 +345,7 @@ void H2ServerSession::startStream(StreamState& s) {
   }
   s.started = true;
   s.chunked = request->chunked;
-  s.reader.emplace(request->method);
+  s.reader.emplace(request->method, request->webSocket);
   std::string body = std::move(s.channel->request);  // DATA that came with the HEADERS
   s.channel->request = std::move(request->head);
   if (s.chunked) {

@@ -1,5 +1,8 @@
 #include "libcommon/proxy/h2_translate.h"
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -15,6 +18,15 @@ namespace lens::proxy {
 namespace {
 
 Error invalid(std::string message) { return Error{ErrorCode::kInvalidInput, std::move(message)}; }
+
+// A Sec-WebSocket-Key (RFC 6455 section 4.1): 16 random bytes, base64.
+Result<std::string> webSocketKey() {
+  unsigned char nonce[16];
+  if (RAND_bytes(nonce, sizeof nonce) != 1) return invalid("no random bytes for a WebSocket key");
+  unsigned char encoded[32];
+  const int length = EVP_EncodeBlock(encoded, nonce, sizeof nonce);
+  return std::string(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(length));
+}
 
 std::string_view trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -52,6 +64,7 @@ Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endSt
   const std::string* scheme = nullptr;
   const std::string* path = nullptr;
   const std::string* authority = nullptr;
+  const std::string* protocol = nullptr;
   const std::string* host = nullptr;
   bool hasLength = false;
   std::string cookie;
@@ -72,7 +85,7 @@ Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endSt
       } else if (f.name == ":authority") {
         ok = once(authority, f);
       } else if (f.name == ":protocol") {
-        return invalid("extended CONNECT is not relayed over HTTP/2");
+        ok = once(protocol, f);
       } else {
         return invalid("unknown pseudo-header field");
       }
@@ -89,7 +102,12 @@ Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endSt
     }
   }
   if (method == nullptr) return invalid("no :method");
-  if (*method == "CONNECT") return invalid("CONNECT inside an intercepted connection");
+  const bool webSocket = protocol != nullptr;
+  if (*method == "CONNECT" && !webSocket)
+    return invalid("CONNECT inside an intercepted connection");
+  if (webSocket && *method != "CONNECT") return invalid(":protocol without CONNECT");
+  if (webSocket && !util::iequals(*protocol, "websocket"))
+    return invalid("extended CONNECT for a protocol other than websocket");
   if (scheme == nullptr || path == nullptr) return invalid("no :scheme or :path");
   if (*scheme != "https") return invalid(":scheme is not https");
   if (path->empty() || (path->front() != '/' && !(*path == "*" && *method == "OPTIONS")))
@@ -101,13 +119,22 @@ Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endSt
   if (name.empty()) return invalid("empty :authority");
 
   H1Request out;
-  out.method = *method;
+  out.method = webSocket ? "GET" : *method;
+  out.webSocket = webSocket;
   std::string& head = out.head;
   head.reserve(256);
-  head.append(*method).append(" ").append(*path).append(" HTTP/1.1\r\nHost: ").append(name);
+  head.append(out.method).append(" ").append(*path).append(" HTTP/1.1\r\nHost: ").append(name);
   head.append("\r\n");
+  if (webSocket) {
+    auto key = webSocketKey();
+    if (!key) return key.error();
+    head.append("Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ")
+        .append(*key)
+        .append("\r\n");
+  }
   for (const H2Field& f : fields) {
     if (f.name.front() == ':' || f.name == "host" || f.name == "te") continue;
+    if (webSocket && (f.name == "sec-websocket-key" || f.name == "content-length")) continue;
     if (f.name == "cookie") {  // crumbs, joined into the one field HTTP/1.1 allows
       if (!cookie.empty()) cookie.append("; ");
       cookie.append(f.value);
@@ -116,7 +143,7 @@ Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endSt
     head.append(f.name).append(": ").append(f.value).append("\r\n");
   }
   if (!cookie.empty()) head.append("cookie: ").append(cookie).append("\r\n");
-  if (!endStream && !hasLength) {
+  if (!endStream && !hasLength && !webSocket) {
     head.append("transfer-encoding: chunked\r\n");
     out.chunked = true;
   }
@@ -133,12 +160,24 @@ Result<H1ResponseReader::Event> H1ResponseReader::decodeHead(std::string& in) {
   const std::string_view head = std::string_view(in).substr(0, *end);
   auto parsed = http::parseResponseHead(head, method_);
   if (!parsed) return parsed.error();
-  if (parsed->status == 101) return invalid("an upgrade cannot be answered on an HTTP/2 stream");
+  if (parsed->status == 101 && !webSocket_)
+    return invalid("an upgrade cannot be answered on an HTTP/2 stream");
+  if (webSocket_ && parsed->status >= 200 && parsed->status < 300)
+    return invalid("the origin answered the WebSocket handshake without switching protocols");
   fields_.clear();
   const std::size_t lineEnd = head.find('\n');
   if (auto ok = parseFieldLines(head.substr(lineEnd + 1), fields_); !ok) return ok.error();
   status_ = parsed->status;
   in.erase(0, *end);
+  if (status_ == 101) {  // the WebSocket is open: 200, then its bytes until the close
+    std::erase_if(fields_, [](const H2Field& f) {
+      return f.name == "sec-websocket-accept" || f.name == "content-length";
+    });
+    status_ = 200;
+    framing_ = http::Framing::kUntilClose;
+    phase_ = Phase::kBody;
+    return Event::kHead;
+  }
   if (status_ < 200) return Event::kInterim;
   framing_ = parsed->framing;
   remaining_ = parsed->contentLength;

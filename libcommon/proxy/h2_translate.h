@@ -40,6 +40,10 @@ struct H1Request {
   std::string head;  // request line, Host first, the fields, framing, empty line
   std::string method;
   bool chunked = false;  // the body follows chunked (no content-length was declared)
+  // RFC 8441: an extended CONNECT for a WebSocket, written as the HTTP/1.1
+  // handshake (GET, Upgrade: websocket, a fresh Sec-WebSocket-Key); after
+  // the answer's 101 the stream's DATA are the socket's bytes both ways.
+  bool webSocket = false;
 };
 
 // Writes a stream's request (its fields as nghttp2 accepted them: valid
@@ -48,9 +52,12 @@ struct H1Request {
 // body). Refused (ErrorCode::kInvalidInput, the stream gets 400): a
 // missing or repeated :method, :scheme or :path, a :scheme other than
 // https, no :authority and no host, a host that disagrees with :authority,
-// CONNECT (plain or extended, RFC 8441: the client falls back to
-// HTTP/1.1), an unknown pseudo-field, a `te` other than "trailers", a
-// Transfer-Encoding field. Cookie crumbs are joined with "; " (RFC 9113
+// a plain CONNECT, an extended CONNECT (RFC 8441) for a :protocol other
+// than websocket, :protocol without CONNECT, an unknown pseudo-field, a `te`
+// other than "trailers", a Transfer-Encoding field. An extended CONNECT for
+// websocket becomes the HTTP/1.1 WebSocket handshake of RFC 6455 (its
+// Sec-WebSocket-Key made here; a key or length the client sent is
+// dropped). Cookie crumbs are joined with "; " (RFC 9113
 // section 8.2.3). A `te: trailers` field is dropped (hop-by-hop; the
 // pipeline would drop it anyway).
 [[nodiscard]] Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endStream);
@@ -70,13 +77,18 @@ class H1ResponseReader {
     kEnd,       // the response is whole
   };
 
-  // `method`: of the request (a HEAD response has no body).
-  explicit H1ResponseReader(std::string method) : method_(std::move(method)) {}
+  // `method`: of the request (a HEAD response has no body). `webSocket`:
+  // the request was an extended CONNECT (H1Request::webSocket): a 101 is
+  // its success, read as a 200 head whose body is the socket's bytes until
+  // the close (Sec-WebSocket-Accept left out, RFC 8441 section 5); another
+  // 2xx is an error (the origin did not switch protocols).
+  explicit H1ResponseReader(std::string method, bool webSocket = false)
+      : method_(std::move(method)), webSocket_(webSocket) {}
 
   // Takes what it can from the front of `in` (erasing it) and says what it
   // found; call again until kNeedMore. `eof`: nothing more will come (a
-  // body delimited by the close ends there). A malformed response, a 101,
-  // or bytes past the response's end are errors (ErrorCode::kInvalidInput).
+  // body delimited by the close ends there). A malformed response, a 101
+  // (but to a WebSocket), or bytes past the response's end are errors (ErrorCode::kInvalidInput).
   [[nodiscard]] Result<Event> decode(std::string& in, bool eof);
 
   [[nodiscard]] int status() const { return status_; }
@@ -92,6 +104,7 @@ class H1ResponseReader {
   [[nodiscard]] Result<Event> decodeHead(std::string& in);
 
   std::string method_;
+  bool webSocket_ = false;
   Phase phase_ = Phase::kHead;
   int status_ = 0;
   std::vector<H2Field> fields_;

@@ -2,9 +2,12 @@
 // pipeline reads (libcommon/proxy/h2_translate.h), both ways. The first byte
 // picks the direction. Requests: the input is split into fields at NUL
 // bytes ("name=value"); a head it writes must parse as the pipeline parses
-// it, with the same method. Responses: the input is an origin's HTTP/1.1
-// response, decoded whole and byte by byte; both ways find the same events
-// and bytes, and a body never has more bytes than the input.
+// it, with the same method (GET for an extended CONNECT, which must read as
+// a WebSocket upgrade). Responses: the input is an origin's HTTP/1.1
+// response, decoded whole and byte by byte (as the answer to a request, or
+// to a WebSocket's handshake when the first byte's bit 2 is set); both ways
+// find the same events and bytes, and a body never has more bytes than the
+// input.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -25,8 +28,8 @@ namespace {
 
 using lens::proxy::H1ResponseReader;
 
-std::string decodeAll(std::string input, std::size_t piece, bool& ok) {
-  H1ResponseReader reader("GET");
+std::string decodeAll(std::string input, std::size_t piece, bool webSocket, bool& ok) {
+  H1ResponseReader reader("GET", webSocket);
   std::string in;
   std::string log;
   ok = true;
@@ -88,13 +91,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (request) {
       auto parsed = lens::proxy::parseTransparentRequest(request->head, 443);
       if (parsed && parsed->head.method != request->method) fail("the method changed");
+      if (parsed && request->webSocket && !lens::proxy::upgradesToWebSocket(*parsed))
+        fail("an extended CONNECT that is no WebSocket upgrade");
     }
     return 0;
   }
   bool wholeOk = false;
   bool pieceOk = false;
-  const std::string whole = decodeAll(std::string(input), input.size() + 1, wholeOk);
-  const std::string bytewise = decodeAll(std::string(input), 1, pieceOk);
+  const bool webSocket = (data[0] & 4) != 0;
+  const std::string whole = decodeAll(std::string(input), input.size() + 1, webSocket, wholeOk);
+  const std::string bytewise = decodeAll(std::string(input), 1, webSocket, pieceOk);
   if (wholeOk && pieceOk && whole != bytewise) fail("whole and byte by byte disagree");
   return 0;
 }

@@ -87,6 +87,25 @@ out=$(ws wss://deflate.test:9443/graphql)
 echo "$out"
 check "a server that negotiates an extension anyway: 502" -- grep -qx 'refused 502' <<<"$out"
 
+echo "== the same over HTTP/2 (RFC 8441 extended CONNECT)"
+if "$python" -c 'import h2' 2>/dev/null; then
+  out=$(in_sbx timeout 30 "$python" "$source_dir/tests/integration/proxy/h2_client.py" --proxy 127.0.0.1:3128 \
+    --ca "$lens_ca" --connect gql.test:8443 --subprotocol graphql-transport-ws websocket /graphql \
+    '{"type": "connection_init"}' \
+    '{"id": "1", "type": "subscribe", "payload": {"query": "subscription OnH2 { starAdded { id } }"}}' \
+    '{"id": "2", "type": "subscribe", "payload": {"query": "mutation AddH2 { addStar { id } }"}}' \
+    '{"id": "3", "type": "subscribe", "payload": {"query": "subscription OnAfter { late }"}}' 2>&1 || true)
+  echo "$out"
+  check "an HTTP/2 client's socket: 200, connection_ack, the subscription answered" -- has_lines "$out" \
+    '^status 200$' '^echo {"type": "connection_ack"}$' '^echo .*subscription OnH2'
+  check "... the mutation closes it with 1008 naming it, and nothing after it is sent" -- \
+    bash -c "grep -Eq '^close 1008 .*mutation AddH2' <<<'$out' && ! grep -q OnAfter <<<'$out'"
+  check "... the server got the subscription, never the mutation" -- \
+    bash -c "grep -q 'OnH2' '$work/server.log' && ! grep -q 'AddH2' '$work/server.log'"
+else
+  echo "skip HTTP/2: python3-h2 is not installed"
+fi
+
 echo "== audit events"
 audit_event "the allowed subscribe is an event naming its operation" -- \
   'm.get("graphql_operation") == "subscription OnStar" and e.get("status_code") == 101'

@@ -10,6 +10,14 @@ or will not do:
   big-header BYTES      a request with a header field of BYTES, then a
                         normal request on the same connection
   settings-flood N      N SETTINGS frames without reading the answers
+  websocket PATH [MESSAGE...]
+                        a WebSocket over HTTP/2 (RFC 8441 extended CONNECT,
+                        --subprotocol to ask for one): prints
+                        "enable-connect-protocol N" (the proxy's setting),
+                        "status N", then sends each MESSAGE ("ping 1" and
+                        "ping 2" by default) and prints the answer ("echo
+                        TEXT", or "close CODE REASON" and no more sends),
+                        then closes ("stream-ended" when the stream ended)
 
 The hostile modes print what the proxy answered: "goaway CODE", "status N"
 per stream answered, "closed" when the connection ended.
@@ -85,6 +93,82 @@ def report(seen):
             print(f"status {status}")
 
 
+def ws_frame(payload, opcode=1):
+    """A masked frame (RFC 6455 section 5.2), as a client sends it."""
+    mask = b"\x01\x02\x03\x04"
+    head = bytes([0x80 | opcode])
+    head += bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + struct.pack(">H", len(payload))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_messages(buffer):
+    """The whole unmasked frames at the front of buffer: (opcode, payload) list, the rest."""
+    out = []
+    while len(buffer) >= 2:
+        length, at = buffer[1] & 0x7F, 2
+        if length == 126:
+            if len(buffer) < 4:
+                break
+            length, at = struct.unpack(">H", buffer[2:4])[0], 4
+        if len(buffer) < at + length:
+            break
+        out.append((buffer[0] & 0x0F, buffer[at:at + length]))
+        buffer = buffer[at + length:]
+    return out, buffer
+
+
+def websocket(args, tls, conn):
+    seen = read_events(tls, conn, lambda s: any(isinstance(x, h2.events.RemoteSettingsChanged) for x in s) or ended(s))
+    print(f"enable-connect-protocol {conn.remote_settings.enable_connect_protocol}")
+    conn.send_headers(1, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"),
+                          (":authority", args.connect), (":path", args.arg), ("sec-websocket-version", "13"),
+                          *([("sec-websocket-protocol", args.subprotocol)] if args.subprotocol else [])])
+    tls.sendall(conn.data_to_send())
+    seen = read_events(tls, conn, lambda s: any(isinstance(x, (h2.events.ResponseReceived, h2.events.StreamReset))
+                                                for x in s) or ended(s))
+    status = next((dict(e.headers)[b":status"].decode() for e in seen
+                   if isinstance(e, h2.events.ResponseReceived)), None)
+    print(f"status {status}")
+    if status != "200":
+        return
+    buffer = b""
+    closed = False
+    for text in args.more or ["ping 1", "ping 2"]:
+        if closed:
+            break
+        conn.send_data(1, ws_frame(text.encode()))
+        tls.sendall(conn.data_to_send())
+        messages = []
+        def answered(s):
+            nonlocal buffer, messages
+            for e in s[len(answered.done):]:
+                if isinstance(e, h2.events.DataReceived):
+                    buffer += e.data
+            answered.done = list(s)
+            got, buffer = ws_messages(buffer)
+            messages += got
+            return bool(messages) or ended(s) or any(isinstance(x, h2.events.StreamEnded) for x in s)
+        answered.done = []
+        read_events(tls, conn, answered)
+        for opcode, payload in messages:
+            if opcode == 8:
+                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 0
+                print(f"close {code} {payload[2:].decode()}".rstrip())
+                closed = True
+            else:
+                print(f"echo {payload.decode()}" if opcode == 1 else f"opcode {opcode}")
+    # A close frame (unless the other side closed), and the end of our side:
+    # the origin answers the close and ends; the proxy ends the stream.
+    try:
+        conn.send_data(1, b"" if closed else ws_frame(struct.pack(">H", 1000), opcode=8), end_stream=True)
+        tls.sendall(conn.data_to_send())
+    except h2.exceptions.StreamClosedError:
+        pass
+    seen = read_events(tls, conn, lambda s: any(isinstance(x, h2.events.StreamEnded) for x in s) or ended(s))
+    if any(isinstance(x, h2.events.StreamEnded) for x in seen):
+        print("stream-ended")
+
+
 def ended(seen):
     return any(e == "closed" or isinstance(e, h2.events.ConnectionTerminated) for e in seen)
 
@@ -94,8 +178,10 @@ def main():
     p.add_argument("--proxy", required=True)
     p.add_argument("--ca", required=True)
     p.add_argument("--connect", required=True)
+    p.add_argument("--subprotocol")
     p.add_argument("mode")
     p.add_argument("arg")
+    p.add_argument("more", nargs="*")
     args = p.parse_args()
     tls = tunnel(args)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
@@ -162,6 +248,8 @@ def main():
             if isinstance(e, h2.events.ResponseReceived):
                 print(f"stream {e.stream_id} status {dict(e.headers)[b':status'].decode()}")
         report([e for e in seen if not isinstance(e, h2.events.ResponseReceived)])
+    elif args.mode == "websocket":
+        websocket(args, tls, conn)
     elif args.mode == "settings-flood":
         n = int(args.arg)
         frame = struct.pack(">I", 0)[1:] + bytes([4, 0]) + struct.pack(">I", 0)

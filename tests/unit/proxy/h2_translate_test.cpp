@@ -22,8 +22,8 @@ std::vector<H2Field> request(std::string method, std::string path,
 }
 
 // Every event of a whole response, as text: "H200", "D<bytes>", "T", "E".
-std::string events(std::string in, std::string method = "GET") {
-  H1ResponseReader reader(std::move(method));
+std::string events(std::string in, std::string method = "GET", bool webSocket = false) {
+  H1ResponseReader reader(std::move(method), webSocket);
   std::string log;
   for (;;) {
     auto e = reader.decode(in, true);
@@ -92,6 +92,60 @@ TEST_CASE("HTTP/2 requests the pipeline must not see are refused", "[h2]") {
   CHECK_FALSE(h1RequestFromH2(
       {{":method", "GET"}, {":scheme", "http"}, {":authority", "o"}, {":path", "/"}}, true));
   CHECK_FALSE(h1RequestFromH2({{":method", "GET"}, {":scheme", "https"}, {":path", "/"}}, true));
+}
+
+TEST_CASE("an extended CONNECT (RFC 8441) becomes the HTTP/1.1 WebSocket handshake", "[h2]") {
+  auto ws = [](std::vector<H2Field> extra) {
+    std::vector<H2Field> f{{":method", "CONNECT"},
+                           {":protocol", "websocket"},
+                           {":scheme", "https"},
+                           {":authority", "origin.test"},
+                           {":path", "/ws?room=1"}};
+    f.insert(f.end(), extra.begin(), extra.end());
+    return f;
+  };
+  auto r = h1RequestFromH2(ws({{"sec-websocket-version", "13"},
+                               {"sec-websocket-protocol", "chat"},
+                               {"sec-websocket-key", "from-the-client"},
+                               {"content-length", "0"}}),
+                           false);
+  REQUIRE(r);
+  CHECK(r->webSocket);
+  CHECK(r->method == "GET");
+  CHECK_FALSE(r->chunked);
+  const std::string prefix =
+      "GET /ws?room=1 HTTP/1.1\r\nHost: origin.test\r\nConnection: Upgrade\r\n"
+      "Upgrade: websocket\r\nSec-WebSocket-Key: ";
+  REQUIRE(r->head.compare(0, prefix.size(), prefix) == 0);
+  const std::string key =
+      r->head.substr(prefix.size(), r->head.find('\r', prefix.size()) - prefix.size());
+  CHECK(key.size() == 24);  // 16 bytes, base64
+  CHECK(key.substr(22) == "==");
+  CHECK(r->head.substr(prefix.size() + 24) ==
+        "\r\nsec-websocket-version: 13\r\nsec-websocket-protocol: chat\r\n\r\n");
+  // The pipeline reads it as the WebSocket upgrade it judges.
+  auto parsed = lens::proxy::parseTransparentRequest(r->head, 443);
+  REQUIRE(parsed);
+  CHECK(lens::proxy::upgradesToWebSocket(*parsed));
+  // A fresh key each time.
+  auto again = h1RequestFromH2(ws({}), false);
+  REQUIRE(again);
+  CHECK(again->head.substr(prefix.size(), 24) != key);
+  // Other protocols, :protocol without CONNECT, twice: refused.
+  auto other = ws({});
+  other[1].value = "connect-udp";
+  CHECK_FALSE(h1RequestFromH2(other, false));
+  CHECK_FALSE(h1RequestFromH2(ws({{":protocol", "websocket"}}), false));
+}
+
+TEST_CASE("a WebSocket's 101 is read as a 200 whose body is the socket", "[h2]") {
+  CHECK(events("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Accept: abc=\r\nSec-WebSocket-Protocol: chat\r\n\r\n\x81\x02hi",
+               "GET", true) == "H200[sec-websocket-protocol=chat]D\x81\x02hiE");
+  // A refusal is an answer like any other; a 2xx that switched nothing is not.
+  CHECK(events("HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno", "GET", true) ==
+        "H403[content-length=2]DnoE");
+  CHECK(events("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "GET", true).find('!') == 0);
 }
 
 TEST_CASE("an HTTP/1.1 answer is read back into HTTP/2 events", "[h2]") {
