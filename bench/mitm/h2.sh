@@ -10,6 +10,9 @@
 #     option: it connects (--connect-to) to a CONNECT relay in front of
 #     each proxy (relay.py below: CONNECT origin.test:8443, then splice
 #     both ways); the relays are alike and their CPU is not counted;
+#   - h2o: the same through a second lens-proxy with --http2 on (the
+#     default: origin first) and through the same mitmdump, to nginx's
+#     HTTP/2 server (port 8444): h2 from the client to the origin;
 #   - h1: lens-proxy's HTTP/1.1 keep-alive figure of run.sh (mitm_load, 8
 #     connections, one request in flight on each, no relay);
 #   - bulk: one download of the big file through lens-proxy with curl over
@@ -86,8 +89,17 @@ while True:
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 PY
 
-h2_targets=(lens)
-declare -A relay_port=([lens]=4431)
+# A second lens-proxy, --http2 on (origin first), for the h2 origin.
+cp -r "$work/lens" "$work/lens-on"
+start lens_on "$cli" "$lens" --state-dir "$work/lens-on" --listen 127.0.0.1:3135 --policy "$work/policy.json" \
+  --origin-ca "$work/ca.crt" --audit off --log-level warn --max-connections 100000 --idle-timeout 600 \
+  --resolver 10.202.0.2
+wait_port "$cli" 127.0.0.1 3135
+port[lens-on]=3135
+pidof[lens-on]=$pid_lens_on
+h2_targets=(lens lens-on)
+declare -A relay_port=([lens]=4431 [lens-on]=4433)
+declare -A relay_target=([lens]=origin.test:8443 [lens-on]=origin.test:8444)
 if [[ " ${names[*]} " == *" mitmdump "* ]]; then
   echo "nameserver 10.202.0.2" >"$work/resolv.conf"
   mkdir -p "$work/mitm-h2"
@@ -101,11 +113,17 @@ if [[ " ${names[*]} " == *" mitmdump "* ]]; then
   port[mitmdump-h2]=3134
   pidof[mitmdump-h2]=$pid_mitmdump_h2
   relay_port[mitmdump-h2]=4432
-  h2_targets+=(mitmdump-h2)
+  relay_target[mitmdump-h2]=origin.test:8443
+  # The same mitmdump toward nginx's HTTP/2 server.
+  port[mitmdump-h2o]=3134
+  pidof[mitmdump-h2o]=$pid_mitmdump_h2
+  relay_port[mitmdump-h2o]=4434
+  relay_target[mitmdump-h2o]=origin.test:8444
+  h2_targets+=(mitmdump-h2 mitmdump-h2o)
 fi
 for t in "${h2_targets[@]}"; do
   rm -f "$work/relay-$t.ready"
-  start "relay_${t//-/_}" "$cli" python3 "$work/relay.py" "${relay_port[$t]}" "${port[$t]}" origin.test:8443 "$work/relay-$t.ready"
+  start "relay_${t//-/_}" "$cli" python3 "$work/relay.py" "${relay_port[$t]}" "${port[$t]}" "${relay_target[$t]}" "$work/relay-$t.ready"
   for ((i = 0; i < 200; i++)); do [[ -e $work/relay-$t.ready ]] && break; sleep 0.05; done
   [[ -e $work/relay-$t.ready ]] || { echo "run.sh: the relay for $t did not start; see $work/relay_${t//-/_}.log" >&2; BENCH_KEEP=1; exit 1; }
 done
@@ -113,7 +131,7 @@ done
 h2load_run() {  # h2load_run TARGET OUTPUT STREAMS ARGS...: h2load through TARGET's relay
   local t=$1 out=$2 streams=$3
   shift 3
-  in_cli h2load -t 1 -c 8 -m "$streams" "$@" --connect-to="127.0.0.1:${relay_port[$t]}" https://origin.test:8443/small \
+  in_cli h2load -t 1 -c 8 -m "$streams" "$@" --connect-to="127.0.0.1:${relay_port[$t]}" "https://${relay_target[$t]}/small" \
     >"$out" 2>&1 || true
 }
 # h2load_fields FILE: the figures of an h2load output as key=value.
@@ -160,7 +178,14 @@ peak_origin() {
 
 # h2: 100 streams per connection; h2s16: 16 (fewer requests waiting for
 # one of the 6 origin connections a client connection's streams share).
-rate_jobs=("${working_h2[@]/#/h2:}" h2s16:lens h1:lens)
+# h2o: the targets toward nginx's HTTP/2 server.
+rate_jobs=(h2s16:lens h1:lens)
+for t in "${working_h2[@]}"; do
+  case $t in
+    lens-on | mitmdump-h2o) rate_jobs+=("h2o:$t") ;;
+    *) rate_jobs+=("h2:$t") ;;
+  esac
+done
 bulk_jobs=(h2 h1.1)
 : >"$work/results"
 for ((r = 0; r < rounds; r++)); do
@@ -242,22 +267,26 @@ def paired(a, b, fn):  # per-round ratios fn(b)/fn(a), rounds in order
 fmt = lambda v, f: "-" if v is None else format(v, f)
 span = lambda xs: f" [{min(xs):.2f}-{max(xs):.2f}]" if xs else ""
 
-rows = [(("h2", "lens"), "lens-proxy, h2 (h2load -c 8 -m 100)"),
+rows = [(("h2", "lens"), "lens-proxy --http2 always, h2 (h2load -c 8 -m 100)"),
         (("h2", "mitmdump-h2"), f"mitmdump {mitm_v}, h2 (h2load -c 8 -m 100)"),
+        (("h2o", "lens-on"), "lens-proxy --http2 on, nginx speaking h2: h2 both sides (-c 8 -m 100)"),
+        (("h2o", "mitmdump-h2o"), f"mitmdump {mitm_v}, nginx speaking h2 (-c 8 -m 100)"),
         (("h2s16", "lens"), "lens-proxy, h2, 16 streams per connection (h2load -c 8 -m 16)"),
         (("h1", "lens"), "lens-proxy, HTTP/1.1 keep-alive (mitm_load, 8 connections)")]
-print(f"Medians over {rounds} round(s), targets alternating; GET 1 KiB from nginx (TLS 1.3, HTTP/1.1) for {seconds} s "
-      "per figure; h2load through a CONNECT relay, mitm_load straight to the proxy; proxy CPU = user + system time "
+print(f"Medians over {rounds} round(s), targets alternating; GET 1 KiB from nginx (TLS 1.3; HTTP/1.1 on 8443, "
+      f"h2 on 8444 for the h2o rows) for {seconds} s per figure; h2load through a CONNECT relay, mitm_load straight to the proxy; proxy CPU = user + system time "
       "of the proxy process (not the relay's).\n")
 print("| target | protocol | req/s | vs mitmdump h2 | 4xx/5xx/failed (of which 5xx) | proxy CPU µs/req | origin conns per req | origin sockets open, peak |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
 ref = med(("h2", "mitmdump-h2"), rate)
+ref_o = med(("h2o", "mitmdump-h2o"), rate)
 for key, title in rows:
     if key not in data:
         continue
     protos = sorted({r.get("proto", "http/1.1") for r in data[key]})
     v = med(key, rate)
-    rel = f"{v / ref:.1f}x" if v and ref and key[0] == "h2" else "-"
+    base = ref if key[0] == "h2" else ref_o if key[0] == "h2o" else None
+    rel = f"{v / base:.1f}x" if v and base else "-"
     print(f"| {title} | {','.join(protos)} | {fmt(v, ',.0f')} | {rel} | {fmt(med(key, bad), '.0f')} ({fmt(med(key, s5xx), '.0f')}) | "
           f"{fmt(med(key, cpu_us), ',.0f')} | {fmt(med(key, origin), '.3f')} | "
           f"{fmt(max(int(r['peak_origin']) for r in data[key]), ',d')} |")
@@ -288,6 +317,10 @@ if lens_h2 and ref:
     print(f"- lens h2 req/s at least 5x mitmdump h2: {met(lens_h2 >= 5 * ref)} ({lens_h2 / ref:.1f}x{span(x)})")
 else:
     print("- lens h2 req/s at least 5x mitmdump h2: not measured (no mitmdump)")
+lens_o = med(("h2o", "lens-on"), rate)
+if lens_o and ref_o:
+    x = paired(("h2o", "mitmdump-h2o"), ("h2o", "lens-on"), rate)
+    print(f"- (beyond the issue) origin first, h2 both sides, lens vs mitmdump: {lens_o / ref_o:.1f}x{span(x)}")
 if lens_h2 and lens_h1:
     x = paired(("h1", "lens"), ("h2", "lens"), rate)
     print(f"- lens h2 req/s at least its HTTP/1.1 keep-alive req/s: {met(lens_h2 >= lens_h1)} ({lens_h2 / lens_h1:.2f}x{span(x)})")

@@ -236,6 +236,14 @@ http {
     root $www;
     location /aws/ { client_max_body_size 0; return 200 "ok\n"; }  # --credentials: any method, any body
   }
+  server {  # --h2: the same files over HTTP/2 (ALPN h2), for the origin-first figures
+    listen 10.202.0.2:8444 ssl http2;
+    ssl_certificate $work/origin.crt;
+    ssl_certificate_key $work/origin.key;
+    http2_max_concurrent_streams 128;
+    keepalive_requests 10000000;
+    root $www;
+  }
 }
 CONF
 start nginx "$srv" nginx -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf"
@@ -253,6 +261,7 @@ mkdir -p "$work/lens"
 cafile[lens]=$work/lens/ca/ca.crt
 printf '%s\n' '{"type": "policy", "network": {"defaultVerdict": "deny", "defaultTransport": "direct", "egress": {"http": [
   {"match": "origin.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}, {"method": "POST", "path": "/aws/**"}, {"method": "PUT", "path": "/aws/**"}]},
+  {"match": "origin.test:8444", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}]},
   {"match": "*.bench.test:8443", "verdict": "allow", "transport": "direct", "rules": [{"method": "GET", "path": "/**"}, {"method": "POST", "path": "/aws/**"}, {"method": "PUT", "path": "/aws/**"}]}]}}}' \
   >"$work/policy.json"
 # --h2: HTTP/2 to the client whatever the origin speaks (nginx here offers

@@ -439,6 +439,18 @@ void H2OriginSession::pump() {
     it = waiting_.erase(it);
   }
   for (auto& [id, r] : requests_) pumpRequest(id, *r);
+  // A request done is forgotten. The bytes of its answer not yet taken by
+  // the exchange are the channel's now: the connection's window gets them
+  // back here (its stream's is gone), or every answer buffered at its end
+  // would shrink the connection's window for good.
+  std::erase_if(requests_, [this](const auto& entry) {
+    const Request& r = *entry.second;
+    const bool forgotten =
+        r.done && (r.channel->closed || r.channel->failed || r.channel->responseEnded);
+    if (forgotten && r.uncredited > 0)
+      nghttp2_session_consume_connection(session_, static_cast<std::size_t>(r.uncredited));
+    return forgotten;
+  });
   // Frames out.
   while (!failed_ && out_.size() < kReadBudget) {
     const std::uint8_t* data = nullptr;
@@ -459,10 +471,6 @@ void H2OriginSession::pump() {
     }
     out_.consume(w.bytes);
   }
-  std::erase_if(requests_, [](const auto& entry) {
-    return entry.second->done && (entry.second->channel->closed || entry.second->channel->failed ||
-                                  entry.second->channel->responseEnded);
-  });
   if (failed_) {
     reactor_.remove(watch_);
     return;

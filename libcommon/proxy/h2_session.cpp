@@ -475,6 +475,11 @@ void H2ServerSession::pump() {
     if (it == streams_.end()) continue;
     it->second->channel->gone = true;
     if (it->second->server != 0) host_.abandonStream(it->second->server);
+    // Body bytes nobody will read: the connection's window gets them back
+    // (a refused upload would shrink it for good otherwise).
+    if (it->second->uncredited > 0)
+      nghttp2_session_consume_connection(session_,
+                                         static_cast<std::size_t>(it->second->uncredited));
     streams_.erase(it);
   }
 }

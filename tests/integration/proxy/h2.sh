@@ -209,6 +209,19 @@ if command -v nghttpd >/dev/null; then
   # (nghttpd -v names each connection's frames [id=N]; the readiness probe's has no request.)
   sessions=$(grep -a ':path:' "$work/nghttpd.log" | grep -o '^\[id=[0-9]*\]' | sort -u | wc -l)
   check "... over the one origin connection dialled during the client's handshake" -- test "$sessions" = 1
+  if in_sbx sh -c 'command -v h2load' >/dev/null; then
+    # Every answer's bytes give the origin session's connection window back,
+    # also those buffered when their stream ended (12 MB through 8 MiB).
+    head -c 4096 /dev/urandom >"$work/htdocs/4k"
+    nsenter --net="/run/netns/$sbx" "$python" "$work/shim.py" 127.0.0.1:4444 127.0.0.1:3128 origin.test:9444 \
+      "$work/shim-h2.ready" &
+    pids+=($!)
+    wait_ready "$work/shim-h2.ready" shim
+    in_sbx timeout 60 h2load -n 3000 -c 1 -m 20 -N 10 --connect-to=127.0.0.1:4444 https://origin.test:9444/4k \
+      >"$work/h2load-origin.out" 2>&1 || true
+    check "3000 answers of 4 KiB through one HTTP/2 origin session (past its 8 MiB window): all 2xx" -- \
+      grep -Eq '^status codes: 3000 2xx, 0 3xx, 0 4xx, 0 5xx' "$work/h2load-origin.out"
+  fi
 else
   echo "skip nghttpd: not installed (Debian package nghttp2-server)"
 fi

@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -92,15 +93,38 @@ struct Client {
 
   std::int32_t get(const std::string& path,
                    std::vector<std::pair<std::string, std::string>> extra = {}) {
+    return submit("GET", path, std::move(extra), nullptr);
+  }
+  // A POST of `size` bytes ('x'), sent as the windows allow; unsent[id] counts down.
+  std::int32_t post(const std::string& path, std::size_t size) {
+    nghttp2_data_provider body{};
+    body.read_callback = [](nghttp2_session*, std::int32_t id, std::uint8_t* buf,
+                            std::size_t length, std::uint32_t* flags, nghttp2_data_source*,
+                            void* u) -> ssize_t {
+      std::size_t& left = static_cast<Client*>(u)->unsent[id];
+      const std::size_t n = std::min(length, left);
+      std::memset(buf, 'x', n);
+      left -= n;
+      if (left == 0) *flags |= NGHTTP2_DATA_FLAG_EOF;
+      return static_cast<ssize_t>(n);
+    };
+    const std::int32_t id = submit("POST", path, {}, &body);
+    unsent[id] = size;
+    return id;
+  }
+  std::map<std::int32_t, std::size_t> unsent;
+  std::int32_t submit(const std::string& method, const std::string& path,
+                      std::vector<std::pair<std::string, std::string>> extra,
+                      const nghttp2_data_provider* body) {
     std::vector<std::pair<std::string, std::string>> f{
-        {":method", "GET"}, {":scheme", "https"}, {":authority", "origin.test"}, {":path", path}};
+        {":method", method}, {":scheme", "https"}, {":authority", "origin.test"}, {":path", path}};
     f.insert(f.end(), extra.begin(), extra.end());
     std::vector<nghttp2_nv> nva;
     for (auto& [n, v] : f)
       nva.push_back({reinterpret_cast<std::uint8_t*>(n.data()),
                      reinterpret_cast<std::uint8_t*>(v.data()), n.size(), v.size(),
                      NGHTTP2_NV_FLAG_NONE});
-    return nghttp2_submit_request(session, nullptr, nva.data(), nva.size(), nullptr, nullptr);
+    return nghttp2_submit_request(session, nullptr, nva.data(), nva.size(), body, nullptr);
   }
   std::string output() {
     std::string out;
@@ -168,6 +192,27 @@ TEST_CASE("each stream is served on its own; the answers come back on their stre
   CHECK(f.client.responses[b].fields["x-lens-reason"] == "http-rule-denied");
   CHECK(f.client.responses[c].body == "abc");
   CHECK(f.client.responses[c].trailers["grpc-status"] == "0");
+  CHECK(f.server->failure().empty());
+}
+
+TEST_CASE("a refused upload's unread body gives the connection window back", "[h2]") {
+  // 12 uploads of 1 MiB (a stream window each), each refused before its
+  // body is read: 12 MiB through a connection window of 8 MiB.
+  Fixture f;
+  for (std::size_t i = 0; i < 12; ++i) {
+    INFO("upload " << i);
+    const auto id = f.client.post("/up", 1024 * 1024);
+    f.exchange();  // the body arrives; nobody reads it
+    REQUIRE(f.host.channels.size() == i + 1);
+    CHECK(f.client.unsent[id] == 0);
+    f.host.channels.back()->response = lens::proxy::errorReply(
+        403, "http-rule-denied", "origin.test", "refused by policy", "lens-proxy", true);
+    f.host.channels.back()->responseEnded = true;
+    f.exchange();
+    CHECK(f.client.responses[id].fields[":status"] == "403");
+    CHECK(f.client.responses[id].ended);
+  }
+  CHECK(f.server->openStreams() == 0);
   CHECK(f.server->failure().empty());
 }
 
