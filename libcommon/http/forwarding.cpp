@@ -22,12 +22,6 @@ constexpr std::array<std::string_view, 3> kNeverRemoved = {"content-length", "tr
 
 bool isSpaceOrTab(char c) { return c == ' ' || c == '\t'; }
 
-std::string_view trimmed(std::string_view s) {
-  while (!s.empty() && isSpaceOrTab(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isSpaceOrTab(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool oneOf(std::string_view name, const auto& names) {
   return std::any_of(names.begin(), names.end(),
                      [name](std::string_view n) { return util::iequals(name, n); });
@@ -81,7 +75,7 @@ std::vector<std::string> connectionOptions(const std::vector<Field>& fields) {
     if (!util::iequals(field.name, "connection")) continue;
     const std::string value = valueOf(field);
     for (std::string_view item : util::split(value, ',')) {
-      item = trimmed(item);
+      item = util::trimOws(item);
       if (!item.empty()) options.push_back(util::toLower(item));
     }
   }

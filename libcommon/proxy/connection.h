@@ -214,7 +214,8 @@ class Connection final : public IoHandler, private H2Host {
   // the client's handshake ends (the host is allowed outright, directly).
   [[nodiscard]] bool originFirst() const;
   // The ClientHello is read (`offered`: its ALPN list): a client that
-  // offers h2 waits while the origin is dialled with h2 and HTTP/1.1.
+  // offers h2 waits while the origin is dialled with h2 and HTTP/1.1 (the
+  // only dial of an intercepted connection before its handshake is done).
   void askOrigin(const std::vector<std::string>& offered);
   void originAnswered();  // the origin connection is up (or failed): the leaf next
   void findLeaf();
@@ -321,7 +322,6 @@ class Connection final : public IoHandler, private H2Host {
   bool insideTls_ = false;        // interception: the client's TLS handshake is done
   bool decided_ = false;          // decision_ is the engine's answer for request_
   bool connectAnswered_ = false;  // CONNECT's 200 went out before the destination was dialled
-  bool preDial_ = false;          // origin first: dialling during the client's handshake
   bool clientSpeaksH1_ = false;   // origin first: the client offered http/1.1 too
   std::vector<std::string> clientAlpn_;  // offered to the client; empty: the context's list
   decision::Door door_ = decision::Door::kConnect;  // transparent: the door it was classified to

@@ -113,13 +113,11 @@ void Connection::askOrigin(const std::vector<std::string>& offered) {
   target.tls = ctx_.originTls;
   target.alpn = {"h2", "http/1.1"};
   pendingKey_ = originKey(false, true, target.host, target.port);
-  preDial_ = true;
   enter(State::kDialing);
   dialer_.start(std::move(target));
 }
 
 void Connection::originAnswered() {
-  preDial_ = false;
   if (server_) {
     auto* tls = dynamic_cast<TlsStream*>(server_.get());
     if (tls != nullptr && tls->alpn() == "h2") {
@@ -142,7 +140,7 @@ void Connection::onDialed() {
   serverPending_ = dialer_.takePending();
   serverKey_ = pendingKey_;
   serverReadable_ = false;
-  if (preDial_) {
+  if (mitm_ && !insideTls_) {  // origin first: dialled during the client's handshake
     originAnswered();
     return;
   }
@@ -168,7 +166,7 @@ void Connection::onDialed() {
 }
 
 void Connection::dialFailed() {
-  if (preDial_) {
+  if (mitm_ && !insideTls_) {  // origin first: dialled during the client's handshake
     originAnswered();
     return;
   }

@@ -30,9 +30,9 @@ inline std::vector<nghttp2_nv> fields(const std::vector<H2Field>& list) {
   return out;
 }
 
-// `data` as one chunk of a chunked body (nothing for none: an empty chunk
-// would end the body).
-void appendChunk(std::string& out, std::string_view data);
+// Body bytes onto an HTTP/1.1 message: as they are, or (`chunked`) as one
+// chunk (nothing for none: an empty chunk would end the body).
+void appendBody(std::string& out, std::string_view data, bool chunked);
 
 // A body on its way out as DATA frames: what is waiting, whether more
 // comes, the trailers after it.

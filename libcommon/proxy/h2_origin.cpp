@@ -179,11 +179,7 @@ struct H2OriginCallbacks {
       return 0;
     }
     const std::string_view bytes(reinterpret_cast<const char*>(data), length);
-    if (r->responseChunked) {
-      h2::appendChunk(r->channel->response, bytes);
-    } else {
-      r->channel->response.append(bytes);
-    }
+    h2::appendBody(r->channel->response, bytes, r->responseChunked);
     r->uncredited += length;
     if (r->channel->wake) r->channel->wake();
     return 0;

@@ -187,11 +187,7 @@ struct H2Callbacks {
     }
     const std::string_view bytes(reinterpret_cast<const char*>(data), length);
     st->news = true;
-    if (st->chunked) {
-      h2::appendChunk(st->channel->request, bytes);
-    } else {
-      st->channel->request.append(bytes);
-    }
+    h2::appendBody(st->channel->request, bytes, st->chunked);
     st->uncredited += length;
     return 0;
   }
@@ -348,11 +344,7 @@ void H2ServerSession::startStream(StreamState& s) {
   s.reader.emplace(request->method, request->webSocket);
   std::string body = std::move(s.channel->request);  // DATA that came with the HEADERS
   s.channel->request = std::move(request->head);
-  if (s.chunked) {
-    h2::appendChunk(s.channel->request, body);
-  } else {
-    s.channel->request += body;
-  }
+  h2::appendBody(s.channel->request, body, s.chunked);
   if (s.endStream) {
     if (s.chunked) s.channel->request.append("0\r\n\r\n");
     s.channel->requestEnded = true;

@@ -28,13 +28,6 @@ Result<std::string> webSocketKey() {
   return std::string(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(length));
 }
 
-std::string_view trimmed(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 bool isConnectionSpecific(std::string_view lowerName) {
@@ -54,7 +47,7 @@ Status parseFieldLines(std::string_view lines, std::vector<H2Field>& out) {
     if (colon == 0 || colon == std::string_view::npos) return invalid("malformed header line");
     std::string name = util::toLower(line.substr(0, colon));
     if (isConnectionSpecific(name)) continue;
-    out.push_back({std::move(name), std::string(trimmed(line.substr(colon + 1)))});
+    out.push_back({std::move(name), std::string(util::trimOws(line.substr(colon + 1)))});
   }
   return Ok{};
 }
@@ -93,7 +86,7 @@ Result<H1Request> h1RequestFromH2(const std::vector<H2Field>& fields, bool endSt
     } else if (f.name == "host") {
       if (host != nullptr) return invalid("repeated host");
       host = &f.value;
-    } else if (f.name == "te" && !util::iequals(trimmed(f.value), "trailers")) {
+    } else if (f.name == "te" && !util::iequals(util::trimOws(f.value), "trailers")) {
       return invalid("te other than trailers");
     } else if (f.name == "transfer-encoding") {
       return invalid("transfer-encoding in an HTTP/2 request");
@@ -261,7 +254,11 @@ Result<H1ResponseReader::Event> H1ResponseReader::decode(std::string& in, bool e
 
 namespace h2 {
 
-void appendChunk(std::string& out, std::string_view data) {
+void appendBody(std::string& out, std::string_view data, bool chunked) {
+  if (!chunked) {
+    out.append(data);
+    return;
+  }
   if (data.empty()) return;
   char size[24];
   const int length = std::snprintf(size, sizeof size, "%zx\r\n", data.size());

@@ -34,6 +34,12 @@ bool iequals(std::string_view a, std::string_view b) {
 bool startsWith(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
 bool endsWith(std::string_view s, std::string_view suffix) { return s.ends_with(suffix); }
 
+std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
   std::size_t start = 0;

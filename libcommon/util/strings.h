@@ -15,6 +15,8 @@ bool iequals(std::string_view a, std::string_view b);
 bool startsWith(std::string_view s, std::string_view prefix);
 bool endsWith(std::string_view s, std::string_view suffix);
 std::vector<std::string_view> split(std::string_view s, char sep);
+// `s` without the spaces and tabs at either end (HTTP's optional whitespace).
+std::string_view trimOws(std::string_view s);
 
 // `value` as one POSIX shell word: 'single quoted', with ' written '\''.
 std::string shellQuote(std::string_view value);

@@ -183,8 +183,13 @@ stop_proxy
 start_proxy --origin-ca "$work/ca.crt"
 # stat NAME: a counter of the proxy's (SIGUSR1 writes them to its stderr).
 stat() {
+  local before i
+  before=$(grep -c "\"$1\":" "$work/proxy.err" || true)
   kill -USR1 "$proxy_pid"
-  sleep 0.3
+  for ((i = 0; i < 100; i++)); do
+    (($(grep -c "\"$1\":" "$work/proxy.err" || true) > before)) && break
+    sleep 0.05
+  done
   grep -o "\"$1\":[0-9]*" "$work/proxy.err" | tail -n 1 | cut -d: -f2
 }
 out=$(h2c -o /dev/null -w '%{http_code} %{http_version}' https://origin.test:8443/api/first)
